@@ -1,0 +1,44 @@
+//! The flows the engine runs. Each is a sequence of memoized steps over one inbox event.
+//!
+//! Flows are code for now; the declarative (YAML) layer will compile to the same steps.
+
+pub mod order_to_cash;
+
+use crate::Engine;
+use crate::error::StepError;
+use crate::runtime::RunContext;
+use crate::store::InboxEvent;
+
+/// Every flow the engine knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// A paid order → Zoho Books contact, invoice, customer payment applied to it.
+    OrderToCash,
+}
+
+impl Flow {
+    pub const ALL: [Flow; 1] = [Flow::OrderToCash];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flow::OrderToCash => "order-to-cash",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Flow> {
+        Flow::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    pub async fn execute(self, ctx: &RunContext<'_>, event: &InboxEvent) -> Result<(), StepError> {
+        match self {
+            Flow::OrderToCash => order_to_cash::execute(ctx, event).await,
+        }
+    }
+
+    /// What the flow records when a run of it is dead-lettered.
+    pub async fn on_dead_letter(self, engine: &Engine, event: &InboxEvent, error: &StepError) {
+        match self {
+            Flow::OrderToCash => order_to_cash::on_dead_letter(engine, event, error).await,
+        }
+    }
+}

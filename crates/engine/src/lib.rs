@@ -1,0 +1,108 @@
+//! The durable engine.
+//!
+//! - [`store`]: the inbox, orders, runs, memoized steps and cross-references (SQLite).
+//! - [`orders`]: the order service behind `POST /api/v1/orders`: admit once, charge, queue.
+//! - [`flows`]: what runs do ([`flows::Flow`]); today the Zoho side of order to cash.
+//! - [`runtime`]: steps executed exactly once, by idempotency key.
+//! - [`worker`]: leasing runs, retrying with backoff, dead-lettering.
+//! - [`retry`]: the pure backoff policy.
+//!
+//! The promise: an event is committed to the inbox before it is acknowledged; every side effect
+//! is a step with a deterministic key whose result is stored; a retried or re-delivered run
+//! reuses finished steps and looks up effects whose outcome is unknown. So delivering every
+//! event twice creates nothing twice.
+
+pub mod clock;
+pub mod connectors;
+pub mod error;
+pub mod flows;
+pub mod orders;
+pub mod retry;
+pub mod runtime;
+pub mod settings;
+pub mod store;
+pub mod worker;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+pub use clock::Clock;
+pub use connectors::Connectors;
+pub use error::StepError;
+pub use orders::{CardInput, PaymentMethod, PlaceError, PlaceOrder, Placed};
+pub use settings::EngineSettings;
+pub use store::Store;
+pub use worker::Workers;
+
+/// The engine: a store, the connectors, and the workers' wake-up signals. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub connectors: Arc<Connectors>,
+    pub settings: Arc<EngineSettings>,
+    pub clock: Clock,
+    node_id: Arc<str>,
+    /// New runs are queued.
+    wake: Arc<Notify>,
+    /// An order changed state.
+    progress: Arc<Notify>,
+}
+
+impl Engine {
+    pub fn new(store: Store, connectors: Connectors, settings: EngineSettings) -> Engine {
+        let node_id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        Engine {
+            store,
+            connectors: Arc::new(connectors),
+            settings: Arc::new(settings),
+            clock: Clock::new(),
+            node_id: node_id.into(),
+            wake: Arc::new(Notify::new()),
+            progress: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Starts this process's workers.
+    pub fn start_workers(&self) -> Workers {
+        Workers::start(self)
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Wakes idle workers: there is new work.
+    pub fn wake_workers(&self) {
+        self.wake.notify_waiters();
+    }
+
+    fn notify_progress(&self) {
+        self.progress.notify_waiters();
+    }
+
+    /// Waits until `done` holds, re-checking whenever an order changes state (and at least
+    /// every `recheck`, for changes made by other processes).
+    pub async fn wait_until<F, Fut>(
+        &self,
+        recheck: std::time::Duration,
+        mut done: F,
+    ) -> Result<(), store::StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, store::StoreError>>,
+    {
+        loop {
+            let changed = self.progress.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if done().await? {
+                return Ok(());
+            }
+            tokio::select! {
+                () = &mut changed => {}
+                () = tokio::time::sleep(recheck) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Running a flow's steps exactly once each.
+//!
+//! A step is a side effect with a deterministic idempotency key. Its start is committed before
+//! the call; its result after. A step that already succeeded — in this run, an earlier attempt
+//! of it, or a run of a re-delivered event — returns its stored result without calling anyone.
+//! A step whose previous attempt may have taken effect (interrupted, or failed with an unknown
+//! outcome) is told so, and looks the effect up before doing it again.
+
+use std::future::Future;
+
+use paybridge_model::FailureKind;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Engine;
+use crate::error::StepError;
+use crate::store::StepStatus;
+
+/// What a step knows about its own history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// An earlier attempt may have taken effect: look it up before writing again.
+    pub uncertain: bool,
+}
+
+/// One run's view of the engine while its flow executes.
+pub struct RunContext<'a> {
+    pub engine: &'a Engine,
+    /// `None` for steps taken before any run exists (the order API's payment).
+    pub run_id: Option<i64>,
+}
+
+impl RunContext<'_> {
+    /// Runs `effect` once for `key`, or returns what it returned before.
+    pub async fn step<T, F, Fut>(&self, name: &str, key: &str, effect: F) -> Result<T, StepError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let store = &self.engine.store;
+        let previous = store.step(key).await?;
+        if let Some(done) = previous
+            .as_ref()
+            .filter(|s| s.status == StepStatus::Succeeded)
+        {
+            let output = done.output.clone().unwrap_or(serde_json::Value::Null);
+            return serde_json::from_value(output).map_err(|e| {
+                StepError::permanent(
+                    "store",
+                    format!("stored result of step {key} is unreadable: {e}"),
+                )
+            });
+        }
+        let uncertain = previous.as_ref().is_some_and(|s| match s.status {
+            StepStatus::Started => true,
+            StepStatus::Failed => s
+                .error_kind
+                .is_none_or(|k| k == FailureKind::OutcomeUnknown),
+            StepStatus::Succeeded => false,
+        });
+        let number = store
+            .begin_step(self.run_id, key, name, self.engine.clock.now_ms())
+            .await?;
+        tracing::debug!(step = name, key, attempt = number, uncertain, run_id = ?self.run_id, "step started");
+        match effect(Attempt { number, uncertain }).await {
+            Ok(value) => {
+                let output = serde_json::to_value(&value).map_err(|e| {
+                    StepError::permanent("engine", format!("cannot store the result of {key}: {e}"))
+                })?;
+                let pans = paybridge_model::pan::find_in_json(&output);
+                if !pans.is_empty() {
+                    let error = StepError::permanent(
+                        "engine",
+                        format!(
+                            "refused to store a card number from step {key} (at {})",
+                            pans.join(", ")
+                        ),
+                    );
+                    store
+                        .fail_step(key, &error.record(), self.engine.clock.now_ms())
+                        .await?;
+                    return Err(error);
+                }
+                store
+                    .succeed_step(key, &output, self.engine.clock.now_ms())
+                    .await?;
+                Ok(value)
+            }
+            Err(error) => {
+                tracing::warn!(step = name, key, attempt = number, kind = error.kind.as_str(), %error, "step failed");
+                store
+                    .fail_step(key, &error.record(), self.engine.clock.now_ms())
+                    .await?;
+                Err(error)
+            }
+        }
+    }
+}

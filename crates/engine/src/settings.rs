@@ -1,0 +1,47 @@
+//! The engine's settings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::retry::RetryPolicy;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Runs executed at once by this process.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// How long a worker holds a run before another may take it over; renewed while it works.
+    #[serde(
+        default = "default_lease_ms",
+        rename = "lease_ms",
+        with = "crate::retry::millis"
+    )]
+    pub lease: Duration,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Accept raw test card numbers on the order API (sandboxes and the demo only; production
+    /// takes Cybersource tokens so that no card number ever reaches paybridge).
+    #[serde(default)]
+    pub test_mode: bool,
+}
+
+fn default_workers() -> usize {
+    4
+}
+
+fn default_lease_ms() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for EngineSettings {
+    fn default() -> EngineSettings {
+        EngineSettings {
+            workers: default_workers(),
+            lease: default_lease_ms(),
+            retry: RetryPolicy::default(),
+            test_mode: false,
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! The store: inbox, orders, runs, steps and cross-references.
+//!
+//! [`Store`] is an enum over backends (SQLite today; PostgreSQL joins it for several nodes),
+//! each written in its own SQL and held to the same behaviour by the same tests.
+
+mod sqlite;
+
+use std::path::Path;
+use std::time::Duration;
+
+use paybridge_model::{FailureKind, OrderStatus};
+use serde::Serialize;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error(
+        "order reference {reference:?} is already used by another order (Idempotency-Key differs)"
+    )]
+    ReferenceTaken { reference: String },
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+/// An input to commit before acknowledging it.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub source: String,
+    pub dedupe_key: String,
+    pub event_type: String,
+    pub entity_key: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxEvent {
+    pub id: i64,
+    pub source: String,
+    pub dedupe_key: String,
+    pub event_type: String,
+    pub entity_key: String,
+    pub payload: serde_json::Value,
+    pub received_at: i64,
+}
+
+/// An order to admit, with the event that records it.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub id: String,
+    pub reference: String,
+    pub idempotency_key: String,
+    pub request_fingerprint: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub customer_email: String,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub event: NewEvent,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OrderRecord {
+    pub id: String,
+    pub reference: String,
+    pub idempotency_key: String,
+    pub request_fingerprint: String,
+    pub inbox_id: i64,
+    pub status: OrderStatus,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub customer_email: String,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub payment_id: Option<String>,
+    pub payment_status: Option<String>,
+    pub decline_reason: Option<String>,
+    pub status_detail: Option<String>,
+    pub failure_kind: Option<FailureKind>,
+    pub zoho_contact_id: Option<String>,
+    pub zoho_invoice_id: Option<String>,
+    pub zoho_payment_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The result of admitting an order.
+#[derive(Debug, Clone)]
+pub enum Admission {
+    /// New: committed with its inbox event, status `pending_payment`.
+    Admitted(OrderRecord),
+    /// The Idempotency-Key was seen before: the first order, as it stands.
+    Existing(OrderRecord),
+}
+
+/// What the payment request decided for an order.
+#[derive(Debug, Clone)]
+pub struct PaymentUpdate {
+    pub status: OrderStatus,
+    pub payment_id: Option<String>,
+    pub payment_status: Option<String>,
+    pub decline_reason: Option<String>,
+    pub status_detail: Option<String>,
+    pub failure_kind: Option<FailureKind>,
+}
+
+/// A run to create, for an event already in the inbox.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub inbox_id: i64,
+    pub flow: String,
+    pub entity_key: String,
+}
+
+/// Lifecycle of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Waiting for `next_attempt_at` (and for earlier runs of its entity).
+    Queued,
+    /// Leased by a worker.
+    Running,
+    Succeeded,
+    /// Failed for good; in the dead-letter queue until replayed or discarded.
+    Dead,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Dead => "dead",
+        }
+    }
+
+    fn parse(s: &str) -> Result<RunStatus, StoreError> {
+        match s {
+            "queued" => Ok(RunStatus::Queued),
+            "running" => Ok(RunStatus::Running),
+            "succeeded" => Ok(RunStatus::Succeeded),
+            "dead" => Ok(RunStatus::Dead),
+            other => Err(StoreError::Corrupt(format!("run status {other:?}"))),
+        }
+    }
+}
+
+/// A run leased to a worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    pub id: i64,
+    pub inbox_id: i64,
+    pub flow: String,
+    pub entity_key: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub inbox_id: i64,
+    pub flow: String,
+    pub entity_key: String,
+    pub status: RunStatus,
+    pub attempt: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub last_error_kind: Option<FailureKind>,
+    pub last_error_status: Option<u16>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Why a run attempt failed, as stored with the run and its step.
+#[derive(Debug, Clone)]
+pub struct FailureRecord {
+    pub message: String,
+    pub kind: FailureKind,
+    pub http_status: Option<u16>,
+}
+
+/// Lifecycle of a memoized step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Begun and not finished: the call may have taken effect.
+    Started,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub idempotency_key: String,
+    pub run_id: Option<i64>,
+    pub name: String,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub output: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub error_kind: Option<FailureKind>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Counts for summaries and health.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub orders_by_status: std::collections::BTreeMap<String, u64>,
+    pub runs_by_status: std::collections::BTreeMap<String, u64>,
+    pub inbox_events: u64,
+}
+
+/// The store, over one backend.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($store) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite store at `path` and brings its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(SqliteStore::open(path).await?))
+    }
+
+    /// A description of where the data lives, for people.
+    pub fn location(&self) -> String {
+        delegate!(self, s => s.location())
+    }
+
+    pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
+        delegate!(self, s => s.admit_order(order, now).await)
+    }
+
+    /// Records the payment's outcome and, in the same transaction, the run that follows it.
+    pub async fn record_payment(
+        &self,
+        order_id: &str,
+        update: &PaymentUpdate,
+        run: Option<&NewRun>,
+        now: i64,
+    ) -> Result<OrderRecord, StoreError> {
+        delegate!(self, s => s.record_payment(order_id, update, run, now).await)
+    }
+
+    pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        delegate!(self, s => s.order(id).await)
+    }
+
+    pub async fn order_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        delegate!(self, s => s.order_by_reference(reference).await)
+    }
+
+    pub async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
+        delegate!(self, s => s.orders(limit).await)
+    }
+
+    pub async fn set_order_status(
+        &self,
+        order_id: &str,
+        status: OrderStatus,
+        detail: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.set_order_status(order_id, status, detail, now).await)
+    }
+
+    pub async fn complete_order_sync(
+        &self,
+        order_id: &str,
+        contact_id: &str,
+        invoice_id: &str,
+        payment_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.complete_order_sync(order_id, contact_id, invoice_id, payment_id, now).await)
+    }
+
+    pub async fn inbox_event(&self, id: i64) -> Result<InboxEvent, StoreError> {
+        delegate!(self, s => s.inbox_event(id).await)
+    }
+
+    /// Leases the next due run: the earliest whose entity has no earlier unfinished run.
+    pub async fn claim_run(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<Option<ClaimedRun>, StoreError> {
+        delegate!(self, s => s.claim_run(owner, now, lease).await)
+    }
+
+    /// Extends a lease; false if the run is no longer leased to `owner`.
+    pub async fn renew_lease(
+        &self,
+        run_id: i64,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.renew_lease(run_id, owner, now, lease).await)
+    }
+
+    pub async fn finish_run(&self, run_id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
+        delegate!(self, s => s.finish_run(run_id, owner, now).await)
+    }
+
+    pub async fn retry_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        at: i64,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.retry_run(run_id, owner, at, failure, now).await)
+    }
+
+    pub async fn dead_letter_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.dead_letter_run(run_id, owner, failure, now).await)
+    }
+
+    /// Puts a finished or dead run back in the queue (replay, re-delivery). Its finished steps
+    /// are reused, so nothing already done is done again.
+    pub async fn requeue_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
+        delegate!(self, s => s.requeue_run(run_id, now).await)
+    }
+
+    pub async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
+        delegate!(self, s => s.run(run_id).await)
+    }
+
+    pub async fn runs(
+        &self,
+        status: Option<RunStatus>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        delegate!(self, s => s.runs(status, limit).await)
+    }
+
+    /// When the next queued run becomes due (or a lease expires), if any.
+    pub async fn next_wakeup(&self) -> Result<Option<i64>, StoreError> {
+        delegate!(self, s => s.next_wakeup().await)
+    }
+
+    pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
+        delegate!(self, s => s.step(key).await)
+    }
+
+    pub async fn steps_of_run(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
+        delegate!(self, s => s.steps_of_run(run_id).await)
+    }
+
+    /// Marks a step as begun (committed before the call is made); returns its attempt number.
+    pub async fn begin_step(
+        &self,
+        run_id: Option<i64>,
+        key: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<u32, StoreError> {
+        delegate!(self, s => s.begin_step(run_id, key, name, now).await)
+    }
+
+    pub async fn succeed_step(
+        &self,
+        key: &str,
+        output: &serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.succeed_step(key, output, now).await)
+    }
+
+    pub async fn fail_step(
+        &self,
+        key: &str,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.fail_step(key, failure, now).await)
+    }
+
+    pub async fn xref(
+        &self,
+        system: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        delegate!(self, s => s.xref(system, kind, key).await)
+    }
+
+    /// Records a cross-reference; the first value recorded for a key wins and is returned.
+    pub async fn put_xref(
+        &self,
+        system: &str,
+        kind: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        delegate!(self, s => s.put_xref(system, kind, key, value, now).await)
+    }
+
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        delegate!(self, s => s.counts().await)
+    }
+
+    pub async fn close(&self) {
+        delegate!(self, s => s.close().await)
+    }
+}
+
+fn parse_kind(text: Option<String>) -> Option<FailureKind> {
+    match text.as_deref()? {
+        "transient" => Some(FailureKind::Transient),
+        "outcome_unknown" => Some(FailureKind::OutcomeUnknown),
+        "permanent" => Some(FailureKind::Permanent),
+        "configuration" => Some(FailureKind::Configuration),
+        _ => None,
+    }
+}

@@ -1,0 +1,750 @@
+//! The embedded SQLite backend (WAL). Read-modify-write transactions begin `IMMEDIATE` so that
+//! concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use paybridge_model::OrderStatus;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{
+    Admission, ClaimedRun, Counts, FailureRecord, InboxEvent, NewOrder, NewRun, OrderRecord,
+    PaymentUpdate, RunRecord, RunStatus, StepRecord, StepStatus, StoreError, parse_kind,
+};
+
+/// Schema versions, applied in order, each once.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema_v1.sql"))];
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let store = SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn location(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = self.begin().await?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if applied.is_none() {
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now') * 1000)")
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::info!(version, "store schema migrated");
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
+        let mut tx = self.begin().await?;
+        if let Some(existing) = sqlx::query(ORDER_SELECT_BY_KEY)
+            .bind(&order.idempotency_key)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            tx.commit().await?;
+            return Ok(Admission::Existing(order_from_row(&existing)?));
+        }
+        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM orders WHERE reference = ?")
+            .bind(&order.reference)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::ReferenceTaken {
+                reference: order.reference.clone(),
+            });
+        }
+        let e = &order.event;
+        let inbox_id: i64 = sqlx::query_scalar(
+            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&e.source)
+        .bind(&e.dedupe_key)
+        .bind(&e.event_type)
+        .bind(&e.entity_key)
+        .bind(e.payload.to_string())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
+                                 amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&order.id)
+        .bind(&order.reference)
+        .bind(&order.idempotency_key)
+        .bind(&order.request_fingerprint)
+        .bind(inbox_id)
+        .bind(OrderStatus::PendingPayment.as_str())
+        .bind(&order.currency)
+        .bind(order.amount_minor)
+        .bind(&order.customer_email)
+        .bind(&order.card_brand)
+        .bind(&order.card_last4)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let record = fetch_order(&mut tx, &order.id).await?;
+        tx.commit().await?;
+        Ok(Admission::Admitted(record))
+    }
+
+    pub async fn record_payment(
+        &self,
+        order_id: &str,
+        update: &PaymentUpdate,
+        run: Option<&NewRun>,
+        now: i64,
+    ) -> Result<OrderRecord, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
+                               status_detail = ?, failure_kind = ?, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(update.status.as_str())
+        .bind(&update.payment_id)
+        .bind(&update.payment_status)
+        .bind(&update.decline_reason)
+        .bind(&update.status_detail)
+        .bind(update.failure_kind.map(|k| k.as_str()))
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("order {order_id}")));
+        }
+        if let Some(run) = run {
+            insert_run(&mut tx, run, now).await?;
+        }
+        let record = fetch_order(&mut tx, order_id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query(ORDER_SELECT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    pub async fn order_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query(ORDER_SELECT_BY_REFERENCE)
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    pub async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
+        let rows = sqlx::query(ORDER_SELECT_RECENT)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    pub async fn set_order_status(
+        &self,
+        order_id: &str,
+        status: OrderStatus,
+        detail: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE orders SET status = ?, status_detail = COALESCE(?, status_detail), updated_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(detail)
+            .bind(now)
+            .bind(order_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn complete_order_sync(
+        &self,
+        order_id: &str,
+        contact_id: &str,
+        invoice_id: &str,
+        payment_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE orders SET status = ?, zoho_contact_id = ?, zoho_invoice_id = ?, zoho_payment_id = ?,
+                               status_detail = NULL, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(OrderStatus::Completed.as_str())
+        .bind(contact_id)
+        .bind(invoice_id)
+        .bind(payment_id)
+        .bind(now)
+        .bind(order_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn inbox_event(&self, id: i64) -> Result<InboxEvent, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, source, dedupe_key, event_type, entity_key, payload, received_at FROM inbox WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("inbox event {id}")))?;
+        let payload: String = row.try_get("payload")?;
+        Ok(InboxEvent {
+            id: row.try_get("id")?,
+            source: row.try_get("source")?,
+            dedupe_key: row.try_get("dedupe_key")?,
+            event_type: row.try_get("event_type")?,
+            entity_key: row.try_get("entity_key")?,
+            payload: serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("inbox event {id} payload: {e}")))?,
+            received_at: row.try_get("received_at")?,
+        })
+    }
+
+    pub async fn claim_run(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<Option<ClaimedRun>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE runs
+                SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, attempt = attempt + 1, updated_at = ?3
+              WHERE id = (
+                    SELECT r.id FROM runs r
+                     WHERE ((r.status = 'queued' AND r.next_attempt_at <= ?3)
+                            OR (r.status = 'running' AND r.lease_expires_at < ?3))
+                       AND NOT EXISTS (SELECT 1 FROM runs e
+                                        WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                          AND e.status IN ('queued', 'running'))
+                     ORDER BY r.next_attempt_at, r.id
+                     LIMIT 1)
+            RETURNING id, inbox_id, flow, entity_key, attempt",
+        )
+        .bind(owner)
+        .bind(now + millis(lease))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ClaimedRun {
+                id: row.try_get("id")?,
+                inbox_id: row.try_get("inbox_id")?,
+                flow: row.try_get("flow")?,
+                entity_key: row.try_get("entity_key")?,
+                attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn renew_lease(
+        &self,
+        run_id: i64,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+        )
+        .bind(now + millis(lease))
+        .bind(now)
+        .bind(run_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn finish_run(&self, run_id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
+                             last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
+                             finished_at = ?1, updated_at = ?1
+              WHERE id = ?2 AND lease_owner = ?3 AND status = 'running'",
+        )
+        .bind(now)
+        .bind(run_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn retry_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        at: i64,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'queued', next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                             last_error = ?, last_error_kind = ?, last_error_status = ?, updated_at = ?
+              WHERE id = ? AND lease_owner = ? AND status = 'running'",
+        )
+        .bind(at)
+        .bind(&failure.message)
+        .bind(failure.kind.as_str())
+        .bind(failure.http_status.map(i64::from))
+        .bind(now)
+        .bind(run_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn dead_letter_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL,
+                             last_error = ?, last_error_kind = ?, last_error_status = ?, finished_at = ?, updated_at = ?
+              WHERE id = ? AND lease_owner = ? AND status = 'running'",
+        )
+        .bind(&failure.message)
+        .bind(failure.kind.as_str())
+        .bind(failure.http_status.map(i64::from))
+        .bind(now)
+        .bind(now)
+        .bind(run_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn requeue_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'queued', attempt = 0, next_attempt_at = ?1, lease_owner = NULL,
+                             lease_expires_at = NULL, finished_at = NULL, updated_at = ?1
+              WHERE id = ?2 AND status IN ('succeeded', 'dead')",
+        )
+        .bind(now)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(RUN_SELECT_BY_ID)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    pub async fn runs(
+        &self,
+        status: Option<RunStatus>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(RUN_SELECT_RECENT)
+            .bind(status.map(RunStatus::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    pub async fn next_wakeup(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(t) FROM (
+                 SELECT MIN(next_attempt_at) AS t FROM runs WHERE status = 'queued'
+                 UNION ALL
+                 SELECT MIN(lease_expires_at) AS t FROM runs WHERE status = 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
+        let row = sqlx::query(STEP_SELECT_BY_KEY)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(step_from_row).transpose()
+    }
+
+    pub async fn steps_of_run(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
+        let rows = sqlx::query(STEP_SELECT_BY_RUN)
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(step_from_row).collect()
+    }
+
+    pub async fn begin_step(
+        &self,
+        run_id: Option<i64>,
+        key: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<u32, StoreError> {
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, started_at)
+             VALUES (?1, ?2, ?3, 'started', 1, ?4)
+             ON CONFLICT (idempotency_key) DO UPDATE
+                SET status = 'started', attempts = steps.attempts + 1, run_id = COALESCE(excluded.run_id, steps.run_id),
+                    started_at = excluded.started_at, finished_at = NULL
+              WHERE steps.status != 'succeeded'
+             RETURNING attempts",
+        )
+        .bind(key)
+        .bind(run_id)
+        .bind(name)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let attempts = attempts
+            .ok_or_else(|| StoreError::Corrupt(format!("step {key} has already succeeded")))?;
+        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+    }
+
+    pub async fn succeed_step(
+        &self,
+        key: &str,
+        output: &serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE steps SET status = 'succeeded', output = ?, error = NULL, error_kind = NULL, error_status = NULL,
+                              finished_at = ? WHERE idempotency_key = ?",
+        )
+        .bind(output.to_string())
+        .bind(now)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn fail_step(
+        &self,
+        key: &str,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE steps SET status = 'failed', error = ?, error_kind = ?, error_status = ?, finished_at = ?
+              WHERE idempotency_key = ? AND status != 'succeeded'",
+        )
+        .bind(&failure.message)
+        .bind(failure.kind.as_str())
+        .bind(failure.http_status.map(i64::from))
+        .bind(now)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn xref(
+        &self,
+        system: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT value FROM xrefs WHERE system = ? AND kind = ? AND external_key = ?",
+        )
+        .bind(system)
+        .bind(kind)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn put_xref(
+        &self,
+        system: &str,
+        kind: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO xrefs (system, kind, external_key, value, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (system, kind, external_key) DO NOTHING",
+        )
+        .bind(system)
+        .bind(kind)
+        .bind(key)
+        .bind(value)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.xref(system, kind, key)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("xref {system}/{kind}/{key} vanished")))
+    }
+
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        let mut counts = Counts::default();
+        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            counts
+                .orders_by_status
+                .insert(row.try_get("status")?, count(&row)?);
+        }
+        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            counts
+                .runs_by_status
+                .insert(row.try_get("status")?, count(&row)?);
+        }
+        let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox")
+            .fetch_one(&self.pool)
+            .await?;
+        counts.inbox_events = u64::try_from(inbox).unwrap_or(0);
+        Ok(counts)
+    }
+}
+
+fn count(row: &SqliteRow) -> Result<u64, StoreError> {
+    Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+}
+
+async fn insert_run(
+    tx: &mut Transaction<'static, Sqlite>,
+    run: &NewRun,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO runs (inbox_id, flow, entity_key, status, attempt, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4, ?4)
+         ON CONFLICT (inbox_id, flow) DO NOTHING",
+    )
+    .bind(run.inbox_id)
+    .bind(&run.flow)
+    .bind(&run.entity_key)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+macro_rules! order_columns {
+    () => {
+        "id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency, amount_minor,
+         customer_email, card_brand, card_last4, payment_id, payment_status, decline_reason, status_detail,
+         failure_kind, zoho_contact_id, zoho_invoice_id, zoho_payment_id, created_at, updated_at"
+    };
+}
+const ORDER_SELECT_BY_ID: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?");
+const ORDER_SELECT_BY_KEY: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE idempotency_key = ?"
+);
+const ORDER_SELECT_BY_REFERENCE: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE reference = ?"
+);
+const ORDER_SELECT_RECENT: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders ORDER BY created_at DESC, id LIMIT ?"
+);
+
+async fn fetch_order(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &str,
+) -> Result<OrderRecord, StoreError> {
+    let row = sqlx::query(ORDER_SELECT_BY_ID)
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    order_from_row(&row)
+}
+
+fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(OrderRecord {
+        id: row.try_get("id")?,
+        reference: row.try_get("reference")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        request_fingerprint: row.try_get("request_fingerprint")?,
+        inbox_id: row.try_get("inbox_id")?,
+        status: OrderStatus::from_str(&status).map_err(StoreError::Corrupt)?,
+        currency: row.try_get("currency")?,
+        amount_minor: row.try_get("amount_minor")?,
+        customer_email: row.try_get("customer_email")?,
+        card_brand: row.try_get("card_brand")?,
+        card_last4: row.try_get("card_last4")?,
+        payment_id: row.try_get("payment_id")?,
+        payment_status: row.try_get("payment_status")?,
+        decline_reason: row.try_get("decline_reason")?,
+        status_detail: row.try_get("status_detail")?,
+        failure_kind: parse_kind(row.try_get("failure_kind")?),
+        zoho_contact_id: row.try_get("zoho_contact_id")?,
+        zoho_invoice_id: row.try_get("zoho_invoice_id")?,
+        zoho_payment_id: row.try_get("zoho_payment_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+macro_rules! run_columns {
+    () => {
+        "id, inbox_id, flow, entity_key, status, attempt, next_attempt_at, last_error, last_error_kind,
+         last_error_status, created_at, updated_at, finished_at"
+    };
+}
+const RUN_SELECT_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?");
+const RUN_SELECT_RECENT: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+);
+
+fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        inbox_id: row.try_get("inbox_id")?,
+        flow: row.try_get("flow")?,
+        entity_key: row.try_get("entity_key")?,
+        status: RunStatus::parse(&status)?,
+        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+        last_error_kind: parse_kind(row.try_get("last_error_kind")?),
+        last_error_status: row
+            .try_get::<Option<i64>, _>("last_error_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+macro_rules! step_columns {
+    () => {
+        "idempotency_key, run_id, name, status, attempts, output, error, error_kind, started_at, finished_at"
+    };
+}
+const STEP_SELECT_BY_KEY: &str = concat!(
+    "SELECT ",
+    step_columns!(),
+    " FROM steps WHERE idempotency_key = ?"
+);
+const STEP_SELECT_BY_RUN: &str = concat!(
+    "SELECT ",
+    step_columns!(),
+    " FROM steps WHERE run_id = ? ORDER BY started_at, idempotency_key"
+);
+
+fn step_from_row(row: &SqliteRow) -> Result<StepRecord, StoreError> {
+    let key: String = row.try_get("idempotency_key")?;
+    let status = match row.try_get::<String, _>("status")?.as_str() {
+        "started" => StepStatus::Started,
+        "succeeded" => StepStatus::Succeeded,
+        "failed" => StepStatus::Failed,
+        other => return Err(StoreError::Corrupt(format!("step {key} status {other:?}"))),
+    };
+    let output = row
+        .try_get::<Option<String>, _>("output")?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("step {key} output: {e}")))?;
+    Ok(StepRecord {
+        idempotency_key: key,
+        run_id: row.try_get("run_id")?,
+        name: row.try_get("name")?,
+        status,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
+        output,
+        error: row.try_get("error")?,
+        error_kind: parse_kind(row.try_get("error_kind")?),
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}

@@ -1,0 +1,186 @@
+//! Workers: claim a due run, execute its flow, and record the outcome — done, retry later, or
+//! dead-letter. A worker holds a lease on its run and renews it while it works, so a crashed
+//! worker's run is picked up again once its lease runs out.
+
+use std::time::Duration;
+
+use rand::RngExt as _;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::Engine;
+use crate::error::StepError;
+use crate::flows::Flow;
+use crate::retry::next_attempt;
+use crate::runtime::RunContext;
+use crate::store::ClaimedRun;
+
+/// Longest a worker sleeps without looking at the store (new work from this process wakes it
+/// at once).
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// Running workers; [`Workers::stop`] lets in-flight runs finish and releases nothing mid-step.
+#[derive(Debug)]
+pub struct Workers {
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Workers {
+    pub(crate) fn start(engine: &Engine) -> Workers {
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for n in 0..engine.settings.workers.max(1) {
+            let engine = engine.clone();
+            let owner = format!("{}/w{n}", engine.node_id);
+            let stop = shutdown.subscribe();
+            tasks.spawn(async move { work(engine, owner, stop).await });
+        }
+        Workers { shutdown, tasks }
+    }
+
+    /// Asks every worker to stop after its current run, and waits for them.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        // Registered before looking, so a run queued in between still wakes us.
+        let woken = engine.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        match engine
+            .store
+            .claim_run(&owner, engine.clock.now_ms(), engine.settings.lease)
+            .await
+        {
+            Ok(Some(run)) => {
+                execute(&engine, &owner, run).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(worker = %owner, error = %e, "cannot claim runs; will try again")
+            }
+        }
+        let until = match engine.store.next_wakeup().await {
+            Ok(Some(at)) => engine
+                .clock
+                .instant_at(at)
+                .min(tokio::time::Instant::now() + IDLE_POLL),
+            _ => tokio::time::Instant::now() + IDLE_POLL,
+        };
+        tokio::select! {
+            () = &mut woken => {}
+            () = tokio::time::sleep_until(until) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
+    let span = tracing::info_span!("run", run_id = run.id, flow = %run.flow, attempt = run.attempt);
+    let _guard = span.enter();
+    let heartbeat = {
+        let engine = engine.clone();
+        let owner = owner.to_string();
+        let run_id = run.id;
+        tokio::spawn(async move {
+            let every = engine.settings.lease / 3;
+            loop {
+                tokio::time::sleep(every).await;
+                match engine
+                    .store
+                    .renew_lease(run_id, &owner, engine.clock.now_ms(), engine.settings.lease)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(run_id, "lease lost; another worker may take the run over");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(run_id, error = %e, "could not renew the lease"),
+                }
+            }
+        })
+    };
+    let flow = Flow::parse(&run.flow);
+    let event = engine.store.inbox_event(run.inbox_id).await;
+    let result = match (&flow, &event) {
+        (Some(flow), Ok(event)) => {
+            let ctx = RunContext {
+                engine,
+                run_id: Some(run.id),
+            };
+            flow.execute(&ctx, event).await
+        }
+        (None, _) => Err(StepError::permanent(
+            "engine",
+            format!("no flow named {:?}", run.flow),
+        )),
+        (_, Err(e)) => Err(StepError::permanent(
+            "store",
+            format!("the run's event cannot be read: {e}"),
+        )),
+    };
+    heartbeat.abort();
+
+    let now = engine.clock.now_ms();
+    let outcome = match result {
+        Ok(()) => engine
+            .store
+            .finish_run(run.id, owner, now)
+            .await
+            .map(|kept| (kept, "succeeded")),
+        Err(error) => {
+            let wait = if error.kind.is_retryable() {
+                let sample = rand::rng().random::<u64>();
+                next_attempt(
+                    &engine.settings.retry,
+                    run.attempt,
+                    error.retry_after,
+                    sample,
+                )
+            } else {
+                None
+            };
+            match wait {
+                Some(wait) => {
+                    let at = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                    tracing::info!(%error, retry_in_ms = wait.as_millis(), "run failed; will retry");
+                    engine
+                        .store
+                        .retry_run(run.id, owner, at, &error.record(), now)
+                        .await
+                        .map(|kept| (kept, "retrying"))
+                }
+                None => {
+                    tracing::error!(%error, kind = error.kind.as_str(), "run dead-lettered");
+                    let result = engine
+                        .store
+                        .dead_letter_run(run.id, owner, &error.record(), now)
+                        .await;
+                    if let (Some(flow), Ok(event), Ok(true)) = (flow, &event, &result) {
+                        flow.on_dead_letter(engine, event, &error).await;
+                    }
+                    result.map(|kept| (kept, "dead"))
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok((true, status)) => tracing::debug!(status, "run recorded"),
+        Ok((false, _)) => tracing::warn!(
+            "the run's lease was lost before its outcome was recorded; it will run again and reuse its finished steps"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the run's outcome; it will run again when its lease expires")
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The PAN guard: finds card numbers (primary account numbers) in text and JSON so that none
+//! reaches Zoho, the store or a log line. A PAN is a run of 12–19 digits (optionally grouped by
+//! single spaces or dashes) that passes Luhn and has a length valid for the brand its leading
+//! digits name.
+
+use crate::card::{CardBrand, luhn_valid};
+
+/// True when `text` contains something that looks like a card number.
+pub fn contains_pan(text: &str) -> bool {
+    digit_runs(text).any(|run| looks_like_pan(&run))
+}
+
+/// Replaces every card number in `text` with a mask that keeps the last four digits.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some((end, digits)) = run_at(bytes, i)
+            && looks_like_pan(&digits)
+        {
+            out.push_str("[card ****");
+            out.push_str(&digits[digits.len() - 4..]);
+            out.push(']');
+            i = end;
+            continue;
+        }
+        let ch = text[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// Finds the JSON paths of string or number values that look like card numbers. Values under
+/// keys that name identifiers (`id`, `*_id`, `*Id`, `*_ids`) are vendor ids, not cards, and are
+/// skipped: Zoho ids are 15–19 digit numbers that can pass Luhn by chance.
+pub fn find_in_json(value: &serde_json::Value) -> Vec<String> {
+    let mut found = Vec::new();
+    walk(value, "$".to_string(), None, &mut found);
+    found
+}
+
+fn walk(value: &serde_json::Value, path: String, key: Option<&str>, found: &mut Vec<String>) {
+    use serde_json::Value;
+    let is_id = key.is_some_and(is_identifier_key);
+    match value {
+        Value::String(text) if !is_id && contains_pan(text) => found.push(path),
+        Value::Number(n) if !is_id && contains_pan(&n.to_string()) => found.push(path),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(item, format!("{path}[{i}]"), key, found);
+            }
+        }
+        Value::Object(fields) => {
+            for (k, v) in fields {
+                walk(v, format!("{path}.{k}"), Some(k), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_identifier_key(key: &str) -> bool {
+    key == "id" || key.ends_with("_id") || key.ends_with("_ids") || key.ends_with("Id")
+}
+
+fn looks_like_pan(digits: &str) -> bool {
+    (12..=19).contains(&digits.len())
+        && CardBrand::detect(digits).valid_length(digits.len())
+        && luhn_valid(digits)
+}
+
+/// Runs of digits, joined across single ' ' or '-' separators between digits.
+fn digit_runs(text: &str) -> impl Iterator<Item = String> + '_ {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            if let Some((end, digits)) = run_at(bytes, i) {
+                i = end;
+                return Some(digits);
+            }
+            i += 1;
+        }
+        None
+    })
+}
+
+/// If a digit run starts at `start` (and is not the tail of a longer run), returns where it ends
+/// and its digits.
+fn run_at(bytes: &[u8], start: usize) -> Option<(usize, String)> {
+    if !bytes[start].is_ascii_digit() || (start > 0 && bytes[start - 1].is_ascii_digit()) {
+        return None;
+    }
+    let mut digits = String::new();
+    let mut i = start;
+    let mut end = start;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_digit() {
+            digits.push(char::from(b));
+            i += 1;
+            end = i;
+        } else if (b == b' ' || b == b'-')
+            && i + 1 < bytes.len()
+            && bytes[i + 1].is_ascii_digit()
+            && i > start
+            && bytes[i - 1].is_ascii_digit()
+        {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    Some((end, digits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn finds_plain_and_grouped_numbers() {
+        assert!(contains_pan("card 4111111111111111 used"));
+        assert!(contains_pan("card 4111 1111 1111 1111 used"));
+        assert!(contains_pan("card 4111-1111-1111-1111"));
+        assert!(contains_pan("amex 378282246310005"));
+    }
+
+    #[test]
+    fn ignores_lookalikes() {
+        assert!(!contains_pan("4111111111111112")); // fails Luhn
+        assert!(!contains_pan("txn 6750124114786780104953")); // 22-digit Cybersource id
+        assert!(!contains_pan("amount 102.21, qty 3, phone 4158880000"));
+        assert!(!contains_pan("last four 1111"));
+    }
+
+    #[test]
+    fn redacts_keeping_last_four() {
+        assert_eq!(
+            redact("paid with 4111 1111 1111 1111 today"),
+            "paid with [card ****1111] today"
+        );
+        assert_eq!(redact("no card here: 12345"), "no card here: 12345");
+    }
+
+    #[test]
+    fn json_guard_skips_identifier_fields() {
+        // 4000000000000002 passes Luhn and is a valid Visa length: as an id it is allowed,
+        // as a note it is not.
+        let value = serde_json::json!({
+            "customer_id": "4000000000000002",
+            "notes": "card 4000000000000002",
+            "line_items": [{"name": "ok", "description": "4111111111111111"}],
+            "amount": 4111111111111111u64,
+        });
+        assert_eq!(
+            find_in_json(&value),
+            vec!["$.amount", "$.line_items[0].description", "$.notes"]
+        );
+    }
+
+    fn luhn_complete(prefix: &str) -> String {
+        (0..10)
+            .map(|d| format!("{prefix}{d}"))
+            .find(|candidate| luhn_valid(candidate))
+            .unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn any_valid_visa_number_is_found_in_any_text(
+            body in "[0-9]{14}",
+            before in "[a-z ]{0,20}",
+            after in "[a-z ]{0,20}",
+        ) {
+            let pan = luhn_complete(&format!("4{body}"));
+            let text = format!("{before}{pan}{after}");
+            prop_assert!(contains_pan(&text));
+            prop_assert!(!contains_pan(&redact(&text)));
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! A running paybridge: the store, the engine and its workers, and the HTTP server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use paybridge_cybersource::{ClientConfig as CybersourceConfig, Credentials, Environment};
+use paybridge_engine::{Connectors, Engine, EngineSettings, Store, Workers};
+use paybridge_model::Currency;
+use paybridge_server::AppState;
+use paybridge_zoho::{ClientConfig as ZohoConfig, OAuthCredentials};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// Everything needed to run paybridge against one Cybersource merchant and one Zoho
+/// organization.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub listen: SocketAddr,
+    pub store_path: PathBuf,
+    pub engine: EngineSettings,
+    pub cybersource: CybersourceConnection,
+    pub zoho: ZohoConnection,
+    pub storefront_keys: Vec<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CybersourceConnection {
+    pub environment: Environment,
+    pub credentials: Credentials,
+}
+
+#[derive(Debug, Clone)]
+pub struct ZohoConnection {
+    pub credentials: OAuthCredentials,
+    pub api_domain: Url,
+    pub organization_id: String,
+    pub base_currency: Currency,
+}
+
+/// paybridge, running.
+#[derive(Debug)]
+pub struct RunningApp {
+    pub engine: Engine,
+    addr: SocketAddr,
+    workers: Workers,
+    server: JoinHandle<std::io::Result<()>>,
+    stop_server: oneshot::Sender<()>,
+}
+
+impl RunningApp {
+    pub async fn start(config: AppConfig) -> anyhow::Result<RunningApp> {
+        let cybersource = paybridge_cybersource::Client::new(CybersourceConfig::new(
+            config.cybersource.environment.clone(),
+            config.cybersource.credentials.clone(),
+        ))
+        .context("configuring the Cybersource connection")?;
+        let zoho = paybridge_zoho::Client::new(ZohoConfig::new(
+            config.zoho.credentials.clone(),
+            config.zoho.api_domain.clone(),
+        ))
+        .context("configuring the Zoho connection")?;
+        let books = zoho.books(config.zoho.organization_id.clone());
+        let connectors = Connectors {
+            cybersource,
+            zoho,
+            books,
+            books_currency: config.zoho.base_currency,
+        };
+
+        if let Some(dir) = config.store_path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let store = Store::open_sqlite(&config.store_path)
+            .await
+            .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+        let engine = Engine::new(store, connectors, config.engine.clone());
+        let workers = engine.start_workers();
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let router = paybridge_server::router(AppState {
+            engine: engine.clone(),
+            storefront_keys: std::sync::Arc::new(config.storefront_keys.clone()),
+        });
+        let (stop_server, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(paybridge_server::serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        tracing::info!(%addr, node = engine.node_id(), store = %engine.store.location(), "paybridge is running");
+        Ok(RunningApp {
+            engine,
+            addr,
+            workers,
+            server,
+            stop_server,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>/`
+    pub fn url(&self) -> Url {
+        Url::parse(&format!("http://{}/", self.addr)).expect("socket addresses make valid URLs")
+    }
+
+    /// Stops taking requests, lets in-flight runs finish, and closes the store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop_server.send(());
+        self.server
+            .await
+            .context("the HTTP server task failed")?
+            .context("the HTTP server failed")?;
+        self.workers.stop().await;
+        self.engine.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! `paybridge.toml`: a deployment's configuration for `paybridge serve`.
+//!
+//! Secrets are never written in the file: each is named by the environment variable that holds
+//! it (`*_env` keys). Unknown keys are refused, and every error names the key at fault.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use paybridge_cybersource::{Credentials, Environment};
+use paybridge_engine::EngineSettings;
+use paybridge_model::Currency;
+use paybridge_zoho::{DataCentre, OAuthCredentials};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::app::{AppConfig, CybersourceConnection, ZohoConnection};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub server: ServerSection,
+    pub store: StoreSection,
+    #[serde(default)]
+    pub engine: EngineSettings,
+    pub cybersource: CybersourceSection,
+    pub zoho: ZohoSection,
+    pub storefront: StorefrontSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// The SQLite database file.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CybersourceSection {
+    /// `sandbox` (apitest.cybersource.com), `production`, `production-india`, or a URL.
+    pub environment: String,
+    pub merchant_id: String,
+    /// The REST key's id (its serial number in the Business Center).
+    pub key_id: String,
+    /// Environment variable holding the key's base64 shared secret.
+    pub shared_secret_env: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZohoSection {
+    /// `us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `cn` or `uk`.
+    #[serde(default)]
+    pub data_centre: Option<String>,
+    /// The accounts server that issued the refresh token (overrides the data centre's).
+    #[serde(default)]
+    pub accounts_url: Option<Url>,
+    /// Where API calls go until Zoho names its `api_domain` (overrides the data centre's).
+    #[serde(default)]
+    pub api_domain: Option<Url>,
+    pub client_id: String,
+    pub client_secret_env: String,
+    pub refresh_token_env: String,
+    /// The Zoho Books organization id.
+    pub organization_id: String,
+    /// The organization's base currency.
+    pub base_currency: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorefrontSection {
+    /// Environment variable holding the storefront API keys, comma-separated.
+    pub api_keys_env: String,
+}
+
+fn secret_from_env(key: &str, variable: &str) -> anyhow::Result<SecretString> {
+    match std::env::var(variable) {
+        Ok(value) if !value.trim().is_empty() => Ok(SecretString::from(value.trim().to_string())),
+        Ok(_) => bail!("{key}: environment variable {variable} is empty"),
+        Err(_) => bail!("{key}: environment variable {variable} is not set"),
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid paybridge configuration", path.display()))
+    }
+
+    /// Resolves secrets from the environment and checks the whole configuration.
+    pub fn resolve(self) -> anyhow::Result<AppConfig> {
+        let c = self.cybersource;
+        let environment = Environment::parse(&c.environment).context("cybersource.environment")?;
+        if self.engine.test_mode
+            && environment != Environment::Sandbox
+            && !matches!(environment, Environment::Custom(_))
+        {
+            bail!(
+                "engine.test_mode (raw test cards) is allowed only with the Cybersource sandbox environment"
+            );
+        }
+        let credentials = Credentials {
+            merchant_id: c.merchant_id,
+            key_id: c.key_id,
+            shared_secret: secret_from_env("cybersource.shared_secret_env", &c.shared_secret_env)?,
+        };
+        paybridge_cybersource::Signer::new(&credentials).context("cybersource")?;
+
+        let z = self.zoho;
+        let data_centre = match z.data_centre.as_deref() {
+            Some(location) => Some(DataCentre::from_location(location).with_context(|| {
+                format!("zoho.data_centre: {location:?} is not one of us, eu, in, au, jp, ca, sa, cn, uk")
+            })?),
+            None => None,
+        };
+        let accounts_url = z
+            .accounts_url
+            .or_else(|| data_centre.map(DataCentre::accounts_url))
+            .context("zoho: set data_centre, or accounts_url and api_domain")?;
+        let api_domain = z
+            .api_domain
+            .or_else(|| data_centre.map(DataCentre::api_domain))
+            .context("zoho: set data_centre, or accounts_url and api_domain")?;
+        if z.organization_id.trim().is_empty()
+            || !z.organization_id.trim().bytes().all(|b| b.is_ascii_digit())
+        {
+            bail!("zoho.organization_id must be the numeric Zoho Books organization id");
+        }
+        let base_currency = Currency::from_code(&z.base_currency).context("zoho.base_currency")?;
+
+        let keys = secret_from_env("storefront.api_keys_env", &self.storefront.api_keys_env)?;
+        let storefront_keys: Vec<SecretString> = secrecy::ExposeSecret::expose_secret(&keys)
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| SecretString::from(k.to_string()))
+            .collect();
+        if storefront_keys
+            .iter()
+            .any(|k| secrecy::ExposeSecret::expose_secret(k).len() < 24)
+        {
+            bail!(
+                "storefront.api_keys_env: every storefront API key must be at least 24 characters"
+            );
+        }
+
+        Ok(AppConfig {
+            listen: self.server.listen,
+            store_path: self.store.path,
+            engine: self.engine,
+            cybersource: CybersourceConnection {
+                environment,
+                credentials,
+            },
+            zoho: ZohoConnection {
+                credentials: OAuthCredentials {
+                    accounts_url,
+                    client_id: z.client_id,
+                    client_secret: secret_from_env("zoho.client_secret_env", &z.client_secret_env)?,
+                    refresh_token: secret_from_env("zoho.refresh_token_env", &z.refresh_token_env)?,
+                },
+                api_domain,
+                organization_id: z.organization_id.trim().to_string(),
+                base_currency,
+            },
+            storefront_keys,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../paybridge.example.toml");
+
+    #[test]
+    fn the_example_file_parses() {
+        let config: FileConfig = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(config.zoho.data_centre.as_deref(), Some("us"));
+        assert_eq!(config.engine.workers, 4);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let text = EXAMPLE.replace("[server]", "[server]\nlisten_adress = \"x\"");
+        let error = toml::from_str::<FileConfig>(&text).unwrap_err().to_string();
+        assert!(error.contains("listen_adress"), "{error}");
+    }
+
+    #[test]
+    fn missing_secrets_name_their_variable() {
+        let mut config: FileConfig = toml::from_str(EXAMPLE).unwrap();
+        config.cybersource.shared_secret_env = "PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into();
+        let error = format!("{:#}", config.resolve().unwrap_err());
+        assert!(
+            error.contains("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE"),
+            "{error}"
+        );
+    }
+}

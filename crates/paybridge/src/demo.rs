@@ -1,0 +1,766 @@
+//! `paybridge demo`: the whole product against the built-in sandboxes, checking its own work.
+//!
+//! One process runs a Cybersource sandbox, a Zoho sandbox, paybridge itself (engine, workers,
+//! order API, embedded SQLite store) and a storefront that places orders through the order API.
+//! When every order has settled, the demo reads the results back through the sandboxes' own
+//! APIs and checks them: each approved order is exactly one paid invoice and one customer
+//! payment in Zoho Books and one charge in Cybersource; no declined order reached Zoho.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use paybridge_cybersource::{Credentials, Environment};
+use paybridge_engine::EngineSettings;
+use paybridge_engine::store::{OrderRecord, RunStatus};
+use paybridge_model::{Currency, Money, OrderStatus};
+use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
+use paybridge_sandbox::server::RunningServer;
+use paybridge_sandbox::storefront::{
+    Expectation, OrderPlan, PlacedOrder, Storefront, StorefrontConfig,
+};
+use paybridge_sandbox::zoho::{ZohoConfig, ZohoSandbox};
+use paybridge_zoho::OAuthCredentials;
+use rand::RngExt as _;
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::app::{AppConfig, CybersourceConnection, RunningApp, ZohoConnection};
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub orders: usize,
+    pub seed: u64,
+    /// Where the store lives; a fresh temporary directory (kept afterwards) when absent.
+    pub data_dir: Option<PathBuf>,
+    /// Orders the storefront has in flight at once.
+    pub concurrency: usize,
+    pub workers: usize,
+}
+
+impl Default for DemoOptions {
+    fn default() -> DemoOptions {
+        DemoOptions {
+            orders: 25,
+            seed: 42,
+            data_dir: None,
+            concurrency: 16,
+            workers: 8,
+        }
+    }
+}
+
+/// Generated credentials, shared by a sandbox and the connector that talks to it.
+struct DemoCredentials {
+    merchant_id: String,
+    key_id: String,
+    shared_secret: String,
+    client_id: String,
+    client_secret: String,
+    refresh_token: String,
+    organization_id: String,
+    storefront_key: String,
+}
+
+impl DemoCredentials {
+    fn generate() -> DemoCredentials {
+        let mut rng = rand::rng();
+        let secret: [u8; 32] = rng.random();
+        let hex = |bytes: usize| {
+            let mut rng = rand::rng();
+            (0..bytes)
+                .map(|_| format!("{:02x}", rng.random::<u8>()))
+                .collect::<String>()
+        };
+        DemoCredentials {
+            merchant_id: "paybridge_demo".into(),
+            key_id: uuid::Uuid::new_v4().to_string(),
+            shared_secret: base64::engine::general_purpose::STANDARD.encode(secret),
+            client_id: format!("1000.{}", hex(15).to_uppercase()),
+            client_secret: hex(21),
+            refresh_token: format!("1000.{}.{}", hex(16), hex(16)),
+            organization_id: "10234695".into(),
+            storefront_key: hex(24),
+        }
+    }
+}
+
+/// The sandboxes, paybridge and the storefront, all running.
+pub struct DemoEnvironment {
+    pub cybersource: CybersourceSandbox,
+    pub zoho: ZohoSandbox,
+    pub app: RunningApp,
+    pub storefront: Storefront,
+    pub data_dir: PathBuf,
+    pub data_dir_is_temporary: bool,
+    pub reference_prefix: String,
+    pub storefront_key: String,
+    cybersource_server: RunningServer,
+    zoho_server: RunningServer,
+    zoho_client: (String, String, String),
+    organization_id: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for DemoEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoEnvironment")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
+
+impl DemoEnvironment {
+    pub async fn start(options: &DemoOptions) -> anyhow::Result<DemoEnvironment> {
+        let creds = DemoCredentials::generate();
+        let cybersource = CybersourceSandbox::new(&CybersourceConfig::with_key(
+            &creds.merchant_id,
+            &creds.key_id,
+            &creds.shared_secret,
+        ))?;
+        let cybersource_server = RunningServer::start(cybersource.router(), loopback()).await?;
+        let zoho = ZohoSandbox::new(ZohoConfig::single(
+            &creds.client_id,
+            &creds.client_secret,
+            &creds.refresh_token,
+            &creds.organization_id,
+            "USD",
+        ));
+        let zoho_server = RunningServer::start(zoho.router(), loopback()).await?;
+
+        let (data_dir, data_dir_is_temporary) = match &options.data_dir {
+            Some(dir) => (dir.clone(), false),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("paybridge-demo-")
+                    .tempdir()?;
+                (dir.keep(), true)
+            }
+        };
+        let app = RunningApp::start(AppConfig {
+            listen: loopback(),
+            store_path: data_dir.join("paybridge.db"),
+            engine: EngineSettings {
+                workers: options.workers,
+                test_mode: true,
+                ..EngineSettings::default()
+            },
+            cybersource: CybersourceConnection {
+                environment: Environment::Custom(cybersource_server.url()),
+                credentials: Credentials {
+                    merchant_id: creds.merchant_id.clone(),
+                    key_id: creds.key_id.clone(),
+                    shared_secret: SecretString::from(creds.shared_secret.clone()),
+                },
+            },
+            zoho: ZohoConnection {
+                credentials: OAuthCredentials {
+                    accounts_url: zoho_server.url(),
+                    client_id: creds.client_id.clone(),
+                    client_secret: SecretString::from(creds.client_secret.clone()),
+                    refresh_token: SecretString::from(creds.refresh_token.clone()),
+                },
+                api_domain: zoho_server.url(),
+                organization_id: creds.organization_id.clone(),
+                base_currency: Currency::USD,
+            },
+            storefront_keys: vec![SecretString::from(creds.storefront_key.clone())],
+        })
+        .await?;
+
+        let reference_prefix = format!(
+            "DEMO-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase()
+        );
+        let storefront = Storefront::new(StorefrontConfig {
+            api_base: app.url(),
+            api_key: creds.storefront_key.clone(),
+            reference_prefix: reference_prefix.clone(),
+            orders: options.orders,
+            seed: options.seed,
+            concurrency: options.concurrency,
+        })?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(DemoEnvironment {
+            cybersource,
+            zoho,
+            app,
+            storefront,
+            data_dir,
+            data_dir_is_temporary,
+            reference_prefix,
+            storefront_key: creds.storefront_key,
+            cybersource_server,
+            zoho_server,
+            zoho_client: (creds.client_id, creds.client_secret, creds.refresh_token),
+            organization_id: creds.organization_id,
+            http,
+        })
+    }
+
+    pub fn cybersource_url(&self) -> Url {
+        self.cybersource_server.url()
+    }
+
+    pub fn zoho_url(&self) -> Url {
+        self.zoho_server.url()
+    }
+
+    /// Waits until all `expected` orders have settled and no run is queued or running.
+    pub async fn wait_settled(
+        &self,
+        expected: usize,
+        timeout: Duration,
+        progress: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        let engine = &self.app.engine;
+        let wait = engine.wait_until(Duration::from_millis(250), || async {
+            let counts = engine.store.counts().await?;
+            let settled: u64 = counts
+                .orders_by_status
+                .iter()
+                .filter(|(status, _)| {
+                    status
+                        .parse::<OrderStatus>()
+                        .is_ok_and(OrderStatus::is_settled)
+                })
+                .map(|(_, n)| n)
+                .sum();
+            let busy = [RunStatus::Queued, RunStatus::Running]
+                .iter()
+                .map(|s| counts.runs_by_status.get(s.as_str()).copied().unwrap_or(0))
+                .sum::<u64>();
+            progress.set_position(settled);
+            Ok(usize::try_from(settled).unwrap_or(usize::MAX) >= expected && busy == 0)
+        });
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(result) => Ok(result?),
+            Err(_) => bail!("not every order settled within {} s", timeout.as_secs()),
+        }
+    }
+
+    /// Places every planned order and waits for all of them to settle.
+    pub async fn place_and_settle(
+        &self,
+        progress: &ProgressBar,
+    ) -> anyhow::Result<Vec<PlacedOrder>> {
+        let plans = self.storefront.plans();
+        let expected = plans.len();
+        progress.set_message("placing orders");
+        let placed = self.storefront.send_all(plans, |_| {}).await?;
+        progress.set_message("writing to Zoho Books");
+        self.wait_settled(expected, settle_timeout(expected), progress)
+            .await?;
+        Ok(placed)
+    }
+
+    /// Sends every order again, byte for byte, with its Idempotency-Key.
+    pub async fn redeliver_orders(
+        &self,
+        plans: Vec<OrderPlan>,
+    ) -> anyhow::Result<Vec<PlacedOrder>> {
+        Ok(self.storefront.send_all(plans, |_| {}).await?)
+    }
+
+    /// Runs every finished run again (as a re-delivered event would), and waits for them.
+    pub async fn rerun_all_runs(&self, progress: &ProgressBar) -> anyhow::Result<usize> {
+        let engine = &self.app.engine;
+        let runs = engine.store.runs(None, u32::MAX).await?;
+        let mut requeued = 0;
+        for run in &runs {
+            if engine
+                .store
+                .requeue_run(run.id, engine.clock.now_ms())
+                .await?
+            {
+                requeued += 1;
+            }
+        }
+        engine.wake_workers();
+        let orders = engine.store.orders(u32::MAX).await?.len();
+        self.wait_settled(orders, settle_timeout(orders), progress)
+            .await?;
+        Ok(requeued)
+    }
+
+    /// A fresh access token from the Zoho sandbox's own token endpoint.
+    async fn zoho_token(&self) -> anyhow::Result<String> {
+        let (client_id, client_secret, refresh_token) = &self.zoho_client;
+        let answer: Value = self
+            .http
+            .post(self.zoho_url().join("oauth/v2/token")?)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+                ("refresh_token", refresh_token),
+            ])
+            .send()
+            .await?
+            .json()
+            .await?;
+        answer["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no token from the Zoho sandbox: {answer}"))
+    }
+
+    /// Every row of a Zoho Books list, read through the sandbox's Books API.
+    async fn books_list(&self, token: &str, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
+        let mut rows = Vec::new();
+        for page in 1.. {
+            let mut url = self.zoho_url().join(&format!("books/v3/{path}"))?;
+            url.query_pairs_mut()
+                .append_pair("organization_id", &self.organization_id)
+                .append_pair("page", &page.to_string())
+                .append_pair("per_page", "200");
+            let body: Value = self
+                .http
+                .get(url)
+                .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if body["code"] != 0 {
+                bail!("Zoho Books refused to list {path}: {body}");
+            }
+            rows.extend(body[key].as_array().cloned().unwrap_or_default());
+            if body["page_context"]["has_more_page"] != true {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// What Zoho Books holds, read through its API.
+    pub async fn books_snapshot(&self) -> anyhow::Result<BooksSnapshot> {
+        let token = self.zoho_token().await?;
+        Ok(BooksSnapshot {
+            contacts: self.books_list(&token, "contacts", "contacts").await?,
+            invoices: self.books_list(&token, "invoices", "invoices").await?,
+            customer_payments: self
+                .books_list(&token, "customerpayments", "customerpayments")
+                .await?,
+        })
+    }
+
+    /// Checks every order against Zoho Books and Cybersource.
+    pub async fn verify(&self, placed: &[PlacedOrder]) -> anyhow::Result<Verification> {
+        let books = self.books_snapshot().await?;
+        let charges = self.cybersource.payments();
+        let store = &self.app.engine.store;
+        let mut problems = Vec::new();
+        let by = |rows: &[Value], field: &str| {
+            let mut map: HashMap<String, Vec<Value>> = HashMap::new();
+            for row in rows {
+                map.entry(row[field].as_str().unwrap_or_default().to_string())
+                    .or_default()
+                    .push(row.clone());
+            }
+            map
+        };
+        let invoices = by(&books.invoices, "reference_number");
+        let payments = by(&books.customer_payments, "reference_number");
+        let mut charges_by_reference: HashMap<&str, usize> = HashMap::new();
+        for charge in &charges {
+            *charges_by_reference
+                .entry(charge.merchant_reference.as_str())
+                .or_default() += 1;
+        }
+        let mut synced_emails = HashSet::new();
+        for order in placed {
+            let reference = &order.plan.reference;
+            let Some(record) = store.order_by_reference(reference).await? else {
+                problems.push(format!("{reference}: paybridge has no record of it"));
+                continue;
+            };
+            let charged = charges_by_reference
+                .get(reference.as_str())
+                .copied()
+                .unwrap_or(0);
+            if charged != 1 {
+                problems.push(format!(
+                    "{reference}: charged {charged} times in Cybersource"
+                ));
+            }
+            let its_invoices = invoices.get(reference).map_or(&[][..], Vec::as_slice);
+            match (order.plan.expectation, record.status) {
+                (Expectation::Approve, OrderStatus::Completed) => {
+                    synced_emails.insert(record.customer_email.clone());
+                    check_synced(&record, its_invoices, &payments, &mut problems);
+                }
+                (Expectation::Decline, OrderStatus::Declined) => {
+                    if !its_invoices.is_empty() {
+                        problems.push(format!(
+                            "{reference}: declined, yet {} invoice(s) in Zoho",
+                            its_invoices.len()
+                        ));
+                    }
+                }
+                (expected, actual) => problems.push(format!(
+                    "{reference}: expected {expected:?}, paybridge says {actual} ({})",
+                    record.status_detail.as_deref().unwrap_or("no detail")
+                )),
+            }
+        }
+        let mut seen = HashSet::new();
+        for contact in &books.contacts {
+            let email = contact["email"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if !seen.insert(email.clone()) {
+                problems.push(format!("Zoho Books has more than one contact for {email}"));
+            }
+        }
+        let stray: Vec<&String> = seen
+            .iter()
+            .filter(|e| !synced_emails.contains(*e))
+            .collect();
+        if !stray.is_empty() {
+            problems.push(format!(
+                "{} Zoho contact(s) belong to no synced order",
+                stray.len()
+            ));
+        }
+        Ok(Verification {
+            ok: problems.is_empty(),
+            checked_orders: placed.len(),
+            problems,
+            books,
+        })
+    }
+
+    /// Stops paybridge and the sandboxes.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.app.stop().await?;
+        self.cybersource_server.shutdown().await;
+        self.zoho_server.shutdown().await;
+        Ok(())
+    }
+}
+
+fn settle_timeout(orders: usize) -> Duration {
+    Duration::from_secs(60 + u64::try_from(orders).unwrap_or(u64::MAX) / 10)
+}
+
+fn decimal_of(value: &Value) -> Option<rust_decimal::Decimal> {
+    match value {
+        Value::Number(n) => n.to_string().parse().ok(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn check_synced(
+    record: &OrderRecord,
+    invoices: &[Value],
+    payments: &HashMap<String, Vec<Value>>,
+    problems: &mut Vec<String>,
+) {
+    let reference = &record.reference;
+    let Ok(currency) = Currency::from_code(&record.currency) else {
+        problems.push(format!("{reference}: unknown currency {}", record.currency));
+        return;
+    };
+    let amount = Money::from_minor(record.amount_minor, currency).amount();
+    let [invoice] = invoices else {
+        problems.push(format!(
+            "{reference}: {} invoices in Zoho (expected 1)",
+            invoices.len()
+        ));
+        return;
+    };
+    if invoice["status"] != "paid" {
+        problems.push(format!(
+            "{reference}: invoice is {}, not paid",
+            invoice["status"]
+        ));
+    }
+    if decimal_of(&invoice["total"]) != Some(amount) {
+        problems.push(format!(
+            "{reference}: invoice total {} but {amount} was charged",
+            invoice["total"]
+        ));
+    }
+    if invoice["invoice_id"].as_str() != record.zoho_invoice_id.as_deref() {
+        problems.push(format!("{reference}: paybridge points at another invoice"));
+    }
+    let transaction = record.payment_id.clone().unwrap_or_default();
+    let its_payments = payments.get(&transaction).map_or(&[][..], Vec::as_slice);
+    let [payment] = its_payments else {
+        problems.push(format!(
+            "{reference}: {} customer payments for transaction {transaction} (expected 1)",
+            its_payments.len()
+        ));
+        return;
+    };
+    let applied_in_full = payment["invoices"].as_array().is_some_and(|applied| {
+        applied.len() == 1
+            && applied[0]["invoice_id"] == invoice["invoice_id"]
+            && decimal_of(&applied[0]["amount_applied"]) == Some(amount)
+    });
+    if !applied_in_full || decimal_of(&payment["amount"]) != Some(amount) {
+        problems.push(format!(
+            "{reference}: the customer payment is not {amount} applied to its invoice"
+        ));
+    }
+}
+
+/// Zoho Books as read back through its API.
+#[derive(Debug, Clone, Default)]
+pub struct BooksSnapshot {
+    pub contacts: Vec<Value>,
+    pub invoices: Vec<Value>,
+    pub customer_payments: Vec<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub ok: bool,
+    pub checked_orders: usize,
+    pub problems: Vec<String>,
+    pub books: BooksSnapshot,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub orders: usize,
+    pub approved: usize,
+    pub declined: usize,
+    pub on_hold: usize,
+    pub failed: usize,
+    /// Orders placed by a customer who had ordered before in this run.
+    pub returning_customer_orders: usize,
+    pub zoho_records_created: ZohoRecords,
+    pub api_calls: ApiCalls,
+    pub elapsed_ms: u64,
+    pub seed: u64,
+    pub reference_prefix: String,
+    pub data_dir: String,
+    pub data_dir_is_temporary: bool,
+    pub store: String,
+    pub verification: VerificationSummary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ZohoRecords {
+    pub contacts: usize,
+    pub invoices: usize,
+    pub invoices_paid: usize,
+    pub customer_payments: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiCalls {
+    pub cybersource: u64,
+    pub zoho_accounts: u64,
+    pub zoho_books: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationSummary {
+    pub ok: bool,
+    pub checked_orders: usize,
+    pub problems: Vec<String>,
+}
+
+impl DemoEnvironment {
+    pub async fn summary(
+        &self,
+        placed: &[PlacedOrder],
+        verification: &Verification,
+        elapsed: Duration,
+    ) -> anyhow::Result<Summary> {
+        let counts = self.app.engine.store.counts().await?;
+        let by_status = |statuses: &[OrderStatus]| -> usize {
+            statuses
+                .iter()
+                .map(|s| {
+                    counts
+                        .orders_by_status
+                        .get(s.as_str())
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                .sum()
+        };
+        let mut seen = HashSet::new();
+        let returning = placed
+            .iter()
+            .filter(|p| !seen.insert(p.plan.customer_email.clone()))
+            .count();
+        let books = &verification.books;
+        let connectors = &self.app.engine.connectors;
+        Ok(Summary {
+            orders: placed.len(),
+            approved: by_status(&[
+                OrderStatus::Approved,
+                OrderStatus::Completed,
+                OrderStatus::SyncFailed,
+            ]),
+            declined: by_status(&[OrderStatus::Declined]),
+            on_hold: by_status(&[OrderStatus::OnHold]),
+            failed: by_status(&[
+                OrderStatus::PaymentFailed,
+                OrderStatus::PaymentUnknown,
+                OrderStatus::SyncFailed,
+            ]),
+            returning_customer_orders: returning,
+            zoho_records_created: ZohoRecords {
+                contacts: books.contacts.len(),
+                invoices: books.invoices.len(),
+                invoices_paid: books
+                    .invoices
+                    .iter()
+                    .filter(|i| i["status"] == "paid")
+                    .count(),
+                customer_payments: books.customer_payments.len(),
+            },
+            api_calls: ApiCalls {
+                cybersource: connectors.cybersource.calls(),
+                zoho_accounts: connectors.zoho.token_refreshes(),
+                zoho_books: connectors.zoho.api_calls(),
+            },
+            elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            seed: self.storefront.seed(),
+            reference_prefix: self.reference_prefix.clone(),
+            data_dir: self.data_dir.display().to_string(),
+            data_dir_is_temporary: self.data_dir_is_temporary,
+            store: self.app.engine.store.location(),
+            verification: VerificationSummary {
+                ok: verification.ok,
+                checked_orders: verification.checked_orders,
+                problems: verification.problems.clone(),
+            },
+        })
+    }
+}
+
+/// The summary for people.
+pub fn render(summary: &Summary) -> String {
+    let s = summary;
+    let z = &s.zoho_records_created;
+    let a = &s.api_calls;
+    let synced = z.customer_payments.max(1);
+    let per_order = rust_decimal::Decimal::from(a.zoho_books) / rust_decimal::Decimal::from(synced);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "paybridge demo: {} orders in {}.{:03} s (seed {}, references {}-*)\n\n",
+        s.orders,
+        s.elapsed_ms / 1000,
+        s.elapsed_ms % 1000,
+        s.seed,
+        s.reference_prefix
+    ));
+    out.push_str(&format!(
+        "  orders       {} approved · {} declined · {} on hold · {} failed ({} from returning customers)\n",
+        s.approved, s.declined, s.on_hold, s.failed, s.returning_customer_orders
+    ));
+    out.push_str(&format!(
+        "  Zoho Books   {} contacts · {} invoices ({} paid) · {} customer payments\n",
+        z.contacts, z.invoices, z.invoices_paid, z.customer_payments
+    ));
+    out.push_str(&format!(
+        "  API calls    Cybersource {} · Zoho Accounts {} · Zoho Books {} ({} per synced order)\n",
+        a.cybersource,
+        a.zoho_accounts,
+        a.zoho_books,
+        per_order.round_dp(2)
+    ));
+    if s.verification.ok {
+        out.push_str(&format!(
+            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho\n",
+            s.verification.checked_orders
+        ));
+    } else {
+        out.push_str(&format!(
+            "  PROBLEMS     {} found:\n",
+            s.verification.problems.len()
+        ));
+        for problem in &s.verification.problems {
+            out.push_str(&format!("               - {problem}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "  data         {}{} ({})\n",
+        s.data_dir,
+        if s.data_dir_is_temporary {
+            " (temporary directory, kept)"
+        } else {
+            ""
+        },
+        s.store
+    ));
+    out
+}
+
+fn progress_bar(orders: usize, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(u64::try_from(orders).unwrap_or(u64::MAX));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:<22} [{bar:40}] {pos}/{len} orders settled ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// `paybridge demo`: runs, verifies, prints, and (with `keep_running`) stays up until Ctrl-C.
+/// Returns whether the verification passed.
+pub async fn run(options: DemoOptions, json: bool, keep_running: bool) -> anyhow::Result<bool> {
+    if options.orders == 0 {
+        bail!("--orders must be at least 1");
+    }
+    let started = Instant::now();
+    let env = DemoEnvironment::start(&options).await?;
+    let progress = progress_bar(options.orders, true);
+    let placed = env.place_and_settle(&progress).await;
+    progress.finish_and_clear();
+    let placed = placed?;
+    let verification = env.verify(&placed).await?;
+    let summary = env
+        .summary(&placed, &verification, started.elapsed())
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", render(&summary));
+    }
+    if keep_running {
+        eprintln!();
+        eprintln!("Still running (Ctrl-C stops everything):");
+        eprintln!(
+            "  paybridge order API   {}api/v1/orders   (Authorization: Bearer {})",
+            env.app.url(),
+            env.storefront_key
+        );
+        eprintln!("  Cybersource sandbox   {}", env.cybersource_url());
+        eprintln!("  Zoho sandbox          {}", env.zoho_url());
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+    }
+    env.stop().await?;
+    Ok(summary.verification.ok)
+}

@@ -1,0 +1,263 @@
+//! The Zoho simulator: Zoho Accounts (the OAuth token endpoint and revocation, with Zoho's
+//! HTTP-200 errors, refresh throttle and live-token cap) and Zoho Books v3 contacts, invoices
+//! and customer payments, with real state, Zoho's rules and its error codes
+//! (`reference/zoho.md` §1–§2).
+//!
+//! Control API (tests and the demo only): `GET /__sandbox/stats`, `POST|GET|DELETE
+//! /__sandbox/faults`.
+
+mod books;
+mod oauth;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::faults::{self, FaultRule, Faults};
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Refresh tokens already granted to this client (as after a consent or a self-client code).
+    pub refresh_tokens: Vec<String>,
+}
+
+impl std::fmt::Debug for OAuthClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClientConfig")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    /// Numeric, like Zoho's.
+    pub organization_id: String,
+    pub name: String,
+    /// The organization's base currency.
+    #[serde(default = "usd")]
+    pub currency_code: String,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZohoConfig {
+    pub clients: Vec<OAuthClientConfig>,
+    pub organizations: Vec<OrganizationConfig>,
+    /// Access-token lifetime (Zoho: 3600 s).
+    #[serde(default = "default_lifetime")]
+    pub access_token_lifetime_secs: u64,
+    /// Token requests allowed per refresh token per window (Zoho: 10 per 10 minutes).
+    #[serde(default = "default_refresh_limit")]
+    pub refreshes_per_window: usize,
+    #[serde(default = "default_refresh_window")]
+    pub refresh_window_secs: u64,
+    /// Live access tokens per refresh token; the next one invalidates the oldest. Zoho's pages
+    /// say 10 (older pages 15 or 30).
+    #[serde(default = "default_live_tokens")]
+    pub max_live_access_tokens: usize,
+    /// The `error` for a wrong client secret: Zoho answers `invalid_client` to most clients
+    /// (some report `invalid_client_secret`).
+    #[serde(default = "default_wrong_secret_error")]
+    pub wrong_secret_error: String,
+    /// HTTP status of the throttle answer (undocumented; 400 is what clients report).
+    #[serde(default = "default_throttle_status")]
+    pub throttle_http_status: u16,
+    /// Whether a payment may be applied to a `draft` invoice (the Books UI only offers
+    /// "Record payment" once an invoice is sent; default refuses).
+    #[serde(default)]
+    pub allow_payments_on_draft_invoices: bool,
+}
+
+fn default_lifetime() -> u64 {
+    3600
+}
+fn default_refresh_limit() -> usize {
+    10
+}
+fn default_refresh_window() -> u64 {
+    600
+}
+fn default_live_tokens() -> usize {
+    10
+}
+fn default_wrong_secret_error() -> String {
+    "invalid_client".into()
+}
+fn default_throttle_status() -> u16 {
+    400
+}
+
+impl ZohoConfig {
+    /// One client with one refresh token and one organization, Zoho's defaults otherwise.
+    pub fn single(
+        client_id: &str,
+        client_secret: &str,
+        refresh_token: &str,
+        organization_id: &str,
+        currency_code: &str,
+    ) -> ZohoConfig {
+        ZohoConfig {
+            clients: vec![OAuthClientConfig {
+                client_id: client_id.into(),
+                client_secret: client_secret.into(),
+                refresh_tokens: vec![refresh_token.into()],
+            }],
+            organizations: vec![OrganizationConfig {
+                organization_id: organization_id.into(),
+                name: "Sandbox Organization".into(),
+                currency_code: currency_code.into(),
+            }],
+            access_token_lifetime_secs: default_lifetime(),
+            refreshes_per_window: default_refresh_limit(),
+            refresh_window_secs: default_refresh_window(),
+            max_live_access_tokens: default_live_tokens(),
+            wrong_secret_error: default_wrong_secret_error(),
+            throttle_http_status: default_throttle_status(),
+            allow_payments_on_draft_invoices: false,
+        }
+    }
+}
+
+/// Counters the control API reports.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    /// Token-endpoint requests, and how many minted a token.
+    pub token_requests: u64,
+    pub tokens_issued: u64,
+    pub token_errors: BTreeMap<String, u64>,
+    /// Books API requests, and how many were refused for authentication.
+    pub books_requests: u64,
+    pub books_auth_failures: u64,
+    /// Books error answers by code.
+    pub books_errors: BTreeMap<i64, u64>,
+}
+
+struct AccessTokenRecord {
+    refresh_token: String,
+    expires_at: Instant,
+}
+
+#[derive(Default)]
+struct Accounts {
+    access_tokens: HashMap<String, AccessTokenRecord>,
+    /// Issue times per refresh token, for the throttle.
+    issued: HashMap<String, VecDeque<Instant>>,
+    /// Live access tokens per refresh token, oldest first.
+    live: HashMap<String, VecDeque<String>>,
+    revoked: std::collections::HashSet<String>,
+}
+
+struct World {
+    accounts: Accounts,
+    organizations: HashMap<String, books::Organization>,
+    stats: Stats,
+}
+
+/// A running simulator's shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct ZohoSandbox {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    config: ZohoConfig,
+    world: Mutex<World>,
+    faults: Arc<Faults>,
+    ids: AtomicU64,
+}
+
+impl ZohoSandbox {
+    pub fn new(config: ZohoConfig) -> ZohoSandbox {
+        let organizations = config
+            .organizations
+            .iter()
+            .map(|org| (org.organization_id.clone(), books::Organization::new(org)))
+            .collect();
+        ZohoSandbox {
+            inner: Arc::new(Shared {
+                config,
+                world: Mutex::new(World {
+                    accounts: Accounts::default(),
+                    organizations,
+                    stats: Stats::default(),
+                }),
+                faults: Arc::new(Faults::default()),
+                ids: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        let error_body: faults::ErrorBody = books::server_error;
+        Router::new()
+            .route("/oauth/v2/token", post(oauth::token))
+            .route("/oauth/v2/token/revoke", post(oauth::revoke))
+            .merge(books::routes())
+            .route("/__sandbox/stats", get(control_stats))
+            .route(
+                "/__sandbox/faults",
+                post(control_add_fault)
+                    .delete(control_clear_faults)
+                    .get(control_faults),
+            )
+            .fallback(books::invalid_url)
+            .layer(axum::middleware::from_fn_with_state(
+                (self.inner.faults.clone(), error_body),
+                faults::inject,
+            ))
+            .with_state(self.clone())
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.world().stats.clone()
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.inner
+            .world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn control_stats(State(sandbox): State<ZohoSandbox>) -> Json<Stats> {
+    Json(sandbox.stats())
+}
+
+async fn control_add_fault(
+    State(sandbox): State<ZohoSandbox>,
+    Json(rule): Json<FaultRule>,
+) -> StatusCode {
+    sandbox.inner.faults.add(rule);
+    StatusCode::NO_CONTENT
+}
+
+async fn control_clear_faults(State(sandbox): State<ZohoSandbox>) -> StatusCode {
+    sandbox.inner.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn control_faults(State(sandbox): State<ZohoSandbox>) -> Response {
+    Json(sandbox.inner.faults.rules()).into_response()
+}

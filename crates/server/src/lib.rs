@@ -1,0 +1,56 @@
+//! paybridge over HTTP.
+//!
+//! - [`orders`]: the storefront's door, `POST /api/v1/orders` and `GET /api/v1/orders/{id}`.
+//! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
+//!
+//! [`router`] builds the whole application without a socket (tests call it with `oneshot`);
+//! [`serve`] runs it on a listener until the shutdown future completes.
+
+pub mod health;
+pub mod orders;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use paybridge_engine::Engine;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    /// API keys storefronts present as `Authorization: Bearer <key>`.
+    pub storefront_keys: Arc<Vec<SecretString>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("storefront_keys", &self.storefront_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(orders::routes())
+        .merge(health::routes())
+        .layer(DefaultBodyLimit::max(256 * 1024))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains open requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,239 @@
+//! The authenticated transport shared by every Zoho product.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, header};
+use secrecy::ExposeSecret;
+use url::Url;
+
+use crate::books::Books;
+use crate::error::Error;
+use crate::oauth::{AccessToken, OAuthCredentials, TokenCache};
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub credentials: OAuthCredentials,
+    /// Where API calls go until a token answer names its `api_domain`.
+    pub api_domain: Url,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(credentials: OAuthCredentials, api_domain: Url) -> ClientConfig {
+        ClientConfig {
+            credentials,
+            api_domain,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A Zoho client for one OAuth connection. Cheap to clone; clones share the token cache.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("zoho::Client").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    tokens: TokenCache,
+    api_calls: AtomicU64,
+}
+
+/// An answer with a JSON body, before the product's envelope has been checked.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+    pub write: bool,
+}
+
+/// Each Zoho product judges its own envelope (Books: a non-zero `code` is an error whatever
+/// the HTTP status); the transport needs the verdict to know when a token was rejected.
+pub(crate) type EnvelopeCheck = fn(&Answer) -> Result<(), Error>;
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client, Error> {
+        // reqwest is built without a bundled crypto provider (STACK.md): install ring once.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                tokens: TokenCache::new(config.credentials, config.api_domain),
+                api_calls: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Zoho Books for one organization.
+    pub fn books(&self, organization_id: impl Into<String>) -> Books {
+        Books::new(self.clone(), organization_id.into())
+    }
+
+    /// API requests sent (token requests not included).
+    pub fn api_calls(&self) -> u64 {
+        self.inner.api_calls.load(Ordering::Relaxed)
+    }
+
+    /// Access-token refreshes requested from Zoho Accounts.
+    pub fn token_refreshes(&self) -> u64 {
+        self.inner.tokens.refreshes()
+    }
+
+    /// Sends one authenticated request and checks its envelope. A rejected token (HTTP 401,
+    /// Books code 14/57) is dropped, refreshed once and the request retried once; a second
+    /// rejection is returned as it is.
+    pub(crate) async fn send(
+        &self,
+        check: EnvelopeCheck,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&'static str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, Error> {
+        if let Some(body) = body {
+            let paths = paybridge_model::pan::find_in_json(body);
+            if !paths.is_empty() {
+                return Err(Error::CardNumberInPayload {
+                    paths: paths.join(", "),
+                });
+            }
+        }
+        let token = self.inner.tokens.get(&self.inner.http).await?;
+        let first = self
+            .send_with(&token, &method, path, query, headers, body)
+            .await;
+        match first.and_then(|answer| check(&answer).map(|()| answer)) {
+            Err(e) if e.is_auth_rejection() => {
+                tracing::warn!(path, error = %e, "Zoho rejected the access token; refreshing once");
+                self.inner.tokens.invalidate(&token).await;
+                let fresh = self.inner.tokens.get(&self.inner.http).await?;
+                let answer = self
+                    .send_with(&fresh, &method, path, query, headers, body)
+                    .await?;
+                check(&answer)?;
+                Ok(answer)
+            }
+            other => other,
+        }
+    }
+
+    async fn send_with(
+        &self,
+        token: &AccessToken,
+        method: &Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&'static str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, Error> {
+        let write = !matches!(*method, Method::GET | Method::HEAD);
+        let mut url = token
+            .api_domain
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::Config(format!("bad API path {path}: {e}")))?;
+        url.query_pairs_mut().extend_pairs(query);
+        let mut request = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .header(
+                header::AUTHORIZATION,
+                format!("Zoho-oauthtoken {}", token.value.expose_secret()),
+            )
+            .header(header::ACCEPT, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.inner.api_calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let response = request.send().await.map_err(|source| {
+            if source.is_connect() {
+                Error::Connect {
+                    url: token.api_domain.to_string(),
+                    source,
+                }
+            } else {
+                Error::NoAnswer {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    write,
+                    source,
+                }
+            }
+        })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.map_err(|source| Error::NoAnswer {
+            method: method.to_string(),
+            path: path.to_string(),
+            write,
+            source,
+        })?;
+        tracing::debug!(
+            %method,
+            path,
+            status,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "Zoho answered"
+        );
+        if status == 429 {
+            return Err(Error::RateLimited {
+                retry_after,
+                message: books_message(&body),
+            });
+        }
+        // The product's envelope holds the verdict; only answers without JSON are judged here.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+            || (200..300).contains(&status)
+        {
+            return Ok(Answer {
+                status,
+                body,
+                write,
+            });
+        }
+        Err(Error::UnexpectedResponse {
+            status,
+            problem: "not a JSON answer".into(),
+            excerpt: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            write,
+        })
+    }
+}
+
+fn books_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}

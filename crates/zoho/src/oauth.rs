@@ -1,0 +1,318 @@
+//! Zoho Accounts OAuth: data centres, the refresh-token grant, and the access-token cache.
+//!
+//! An access token lives 3600 s and a refresh token may mint only 10 of them per 10 minutes
+//! (zoho.md §1.3), so the cache refreshes a few minutes early, one refresh at a time, and keeps
+//! the `api_domain` each answer names (§1.1, pitfall 2).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::error::Error;
+
+/// Zoho's data centres and their hosts (zoho.md §1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataCentre {
+    Us,
+    Eu,
+    In,
+    Au,
+    Jp,
+    Ca,
+    Sa,
+    Cn,
+    Uk,
+}
+
+impl DataCentre {
+    pub const ALL: [DataCentre; 9] = [
+        DataCentre::Us,
+        DataCentre::Eu,
+        DataCentre::In,
+        DataCentre::Au,
+        DataCentre::Jp,
+        DataCentre::Ca,
+        DataCentre::Sa,
+        DataCentre::Cn,
+        DataCentre::Uk,
+    ];
+
+    /// The `location` value Zoho uses for the data centre.
+    pub fn location(self) -> &'static str {
+        match self {
+            DataCentre::Us => "us",
+            DataCentre::Eu => "eu",
+            DataCentre::In => "in",
+            DataCentre::Au => "au",
+            DataCentre::Jp => "jp",
+            DataCentre::Ca => "ca",
+            DataCentre::Sa => "sa",
+            DataCentre::Cn => "cn",
+            DataCentre::Uk => "uk",
+        }
+    }
+
+    pub fn from_location(location: &str) -> Option<DataCentre> {
+        DataCentre::ALL
+            .into_iter()
+            .find(|dc| dc.location() == location.trim().to_ascii_lowercase())
+    }
+
+    /// The accounts server (token endpoint host). Canada is `zohocloud.ca`, not `zoho.ca`.
+    pub fn accounts_url(self) -> Url {
+        let host = match self {
+            DataCentre::Us => "accounts.zoho.com",
+            DataCentre::Eu => "accounts.zoho.eu",
+            DataCentre::In => "accounts.zoho.in",
+            DataCentre::Au => "accounts.zoho.com.au",
+            DataCentre::Jp => "accounts.zoho.jp",
+            DataCentre::Ca => "accounts.zohocloud.ca",
+            DataCentre::Sa => "accounts.zoho.sa",
+            DataCentre::Cn => "accounts.zoho.com.cn",
+            DataCentre::Uk => "accounts.zoho.uk",
+        };
+        Url::parse(&format!("https://{host}/")).expect("static URL")
+    }
+
+    /// The API gateway for Books, Inventory and CRM in this data centre.
+    pub fn api_domain(self) -> Url {
+        let tld = match self {
+            DataCentre::Us => "com",
+            DataCentre::Eu => "eu",
+            DataCentre::In => "in",
+            DataCentre::Au => "com.au",
+            DataCentre::Jp => "jp",
+            DataCentre::Ca => "ca",
+            DataCentre::Sa => "sa",
+            DataCentre::Cn => "com.cn",
+            DataCentre::Uk => "uk",
+        };
+        Url::parse(&format!("https://www.zohoapis.{tld}/")).expect("static URL")
+    }
+}
+
+/// A self client or server-based client with its long-lived refresh token.
+#[derive(Clone)]
+pub struct OAuthCredentials {
+    /// The accounts server that issued the refresh token (the `accounts-server` Zoho returned).
+    pub accounts_url: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub refresh_token: SecretString,
+}
+
+impl fmt::Debug for OAuthCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthCredentials")
+            .field("accounts_url", &self.accounts_url.as_str())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"**REDACTED**")
+            .field("refresh_token", &"**REDACTED**")
+            .finish()
+    }
+}
+
+/// A usable access token and where to use it.
+#[derive(Clone)]
+pub struct AccessToken {
+    pub value: SecretString,
+    pub api_domain: Url,
+    expires_at: Instant,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("api_domain", &self.api_domain.as_str())
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The token endpoint's answer: a token, or an error object (sent with HTTP 200).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: Option<String>,
+    api_domain: Option<String>,
+    expires_in: Option<u64>,
+    expires_in_sec: Option<u64>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Refresh this long before Zoho's expiry, so no request goes out with a dying token.
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// Caches one connection's access token. Concurrent callers share one refresh: the lock is held
+/// across the token request, so a second caller waits and then reuses the fresh token.
+pub(crate) struct TokenCache {
+    credentials: OAuthCredentials,
+    /// The API domain to use until a token answer names one.
+    default_api_domain: Url,
+    current: Mutex<Option<AccessToken>>,
+    refreshes: AtomicU64,
+}
+
+impl TokenCache {
+    pub(crate) fn new(credentials: OAuthCredentials, default_api_domain: Url) -> TokenCache {
+        TokenCache {
+            credentials,
+            default_api_domain,
+            current: Mutex::new(None),
+            refreshes: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// A token valid for at least the refresh margin, refreshing if needed.
+    pub(crate) async fn get(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
+        let mut current = self.current.lock().await;
+        if let Some(token) = current.as_ref()
+            && Instant::now() + REFRESH_MARGIN < token.expires_at
+        {
+            return Ok(token.clone());
+        }
+        let token = self.refresh(http).await?;
+        *current = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Drops `rejected` if it is still the cached token, so the next `get` refreshes. A token
+    /// another caller already replaced is left alone: one 401 never causes two refreshes.
+    pub(crate) async fn invalidate(&self, rejected: &AccessToken) {
+        let mut current = self.current.lock().await;
+        if current
+            .as_ref()
+            .is_some_and(|t| t.value.expose_secret() == rejected.value.expose_secret())
+        {
+            *current = None;
+        }
+    }
+
+    async fn refresh(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
+        let c = &self.credentials;
+        let url = c
+            .accounts_url
+            .join("oauth/v2/token")
+            .map_err(|e| Error::Config(format!("bad accounts URL {}: {e}", c.accounts_url)))?;
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", c.client_id.as_str()),
+            ("client_secret", c.client_secret.expose_secret()),
+            ("refresh_token", c.refresh_token.expose_secret()),
+        ];
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        let response = http
+            .post(url.clone())
+            .form(&form)
+            .send()
+            .await
+            .map_err(|source| {
+                if source.is_connect() {
+                    Error::Connect {
+                        url: c.accounts_url.to_string(),
+                        source,
+                    }
+                } else {
+                    Error::NoAnswer {
+                        method: "POST".into(),
+                        path: "/oauth/v2/token".into(),
+                        write: false,
+                        source,
+                    }
+                }
+            })?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|source| Error::NoAnswer {
+            method: "POST".into(),
+            path: "/oauth/v2/token".into(),
+            write: false,
+            source,
+        })?;
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|e| Error::UnexpectedResponse {
+                status,
+                problem: format!("not a token answer: {e}"),
+                excerpt: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                write: false,
+            })?;
+        // "No access_token ⇒ error", whatever the HTTP status (§1.2).
+        let Some(access_token) = answer.access_token else {
+            return Err(Error::OAuth {
+                error: answer
+                    .error
+                    .unwrap_or_else(|| format!("HTTP {status} without a token")),
+                description: answer.error_description,
+            });
+        };
+        // Some deployments send `expires_in_sec` and then `expires_in` in milliseconds.
+        let lifetime = match (answer.expires_in_sec, answer.expires_in) {
+            (Some(seconds), _) => seconds,
+            (None, Some(seconds)) => seconds,
+            (None, None) => 3600,
+        };
+        let api_domain = match answer.api_domain.as_deref() {
+            Some(domain) => Url::parse(domain).map_err(|e| Error::UnexpectedResponse {
+                status,
+                problem: format!("api_domain {domain:?} is not a URL: {e}"),
+                excerpt: String::new(),
+                write: false,
+            })?,
+            None => self.default_api_domain.clone(),
+        };
+        tracing::info!(
+            client_id = %c.client_id,
+            api_domain = %api_domain,
+            lifetime_s = lifetime,
+            "Zoho access token refreshed"
+        );
+        Ok(AccessToken {
+            value: SecretString::from(access_token),
+            api_domain,
+            expires_at: Instant::now() + Duration::from_secs(lifetime),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canada_uses_zohocloud() {
+        assert_eq!(
+            DataCentre::Ca.accounts_url().as_str(),
+            "https://accounts.zohocloud.ca/"
+        );
+        assert_eq!(
+            DataCentre::Eu.api_domain().as_str(),
+            "https://www.zohoapis.eu/"
+        );
+        assert_eq!(DataCentre::from_location("AU"), Some(DataCentre::Au));
+        assert_eq!(DataCentre::from_location("mars"), None);
+    }
+
+    #[test]
+    fn credentials_never_print_secrets() {
+        let c = OAuthCredentials {
+            accounts_url: DataCentre::Us.accounts_url(),
+            client_id: "1000.ABC".into(),
+            client_secret: SecretString::from("very-secret"),
+            refresh_token: SecretString::from("1000.refresh.token"),
+        };
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("very-secret") && !printed.contains("refresh.token"),
+            "{printed}"
+        );
+    }
+}
