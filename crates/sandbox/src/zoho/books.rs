@@ -52,7 +52,35 @@ pub(super) struct Organization {
     payment_numbers: u64,
 }
 
+/// Everything one organization holds, rendered as its API renders it.
+#[derive(Debug, Clone, Default)]
+pub struct BooksRecords {
+    pub contacts: Vec<Value>,
+    pub invoices: Vec<Value>,
+    pub customer_payments: Vec<Value>,
+}
+
 impl Organization {
+    pub(super) fn records(&self) -> BooksRecords {
+        BooksRecords {
+            contacts: self
+                .contacts
+                .iter()
+                .map(|c| contact_json(c, &self.currency_code))
+                .collect(),
+            invoices: self
+                .invoices
+                .iter()
+                .map(|i| invoice_json(i, &self.currency_code, self.precision))
+                .collect(),
+            customer_payments: self
+                .payments
+                .iter()
+                .map(|p| payment_json(p, &self.currency_code))
+                .collect(),
+        }
+    }
+
     pub(super) fn new(config: &OrganizationConfig) -> Organization {
         Organization {
             precision: currency_precision(&config.currency_code),

@@ -9,6 +9,8 @@
 mod books;
 mod oauth;
 
+pub use books::BooksRecords;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -231,6 +233,15 @@ impl ZohoSandbox {
 
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// An organization's Books records as the API renders them (for tests and the demo).
+    pub fn books_records(&self, organization_id: &str) -> Option<BooksRecords> {
+        let world = self.world();
+        world
+            .organizations
+            .get(organization_id)
+            .map(books::Organization::records)
     }
 
     fn world(&self) -> MutexGuard<'_, World> {

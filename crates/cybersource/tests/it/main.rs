@@ -1,0 +1,254 @@
+//! The Cybersource client against the Cybersource sandbox, over HTTP.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use paybridge_cybersource::payments::{
+    AmountDetails, BillTo, Card, ClientReference, OrderInformation, PaymentInformation,
+    PaymentOutcome, PaymentRequest, ProcessingInformation,
+};
+use paybridge_cybersource::{
+    Client, ClientConfig, Credentials, Environment, Error, PaymentStatus, Reason,
+};
+use paybridge_model::FailureKind;
+use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
+use paybridge_sandbox::server::RunningServer;
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+
+const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+async fn sandbox() -> (CybersourceSandbox, RunningServer) {
+    let sandbox = CybersourceSandbox::new(&CybersourceConfig::with_key(
+        "test_merchant",
+        "key-1",
+        SECRET,
+    ))
+    .unwrap();
+    let server = RunningServer::start(sandbox.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .unwrap();
+    (sandbox, server)
+}
+
+fn client(server: &RunningServer, secret: &str) -> Client {
+    Client::new(ClientConfig::new(
+        Environment::Custom(server.url()),
+        Credentials {
+            merchant_id: "test_merchant".into(),
+            key_id: "key-1".into(),
+            shared_secret: SecretString::from(secret),
+        },
+    ))
+    .unwrap()
+}
+
+fn sale(amount: &str) -> PaymentRequest {
+    PaymentRequest {
+        client_reference_information: ClientReference {
+            code: "ORDER-1001".into(),
+            transaction_id: Some("t-1".into()),
+        },
+        processing_information: ProcessingInformation {
+            capture: true,
+            commerce_indicator: Some("internet".into()),
+            action_list: vec![],
+            action_token_types: vec![],
+        },
+        payment_information: PaymentInformation {
+            card: Some(Card {
+                number: SecretString::from("4111111111111111"),
+                expiration_month: "12".into(),
+                expiration_year: "2031".into(),
+                security_code: Some(SecretString::from("123")),
+                card_type: Some("001".into()),
+            }),
+            ..PaymentInformation::default()
+        },
+        token_information: None,
+        order_information: OrderInformation {
+            amount_details: AmountDetails {
+                total_amount: amount.parse::<Decimal>().unwrap(),
+                currency: "USD".into(),
+            },
+            bill_to: Some(BillTo {
+                first_name: "John".into(),
+                last_name: "Doe".into(),
+                company: None,
+                address1: "1 Market St".into(),
+                address2: None,
+                locality: "San Francisco".into(),
+                administrative_area: Some("CA".into()),
+                postal_code: "94105".into(),
+                country: "US".into(),
+                email: "test@example.com".into(),
+                phone_number: None,
+            }),
+            line_items: vec![],
+        },
+    }
+}
+
+fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[tokio::test]
+async fn an_approved_sale_carries_the_sandbox_constants() {
+    let (sandbox, server) = sandbox().await;
+    let client = client(&server, SECRET);
+    let response = client.create_payment(&sale("102.21")).await.unwrap();
+    assert_eq!(response.status, PaymentStatus::Authorized);
+    assert_eq!(response.outcome(), PaymentOutcome::Approved);
+    assert_eq!(response.id.len(), 22);
+    assert_eq!(response.authorized_amount(), Some(Decimal::new(10221, 2)));
+    let processor = response.processor_information.unwrap();
+    assert_eq!(
+        (
+            processor.approval_code.as_deref(),
+            processor.response_code.as_deref()
+        ),
+        (Some("888888"), Some("100"))
+    );
+    assert!(
+        response.correlation_id.is_some(),
+        "v-c-correlation-id is kept for traces"
+    );
+    let recorded = &sandbox.payments()[0];
+    assert!(recorded.captured);
+    assert_eq!(recorded.transaction_id.as_deref(), Some("t-1"));
+    assert_eq!(client.calls(), 1);
+}
+
+#[tokio::test]
+async fn magic_amounts_decline_with_their_reasons() {
+    let (_sandbox, server) = sandbox().await;
+    let client = client(&server, SECRET);
+    for (amount, reason) in [
+        ("2051.00", Reason::InsufficientFund),
+        ("2054.00", Reason::ExpiredCard),
+        ("2005.00", Reason::ProcessorDeclined),
+    ] {
+        let response = client.create_payment(&sale(amount)).await.unwrap();
+        assert_eq!(response.status, PaymentStatus::Declined);
+        let PaymentOutcome::Declined {
+            reason: got,
+            message,
+        } = response.outcome()
+        else {
+            panic!("declined")
+        };
+        assert_eq!(got, reason, "{amount}");
+        assert!(message.starts_with("Decline"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_on_a_payment_has_an_unknown_outcome() {
+    let (_sandbox, server) = sandbox().await;
+    let error = client(&server, SECRET)
+        .create_payment(&sale("2091.00"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::Server {
+                status: 502,
+                reason: Reason::ServerTimeout,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.kind(), FailureKind::OutcomeUnknown);
+    assert!(error.correlation_id().is_some());
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_a_configuration_error_that_shows_no_secret() {
+    let (sandbox, server) = sandbox().await;
+    let wrong = "BBECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let error = client(&server, wrong)
+        .create_payment(&sale("10.00"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Unauthorized { status: 401, message, .. } if message == "Authentication Failed"),
+        "{error}"
+    );
+    assert_eq!(error.kind(), FailureKind::Configuration);
+    let printed = format!("{error} {error:?}");
+    assert!(
+        !printed.contains(wrong) && !printed.contains("4111111111111111"),
+        "{printed}"
+    );
+    assert_eq!(sandbox.stats().authentication_failures, 1);
+}
+
+#[tokio::test]
+async fn missing_fields_are_permanent_and_named() {
+    let (_sandbox, server) = sandbox().await;
+    let mut request = sale("10.00");
+    request.order_information.bill_to = None;
+    let error = client(&server, SECRET)
+        .create_payment(&request)
+        .await
+        .unwrap_err();
+    let Error::InvalidRequest {
+        reason, details, ..
+    } = &error
+    else {
+        panic!("{error}")
+    };
+    assert_eq!(*reason, Reason::MissingField);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.field.as_deref() == Some("orderInformation.billTo.firstName"))
+    );
+    assert_eq!(error.kind(), FailureKind::Permanent);
+}
+
+#[tokio::test]
+async fn an_unreachable_host_is_transient() {
+    install_tls();
+    // Bind and drop a listener: nothing answers on that port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::new(ClientConfig::new(
+        Environment::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+        Credentials {
+            merchant_id: "m".into(),
+            key_id: "k".into(),
+            shared_secret: SecretString::from(SECRET),
+        },
+    ))
+    .unwrap();
+    let error = client.create_payment(&sale("10.00")).await.unwrap_err();
+    assert!(matches!(error, Error::Connect { .. }), "{error}");
+    assert_eq!(error.kind(), FailureKind::Transient);
+}
+
+/// The TLS crypto provider is installed by the client itself, so building one for the real
+/// (HTTPS) hosts never panics.
+#[test]
+fn clients_for_real_hosts_build() {
+    for environment in [
+        Environment::Sandbox,
+        Environment::Production,
+        Environment::ProductionIndia,
+    ] {
+        Client::new(ClientConfig::new(
+            environment,
+            Credentials {
+                merchant_id: "m".into(),
+                key_id: "k".into(),
+                shared_secret: SecretString::from(SECRET),
+            },
+        ))
+        .unwrap();
+    }
+}

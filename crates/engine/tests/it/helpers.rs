@@ -1,0 +1,222 @@
+//! A fresh store, and a whole engine wired to sandboxes on loopback ports.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use paybridge_cybersource::{ClientConfig as CybersourceClientConfig, Credentials, Environment};
+use paybridge_engine::retry::RetryPolicy;
+use paybridge_engine::store::OrderRecord;
+use paybridge_engine::{
+    CardInput, Connectors, Engine, EngineSettings, PaymentMethod, PlaceOrder, Store, Workers,
+};
+use paybridge_model::{Address, Currency, Customer, Order, OrderLine};
+use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
+use paybridge_sandbox::faults::{FaultMode, FaultRule};
+use paybridge_sandbox::server::RunningServer;
+use paybridge_sandbox::zoho::{BooksRecords, ZohoConfig, ZohoSandbox};
+use paybridge_zoho::{ClientConfig as ZohoClientConfig, OAuthCredentials};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+
+pub async fn open_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("paybridge.db"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const ORG: &str = "10234695";
+
+/// Sandboxes, an engine on a fresh store, and its workers.
+pub struct World {
+    pub engine: Engine,
+    pub cybersource: CybersourceSandbox,
+    pub zoho: ZohoSandbox,
+    workers: Option<Workers>,
+    _servers: (RunningServer, RunningServer),
+    _dir: tempfile::TempDir,
+}
+
+pub struct WorldOptions {
+    pub test_mode: bool,
+    pub max_attempts: u32,
+}
+
+impl Default for WorldOptions {
+    fn default() -> WorldOptions {
+        WorldOptions {
+            test_mode: true,
+            max_attempts: 5,
+        }
+    }
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
+
+impl World {
+    pub async fn start() -> World {
+        World::with(WorldOptions::default()).await
+    }
+
+    pub async fn with(options: WorldOptions) -> World {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let cybersource =
+            CybersourceSandbox::new(&CybersourceConfig::with_key("merchant", "key-1", SECRET))
+                .unwrap();
+        let cybersource_server = RunningServer::start(cybersource.router(), loopback())
+            .await
+            .unwrap();
+        let zoho = ZohoSandbox::new(ZohoConfig::single(
+            "1000.CLIENT",
+            "client-secret",
+            "1000.refresh.token",
+            ORG,
+            "USD",
+        ));
+        let zoho_server = RunningServer::start(zoho.router(), loopback())
+            .await
+            .unwrap();
+
+        let cybersource_client = paybridge_cybersource::Client::new(CybersourceClientConfig::new(
+            Environment::Custom(cybersource_server.url()),
+            Credentials {
+                merchant_id: "merchant".into(),
+                key_id: "key-1".into(),
+                shared_secret: SecretString::from(SECRET),
+            },
+        ))
+        .unwrap();
+        let zoho_client = paybridge_zoho::Client::new(ZohoClientConfig::new(
+            OAuthCredentials {
+                accounts_url: zoho_server.url(),
+                client_id: "1000.CLIENT".into(),
+                client_secret: SecretString::from("client-secret"),
+                refresh_token: SecretString::from("1000.refresh.token"),
+            },
+            zoho_server.url(),
+        ))
+        .unwrap();
+        let books = zoho_client.books(ORG);
+        let connectors = Connectors {
+            cybersource: cybersource_client,
+            zoho: zoho_client,
+            books,
+            books_currency: Currency::USD,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("paybridge.db"))
+            .await
+            .unwrap();
+        let settings = EngineSettings {
+            workers: 2,
+            test_mode: options.test_mode,
+            // Retries in tests wait a millisecond or two, never a real backoff.
+            retry: RetryPolicy {
+                max_attempts: options.max_attempts,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(2),
+            },
+            ..EngineSettings::default()
+        };
+        let engine = Engine::new(store, connectors, settings);
+        let workers = Some(engine.start_workers());
+        World {
+            engine,
+            cybersource,
+            zoho,
+            workers,
+            _servers: (cybersource_server, zoho_server),
+            _dir: dir,
+        }
+    }
+
+    /// Waits until the order has settled and no run is queued or running.
+    pub async fn settled(&self, reference: &str) -> OrderRecord {
+        let store = &self.engine.store;
+        let wait = self.engine.wait_until(Duration::from_millis(50), || async {
+            let order = store.order_by_reference(reference).await?;
+            let counts = store.counts().await?;
+            let busy = counts.runs_by_status.get("queued").copied().unwrap_or(0)
+                + counts.runs_by_status.get("running").copied().unwrap_or(0);
+            Ok(order.is_some_and(|o| o.status.is_settled()) && busy == 0)
+        });
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("the order settles")
+            .unwrap();
+        store.order_by_reference(reference).await.unwrap().unwrap()
+    }
+
+    pub fn books(&self) -> BooksRecords {
+        self.zoho.books_records(ORG).unwrap()
+    }
+
+    pub fn fault(&self, zoho: bool, method: &str, path: &str, mode: FaultMode, times: u32) {
+        let rule = FaultRule {
+            method: Some(method.into()),
+            path: path.into(),
+            mode,
+            times,
+        };
+        if zoho {
+            self.zoho.faults().add(rule)
+        } else {
+            self.cybersource.faults().add(rule)
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(workers) = self.workers.take() {
+            workers.stop().await;
+        }
+    }
+}
+
+pub fn order(reference: &str, email: &str, unit_price: &str) -> Order {
+    Order {
+        reference: reference.into(),
+        currency: Currency::USD,
+        customer: Customer {
+            email: email.into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            company: None,
+            phone: None,
+            billing_address: Address {
+                line1: "1 Market St".into(),
+                line2: None,
+                city: "San Francisco".into(),
+                region: Some("CA".into()),
+                postal_code: "94105".into(),
+                country: "US".into(),
+            },
+        },
+        lines: vec![OrderLine {
+            sku: Some("TEA".into()),
+            name: "Tea".into(),
+            quantity: Decimal::new(2, 0),
+            unit_price: unit_price.parse().unwrap(),
+        }],
+    }
+}
+
+pub fn card() -> PaymentMethod {
+    PaymentMethod::Card(CardInput {
+        number: SecretString::from("4111111111111111"),
+        expiration_month: "12".into(),
+        expiration_year: "2031".into(),
+        security_code: Some(SecretString::from("123")),
+    })
+}
+
+pub fn place(reference: &str, email: &str, unit_price: &str) -> PlaceOrder {
+    PlaceOrder {
+        idempotency_key: format!("key-{reference}"),
+        order: order(reference, email, unit_price),
+        payment: card(),
+    }
+}

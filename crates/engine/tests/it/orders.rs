@@ -1,0 +1,230 @@
+//! The order service: one charge per Idempotency-Key, whatever happens.
+
+use paybridge_engine::{PaymentMethod, PlaceError, Placed};
+use paybridge_model::{FailureKind, OrderStatus};
+use paybridge_sandbox::faults::FaultMode;
+
+use crate::helpers::{World, WorldOptions, place};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_key_returns_the_first_answer_and_charges_once() {
+    let world = World::start().await;
+    let first = world
+        .engine
+        .place_order(place("R-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let Placed::New(record) = first else {
+        panic!("new")
+    };
+    assert_eq!(record.status, OrderStatus::Approved);
+    assert_eq!(record.amount_minor, 2000);
+    assert_eq!(record.payment_status.as_deref(), Some("AUTHORIZED"));
+    let again = world
+        .engine
+        .place_order(place("R-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let Placed::Replayed(replayed) = again else {
+        panic!("replayed")
+    };
+    assert_eq!(replayed.id, record.id);
+    assert_eq!(replayed.payment_id, record.payment_id);
+    assert_eq!(world.cybersource.payments().len(), 1);
+    assert_eq!(world.settled("R-1").await.status, OrderStatus::Completed);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_with_another_order_is_refused() {
+    let world = World::start().await;
+    world
+        .engine
+        .place_order(place("R-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let mut other = place("R-1", "ada@example.com", "99.00");
+    other.idempotency_key = "key-R-1".into();
+    assert!(matches!(
+        world.engine.place_order(other).await,
+        Err(PlaceError::KeyReused(_))
+    ));
+    let mut same_reference = place("R-1", "ada@example.com", "10.00");
+    same_reference.idempotency_key = "another-key".into();
+    assert!(matches!(
+        world.engine.place_order(same_reference).await,
+        Err(PlaceError::DuplicateReference(_))
+    ));
+    assert_eq!(world.cybersource.payments().len(), 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_is_recorded_with_its_reason_and_writes_nothing_to_zoho() {
+    let world = World::start().await;
+    // 2 × 1025.50 = 2051.00: insufficient funds in the test environment.
+    let Placed::New(record) = world
+        .engine
+        .place_order(place("R-D", "ada@example.com", "1025.50"))
+        .await
+        .unwrap()
+    else {
+        panic!("new")
+    };
+    assert_eq!(record.status, OrderStatus::Declined);
+    assert_eq!(record.decline_reason.as_deref(), Some("INSUFFICIENT_FUND"));
+    assert!(
+        record
+            .status_detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Insufficient funds")
+    );
+    assert!(
+        world.engine.store.runs(None, 10).await.unwrap().is_empty(),
+        "no run for a decline"
+    );
+    assert!(world.books().invoices.is_empty() && world.books().contacts.is_empty());
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_payment_is_never_charged_again_blindly() {
+    let world = World::start().await;
+    // Cybersource takes the payment, then the answer is lost (a 502 after the effect).
+    world.fault(
+        false,
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::ErrorAfter { status: 502 },
+        1,
+    );
+    let Placed::New(record) = world
+        .engine
+        .place_order(place("R-U", "ada@example.com", "10.00"))
+        .await
+        .unwrap()
+    else {
+        panic!("new")
+    };
+    assert_eq!(record.status, OrderStatus::PaymentUnknown);
+    assert_eq!(record.failure_kind, Some(FailureKind::OutcomeUnknown));
+    assert_eq!(world.cybersource.payments().len(), 1, "the charge happened");
+    let Placed::Replayed(again) = world
+        .engine
+        .place_order(place("R-U", "ada@example.com", "10.00"))
+        .await
+        .unwrap()
+    else {
+        panic!("replayed")
+    };
+    assert_eq!(again.status, OrderStatus::PaymentUnknown);
+    assert_eq!(
+        world.cybersource.payments().len(),
+        1,
+        "and was not repeated"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_that_never_reached_cybersource_may_be_retried_with_the_same_key() {
+    let world = World::start().await;
+    world.fault(
+        false,
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::ErrorBefore { status: 429 },
+        1,
+    );
+    let Placed::New(failed) = world
+        .engine
+        .place_order(place("R-T", "ada@example.com", "10.00"))
+        .await
+        .unwrap()
+    else {
+        panic!("new")
+    };
+    assert_eq!(failed.status, OrderStatus::PaymentFailed);
+    assert_eq!(failed.failure_kind, Some(FailureKind::Transient));
+    assert!(world.cybersource.payments().is_empty());
+    let Placed::New(paid) = world
+        .engine
+        .place_order(place("R-T", "ada@example.com", "10.00"))
+        .await
+        .unwrap()
+    else {
+        panic!("charged on the retry")
+    };
+    assert_eq!(paid.id, failed.id);
+    assert_eq!(paid.status, OrderStatus::Approved);
+    assert_eq!(world.cybersource.payments().len(), 1);
+    assert_eq!(world.settled("R-T").await.status, OrderStatus::Completed);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_cards_need_test_mode_and_tokens_are_passed_on() {
+    let world = World::with(WorldOptions {
+        test_mode: false,
+        ..WorldOptions::default()
+    })
+    .await;
+    assert!(matches!(
+        world
+            .engine
+            .place_order(place("R-C", "ada@example.com", "10.00"))
+            .await,
+        Err(PlaceError::CardsNotAccepted)
+    ));
+    let mut by_token = place("R-TK", "ada@example.com", "10.00");
+    by_token.payment = PaymentMethod::TmsCustomer {
+        customer_id: "F67E19FBC55DF3AAE053AF598E0A2EA6".into(),
+        payment_instrument_id: None,
+    };
+    let Placed::New(record) = world.engine.place_order(by_token).await.unwrap() else {
+        panic!("new")
+    };
+    // This sandbox holds no tokens yet, so Cybersource refuses the unknown customer: a permanent
+    // failure, with Cybersource's words, and nothing charged.
+    assert_eq!(record.status, OrderStatus::PaymentFailed);
+    assert_eq!(record.failure_kind, Some(FailureKind::Permanent));
+    let detail = record.status_detail.unwrap_or_default();
+    assert!(
+        detail.contains("INVALID_DATA") && detail.contains("paymentInformation.customer.id"),
+        "{detail}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_orders_name_every_problem() {
+    let world = World::start().await;
+    let mut bad = place("", "not-an-email", "10.00");
+    bad.order.lines[0].quantity = rust_decimal::Decimal::ZERO;
+    bad.payment = PaymentMethod::Card(paybridge_engine::CardInput {
+        number: secrecy::SecretString::from("4111111111111112"),
+        expiration_month: "13".into(),
+        expiration_year: "31".into(),
+        security_code: None,
+    });
+    let Err(PlaceError::Invalid(fields)) = world.engine.place_order(bad).await else {
+        panic!("invalid")
+    };
+    let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+    for expected in [
+        "reference",
+        "customer.email",
+        "lines[0].quantity",
+        "payment.card.number",
+        "payment.card.expiration_month",
+        "payment.card.expiration_year",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert!(world.cybersource.payments().is_empty());
+    world.stop().await;
+}

@@ -1,0 +1,291 @@
+//! The store's contract. Times are passed in, so nothing here waits for a clock.
+
+use std::time::Duration;
+
+use paybridge_engine::store::{
+    Admission, FailureRecord, NewEvent, NewOrder, NewRun, PaymentUpdate, RunStatus, StepStatus,
+    Store, StoreError,
+};
+use paybridge_model::{FailureKind, OrderStatus};
+
+use crate::helpers::open_store;
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn new_order(reference: &str, key: &str) -> NewOrder {
+    NewOrder {
+        id: format!("ord_{reference}"),
+        reference: reference.into(),
+        idempotency_key: key.into(),
+        request_fingerprint: "f".into(),
+        currency: "USD".into(),
+        amount_minor: 1234,
+        customer_email: "ada@example.com".into(),
+        card_brand: Some("visa".into()),
+        card_last4: Some("1111".into()),
+        event: NewEvent {
+            source: "order-api".into(),
+            dedupe_key: format!("order-api:{key}"),
+            event_type: "order.placed".into(),
+            entity_key: format!("order:{reference}"),
+            payload: serde_json::json!({"reference": reference}),
+        },
+    }
+}
+
+/// Admits an order and queues a run for `entity`; returns the inbox id.
+async fn queued_run(store: &Store, reference: &str, entity: &str, now: i64) -> i64 {
+    let Admission::Admitted(order) = store
+        .admit_order(&new_order(reference, reference), now)
+        .await
+        .unwrap()
+    else {
+        panic!("new order")
+    };
+    let update = PaymentUpdate {
+        status: OrderStatus::Approved,
+        payment_id: Some("1".into()),
+        payment_status: Some("AUTHORIZED".into()),
+        decline_reason: None,
+        status_detail: None,
+        failure_kind: None,
+    };
+    let run = NewRun {
+        inbox_id: order.inbox_id,
+        flow: "order-to-cash".into(),
+        entity_key: entity.into(),
+    };
+    store
+        .record_payment(&order.id, &update, Some(&run), now)
+        .await
+        .unwrap();
+    order.inbox_id
+}
+
+fn failure(kind: FailureKind) -> FailureRecord {
+    FailureRecord {
+        message: "zoho-books: Internal error".into(),
+        kind,
+        http_status: Some(500),
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_admits_one_order_and_one_event() {
+    let (_dir, store) = open_store().await;
+    let first = store.admit_order(&new_order("R1", "K1"), 1).await.unwrap();
+    let Admission::Admitted(order) = first else {
+        panic!("admitted")
+    };
+    assert_eq!(order.status, OrderStatus::PendingPayment);
+    let again = store.admit_order(&new_order("R1", "K1"), 2).await.unwrap();
+    let Admission::Existing(existing) = again else {
+        panic!("existing")
+    };
+    assert_eq!(existing.id, order.id);
+    assert!(matches!(
+        store.admit_order(&new_order("R1", "K2"), 3).await,
+        Err(StoreError::ReferenceTaken { .. })
+    ));
+    assert_eq!(store.counts().await.unwrap().inbox_events, 1);
+    assert_eq!(
+        store
+            .order_by_reference("R1")
+            .await
+            .unwrap()
+            .unwrap()
+            .card_last4
+            .as_deref(),
+        Some("1111")
+    );
+}
+
+#[tokio::test]
+async fn runs_of_one_entity_never_overtake_each_other() {
+    let (_dir, store) = open_store().await;
+    queued_run(&store, "A1", "customer:ada", 10).await;
+    queued_run(&store, "A2", "customer:ada", 10).await;
+    queued_run(&store, "B1", "customer:bob", 10).await;
+
+    let first = store.claim_run("w1", 20, LEASE).await.unwrap().unwrap();
+    assert_eq!(first.entity_key, "customer:ada");
+    assert_eq!(first.attempt, 1);
+    // Ada's second run waits for her first; Bob's goes ahead.
+    let second = store.claim_run("w2", 20, LEASE).await.unwrap().unwrap();
+    assert_eq!(second.entity_key, "customer:bob");
+    assert!(store.claim_run("w3", 20, LEASE).await.unwrap().is_none());
+
+    assert!(store.finish_run(first.id, "w1", 30).await.unwrap());
+    let third = store.claim_run("w3", 30, LEASE).await.unwrap().unwrap();
+    assert_eq!(third.entity_key, "customer:ada");
+    assert!(third.id > first.id);
+}
+
+#[tokio::test]
+async fn an_expired_lease_passes_the_run_to_another_worker() {
+    let (_dir, store) = open_store().await;
+    queued_run(&store, "A1", "customer:ada", 0).await;
+    let lease = Duration::from_millis(1000);
+    let run = store.claim_run("crashed", 0, lease).await.unwrap().unwrap();
+    assert!(
+        store.claim_run("w2", 999, lease).await.unwrap().is_none(),
+        "still leased"
+    );
+    let taken = store.claim_run("w2", 1001, lease).await.unwrap().unwrap();
+    assert_eq!(taken.id, run.id);
+    assert_eq!(taken.attempt, 2);
+    // The first worker lost its lease: it can neither renew nor record an outcome.
+    assert!(
+        !store
+            .renew_lease(run.id, "crashed", 1002, lease)
+            .await
+            .unwrap()
+    );
+    assert!(!store.finish_run(run.id, "crashed", 1002).await.unwrap());
+    assert!(store.renew_lease(run.id, "w2", 1002, lease).await.unwrap());
+    assert!(store.finish_run(run.id, "w2", 1003).await.unwrap());
+}
+
+#[tokio::test]
+async fn retries_wait_their_turn_and_dead_letters_can_be_replayed() {
+    let (_dir, store) = open_store().await;
+    queued_run(&store, "A1", "customer:ada", 0).await;
+    let run = store.claim_run("w", 0, LEASE).await.unwrap().unwrap();
+    assert!(
+        store
+            .retry_run(run.id, "w", 5_000, &failure(FailureKind::Transient), 10)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.next_wakeup().await.unwrap(), Some(5_000));
+    assert!(store.claim_run("w", 4_999, LEASE).await.unwrap().is_none());
+    let again = store.claim_run("w", 5_000, LEASE).await.unwrap().unwrap();
+    assert_eq!(again.attempt, 2);
+
+    assert!(
+        store
+            .dead_letter_run(again.id, "w", &failure(FailureKind::Permanent), 5_001)
+            .await
+            .unwrap()
+    );
+    let dead = store.run(again.id).await.unwrap().unwrap();
+    assert_eq!(dead.status, RunStatus::Dead);
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("zoho-books: Internal error")
+    );
+    assert_eq!(dead.last_error_kind, Some(FailureKind::Permanent));
+    assert_eq!(dead.last_error_status, Some(500));
+    assert!(
+        store.claim_run("w", 9_999, LEASE).await.unwrap().is_none(),
+        "dead runs stay put"
+    );
+
+    assert!(store.requeue_run(again.id, 10_000).await.unwrap());
+    let replayed = store.claim_run("w", 10_000, LEASE).await.unwrap().unwrap();
+    assert_eq!(replayed.id, again.id);
+    assert_eq!(replayed.attempt, 1, "a replay starts a fresh retry budget");
+    assert!(
+        !store.requeue_run(again.id, 10_001).await.unwrap(),
+        "a running run is not requeued"
+    );
+}
+
+#[tokio::test]
+async fn steps_count_attempts_and_keep_their_result() {
+    let (_dir, store) = open_store().await;
+    assert_eq!(
+        store
+            .begin_step(None, "k", "zoho-books.invoice", 1)
+            .await
+            .unwrap(),
+        1
+    );
+    let started = store.step("k").await.unwrap().unwrap();
+    assert_eq!(started.status, StepStatus::Started);
+    store
+        .fail_step("k", &failure(FailureKind::OutcomeUnknown), 2)
+        .await
+        .unwrap();
+    let failed = store.step("k").await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.error_kind),
+        (StepStatus::Failed, Some(FailureKind::OutcomeUnknown))
+    );
+    assert_eq!(
+        store
+            .begin_step(None, "k", "zoho-books.invoice", 3)
+            .await
+            .unwrap(),
+        2
+    );
+    store
+        .succeed_step("k", &serde_json::json!({"invoice_id": "9"}), 4)
+        .await
+        .unwrap();
+    let done = store.step("k").await.unwrap().unwrap();
+    assert_eq!(done.status, StepStatus::Succeeded);
+    assert_eq!(done.output, Some(serde_json::json!({"invoice_id": "9"})));
+    assert!(
+        store
+            .begin_step(None, "k", "zoho-books.invoice", 5)
+            .await
+            .is_err(),
+        "a finished step is not begun again"
+    );
+    store
+        .fail_step("k", &failure(FailureKind::Permanent), 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.step("k").await.unwrap().unwrap().status,
+        StepStatus::Succeeded,
+        "nor failed afterwards"
+    );
+}
+
+#[tokio::test]
+async fn the_first_cross_reference_wins() {
+    let (_dir, store) = open_store().await;
+    assert_eq!(
+        store
+            .xref("zoho-books:1", "contact-by-email", "a@x.io")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .put_xref("zoho-books:1", "contact-by-email", "a@x.io", "111", 1)
+            .await
+            .unwrap(),
+        "111"
+    );
+    assert_eq!(
+        store
+            .put_xref("zoho-books:1", "contact-by-email", "a@x.io", "222", 2)
+            .await
+            .unwrap(),
+        "111"
+    );
+    assert_eq!(
+        store
+            .xref("zoho-books:2", "contact-by-email", "a@x.io")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn the_store_survives_a_reopen() {
+    let (dir, store) = open_store().await;
+    queued_run(&store, "A1", "customer:ada", 0).await;
+    store.close().await;
+    let reopened = Store::open_sqlite(&dir.path().join("paybridge.db"))
+        .await
+        .unwrap();
+    let counts = reopened.counts().await.unwrap();
+    assert_eq!(counts.inbox_events, 1);
+    assert_eq!(counts.runs_by_status.get("queued"), Some(&1));
+}

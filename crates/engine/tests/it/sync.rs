@@ -1,0 +1,272 @@
+//! The Zoho side of order to cash against the Zoho sandbox, with faults injected.
+
+use paybridge_engine::store::{RunStatus, StepStatus};
+use paybridge_model::OrderStatus;
+use paybridge_sandbox::faults::FaultMode;
+
+use crate::helpers::{World, place};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_order_becomes_a_paid_invoice_in_zoho_books() {
+    let world = World::start().await;
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "12.345"))
+        .await
+        .unwrap();
+    let order = world.settled("S-1").await;
+    assert_eq!(order.status, OrderStatus::Completed);
+    let books = world.books();
+    assert_eq!(books.contacts.len(), 1);
+    assert_eq!(books.contacts[0]["email"], "ada@example.com");
+    let [invoice] = &books.invoices[..] else {
+        panic!("one invoice")
+    };
+    assert_eq!(invoice["reference_number"], "S-1");
+    assert_eq!(invoice["status"], "paid");
+    // 2 × 12.345 = 24.69 (rounded half away from zero), in Zoho as in Cybersource.
+    assert_eq!(invoice["total"], 24.69);
+    assert_eq!(world.cybersource.payments()[0].amount, "24.69");
+    let [payment] = &books.customer_payments[..] else {
+        panic!("one payment")
+    };
+    assert_eq!(
+        payment["reference_number"].as_str(),
+        order.payment_id.as_deref()
+    );
+    assert_eq!(payment["invoices"][0]["invoice_id"], invoice["invoice_id"]);
+    assert_eq!(
+        order.zoho_invoice_id.as_deref(),
+        invoice["invoice_id"].as_str()
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_customer_reuses_the_contact_without_a_search() {
+    let world = World::start().await;
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    world.settled("S-1").await;
+    let calls_after_first = world.engine.connectors.zoho.api_calls();
+    assert_eq!(
+        calls_after_first, 5,
+        "search, create contact, invoice, mark sent, payment"
+    );
+    world
+        .engine
+        .place_order(place("S-2", "Ada@Example.com", "11.00"))
+        .await
+        .unwrap();
+    world.settled("S-2").await;
+    assert_eq!(
+        world.engine.connectors.zoho.api_calls() - calls_after_first,
+        3,
+        "invoice, mark sent, payment"
+    );
+    assert_eq!(world.books().contacts.len(), 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_whose_answer_was_lost_is_found_not_duplicated() {
+    let world = World::start().await;
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::ErrorAfter { status: 500 },
+        1,
+    );
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    assert_eq!(world.books().invoices.len(), 1);
+    let step = world
+        .engine
+        .store
+        .step(&format!(
+            "order:S-1:zoho-books:{}:invoice",
+            crate::helpers::ORG
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((step.status, step.attempts), (StepStatus::Succeeded, 2));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_whose_answer_was_lost_is_found_not_duplicated() {
+    let world = World::start().await;
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/customerpayments",
+        FaultMode::ErrorAfter { status: 500 },
+        1,
+    );
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    let books = world.books();
+    assert_eq!(books.customer_payments.len(), 1);
+    assert_eq!(books.invoices[0]["status"], "paid");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_whose_answer_was_lost_is_found_not_duplicated() {
+    let world = World::start().await;
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/contacts",
+        FaultMode::ErrorAfter { status: 500 },
+        1,
+    );
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    assert_eq!(world.books().contacts.len(), 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_until_they_pass() {
+    let world = World::start().await;
+    world.fault(
+        true,
+        "GET",
+        "/books/v3/contacts",
+        FaultMode::ErrorBefore { status: 503 },
+        2,
+    );
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    let run = &world.engine.store.runs(None, 10).await.unwrap()[0];
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.attempt, 3);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_error_dead_letters_with_the_vendors_words_and_replay_finishes_the_job() {
+    let world = World::start().await;
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::ErrorBefore { status: 400 },
+        1,
+    );
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let order = world.settled("S-1").await;
+    assert_eq!(order.status, OrderStatus::SyncFailed);
+    let detail = order.status_detail.unwrap_or_default();
+    assert!(
+        detail.contains("Internal error") && detail.contains("400"),
+        "{detail}"
+    );
+    let run = world
+        .engine
+        .store
+        .runs(Some(RunStatus::Dead), 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(run.attempt, 1, "a permanent error is not retried");
+    assert_eq!(run.last_error_status, Some(400));
+    assert!(world.books().invoices.is_empty());
+
+    // The cause is gone (the fault was used up): replaying resumes where it stopped.
+    let calls_before = world.engine.connectors.zoho.api_calls();
+    assert!(
+        world
+            .engine
+            .store
+            .requeue_run(run.id, world.engine.clock.now_ms())
+            .await
+            .unwrap()
+    );
+    world.engine.wake_workers();
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    assert_eq!(
+        world.engine.connectors.zoho.api_calls() - calls_before,
+        3,
+        "the contact step was not repeated"
+    );
+    assert_eq!(world.books().invoices.len(), 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_stop_at_the_policy_limit() {
+    let world = World::start().await;
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::ErrorBefore { status: 503 },
+        100,
+    );
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let order = world.settled("S-1").await;
+    assert_eq!(order.status, OrderStatus::SyncFailed);
+    let run = world
+        .engine
+        .store
+        .runs(Some(RunStatus::Dead), 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(run.attempt, 5);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_for_one_customer_create_one_contact_even_when_placed_together() {
+    let world = World::start().await;
+    let placing = (1..=6).map(|n| {
+        world
+            .engine
+            .place_order(place(&format!("S-{n}"), "ada@example.com", "10.00"))
+    });
+    for placed in futures::future::join_all(placing).await {
+        placed.unwrap();
+    }
+    for n in 1..=6 {
+        assert_eq!(
+            world.settled(&format!("S-{n}")).await.status,
+            OrderStatus::Completed
+        );
+    }
+    let books = world.books();
+    assert_eq!(books.contacts.len(), 1);
+    assert_eq!(books.invoices.len(), 6);
+    world.stop().await;
+}

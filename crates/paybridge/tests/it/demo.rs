@@ -1,0 +1,137 @@
+//! The demo environment over HTTP: orders placed by the storefront, results read back through
+//! the sandboxes' own APIs, and every event delivered twice.
+
+use indicatif::ProgressBar;
+use paybridge_engine::store::RunStatus;
+use paybridge_model::OrderStatus;
+use paybridge_sandbox::storefront::Expectation;
+
+use crate::helpers::{cybersource_charges, ids, start_demo};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_delivered_twice_creates_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = start_demo(40, 7, &dir).await;
+    let progress = ProgressBar::hidden();
+
+    let placed = env
+        .place_and_settle(&progress)
+        .await
+        .expect("orders settle");
+    let verification = env.verify(&placed).await.unwrap();
+    assert!(verification.ok, "problems: {:#?}", verification.problems);
+
+    let approved: Vec<_> = placed
+        .iter()
+        .filter(|p| p.plan.expectation == Expectation::Approve)
+        .collect();
+    let declined: Vec<_> = placed
+        .iter()
+        .filter(|p| p.plan.expectation == Expectation::Decline)
+        .collect();
+    assert!(!declined.is_empty() && approved.len() > declined.len());
+    for order in &approved {
+        assert_eq!(
+            order.http_status, 201,
+            "{}: {}",
+            order.plan.reference, order.response
+        );
+    }
+    for order in &declined {
+        assert_eq!(
+            order.http_status, 402,
+            "{}: {}",
+            order.plan.reference, order.response
+        );
+        assert_eq!(order.response["status"], "declined");
+        assert!(order.response["payment"]["decline_reason"].is_string());
+    }
+
+    // Counted through the Zoho sandbox's own Books API.
+    let before = env.books_snapshot().await.unwrap();
+    assert_eq!(before.invoices.len(), approved.len());
+    assert_eq!(before.customer_payments.len(), approved.len());
+    assert!(before.invoices.iter().all(|i| i["status"] == "paid"));
+    let mut customers: Vec<&str> = approved
+        .iter()
+        .map(|p| p.plan.customer_email.as_str())
+        .collect();
+    customers.sort_unstable();
+    customers.dedup();
+    assert_eq!(
+        before.contacts.len(),
+        customers.len(),
+        "one contact per customer"
+    );
+    assert!(customers.len() < approved.len(), "some customers came back");
+    let charges_before = cybersource_charges(&env).await;
+    assert_eq!(charges_before.len(), placed.len());
+    let zoho_calls_before = env.app.engine.connectors.zoho.api_calls();
+    let cybersource_calls_before = env.app.engine.connectors.cybersource.calls();
+
+    // 1. The storefront sends every order again, same key, same body.
+    let plans = placed.iter().map(|p| p.plan.clone()).collect();
+    let again = env.redeliver_orders(plans).await.unwrap();
+    for (first, second) in placed.iter().zip(&again) {
+        assert_eq!(
+            second.http_status, first.http_status,
+            "{}",
+            first.plan.reference
+        );
+        assert_eq!(second.response["id"], first.response["id"]);
+        assert_eq!(
+            second.response["payment"]["transaction_id"],
+            first.response["payment"]["transaction_id"]
+        );
+    }
+
+    // 2. Every run is executed again, as a re-delivered event would be.
+    let requeued = env.rerun_all_runs(&progress).await.unwrap();
+    assert_eq!(requeued, approved.len());
+    let runs = env.app.engine.store.runs(None, 1000).await.unwrap();
+    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
+
+    let after = env.books_snapshot().await.unwrap();
+    assert_eq!(
+        ids(&after.contacts, "contact_id"),
+        ids(&before.contacts, "contact_id")
+    );
+    assert_eq!(
+        ids(&after.invoices, "invoice_id"),
+        ids(&before.invoices, "invoice_id")
+    );
+    assert_eq!(
+        ids(&after.customer_payments, "payment_id"),
+        ids(&before.customer_payments, "payment_id")
+    );
+    assert_eq!(
+        cybersource_charges(&env).await.len(),
+        charges_before.len(),
+        "no second charge"
+    );
+    assert_eq!(
+        env.app.engine.connectors.cybersource.calls(),
+        cybersource_calls_before
+    );
+    assert_eq!(
+        env.app.engine.connectors.zoho.api_calls(),
+        zoho_calls_before,
+        "finished steps made no call"
+    );
+
+    let counts = env.app.engine.store.counts().await.unwrap();
+    assert_eq!(
+        counts.inbox_events,
+        u64::try_from(placed.len()).unwrap(),
+        "repeats collapsed in the inbox"
+    );
+    assert_eq!(
+        counts
+            .orders_by_status
+            .get(OrderStatus::Completed.as_str())
+            .copied(),
+        Some(u64::try_from(approved.len()).unwrap())
+    );
+    assert!(env.verify(&placed).await.unwrap().ok);
+    env.stop().await.unwrap();
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests of the paybridge binary and of the demo environment over HTTP.
+
+mod cli;
+mod demo;
+mod helpers;

@@ -1,0 +1,250 @@
+use paybridge_sandbox::zoho::{ZohoConfig, ZohoSandbox};
+use serde_json::{Value, json};
+
+use crate::{http, serve};
+
+const ORG: &str = "10234695";
+
+async fn start() -> (
+    ZohoSandbox,
+    paybridge_sandbox::server::RunningServer,
+    String,
+) {
+    let sandbox = ZohoSandbox::new(ZohoConfig::single("1000.C", "s", "1000.r.t", ORG, "USD"));
+    let server = serve(sandbox.router()).await;
+    let answer: Value = http()
+        .post(server.url().join("oauth/v2/token").unwrap())
+        .query(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "1000.C"),
+            ("client_secret", "s"),
+            ("refresh_token", "1000.r.t"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["access_token"].as_str().unwrap().to_string();
+    assert_eq!(answer["expires_in"], 3600);
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(
+        answer["api_domain"],
+        server.url().as_str().trim_end_matches('/')
+    );
+    (sandbox, server, token)
+}
+
+async fn books(
+    server: &paybridge_sandbox::server::RunningServer,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http()
+        .request(method, server.url().join(path).unwrap())
+        .query(query);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Zoho-oauthtoken {token}"));
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn token_errors_come_back_as_http_200() {
+    let (_sandbox, server, _) = start().await;
+    for (client, secret, refresh, error) in [
+        ("1000.X", "s", "1000.r.t", "invalid_client"),
+        ("1000.C", "wrong", "1000.r.t", "invalid_client"),
+        ("1000.C", "s", "1000.revoked", "invalid_code"),
+    ] {
+        let response = http()
+            .post(server.url().join("oauth/v2/token").unwrap())
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", client),
+                ("client_secret", secret),
+                ("refresh_token", refresh),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"error": error})
+        );
+    }
+}
+
+#[tokio::test]
+async fn books_checks_the_token_and_the_organization() {
+    let (_sandbox, server, token) = start().await;
+    let get = reqwest::Method::GET;
+    let (status, body) = books(
+        &server,
+        None,
+        get.clone(),
+        "books/v3/contacts",
+        &[("organization_id", ORG)],
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (401, Some(14)));
+    let (status, body) = books(
+        &server,
+        Some("1000.not.live"),
+        get.clone(),
+        "books/v3/contacts",
+        &[("organization_id", ORG)],
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (401, Some(57)));
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        get.clone(),
+        "books/v3/contacts",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(2)));
+    assert_eq!(body["message"], "Invalid value passed for organization_id");
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        get.clone(),
+        "books/v3/contacts",
+        &[("organization_id", "42")],
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(6041)));
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        get,
+        "books/v3/nothing",
+        &[("organization_id", ORG)],
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (404, Some(5)));
+}
+
+#[tokio::test]
+async fn the_legacy_jsonstring_form_and_bad_json() {
+    let (_sandbox, server, token) = start().await;
+    let url = server.url().join("books/v3/contacts").unwrap();
+    let form = http()
+        .post(url.clone())
+        .query(&[("organization_id", ORG)])
+        .header("Authorization", format!("Zoho-oauthtoken {token}"))
+        .form(&[("JSONString", r#"{"contact_name":"Grace Hopper"}"#)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 201);
+    let created: Value = form.json().await.unwrap();
+    assert_eq!(
+        (created["code"].as_i64(), created["message"].as_str()),
+        (Some(0), Some("The contact has been created"))
+    );
+    assert_eq!(created["contact"]["contact_name"], "Grace Hopper");
+    let bad = http()
+        .post(url)
+        .query(&[("organization_id", ORG)])
+        .header("Authorization", format!("Zoho-oauthtoken {token}"))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap()["code"], 1038);
+}
+
+#[tokio::test]
+async fn lists_page_at_most_200_rows() {
+    let (_sandbox, server, token) = start().await;
+    for n in 0..5 {
+        let (status, _) = books(
+            &server,
+            Some(&token),
+            reqwest::Method::POST,
+            "books/v3/contacts",
+            &[("organization_id", ORG)],
+            Some(json!({"contact_name": format!("C{n}")})),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let (_, page) = books(
+        &server,
+        Some(&token),
+        reqwest::Method::GET,
+        "books/v3/contacts",
+        &[("organization_id", ORG), ("per_page", "2"), ("page", "3")],
+        None,
+    )
+    .await;
+    assert_eq!(page["contacts"].as_array().unwrap().len(), 1);
+    assert_eq!(page["page_context"]["has_more_page"], false);
+    let (_, page) = books(
+        &server,
+        Some(&token),
+        reqwest::Method::GET,
+        "books/v3/contacts",
+        &[("organization_id", ORG), ("per_page", "2")],
+        None,
+    )
+    .await;
+    assert_eq!(page["page_context"]["has_more_page"], true);
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        reqwest::Method::GET,
+        "books/v3/contacts",
+        &[("organization_id", ORG), ("per_page", "201")],
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(2)));
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_takes_its_access_tokens_with_it() {
+    let (_sandbox, server, token) = start().await;
+    let revoked: Value = http()
+        .post(server.url().join("oauth/v2/token/revoke").unwrap())
+        .query(&[("token", "1000.r.t")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["status"], "success");
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        reqwest::Method::GET,
+        "books/v3/contacts",
+        &[("organization_id", ORG)],
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (401, Some(57)));
+}
