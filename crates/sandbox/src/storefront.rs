@@ -187,7 +187,7 @@ const CITIES: &[(&str, &str, &str)] = &[
     ("Denver", "CO", "80202"),
 ];
 /// Test cards the Cybersource test environment accepts (reference §3.9).
-const TEST_CARDS: &[&str] = &[
+pub const TEST_CARDS: &[&str] = &[
     "4111111111111111",
     "4622943127013705",
     "5555555555554444",

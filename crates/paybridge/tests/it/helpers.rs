@@ -6,14 +6,7 @@ use paybridge::demo::{DemoEnvironment, DemoOptions};
 use serde_json::Value;
 
 /// The card numbers the storefront uses: none may ever be stored or logged.
-pub const TEST_CARDS: &[&str] = &[
-    "4111111111111111",
-    "4622943127013705",
-    "5555555555554444",
-    "2222420000001113",
-    "378282246310005",
-    "6011111111111117",
-];
+pub use paybridge_sandbox::storefront::TEST_CARDS;
 
 pub fn install_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
