@@ -400,6 +400,13 @@ fn validate_payment(payment: &PaymentMethod) -> Vec<FieldError> {
     errors
 }
 
+/// The merchant's id for the payment request (`clientReferenceInformation.transactionId`, at
+/// most 30 characters): the order id's first 30 hex digits, time-ordered and unique.
+pub fn cybersource_transaction_id(order_id: &str) -> String {
+    let hex = order_id.trim_start_matches("ord_");
+    hex.get(..30).unwrap_or(hex).to_string()
+}
+
 fn payment_request(
     record: &OrderRecord,
     order: &Order,
@@ -467,7 +474,7 @@ fn payment_request(
         client_reference_information: ClientReference {
             code: record.reference.clone(),
             // Unique per order, so that an unanswered request can be reversed by it (§4.3).
-            transaction_id: Some(record.id.clone()),
+            transaction_id: Some(cybersource_transaction_id(&record.id)),
         },
         processing_information: ProcessingInformation {
             capture: true,

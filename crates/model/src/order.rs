@@ -128,6 +128,42 @@ impl Order {
             ));
         }
         let c = &self.customer;
+        let a = &c.billing_address;
+        // The longest values Cybersource's billTo accepts.
+        for (field, value, max) in [
+            ("customer.first_name", c.first_name.as_str(), 60),
+            ("customer.last_name", c.last_name.as_str(), 60),
+            (
+                "customer.company",
+                c.company.as_deref().unwrap_or_default(),
+                60,
+            ),
+            ("customer.phone", c.phone.as_deref().unwrap_or_default(), 15),
+            ("customer.billing_address.line1", a.line1.as_str(), 60),
+            (
+                "customer.billing_address.line2",
+                a.line2.as_deref().unwrap_or_default(),
+                60,
+            ),
+            ("customer.billing_address.city", a.city.as_str(), 50),
+            (
+                "customer.billing_address.region",
+                a.region.as_deref().unwrap_or_default(),
+                20,
+            ),
+            (
+                "customer.billing_address.postal_code",
+                a.postal_code.as_str(),
+                10,
+            ),
+        ] {
+            if value.trim().chars().count() > max {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be at most {max} characters"),
+                ));
+            }
+        }
         if !is_plausible_email(&c.email) {
             errors.push(FieldError::new(
                 "customer.email",
@@ -140,7 +176,6 @@ impl Order {
         if c.last_name.trim().is_empty() {
             errors.push(FieldError::new("customer.last_name", "is required"));
         }
-        let a = &c.billing_address;
         for (field, value) in [
             ("customer.billing_address.line1", &a.line1),
             ("customer.billing_address.city", &a.city),
@@ -345,6 +380,21 @@ mod tests {
                 "customer.email",
                 "customer.billing_address.region",
                 "lines[0].quantity"
+            ]
+        );
+    }
+
+    #[test]
+    fn fields_longer_than_cybersource_takes_are_refused() {
+        let mut o = order();
+        o.customer.billing_address.postal_code = "12345678901".into();
+        o.customer.first_name = "A".repeat(61);
+        let fields: Vec<String> = o.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "customer.first_name",
+                "customer.billing_address.postal_code"
             ]
         );
     }

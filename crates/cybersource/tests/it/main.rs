@@ -210,6 +210,28 @@ async fn missing_fields_are_permanent_and_named() {
 }
 
 #[tokio::test]
+async fn over_long_fields_are_invalid_data() {
+    let (_sandbox, server) = sandbox().await;
+    let mut request = sale("10.00");
+    request.client_reference_information.transaction_id = Some("t".repeat(31));
+    let error = client(&server, SECRET)
+        .create_payment(&request)
+        .await
+        .unwrap_err();
+    let Error::InvalidRequest {
+        reason, details, ..
+    } = &error
+    else {
+        panic!("{error}")
+    };
+    assert_eq!(*reason, Reason::InvalidData);
+    assert_eq!(
+        details[0].field.as_deref(),
+        Some("clientReferenceInformation.transactionId")
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_host_is_transient() {
     install_tls();
     // Bind and drop a listener: nothing answers on that port.

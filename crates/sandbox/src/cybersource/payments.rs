@@ -339,6 +339,26 @@ pub(super) async fn create(
         }
         Some(Ok(amount)) => amount,
     };
+    // Field lengths from the API description (ptsV2PaymentsPost request).
+    for (path, max) in [
+        ("clientReferenceInformation.code", 50),
+        ("clientReferenceInformation.transactionId", 30),
+        ("orderInformation.billTo.firstName", 60),
+        ("orderInformation.billTo.lastName", 60),
+        ("orderInformation.billTo.company", 60),
+        ("orderInformation.billTo.address1", 60),
+        ("orderInformation.billTo.address2", 60),
+        ("orderInformation.billTo.locality", 50),
+        ("orderInformation.billTo.administrativeArea", 20),
+        ("orderInformation.billTo.postalCode", 10),
+        ("orderInformation.billTo.country", 2),
+        ("orderInformation.billTo.email", 255),
+        ("orderInformation.billTo.phoneNumber", 15),
+    ] {
+        if text(&request, path).is_some_and(|v| v.chars().count() > max) {
+            problems.invalid.push(path.to_string());
+        }
+    }
     if !currency.is_empty()
         && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()))
     {
