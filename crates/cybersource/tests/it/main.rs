@@ -46,7 +46,7 @@ fn sale(amount: &str) -> PaymentRequest {
     PaymentRequest {
         client_reference_information: ClientReference {
             code: "ORDER-1001".into(),
-            transaction_id: Some("t-1".into()),
+            transaction_id: Some(format!("t-{amount}")),
         },
         processing_information: ProcessingInformation {
             capture: true,
@@ -114,8 +114,11 @@ async fn an_approved_sale_carries_the_sandbox_constants() {
         "v-c-correlation-id is kept for traces"
     );
     let recorded = &sandbox.payments()[0];
-    assert!(recorded.captured);
-    assert_eq!(recorded.transaction_id.as_deref(), Some("t-1"));
+    assert_eq!(
+        recorded.captured, recorded.amount,
+        "a sale is captured at once"
+    );
+    assert_eq!(recorded.transaction_id.as_deref(), Some("t-102.21"));
     assert_eq!(client.calls(), 1);
 }
 

@@ -26,7 +26,7 @@ async fn an_approved_order_becomes_a_paid_invoice_in_zoho_books() {
     assert_eq!(invoice["status"], "paid");
     // 2 × 12.345 = 24.69 (rounded half away from zero), in Zoho as in Cybersource.
     assert_eq!(invoice["total"], 24.69);
-    assert_eq!(world.cybersource.payments()[0].amount, "24.69");
+    assert_eq!(world.cybersource.payments()[0].amount.to_string(), "24.69");
     let [payment] = &books.customer_payments[..] else {
         panic!("one payment")
     };

@@ -1,31 +1,43 @@
 //! The Cybersource simulator: the REST paths, HTTP Signature verification, JSON shapes, status
 //! codes and error bodies of `reference/cybersource.md`, with the test environment's magic
-//! amounts (§3.9) deciding outcomes.
+//! amounts (§3.9) deciding outcomes (see [`payments`] for the table).
 //!
-//! Control API (tests and the demo only): `GET /__sandbox/payments`, `GET /__sandbox/stats`,
-//! `POST|DELETE /__sandbox/faults`.
+//! - Payments (`/pts/v2/payments`), captures, refunds, credits, voids, reversals, timeout
+//!   reversals and voids, with the rules between them ([`ledger`]).
+//! - Transaction details and search (`/tss/v2/…`).
+//! - Control API, for tests and the demo only: `GET /__sandbox/transactions`,
+//!   `GET /__sandbox/payments` (authorizations and sales), `GET /__sandbox/stats`,
+//!   `POST /__sandbox/settle` (close a settlement batch now), `POST|GET|DELETE /__sandbox/faults`.
 
-mod payments;
+mod followons;
+pub mod ledger;
+pub mod payments;
+mod search;
 pub mod signature;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::faults::{self, FaultRule, Faults};
+use ledger::{Batch, Kind, Ledger, Transaction};
 use signature::{RegisteredKey, VerifyOptions};
+use wire::Refusal;
 
-pub use payments::{PaymentRecord, magic_amount_outcome};
+pub use payments::magic_amount_outcome;
 
 /// A REST API key the simulator accepts.
 #[derive(Clone, Deserialize, Serialize)]
@@ -57,10 +69,22 @@ pub struct CybersourceConfig {
     /// (the service's tolerance is undocumented; reference §2.1 suggests ±15 minutes).
     #[serde(default = "default_skew")]
     pub max_clock_skew_secs: u64,
+    /// Refuse a merchant transaction id used before (`INVALID_DATA`, reference §4.2).
+    #[serde(default = "yes")]
+    pub unique_transaction_ids: bool,
+    /// The optional account-level duplicate check: refuse an authorization whose merchant
+    /// reference matches a successful one within this many seconds (`DUPLICATE_REQUEST`; the
+    /// service's window is 900). Off unless set.
+    #[serde(default)]
+    pub duplicate_reference_window_secs: Option<u64>,
 }
 
 fn default_skew() -> u64 {
     15 * 60
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl CybersourceConfig {
@@ -73,6 +97,8 @@ impl CybersourceConfig {
             }],
             accept_legacy_paren_request_target: false,
             max_clock_skew_secs: default_skew(),
+            unique_transaction_ids: true,
+            duplicate_reference_window_secs: None,
         }
     }
 }
@@ -88,17 +114,15 @@ pub enum ConfigError {
 pub struct Stats {
     pub requests: u64,
     pub authentication_failures: u64,
-    /// Created payments by `status`.
-    pub payments_by_status: BTreeMap<String, u64>,
-    /// Answers that were 4xx/5xx errors, by reason.
+    /// Created transactions by kind and status (`AUTHORIZED`, `CAPTURE:PENDING`, …).
+    pub transactions_by_status: BTreeMap<String, u64>,
+    /// Error answers by reason.
     pub errors_by_reason: BTreeMap<String, u64>,
 }
 
-#[derive(Default)]
-struct Ledger {
-    payments: Vec<PaymentRecord>,
-    stats: Stats,
-}
+/// The merchant a request authenticated as.
+#[derive(Debug, Clone)]
+pub struct Merchant(pub String);
 
 /// A running simulator's shared state. Cheap to clone.
 #[derive(Clone)]
@@ -107,11 +131,18 @@ pub struct CybersourceSandbox {
 }
 
 struct Shared {
+    config: CybersourceConfig,
     keys: HashMap<String, RegisteredKey>,
     options: VerifyOptions,
-    state: Mutex<Ledger>,
+    ledger: Mutex<Ledger>,
+    stats: Mutex<Stats>,
+    searches: Mutex<HashMap<(String, String), Value>>,
     faults: Arc<Faults>,
     sequence: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl CybersourceSandbox {
@@ -131,12 +162,15 @@ impl CybersourceSandbox {
         }
         Ok(CybersourceSandbox {
             inner: Arc::new(Shared {
+                config: config.clone(),
                 keys,
                 options: VerifyOptions {
                     accept_legacy_paren_request_target: config.accept_legacy_paren_request_target,
                     max_clock_skew: Duration::from_secs(config.max_clock_skew_secs),
                 },
-                state: Mutex::new(Ledger::default()),
+                ledger: Mutex::new(Ledger::default()),
+                stats: Mutex::new(Stats::default()),
+                searches: Mutex::new(HashMap::new()),
                 faults: Arc::new(Faults::default()),
                 sequence: AtomicU64::new(0),
             }),
@@ -144,11 +178,39 @@ impl CybersourceSandbox {
     }
 
     pub fn router(&self) -> Router {
-        let error_body: faults::ErrorBody = payments::server_error;
-        Router::new()
+        let error_body: faults::ErrorBody = wire::server_error;
+        let api = Router::new()
             .route("/pts/v2/payments", post(payments::create))
+            .route("/pts/v2/payments/{id}/captures", post(followons::capture))
+            .route(
+                "/pts/v2/payments/{id}/refunds",
+                post(followons::refund_payment),
+            )
+            .route(
+                "/pts/v2/captures/{id}/refunds",
+                post(followons::refund_capture),
+            )
+            .route("/pts/v2/credits", post(followons::credit))
+            .route("/pts/v2/payments/{id}/voids", post(followons::void_payment))
+            .route("/pts/v2/captures/{id}/voids", post(followons::void_capture))
+            .route("/pts/v2/refunds/{id}/voids", post(followons::void_refund))
+            .route("/pts/v2/credits/{id}/voids", post(followons::void_credit))
+            .route("/pts/v2/payments/{id}/reversals", post(followons::reverse))
+            .route("/pts/v2/reversals", post(followons::timeout_reversal))
+            .route("/pts/v2/voids", post(followons::timeout_void))
+            .route("/tss/v2/transactions/{id}", get(search::transaction))
+            .route("/tss/v2/searches", post(search::create_search))
+            .route("/tss/v2/searches/{id}", get(search::get_search))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                authenticate,
+            ));
+        Router::new()
+            .merge(api)
+            .route("/__sandbox/transactions", get(control_transactions))
             .route("/__sandbox/payments", get(control_payments))
             .route("/__sandbox/stats", get(control_stats))
+            .route("/__sandbox/settle", post(control_settle))
             .route(
                 "/__sandbox/faults",
                 post(control_add_fault)
@@ -163,32 +225,123 @@ impl CybersourceSandbox {
             .with_state(self.clone())
     }
 
-    pub fn payments(&self) -> Vec<PaymentRecord> {
-        self.state().payments.clone()
+    /// Every transaction, in the order they were made.
+    pub fn transactions(&self) -> Vec<Transaction> {
+        self.ledger().all().to_vec()
+    }
+
+    /// Authorizations and sales (each payment request that was not refused).
+    pub fn payments(&self) -> Vec<Transaction> {
+        self.ledger()
+            .all()
+            .iter()
+            .filter(|t| t.kind == Kind::Authorization)
+            .cloned()
+            .collect()
     }
 
     pub fn stats(&self) -> Stats {
-        self.state().stats.clone()
+        lock(&self.inner.stats).clone()
     }
 
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
     }
 
-    fn state(&self) -> MutexGuard<'_, Ledger> {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Closes a settlement batch now with everything captured, refunded or credited since the
+    /// last one. `None` when there was nothing to settle.
+    pub fn settle(&self) -> Option<Batch> {
+        let batch_id = format!("{:06}", lock(&self.inner.ledger).batches().len() + 1);
+        lock(&self.inner.ledger).settle(batch_id, time::OffsetDateTime::now_utc())
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        lock(&self.inner.ledger)
+    }
+
+    fn refuse(&self, refusal: &Refusal) -> Response {
+        self.count_error(refusal.reason);
+        refusal.response()
+    }
+
+    fn count_error(&self, reason: &str) {
+        *lock(&self.inner.stats)
+            .errors_by_reason
+            .entry(reason.to_string())
+            .or_insert(0) += 1;
+    }
+
+    fn count_payment(&self, status: &str) {
+        *lock(&self.inner.stats)
+            .transactions_by_status
+            .entry(status.to_string())
+            .or_insert(0) += 1;
+    }
+
+    fn remember_search(&self, merchant_id: &str, search_id: &str, answer: Value) {
+        lock(&self.inner.searches).insert((merchant_id.to_string(), search_id.to_string()), answer);
+    }
+
+    fn search(&self, merchant_id: &str, search_id: &str) -> Option<Value> {
+        lock(&self.inner.searches)
+            .get(&(merchant_id.to_string(), search_id.to_string()))
+            .cloned()
     }
 }
 
-async fn control_payments(State(sandbox): State<CybersourceSandbox>) -> Json<Vec<PaymentRecord>> {
+/// Verifies the HTTP Signature of every API request (§2.1); 401 with the `rmsg` envelope when
+/// it does not verify. The authenticated merchant travels on as a request extension.
+async fn authenticate(
+    State(sandbox): State<CybersourceSandbox>,
+    request: Request,
+    next: Next,
+) -> Response {
+    lock(&sandbox.inner.stats).requests += 1;
+    let (mut parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return wire::unauthorized();
+    };
+    let keys = &sandbox.inner.keys;
+    let verified = signature::verify(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &bytes,
+        |id| keys.get(id).cloned(),
+        sandbox.inner.options,
+        SystemTime::now(),
+    );
+    match verified {
+        Ok(merchant) => {
+            parts.extensions.insert(Merchant(merchant));
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(rejection) => {
+            tracing::info!(%rejection, path = %parts.uri.path(), "Cybersource sandbox refused a signature");
+            lock(&sandbox.inner.stats).authentication_failures += 1;
+            wire::unauthorized()
+        }
+    }
+}
+
+async fn control_transactions(State(sandbox): State<CybersourceSandbox>) -> Json<Vec<Transaction>> {
+    Json(sandbox.transactions())
+}
+
+async fn control_payments(State(sandbox): State<CybersourceSandbox>) -> Json<Vec<Transaction>> {
     Json(sandbox.payments())
 }
 
 async fn control_stats(State(sandbox): State<CybersourceSandbox>) -> Json<Stats> {
     Json(sandbox.stats())
+}
+
+async fn control_settle(State(sandbox): State<CybersourceSandbox>) -> Response {
+    match sandbox.settle() {
+        Some(batch) => (StatusCode::CREATED, Json(batch)).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
 }
 
 async fn control_add_fault(

@@ -1,43 +1,40 @@
-//! `POST /pts/v2/payments`: authorizations and sales (reference §3.2–§3.3, §3.9, §4.1).
+//! `POST /pts/v2/payments`: authorizations and sales (reference §3.2–§3.3, §3.9, §4.1–§4.2).
+//!
+//! Outcomes follow the real test environment, and where it has no convention, this simulator's
+//! documented magic values:
+//!
+//! | input | outcome |
+//! |---|---|
+//! | whole amounts 2000–2099 | processor code = last two digits (§3.9 table), e.g. 2051 `INSUFFICIENT_FUND`, 2006/2028 and 2091 answer 502 |
+//! | whole amounts 3000–3099 | `PARTIAL_AUTHORIZED` for half the amount |
+//! | billing postal code `46282` | `DECLINED` / `PROCESSOR_DECLINED` |
+//! | billing e-mail starting `dm-review` | `AUTHORIZED_PENDING_REVIEW` / `DECISION_PROFILE_REVIEW` (Decision Manager review) |
+//! | billing e-mail starting `dm-reject` | `AUTHORIZED_RISK_DECLINED` / `DECISION_PROFILE_REJECT` |
+//! | an expiry in the past | `DECLINED` / `EXPIRED_CARD` |
+//! | anything else | `AUTHORIZED` (`approvalCode 888888`, `responseCode 100`) |
 
-use std::str::FromStr;
-use std::time::SystemTime;
-
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use rust_decimal::Decimal;
-use serde::Serialize;
+use axum::http::StatusCode;
+use axum::response::Response;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
-use super::{CybersourceSandbox, signature};
+use super::ledger::{Kind, Transaction};
+use super::wire::{FieldCheck, Refusal, hal, now_utc, text, utc};
+use super::{CybersourceSandbox, Merchant};
 use crate::ids;
-
-/// A payment as the simulator remembers it (the control API shows these).
-#[derive(Debug, Clone, Serialize)]
-pub struct PaymentRecord {
-    pub id: String,
-    pub merchant_id: String,
-    pub merchant_reference: String,
-    pub transaction_id: Option<String>,
-    pub amount: String,
-    pub currency: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub captured: bool,
-    pub card_type: Option<String>,
-    pub card_last4: Option<String>,
-    pub reconciliation_id: String,
-    pub submit_time_utc: String,
-}
 
 /// What the test environment does with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Approve,
+    /// Authorized for this share of the amount (a half).
+    PartialApprove,
+    Review,
+    RiskDecline,
     Decline {
         reason: &'static str,
         response_code: &'static str,
@@ -50,12 +47,13 @@ pub enum Outcome {
 
 /// The magic amounts of reference §3.9: whole amounts 2000–2099 answer with the processor code
 /// of their last two digits. Codes the table does not list decline as a general decline; 2000
-/// (code 00) approves. Any other amount approves.
+/// (code 00) approves. Whole amounts 3000–3099 are partially approved. Others approve.
 pub fn magic_amount_outcome(amount: Decimal) -> Outcome {
-    if amount.fract() != Decimal::ZERO
-        || amount < Decimal::from(2000)
-        || amount > Decimal::from(2099)
-    {
+    let whole = amount.fract() == Decimal::ZERO;
+    if whole && amount >= Decimal::from(3000) && amount <= Decimal::from(3099) {
+        return Outcome::PartialApprove;
+    }
+    if !whole || amount < Decimal::from(2000) || amount > Decimal::from(2099) {
         return Outcome::Approve;
     }
     let code = (amount - Decimal::from(2000)).normalize().mantissa();
@@ -100,127 +98,15 @@ fn decline_message(reason: &str) -> &'static str {
         "INVALID_MERCHANT_CONFIGURATION" => {
             "Decline - There is a problem with the information in your CyberSource account."
         }
+        "DECISION_PROFILE_REVIEW" => "Decision Manager flagged the order for review.",
+        "DECISION_PROFILE_REJECT" => "Decision Manager rejected the order.",
         _ => {
             "Decline - General decline of the card. No other information provided by the issuing bank."
         }
     }
 }
 
-pub(super) fn now_utc() -> String {
-    OffsetDateTime::now_utc()
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default()
-}
-
-fn hal(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/hal+json"),
-    );
-    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        headers.insert("v-c-correlation-id", id);
-    }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
-    );
-    response
-}
-
-/// 502 with the PTS server-error body (§4.1).
-pub(super) fn server_error(status: u16) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    hal(
-        status,
-        json!({"submitTimeUtc": now_utc(), "status": "SERVER_ERROR", "reason": "SYSTEM_ERROR",
-               "message": "Error - General system failure."}),
-    )
-}
-
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"response":{"rmsg":"Authentication Failed"}}"#,
-    )
-        .into_response()
-}
-
-struct FieldProblems {
-    missing: Vec<String>,
-    invalid: Vec<String>,
-}
-
-impl FieldProblems {
-    fn into_response(self) -> Option<(&'static str, &'static str, Vec<Value>)> {
-        if self.missing.is_empty() && self.invalid.is_empty() {
-            return None;
-        }
-        let details = self
-            .missing
-            .iter()
-            .map(|f| json!({"field": f, "reason": "MISSING_FIELD"}))
-            .chain(
-                self.invalid
-                    .iter()
-                    .map(|f| json!({"field": f, "reason": "INVALID_DATA"})),
-            )
-            .collect();
-        Some(if self.missing.is_empty() {
-            (
-                "INVALID_DATA",
-                "Declined - One or more fields in the request contains invalid data",
-                details,
-            )
-        } else {
-            (
-                "MISSING_FIELD",
-                "Declined - The request is missing one or more fields",
-                details,
-            )
-        })
-    }
-}
-
-fn bad_request(reason: &str, message: &str, details: Vec<Value>) -> Response {
-    let mut body = json!({"submitTimeUtc": now_utc(), "status": "INVALID_REQUEST", "reason": reason, "message": message});
-    if !details.is_empty() {
-        body["details"] = Value::Array(details);
-    }
-    hal(StatusCode::BAD_REQUEST, body)
-}
-
-fn text<'a>(body: &'a Value, path: &str) -> Option<&'a str> {
-    let mut node = body;
-    for part in path.split('.') {
-        node = node.get(part)?;
-    }
-    node.as_str().map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn amount_at(body: &Value, path: &str) -> Option<Result<Decimal, ()>> {
-    let mut node = body;
-    for part in path.split('.') {
-        node = node.get(part)?;
-    }
-    let raw = match node {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Null => return None,
-        _ => return Some(Err(())),
-    };
-    Some(
-        Decimal::from_str(&raw)
-            .map_err(|_| ())
-            .and_then(|d| if d < Decimal::ZERO { Err(()) } else { Ok(d) }),
-    )
-}
-
-fn luhn(digits: &str) -> bool {
+pub(super) fn luhn(digits: &str) -> bool {
     let mut sum = 0;
     for (i, b) in digits.bytes().rev().enumerate() {
         let mut d = u32::from(b - b'0');
@@ -247,193 +133,153 @@ fn card_type_of(number: &str) -> &'static str {
     }
 }
 
+/// Field lengths from the API description (ptsV2PaymentsPost request).
+const LIMITS: &[(&str, usize)] = &[
+    ("clientReferenceInformation.code", 50),
+    ("clientReferenceInformation.transactionId", 30),
+    ("orderInformation.billTo.firstName", 60),
+    ("orderInformation.billTo.lastName", 60),
+    ("orderInformation.billTo.company", 60),
+    ("orderInformation.billTo.address1", 60),
+    ("orderInformation.billTo.address2", 60),
+    ("orderInformation.billTo.locality", 50),
+    ("orderInformation.billTo.administrativeArea", 20),
+    ("orderInformation.billTo.postalCode", 10),
+    ("orderInformation.billTo.country", 2),
+    ("orderInformation.billTo.email", 255),
+    ("orderInformation.billTo.phoneNumber", 15),
+];
+
+/// The risk block Decision Manager adds to a reviewed or rejected payment.
+fn risk_information(decision: &str, score: u32) -> Value {
+    json!({
+        "profile": {"name": "Standard mid-market profile", "selectorRule": "Default Active Profile", "desinationQueue": "Review Queue"},
+        "rules": [
+            {"name": "Velocity: more than 3 orders in 1 hour", "decision": decision},
+            {"name": "Billing and shipping country differ", "decision": "IGNORE"}
+        ],
+        "infoCodes": {"velocity": ["VEL-ADDR"], "internet": ["FREE-EM"], "address": ["MM-A"]},
+        "score": {"result": score.to_string(), "factorCodes": ["V", "F"], "modelUsed": "default"},
+        "casePriority": "3",
+        "localTime": "12:00:00"
+    })
+}
+
 pub(super) async fn create(
     State(sandbox): State<CybersourceSandbox>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Extension(merchant): Extension<Merchant>,
     body: Bytes,
 ) -> Response {
-    sandbox.state().stats.requests += 1;
-    let keys = &sandbox.inner.keys;
-    let verified = signature::verify(
-        &method,
-        &uri,
-        &headers,
-        &body,
-        |id| keys.get(id).cloned(),
-        sandbox.inner.options,
-        SystemTime::now(),
-    );
-    let merchant_id = match verified {
-        Ok(merchant) => merchant,
-        Err(rejection) => {
-            tracing::info!(%rejection, "Cybersource sandbox refused a signature");
-            sandbox.state().stats.authentication_failures += 1;
-            return unauthorized();
-        }
-    };
-
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return sandbox.refuse(
-            "INVALID_DATA",
-            "Declined - One or more fields in the request contains invalid data",
-            vec![],
-        );
+        return sandbox.refuse(&Refusal::new("INVALID_DATA"));
     };
-
-    let mut problems = FieldProblems {
-        missing: vec![],
-        invalid: vec![],
-    };
-    let mut require = |path: &str| {
-        let value = text(&request, path).map(str::to_string);
-        if value.is_none() {
-            problems.missing.push(path.to_string());
-        }
-        value
-    };
-    let mrn = require("clientReferenceInformation.code").unwrap_or_default();
-    let currency = require("orderInformation.amountDetails.currency").unwrap_or_default();
-    let bill_to_required = [
+    let mut check = FieldCheck::default();
+    let mrn = check
+        .text(&request, "clientReferenceInformation.code", true)
+        .unwrap_or_default();
+    let currency = check.currency(&request, "orderInformation.amountDetails.currency", true);
+    for field in [
         "firstName",
         "lastName",
         "address1",
         "locality",
         "country",
         "email",
-    ];
-    let mut bill_to = std::collections::HashMap::new();
-    for field in bill_to_required {
-        bill_to.insert(
-            field,
-            require(&format!("orderInformation.billTo.{field}")).unwrap_or_default(),
-        );
-    }
-    let country = bill_to.get("country").cloned().unwrap_or_default();
-    let postal_code = text(&request, "orderInformation.billTo.postalCode").map(str::to_string);
-    if matches!(country.as_str(), "US" | "CA") {
-        if postal_code.is_none() {
-            problems
-                .missing
-                .push("orderInformation.billTo.postalCode".into());
-        }
-        if text(&request, "orderInformation.billTo.administrativeArea").is_none() {
-            problems
-                .missing
-                .push("orderInformation.billTo.administrativeArea".into());
-        }
-    }
-    let amount = match amount_at(&request, "orderInformation.amountDetails.totalAmount") {
-        None => {
-            problems
-                .missing
-                .push("orderInformation.amountDetails.totalAmount".into());
-            Decimal::ZERO
-        }
-        Some(Err(())) => {
-            problems
-                .invalid
-                .push("orderInformation.amountDetails.totalAmount".into());
-            Decimal::ZERO
-        }
-        Some(Ok(amount)) => amount,
-    };
-    // Field lengths from the API description (ptsV2PaymentsPost request).
-    for (path, max) in [
-        ("clientReferenceInformation.code", 50),
-        ("clientReferenceInformation.transactionId", 30),
-        ("orderInformation.billTo.firstName", 60),
-        ("orderInformation.billTo.lastName", 60),
-        ("orderInformation.billTo.company", 60),
-        ("orderInformation.billTo.address1", 60),
-        ("orderInformation.billTo.address2", 60),
-        ("orderInformation.billTo.locality", 50),
-        ("orderInformation.billTo.administrativeArea", 20),
-        ("orderInformation.billTo.postalCode", 10),
-        ("orderInformation.billTo.country", 2),
-        ("orderInformation.billTo.email", 255),
-        ("orderInformation.billTo.phoneNumber", 15),
     ] {
-        if text(&request, path).is_some_and(|v| v.chars().count() > max) {
-            problems.invalid.push(path.to_string());
-        }
+        check.text(&request, &format!("orderInformation.billTo.{field}"), true);
     }
-    if !currency.is_empty()
-        && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()))
-    {
-        problems
-            .invalid
-            .push("orderInformation.amountDetails.currency".into());
-    }
+    let country = text(&request, "orderInformation.billTo.country")
+        .unwrap_or_default()
+        .to_string();
+    let us_or_ca = matches!(country.as_str(), "US" | "CA");
+    let postal_code = check.text(&request, "orderInformation.billTo.postalCode", us_or_ca);
+    check.text(
+        &request,
+        "orderInformation.billTo.administrativeArea",
+        us_or_ca,
+    );
+    let amount = check
+        .amount(&request, "orderInformation.amountDetails.totalAmount", true)
+        .unwrap_or_default();
+    check.max_lengths(&request, LIMITS);
 
     // The payment method: a card, or a token this simulator would have to hold.
     let card_number =
         text(&request, "paymentInformation.card.number").map(|n| n.replace([' ', '-'], ""));
-    let mut expired = false;
-    let has_token = [
+    let mut expiration = None;
+    let token = [
         "paymentInformation.customer.id",
         "paymentInformation.paymentInstrument.id",
         "paymentInformation.instrumentIdentifier.id",
         "tokenInformation.transientTokenJwt",
     ]
-    .iter()
+    .into_iter()
     .find(|p| text(&request, p).is_some());
-    match (&card_number, has_token) {
+    match (&card_number, token) {
         (Some(number), _) => {
-            if number.len() < 12
-                || number.len() > 19
+            if !(12..=19).contains(&number.len())
                 || !number.bytes().all(|b| b.is_ascii_digit())
                 || !luhn(number)
             {
-                problems
-                    .invalid
-                    .push("paymentInformation.card.number".into());
+                check.invalid.push("paymentInformation.card.number".into());
             }
-            let month = text(&request, "paymentInformation.card.expirationMonth")
-                .and_then(|m| m.parse::<u8>().ok());
-            let year = text(&request, "paymentInformation.card.expirationYear")
-                .and_then(|y| y.parse::<i32>().ok());
-            match (month, year) {
-                (Some(m), Some(y)) if (1..=12).contains(&m) && y >= 1000 => {
-                    let today = OffsetDateTime::now_utc();
-                    expired = (y, m) < (today.year(), u8::from(today.month()));
+            let month = check.text(&request, "paymentInformation.card.expirationMonth", true);
+            let year = check.text(&request, "paymentInformation.card.expirationYear", true);
+            if let (Some(month), Some(year)) = (month, year) {
+                match (month.parse::<u8>(), year.parse::<i32>()) {
+                    (Ok(m), Ok(y)) if (1..=12).contains(&m) && y >= 1000 => {
+                        expiration = Some((m, y, month, year))
+                    }
+                    _ => check
+                        .invalid
+                        .push("paymentInformation.card.expirationMonth".into()),
                 }
-                (None, _)
-                    if text(&request, "paymentInformation.card.expirationMonth").is_none() =>
-                {
-                    problems
-                        .missing
-                        .push("paymentInformation.card.expirationMonth".into());
-                }
-                (_, None) if text(&request, "paymentInformation.card.expirationYear").is_none() => {
-                    problems
-                        .missing
-                        .push("paymentInformation.card.expirationYear".into());
-                }
-                _ => problems
-                    .invalid
-                    .push("paymentInformation.card.expirationMonth".into()),
             }
         }
-        (None, Some(path)) => {
-            // No token vault in this simulator yet: every token is unknown.
-            problems.invalid.push((*path).to_string());
-        }
-        (None, None) => problems
-            .missing
-            .push("paymentInformation.card.number".into()),
+        // No token vault in this simulator yet: every token is unknown.
+        (None, Some(path)) => check.invalid.push(path.to_string()),
+        (None, None) => check.missing.push("paymentInformation.card.number".into()),
     }
-    if let Some((reason, message, details)) = problems.into_response() {
-        return sandbox.refuse(reason, message, details);
-    }
-
-    let capture = request
-        .pointer("/processingInformation/capture")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let transaction_id =
         text(&request, "clientReferenceInformation.transactionId").map(str::to_string);
+    if let Some(refusal) = check.refusal() {
+        return sandbox.refuse(&refusal);
+    }
+    let currency = currency.unwrap_or_default();
+
+    // Merchant transaction ids are unique per merchant (reused: INVALID_DATA, reference §4.2).
+    if let Some(tid) = &transaction_id
+        && sandbox.inner.config.unique_transaction_ids
+        && sandbox.ledger().transaction_id_taken(&merchant.0, tid)
+    {
+        return sandbox.refuse(
+            &Refusal::new("INVALID_DATA")
+                .field("clientReferenceInformation.transactionId", "INVALID_DATA"),
+        );
+    }
+    // The optional duplicate check on merchant reference numbers (off by default, §4.2).
+    if let Some(window) = sandbox.inner.config.duplicate_reference_window_secs {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let window = i64::try_from(window).unwrap_or(i64::MAX);
+        let duplicate = sandbox.ledger().all().iter().any(|t| {
+            t.kind == Kind::Authorization
+                && t.merchant_id == merchant.0
+                && t.merchant_reference == mrn
+                && t.is_approved_authorization()
+                && now - t.submitted_at < window
+        });
+        if duplicate {
+            return sandbox.refuse(&Refusal::new("DUPLICATE_REQUEST"));
+        }
+    }
+
+    let email = text(&request, "orderInformation.billTo.email")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let today = OffsetDateTime::now_utc();
+    let expired = expiration
+        .as_ref()
+        .is_some_and(|(m, y, _, _)| (*y, *m) < (today.year(), u8::from(today.month())));
     let outcome = if expired {
         Outcome::Decline {
             reason: "EXPIRED_CARD",
@@ -444,17 +290,15 @@ pub(super) async fn create(
             reason: "PROCESSOR_DECLINED",
             response_code: "203",
         }
+    } else if email.starts_with("dm-review") {
+        Outcome::Review
+    } else if email.starts_with("dm-reject") {
+        Outcome::RiskDecline
     } else {
         magic_amount_outcome(amount)
     };
     if let Outcome::ServerError { reason } = outcome {
-        sandbox
-            .state()
-            .stats
-            .errors_by_reason
-            .entry(reason.to_string())
-            .and_modify(|n| *n += 1)
-            .or_insert(1);
+        sandbox.count_error(reason);
         return hal(
             StatusCode::BAD_GATEWAY,
             json!({"submitTimeUtc": now_utc(), "status": "SERVER_ERROR", "reason": reason,
@@ -462,63 +306,83 @@ pub(super) async fn create(
         );
     }
 
+    let capture = request
+        .pointer("/processingInformation/capture")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let (status, reason, authorized) = match &outcome {
+        Outcome::Approve => ("AUTHORIZED", None, amount),
+        Outcome::PartialApprove => (
+            "PARTIAL_AUTHORIZED",
+            None,
+            (amount / Decimal::TWO).round_dp_with_strategy(2, RoundingStrategy::ToZero),
+        ),
+        Outcome::Review => (
+            "AUTHORIZED_PENDING_REVIEW",
+            Some("DECISION_PROFILE_REVIEW"),
+            amount,
+        ),
+        Outcome::RiskDecline => (
+            "AUTHORIZED_RISK_DECLINED",
+            Some("DECISION_PROFILE_REJECT"),
+            amount,
+        ),
+        Outcome::Decline { reason, .. } => ("DECLINED", Some(*reason), Decimal::ZERO),
+        Outcome::ServerError { .. } => unreachable!("answered above"),
+    };
+    // A sale is captured with the authorization, unless Decision Manager holds or rejects it.
+    let captured = if capture && matches!(outcome, Outcome::Approve | Outcome::PartialApprove) {
+        authorized
+    } else {
+        Decimal::ZERO
+    };
+    let risk = match outcome {
+        Outcome::Review => Some(risk_information("REVIEW", 75)),
+        Outcome::RiskDecline => Some(risk_information("REJECT", 95)),
+        _ => None,
+    };
+    let now = OffsetDateTime::now_utc();
     let id = ids::cybersource_transaction_id(&sandbox.inner.sequence);
     let card_type = text(&request, "paymentInformation.card.type")
         .map(str::to_string)
         .or_else(|| card_number.as_deref().map(|n| card_type_of(n).to_string()));
-    let record = PaymentRecord {
+    let transaction = Transaction {
         id: id.clone(),
-        merchant_id,
+        kind: Kind::Authorization,
+        merchant_id: merchant.0.clone(),
         merchant_reference: mrn.clone(),
         transaction_id: transaction_id.clone(),
-        amount: amount.to_string(),
+        parent_id: None,
+        root_id: id.clone(),
+        amount,
+        authorized,
         currency: currency.clone(),
-        status: match outcome {
-            Outcome::Approve => "AUTHORIZED".into(),
-            _ => "DECLINED".into(),
-        },
-        reason: match outcome {
-            Outcome::Decline { reason, .. } => Some(reason.to_string()),
-            _ => None,
-        },
-        captured: capture && outcome == Outcome::Approve,
+        status: status.into(),
+        reason: reason.map(str::to_string),
+        submit_time_utc: utc(now),
+        submitted_at: now.unix_timestamp(),
+        reconciliation_id: ids::reconciliation_id(),
         card_type: card_type.clone(),
-        card_last4: card_number
+        card_suffix: card_number
             .as_deref()
             .map(|n| n[n.len().saturating_sub(4)..].to_string()),
-        reconciliation_id: ids::reconciliation_id(),
-        submit_time_utc: now_utc(),
+        card_expiration: expiration.map(|(_, _, m, y)| (m, y)),
+        bill_to: request.pointer("/orderInformation/billTo").cloned(),
+        risk: risk.clone(),
+        captured,
+        refunded: Decimal::ZERO,
+        reversed: Decimal::ZERO,
+        voided: false,
+        batch_id: None,
+        batch_date: None,
     };
+
     let mut client_reference = json!({"code": mrn});
     if let Some(tid) = &transaction_id {
         client_reference["transactionId"] = json!(tid);
     }
     let self_link = json!({"method": "GET", "href": format!("/pts/v2/payments/{id}")});
-    let body = match outcome {
-        Outcome::Approve => {
-            let links = if record.captured {
-                json!({"self": self_link, "void": {"method": "POST", "href": format!("/pts/v2/payments/{id}/voids")},
-                       "refund": {"method": "POST", "href": format!("/pts/v2/payments/{id}/refunds")}})
-            } else {
-                json!({"self": self_link, "authReversal": {"method": "POST", "href": format!("/pts/v2/payments/{id}/reversals")},
-                       "capture": {"method": "POST", "href": format!("/pts/v2/payments/{id}/captures")}})
-            };
-            let card = json!({"type": card_type.clone().unwrap_or_else(|| "001".into())});
-            json!({
-                "_links": links,
-                "clientReferenceInformation": client_reference,
-                "id": id,
-                "orderInformation": {"amountDetails": {"authorizedAmount": record.amount, "currency": currency}},
-                "paymentAccountInformation": {"card": card},
-                "paymentInformation": {"tokenizedCard": card, "card": card},
-                "pointOfSaleInformation": {"terminalId": "111111"},
-                "processorInformation": {"approvalCode": "888888", "networkTransactionId": "123456789619999",
-                    "transactionId": "123456789619999", "responseCode": "100", "avs": {"code": "X", "codeRaw": "I1"}},
-                "reconciliationId": record.reconciliation_id,
-                "status": "AUTHORIZED",
-                "submitTimeUtc": record.submit_time_utc,
-            })
-        }
+    let body = match &outcome {
         Outcome::Decline {
             reason,
             response_code,
@@ -530,38 +394,55 @@ pub(super) async fn create(
             "processorInformation": {"transactionId": "460282531937765", "networkTransactionId": "460282531937765",
                 "responseCode": response_code, "avs": {"code": "D", "codeRaw": "D"}},
             "status": "DECLINED",
-            "submitTimeUtc": record.submit_time_utc,
+            "submitTimeUtc": transaction.submit_time_utc,
         }),
-        Outcome::ServerError { .. } => unreachable!("answered above"),
+        _ => {
+            let links = if captured > Decimal::ZERO {
+                json!({"self": self_link, "void": {"method": "POST", "href": format!("/pts/v2/payments/{id}/voids")},
+                       "refund": {"method": "POST", "href": format!("/pts/v2/payments/{id}/refunds")}})
+            } else {
+                json!({"self": self_link, "authReversal": {"method": "POST", "href": format!("/pts/v2/payments/{id}/reversals")},
+                       "capture": {"method": "POST", "href": format!("/pts/v2/payments/{id}/captures")}})
+            };
+            let card = json!({"type": card_type.clone().unwrap_or_else(|| "001".into())});
+            let mut amount_details =
+                json!({"authorizedAmount": authorized.to_string(), "currency": currency});
+            if outcome == Outcome::PartialApprove {
+                amount_details["totalAmount"] = json!(amount.to_string());
+            }
+            let mut body = json!({
+                "_links": links,
+                "clientReferenceInformation": client_reference,
+                "id": id,
+                "orderInformation": {"amountDetails": amount_details},
+                "paymentAccountInformation": {"card": card},
+                "paymentInformation": {"tokenizedCard": card, "card": card},
+                "pointOfSaleInformation": {"terminalId": "111111"},
+                "processorInformation": {"approvalCode": "888888", "networkTransactionId": "123456789619999",
+                    "transactionId": "123456789619999", "responseCode": "100", "avs": {"code": "X", "codeRaw": "I1"}},
+                "reconciliationId": transaction.reconciliation_id,
+                "status": status,
+                "submitTimeUtc": transaction.submit_time_utc,
+            });
+            if let Some(reason) = reason {
+                body["errorInformation"] =
+                    json!({"reason": reason, "message": decline_message(reason)});
+            }
+            if let Some(risk) = risk {
+                body["riskInformation"] = risk;
+            }
+            body
+        }
     };
-    {
-        let mut ledger = sandbox.state();
-        ledger
-            .stats
-            .payments_by_status
-            .entry(record.status.clone())
-            .and_modify(|n| *n += 1)
-            .or_insert(1);
-        ledger.payments.push(record);
-    }
+    sandbox.ledger().insert(transaction);
+    sandbox.count_payment(status);
     hal(StatusCode::CREATED, body)
-}
-
-impl CybersourceSandbox {
-    fn refuse(&self, reason: &str, message: &str, details: Vec<Value>) -> Response {
-        self.state()
-            .stats
-            .errors_by_reason
-            .entry(reason.to_string())
-            .and_modify(|n| *n += 1)
-            .or_insert(1);
-        bad_request(reason, message, details)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     #[test]
     fn magic_amounts_follow_the_reference_table() {
@@ -603,5 +484,7 @@ mod tests {
         );
         assert_eq!(magic_amount_outcome(d("2051.50")), Outcome::Approve);
         assert_eq!(magic_amount_outcome(d("2100")), Outcome::Approve);
+        assert_eq!(magic_amount_outcome(d("3010.00")), Outcome::PartialApprove);
+        assert_eq!(magic_amount_outcome(d("3010.50")), Outcome::Approve);
     }
 }
