@@ -255,6 +255,56 @@ impl Client {
     }
 }
 
+impl Client {
+    /// POSTs `body` as JSON and reads the answer as `T`; the correlation id comes along.
+    pub(crate) async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(T, Option<String>), Error> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::Config(format!("cannot serialize the request to {path}: {e}")))?;
+        let answer = self.send(Method::POST, path, &[], Some(bytes)).await?;
+        decode(&answer, true).map(|value| (value, answer.correlation_id))
+    }
+
+    /// GETs `path` and reads the answer as `T`.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(T, Option<String>), Error> {
+        let answer = self.send(Method::GET, path, query, None).await?;
+        decode(&answer, false).map(|value| (value, answer.correlation_id))
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(answer: &Answer, write: bool) -> Result<T, Error> {
+    serde_json::from_slice(&answer.body).map_err(|e| Error::UnexpectedResponse {
+        status: answer.status.as_u16(),
+        problem: format!("unexpected answer shape: {e}"),
+        excerpt: excerpt(&answer.body),
+        write,
+    })
+}
+
+/// A resource id as a path segment. Cybersource ids are digits and letters; anything else is
+/// refused before a request is built, so no id can change the path.
+pub(crate) fn segment(id: &str) -> Result<&str, Error> {
+    if !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(id)
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{id:?} is not a Cybersource id"
+        )))
+    }
+}
+
 fn header_value(value: &str) -> Result<HeaderValue, Error> {
     HeaderValue::from_str(value)
         .map_err(|_| Error::Config(format!("{value:?} cannot be sent in an HTTP header")))

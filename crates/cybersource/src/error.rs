@@ -94,6 +94,10 @@ pub enum Error {
     /// The client is configured wrongly (bad URL, bad secret).
     #[error("invalid Cybersource configuration: {0}")]
     Config(String),
+
+    /// Refused before sending: the input cannot make a valid request.
+    #[error("invalid input for Cybersource: {0}")]
+    InvalidInput(String),
 }
 
 fn details_suffix(details: &[ErrorDetail]) -> String {
@@ -124,7 +128,7 @@ impl Error {
                 Reason::InvalidMerchantConfiguration => FailureKind::Configuration,
                 _ => FailureKind::Permanent,
             },
-            Error::NotFound { .. } => FailureKind::Permanent,
+            Error::NotFound { .. } | Error::InvalidInput(_) => FailureKind::Permanent,
             Error::RateLimited { .. } | Error::Connect { .. } => FailureKind::Transient,
             Error::Server { write, .. }
             | Error::NoAnswer { write, .. }
@@ -155,7 +159,10 @@ impl Error {
             Error::InvalidRequest { .. } => Some(400),
             Error::NotFound { .. } => Some(404),
             Error::RateLimited { .. } => Some(429),
-            Error::Connect { .. } | Error::NoAnswer { .. } | Error::Config(_) => None,
+            Error::Connect { .. }
+            | Error::NoAnswer { .. }
+            | Error::Config(_)
+            | Error::InvalidInput(_) => None,
         }
     }
 

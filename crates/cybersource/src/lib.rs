@@ -3,16 +3,25 @@
 //! - [`auth`]: the HTTP Signature scheme exactly as the official SDKs sign (reference §2.1).
 //! - [`client`]: environments, the signed transport, timeouts and call accounting.
 //! - [`payments`]: authorizations and sales (`POST /pts/v2/payments`) and their outcomes.
+//! - [`captures`], [`refunds`] (and credits), [`voids`], [`reversals`]: follow-on transactions,
+//!   with the timeout void and timeout reversal; [`followon`]: what they answer.
+//! - [`search`]: Transaction Search — details by id, searches by merchant reference and time.
 //! - [`error`]: failures classified for the engine (retry, look up, give up, fix the setup).
 //!
 //! Card numbers pass through this crate in memory only: they are held in [`secrecy`] types,
 //! printed redacted and never logged.
 
 pub mod auth;
+pub mod captures;
 pub mod client;
 pub mod error;
+pub mod followon;
 pub mod payments;
+pub mod refunds;
+pub mod reversals;
+pub mod search;
 mod vendor_enums;
+pub mod voids;
 
 pub use auth::{Credentials, Signer};
 pub use client::{Client, ClientConfig, Environment};

@@ -2,12 +2,11 @@
 
 use std::fmt;
 
-use http::Method;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::client::{Client, excerpt};
+use crate::client::Client;
 use crate::error::{Error, ErrorDetail};
 pub use crate::vendor_enums::{PaymentStatus, Reason};
 
@@ -325,21 +324,9 @@ impl Client {
     /// Authorizes a payment, or authorizes and captures it when `processing_information.capture`
     /// is true. A decline is an `Ok` answer with a declining status, not an error.
     pub async fn create_payment(&self, request: &PaymentRequest) -> Result<PaymentResponse, Error> {
-        let body = serde_json::to_vec(request)
-            .map_err(|e| Error::Config(format!("cannot serialize the payment request: {e}")))?;
-        let answer = self
-            .send(Method::POST, "/pts/v2/payments", &[], Some(body))
-            .await?;
-        let mut response =
-            serde_json::from_slice::<PaymentResponse>(&answer.body).map_err(|e| {
-                Error::UnexpectedResponse {
-                    status: answer.status.as_u16(),
-                    problem: format!("not a payment response: {e}"),
-                    excerpt: excerpt(&answer.body),
-                    write: true,
-                }
-            })?;
-        response.correlation_id = answer.correlation_id;
+        let (mut response, correlation_id): (PaymentResponse, _) =
+            self.post_json("/pts/v2/payments", request).await?;
+        response.correlation_id = correlation_id;
         Ok(response)
     }
 }

@@ -1,5 +1,8 @@
 //! The Cybersource client against the Cybersource sandbox, over HTTP.
 
+mod followons;
+mod search;
+
 use std::net::{Ipv4Addr, SocketAddr};
 
 use paybridge_cybersource::payments::{
@@ -15,9 +18,9 @@ use paybridge_sandbox::server::RunningServer;
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 
-const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-async fn sandbox() -> (CybersourceSandbox, RunningServer) {
+pub async fn sandbox() -> (CybersourceSandbox, RunningServer) {
     let sandbox = CybersourceSandbox::new(&CybersourceConfig::with_key(
         "test_merchant",
         "key-1",
@@ -30,7 +33,7 @@ async fn sandbox() -> (CybersourceSandbox, RunningServer) {
     (sandbox, server)
 }
 
-fn client(server: &RunningServer, secret: &str) -> Client {
+pub fn client(server: &RunningServer, secret: &str) -> Client {
     Client::new(ClientConfig::new(
         Environment::Custom(server.url()),
         Credentials {
@@ -42,7 +45,7 @@ fn client(server: &RunningServer, secret: &str) -> Client {
     .unwrap()
 }
 
-fn sale(amount: &str) -> PaymentRequest {
+pub fn sale(amount: &str) -> PaymentRequest {
     PaymentRequest {
         client_reference_information: ClientReference {
             code: "ORDER-1001".into(),

@@ -110,6 +110,10 @@ impl Transaction {
             )
     }
 
+    pub fn fully_reversed(&self) -> bool {
+        self.reversed > Decimal::ZERO && self.reversed >= self.authorized
+    }
+
     /// What may still be captured.
     pub fn capturable(&self) -> Decimal {
         self.authorized - self.reversed - self.captured
@@ -260,14 +264,14 @@ impl Ledger {
             .index(&request.merchant_id, auth_id, &[Kind::Authorization])
             .ok_or_else(|| Refusal::new("MISSING_AUTH"))?;
         let auth = &self.transactions[index];
-        if !auth.is_approved_authorization() {
-            return Err(Refusal::new("MISSING_AUTH"));
+        if auth.fully_reversed() {
+            return Err(Refusal::new("AUTH_ALREADY_REVERSED"));
         }
         if auth.voided {
             return Err(Refusal::new("TRANSACTION_ALREADY_REVERSED_OR_SETTLED"));
         }
-        if auth.reversed >= auth.authorized {
-            return Err(Refusal::new("AUTH_ALREADY_REVERSED"));
+        if !auth.is_approved_authorization() {
+            return Err(Refusal::new("MISSING_AUTH"));
         }
         Self::check_currency(auth, request)?;
         let amount = request.amount.unwrap_or(auth.capturable());
@@ -396,11 +400,11 @@ impl Ledger {
             .index(&request.merchant_id, auth_id, &[Kind::Authorization])
             .ok_or_else(|| Refusal::new("MISSING_AUTH"))?;
         let auth = &self.transactions[index];
+        if auth.fully_reversed() {
+            return Err(Refusal::new("AUTH_ALREADY_REVERSED"));
+        }
         if !auth.is_approved_authorization() {
             return Err(Refusal::new("MISSING_AUTH"));
-        }
-        if auth.reversed >= auth.authorized {
-            return Err(Refusal::new("AUTH_ALREADY_REVERSED"));
         }
         if auth.captured > Decimal::ZERO || auth.is_settled() {
             return Err(Refusal::new("TRANSACTION_ALREADY_REVERSED_OR_SETTLED"));
