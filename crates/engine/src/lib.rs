@@ -2,7 +2,8 @@
 //!
 //! - [`store`]: the inbox, orders, runs, memoized steps and cross-references (SQLite).
 //! - [`orders`]: the order service behind `POST /api/v1/orders`: admit once, charge, queue.
-//! - [`flows`]: what runs do ([`flows::Flow`]); today the Zoho side of order to cash.
+//! - [`payments`]: the payment step and how a lost payment answer is resolved.
+//! - [`flows`]: what runs do ([`flows::Flow`]): the Zoho side of order to cash, payment resolution.
 //! - [`runtime`]: steps executed exactly once, by idempotency key.
 //! - [`worker`]: leasing runs, retrying with backoff, dead-lettering.
 //! - [`retry`]: the pure backoff policy.
@@ -17,6 +18,7 @@ pub mod connectors;
 pub mod error;
 pub mod flows;
 pub mod orders;
+pub mod payments;
 pub mod retry;
 pub mod runtime;
 pub mod settings;

@@ -9,23 +9,25 @@ use std::fmt;
 
 use paybridge_cybersource::payments::{
     AmountDetails, BillTo, Card, ClientReference, LineItem, OrderInformation, PaymentInformation,
-    PaymentOutcome, PaymentRequest, ProcessingInformation, TokenId, TokenInformation,
-    card_type_code,
+    PaymentRequest, ProcessingInformation, TokenId, TokenInformation, card_type_code,
 };
 use paybridge_model::card::luhn_valid;
 use paybridge_model::order::FieldError;
 use paybridge_model::{CardSummary, FailureKind, Money, Order, OrderStatus};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Engine;
 use crate::error::StepError;
-use crate::flows::Flow;
 use crate::flows::order_to_cash::OrderPlaced;
+use crate::payments::{PaymentResult, order_update, payment_step_key, transaction_id_for};
 use crate::runtime::RunContext;
-use crate::store::{Admission, NewEvent, NewOrder, NewRun, OrderRecord, PaymentUpdate, StoreError};
+use crate::store::{Admission, NewEvent, NewOrder, OrderRecord, StoreError};
+
+/// How long an order may stay `pending_payment` before a repeat of its request treats the
+/// payment as lost (longer than the Cybersource client's request timeout).
+const STALE_PAYMENT_MS: i64 = 120_000;
 
 /// A card as the storefront sends it in test mode.
 #[derive(Clone)]
@@ -147,35 +149,17 @@ pub enum Placed {
     Replayed(OrderRecord),
 }
 
-impl Placed {
-    pub fn record(&self) -> &OrderRecord {
-        match self {
-            Placed::New(r) | Placed::Replayed(r) => r,
-        }
-    }
-}
-
-/// The payment step's stored result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PaymentResult {
-    transaction_id: String,
-    status: String,
-    outcome: String,
-    reason: Option<String>,
-    message: Option<String>,
-}
-
-impl Engine {
-    /// Takes an order: admits it once per Idempotency-Key, charges it, and queues the Zoho side.
-    /// Returns as soon as Cybersource has answered.
-    pub async fn place_order(&self, request: PlaceOrder) -> Result<Placed, PlaceError> {
+impl PlaceOrder {
+    /// Checks the request and builds what admitting it commits: the order row and its
+    /// `order.placed` inbox event (which never holds a card number), and the order's total.
+    pub fn admission(&self, test_mode: bool) -> Result<(NewOrder, Money), PlaceError> {
         let PlaceOrder {
             idempotency_key,
             order,
             payment,
-        } = request;
+        } = self;
         let mut errors = order.validate();
-        errors.extend(validate_payment(&payment));
+        errors.extend(validate_payment(payment));
         if idempotency_key.trim().is_empty() || idempotency_key.len() > 255 {
             errors.push(FieldError::new(
                 "Idempotency-Key",
@@ -185,12 +169,13 @@ impl Engine {
         if !errors.is_empty() {
             return Err(PlaceError::Invalid(errors));
         }
-        if matches!(payment, PaymentMethod::Card(_)) && !self.settings.test_mode {
+        if matches!(payment, PaymentMethod::Card(_)) && !test_mode {
             return Err(PlaceError::CardsNotAccepted);
         }
-        let total = order
-            .total()
-            .map_err(|e| PlaceError::Invalid(vec![FieldError::new("lines", e.to_string())]))?;
+        let invalid = |e: paybridge_model::MoneyError| {
+            PlaceError::Invalid(vec![FieldError::new("lines", e.to_string())])
+        };
+        let total = order.total().map_err(invalid)?;
         let card = payment.card_summary();
         let fingerprint = {
             let canonical = serde_json::json!({"order": order, "payment": payment.summary()});
@@ -214,11 +199,9 @@ impl Engine {
             id: order_id,
             reference: order.reference.trim().to_string(),
             idempotency_key: idempotency_key.clone(),
-            request_fingerprint: fingerprint.clone(),
+            request_fingerprint: fingerprint,
             currency: order.currency.code().to_string(),
-            amount_minor: total
-                .minor_units()
-                .map_err(|e| PlaceError::Invalid(vec![FieldError::new("lines", e.to_string())]))?,
+            amount_minor: total.minor_units().map_err(invalid)?,
             customer_email: order.customer.email_key(),
             card_brand: card.as_ref().map(|c| c.brand.as_str().to_string()),
             card_last4: card.as_ref().map(|c| c.last4.clone()),
@@ -230,6 +213,25 @@ impl Engine {
                 payload,
             },
         };
+        Ok((new, total))
+    }
+}
+
+impl Placed {
+    pub fn record(&self) -> &OrderRecord {
+        match self {
+            Placed::New(r) | Placed::Replayed(r) => r,
+        }
+    }
+}
+
+impl Engine {
+    /// Takes an order: admits it once per Idempotency-Key, charges it, and queues the Zoho side.
+    /// Returns as soon as Cybersource has answered.
+    pub async fn place_order(&self, request: PlaceOrder) -> Result<Placed, PlaceError> {
+        let (new, total) = request.admission(self.settings.test_mode)?;
+        let PlaceOrder { order, payment, .. } = request;
+        let fingerprint = new.request_fingerprint.clone();
         let record = match self.store.admit_order(&new, self.clock.now_ms()).await? {
             Admission::Admitted(record) => record,
             Admission::Existing(existing) => {
@@ -239,7 +241,21 @@ impl Engine {
                 let retry_payment = existing.status == OrderStatus::PaymentFailed
                     && existing.failure_kind == Some(FailureKind::Transient);
                 if existing.status == OrderStatus::PendingPayment {
-                    return Err(PlaceError::InProgress(Box::new(existing)));
+                    // Still being charged — unless the request that was charging it died: then
+                    // the payment's outcome is unknown and is resolved like any lost answer.
+                    if self.clock.now_ms() - existing.updated_at < STALE_PAYMENT_MS {
+                        return Err(PlaceError::InProgress(Box::new(existing)));
+                    }
+                    let lost = StepError {
+                        kind: FailureKind::OutcomeUnknown,
+                        system: "cybersource",
+                        message: "the request charging this order stopped before Cybersource's answer was recorded".into(),
+                        http_status: None,
+                        retry_after: None,
+                    };
+                    return Ok(Placed::Replayed(
+                        self.record_payment_outcome(&existing, Err(lost)).await?,
+                    ));
                 }
                 if !retry_payment {
                     return Ok(Placed::Replayed(existing));
@@ -259,12 +275,11 @@ impl Engine {
         payment: &PaymentMethod,
         total: Money,
     ) -> Result<OrderRecord, PlaceError> {
-        let request = payment_request(record, order, payment, total);
         let ctx = RunContext {
             engine: self,
             run_id: None,
         };
-        let key = format!("order:{}:cybersource:payment", record.reference);
+        let key = payment_step_key(&record.reference);
         let cybersource = &self.connectors.cybersource;
         let result = ctx
             .step("cybersource.payment", &key, |attempt| async move {
@@ -272,72 +287,35 @@ impl Engine {
                     return Err(StepError {
                         kind: FailureKind::OutcomeUnknown,
                         system: "cybersource",
-                        message: "an earlier attempt to charge this order may have been processed; it must be resolved with Cybersource before charging again".into(),
+                        message: "an earlier attempt to charge this order may have been processed".into(),
                         http_status: None,
                         retry_after: None,
                     });
                 }
+                let mut request = payment_request(record, order, payment, total);
+                request.client_reference_information.transaction_id = Some(transaction_id_for(&record.id, attempt.number));
                 let response = cybersource.create_payment(&request).await?;
-                let (outcome, reason, message) = match response.outcome() {
-                    PaymentOutcome::Approved => ("approved", None, None),
-                    PaymentOutcome::Held { reason } => ("held", None, Some(reason)),
-                    PaymentOutcome::Declined { reason, message } => {
-                        ("declined", Some(reason.as_str().to_string()), Some(message))
-                    }
-                };
-                tracing::info!(order = %record.reference, transaction_id = %response.id, status = %response.status, outcome, "Cybersource answered the payment");
-                Ok(PaymentResult {
-                    transaction_id: response.id,
-                    status: response.status.as_str().to_string(),
-                    outcome: outcome.into(),
-                    reason,
-                    message,
-                })
+                let result = PaymentResult::from_response(&response);
+                tracing::info!(order = %record.reference, transaction_id = %response.id, status = %response.status, outcome = ?result.outcome, "Cybersource answered the payment");
+                Ok(result)
             })
             .await;
-        let (update, run) = match result {
-            Ok(paid) => {
-                let status = match paid.outcome.as_str() {
-                    "approved" => OrderStatus::Approved,
-                    "held" => OrderStatus::OnHold,
-                    _ => OrderStatus::Declined,
-                };
-                let run = (status == OrderStatus::Approved).then(|| NewRun {
-                    inbox_id: record.inbox_id,
-                    flow: Flow::OrderToCash.name().into(),
-                    // Runs of one customer go in order: their contact is created once.
-                    entity_key: format!("customer:{}", order.customer.email_key()),
-                });
-                let update = PaymentUpdate {
-                    status,
-                    payment_id: Some(paid.transaction_id),
-                    payment_status: Some(paid.status),
-                    decline_reason: paid.reason,
-                    status_detail: paid.message,
-                    failure_kind: None,
-                };
-                (update, run)
-            }
-            Err(error) => {
-                let status = if error.kind == FailureKind::OutcomeUnknown {
-                    OrderStatus::PaymentUnknown
-                } else {
-                    OrderStatus::PaymentFailed
-                };
-                let update = PaymentUpdate {
-                    status,
-                    payment_id: None,
-                    payment_status: None,
-                    decline_reason: None,
-                    status_detail: Some(error.to_string()),
-                    failure_kind: Some(error.kind),
-                };
-                (update, None)
-            }
-        };
+        self.record_payment_outcome(record, result).await
+    }
+
+    /// Records what the payment step came to and queues what follows.
+    async fn record_payment_outcome(
+        &self,
+        record: &OrderRecord,
+        result: Result<PaymentResult, StepError>,
+    ) -> Result<OrderRecord, PlaceError> {
+        let now = self.clock.now_ms();
+        let resolve_at = now
+            + i64::try_from(self.settings.payment_resolution_delay.as_millis()).unwrap_or(i64::MAX);
+        let (update, run) = order_update(record, result, resolve_at);
         let updated = self
             .store
-            .record_payment(&record.id, &update, run.as_ref(), self.clock.now_ms())
+            .record_payment(&record.id, &update, run.as_ref(), now)
             .await?;
         if run.is_some() {
             self.wake_workers();
@@ -398,13 +376,6 @@ fn validate_payment(payment: &PaymentMethod) -> Vec<FieldError> {
         _ => {}
     }
     errors
-}
-
-/// The merchant's id for the payment request (`clientReferenceInformation.transactionId`, at
-/// most 30 characters): the order id's first 30 hex digits, time-ordered and unique.
-pub fn cybersource_transaction_id(order_id: &str) -> String {
-    let hex = order_id.trim_start_matches("ord_");
-    hex.get(..30).unwrap_or(hex).to_string()
 }
 
 fn payment_request(
@@ -473,8 +444,9 @@ fn payment_request(
     PaymentRequest {
         client_reference_information: ClientReference {
             code: record.reference.clone(),
-            // Unique per order, so that an unanswered request can be reversed by it (§4.3).
-            transaction_id: Some(cybersource_transaction_id(&record.id)),
+            // Set per attempt by the payment step, so that an unanswered request can be
+            // reversed or voided by it (§4.3).
+            transaction_id: None,
         },
         processing_information: ProcessingInformation {
             capture: true,

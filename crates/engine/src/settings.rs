@@ -25,6 +25,18 @@ pub struct EngineSettings {
     /// takes Cybersource tokens so that no card number ever reaches paybridge).
     #[serde(default)]
     pub test_mode: bool,
+    /// How long to wait before looking up a payment whose answer never came (Cybersource
+    /// prescribes 60 s, reference §4.3).
+    #[serde(
+        default = "default_resolution_delay",
+        rename = "payment_resolution_delay_ms",
+        with = "crate::retry::millis"
+    )]
+    pub payment_resolution_delay: Duration,
+}
+
+fn default_resolution_delay() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_workers() -> usize {
@@ -42,6 +54,7 @@ impl Default for EngineSettings {
             lease: default_lease_ms(),
             retry: RetryPolicy::default(),
             test_mode: false,
+            payment_resolution_delay: default_resolution_delay(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Flows are code for now; the declarative (YAML) layer will compile to the same steps.
 
 pub mod order_to_cash;
+pub mod payment_resolution;
 
 use crate::Engine;
 use crate::error::StepError;
@@ -14,14 +15,17 @@ use crate::store::InboxEvent;
 pub enum Flow {
     /// A paid order → Zoho Books contact, invoice, customer payment applied to it.
     OrderToCash,
+    /// A payment whose answer never came → looked up, adopted or voided.
+    PaymentResolution,
 }
 
 impl Flow {
-    pub const ALL: [Flow; 1] = [Flow::OrderToCash];
+    pub const ALL: [Flow; 2] = [Flow::OrderToCash, Flow::PaymentResolution];
 
     pub fn name(self) -> &'static str {
         match self {
             Flow::OrderToCash => "order-to-cash",
+            Flow::PaymentResolution => "payment-resolution",
         }
     }
 
@@ -32,6 +36,7 @@ impl Flow {
     pub async fn execute(self, ctx: &RunContext<'_>, event: &InboxEvent) -> Result<(), StepError> {
         match self {
             Flow::OrderToCash => order_to_cash::execute(ctx, event).await,
+            Flow::PaymentResolution => payment_resolution::execute(ctx, event).await,
         }
     }
 
@@ -39,6 +44,12 @@ impl Flow {
     pub async fn on_dead_letter(self, engine: &Engine, event: &InboxEvent, error: &StepError) {
         match self {
             Flow::OrderToCash => order_to_cash::on_dead_letter(engine, event, error).await,
+            // The order stays `payment_unknown`, with the dead run saying why it could not be
+            // resolved; replaying the run tries again.
+            Flow::PaymentResolution => {
+                tracing::error!(event = event.id, %error, "a lost payment could not be resolved");
+                engine.notify_progress();
+            }
         }
     }
 }

@@ -114,6 +114,8 @@ pub struct NewRun {
     pub inbox_id: i64,
     pub flow: String,
     pub entity_key: String,
+    /// Not before this time (Unix ms); `None` for now.
+    pub not_before: Option<i64>,
 }
 
 /// Lifecycle of a run.

@@ -598,13 +598,14 @@ async fn insert_run(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO runs (inbox_id, flow, entity_key, status, attempt, next_attempt_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?4, ?4)
+         VALUES (?1, ?2, ?3, 'queued', 0, ?5, ?4, ?4)
          ON CONFLICT (inbox_id, flow) DO NOTHING",
     )
     .bind(run.inbox_id)
     .bind(&run.flow)
     .bind(&run.entity_key)
     .bind(now)
+    .bind(run.not_before.unwrap_or(now).max(now))
     .execute(&mut **tx)
     .await?;
     Ok(())

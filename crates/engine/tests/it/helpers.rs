@@ -120,6 +120,8 @@ impl World {
                 base_delay: Duration::from_millis(1),
                 max_delay: Duration::from_millis(2),
             },
+            // Lost payments are looked up at once (Cybersource's 60 s pause is for real networks).
+            payment_resolution_delay: Duration::ZERO,
             ..EngineSettings::default()
         };
         let engine = Engine::new(store, connectors, settings);
@@ -219,4 +221,9 @@ pub fn place(reference: &str, email: &str, unit_price: &str) -> PlaceOrder {
         order: order(reference, email, unit_price),
         payment: card(),
     }
+}
+
+/// What `place_order` would admit for this request.
+pub fn admitted(request: &PlaceOrder) -> paybridge_engine::store::NewOrder {
+    request.admission(true).expect("a valid order").0
 }

@@ -4,7 +4,7 @@ use paybridge_engine::{PaymentMethod, PlaceError, Placed};
 use paybridge_model::{FailureKind, OrderStatus};
 use paybridge_sandbox::faults::FaultMode;
 
-use crate::helpers::{World, WorldOptions, place};
+use crate::helpers::{World, WorldOptions, admitted, place};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_key_returns_the_first_answer_and_charges_once() {
@@ -89,7 +89,7 @@ async fn a_decline_is_recorded_with_its_reason_and_writes_nothing_to_zoho() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unanswered_payment_is_never_charged_again_blindly() {
+async fn a_payment_whose_answer_was_lost_is_found_and_adopted_not_charged_again() {
     let world = World::start().await;
     // Cybersource takes the payment, then the answer is lost (a 502 after the effect).
     world.fault(
@@ -109,7 +109,18 @@ async fn an_unanswered_payment_is_never_charged_again_blindly() {
     };
     assert_eq!(record.status, OrderStatus::PaymentUnknown);
     assert_eq!(record.failure_kind, Some(FailureKind::OutcomeUnknown));
-    assert_eq!(world.cybersource.payments().len(), 1, "the charge happened");
+    // The resolution run looks the payment up, adopts it, and the Zoho side follows.
+    let settled = world.settled("R-U").await;
+    assert_eq!(
+        settled.status,
+        OrderStatus::Completed,
+        "{:?}",
+        settled.status_detail
+    );
+    let charges = world.cybersource.payments();
+    assert_eq!(charges.len(), 1, "charged once");
+    assert_eq!(settled.payment_id.as_deref(), Some(charges[0].id.as_str()));
+    assert_eq!(world.books().invoices.len(), 1);
     let Placed::Replayed(again) = world
         .engine
         .place_order(place("R-U", "ada@example.com", "10.00"))
@@ -118,11 +129,88 @@ async fn an_unanswered_payment_is_never_charged_again_blindly() {
     else {
         panic!("replayed")
     };
-    assert_eq!(again.status, OrderStatus::PaymentUnknown);
-    assert_eq!(
-        world.cybersource.payments().len(),
+    assert_eq!(again.status, OrderStatus::Completed);
+    assert_eq!(world.cybersource.payments().len(), 1, "and not again");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_payment_cybersource_never_made_is_voided_to_be_sure_and_may_be_placed_again() {
+    let world = World::start().await;
+    // A 502 before the effect: paybridge cannot know nothing happened.
+    world.fault(
+        false,
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::ErrorBefore { status: 502 },
         1,
-        "and was not repeated"
+    );
+    world
+        .engine
+        .place_order(place("R-N", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let resolved = world.settled("R-N").await;
+    assert_eq!(resolved.status, OrderStatus::PaymentFailed);
+    assert_eq!(resolved.failure_kind, Some(FailureKind::Transient));
+    assert!(
+        resolved
+            .status_detail
+            .unwrap_or_default()
+            .contains("nothing was charged")
+    );
+    assert!(world.cybersource.payments().is_empty());
+    let stats = world.cybersource.stats();
+    assert_eq!(
+        stats.errors_by_reason.get("INVALID_DATA"),
+        Some(&1),
+        "the timeout void found nothing to void"
+    );
+
+    // Placing it again with the same key charges it, under a new merchant transaction id.
+    let Placed::New(paid) = world
+        .engine
+        .place_order(place("R-N", "ada@example.com", "10.00"))
+        .await
+        .unwrap()
+    else {
+        panic!("charged anew")
+    };
+    assert_eq!(paid.status, OrderStatus::Approved);
+    assert_eq!(world.settled("R-N").await.status, OrderStatus::Completed);
+    let charges = world.cybersource.payments();
+    assert_eq!(charges.len(), 1);
+    assert!(
+        charges[0]
+            .transaction_id
+            .as_deref()
+            .unwrap()
+            .ends_with("02"),
+        "attempt 2"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_left_pending_by_a_crash_is_resolved_when_it_is_placed_again() {
+    let world = World::start().await;
+    let request = place("R-C", "ada@example.com", "10.00");
+    // The process died after admitting the order and before recording Cybersource's answer.
+    let old = world.engine.clock.now_ms() - 10 * 60_000;
+    world
+        .engine
+        .store
+        .admit_order(&admitted(&request), old)
+        .await
+        .unwrap();
+    let Placed::Replayed(record) = world.engine.place_order(request).await.unwrap() else {
+        panic!("replayed")
+    };
+    assert_eq!(record.status, OrderStatus::PaymentUnknown);
+    assert_eq!(
+        world.settled("R-C").await.status,
+        OrderStatus::PaymentFailed,
+        "nothing had been charged"
     );
     world.stop().await;
 }

@@ -54,6 +54,7 @@ async fn queued_run(store: &Store, reference: &str, entity: &str, now: i64) -> i
         inbox_id: order.inbox_id,
         flow: "order-to-cash".into(),
         entity_key: entity.into(),
+        not_before: None,
     };
     store
         .record_payment(&order.id, &update, Some(&run), now)
@@ -242,6 +243,36 @@ async fn steps_count_attempts_and_keep_their_result() {
         StepStatus::Succeeded,
         "nor failed afterwards"
     );
+}
+
+#[tokio::test]
+async fn a_run_may_be_queued_for_later() {
+    let (_dir, store) = open_store().await;
+    let Admission::Admitted(order) = store.admit_order(&new_order("L1", "L1"), 0).await.unwrap()
+    else {
+        panic!("new")
+    };
+    let update = PaymentUpdate {
+        status: OrderStatus::PaymentUnknown,
+        payment_id: None,
+        payment_status: None,
+        decline_reason: None,
+        status_detail: None,
+        failure_kind: Some(FailureKind::OutcomeUnknown),
+    };
+    let run = NewRun {
+        inbox_id: order.inbox_id,
+        flow: "payment-resolution".into(),
+        entity_key: "order:L1".into(),
+        not_before: Some(60_000),
+    };
+    store
+        .record_payment(&order.id, &update, Some(&run), 0)
+        .await
+        .unwrap();
+    assert_eq!(store.next_wakeup().await.unwrap(), Some(60_000));
+    assert!(store.claim_run("w", 59_999, LEASE).await.unwrap().is_none());
+    assert!(store.claim_run("w", 60_000, LEASE).await.unwrap().is_some());
 }
 
 #[tokio::test]

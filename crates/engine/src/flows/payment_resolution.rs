@@ -1,0 +1,140 @@
+//! Resolving a payment whose answer never came (reference §4.3): look it up; adopt what
+//! Cybersource has; if it has nothing, void by transaction id to be sure and let the order be
+//! placed again. Never a blind second charge.
+
+use paybridge_cybersource::payments::ClientReference;
+use paybridge_cybersource::search::SearchRequest;
+use paybridge_cybersource::voids::VoidRequest;
+use paybridge_cybersource::{Error as CybersourceError, Reason};
+use paybridge_model::{FailureKind, OrderStatus};
+
+use crate::error::StepError;
+use crate::flows::order_to_cash::OrderPlaced;
+use crate::payments::{PaymentResult, order_update, payment_step_key, transaction_id_for};
+use crate::runtime::RunContext;
+use crate::store::{FailureRecord, InboxEvent, PaymentUpdate};
+
+/// How far back the search looks for the lost payment.
+const SEARCH_DAYS: u32 = 2;
+
+pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<(), StepError> {
+    let engine = ctx.engine;
+    let placed: OrderPlaced = serde_json::from_value(event.payload.clone()).map_err(|e| {
+        StepError::permanent(
+            "engine",
+            format!("event {} is not an order.placed event: {e}", event.id),
+        )
+    })?;
+    let store = &engine.store;
+    let record = store.order(&placed.order_id).await?.ok_or_else(|| {
+        StepError::permanent(
+            "engine",
+            format!("order {} is not in the store", placed.order_id),
+        )
+    })?;
+    if record.status != OrderStatus::PaymentUnknown {
+        return Ok(());
+    }
+    let payment_key = payment_step_key(&record.reference);
+    let attempt = store
+        .step(&payment_key)
+        .await?
+        .map_or(1, |s| s.attempts.max(1));
+    let transaction_id = transaction_id_for(&record.id, attempt);
+    let cybersource = &engine.connectors.cybersource;
+
+    let found: Option<PaymentResult> = ctx
+        .step(
+            "cybersource.lookup",
+            &format!("{payment_key}:{attempt}:lookup"),
+            |_| async {
+                let answer = cybersource
+                    .search(&SearchRequest::by_merchant_reference(
+                        &record.reference,
+                        SEARCH_DAYS,
+                    ))
+                    .await?;
+                for summary in answer.summaries() {
+                    if summary
+                        .application_information
+                        .application("ics_auth")
+                        .is_none()
+                    {
+                        continue;
+                    }
+                    let details = cybersource.transaction(&summary.id).await?;
+                    if details
+                        .client_reference_information
+                        .transaction_id
+                        .as_deref()
+                        == Some(transaction_id.as_str())
+                    {
+                        return Ok(PaymentResult::from_details(&details));
+                    }
+                }
+                Ok(None)
+            },
+        )
+        .await?;
+
+    let now = engine.clock.now_ms();
+    match found {
+        Some(result) => {
+            tracing::info!(order = %record.reference, transaction = %result.transaction_id, outcome = ?result.outcome, "lost payment found; adopting its outcome");
+            let output = serde_json::to_value(&result)
+                .map_err(|e| StepError::permanent("engine", e.to_string()))?;
+            store.succeed_step(&payment_key, &output, now).await?;
+            let (update, run) = order_update(&record, Ok(result), now);
+            store
+                .record_payment(&record.id, &update, run.as_ref(), now)
+                .await?;
+            if run.is_some() {
+                engine.wake_workers();
+            }
+        }
+        None => {
+            // Not found: void by transaction id so that nothing can surface later (the payment
+            // was a sale). "No such transaction" is the expected answer.
+            ctx.step(
+                "cybersource.timeout-void",
+                &format!("{payment_key}:{attempt}:timeout-void"),
+                |_| async {
+                    let request = VoidRequest {
+                        client_reference_information: ClientReference {
+                            code: record.reference.clone(),
+                            transaction_id: Some(transaction_id.clone()),
+                        },
+                    };
+                    match cybersource.timeout_void(&request).await {
+                        Ok(voided) => Ok(voided.status.succeeded()),
+                        Err(CybersourceError::InvalidRequest {
+                            reason: Reason::InvalidData,
+                            ..
+                        }) => Ok(false),
+                        Err(e) => Err(e.into()),
+                    }
+                },
+            )
+            .await?;
+            let detail = "the payment's answer was lost and Cybersource has no standing payment for it: nothing was charged. Place the order again (the same Idempotency-Key may be used).";
+            let resolved = FailureRecord {
+                message: detail.into(),
+                kind: FailureKind::Transient,
+                http_status: None,
+            };
+            store.fail_step(&payment_key, &resolved, now).await?;
+            let update = PaymentUpdate {
+                status: OrderStatus::PaymentFailed,
+                payment_id: None,
+                payment_status: None,
+                decline_reason: None,
+                status_detail: Some(detail.into()),
+                failure_kind: Some(FailureKind::Transient),
+            };
+            store.record_payment(&record.id, &update, None, now).await?;
+            tracing::info!(order = %record.reference, "lost payment not found; nothing charged");
+        }
+    }
+    engine.notify_progress();
+    Ok(())
+}

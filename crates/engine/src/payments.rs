@@ -1,0 +1,183 @@
+//! The payment step — charging an order with Cybersource — and what each answer, or its
+//! absence, makes of the order.
+//!
+//! A payment whose answer never came is never sent again blindly. The order waits as
+//! `payment_unknown` while a `payment-resolution` run, after Cybersource's prescribed pause
+//! (reference §4.3), looks the payment up by its merchant reference and transaction id. If
+//! Cybersource has it, its outcome is the order's; if not, a timeout void makes sure nothing
+//! surfaces later, and the order may be placed again with the same Idempotency-Key.
+
+use paybridge_cybersource::payments::{PaymentOutcome, PaymentResponse};
+use paybridge_cybersource::search::TransactionDetails;
+use paybridge_model::{FailureKind, OrderStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StepError;
+use crate::flows::Flow;
+use crate::store::{NewRun, OrderRecord, PaymentUpdate};
+
+/// How a payment ended, as far as the order is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Approved,
+    Held,
+    Declined,
+}
+
+/// The payment step's stored result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentResult {
+    pub transaction_id: String,
+    pub status: String,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+impl PaymentResult {
+    pub fn from_response(response: &PaymentResponse) -> PaymentResult {
+        let (outcome, reason, message) = match response.outcome() {
+            PaymentOutcome::Approved => (Outcome::Approved, None, None),
+            PaymentOutcome::Held { reason } => (Outcome::Held, None, Some(reason)),
+            PaymentOutcome::Declined { reason, message } => (
+                Outcome::Declined,
+                Some(reason.as_str().to_string()),
+                Some(message),
+            ),
+        };
+        PaymentResult {
+            transaction_id: response.id.clone(),
+            status: response.status.as_str().to_string(),
+            outcome,
+            reason,
+            message,
+        }
+    }
+
+    /// The outcome of a payment found through Transaction Search; `None` when it no longer
+    /// stands (voided or reversed), which leaves nothing charged.
+    pub fn from_details(details: &TransactionDetails) -> Option<PaymentResult> {
+        let status = details.status.clone().unwrap_or_default();
+        if matches!(status.as_str(), "VOIDED" | "REVERSED") {
+            return None;
+        }
+        let authorized = details
+            .application_information
+            .application("ics_auth")
+            .is_some_and(|a| a.succeeded());
+        let outcome = match status.as_str() {
+            "AUTHORIZED" if authorized => Outcome::Approved,
+            "AUTHORIZED_PENDING_REVIEW" | "PARTIAL_AUTHORIZED" | "PENDING_REVIEW" if authorized => {
+                Outcome::Held
+            }
+            _ => Outcome::Declined,
+        };
+        let reason = (outcome == Outcome::Declined).then(|| {
+            details
+                .application_information
+                .reason_code
+                .clone()
+                .map_or_else(
+                    || "DECLINED".to_string(),
+                    |code| format!("reason code {code}"),
+                )
+        });
+        Some(PaymentResult {
+            transaction_id: details.id.clone(),
+            status,
+            outcome,
+            reason,
+            message: Some(
+                "found through Transaction Search after the payment's answer was lost".into(),
+            ),
+        })
+    }
+}
+
+/// The idempotency key of an order's payment step.
+pub fn payment_step_key(reference: &str) -> String {
+    format!("order:{reference}:cybersource:payment")
+}
+
+/// The merchant's id for one payment attempt (`clientReferenceInformation.transactionId`, at
+/// most 30 characters, unique per attempt): 28 hex digits of the order id and the attempt.
+pub fn transaction_id_for(order_id: &str, attempt: u32) -> String {
+    let hex = order_id.trim_start_matches("ord_");
+    format!("{}{:02}", hex.get(..28).unwrap_or(hex), attempt % 100)
+}
+
+/// What the payment step's result makes of the order, and the run that follows.
+pub(crate) fn order_update(
+    record: &OrderRecord,
+    result: Result<PaymentResult, StepError>,
+    resolve_at: i64,
+) -> (PaymentUpdate, Option<NewRun>) {
+    match result {
+        Ok(paid) => {
+            let status = match paid.outcome {
+                Outcome::Approved => OrderStatus::Approved,
+                Outcome::Held => OrderStatus::OnHold,
+                Outcome::Declined => OrderStatus::Declined,
+            };
+            let run = (status == OrderStatus::Approved).then(|| NewRun {
+                inbox_id: record.inbox_id,
+                flow: Flow::OrderToCash.name().into(),
+                // Runs of one customer go in order: their contact is created once.
+                entity_key: format!("customer:{}", record.customer_email),
+                not_before: None,
+            });
+            let update = PaymentUpdate {
+                status,
+                payment_id: Some(paid.transaction_id),
+                payment_status: Some(paid.status),
+                decline_reason: paid.reason,
+                status_detail: paid.message,
+                failure_kind: None,
+            };
+            (update, run)
+        }
+        Err(error) if error.kind == FailureKind::OutcomeUnknown => {
+            let update = PaymentUpdate {
+                status: OrderStatus::PaymentUnknown,
+                payment_id: None,
+                payment_status: None,
+                decline_reason: None,
+                status_detail: Some(format!("{error}; being resolved with Cybersource")),
+                failure_kind: Some(error.kind),
+            };
+            let run = NewRun {
+                inbox_id: record.inbox_id,
+                flow: Flow::PaymentResolution.name().into(),
+                entity_key: format!("order:{}", record.reference),
+                not_before: Some(resolve_at),
+            };
+            (update, Some(run))
+        }
+        Err(error) => {
+            let update = PaymentUpdate {
+                status: OrderStatus::PaymentFailed,
+                payment_id: None,
+                payment_status: None,
+                decline_reason: None,
+                status_detail: Some(error.to_string()),
+                failure_kind: Some(error.kind),
+            };
+            (update, None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_ids_fit_and_differ_per_attempt() {
+        let order = "ord_019ab0c2d3e4f5a6b7c8d9e0f1a2b3c4";
+        let first = transaction_id_for(order, 1);
+        assert_eq!(first.len(), 30);
+        assert_ne!(first, transaction_id_for(order, 2));
+        assert!(first.starts_with("019ab0c2d3e4f5a6b7c8d9e0f1a2"));
+    }
+}
