@@ -268,6 +268,19 @@ impl Client {
         decode(&answer, true).map(|value| (value, answer.correlation_id))
     }
 
+    /// Sends `body` as JSON with `method` and reads the answer as `T`.
+    pub(crate) async fn send_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<(T, Option<String>), Error> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::Config(format!("cannot serialize the request to {path}: {e}")))?;
+        let answer = self.send(method, path, &[], Some(bytes)).await?;
+        decode(&answer, true).map(|value| (value, answer.correlation_id))
+    }
+
     /// GETs `path` and reads the answer as `T`.
     pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,

@@ -6,6 +6,7 @@
 //! - [`captures`], [`refunds`] (and credits), [`voids`], [`reversals`]: follow-on transactions,
 //!   with the timeout void and timeout reversal; [`followon`]: what they answer.
 //! - [`search`]: Transaction Search — details by id, searches by merchant reference and time.
+//! - [`webhooks`]: verifying deliveries (`v-c-signature`), typed events, keys and subscriptions.
 //! - [`error`]: failures classified for the engine (retry, look up, give up, fix the setup).
 //!
 //! Card numbers pass through this crate in memory only: they are held in [`secrecy`] types,
@@ -22,6 +23,7 @@ pub mod reversals;
 pub mod search;
 mod vendor_enums;
 pub mod voids;
+pub mod webhooks;
 
 pub use auth::{Credentials, Signer};
 pub use client::{Client, ClientConfig, Environment};

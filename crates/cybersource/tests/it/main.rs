@@ -2,6 +2,7 @@
 
 mod followons;
 mod search;
+mod webhooks;
 
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod payments;
 mod search;
 pub mod signature;
+mod webhooks;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -38,6 +39,7 @@ use signature::{RegisteredKey, VerifyOptions};
 use wire::Refusal;
 
 pub use payments::magic_amount_outcome;
+pub use webhooks::{Delivery, RetryPolicy, retry_schedule};
 
 /// A REST API key the simulator accepts.
 #[derive(Clone, Deserialize, Serialize)]
@@ -77,6 +79,13 @@ pub struct CybersourceConfig {
     /// service's window is 900). Off unless set.
     #[serde(default)]
     pub duplicate_reference_window_secs: Option<u64>,
+    /// Length of a webhook retry-policy "minute" in milliseconds (60000); tests shorten it.
+    #[serde(default = "default_minute_ms")]
+    pub webhook_minute_ms: u64,
+}
+
+fn default_minute_ms() -> u64 {
+    60_000
 }
 
 fn default_skew() -> u64 {
@@ -99,6 +108,7 @@ impl CybersourceConfig {
             max_clock_skew_secs: default_skew(),
             unique_transaction_ids: true,
             duplicate_reference_window_secs: None,
+            webhook_minute_ms: default_minute_ms(),
         }
     }
 }
@@ -137,8 +147,21 @@ struct Shared {
     ledger: Mutex<Ledger>,
     stats: Mutex<Stats>,
     searches: Mutex<HashMap<(String, String), Value>>,
+    webhooks: Mutex<webhooks::WebhookState>,
+    http: reqwest::Client,
     faults: Arc<Faults>,
     sequence: AtomicU64,
+}
+
+/// The client webhook deliveries go out with (loopback receivers only).
+fn delivery_client() -> reqwest::Client {
+    // reqwest is built without a bundled crypto provider (STACK.md): install ring once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("a client with default TLS settings builds")
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -171,6 +194,8 @@ impl CybersourceSandbox {
                 ledger: Mutex::new(Ledger::default()),
                 stats: Mutex::new(Stats::default()),
                 searches: Mutex::new(HashMap::new()),
+                webhooks: Mutex::new(webhooks::WebhookState::default()),
+                http: delivery_client(),
                 faults: Arc::new(Faults::default()),
                 sequence: AtomicU64::new(0),
             }),
@@ -201,6 +226,29 @@ impl CybersourceSandbox {
             .route("/tss/v2/transactions/{id}", get(search::transaction))
             .route("/tss/v2/searches", post(search::create_search))
             .route("/tss/v2/searches/{id}", get(search::get_search))
+            .route("/kms/egress/v2/keys-sym", post(webhooks::create_key))
+            .route(
+                "/notification-subscriptions/v2/products/{organization_id}",
+                get(webhooks::products),
+            )
+            .route(
+                "/notification-subscriptions/v2/webhooks",
+                post(webhooks::create_subscription).get(webhooks::list_subscriptions),
+            )
+            .route(
+                "/notification-subscriptions/v2/webhooks/{id}",
+                get(webhooks::get_subscription)
+                    .patch(webhooks::update_subscription)
+                    .delete(webhooks::delete_subscription),
+            )
+            .route(
+                "/notification-subscriptions/v2/webhooks/{id}/status",
+                axum::routing::put(webhooks::set_status),
+            )
+            .route(
+                "/notification-subscriptions/v1/webhooks/{id}",
+                post(webhooks::test_delivery),
+            )
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 authenticate,
@@ -210,6 +258,7 @@ impl CybersourceSandbox {
             .route("/__sandbox/transactions", get(control_transactions))
             .route("/__sandbox/payments", get(control_payments))
             .route("/__sandbox/stats", get(control_stats))
+            .route("/__sandbox/webhooks/deliveries", get(control_deliveries))
             .route("/__sandbox/settle", post(control_settle))
             .route(
                 "/__sandbox/faults",
@@ -249,10 +298,38 @@ impl CybersourceSandbox {
     }
 
     /// Closes a settlement batch now with everything captured, refunded or credited since the
-    /// last one. `None` when there was nothing to settle.
+    /// last one (captures then emit `payments.capture.status.updated`). `None` when there was
+    /// nothing to settle.
     pub fn settle(&self) -> Option<Batch> {
-        let batch_id = format!("{:06}", lock(&self.inner.ledger).batches().len() + 1);
-        lock(&self.inner.ledger).settle(batch_id, time::OffsetDateTime::now_utc())
+        let (batch, settled) = {
+            let mut ledger = lock(&self.inner.ledger);
+            let batch_id = format!("{:06}", ledger.batches().len() + 1);
+            let batch = ledger.settle(batch_id, time::OffsetDateTime::now_utc())?;
+            let settled: Vec<Transaction> = batch
+                .transaction_ids
+                .iter()
+                .filter_map(|id| ledger.all().iter().find(|t| &t.id == id).cloned())
+                .collect();
+            (batch, settled)
+        };
+        for t in settled.iter().filter(|t| t.kind == Kind::Capture) {
+            self.emit(
+                &t.merchant_id,
+                "payments",
+                "payments.capture.status.updated",
+                webhooks::event_data(t),
+            );
+        }
+        Some(batch)
+    }
+
+    /// Every webhook delivery attempt so far.
+    pub fn deliveries(&self) -> Vec<webhooks::Delivery> {
+        self.webhooks().deliveries.clone()
+    }
+
+    fn webhooks(&self) -> MutexGuard<'_, webhooks::WebhookState> {
+        lock(&self.inner.webhooks)
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -331,6 +408,12 @@ async fn control_transactions(State(sandbox): State<CybersourceSandbox>) -> Json
 
 async fn control_payments(State(sandbox): State<CybersourceSandbox>) -> Json<Vec<Transaction>> {
     Json(sandbox.payments())
+}
+
+async fn control_deliveries(
+    State(sandbox): State<CybersourceSandbox>,
+) -> Json<Vec<webhooks::Delivery>> {
+    Json(sandbox.deliveries())
 }
 
 async fn control_stats(State(sandbox): State<CybersourceSandbox>) -> Json<Stats> {

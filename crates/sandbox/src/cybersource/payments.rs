@@ -434,8 +434,9 @@ pub(super) async fn create(
             body
         }
     };
-    sandbox.ledger().insert(transaction);
+    let transaction = sandbox.ledger().insert(transaction);
     sandbox.count_payment(status);
+    sandbox.emit_transaction(&transaction);
     hal(StatusCode::CREATED, body)
 }
 

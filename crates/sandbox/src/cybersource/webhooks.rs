@@ -1,0 +1,883 @@
+//! Webhooks (reference §5): signing keys (`/kms/egress/v2/keys-sym`), the product catalogue,
+//! subscriptions (`/notification-subscriptions/v2/webhooks`), test deliveries (v1 path), and
+//! deliveries of real events with every `v-c-*` header, a valid `v-c-signature`, and the
+//! subscription's retry policy.
+//!
+//! Not simulated: message-level encryption of `payments`-product events (the service encrypts
+//! them as JWE; this sandbox sends them in the clear) and subscription review delays
+//! (subscriptions are `ACTIVE` at once).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use rand::RngExt as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use time::OffsetDateTime;
+use time::macros::format_description;
+use url::Url;
+
+use super::ledger::{Kind, Transaction};
+use super::wire::{FieldCheck, Refusal, hal, now_utc, text};
+use super::{CybersourceSandbox, Merchant};
+
+/// A subscription's retry policy (§5.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPolicy {
+    #[serde(default = "arithmetic")]
+    pub algorithm: String,
+    #[serde(default = "one")]
+    pub first_retry: u64,
+    #[serde(default = "one")]
+    pub interval: u64,
+    #[serde(default = "three")]
+    pub number_of_retries: u32,
+    #[serde(default)]
+    pub deactivate_flag: bool,
+    #[serde(default)]
+    pub repeat_sequence_count: u32,
+    #[serde(default)]
+    pub repeat_sequence_wait_time: u64,
+}
+
+fn arithmetic() -> String {
+    "ARITHMETIC".into()
+}
+fn one() -> u64 {
+    1
+}
+fn three() -> u32 {
+    3
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            algorithm: arithmetic(),
+            first_retry: 1,
+            interval: 1,
+            number_of_retries: 3,
+            deactivate_flag: false,
+            repeat_sequence_count: 0,
+            repeat_sequence_wait_time: 0,
+        }
+    }
+}
+
+/// When each retry fires, in minutes after the first failed delivery: ARITHMETIC at
+/// `firstRetry + interval·(n−1)`, GEOMETRIC at `firstRetry · interval^(n−1)`; the whole sequence
+/// repeats `repeatSequenceCount` times, `repeatSequenceWaitTime` minutes apart.
+pub fn retry_schedule(policy: &RetryPolicy) -> Vec<u64> {
+    let geometric = policy.algorithm.eq_ignore_ascii_case("GEOMETRIC");
+    let one_sequence: Vec<u64> = (1..=policy.number_of_retries)
+        .map(|n| {
+            let n = u64::from(n);
+            if geometric {
+                policy.first_retry.saturating_mul(
+                    policy
+                        .interval
+                        .saturating_pow(u32::try_from(n - 1).unwrap_or(u32::MAX)),
+                )
+            } else {
+                policy
+                    .first_retry
+                    .saturating_add(policy.interval.saturating_mul(n - 1))
+            }
+        })
+        .collect();
+    let mut schedule = one_sequence.clone();
+    let mut offset = one_sequence.last().copied().unwrap_or(0);
+    for _ in 0..policy.repeat_sequence_count {
+        offset = offset.saturating_add(policy.repeat_sequence_wait_time);
+        schedule.extend(one_sequence.iter().map(|m| offset.saturating_add(*m)));
+        offset = offset.saturating_add(one_sequence.last().copied().unwrap_or(0));
+    }
+    schedule
+}
+
+/// A signing key, kept for verifying nothing and signing everything.
+#[derive(Clone)]
+pub(super) struct SigningKey {
+    pub organization_id: String,
+    pub key: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub webhook_id: String,
+    pub name: String,
+    pub description: String,
+    pub organization_id: String,
+    pub products: Vec<ProductEvents>,
+    pub webhook_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_url: Option<String>,
+    pub notification_scope: String,
+    pub retry_policy: RetryPolicy,
+    pub security_policy: Value,
+    pub status: String,
+    pub created_on: String,
+    pub updated_on: String,
+    pub version: String,
+    pub delivery_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductEvents {
+    pub product_id: String,
+    pub event_types: Vec<String>,
+}
+
+/// One delivery attempt, as the control API reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub webhook_id: String,
+    pub event_type: String,
+    pub resource_id: Option<String>,
+    pub retry_number: u32,
+    pub transaction_trace_id: String,
+    /// The receiver's HTTP status, or none when it could not be reached.
+    pub status: Option<u16>,
+}
+
+/// The event catalogue (§5.4) this sandbox emits, per product.
+fn catalogue() -> Vec<(&'static str, bool, Vec<&'static str>)> {
+    vec![
+        (
+            "payments",
+            true,
+            vec![
+                "payments.authorization.status.accepted",
+                "payments.authorization.status.reviewed",
+                "payments.authorization.status.rejected",
+                "payments.authorization.status.partiallyApproved",
+                "payments.capture.status.accepted",
+                "payments.capture.status.updated",
+                "payments.refund.status.accepted",
+                "payments.refund.status.updated",
+                "payments.credit.status.accepted",
+                "payments.credit.status.updated",
+                "payments.void.status.accepted",
+                "payments.void.status.rejected",
+                "payments.reversal.status.accepted",
+                "payments.reversal.status.rejected",
+            ],
+        ),
+        (
+            "cardProcessing",
+            false,
+            vec![
+                "payments.payments.accept",
+                "payments.payments.review",
+                "payments.payments.reject",
+                "payments.payments.partial.approval",
+                "payments.captures.accept",
+                "payments.captures.review",
+                "payments.captures.reject",
+                "payments.refunds.accept",
+                "payments.refunds.reject",
+                "payments.refunds.partial.approval",
+                "payments.credits.accept",
+                "payments.credits.review",
+                "payments.credits.reject",
+                "payments.credits.partial.approval",
+                "payments.reversals.accept",
+                "payments.reversals.reject",
+                "payments.voids.accept",
+                "payments.voids.reject",
+            ],
+        ),
+        (
+            "decisionManager",
+            false,
+            vec![
+                "risk.casemanagement.decision.accept",
+                "risk.casemanagement.decision.reject",
+                "risk.profile.decision.reject",
+            ],
+        ),
+        (
+            "tokenManagement",
+            false,
+            vec![
+                "tms.networktoken.provisioned",
+                "tms.networktoken.updated",
+                "tms.networktoken.binding",
+            ],
+        ),
+    ]
+}
+
+/// The events a transaction produces: (product, event type).
+pub(super) fn events_for(t: &Transaction) -> Vec<(&'static str, &'static str)> {
+    let mut events = Vec::new();
+    match t.kind {
+        Kind::Authorization => {
+            let (current, legacy) = match t.status.as_str() {
+                "AUTHORIZED" => (
+                    "payments.authorization.status.accepted",
+                    "payments.payments.accept",
+                ),
+                "AUTHORIZED_PENDING_REVIEW" | "PENDING_REVIEW" => (
+                    "payments.authorization.status.reviewed",
+                    "payments.payments.review",
+                ),
+                "PARTIAL_AUTHORIZED" => (
+                    "payments.authorization.status.partiallyApproved",
+                    "payments.payments.partial.approval",
+                ),
+                _ => (
+                    "payments.authorization.status.rejected",
+                    "payments.payments.reject",
+                ),
+            };
+            events.push(("payments", current));
+            events.push(("cardProcessing", legacy));
+            if t.captured > rust_decimal::Decimal::ZERO {
+                events.push(("payments", "payments.capture.status.accepted"));
+                events.push(("cardProcessing", "payments.captures.accept"));
+            }
+        }
+        Kind::Capture => {
+            events.push(("payments", "payments.capture.status.accepted"));
+            events.push(("cardProcessing", "payments.captures.accept"));
+        }
+        Kind::Refund => {
+            events.push(("payments", "payments.refund.status.accepted"));
+            events.push(("cardProcessing", "payments.refunds.accept"));
+        }
+        Kind::Credit => {
+            events.push(("payments", "payments.credit.status.accepted"));
+            events.push(("cardProcessing", "payments.credits.accept"));
+        }
+        Kind::Void => {
+            events.push(("payments", "payments.void.status.accepted"));
+            events.push(("cardProcessing", "payments.voids.accept"));
+        }
+        Kind::Reversal => {
+            events.push(("payments", "payments.reversal.status.accepted"));
+            events.push(("cardProcessing", "payments.reversals.accept"));
+        }
+    }
+    events
+}
+
+/// What a payment event's `payload.data` holds: the resource and where to read it.
+pub(super) fn event_data(t: &Transaction) -> Value {
+    json!({
+        "id": t.id,
+        "type": t.kind.segment(),
+        "version": "1.0",
+        "status": t.status,
+        "clientReferenceInformation": {"code": t.merchant_reference},
+        "_links": {
+            "self": {"href": format!("/pts/v2/{}/{}", t.kind.segment(), t.id)},
+            "transactionDetails": {"href": format!("/tss/v2/transactions/{}", t.id)}
+        }
+    })
+}
+
+fn event_date(at: OffsetDateTime) -> String {
+    at.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
+}
+
+impl CybersourceSandbox {
+    /// Sends `data` as `event_type` to every active subscription of `merchant` that asked for it.
+    pub(super) fn emit(&self, merchant_id: &str, product_id: &str, event_type: &str, data: Value) {
+        let subscriptions: Vec<Subscription> = self
+            .webhooks()
+            .subscriptions
+            .values()
+            .filter(|s| {
+                s.organization_id == merchant_id
+                    && s.status == "ACTIVE"
+                    && s.products.iter().any(|p| {
+                        p.product_id == product_id && p.event_types.iter().any(|e| e == event_type)
+                    })
+            })
+            .cloned()
+            .collect();
+        for subscription in subscriptions {
+            let sandbox = self.clone();
+            let event_type = event_type.to_string();
+            let product_id = product_id.to_string();
+            let data = data.clone();
+            tokio::spawn(async move {
+                sandbox
+                    .deliver(subscription, product_id, event_type, data)
+                    .await
+            });
+        }
+    }
+
+    /// Emits the events of a new transaction.
+    pub(super) fn emit_transaction(&self, t: &Transaction) {
+        for (product, event_type) in events_for(t) {
+            self.emit(&t.merchant_id, product, event_type, event_data(t));
+        }
+    }
+
+    /// Delivers one event, retrying on the subscription's schedule until the receiver answers 2xx.
+    async fn deliver(
+        &self,
+        subscription: Subscription,
+        product_id: String,
+        event_type: String,
+        data: Value,
+    ) {
+        let schedule = retry_schedule(&subscription.retry_policy);
+        let minute = Duration::from_millis(self.inner.config.webhook_minute_ms);
+        let mut waited = 0u64;
+        for retry_number in 0..=schedule.len() {
+            if retry_number > 0 {
+                let at = schedule[retry_number - 1];
+                tokio::time::sleep(
+                    minute.saturating_mul(u32::try_from(at - waited).unwrap_or(u32::MAX)),
+                )
+                .await;
+                waited = at;
+            }
+            let status = self
+                .send_once(
+                    &subscription,
+                    &product_id,
+                    &event_type,
+                    &data,
+                    u32::try_from(retry_number).unwrap_or(u32::MAX),
+                )
+                .await;
+            if status.is_some_and(|s| (200..300).contains(&s)) {
+                return;
+            }
+        }
+        // Every retry failed: the subscription is suspended (§5.5).
+        if let Some(s) = self
+            .webhooks()
+            .subscriptions
+            .get_mut(&subscription.webhook_id)
+        {
+            s.status = "SUSPENDED".into();
+        }
+    }
+
+    async fn send_once(
+        &self,
+        subscription: &Subscription,
+        product_id: &str,
+        event_type: &str,
+        data: &Value,
+        retry_number: u32,
+    ) -> Option<u16> {
+        let key = {
+            let webhooks = self.webhooks();
+            let key_id = subscription
+                .security_policy
+                .pointer("/config/keyId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            webhooks.keys.get(&key_id).cloned().map(|k| (key_id, k))
+        };
+        let trace = uuid::Uuid::new_v4().to_string();
+        let request_type = if retry_number == 0 { "NEW" } else { "RETRY" };
+        let payload = json!({"data": data, "organizationId": subscription.organization_id});
+        let body = json!({
+            "eventType": event_type,
+            "webhookId": subscription.webhook_id,
+            "productId": product_id,
+            "organizationId": subscription.organization_id,
+            "eventDate": event_date(OffsetDateTime::now_utc()),
+            "transactionTraceId": trace,
+            "retryNumber": retry_number,
+            "requestType": request_type,
+            "payload": payload,
+        });
+        let t = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let mut request = self
+            .inner
+            .http
+            .post(&subscription.webhook_url)
+            .header("Content-Type", "application/json")
+            .header("v-c-event-type", event_type)
+            .header("v-c-organization-id", &subscription.organization_id)
+            .header("v-c-product-name", product_id)
+            .header("v-c-request-type", request_type)
+            .header("v-c-retry-count", retry_number.to_string())
+            .header("v-c-transaction-trace-id", &trace)
+            .header("v-c-webhook-id", &subscription.webhook_id)
+            .body(body.to_string());
+        if let Some((key_id, key)) = key {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(&key.key).expect("HMAC takes any key length");
+            mac.update(format!("{t}.{payload}").as_bytes());
+            let sig = BASE64.encode(mac.finalize().into_bytes());
+            request = request.header("v-c-signature", format!("t={t};keyId={key_id};sig={sig}"));
+        }
+        let status = request.send().await.ok().map(|r| r.status().as_u16());
+        tracing::debug!(webhook = %subscription.webhook_id, event_type, retry_number, ?status, "webhook delivered");
+        self.webhooks().deliveries.push(Delivery {
+            webhook_id: subscription.webhook_id.clone(),
+            event_type: event_type.to_string(),
+            resource_id: data.get("id").and_then(Value::as_str).map(str::to_string),
+            retry_number,
+            transaction_trace_id: trace,
+            status,
+        });
+        status
+    }
+}
+
+/// The webhook side of the simulator's state.
+#[derive(Default)]
+pub(super) struct WebhookState {
+    pub keys: BTreeMap<String, SigningKey>,
+    pub subscriptions: BTreeMap<String, Subscription>,
+    pub deliveries: Vec<Delivery>,
+}
+
+fn not_found() -> Response {
+    hal(
+        StatusCode::NOT_FOUND,
+        json!({"submitTimeUtc": now_utc(), "status": "NOT_FOUND", "reason": "NOT_FOUND", "message": "The webhook subscription does not exist"}),
+    )
+}
+
+pub(super) async fn create_key(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    body: Bytes,
+) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return sandbox.refuse(&Refusal::new("INVALID_DATA"));
+    };
+    let mut check = FieldCheck::default();
+    let action = check
+        .text(&request, "clientRequestAction", true)
+        .unwrap_or_default();
+    let key_type = check
+        .text(&request, "keyInformation.keyType", true)
+        .unwrap_or_default();
+    let organization = check
+        .text(&request, "keyInformation.organizationId", true)
+        .unwrap_or_default();
+    check.text(&request, "keyInformation.provider", true);
+    check.text(&request, "keyInformation.tenant", true);
+    if !action.is_empty() && action != "CREATE" {
+        check.invalid.push("clientRequestAction".into());
+    }
+    if !key_type.is_empty() && key_type != "sharedSecret" {
+        check.invalid.push("keyInformation.keyType".into());
+    }
+    if !organization.is_empty() && organization != merchant.0 {
+        check.invalid.push("keyInformation.organizationId".into());
+    }
+    if let Some(refusal) = check.refusal() {
+        return sandbox.refuse(&refusal);
+    }
+    let key: [u8; 32] = rand::rng().random();
+    let key_id = uuid::Uuid::new_v4().to_string();
+    let days: i64 = text(&request, "keyInformation.expiryDuration")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(365);
+    let expires = OffsetDateTime::now_utc() + time::Duration::days(days);
+    sandbox.webhooks().keys.insert(
+        key_id.clone(),
+        SigningKey {
+            organization_id: merchant.0.clone(),
+            key: key.to_vec(),
+        },
+    );
+    hal(
+        StatusCode::CREATED,
+        json!({
+            "submitTimeUtc": now_utc(),
+            "status": "SUCCESS",
+            "keyInformation": {
+                "provider": "NRTD", "tenant": text(&request, "keyInformation.tenant"), "organizationId": merchant.0,
+                "keyId": key_id, "key": BASE64.encode(key), "keyType": "sharedSecret", "status": "Active",
+                "expirationDate": super::wire::utc(expires)
+            }
+        }),
+    )
+}
+
+pub(super) async fn products(
+    Path(organization_id): Path<String>,
+    Extension(merchant): Extension<Merchant>,
+) -> Response {
+    if organization_id != merchant.0 {
+        return not_found();
+    }
+    let products: Vec<Value> = catalogue()
+        .into_iter()
+        .map(|(product, encrypted, events)| {
+            let events: Vec<Value> = events
+                .into_iter()
+                .map(|e| json!({"eventName": e, "payloadEncryption": encrypted}))
+                .collect();
+            json!({"productId": product, "eventTypes": events})
+        })
+        .collect();
+    hal(StatusCode::OK, Value::Array(products))
+}
+
+fn loopback_url(raw: &str) -> bool {
+    Url::parse(raw).ok().is_some_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            }
+    })
+}
+
+/// Checks the parts of a subscription request that are given; `creating` requires them all.
+fn check_subscription(
+    sandbox: &CybersourceSandbox,
+    merchant: &Merchant,
+    request: &Value,
+    creating: bool,
+) -> Result<(), Refusal> {
+    let mut check = FieldCheck::default();
+    check.text(request, "name", creating);
+    if creating {
+        match check.text(request, "organizationId", true) {
+            Some(org) if org != merchant.0 => check.invalid.push("organizationId".into()),
+            _ => {}
+        }
+    }
+    if let Some(url) = check.text(request, "webhookUrl", creating)
+        && !loopback_url(&url)
+    {
+        check.invalid.push("webhookUrl".into());
+    }
+    if let Some(products) = request.get("products") {
+        let known = catalogue();
+        let valid = products.as_array().is_some_and(|list| {
+            !list.is_empty()
+                && list.iter().all(|p| {
+                    let id = p["productId"].as_str().unwrap_or_default();
+                    known
+                        .iter()
+                        .find(|(product, _, _)| *product == id)
+                        .is_some_and(|(_, _, events)| {
+                            p["eventTypes"].as_array().is_some_and(|es| {
+                                !es.is_empty()
+                                    && es
+                                        .iter()
+                                        .all(|e| events.contains(&e.as_str().unwrap_or_default()))
+                            })
+                        })
+                })
+        });
+        if !valid {
+            check.invalid.push("products".into());
+        }
+    } else if creating {
+        check.missing.push("products".into());
+    }
+    if let Some(key_id) = request
+        .pointer("/securityPolicy/config/keyId")
+        .and_then(Value::as_str)
+    {
+        let owned = sandbox
+            .webhooks()
+            .keys
+            .get(key_id)
+            .is_some_and(|k| k.organization_id == merchant.0);
+        if !owned {
+            check.invalid.push("securityPolicy.config.keyId".into());
+        }
+    } else if creating {
+        check.missing.push("securityPolicy.config.keyId".into());
+    }
+    if let Some(policy) = request.get("retryPolicy")
+        && serde_json::from_value::<RetryPolicy>(policy.clone()).is_err()
+    {
+        check.invalid.push("retryPolicy".into());
+    }
+    check.refusal().map_or(Ok(()), Err)
+}
+
+fn subscription_json(s: &Subscription) -> Value {
+    serde_json::to_value(s).unwrap_or(Value::Null)
+}
+
+pub(super) async fn create_subscription(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    body: Bytes,
+) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return sandbox.refuse(&Refusal::new("INVALID_DATA"));
+    };
+    if let Err(refusal) = check_subscription(&sandbox, &merchant, &request, true) {
+        return sandbox.refuse(&refusal);
+    }
+    let now = now_utc();
+    let mut security_policy = request["securityPolicy"].clone();
+    security_policy["digitalSignatureEnabled"] = json!("yes");
+    let subscription = Subscription {
+        webhook_id: uuid::Uuid::new_v4().to_string(),
+        name: text(&request, "name").unwrap_or_default().to_string(),
+        description: text(&request, "description")
+            .unwrap_or_default()
+            .to_string(),
+        organization_id: merchant.0.clone(),
+        products: serde_json::from_value(request["products"].clone()).unwrap_or_default(),
+        webhook_url: text(&request, "webhookUrl").unwrap_or_default().to_string(),
+        health_check_url: text(&request, "healthCheckUrl").map(str::to_string),
+        notification_scope: text(&request, "notificationScope")
+            .unwrap_or("DESCENDANTS")
+            .to_string(),
+        retry_policy: request
+            .get("retryPolicy")
+            .and_then(|p| serde_json::from_value(p.clone()).ok())
+            .unwrap_or_default(),
+        security_policy,
+        status: "ACTIVE".into(),
+        created_on: now.clone(),
+        updated_on: now,
+        version: "3".into(),
+        delivery_type: "HTTPS".into(),
+    };
+    let body = subscription_json(&subscription);
+    sandbox
+        .webhooks()
+        .subscriptions
+        .insert(subscription.webhook_id.clone(), subscription);
+    hal(StatusCode::CREATED, body)
+}
+
+pub(super) async fn list_subscriptions(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let list: Vec<Value> = sandbox
+        .webhooks()
+        .subscriptions
+        .values()
+        .filter(|s| s.organization_id == merchant.0)
+        .filter(|s| {
+            query
+                .get("productId")
+                .is_none_or(|p| s.products.iter().any(|sp| &sp.product_id == p))
+        })
+        .filter(|s| {
+            query
+                .get("eventType")
+                .is_none_or(|e| s.products.iter().any(|sp| sp.event_types.contains(e)))
+        })
+        .map(subscription_json)
+        .collect();
+    hal(StatusCode::OK, Value::Array(list))
+}
+
+pub(super) async fn get_subscription(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    Path(id): Path<String>,
+) -> Response {
+    let found = sandbox
+        .webhooks()
+        .subscriptions
+        .get(&id)
+        .filter(|s| s.organization_id == merchant.0)
+        .map(subscription_json);
+    found.map_or_else(not_found, |body| hal(StatusCode::OK, body))
+}
+
+pub(super) async fn update_subscription(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(changes) = serde_json::from_slice::<Value>(&body) else {
+        return sandbox.refuse(&Refusal::new("INVALID_DATA"));
+    };
+    if let Err(refusal) = check_subscription(&sandbox, &merchant, &changes, false) {
+        return sandbox.refuse(&refusal);
+    }
+    let mut webhooks = sandbox.webhooks();
+    let Some(s) = webhooks
+        .subscriptions
+        .get_mut(&id)
+        .filter(|s| s.organization_id == merchant.0)
+    else {
+        drop(webhooks);
+        return not_found();
+    };
+    if let Some(v) = text(&changes, "name") {
+        s.name = v.into();
+    }
+    if let Some(v) = text(&changes, "description") {
+        s.description = v.into();
+    }
+    if let Some(v) = text(&changes, "webhookUrl") {
+        s.webhook_url = v.into();
+    }
+    if let Some(v) = text(&changes, "healthCheckUrl") {
+        s.health_check_url = Some(v.into());
+    }
+    if let Some(products) = changes
+        .get("products")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+    {
+        s.products = products;
+    }
+    if let Some(policy) = changes
+        .get("retryPolicy")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+    {
+        s.retry_policy = policy;
+    }
+    if let Some(policy) = changes.get("securityPolicy") {
+        s.security_policy = policy.clone();
+        s.security_policy["digitalSignatureEnabled"] = json!("yes");
+    }
+    s.updated_on = now_utc();
+    let body = subscription_json(s);
+    drop(webhooks);
+    hal(StatusCode::OK, body)
+}
+
+pub(super) async fn set_status(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let status = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["status"].as_str().map(str::to_string));
+    let Some(status) = status.filter(|s| s == "ACTIVE" || s == "INACTIVE") else {
+        return sandbox.refuse(&Refusal::new("INVALID_DATA").field("status", "INVALID_DATA"));
+    };
+    let mut webhooks = sandbox.webhooks();
+    let Some(s) = webhooks
+        .subscriptions
+        .get_mut(&id)
+        .filter(|s| s.organization_id == merchant.0)
+    else {
+        drop(webhooks);
+        return not_found();
+    };
+    s.status = status;
+    s.updated_on = now_utc();
+    let body = subscription_json(s);
+    drop(webhooks);
+    hal(StatusCode::OK, body)
+}
+
+pub(super) async fn delete_subscription(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    Path(id): Path<String>,
+) -> Response {
+    let mut webhooks = sandbox.webhooks();
+    let owned = webhooks
+        .subscriptions
+        .get(&id)
+        .is_some_and(|s| s.organization_id == merchant.0);
+    if !owned {
+        drop(webhooks);
+        return not_found();
+    }
+    webhooks.subscriptions.remove(&id);
+    drop(webhooks);
+    hal(StatusCode::OK, json!({"status": "successfully deleted"}))
+}
+
+/// `POST /notification-subscriptions/v1/webhooks/{id}`: sends a sample notification now.
+pub(super) async fn test_delivery(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    Path(id): Path<String>,
+) -> Response {
+    let subscription = sandbox
+        .webhooks()
+        .subscriptions
+        .get(&id)
+        .filter(|s| s.organization_id == merchant.0)
+        .cloned();
+    let Some(subscription) = subscription else {
+        return not_found();
+    };
+    let product = subscription
+        .products
+        .first()
+        .map(|p| p.product_id.clone())
+        .unwrap_or_default();
+    let event_type = subscription
+        .products
+        .first()
+        .and_then(|p| p.event_types.first().cloned())
+        .unwrap_or_default();
+    let data = json!({"id": uuid::Uuid::new_v4().simple().to_string(), "type": "test", "version": "1.0",
+                      "message": "This is a test notification from the Cybersource sandbox."});
+    let status = sandbox
+        .send_once(&subscription, &product, &event_type, &data, 0)
+        .await;
+    hal(
+        StatusCode::OK,
+        json!({
+            "eventType": event_type, "webhookId": id, "organizationId": merchant.0,
+            "payloads": {"testPayload": {"message": "This is a test notification from the Cybersource sandbox.", "deliveryStatus": status}}
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_schedules() {
+        let arithmetic = RetryPolicy {
+            first_retry: 10,
+            interval: 30,
+            number_of_retries: 3,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(retry_schedule(&arithmetic), [10, 40, 70]);
+        let geometric = RetryPolicy {
+            algorithm: "GEOMETRIC".into(),
+            ..arithmetic.clone()
+        };
+        assert_eq!(retry_schedule(&geometric), [10, 300, 9000]);
+        assert_eq!(retry_schedule(&RetryPolicy::default()), [1, 2, 3]);
+        let repeated = RetryPolicy {
+            repeat_sequence_count: 1,
+            repeat_sequence_wait_time: 60,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(retry_schedule(&repeated), [1, 2, 3, 64, 65, 66]);
+    }
+
+    #[test]
+    fn only_loopback_receivers() {
+        assert!(loopback_url("http://127.0.0.1:8080/hooks"));
+        assert!(loopback_url("http://localhost/hooks"));
+        assert!(!loopback_url("https://merchant.example/webhooks"));
+        assert!(!loopback_url("ftp://127.0.0.1/"));
+    }
+}
