@@ -41,6 +41,12 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// Run the Cybersource and Zoho simulators on their own, for any tool to use.
+    Sandbox {
+        /// Credentials and addresses (see sandbox.example.toml); generated and printed if absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run paybridge against real Cybersource and Zoho accounts.
     Serve {
         /// The configuration file (see paybridge.example.toml).
@@ -94,6 +100,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(2)
             })
+        }
+        Command::Sandbox { config } => {
+            telemetry::init(cli.log_format, "info");
+            match config {
+                Some(path) => paybridge::sandbox::run(paybridge::sandbox::SandboxFile::load(&path)?, false).await?,
+                None => paybridge::sandbox::run(paybridge::sandbox::SandboxFile::generate(), true).await?,
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config } => {
             telemetry::init(cli.log_format, "info");
