@@ -104,8 +104,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sandbox { config } => {
             telemetry::init(cli.log_format, "info");
             match config {
-                Some(path) => paybridge::sandbox::run(paybridge::sandbox::SandboxFile::load(&path)?, false).await?,
-                None => paybridge::sandbox::run(paybridge::sandbox::SandboxFile::generate(), true).await?,
+                Some(path) => {
+                    paybridge::sandbox::run(paybridge::sandbox::SandboxFile::load(&path)?, false)
+                        .await?
+                }
+                None => {
+                    paybridge::sandbox::run(paybridge::sandbox::SandboxFile::generate(), true)
+                        .await?
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

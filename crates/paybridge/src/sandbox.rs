@@ -39,8 +39,10 @@ fn zoho_listen() -> SocketAddr {
 
 impl SandboxFile {
     pub fn load(path: &Path) -> anyhow::Result<SandboxFile> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{} is not a valid sandbox file", path.display()))
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid sandbox file", path.display()))
     }
 
     /// Fresh credentials for one merchant, one Zoho client and one organization.
@@ -49,7 +51,9 @@ impl SandboxFile {
         let secret: [u8; 32] = rng.random();
         let hex = |n: usize| {
             let mut rng = rand::rng();
-            (0..n).map(|_| format!("{:02x}", rng.random::<u8>())).collect::<String>()
+            (0..n)
+                .map(|_| format!("{:02x}", rng.random::<u8>()))
+                .collect::<String>()
         };
         SandboxFile {
             cybersource_listen: cybersource_listen(),
@@ -86,14 +90,26 @@ pub async fn run(file: SandboxFile, print_credentials: bool) -> anyhow::Result<(
         .await
         .with_context(|| format!("listening on {}", file.zoho_listen))?;
     if print_credentials {
-        let file = SandboxFile { cybersource_listen: cybersource_server.addr(), zoho_listen: zoho_server.addr(), ..file };
+        let file = SandboxFile {
+            cybersource_listen: cybersource_server.addr(),
+            zoho_listen: zoho_server.addr(),
+            ..file
+        };
         println!("# Generated sandbox credentials; save them and pass --config to reuse them.");
         println!("{}", toml::to_string(&file)?);
     }
-    eprintln!("Cybersource sandbox  {}   (control API under /__sandbox/)", cybersource_server.url());
-    eprintln!("Zoho sandbox         {}   (token endpoint /oauth/v2/token, Books under /books/v3/)", zoho_server.url());
+    eprintln!(
+        "Cybersource sandbox  {}   (control API under /__sandbox/)",
+        cybersource_server.url()
+    );
+    eprintln!(
+        "Zoho sandbox         {}   (token endpoint /oauth/v2/token, Books under /books/v3/)",
+        zoho_server.url()
+    );
     eprintln!("Ctrl-C stops both.");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     cybersource_server.shutdown().await;
     zoho_server.shutdown().await;
     Ok(())
@@ -105,11 +121,15 @@ mod tests {
 
     #[test]
     fn the_example_file_parses_and_generated_files_round_trip() {
-        let example: SandboxFile = toml::from_str(include_str!("../../../sandbox.example.toml")).unwrap();
+        let example: SandboxFile =
+            toml::from_str(include_str!("../../../sandbox.example.toml")).unwrap();
         assert_eq!(example.cybersource.keys.len(), 1);
         assert_eq!(example.zoho.organizations[0].currency_code, "USD");
         let generated = SandboxFile::generate();
         let again: SandboxFile = toml::from_str(&toml::to_string(&generated).unwrap()).unwrap();
-        assert_eq!(again.cybersource.keys[0].key_id, generated.cybersource.keys[0].key_id);
+        assert_eq!(
+            again.cybersource.keys[0].key_id,
+            generated.cybersource.keys[0].key_id
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The Cybersource client against the Cybersource sandbox, over HTTP.
 
+mod contract;
 mod followons;
 mod search;
 mod webhooks;

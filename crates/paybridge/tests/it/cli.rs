@@ -128,7 +128,10 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
         .expect("paybridge runs");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut url_of = |name: &str| loop {
-        let line = lines.next().expect("the sandbox prints its addresses").unwrap();
+        let line = lines
+            .next()
+            .expect("the sandbox prints its addresses")
+            .unwrap();
         if line.starts_with(name) {
             return line.split_whitespace().nth(2).unwrap().to_string();
         }
@@ -136,14 +139,19 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
     let cybersource = url_of("Cybersource sandbox");
     let zoho = url_of("Zoho sandbox");
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let result = runtime.block_on(async {
         let client = paybridge_cybersource::Client::new(paybridge_cybersource::ClientConfig::new(
             paybridge_cybersource::Environment::parse(&cybersource).unwrap(),
             paybridge_cybersource::Credentials {
                 merchant_id: "test_merchant".into(),
                 key_id: "11111111-2222-3333-4444-555555555555".into(),
-                shared_secret: secrecy::SecretString::from("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+                shared_secret: secrecy::SecretString::from(
+                    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                ),
             },
         ))
         .unwrap();
@@ -158,8 +166,14 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
             .form(&[
                 ("grant_type", "refresh_token"),
                 ("client_id", "1000.SANDBOXCLIENT0000000000000000"),
-                ("client_secret", "0123456789abcdef0123456789abcdef0123456789"),
-                ("refresh_token", "1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef"),
+                (
+                    "client_secret",
+                    "0123456789abcdef0123456789abcdef0123456789",
+                ),
+                (
+                    "refresh_token",
+                    "1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef",
+                ),
             ])
             .send()
             .await
@@ -171,6 +185,15 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
     });
     child.kill().unwrap();
     let _ = child.wait();
-    assert_eq!(result.0.unwrap(), 0, "a signed request with the file's key is accepted");
-    assert!(result.1["access_token"].as_str().unwrap().starts_with("1000."));
+    assert_eq!(
+        result.0.unwrap(),
+        0,
+        "a signed request with the file's key is accepted"
+    );
+    assert!(
+        result.1["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("1000.")
+    );
 }

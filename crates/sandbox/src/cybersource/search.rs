@@ -158,7 +158,7 @@ fn application(name: &str, ok: bool, code: &str, reconciliation_id: &str) -> Val
            "rFlag": if ok { "SOK" } else { "DCARDREFUSED" },
            "reconciliationId": reconciliation_id,
            "rMessage": if ok { "Request was processed successfully." } else { "The request was declined." },
-           "returnCode": if ok { 1_010_000 } else { 1_020_000 }})
+           "returnCode": if ok { "1010000" } else { "1020000" }})
 }
 
 /// `applicationInformation` as TSS reports it, with the legacy ICS application names.
