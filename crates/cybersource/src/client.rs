@@ -94,6 +94,8 @@ pub(crate) struct Answer {
     pub status: StatusCode,
     pub body: Bytes,
     pub correlation_id: Option<String>,
+    /// The resource version, for `if-match` on a later PATCH (TMS).
+    pub etag: Option<String>,
 }
 
 impl Client {
@@ -143,6 +145,19 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<Answer, Error> {
+        self.send_with(method, path, query, body, &[]).await
+    }
+
+    /// [`send`](Client::send) with extra headers (`if-match`, `profile-id`, an `Accept` of its
+    /// own); they are sent but not signed, as the SDKs do.
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        extra_headers: &[(&'static str, String)],
+    ) -> Result<Answer, Error> {
         let write = !matches!(method, Method::GET | Method::HEAD | Method::DELETE);
         let base_path = self.inner.base_url.path().trim_end_matches('/');
         let mut path_and_query = format!("{base_path}{path}");
@@ -185,6 +200,9 @@ impl Client {
                 HeaderValue::from_static("application/json"),
             );
         }
+        for (name, value) in extra_headers {
+            headers.insert(*name, header_value(value)?);
+        }
 
         let mut request = self
             .inner
@@ -217,6 +235,11 @@ impl Client {
             .get("v-c-correlation-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let etag = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let retry_after = response
             .headers()
             .get(header::RETRY_AFTER)
@@ -242,6 +265,7 @@ impl Client {
                 status,
                 body,
                 correlation_id,
+                etag,
             });
         }
         Err(classify(
@@ -255,17 +279,51 @@ impl Client {
     }
 }
 
+/// What came with an answer besides its body.
+#[derive(Debug, Clone)]
+pub(crate) struct Meta {
+    pub status: StatusCode,
+    pub correlation_id: Option<String>,
+    pub etag: Option<String>,
+}
+
 impl Client {
+    /// Sends a JSON request (or none) and reads the answer as `T`.
+    pub(crate) async fn json_call<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+        headers: &[(&'static str, String)],
+    ) -> Result<(T, Meta), Error> {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b))
+            .transpose()
+            .map_err(|e| Error::Config(format!("cannot serialize the request to {path}: {e}")))?;
+        let write = bytes.is_some();
+        let answer = self.send_with(method, path, query, bytes, headers).await?;
+        let value = decode(&answer, write)?;
+        Ok((
+            value,
+            Meta {
+                status: answer.status,
+                correlation_id: answer.correlation_id,
+                etag: answer.etag,
+            },
+        ))
+    }
+
     /// POSTs `body` as JSON and reads the answer as `T`; the correlation id comes along.
     pub(crate) async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<(T, Option<String>), Error> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| Error::Config(format!("cannot serialize the request to {path}: {e}")))?;
-        let answer = self.send(Method::POST, path, &[], Some(bytes)).await?;
-        decode(&answer, true).map(|value| (value, answer.correlation_id))
+        let (value, meta) = self
+            .json_call(Method::POST, path, &[], Some(body), &[])
+            .await?;
+        Ok((value, meta.correlation_id))
     }
 
     /// Sends `body` as JSON with `method` and reads the answer as `T`.
@@ -275,10 +333,8 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<(T, Option<String>), Error> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| Error::Config(format!("cannot serialize the request to {path}: {e}")))?;
-        let answer = self.send(method, path, &[], Some(bytes)).await?;
-        decode(&answer, true).map(|value| (value, answer.correlation_id))
+        let (value, meta) = self.json_call(method, path, &[], Some(body), &[]).await?;
+        Ok((value, meta.correlation_id))
     }
 
     /// GETs `path` and reads the answer as `T`.
@@ -287,8 +343,10 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<(T, Option<String>), Error> {
-        let answer = self.send(Method::GET, path, query, None).await?;
-        decode(&answer, false).map(|value| (value, answer.correlation_id))
+        let (value, meta) = self
+            .json_call::<(), T>(Method::GET, path, query, None, &[])
+            .await?;
+        Ok((value, meta.correlation_id))
     }
 }
 
@@ -334,6 +392,46 @@ struct ErrorBody {
     details: Vec<ErrorDetail>,
 }
 
+/// TMS's `{"errors":[{"type","message","details":[{"name","location"}]}]}`.
+#[derive(Deserialize)]
+struct TmsErrors {
+    errors: Vec<TmsError>,
+}
+
+#[derive(Deserialize)]
+struct TmsError {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    details: Vec<TmsErrorDetail>,
+}
+
+#[derive(Deserialize)]
+struct TmsErrorDetail {
+    #[serde(default)]
+    name: String,
+}
+
+fn tms_error(
+    status: u16,
+    body: &[u8],
+    write: bool,
+    correlation_id: Option<String>,
+) -> Option<Error> {
+    let parsed: TmsErrors = serde_json::from_slice(body).ok()?;
+    let first = parsed.errors.into_iter().next()?;
+    Some(Error::Tms {
+        status,
+        kind: first.kind,
+        message: first.message,
+        fields: first.details.into_iter().map(|d| d.name).collect(),
+        write,
+        correlation_id,
+    })
+}
+
 /// 401's `{"response":{"rmsg": …}}` envelope; `rmsg` is a string or an object.
 #[derive(Deserialize)]
 struct AuthFailureBody {
@@ -354,6 +452,9 @@ fn classify(
     retry_after: Option<Duration>,
 ) -> Error {
     let code = status.as_u16();
+    if let Some(tms) = tms_error(code, body, write, correlation_id.clone()) {
+        return tms;
+    }
     match code {
         401 | 403 => {
             let message = serde_json::from_slice::<AuthFailureBody>(body)

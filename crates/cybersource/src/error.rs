@@ -35,6 +35,18 @@ pub enum Error {
         correlation_id: Option<String>,
     },
 
+    /// Token Management answers in its own error shape (reference §3.6), with `type` naming the
+    /// problem (`invalidFields`, `notFound`, `conflict`, …) and the fields at fault.
+    #[error("Cybersource Token Management refused the request (HTTP {status}, {kind}): {message}{}", fields_suffix(.fields))]
+    Tms {
+        status: u16,
+        kind: String,
+        message: String,
+        fields: Vec<String>,
+        write: bool,
+        correlation_id: Option<String>,
+    },
+
     /// 404 on a resource path.
     #[error("Cybersource has no resource at {path} (HTTP 404)")]
     NotFound {
@@ -100,6 +112,14 @@ pub enum Error {
     InvalidInput(String),
 }
 
+fn fields_suffix(fields: &[String]) -> String {
+    if fields.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", fields.join(", "))
+    }
+}
+
 fn details_suffix(details: &[ErrorDetail]) -> String {
     if details.is_empty() {
         return String::new();
@@ -129,6 +149,12 @@ impl Error {
                 _ => FailureKind::Permanent,
             },
             Error::NotFound { .. } | Error::InvalidInput(_) => FailureKind::Permanent,
+            Error::Tms { status, write, .. } => match status {
+                403 => FailureKind::Configuration,
+                500..=599 if *write => FailureKind::OutcomeUnknown,
+                500..=599 => FailureKind::Transient,
+                _ => FailureKind::Permanent,
+            },
             Error::RateLimited { .. } | Error::Connect { .. } => FailureKind::Transient,
             Error::Server { write, .. }
             | Error::NoAnswer { write, .. }
@@ -155,6 +181,7 @@ impl Error {
         match self {
             Error::Unauthorized { status, .. }
             | Error::Server { status, .. }
+            | Error::Tms { status, .. }
             | Error::UnexpectedResponse { status, .. } => Some(*status),
             Error::InvalidRequest { .. } => Some(400),
             Error::NotFound { .. } => Some(404),
@@ -173,6 +200,7 @@ impl Error {
             | Error::InvalidRequest { correlation_id, .. }
             | Error::NotFound { correlation_id, .. }
             | Error::RateLimited { correlation_id, .. }
+            | Error::Tms { correlation_id, .. }
             | Error::Server { correlation_id, .. } => correlation_id.as_deref(),
             _ => None,
         }

@@ -6,6 +6,8 @@
 //! - [`captures`], [`refunds`] (and credits), [`voids`], [`reversals`]: follow-on transactions,
 //!   with the timeout void and timeout reversal; [`followon`]: what they answer.
 //! - [`search`]: Transaction Search — details by id, searches by merchant reference and time.
+//! - [`tms`]: Token Management — customers, payment instruments, shipping addresses, instrument
+//!   identifiers, with `if-match` on updates.
 //! - [`webhooks`]: verifying deliveries (`v-c-signature`), typed events, keys and subscriptions.
 //! - [`error`]: failures classified for the engine (retry, look up, give up, fix the setup).
 //!
@@ -21,6 +23,7 @@ pub mod payments;
 pub mod refunds;
 pub mod reversals;
 pub mod search;
+pub mod tms;
 mod vendor_enums;
 pub mod voids;
 pub mod webhooks;

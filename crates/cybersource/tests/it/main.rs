@@ -3,6 +3,7 @@
 mod contract;
 mod followons;
 mod search;
+mod tms;
 mod webhooks;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -4,7 +4,8 @@
 //!
 //! - Payments (`/pts/v2/payments`), captures, refunds, credits, voids, reversals, timeout
 //!   reversals and voids, with the rules between them ([`ledger`]).
-//! - Transaction details and search (`/tss/v2/…`).
+//! - Transaction details and search (`/tss/v2/…`); Token Management (`/tms/…`), whose tokens pay
+//!   like cards.
 //! - Control API, for tests and the demo only: `GET /__sandbox/transactions`,
 //!   `GET /__sandbox/payments` (authorizations and sales), `GET /__sandbox/stats`,
 //!   `POST /__sandbox/settle` (close a settlement batch now), `POST|GET|DELETE /__sandbox/faults`.
@@ -14,6 +15,7 @@ pub mod ledger;
 pub mod payments;
 mod search;
 pub mod signature;
+mod tms;
 mod webhooks;
 mod wire;
 
@@ -148,6 +150,7 @@ struct Shared {
     stats: Mutex<Stats>,
     searches: Mutex<HashMap<(String, String), Value>>,
     webhooks: Mutex<webhooks::WebhookState>,
+    vault: Mutex<tms::Vault>,
     http: reqwest::Client,
     faults: Arc<Faults>,
     sequence: AtomicU64,
@@ -195,6 +198,7 @@ impl CybersourceSandbox {
                 stats: Mutex::new(Stats::default()),
                 searches: Mutex::new(HashMap::new()),
                 webhooks: Mutex::new(webhooks::WebhookState::default()),
+                vault: Mutex::new(tms::Vault::default()),
                 http: delivery_client(),
                 faults: Arc::new(Faults::default()),
                 sequence: AtomicU64::new(0),
@@ -226,6 +230,39 @@ impl CybersourceSandbox {
             .route("/tss/v2/transactions/{id}", get(search::transaction))
             .route("/tss/v2/searches", post(search::create_search))
             .route("/tss/v2/searches/{id}", get(search::get_search))
+            .route(
+                "/tms/v1/instrumentidentifiers",
+                post(tms::create_identifier),
+            )
+            .route(
+                "/tms/v1/instrumentidentifiers/{id}",
+                get(tms::get_identifier).delete(tms::delete_identifier),
+            )
+            .route("/tms/v2/customers", post(tms::create_customer))
+            .route(
+                "/tms/v2/customers/{id}",
+                get(tms::get_customer)
+                    .patch(tms::update_customer)
+                    .delete(tms::delete_customer),
+            )
+            .route(
+                "/tms/v2/customers/{id}/payment-instruments",
+                post(tms::create_instrument).get(tms::list_instruments),
+            )
+            .route(
+                "/tms/v2/customers/{id}/payment-instruments/{instrument}",
+                get(tms::get_instrument)
+                    .patch(tms::update_instrument)
+                    .delete(tms::delete_instrument),
+            )
+            .route(
+                "/tms/v2/customers/{id}/shipping-addresses",
+                post(tms::create_address).get(tms::list_addresses),
+            )
+            .route(
+                "/tms/v2/customers/{id}/shipping-addresses/{address}",
+                axum::routing::delete(tms::delete_address),
+            )
             .route("/kms/egress/v2/keys-sym", post(webhooks::create_key))
             .route(
                 "/notification-subscriptions/v2/products/{organization_id}",
@@ -326,6 +363,10 @@ impl CybersourceSandbox {
     /// Every webhook delivery attempt so far.
     pub fn deliveries(&self) -> Vec<webhooks::Delivery> {
         self.webhooks().deliveries.clone()
+    }
+
+    fn vault(&self) -> MutexGuard<'_, tms::Vault> {
+        lock(&self.inner.vault)
     }
 
     fn webhooks(&self) -> MutexGuard<'_, webhooks::WebhookState> {

@@ -203,42 +203,69 @@ pub(super) async fn create(
         .unwrap_or_default();
     check.max_lengths(&request, LIMITS);
 
-    // The payment method: a card, or a token this simulator would have to hold.
-    let card_number =
+    // The payment method: a card, or tokens the vault resolves to one.
+    let mut card_number =
         text(&request, "paymentInformation.card.number").map(|n| n.replace([' ', '-'], ""));
     let mut expiration = None;
-    let token = [
-        "paymentInformation.customer.id",
-        "paymentInformation.paymentInstrument.id",
-        "paymentInformation.instrumentIdentifier.id",
-        "tokenInformation.transientTokenJwt",
-    ]
-    .into_iter()
-    .find(|p| text(&request, p).is_some());
-    match (&card_number, token) {
-        (Some(number), _) => {
+    let mut vault_card_type = None;
+    let customer_token = text(&request, "paymentInformation.customer.id");
+    let instrument_token = text(&request, "paymentInformation.paymentInstrument.id");
+    let identifier_token = text(&request, "paymentInformation.instrumentIdentifier.id");
+    if card_number.is_none()
+        && (customer_token.is_some() || instrument_token.is_some() || identifier_token.is_some())
+    {
+        match sandbox.vault().resolve(
+            &merchant.0,
+            customer_token,
+            instrument_token,
+            identifier_token,
+        ) {
+            Ok(card) => {
+                card_number = Some(card.number);
+                vault_card_type = card.card_type;
+                if let Some((month, year)) = card.expiration {
+                    expiration = month
+                        .parse::<u8>()
+                        .ok()
+                        .zip(year.parse::<i32>().ok())
+                        .map(|(m, y)| (m, y, month, year));
+                }
+            }
+            Err(field) => check.invalid.push(field.to_string()),
+        }
+    }
+    match &card_number {
+        Some(number) => {
             if !(12..=19).contains(&number.len())
                 || !number.bytes().all(|b| b.is_ascii_digit())
                 || !luhn(number)
             {
                 check.invalid.push("paymentInformation.card.number".into());
             }
-            let month = check.text(&request, "paymentInformation.card.expirationMonth", true);
-            let year = check.text(&request, "paymentInformation.card.expirationYear", true);
-            if let (Some(month), Some(year)) = (month, year) {
-                match (month.parse::<u8>(), year.parse::<i32>()) {
-                    (Ok(m), Ok(y)) if (1..=12).contains(&m) && y >= 1000 => {
-                        expiration = Some((m, y, month, year))
+            if expiration.is_none() {
+                let month = check.text(&request, "paymentInformation.card.expirationMonth", true);
+                let year = check.text(&request, "paymentInformation.card.expirationYear", true);
+                if let (Some(month), Some(year)) = (month, year) {
+                    match (month.parse::<u8>(), year.parse::<i32>()) {
+                        (Ok(m), Ok(y)) if (1..=12).contains(&m) && y >= 1000 => {
+                            expiration = Some((m, y, month, year))
+                        }
+                        _ => check
+                            .invalid
+                            .push("paymentInformation.card.expirationMonth".into()),
                     }
-                    _ => check
-                        .invalid
-                        .push("paymentInformation.card.expirationMonth".into()),
                 }
             }
         }
-        // No token vault in this simulator yet: every token is unknown.
-        (None, Some(path)) => check.invalid.push(path.to_string()),
-        (None, None) => check.missing.push("paymentInformation.card.number".into()),
+        // A transient token is issued by Microform for a real browser session; this sandbox
+        // has none to honour.
+        None if text(&request, "tokenInformation.transientTokenJwt").is_some() => {
+            check
+                .invalid
+                .push("tokenInformation.transientTokenJwt".into());
+        }
+        None if !check.invalid.is_empty() => {}
+        None => check.missing.push("paymentInformation.card.number".into()),
     }
     let transaction_id =
         text(&request, "clientReferenceInformation.transactionId").map(str::to_string);
@@ -345,6 +372,7 @@ pub(super) async fn create(
     let id = ids::cybersource_transaction_id(&sandbox.inner.sequence);
     let card_type = text(&request, "paymentInformation.card.type")
         .map(str::to_string)
+        .or(vault_card_type)
         .or_else(|| card_number.as_deref().map(|n| card_type_of(n).to_string()));
     let transaction = Transaction {
         id: id.clone(),
@@ -431,6 +459,15 @@ pub(super) async fn create(
             if let Some(risk) = risk {
                 body["riskInformation"] = risk;
             }
+            if let Some(tokens) = create_tokens(
+                &sandbox,
+                &merchant,
+                &request,
+                card_number.as_deref(),
+                &transaction,
+            ) {
+                body["tokenInformation"] = tokens;
+            }
             body
         }
     };
@@ -438,6 +475,48 @@ pub(super) async fn create(
     sandbox.count_payment(status);
     sandbox.emit_transaction(&transaction);
     hal(StatusCode::CREATED, body)
+}
+
+/// `processingInformation.actionList: ["TOKEN_CREATE"]`: tokens for the card just approved
+/// (reference §3.2): an instrument identifier, and a customer with a payment instrument when
+/// `actionTokenTypes` asks for them.
+fn create_tokens(
+    sandbox: &CybersourceSandbox,
+    merchant: &Merchant,
+    request: &Value,
+    number: Option<&str>,
+    t: &Transaction,
+) -> Option<Value> {
+    let actions = request
+        .pointer("/processingInformation/actionList")?
+        .as_array()?;
+    if !actions.iter().any(|a| a == "TOKEN_CREATE") {
+        return None;
+    }
+    let number = number?;
+    let types: Vec<&str> = request
+        .pointer("/processingInformation/actionTokenTypes")
+        .and_then(Value::as_array)
+        .map(|types| types.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_else(|| vec!["customer", "paymentInstrument", "instrumentIdentifier"]);
+    let mut vault = sandbox.vault();
+    if types.contains(&"customer") || types.contains(&"paymentInstrument") {
+        let (month, year) = t.card_expiration.clone().unwrap_or_default();
+        let card = json!({"expirationMonth": month, "expirationYear": year, "type": t.card_type});
+        let bill_to = t.bill_to.clone().unwrap_or_else(|| json!({}));
+        let email = bill_to["email"].as_str().map(str::to_string);
+        let (customer, instrument, identifier) =
+            vault.create_for_payment(&merchant.0, number, card, bill_to, email.as_deref());
+        Some(
+            json!({"customer": {"id": customer}, "paymentInstrument": {"id": instrument},
+                    "instrumentIdentifier": {"id": identifier, "state": "ACTIVE"}}),
+        )
+    } else {
+        let (identifier, created) = vault.identify(&merchant.0, number);
+        Some(
+            json!({"instrumentIdentifier": {"id": identifier, "state": "ACTIVE", "new": if created { "Y" } else { "N" }}}),
+        )
+    }
 }
 
 #[cfg(test)]
