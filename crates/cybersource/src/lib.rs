@@ -5,6 +5,7 @@
 //! - [`payments`]: authorizations and sales (`POST /pts/v2/payments`) and their outcomes.
 //! - [`captures`], [`refunds`] (and credits), [`voids`], [`reversals`]: follow-on transactions,
 //!   with the timeout void and timeout reversal; [`followon`]: what they answer.
+//! - [`risk`]: Decision Manager — decisions, case actions and comments.
 //! - [`search`]: Transaction Search — details by id, searches by merchant reference and time.
 //! - [`tms`]: Token Management — customers, payment instruments, shipping addresses, instrument
 //!   identifiers, with `if-match` on updates.
@@ -22,6 +23,7 @@ pub mod followon;
 pub mod payments;
 pub mod refunds;
 pub mod reversals;
+pub mod risk;
 pub mod search;
 pub mod tms;
 mod vendor_enums;

@@ -19,6 +19,14 @@ pub struct PaymentRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_information: Option<TokenInformation>,
     pub order_information: OrderInformation,
+    /// Decision Manager: the profile to screen with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_information: Option<crate::risk::RiskProfile>,
+    /// Decision Manager: the shopper's device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_information: Option<crate::risk::DeviceInformation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buyer_information: Option<crate::risk::BuyerInformation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -205,7 +213,7 @@ pub struct PaymentResponse {
     #[serde(default)]
     pub error_information: Option<ErrorInformation>,
     #[serde(default)]
-    pub risk_information: Option<serde_json::Value>,
+    pub risk_information: Option<crate::risk::RiskInformation>,
     #[serde(default)]
     pub token_information: Option<serde_json::Value>,
     /// Cybersource's `v-c-correlation-id` for this answer (not part of the body).
@@ -358,6 +366,9 @@ mod tests {
                 ..PaymentInformation::default()
             },
             token_information: None,
+            risk_information: None,
+            device_information: None,
+            buyer_information: None,
             order_information: OrderInformation {
                 amount_details: AmountDetails {
                     total_amount: Decimal::new(10221, 2),

@@ -456,6 +456,9 @@ fn payment_request(
         },
         payment_information,
         token_information,
+        risk_information: None,
+        device_information: None,
+        buyer_information: None,
         order_information: OrderInformation {
             amount_details: AmountDetails {
                 total_amount: total.amount(),

@@ -2,6 +2,7 @@
 
 mod contract;
 mod followons;
+mod risk;
 mod search;
 mod tms;
 mod webhooks;
@@ -71,6 +72,9 @@ pub fn sale(amount: &str) -> PaymentRequest {
             ..PaymentInformation::default()
         },
         token_information: None,
+        risk_information: None,
+        device_information: None,
+        buyer_information: None,
         order_information: OrderInformation {
             amount_details: AmountDetails {
                 total_amount: amount.parse::<Decimal>().unwrap(),

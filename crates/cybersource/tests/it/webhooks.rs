@@ -22,10 +22,10 @@ use tokio::sync::mpsc;
 
 use crate::{SECRET, client, sale};
 
-type Received = (HeaderMap, Bytes);
+pub type Received = (HeaderMap, Bytes);
 
 /// A receiver that answers `failures` 500s before it acknowledges.
-async fn receiver(failures: u32) -> (RunningServer, mpsc::UnboundedReceiver<Received>) {
+pub async fn receiver(failures: u32) -> (RunningServer, mpsc::UnboundedReceiver<Received>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let left = Arc::new(AtomicU32::new(failures));
     let router = Router::new()
@@ -52,7 +52,7 @@ async fn receiver(failures: u32) -> (RunningServer, mpsc::UnboundedReceiver<Rece
     (server, rx)
 }
 
-async fn sandbox_with_fast_minutes() -> (CybersourceSandbox, RunningServer) {
+pub async fn sandbox_with_fast_minutes() -> (CybersourceSandbox, RunningServer) {
     let mut config = CybersourceConfig::with_key("test_merchant", "key-1", SECRET);
     config.webhook_minute_ms = 1;
     let sandbox = CybersourceSandbox::new(&config).unwrap();
@@ -62,7 +62,7 @@ async fn sandbox_with_fast_minutes() -> (CybersourceSandbox, RunningServer) {
     (sandbox, server)
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     i64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -72,14 +72,14 @@ fn now_ms() -> i64 {
     .unwrap()
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
+pub async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("a delivery arrives")
         .unwrap()
 }
 
-async fn subscribe(
+pub async fn subscribe(
     client: &Client,
     url: String,
     product: &str,

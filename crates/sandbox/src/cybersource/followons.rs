@@ -116,7 +116,7 @@ fn answer(t: &Transaction) -> Value {
 }
 
 impl CybersourceSandbox {
-    fn new_id(&self) -> String {
+    pub(super) fn new_id(&self) -> String {
         ids::cybersource_transaction_id(&self.inner.sequence)
     }
 

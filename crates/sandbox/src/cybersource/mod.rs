@@ -8,11 +8,13 @@
 //!   like cards.
 //! - Control API, for tests and the demo only: `GET /__sandbox/transactions`,
 //!   `GET /__sandbox/payments` (authorizations and sales), `GET /__sandbox/stats`,
-//!   `POST /__sandbox/settle` (close a settlement batch now), `POST|GET|DELETE /__sandbox/faults`.
+//!   `POST /__sandbox/settle` (close a settlement batch now), `GET /__sandbox/cases`,
+//!   `POST /__sandbox/cases/{id}/decide` (a reviewer's decision), `POST|GET|DELETE /__sandbox/faults`.
 
 mod followons;
 pub mod ledger;
 pub mod payments;
+pub mod risk;
 mod search;
 pub mod signature;
 mod tms;
@@ -151,6 +153,7 @@ struct Shared {
     searches: Mutex<HashMap<(String, String), Value>>,
     webhooks: Mutex<webhooks::WebhookState>,
     vault: Mutex<tms::Vault>,
+    cases: Mutex<BTreeMap<String, risk::Case>>,
     http: reqwest::Client,
     faults: Arc<Faults>,
     sequence: AtomicU64,
@@ -199,6 +202,7 @@ impl CybersourceSandbox {
                 searches: Mutex::new(HashMap::new()),
                 webhooks: Mutex::new(webhooks::WebhookState::default()),
                 vault: Mutex::new(tms::Vault::default()),
+                cases: Mutex::new(BTreeMap::new()),
                 http: delivery_client(),
                 faults: Arc::new(Faults::default()),
                 sequence: AtomicU64::new(0),
@@ -263,6 +267,9 @@ impl CybersourceSandbox {
                 "/tms/v2/customers/{id}/shipping-addresses/{address}",
                 axum::routing::delete(tms::delete_address),
             )
+            .route("/risk/v1/decisions", post(risk::create_decision))
+            .route("/risk/v1/decisions/{id}/actions", post(risk::case_action))
+            .route("/risk/v1/decisions/{id}/comments", post(risk::comment))
             .route("/kms/egress/v2/keys-sym", post(webhooks::create_key))
             .route(
                 "/notification-subscriptions/v2/products/{organization_id}",
@@ -297,6 +304,8 @@ impl CybersourceSandbox {
             .route("/__sandbox/stats", get(control_stats))
             .route("/__sandbox/webhooks/deliveries", get(control_deliveries))
             .route("/__sandbox/settle", post(control_settle))
+            .route("/__sandbox/cases", get(risk::control_cases))
+            .route("/__sandbox/cases/{id}/decide", post(risk::control_decide))
             .route(
                 "/__sandbox/faults",
                 post(control_add_fault)
@@ -363,6 +372,10 @@ impl CybersourceSandbox {
     /// Every webhook delivery attempt so far.
     pub fn deliveries(&self) -> Vec<webhooks::Delivery> {
         self.webhooks().deliveries.clone()
+    }
+
+    fn cases(&self) -> MutexGuard<'_, BTreeMap<String, risk::Case>> {
+        lock(&self.inner.cases)
     }
 
     fn vault(&self) -> MutexGuard<'_, tms::Vault> {

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::ledger::{Kind, Transaction};
+use super::risk::risk_block;
 use super::wire::{FieldCheck, Refusal, hal, now_utc, text, utc};
 use super::{CybersourceSandbox, Merchant};
 use crate::ids;
@@ -149,21 +150,6 @@ const LIMITS: &[(&str, usize)] = &[
     ("orderInformation.billTo.email", 255),
     ("orderInformation.billTo.phoneNumber", 15),
 ];
-
-/// The risk block Decision Manager adds to a reviewed or rejected payment.
-fn risk_information(decision: &str, score: u32) -> Value {
-    json!({
-        "profile": {"name": "Standard mid-market profile", "selectorRule": "Default Active Profile", "desinationQueue": "Review Queue"},
-        "rules": [
-            {"name": "Velocity: more than 3 orders in 1 hour", "decision": decision},
-            {"name": "Billing and shipping country differ", "decision": "IGNORE"}
-        ],
-        "infoCodes": {"velocity": ["VEL-ADDR"], "internet": ["FREE-EM"], "address": ["MM-A"]},
-        "score": {"result": score.to_string(), "factorCodes": ["V", "F"], "modelUsed": "default"},
-        "casePriority": "3",
-        "localTime": "12:00:00"
-    })
-}
 
 pub(super) async fn create(
     State(sandbox): State<CybersourceSandbox>,
@@ -364,8 +350,8 @@ pub(super) async fn create(
         Decimal::ZERO
     };
     let risk = match outcome {
-        Outcome::Review => Some(risk_information("REVIEW", 75)),
-        Outcome::RiskDecline => Some(risk_information("REJECT", 95)),
+        Outcome::Review => Some(risk_block("REVIEW", 75)),
+        Outcome::RiskDecline => Some(risk_block("REJECT", 95)),
         _ => None,
     };
     let now = OffsetDateTime::now_utc();
@@ -472,6 +458,9 @@ pub(super) async fn create(
         }
     };
     let transaction = sandbox.ledger().insert(transaction);
+    if outcome == Outcome::Review {
+        sandbox.open_case(&transaction, 75);
+    }
     sandbox.count_payment(status);
     sandbox.emit_transaction(&transaction);
     hal(StatusCode::CREATED, body)
