@@ -5,6 +5,8 @@
 //! - [`payments`]: authorizations and sales (`POST /pts/v2/payments`) and their outcomes.
 //! - [`captures`], [`refunds`] (and credits), [`voids`], [`reversals`]: follow-on transactions,
 //!   with the timeout void and timeout reversal; [`followon`]: what they answer.
+//! - [`reports`]: report downloads parsed into typed rows (Payment Batch Detail CSV, Transaction
+//!   Request XML), purchase-refund details and net funding.
 //! - [`risk`]: Decision Manager — decisions, case actions and comments.
 //! - [`search`]: Transaction Search — details by id, searches by merchant reference and time.
 //! - [`tms`]: Token Management — customers, payment instruments, shipping addresses, instrument
@@ -22,6 +24,7 @@ pub mod error;
 pub mod followon;
 pub mod payments;
 pub mod refunds;
+pub mod reports;
 pub mod reversals;
 pub mod risk;
 pub mod search;

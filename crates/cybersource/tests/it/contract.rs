@@ -526,3 +526,35 @@ fn every_shape_of_payment_request_matches_the_api_description() {
         "a search",
     );
 }
+
+#[tokio::test]
+async fn funding_views_match_the_api_description() {
+    let spec = Spec::load();
+    let (sandbox, server) = sandbox().await;
+    signed(&server, "POST", "/pts/v2/payments", Some(&sale("100.00"))).await;
+    sandbox.settle().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let window = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let query = format!(
+        "startTime={}&endTime={}",
+        window(now - time::Duration::hours(1)),
+        window(now + time::Duration::hours(1))
+    );
+    for path in [
+        "/reporting/v3/purchase-refund-details",
+        "/reporting/v3/net-fundings",
+    ] {
+        let (status, body) = signed::<()>(
+            &server,
+            "GET",
+            &format!("{path}?{}", query.replace(':', "%3A")),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_valid(&spec.response("get", path, 200), &body, path);
+    }
+}

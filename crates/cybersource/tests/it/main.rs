@@ -2,6 +2,7 @@
 
 mod contract;
 mod followons;
+mod reports;
 mod risk;
 mod search;
 mod tms;

@@ -531,6 +531,7 @@ pub(super) async fn credit(
         card_expiration: None,
         bill_to: request.pointer("/orderInformation/billTo").cloned(),
         risk: None,
+        sale: false,
         captured: Decimal::ZERO,
         refunded: Decimal::ZERO,
         reversed: Decimal::ZERO,

@@ -85,6 +85,8 @@ pub struct Transaction {
     pub bill_to: Option<Value>,
     #[serde(skip)]
     pub risk: Option<Value>,
+    /// Authorizations: captured with the authorization itself (`capture: true`).
+    pub sale: bool,
     /// Authorizations and sales: amount captured so far (a sale's whole amount).
     #[serde(with = "rust_decimal::serde::str")]
     pub captured: Decimal,
@@ -154,6 +156,7 @@ impl Transaction {
             card_expiration: parent.card_expiration.clone(),
             bill_to: parent.bill_to.clone(),
             risk: None,
+            sale: false,
             captured: Decimal::ZERO,
             refunded: Decimal::ZERO,
             reversed: Decimal::ZERO,
@@ -434,12 +437,12 @@ impl Ledger {
     }
 
     /// Settles every unsettled, unvoided capture, sale, refund and credit into one batch.
-    pub fn settle(&mut self, batch_id: String, now: OffsetDateTime) -> Option<Batch> {
-        let date = now.date().to_string();
+    pub fn settle(&mut self, batch_id: String, day: time::Date) -> Option<Batch> {
+        let date = day.to_string();
         let mut ids = Vec::new();
         for t in &mut self.transactions {
             let settles = match t.kind {
-                Kind::Authorization => t.captured > Decimal::ZERO,
+                Kind::Authorization => t.sale && t.captured > Decimal::ZERO,
                 Kind::Capture | Kind::Refund | Kind::Credit => true,
                 Kind::Reversal | Kind::Void => false,
             };

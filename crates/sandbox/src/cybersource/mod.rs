@@ -14,6 +14,7 @@
 mod followons;
 pub mod ledger;
 pub mod payments;
+pub mod reports;
 pub mod risk;
 mod search;
 pub mod signature;
@@ -86,6 +87,12 @@ pub struct CybersourceConfig {
     /// Length of a webhook retry-policy "minute" in milliseconds (60000); tests shorten it.
     #[serde(default = "default_minute_ms")]
     pub webhook_minute_ms: u64,
+    /// Make a day's reports available the same day (tests and demos) instead of the next.
+    #[serde(default)]
+    pub reports_ready_same_day: bool,
+    /// The report subscriptions downloads are named by (`reportName`).
+    #[serde(default = "reports::default_subscriptions")]
+    pub report_subscriptions: Vec<reports::ReportSubscription>,
 }
 
 fn default_minute_ms() -> u64 {
@@ -113,6 +120,8 @@ impl CybersourceConfig {
             unique_transaction_ids: true,
             duplicate_reference_window_secs: None,
             webhook_minute_ms: default_minute_ms(),
+            reports_ready_same_day: false,
+            report_subscriptions: reports::default_subscriptions(),
         }
     }
 }
@@ -267,6 +276,12 @@ impl CybersourceSandbox {
                 "/tms/v2/customers/{id}/shipping-addresses/{address}",
                 axum::routing::delete(tms::delete_address),
             )
+            .route("/reporting/v3/report-downloads", get(reports::download))
+            .route(
+                "/reporting/v3/purchase-refund-details",
+                get(reports::purchase_refund_details),
+            )
+            .route("/reporting/v3/net-fundings", get(reports::net_fundings))
             .route("/risk/v1/decisions", post(risk::create_decision))
             .route("/risk/v1/decisions/{id}/actions", post(risk::case_action))
             .route("/risk/v1/decisions/{id}/comments", post(risk::comment))
@@ -347,10 +362,16 @@ impl CybersourceSandbox {
     /// last one (captures then emit `payments.capture.status.updated`). `None` when there was
     /// nothing to settle.
     pub fn settle(&self) -> Option<Batch> {
+        self.settle_on(time::OffsetDateTime::now_utc().date())
+    }
+
+    /// [`settle`](Self::settle), dating the batch `date` (so that a test can fetch yesterday's
+    /// reports today).
+    pub fn settle_on(&self, date: time::Date) -> Option<Batch> {
         let (batch, settled) = {
             let mut ledger = lock(&self.inner.ledger);
             let batch_id = format!("{:06}", ledger.batches().len() + 1);
-            let batch = ledger.settle(batch_id, time::OffsetDateTime::now_utc())?;
+            let batch = ledger.settle(batch_id, date)?;
             let settled: Vec<Transaction> = batch
                 .transaction_ids
                 .iter()
@@ -474,8 +495,36 @@ async fn control_stats(State(sandbox): State<CybersourceSandbox>) -> Json<Stats>
     Json(sandbox.stats())
 }
 
-async fn control_settle(State(sandbox): State<CybersourceSandbox>) -> Response {
-    match sandbox.settle() {
+#[derive(Debug, Default, Deserialize)]
+struct SettleRequest {
+    /// The batch date, `yyyy-mm-dd` (today when absent).
+    #[serde(default)]
+    date: Option<String>,
+}
+
+async fn control_settle(
+    State(sandbox): State<CybersourceSandbox>,
+    body: axum::body::Bytes,
+) -> Response {
+    let request: SettleRequest = if body.is_empty() {
+        SettleRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        }
+    };
+    let date =
+        match request.date.as_deref().map(|d| {
+            time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
+        }) {
+            None => time::OffsetDateTime::now_utc().date(),
+            Some(Ok(date)) => date,
+            Some(Err(_)) => {
+                return (StatusCode::BAD_REQUEST, "date must be yyyy-mm-dd").into_response();
+            }
+        };
+    match sandbox.settle_on(date) {
         Some(batch) => (StatusCode::CREATED, Json(batch)).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     }

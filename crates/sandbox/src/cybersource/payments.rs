@@ -383,6 +383,7 @@ pub(super) async fn create(
         card_expiration: expiration.map(|(_, _, m, y)| (m, y)),
         bill_to: request.pointer("/orderInformation/billTo").cloned(),
         risk: risk.clone(),
+        sale: captured > Decimal::ZERO,
         captured,
         refunded: Decimal::ZERO,
         reversed: Decimal::ZERO,

@@ -184,10 +184,7 @@ fn application_information(t: &Transaction) -> Value {
         code,
         &t.reconciliation_id,
     ));
-    if t.kind == Kind::Authorization
-        && t.parent_id.is_none()
-        && t.captured > rust_decimal::Decimal::ZERO
-    {
+    if t.kind == Kind::Authorization && t.parent_id.is_none() && t.sale {
         applications.push(application("ics_bill", true, "100", &t.reconciliation_id));
     }
     json!({"status": t.status, "reasonCode": code, "rCode": if ok { "1" } else { "0" },

@@ -245,7 +245,7 @@ pub(super) fn events_for(t: &Transaction) -> Vec<(&'static str, &'static str)> {
             };
             events.push(("payments", current));
             events.push(("cardProcessing", legacy));
-            if t.captured > rust_decimal::Decimal::ZERO {
+            if t.sale {
                 events.push(("payments", "payments.capture.status.accepted"));
                 events.push(("cardProcessing", "payments.captures.accept"));
             }
