@@ -1,15 +1,22 @@
 //! Fault injection: answer with an error before the effect, apply the effect and then fail
-//! (the "unknown outcome" a client must resolve), or apply it and answer late.
+//! (the "unknown outcome" a client must resolve), apply it and answer late, answer late before
+//! doing anything, or throttle with 429 and `Retry-After`.
 //!
 //! Rules are set through each simulator's control API (`POST /__sandbox/faults`) and match by
-//! method and path prefix; each rule affects the next `times` matching requests.
+//! method and path prefix. A rule applies to the next `times` matching requests (1 unless it
+//! has a `probability`, then without limit), each with its `probability`. The draws come from a
+//! generator seeded through `POST /__sandbox/faults/seed`, so the same seed and the same
+//! sequence of requests give the same faults.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,9 +28,13 @@ pub enum FaultMode {
     ErrorAfter { status: u16 },
     /// Do the work, then wait `millis` before answering (beyond a client's timeout).
     DelayAfter { millis: u64 },
+    /// Wait `millis`, then do the work (a slow response).
+    DelayBefore { millis: u64 },
+    /// Answer 429 with `Retry-After: retry_after_secs` without doing anything.
+    RateLimited { retry_after_secs: u64 },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRule {
     /// HTTP method to match; any method when absent.
     #[serde(default)]
@@ -31,61 +42,142 @@ pub struct FaultRule {
     /// Path prefix to match, e.g. `/books/v3/invoices`.
     pub path: String,
     pub mode: FaultMode,
-    /// How many matching requests to affect.
-    #[serde(default = "one")]
-    pub times: u32,
+    /// How many matching requests to affect: 1 by default, unlimited with a `probability`.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// The chance (0–1) that a matching request is affected; always when absent.
+    #[serde(default)]
+    pub probability: Option<f64>,
 }
 
-fn one() -> u32 {
-    1
+impl FaultRule {
+    /// A rule for the next `times` matching requests.
+    pub fn next(method: &str, path: &str, mode: FaultMode, times: u32) -> FaultRule {
+        FaultRule {
+            method: Some(method.into()),
+            path: path.into(),
+            mode,
+            times: Some(times),
+            probability: None,
+        }
+    }
+
+    /// A rule for every matching request, with a chance.
+    pub fn sometimes(method: &str, path: &str, mode: FaultMode, probability: f64) -> FaultRule {
+        FaultRule {
+            method: Some(method.into()),
+            path: path.into(),
+            mode,
+            times: None,
+            probability: Some(probability),
+        }
+    }
 }
 
-/// The rules in force for one simulator.
-#[derive(Debug, Default)]
+struct Active {
+    rule: FaultRule,
+    left: Option<u32>,
+}
+
+/// The rules in force for one simulator, and the seeded generator that draws for them.
 pub struct Faults {
-    rules: Mutex<Vec<FaultRule>>,
+    rules: Mutex<Vec<Active>>,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field("rules", &self.rules().len())
+            .finish()
+    }
+}
+
+impl Default for Faults {
+    fn default() -> Faults {
+        Faults {
+            rules: Mutex::new(Vec::new()),
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Faults {
     pub fn add(&self, rule: FaultRule) {
-        self.lock().push(rule);
+        let left = rule.times.or(if rule.probability.is_some() {
+            None
+        } else {
+            Some(1)
+        });
+        lock(&self.rules).push(Active { rule, left });
     }
 
     pub fn clear(&self) {
-        self.lock().clear();
+        lock(&self.rules).clear();
+    }
+
+    /// Restarts the generator: the same seed gives the same draws.
+    pub fn seed(&self, seed: u64) {
+        *lock(&self.rng) = ChaCha8Rng::seed_from_u64(seed);
     }
 
     pub fn rules(&self) -> Vec<FaultRule> {
-        self.lock().clone()
+        lock(&self.rules).iter().map(|a| a.rule.clone()).collect()
     }
 
-    /// The fault for this request, if a rule matches; uses up one of the rule's `times`.
-    pub fn take(&self, method: &str, path: &str) -> Option<FaultMode> {
-        let mut rules = self.lock();
-        let index = rules.iter().position(|r| {
-            r.times > 0
-                && path.starts_with(&r.path)
-                && r.method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
-        })?;
-        let rule = &mut rules[index];
-        rule.times -= 1;
-        let mode = rule.mode.clone();
-        if rule.times == 0 {
-            rules.remove(index);
+    /// A draw from the seeded generator: true with probability `p`.
+    pub fn chance(&self, p: f64) -> bool {
+        lock(&self.rng).random_bool(p.clamp(0.0, 1.0))
+    }
+
+    /// A draw from the seeded generator in `0..=max`.
+    pub fn up_to(&self, max: u64) -> u64 {
+        if max == 0 {
+            0
+        } else {
+            lock(&self.rng).random_range(0..=max)
         }
-        Some(mode)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<FaultRule>> {
-        self.rules
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The fault for this request, if a rule matches and its draw says so.
+    pub fn take(&self, method: &str, path: &str) -> Option<FaultMode> {
+        let mut rules = lock(&self.rules);
+        for index in 0..rules.len() {
+            let active = &rules[index];
+            let matches = active.left != Some(0)
+                && path.starts_with(&active.rule.path)
+                && active
+                    .rule
+                    .method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method));
+            if !matches {
+                continue;
+            }
+            if let Some(p) = active.rule.probability
+                && !self.chance(p)
+            {
+                continue;
+            }
+            let active = &mut rules[index];
+            let mode = active.rule.mode.clone();
+            if let Some(left) = active.left.as_mut() {
+                *left -= 1;
+                if *left == 0 {
+                    rules.remove(index);
+                }
+            }
+            return Some(mode);
+        }
+        None
     }
 }
 
-/// How a simulator words a server error (each vendor has its own body).
+/// How a simulator words an error (each vendor has its own body).
 pub type ErrorBody = fn(u16) -> Response;
 
 /// Middleware applying the rules; control-API paths are never faulted.
@@ -113,6 +205,17 @@ pub async fn inject(
             tokio::time::sleep(Duration::from_millis(millis)).await;
             response
         }
+        FaultMode::DelayBefore { millis } => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            next.run(request).await
+        }
+        FaultMode::RateLimited { retry_after_secs } => {
+            let mut response = error_body(429);
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
     }
 }
 
@@ -123,12 +226,12 @@ mod tests {
     #[test]
     fn rules_match_by_method_and_prefix_and_wear_out() {
         let faults = Faults::default();
-        faults.add(FaultRule {
-            method: Some("POST".into()),
-            path: "/books/v3/invoices".into(),
-            mode: FaultMode::ErrorAfter { status: 500 },
-            times: 2,
-        });
+        faults.add(FaultRule::next(
+            "POST",
+            "/books/v3/invoices",
+            FaultMode::ErrorAfter { status: 500 },
+            2,
+        ));
         assert_eq!(faults.take("GET", "/books/v3/invoices"), None);
         assert_eq!(faults.take("POST", "/books/v3/contacts"), None);
         assert!(faults.take("post", "/books/v3/invoices").is_some());
@@ -139,5 +242,26 @@ mod tests {
         );
         assert_eq!(faults.take("POST", "/books/v3/invoices"), None);
         assert!(faults.rules().is_empty());
+    }
+
+    #[test]
+    fn probabilistic_rules_are_deterministic_under_a_seed() {
+        let draws = |seed| {
+            let faults = Faults::default();
+            faults.seed(seed);
+            faults.add(FaultRule::sometimes(
+                "POST",
+                "/pts",
+                FaultMode::ErrorBefore { status: 502 },
+                0.3,
+            ));
+            (0..200)
+                .map(|_| faults.take("POST", "/pts/v2/payments").is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draws(7), draws(7));
+        assert_ne!(draws(7), draws(8));
+        let hits = draws(7).iter().filter(|hit| **hit).count();
+        assert!((30..90).contains(&hits), "about 30% of 200: {hits}");
     }
 }

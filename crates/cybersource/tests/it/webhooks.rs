@@ -362,3 +362,35 @@ async fn subscriptions_refuse_unknown_events_foreign_keys_and_remote_urls() {
         "securityPolicy.config.keyId"
     );
 }
+
+#[tokio::test]
+async fn duplicated_deliveries_are_the_same_event() {
+    let (sandbox, server) = sandbox_with_fast_minutes().await;
+    sandbox.set_webhook_faults(paybridge_sandbox::cybersource::WebhookFaults {
+        duplicate_probability: 1.0,
+        max_jitter_ms: 5,
+    });
+    let client = client(&server, SECRET);
+    let (hooks, mut rx) = receiver(0).await;
+    let (_, verifier) = subscribe(
+        &client,
+        format!("{}hooks", hooks.url()),
+        "cardProcessing",
+        &["payments.payments.accept"],
+    )
+    .await;
+    client.create_payment(&sale("22.00")).await.unwrap();
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let (headers, body) = next(&mut rx).await;
+        let n = verifier
+            .verify(
+                headers.get("v-c-signature").and_then(|v| v.to_str().ok()),
+                &body,
+                now_ms(),
+            )
+            .unwrap();
+        keys.push(n.dedupe_key());
+    }
+    assert_eq!(keys[0], keys[1], "a duplicate collapses on the dedupe key");
+}

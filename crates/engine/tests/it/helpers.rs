@@ -158,12 +158,7 @@ impl World {
     }
 
     pub fn fault(&self, zoho: bool, method: &str, path: &str, mode: FaultMode, times: u32) {
-        let rule = FaultRule {
-            method: Some(method.into()),
-            path: path.into(),
-            mode,
-            times,
-        };
+        let rule = FaultRule::next(method, path, mode, times);
         if zoho {
             self.zoho.faults().add(rule)
         } else {

@@ -44,7 +44,7 @@ use signature::{RegisteredKey, VerifyOptions};
 use wire::Refusal;
 
 pub use payments::magic_amount_outcome;
-pub use webhooks::{Delivery, RetryPolicy, retry_schedule};
+pub use webhooks::{Delivery, RetryPolicy, WebhookFaults, retry_schedule};
 
 /// A REST API key the simulator accepts.
 #[derive(Clone, Deserialize, Serialize)]
@@ -318,6 +318,7 @@ impl CybersourceSandbox {
             .route("/__sandbox/payments", get(control_payments))
             .route("/__sandbox/stats", get(control_stats))
             .route("/__sandbox/webhooks/deliveries", get(control_deliveries))
+            .route("/__sandbox/webhooks/faults", post(webhooks::control_faults))
             .route("/__sandbox/settle", post(control_settle))
             .route("/__sandbox/cases", get(risk::control_cases))
             .route("/__sandbox/cases/{id}/decide", post(risk::control_decide))
@@ -327,6 +328,7 @@ impl CybersourceSandbox {
                     .delete(control_clear_faults)
                     .get(control_faults),
             )
+            .route("/__sandbox/faults/seed", post(control_seed_faults))
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(
                 (self.inner.faults.clone(), error_body),
@@ -388,6 +390,11 @@ impl CybersourceSandbox {
             );
         }
         Some(batch)
+    }
+
+    /// Sets webhook delivery faults (duplicates, out-of-order arrivals).
+    pub fn set_webhook_faults(&self, faults: WebhookFaults) {
+        self.webhooks().faults = faults;
     }
 
     /// Every webhook delivery attempt so far.
@@ -535,6 +542,19 @@ async fn control_add_fault(
     Json(rule): Json<FaultRule>,
 ) -> StatusCode {
     sandbox.inner.faults.add(rule);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
+struct Seed {
+    seed: u64,
+}
+
+async fn control_seed_faults(
+    State(sandbox): State<CybersourceSandbox>,
+    Json(seed): Json<Seed>,
+) -> StatusCode {
+    sandbox.inner.faults.seed(seed.seed);
     StatusCode::NO_CONTENT
 }
 

@@ -312,16 +312,31 @@ impl CybersourceSandbox {
             })
             .cloned()
             .collect();
+        let faults = self.webhooks().faults.clone();
         for subscription in subscriptions {
-            let sandbox = self.clone();
-            let event_type = event_type.to_string();
-            let product_id = product_id.to_string();
-            let data = data.clone();
-            tokio::spawn(async move {
-                sandbox
-                    .deliver(subscription, product_id, event_type, data)
-                    .await
-            });
+            // Fault injection: some events go out twice, and each may be held back a while so
+            // that deliveries arrive out of order (draws from the seeded fault generator).
+            let copies = if faults.duplicate_probability > 0.0
+                && self.inner.faults.chance(faults.duplicate_probability)
+            {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let sandbox = self.clone();
+                let subscription = subscription.clone();
+                let event_type = event_type.to_string();
+                let product_id = product_id.to_string();
+                let data = data.clone();
+                let hold = Duration::from_millis(self.inner.faults.up_to(faults.max_jitter_ms));
+                tokio::spawn(async move {
+                    tokio::time::sleep(hold).await;
+                    sandbox
+                        .deliver(subscription, product_id, event_type, data)
+                        .await;
+                });
+            }
         }
     }
 
@@ -407,7 +422,13 @@ impl CybersourceSandbox {
             "requestType": request_type,
             "payload": payload,
         });
-        let t = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        // Every attempt is signed at its own millisecond, as separate deliveries are.
+        let t = {
+            let mut webhooks = self.webhooks();
+            let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+            webhooks.last_signed_ms = now.max(webhooks.last_signed_ms + 1);
+            webhooks.last_signed_ms
+        };
         let mut request = self
             .inner
             .http
@@ -442,12 +463,34 @@ impl CybersourceSandbox {
     }
 }
 
+/// Delivery faults: duplicates and out-of-order arrivals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookFaults {
+    /// The chance (0–1) that an event is delivered twice.
+    #[serde(default)]
+    pub duplicate_probability: f64,
+    /// Each delivery waits a random 0..=this many milliseconds before going out.
+    #[serde(default)]
+    pub max_jitter_ms: u64,
+}
+
 /// The webhook side of the simulator's state.
 #[derive(Default)]
 pub(super) struct WebhookState {
     pub keys: BTreeMap<String, SigningKey>,
     pub subscriptions: BTreeMap<String, Subscription>,
     pub deliveries: Vec<Delivery>,
+    pub faults: WebhookFaults,
+    pub last_signed_ms: i128,
+}
+
+/// `POST /__sandbox/webhooks/faults`: sets the delivery faults.
+pub(super) async fn control_faults(
+    State(sandbox): State<CybersourceSandbox>,
+    axum::Json(faults): axum::Json<WebhookFaults>,
+) -> StatusCode {
+    sandbox.webhooks().faults = faults;
+    StatusCode::NO_CONTENT
 }
 
 fn not_found() -> Response {

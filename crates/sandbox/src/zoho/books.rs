@@ -224,11 +224,13 @@ impl BooksError {
 /// 500 with Books' internal-error body (used by fault injection).
 pub(super) fn server_error(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        axum::Json(json!({"code": 1000, "message": "Internal error"})),
-    )
-        .into_response()
+    // Zoho's 429 code is undocumented (zoho.md §2.2): any non-zero code, with its message.
+    let body = if status == StatusCode::TOO_MANY_REQUESTS {
+        json!({"code": 44, "message": "You have made too many requests. Please try again after some time."})
+    } else {
+        json!({"code": 1000, "message": "Internal error"})
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 pub(super) async fn invalid_url() -> Response {

@@ -219,6 +219,7 @@ impl ZohoSandbox {
                     .delete(control_clear_faults)
                     .get(control_faults),
             )
+            .route("/__sandbox/faults/seed", post(control_seed_faults))
             .fallback(books::invalid_url)
             .layer(axum::middleware::from_fn_with_state(
                 (self.inner.faults.clone(), error_body),
@@ -261,6 +262,19 @@ async fn control_add_fault(
     Json(rule): Json<FaultRule>,
 ) -> StatusCode {
     sandbox.inner.faults.add(rule);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
+struct Seed {
+    seed: u64,
+}
+
+async fn control_seed_faults(
+    State(sandbox): State<ZohoSandbox>,
+    Json(seed): Json<Seed>,
+) -> StatusCode {
+    sandbox.inner.faults.seed(seed.seed);
     StatusCode::NO_CONTENT
 }
 
