@@ -118,8 +118,9 @@ pub struct RiskInformation {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub info_codes: Option<Value>,
+    /// A number in the API description; some answers send it as text.
     #[serde(default)]
-    pub case_priority: Option<String>,
+    pub case_priority: Option<Value>,
 }
 
 impl RiskInformation {

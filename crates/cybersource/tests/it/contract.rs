@@ -558,3 +558,56 @@ async fn funding_views_match_the_api_description() {
         assert_valid(&spec.response("get", path, 200), &body, path);
     }
 }
+
+#[tokio::test]
+async fn tokens_and_decisions_match_the_api_description() {
+    use paybridge_cybersource::risk::{DecisionAmount, DecisionOrder, DecisionRequest};
+    let spec = Spec::load();
+    let (_sandbox, server) = sandbox().await;
+
+    // The connector sends exactly `{"card":{"number":…}}` for an instrument identifier.
+    let identifier = serde_json::json!({"card": {"number": "4111111111111111"}});
+    let created = exchange(
+        &spec,
+        &server,
+        "/tms/v1/instrumentidentifiers",
+        "/tms/v1/instrumentidentifiers",
+        &identifier,
+        201,
+    )
+    .await;
+    assert_eq!(created["card"]["number"], "411111XXXXXX1111");
+    exchange(
+        &spec,
+        &server,
+        "/tms/v1/instrumentidentifiers",
+        "/tms/v1/instrumentidentifiers",
+        &identifier,
+        200,
+    )
+    .await;
+
+    let decision = DecisionRequest {
+        client_reference_information: reference(None),
+        order_information: DecisionOrder {
+            amount_details: DecisionAmount {
+                total_amount: "250.00".parse().unwrap(),
+                currency: "USD".into(),
+            },
+            bill_to: sale("1.00").order_information.bill_to.unwrap(),
+        },
+        device_information: None,
+        buyer_information: None,
+        risk_information: None,
+    };
+    let decided = exchange(
+        &spec,
+        &server,
+        "/risk/v1/decisions",
+        "/risk/v1/decisions",
+        &decision,
+        201,
+    )
+    .await;
+    assert_eq!(decided["status"], "ACCEPTED");
+}

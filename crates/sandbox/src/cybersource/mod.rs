@@ -6,7 +6,7 @@
 //!   reversals and voids, with the rules between them ([`ledger`]).
 //! - Transaction details and search (`/tss/v2/…`); Token Management (`/tms/…`), whose tokens pay
 //!   like cards.
-//! - Control API, for tests and the demo only: `GET /__sandbox/transactions`,
+//! - Control API, for tests and the demo only: `POST /__sandbox/reset`, `GET /__sandbox/transactions`,
 //!   `GET /__sandbox/payments` (authorizations and sales), `GET /__sandbox/stats`,
 //!   `POST /__sandbox/settle` (close a settlement batch now), `GET /__sandbox/cases`,
 //!   `POST /__sandbox/cases/{id}/decide` (a reviewer's decision), `POST|GET|DELETE /__sandbox/faults`.
@@ -317,6 +317,7 @@ impl CybersourceSandbox {
             .route("/__sandbox/transactions", get(control_transactions))
             .route("/__sandbox/payments", get(control_payments))
             .route("/__sandbox/stats", get(control_stats))
+            .route("/__sandbox/reset", post(control_reset))
             .route("/__sandbox/webhooks/deliveries", get(control_deliveries))
             .route("/__sandbox/webhooks/faults", post(webhooks::control_faults))
             .route("/__sandbox/settle", post(control_settle))
@@ -335,6 +336,18 @@ impl CybersourceSandbox {
                 faults::inject,
             ))
             .with_state(self.clone())
+    }
+
+    /// Forgets everything: transactions, tokens, cases, searches, subscriptions and keys,
+    /// counters and fault rules. The configuration stays.
+    pub fn reset(&self) {
+        *lock(&self.inner.ledger) = Ledger::default();
+        *lock(&self.inner.stats) = Stats::default();
+        lock(&self.inner.searches).clear();
+        *lock(&self.inner.webhooks) = webhooks::WebhookState::default();
+        *lock(&self.inner.vault) = tms::Vault::default();
+        lock(&self.inner.cases).clear();
+        self.inner.faults.clear();
     }
 
     /// Every transaction, in the order they were made.
@@ -496,6 +509,11 @@ async fn control_deliveries(
     State(sandbox): State<CybersourceSandbox>,
 ) -> Json<Vec<webhooks::Delivery>> {
     Json(sandbox.deliveries())
+}
+
+async fn control_reset(State(sandbox): State<CybersourceSandbox>) -> StatusCode {
+    sandbox.reset();
+    StatusCode::NO_CONTENT
 }
 
 async fn control_stats(State(sandbox): State<CybersourceSandbox>) -> Json<Stats> {

@@ -60,7 +60,7 @@ pub(super) fn risk_block(decision: &str, score: u32) -> Value {
         ],
         "infoCodes": {"velocity": ["VEL-ADDR"], "internet": ["FREE-EM"], "address": ["MM-A"]},
         "score": {"result": score.to_string(), "factorCodes": ["V", "F"], "modelUsed": "default"},
-        "casePriority": "3",
+        "casePriority": 3,
         "localTime": "12:00:00"
     })
 }

@@ -213,6 +213,7 @@ impl ZohoSandbox {
             .route("/oauth/v2/token/revoke", post(oauth::revoke))
             .merge(books::routes())
             .route("/__sandbox/stats", get(control_stats))
+            .route("/__sandbox/reset", post(control_reset))
             .route(
                 "/__sandbox/faults",
                 post(control_add_fault)
@@ -226,6 +227,23 @@ impl ZohoSandbox {
                 faults::inject,
             ))
             .with_state(self.clone())
+    }
+
+    /// Forgets every record, token and counter, and the fault rules. The configuration stays.
+    pub fn reset(&self) {
+        let organizations = self
+            .inner
+            .config
+            .organizations
+            .iter()
+            .map(|org| (org.organization_id.clone(), books::Organization::new(org)))
+            .collect();
+        *self.world() = World {
+            accounts: Accounts::default(),
+            organizations,
+            stats: Stats::default(),
+        };
+        self.inner.faults.clear();
     }
 
     pub fn stats(&self) -> Stats {
@@ -251,6 +269,11 @@ impl ZohoSandbox {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+async fn control_reset(State(sandbox): State<ZohoSandbox>) -> StatusCode {
+    sandbox.reset();
+    StatusCode::NO_CONTENT
 }
 
 async fn control_stats(State(sandbox): State<ZohoSandbox>) -> Json<Stats> {

@@ -83,3 +83,25 @@ fn a_secret_that_is_not_base64_is_refused_at_start() {
         CybersourceSandbox::new(&CybersourceConfig::with_key("m", "k", "not base64!")).is_err()
     );
 }
+
+#[tokio::test]
+async fn reset_forgets_everything_but_the_configuration() {
+    let sandbox = CybersourceSandbox::new(&CybersourceConfig::with_key("m", "k", SECRET)).unwrap();
+    let server = serve(sandbox.router()).await;
+    // An unsigned request still counts.
+    http()
+        .post(server.url().join("pts/v2/payments").unwrap())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sandbox.stats().requests, 1);
+    let answer = http()
+        .post(server.url().join("__sandbox/reset").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 204);
+    assert_eq!(sandbox.stats().requests, 0);
+    assert!(sandbox.transactions().is_empty());
+}
