@@ -82,6 +82,7 @@ pub async fn run(file: SandboxFile, print_credentials: bool) -> anyhow::Result<(
         }
     }
     let cybersource = CybersourceSandbox::new(&file.cybersource)?;
+    let _settlement = cybersource.spawn_settlement_clock()?;
     let cybersource_server = RunningServer::start(cybersource.router(), file.cybersource_listen)
         .await
         .with_context(|| format!("listening on {}", file.cybersource_listen))?;

@@ -288,3 +288,65 @@ fn clients_for_real_hosts_build() {
         .unwrap();
     }
 }
+
+/// Reference §4.3: a payment whose answer never came (the effect applied, the answer late past
+/// the client's timeout) has an unknown outcome, and Transaction Search finds it.
+#[tokio::test]
+async fn a_timeout_after_the_effect_is_an_unknown_outcome_that_search_resolves() {
+    use paybridge_sandbox::faults::{FaultMode, FaultRule};
+    let (sandbox, server) = sandbox().await;
+    sandbox.faults().add(FaultRule::next(
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::DelayAfter { millis: 3_000 },
+        1,
+    ));
+    let mut config = ClientConfig::new(
+        Environment::Custom(server.url()),
+        Credentials {
+            merchant_id: "test_merchant".into(),
+            key_id: "key-1".into(),
+            shared_secret: SecretString::from(SECRET),
+        },
+    );
+    config.request_timeout = std::time::Duration::from_millis(300);
+    let impatient = Client::new(config).unwrap();
+    let mut lost = sale("44.00");
+    lost.client_reference_information.code = "LOST-1".into();
+    let error = impatient.create_payment(&lost).await.unwrap_err();
+    assert!(
+        matches!(error, Error::NoAnswer { write: true, .. }),
+        "{error}"
+    );
+    assert_eq!(error.kind(), FailureKind::OutcomeUnknown);
+    let found = client(&server, SECRET)
+        .search(&paybridge_cybersource::search::SearchRequest::by_merchant_reference("LOST-1", 1))
+        .await
+        .unwrap();
+    assert_eq!(found.total_count, 1, "the payment happened");
+    assert!(found.summaries()[0].is_successful_authorization());
+}
+
+#[tokio::test]
+async fn reviews_before_authorization_and_3ds_hold_the_payment() {
+    let (_sandbox, server) = sandbox().await;
+    let client = client(&server, SECRET);
+    for (email, status) in [
+        ("dm-prereview@example.com", PaymentStatus::PendingReview),
+        ("3ds-ada@example.com", PaymentStatus::PendingAuthentication),
+        (
+            "dm-reject@example.com",
+            PaymentStatus::AuthorizedRiskDeclined,
+        ),
+    ] {
+        let mut request = sale("60.00");
+        request.client_reference_information.transaction_id = Some(format!("t-{email}"));
+        request.order_information.bill_to.as_mut().unwrap().email = email.into();
+        let answer = client.create_payment(&request).await.unwrap();
+        assert_eq!(answer.status, status, "{email}");
+        assert!(
+            !matches!(answer.outcome(), PaymentOutcome::Approved),
+            "{email}"
+        );
+    }
+}

@@ -240,3 +240,34 @@ async fn updates_take_the_version_they_change() {
         Error::Tms { status: 404, .. }
     ));
 }
+
+#[tokio::test]
+async fn new_tokens_are_announced_by_webhook() {
+    use crate::webhooks::{next, now_ms, receiver, sandbox_with_fast_minutes, subscribe};
+    use paybridge_cybersource::webhooks::{EventMeaning, EventType};
+    let (_sandbox, server) = sandbox_with_fast_minutes().await;
+    let client = client(&server, SECRET);
+    let (hooks, mut rx) = receiver(0).await;
+    let (_, verifier) = subscribe(
+        &client,
+        format!("{}hooks", hooks.url()),
+        "tokenManagement",
+        &["tms.token.created"],
+    )
+    .await;
+    let customer = client
+        .create_customer(&CustomerRequest::default())
+        .await
+        .unwrap();
+    let (headers, body) = next(&mut rx).await;
+    let n = verifier
+        .verify(
+            headers.get("v-c-signature").and_then(|v| v.to_str().ok()),
+            &body,
+            now_ms(),
+        )
+        .unwrap();
+    assert_eq!(n.event_type, EventType::TokenCreated);
+    assert_eq!(n.event_type.meaning(), EventMeaning::Token);
+    assert_eq!(n.resource_id(), Some(customer.id.as_str()));
+}

@@ -87,6 +87,10 @@ pub struct CybersourceConfig {
     /// Length of a webhook retry-policy "minute" in milliseconds (60000); tests shorten it.
     #[serde(default = "default_minute_ms")]
     pub webhook_minute_ms: u64,
+    /// Close a settlement batch every day at this UTC time (`"HH:MM"`), as processors do;
+    /// batches are closed only on demand (`POST /__sandbox/settle`) when absent.
+    #[serde(default)]
+    pub settlement_cutoff_utc: Option<String>,
     /// Make a day's reports available the same day (tests and demos) instead of the next.
     #[serde(default)]
     pub reports_ready_same_day: bool,
@@ -120,6 +124,7 @@ impl CybersourceConfig {
             unique_transaction_ids: true,
             duplicate_reference_window_secs: None,
             webhook_minute_ms: default_minute_ms(),
+            settlement_cutoff_utc: None,
             reports_ready_same_day: false,
             report_subscriptions: reports::default_subscriptions(),
         }
@@ -130,6 +135,8 @@ impl CybersourceConfig {
 pub enum ConfigError {
     #[error("the shared secret of key {0} is not base64")]
     SecretNotBase64(String),
+    #[error("settlement_cutoff_utc {0:?} is not HH:MM")]
+    BadCutoff(String),
 }
 
 /// Counters the control API reports.
@@ -380,6 +387,33 @@ impl CybersourceSandbox {
         self.settle_on(time::OffsetDateTime::now_utc().date())
     }
 
+    /// Closes a batch every day at the configured cut-off, until the task is dropped; `None`
+    /// when no cut-off is configured. Fails when the cut-off is not `HH:MM`.
+    pub fn spawn_settlement_clock(
+        &self,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, ConfigError> {
+        let Some(cutoff) = self.inner.config.settlement_cutoff_utc.as_deref() else {
+            return Ok(None);
+        };
+        let at = time::Time::parse(cutoff, time::macros::format_description!("[hour]:[minute]"))
+            .map_err(|_| ConfigError::BadCutoff(cutoff.to_string()))?;
+        let sandbox = self.clone();
+        Ok(Some(tokio::spawn(async move {
+            loop {
+                let now = time::OffsetDateTime::now_utc();
+                let mut next = now.replace_time(at);
+                if next <= now {
+                    next += time::Duration::days(1);
+                }
+                let wait = std::time::Duration::try_from(next - now).unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                if let Some(batch) = sandbox.settle() {
+                    tracing::info!(batch = %batch.batch_id, transactions = batch.transaction_ids.len(), "settlement batch closed at the cut-off");
+                }
+            }
+        })))
+    }
+
     /// [`settle`](Self::settle), dating the batch `date` (so that a test can fetch yesterday's
     /// reports today).
     pub fn settle_on(&self, date: time::Date) -> Option<Batch> {
@@ -591,4 +625,66 @@ async fn not_found() -> Response {
         Json(serde_json::json!({"status": "NOT_FOUND", "message": "The requested resource does not exist"})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn sale(id: &str) -> Transaction {
+        Transaction {
+            id: id.into(),
+            kind: Kind::Authorization,
+            merchant_id: "m".into(),
+            merchant_reference: "R".into(),
+            transaction_id: None,
+            parent_id: None,
+            root_id: id.into(),
+            amount: Decimal::TEN,
+            authorized: Decimal::TEN,
+            currency: "USD".into(),
+            status: "AUTHORIZED".into(),
+            reason: None,
+            submit_time_utc: String::new(),
+            submitted_at: 0,
+            reconciliation_id: "R".into(),
+            card_type: None,
+            card_suffix: None,
+            card_expiration: None,
+            bill_to: None,
+            risk: None,
+            sale: true,
+            captured: Decimal::TEN,
+            refunded: Decimal::ZERO,
+            reversed: Decimal::ZERO,
+            voided: false,
+            batch_id: None,
+            batch_date: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_daily_cutoff_closes_a_batch() {
+        let mut config = CybersourceConfig::with_key("m", "k", "AAAA");
+        let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(2);
+        config.settlement_cutoff_utc = Some(format!("{:02}:{:02}", soon.hour(), soon.minute()));
+        let sandbox = CybersourceSandbox::new(&config).unwrap();
+        sandbox.ledger().insert(sale("1"));
+        let clock = sandbox
+            .spawn_settlement_clock()
+            .unwrap()
+            .expect("a cut-off is configured");
+        tokio::time::sleep(std::time::Duration::from_secs(3 * 60)).await;
+        assert_eq!(sandbox.ledger().batches().len(), 1);
+        assert!(sandbox.transactions()[0].batch_id.is_some());
+        clock.abort();
+        config.settlement_cutoff_utc = Some("25:99".into());
+        assert!(
+            CybersourceSandbox::new(&config)
+                .unwrap()
+                .spawn_settlement_clock()
+                .is_err()
+        );
+    }
 }

@@ -10,6 +10,8 @@
 //! | billing postal code `46282` | `DECLINED` / `PROCESSOR_DECLINED` |
 //! | billing e-mail starting `dm-review` | `AUTHORIZED_PENDING_REVIEW` / `DECISION_PROFILE_REVIEW` (Decision Manager review) |
 //! | billing e-mail starting `dm-reject` | `AUTHORIZED_RISK_DECLINED` / `DECISION_PROFILE_REJECT` |
+//! | billing e-mail starting `dm-prereview` | `PENDING_REVIEW` / `DECISION_PROFILE_REVIEW`, nothing authorized |
+//! | billing e-mail starting `3ds-` | `PENDING_AUTHENTICATION` / `CONSUMER_AUTHENTICATION_REQUIRED`, nothing authorized |
 //! | an expiry in the past | `DECLINED` / `EXPIRED_CARD` |
 //! | anything else | `AUTHORIZED` (`approvalCode 888888`, `responseCode 100`) |
 
@@ -35,6 +37,10 @@ pub enum Outcome {
     /// Authorized for this share of the amount (a half).
     PartialApprove,
     Review,
+    /// Decision Manager reviews before any authorization (`PENDING_REVIEW`).
+    PreReview,
+    /// 3-D Secure must run first (`PENDING_AUTHENTICATION`).
+    Authenticate,
     RiskDecline,
     Decline {
         reason: &'static str,
@@ -101,6 +107,9 @@ fn decline_message(reason: &str) -> &'static str {
         }
         "DECISION_PROFILE_REVIEW" => "Decision Manager flagged the order for review.",
         "DECISION_PROFILE_REJECT" => "Decision Manager rejected the order.",
+        "CONSUMER_AUTHENTICATION_REQUIRED" => {
+            "The cardholder must be authenticated (3-D Secure) before the authorization."
+        }
         _ => {
             "Decline - General decline of the card. No other information provided by the issuing bank."
         }
@@ -305,6 +314,10 @@ pub(super) async fn create(
         }
     } else if email.starts_with("dm-review") {
         Outcome::Review
+    } else if email.starts_with("dm-prereview") {
+        Outcome::PreReview
+    } else if email.starts_with("3ds-") {
+        Outcome::Authenticate
     } else if email.starts_with("dm-reject") {
         Outcome::RiskDecline
     } else {
@@ -340,6 +353,16 @@ pub(super) async fn create(
             Some("DECISION_PROFILE_REJECT"),
             amount,
         ),
+        Outcome::PreReview => (
+            "PENDING_REVIEW",
+            Some("DECISION_PROFILE_REVIEW"),
+            Decimal::ZERO,
+        ),
+        Outcome::Authenticate => (
+            "PENDING_AUTHENTICATION",
+            Some("CONSUMER_AUTHENTICATION_REQUIRED"),
+            Decimal::ZERO,
+        ),
         Outcome::Decline { reason, .. } => ("DECLINED", Some(*reason), Decimal::ZERO),
         Outcome::ServerError { .. } => unreachable!("answered above"),
     };
@@ -350,7 +373,7 @@ pub(super) async fn create(
         Decimal::ZERO
     };
     let risk = match outcome {
-        Outcome::Review => Some(risk_block("REVIEW", 75)),
+        Outcome::Review | Outcome::PreReview => Some(risk_block("REVIEW", 75)),
         Outcome::RiskDecline => Some(risk_block("REJECT", 95)),
         _ => None,
     };
@@ -398,6 +421,27 @@ pub(super) async fn create(
     }
     let self_link = json!({"method": "GET", "href": format!("/pts/v2/payments/{id}")});
     let body = match &outcome {
+        Outcome::PreReview | Outcome::Authenticate => {
+            let reason = reason.unwrap_or_default();
+            let mut body = json!({
+                "_links": {"self": self_link},
+                "clientReferenceInformation": client_reference,
+                "errorInformation": {"reason": reason, "message": decline_message(reason)},
+                "id": id,
+                "status": status,
+                "submitTimeUtc": transaction.submit_time_utc,
+            });
+            if outcome == Outcome::Authenticate {
+                body["consumerAuthenticationInformation"] = json!({
+                    "acsUrl": "https://127.0.0.1/acs/step-up",
+                    "authenticationTransactionId": format!("{id}3DS"),
+                    "veresEnrolled": "Y",
+                });
+            } else if let Some(risk) = risk.clone() {
+                body["riskInformation"] = risk;
+            }
+            body
+        }
         Outcome::Decline {
             reason,
             response_code,
@@ -459,7 +503,7 @@ pub(super) async fn create(
         }
     };
     let transaction = sandbox.ledger().insert(transaction);
-    if outcome == Outcome::Review {
+    if matches!(outcome, Outcome::Review | Outcome::PreReview) {
         sandbox.open_case(&transaction, 75);
     }
     sandbox.count_payment(status);

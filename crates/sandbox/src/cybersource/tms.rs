@@ -373,6 +373,14 @@ pub(super) async fn create_identifier(
     let (id, created) = vault.identify(&merchant.0, &number);
     let body = vault.identifier_json(&vault.identifiers[&id]);
     drop(vault);
+    if created {
+        sandbox.emit_token_created(
+            &merchant.0,
+            "instrumentIdentifier",
+            &id,
+            format!("/tms/v1/instrumentidentifiers/{id}"),
+        );
+    }
     // An existing card gives back its identifier, with 200 instead of 201.
     answer(
         if created {
@@ -471,7 +479,15 @@ pub(super) async fn create_customer(
     };
     let mut vault = sandbox.vault();
     let json = vault.customer_json(&record);
+    let (id, merchant_id) = (record.id.clone(), record.merchant_id.clone());
     vault.customers.insert(record.id.clone(), record);
+    drop(vault);
+    sandbox.emit_token_created(
+        &merchant_id,
+        "customer",
+        &id,
+        format!("/tms/v2/customers/{id}"),
+    );
     answer(StatusCode::CREATED, json, Some(1))
 }
 
@@ -622,7 +638,14 @@ pub(super) async fn create_instrument(
         customer.default_instrument = Some(instrument.id.clone());
     }
     let json = vault.instrument_json(&instrument, make_default);
+    let href = format!(
+        "/tms/v2/customers/{customer_id}/payment-instruments/{}",
+        instrument.id
+    );
+    let id = instrument.id.clone();
     vault.instruments.insert(instrument.id.clone(), instrument);
+    drop(vault);
+    sandbox.emit_token_created(&merchant.0, "paymentInstrument", &id, href);
     answer(StatusCode::CREATED, json, Some(1))
 }
 

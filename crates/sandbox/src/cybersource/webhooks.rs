@@ -215,6 +215,8 @@ fn catalogue() -> Vec<(&'static str, bool, Vec<&'static str>)> {
                 "tms.networktoken.provisioned",
                 "tms.networktoken.updated",
                 "tms.networktoken.binding",
+                "tms.token.created",
+                "tms.token.updated",
             ],
         ),
     ]
@@ -338,6 +340,13 @@ impl CybersourceSandbox {
                 });
             }
         }
+    }
+
+    /// `tms.token.created` for a new customer, payment instrument or instrument identifier.
+    pub(super) fn emit_token_created(&self, merchant_id: &str, kind: &str, id: &str, href: String) {
+        let data =
+            json!({"id": id, "type": kind, "version": "1.0", "_links": {"self": {"href": href}}});
+        self.emit(merchant_id, "tokenManagement", "tms.token.created", data);
     }
 
     /// Emits the events of a new transaction.
