@@ -8,6 +8,7 @@
 //! - [`reports`]: report downloads parsed into typed rows (Payment Batch Detail CSV, Transaction
 //!   Request XML), purchase-refund details and net funding.
 //! - [`risk`]: Decision Manager — decisions, case actions and comments.
+//! - [`resolution`]: finding or cancelling a request whose answer never came (§4.3).
 //! - [`search`]: Transaction Search — details by id, searches by merchant reference and time.
 //! - [`tms`]: Token Management — customers, payment instruments, shipping addresses, instrument
 //!   identifiers, with `if-match` on updates.
@@ -25,6 +26,7 @@ pub mod followon;
 pub mod payments;
 pub mod refunds;
 pub mod reports;
+pub mod resolution;
 pub mod reversals;
 pub mod risk;
 pub mod search;

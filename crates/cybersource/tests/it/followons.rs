@@ -349,3 +349,96 @@ async fn credits_send_money_to_a_card() {
         FollowOnStatus::Voided
     );
 }
+
+/// A capture whose answer was lost is found by its transaction id, or, if Cybersource never
+/// made it, cancelled to be sure (reference §4.3) — never captured twice.
+#[tokio::test]
+async fn unanswered_captures_and_authorizations_are_found_or_cancelled() {
+    use paybridge_cybersource::resolution::{Resolution, Unanswered};
+    use paybridge_sandbox::faults::{FaultMode, FaultRule};
+    let (sandbox, server) = sandbox().await;
+    let client = client(&server, SECRET);
+    let id = authorized(&client, "90.00", "auth-ok").await;
+
+    sandbox.faults().add(FaultRule::next(
+        "POST",
+        "/pts/v2/payments/",
+        FaultMode::ErrorAfter { status: 502 },
+        1,
+    ));
+    let capture = CaptureRequest {
+        client_reference_information: reference(Some("cap-lost")),
+        order_information: amount("90.00"),
+    };
+    assert_eq!(
+        client.capture(&id, &capture).await.unwrap_err().kind(),
+        FailureKind::OutcomeUnknown
+    );
+    let Resolution::Found(details) = client
+        .resolve_unanswered("ORDER-1001", "cap-lost", &Unanswered::Voidable, 1)
+        .await
+        .unwrap()
+    else {
+        panic!("the capture happened")
+    };
+    assert!(
+        details
+            .application_information
+            .application("ics_bill")
+            .unwrap()
+            .succeeded()
+    );
+
+    sandbox.faults().add(FaultRule::next(
+        "POST",
+        "/pts/v2/payments/",
+        FaultMode::ErrorBefore { status: 502 },
+        1,
+    ));
+    let id2 = authorized(&client, "10.00", "auth-two").await;
+    let never = CaptureRequest {
+        client_reference_information: reference(Some("cap-never")),
+        order_information: amount("10.00"),
+    };
+    assert!(client.capture(&id2, &never).await.is_err());
+    assert!(matches!(
+        client
+            .resolve_unanswered("ORDER-1001", "cap-never", &Unanswered::Voidable, 1)
+            .await
+            .unwrap(),
+        Resolution::NotFound { cancelled: false }
+    ));
+
+    sandbox.faults().add(FaultRule::next(
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::ErrorAfter { status: 502 },
+        1,
+    ));
+    assert!(
+        client
+            .create_payment(&authorization("33.00", "auth-lost"))
+            .await
+            .is_err()
+    );
+    let kind = Unanswered::Authorization {
+        amount: AmountDetails {
+            total_amount: d("33.00"),
+            currency: "USD".into(),
+        },
+    };
+    assert!(matches!(
+        client
+            .resolve_unanswered("ORDER-1001", "auth-lost", &kind, 1)
+            .await
+            .unwrap(),
+        Resolution::Found(_)
+    ));
+    assert!(matches!(
+        client
+            .resolve_unanswered("ORDER-1001", "auth-gone", &kind, 1)
+            .await
+            .unwrap(),
+        Resolution::NotFound { cancelled: false }
+    ));
+}

@@ -2,10 +2,7 @@
 //! Cybersource has; if it has nothing, void by transaction id to be sure and let the order be
 //! placed again. Never a blind second charge.
 
-use paybridge_cybersource::payments::ClientReference;
-use paybridge_cybersource::search::SearchRequest;
-use paybridge_cybersource::voids::VoidRequest;
-use paybridge_cybersource::{Error as CybersourceError, Reason};
+use paybridge_cybersource::resolution::{Resolution, Unanswered};
 use paybridge_model::{FailureKind, OrderStatus};
 
 use crate::error::StepError;
@@ -43,38 +40,23 @@ pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<
     let transaction_id = transaction_id_for(&record.id, attempt);
     let cybersource = &engine.connectors.cybersource;
 
+    // Found and adopted, or cancelled by a timeout void so that nothing surfaces later (the
+    // payment was a sale). One step: its result is the truth, whatever happens next.
     let found: Option<PaymentResult> = ctx
-        .step(
-            "cybersource.lookup",
-            &format!("{payment_key}:{attempt}:lookup"),
-            |_| async {
-                let answer = cybersource
-                    .search(&SearchRequest::by_merchant_reference(
-                        &record.reference,
-                        SEARCH_DAYS,
-                    ))
-                    .await?;
-                for summary in answer.summaries() {
-                    if summary
-                        .application_information
-                        .application("ics_auth")
-                        .is_none()
-                    {
-                        continue;
+        .step("cybersource.resolution", &format!("{payment_key}:{attempt}:resolution"), |_| async {
+            let resolution = cybersource
+                .resolve_unanswered(&record.reference, &transaction_id, &Unanswered::Voidable, SEARCH_DAYS)
+                .await?;
+            Ok(match resolution {
+                Resolution::Found(details) => PaymentResult::from_details(&details),
+                Resolution::NotFound { cancelled } => {
+                    if cancelled {
+                        tracing::warn!(order = %record.reference, "a payment that was not yet searchable was voided");
                     }
-                    let details = cybersource.transaction(&summary.id).await?;
-                    if details
-                        .client_reference_information
-                        .transaction_id
-                        .as_deref()
-                        == Some(transaction_id.as_str())
-                    {
-                        return Ok(PaymentResult::from_details(&details));
-                    }
+                    None
                 }
-                Ok(None)
-            },
-        )
+            })
+        })
         .await?;
 
     let now = engine.clock.now_ms();
@@ -93,29 +75,6 @@ pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<
             }
         }
         None => {
-            // Not found: void by transaction id so that nothing can surface later (the payment
-            // was a sale). "No such transaction" is the expected answer.
-            ctx.step(
-                "cybersource.timeout-void",
-                &format!("{payment_key}:{attempt}:timeout-void"),
-                |_| async {
-                    let request = VoidRequest {
-                        client_reference_information: ClientReference {
-                            code: record.reference.clone(),
-                            transaction_id: Some(transaction_id.clone()),
-                        },
-                    };
-                    match cybersource.timeout_void(&request).await {
-                        Ok(voided) => Ok(voided.status.succeeded()),
-                        Err(CybersourceError::InvalidRequest {
-                            reason: Reason::InvalidData,
-                            ..
-                        }) => Ok(false),
-                        Err(e) => Err(e.into()),
-                    }
-                },
-            )
-            .await?;
             let detail = "the payment's answer was lost and Cybersource has no standing payment for it: nothing was charged. Place the order again (the same Idempotency-Key may be used).";
             let resolved = FailureRecord {
                 message: detail.into(),
