@@ -32,6 +32,15 @@ pub enum FaultMode {
     DelayBefore { millis: u64 },
     /// Answer 429 with `Retry-After: retry_after_secs` without doing anything.
     RateLimited { retry_after_secs: u64 },
+    /// Wait a time drawn from a distribution, then do the work: uniform between `min_millis`
+    /// and `max_millis`, or with `mean_millis` an exponential tail above `min_millis` with that
+    /// mean, capped at `max_millis` (most answers quick, a few slow, as real latency goes).
+    Latency {
+        min_millis: u64,
+        max_millis: u64,
+        #[serde(default)]
+        mean_millis: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +152,29 @@ impl Faults {
         }
     }
 
+    /// A latency drawn from the seeded generator (see [`FaultMode::Latency`]).
+    #[expect(
+        clippy::float_arithmetic,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a simulated delay, not money: the exponential draw needs a logarithm"
+    )]
+    pub fn latency(&self, min_millis: u64, max_millis: u64, mean_millis: Option<u64>) -> Duration {
+        let max_millis = max_millis.max(min_millis);
+        let millis = match mean_millis {
+            None => min_millis + self.up_to(max_millis - min_millis),
+            Some(mean) => {
+                let tail_mean = mean.saturating_sub(min_millis) as f64;
+                let uniform: f64 = lock(&self.rng).random();
+                // Inverse of the exponential CDF; `1 - u` is in (0, 1], so the logarithm is finite.
+                let tail = -tail_mean * (1.0 - uniform).ln();
+                (min_millis as f64 + tail).min(max_millis as f64).round() as u64
+            }
+        };
+        Duration::from_millis(millis)
+    }
+
     /// The fault for this request, if a rule matches and its draw says so.
     pub fn take(&self, method: &str, path: &str) -> Option<FaultMode> {
         let mut rules = lock(&self.rules);
@@ -209,6 +241,14 @@ pub async fn inject(
             tokio::time::sleep(Duration::from_millis(millis)).await;
             next.run(request).await
         }
+        FaultMode::Latency {
+            min_millis,
+            max_millis,
+            mean_millis,
+        } => {
+            tokio::time::sleep(faults.latency(min_millis, max_millis, mean_millis)).await;
+            next.run(request).await
+        }
         FaultMode::RateLimited { retry_after_secs } => {
             let mut response = error_body(429);
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
@@ -263,5 +303,36 @@ mod tests {
         assert_ne!(draws(7), draws(8));
         let hits = draws(7).iter().filter(|hit| **hit).count();
         assert!((30..90).contains(&hits), "about 30% of 200: {hits}");
+    }
+
+    #[test]
+    fn latencies_stay_in_bounds_and_follow_their_distribution() {
+        let faults = Faults::default();
+        faults.seed(7);
+        let uniform: Vec<u128> = (0..2000)
+            .map(|_| faults.latency(10, 50, None).as_millis())
+            .collect();
+        assert!(uniform.iter().all(|&ms| (10..=50).contains(&ms)));
+        assert!(uniform.contains(&10) && uniform.contains(&50));
+        let tail: Vec<u128> = (0..4000)
+            .map(|_| faults.latency(5, 2000, Some(25)).as_millis())
+            .collect();
+        assert!(tail.iter().all(|&ms| (5..=2000).contains(&ms)));
+        let mean = tail.iter().sum::<u128>() / 4000;
+        assert!((22..=28).contains(&mean), "mean {mean}");
+        let median = {
+            let mut sorted = tail.clone();
+            sorted.sort_unstable();
+            sorted[sorted.len() / 2]
+        };
+        assert!(
+            median < 25,
+            "a long tail puts the median below the mean: {median}"
+        );
+        faults.seed(7);
+        let again: Vec<u128> = (0..2000)
+            .map(|_| faults.latency(10, 50, None).as_millis())
+            .collect();
+        assert_eq!(uniform, again);
     }
 }

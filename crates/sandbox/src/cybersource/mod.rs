@@ -97,6 +97,11 @@ pub struct CybersourceConfig {
     /// The report subscriptions downloads are named by (`reportName`).
     #[serde(default = "reports::default_subscriptions")]
     pub report_subscriptions: Vec<reports::ReportSubscription>,
+    /// Serve the control API under `/__sandbox/` (reset, settle, decide, faults). Turn it off
+    /// when the simulator is shared with people who should see only the vendor's API; its
+    /// paths then answer 404 like any unknown path.
+    #[serde(default = "yes")]
+    pub control_api: bool,
 }
 
 fn default_minute_ms() -> u64 {
@@ -127,6 +132,7 @@ impl CybersourceConfig {
             settlement_cutoff_utc: None,
             reports_ready_same_day: false,
             report_subscriptions: reports::default_subscriptions(),
+            control_api: true,
         }
     }
 }
@@ -319,8 +325,7 @@ impl CybersourceSandbox {
                 self.clone(),
                 authenticate,
             ));
-        Router::new()
-            .merge(api)
+        let control = Router::new()
             .route("/__sandbox/transactions", get(control_transactions))
             .route("/__sandbox/payments", get(control_payments))
             .route("/__sandbox/stats", get(control_stats))
@@ -336,7 +341,13 @@ impl CybersourceSandbox {
                     .delete(control_clear_faults)
                     .get(control_faults),
             )
-            .route("/__sandbox/faults/seed", post(control_seed_faults))
+            .route("/__sandbox/faults/seed", post(control_seed_faults));
+        let router = if self.inner.config.control_api {
+            api.merge(control)
+        } else {
+            api
+        };
+        router
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(
                 (self.inner.faults.clone(), error_body),

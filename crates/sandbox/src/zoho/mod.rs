@@ -85,6 +85,13 @@ pub struct ZohoConfig {
     /// "Record payment" once an invoice is sent; default refuses).
     #[serde(default)]
     pub allow_payments_on_draft_invoices: bool,
+    /// Serve the control API under `/__sandbox/`; its paths answer like any unknown URL when off.
+    #[serde(default = "yes")]
+    pub control_api: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_lifetime() -> u64 {
@@ -133,6 +140,7 @@ impl ZohoConfig {
             wrong_secret_error: default_wrong_secret_error(),
             throttle_http_status: default_throttle_status(),
             allow_payments_on_draft_invoices: false,
+            control_api: true,
         }
     }
 }
@@ -208,10 +216,11 @@ impl ZohoSandbox {
 
     pub fn router(&self) -> Router {
         let error_body: faults::ErrorBody = books::server_error;
-        Router::new()
+        let api = Router::new()
             .route("/oauth/v2/token", post(oauth::token))
             .route("/oauth/v2/token/revoke", post(oauth::revoke))
-            .merge(books::routes())
+            .merge(books::routes());
+        let control = Router::new()
             .route("/__sandbox/stats", get(control_stats))
             .route("/__sandbox/reset", post(control_reset))
             .route(
@@ -220,7 +229,13 @@ impl ZohoSandbox {
                     .delete(control_clear_faults)
                     .get(control_faults),
             )
-            .route("/__sandbox/faults/seed", post(control_seed_faults))
+            .route("/__sandbox/faults/seed", post(control_seed_faults));
+        let router = if self.inner.config.control_api {
+            api.merge(control)
+        } else {
+            api
+        };
+        router
             .fallback(books::invalid_url)
             .layer(axum::middleware::from_fn_with_state(
                 (self.inner.faults.clone(), error_body),

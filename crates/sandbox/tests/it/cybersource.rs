@@ -105,3 +105,27 @@ async fn reset_forgets_everything_but_the_configuration() {
     assert_eq!(sandbox.stats().requests, 0);
     assert!(sandbox.transactions().is_empty());
 }
+
+#[tokio::test]
+async fn without_the_control_api_its_paths_are_unknown() {
+    let config = CybersourceConfig {
+        control_api: false,
+        ..CybersourceConfig::with_key("m", "k", SECRET)
+    };
+    let sandbox = CybersourceSandbox::new(&config).unwrap();
+    let server = serve(sandbox.router()).await;
+    for (method, path) in [
+        (reqwest::Method::POST, "__sandbox/reset"),
+        (reqwest::Method::POST, "__sandbox/settle"),
+        (reqwest::Method::GET, "__sandbox/transactions"),
+        (reqwest::Method::POST, "__sandbox/faults"),
+    ] {
+        let answer = http()
+            .request(method, server.url().join(path).unwrap())
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 404, "{path}");
+    }
+}

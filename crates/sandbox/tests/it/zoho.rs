@@ -248,3 +248,27 @@ async fn a_revoked_refresh_token_takes_its_access_tokens_with_it() {
     .await;
     assert_eq!((status, body["code"].as_i64()), (401, Some(57)));
 }
+
+#[tokio::test]
+async fn without_the_control_api_its_paths_are_unknown() {
+    let config = ZohoConfig {
+        control_api: false,
+        ..ZohoConfig::single("1000.C", "s", "1000.r.t", ORG, "USD")
+    };
+    let sandbox = ZohoSandbox::new(config);
+    let server = serve(sandbox.router()).await;
+    for path in ["__sandbox/reset", "__sandbox/faults"] {
+        let (status, body) = books(&server, None, reqwest::Method::POST, path, &[], None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, _) = books(
+        &server,
+        None,
+        reqwest::Method::GET,
+        "__sandbox/stats",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -215,6 +215,17 @@ async fn unknown_orders_are_404_and_health_checks_are_open() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
+    // The simulators' control API belongs to the simulators, never to paybridge.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/__sandbox/reset")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
