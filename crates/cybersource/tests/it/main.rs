@@ -350,3 +350,112 @@ async fn reviews_before_authorization_and_3ds_hold_the_payment() {
         );
     }
 }
+
+/// What Microform does in the shopper's browser: the card goes to the simulated Cybersource,
+/// the storefront gets a transient token.
+async fn capture_in_browser(server: &RunningServer, number: &str) -> serde_json::Value {
+    install_tls();
+    let answer = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .post(server.url().join("__sandbox/transient-tokens").unwrap())
+        .json(&serde_json::json!({
+            "number": number, "expirationMonth": "12", "expirationYear": "2031"
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+fn by_transient_token(jwt: &str, transaction_id: &str) -> PaymentRequest {
+    let mut request = sale("41.00");
+    request.client_reference_information.transaction_id = Some(transaction_id.into());
+    request.payment_information.card = None;
+    request.token_information = Some(paybridge_cybersource::payments::TokenInformation {
+        transient_token_jwt: jwt.into(),
+    });
+    request
+}
+
+#[tokio::test]
+async fn a_transient_token_pays_with_the_card_captured_in_the_browser() {
+    let (sandbox, server) = sandbox().await;
+    let client = client(&server, SECRET);
+    let captured = capture_in_browser(&server, "5555 5555 5555 4444").await;
+    let jwt = captured["transientToken"].as_str().unwrap();
+    assert_eq!(jwt.split('.').count(), 3, "a JWT: {jwt}");
+    assert_eq!(captured["jti"].as_str().unwrap().len(), 64);
+
+    let response = client
+        .create_payment(&by_transient_token(jwt, "tt-1"))
+        .await
+        .unwrap();
+    assert_eq!(response.outcome(), PaymentOutcome::Approved);
+    let recorded = &sandbox.payments()[0];
+    assert_eq!(recorded.amount, Decimal::new(4100, 2));
+    // The same token can be spent again while it lives (an authorization, then a token create).
+    let again = client
+        .create_payment(&by_transient_token(jwt, "tt-2"))
+        .await
+        .unwrap();
+    assert_eq!(again.outcome(), PaymentOutcome::Approved);
+
+    // A token the sandbox never issued is refused, naming the field.
+    let forged = {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        claims["jti"] = "F".repeat(64).into();
+        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{}.{claims}.{}", parts[0], parts[2])
+    };
+    let error = client
+        .create_payment(&by_transient_token(&forged, "tt-3"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), FailureKind::Permanent, "{error}");
+    assert_eq!(client.calls(), 3);
+}
+
+#[tokio::test]
+async fn an_expired_transient_token_is_invalid_data() {
+    let sandbox = CybersourceSandbox::new(&CybersourceConfig {
+        transient_token_lifetime_secs: 0,
+        ..CybersourceConfig::with_key("test_merchant", "key-1", SECRET)
+    })
+    .unwrap();
+    let server = RunningServer::start(sandbox.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .unwrap();
+    let captured = capture_in_browser(&server, "4111111111111111").await;
+    let error = client(&server, SECRET)
+        .create_payment(&by_transient_token(
+            captured["transientToken"].as_str().unwrap(),
+            "tt-x",
+        ))
+        .await
+        .unwrap_err();
+    match error {
+        Error::InvalidRequest {
+            reason, details, ..
+        } => {
+            assert_eq!(reason, Reason::InvalidData);
+            assert!(
+                details
+                    .iter()
+                    .any(|d| d.field.as_deref() == Some("tokenInformation.transientTokenJwt")),
+                "{details:?}"
+            );
+        }
+        other => panic!("expected INVALID_DATA, got {other:?}"),
+    }
+    assert!(sandbox.payments().is_empty());
+}

@@ -9,6 +9,7 @@
 //! - Control API, for tests and the demo only: `POST /__sandbox/reset`, `GET /__sandbox/transactions`,
 //!   `GET /__sandbox/payments` (authorizations and sales), `GET /__sandbox/stats`,
 //!   `POST /__sandbox/settle` (close a settlement batch now), `GET /__sandbox/cases`,
+//!   `POST /__sandbox/transient-tokens` (what Microform does in a browser),
 //!   `POST /__sandbox/cases/{id}/decide` (a reviewer's decision), `POST|GET|DELETE /__sandbox/faults`.
 
 mod followons;
@@ -19,6 +20,7 @@ pub mod risk;
 mod search;
 pub mod signature;
 mod tms;
+mod transient;
 mod webhooks;
 mod wire;
 
@@ -102,6 +104,13 @@ pub struct CybersourceConfig {
     /// paths then answer 404 like any unknown path.
     #[serde(default = "yes")]
     pub control_api: bool,
+    /// How long a transient token (Microform / Unified Checkout) can be spent: 15 minutes.
+    #[serde(default = "default_transient_lifetime")]
+    pub transient_token_lifetime_secs: u64,
+}
+
+fn default_transient_lifetime() -> u64 {
+    15 * 60
 }
 
 fn default_minute_ms() -> u64 {
@@ -133,6 +142,7 @@ impl CybersourceConfig {
             reports_ready_same_day: false,
             report_subscriptions: reports::default_subscriptions(),
             control_api: true,
+            transient_token_lifetime_secs: default_transient_lifetime(),
         }
     }
 }
@@ -175,6 +185,7 @@ struct Shared {
     searches: Mutex<HashMap<(String, String), Value>>,
     webhooks: Mutex<webhooks::WebhookState>,
     vault: Mutex<tms::Vault>,
+    captures: Mutex<transient::Captures>,
     cases: Mutex<BTreeMap<String, risk::Case>>,
     http: reqwest::Client,
     faults: Arc<Faults>,
@@ -224,6 +235,7 @@ impl CybersourceSandbox {
                 searches: Mutex::new(HashMap::new()),
                 webhooks: Mutex::new(webhooks::WebhookState::default()),
                 vault: Mutex::new(tms::Vault::default()),
+                captures: Mutex::new(transient::Captures::new()),
                 cases: Mutex::new(BTreeMap::new()),
                 http: delivery_client(),
                 faults: Arc::new(Faults::default()),
@@ -341,7 +353,11 @@ impl CybersourceSandbox {
                     .delete(control_clear_faults)
                     .get(control_faults),
             )
-            .route("/__sandbox/faults/seed", post(control_seed_faults));
+            .route("/__sandbox/faults/seed", post(control_seed_faults))
+            .route(
+                "/__sandbox/transient-tokens",
+                post(transient::control_capture),
+            );
         let router = if self.inner.config.control_api {
             api.merge(control)
         } else {
@@ -364,6 +380,7 @@ impl CybersourceSandbox {
         lock(&self.inner.searches).clear();
         *lock(&self.inner.webhooks) = webhooks::WebhookState::default();
         *lock(&self.inner.vault) = tms::Vault::default();
+        lock(&self.inner.captures).clear();
         lock(&self.inner.cases).clear();
         self.inner.faults.clear();
     }

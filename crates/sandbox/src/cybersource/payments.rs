@@ -206,7 +206,25 @@ pub(super) async fn create(
     let customer_token = text(&request, "paymentInformation.customer.id");
     let instrument_token = text(&request, "paymentInformation.paymentInstrument.id");
     let identifier_token = text(&request, "paymentInformation.instrumentIdentifier.id");
-    if card_number.is_none()
+    let transient_jwt = text(&request, "tokenInformation.transientTokenJwt");
+    let transient_jti = text(&request, "tokenInformation.jti");
+    if card_number.is_none() && (transient_jwt.is_some() || transient_jti.is_some()) {
+        match sandbox.spend_transient(&merchant.0, transient_jwt, transient_jti) {
+            Ok(card) => {
+                card_number = Some(card.number);
+                vault_card_type = card.card_type;
+                expiration = card.expiration.and_then(|(month, year)| {
+                    Some((
+                        month.parse::<u8>().ok()?,
+                        year.parse::<i32>().ok()?,
+                        month,
+                        year,
+                    ))
+                });
+            }
+            Err(field) => check.invalid.push(field.to_string()),
+        }
+    } else if card_number.is_none()
         && (customer_token.is_some() || instrument_token.is_some() || identifier_token.is_some())
     {
         match sandbox.vault().resolve(
@@ -251,13 +269,6 @@ pub(super) async fn create(
                     }
                 }
             }
-        }
-        // A transient token is issued by Microform for a real browser session; this sandbox
-        // has none to honour.
-        None if text(&request, "tokenInformation.transientTokenJwt").is_some() => {
-            check
-                .invalid
-                .push("tokenInformation.transientTokenJwt".into());
         }
         None if !check.invalid.is_empty() => {}
         None => check.missing.push("paymentInformation.card.number".into()),
