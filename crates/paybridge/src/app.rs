@@ -8,6 +8,7 @@ use paybridge_cybersource::{ClientConfig as CybersourceConfig, Credentials, Envi
 use paybridge_engine::{Connectors, Engine, EngineSettings, Store, Workers};
 use paybridge_model::Currency;
 use paybridge_server::AppState;
+use paybridge_zoho::quota::{Budgets, Plans};
 use paybridge_zoho::{ClientConfig as ZohoConfig, OAuthCredentials};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -39,6 +40,9 @@ pub struct ZohoConnection {
     pub api_domain: Url,
     pub organization_id: String,
     pub base_currency: Currency,
+    /// The organization's Zoho limits; `None` sends unmetered (only against a simulator
+    /// without limits).
+    pub quotas: Option<Plans>,
 }
 
 /// paybridge, running.
@@ -58,10 +62,13 @@ impl RunningApp {
             config.cybersource.credentials.clone(),
         ))
         .context("configuring the Cybersource connection")?;
-        let zoho = paybridge_zoho::Client::new(ZohoConfig::new(
-            config.zoho.credentials.clone(),
-            config.zoho.api_domain.clone(),
-        ))
+        let zoho = paybridge_zoho::Client::new(ZohoConfig {
+            budgets: config.zoho.quotas.clone().map(Budgets::local),
+            ..ZohoConfig::new(
+                config.zoho.credentials.clone(),
+                config.zoho.api_domain.clone(),
+            )
+        })
         .context("configuring the Zoho connection")?;
         let books = zoho.books(config.zoho.organization_id.clone());
         let connectors = Connectors {

@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use paybridge_cybersource::{Credentials, Environment};
 use paybridge_engine::EngineSettings;
 use paybridge_model::Currency;
+use paybridge_zoho::quota::{CrmPlan, DeskPlan, FinancePlan, Plans};
 use paybridge_zoho::{DataCentre, OAuthCredentials};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -74,6 +75,112 @@ pub struct ZohoSection {
     pub organization_id: String,
     /// The organization's base currency.
     pub base_currency: String,
+    /// The organization's Zoho plans: paybridge keeps under their limits.
+    #[serde(default)]
+    pub quotas: QuotaSection,
+}
+
+/// Zoho's limits for the organization (reference zoho.md §2.3, §4.4, §5). Requests wait for
+/// budget instead of drawing 429s.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSection {
+    /// Meter requests at all (turn off only against a simulator without limits).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Zoho Books plan, which sets the daily cap: free, standard, professional, premium,
+    /// elite or ultimate.
+    #[serde(default = "premium")]
+    pub books_plan: String,
+    /// Overrides the plan's daily cap (Zoho support can raise it).
+    #[serde(default)]
+    pub books_per_day: Option<u64>,
+    /// Books and Inventory requests a minute (Zoho: 100).
+    #[serde(default = "hundred")]
+    pub books_per_minute: u64,
+    /// Zoho CRM edition (free, standard, professional, enterprise, ultimate) and user count.
+    #[serde(default = "enterprise")]
+    pub crm_edition: String,
+    #[serde(default = "ten")]
+    pub crm_users: u64,
+    /// Zoho Desk edition (free, express, standard, professional, enterprise) and agent count.
+    #[serde(default = "professional")]
+    pub desk_edition: String,
+    #[serde(default = "five")]
+    pub desk_agents: u64,
+    /// The longest a request waits for budget before it is rescheduled, in seconds.
+    #[serde(default = "two_minutes")]
+    pub max_wait_secs: u64,
+}
+
+impl Default for QuotaSection {
+    fn default() -> QuotaSection {
+        toml::from_str("").expect("every quota key has a default")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn premium() -> String {
+    "premium".into()
+}
+fn hundred() -> u64 {
+    100
+}
+fn enterprise() -> String {
+    "enterprise".into()
+}
+fn ten() -> u64 {
+    10
+}
+fn professional() -> String {
+    "professional".into()
+}
+fn five() -> u64 {
+    5
+}
+fn two_minutes() -> u64 {
+    120
+}
+
+impl QuotaSection {
+    pub fn plans(&self) -> anyhow::Result<Option<Plans>> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let mut finance = FinancePlan::named(&self.books_plan).with_context(|| {
+            format!(
+                "zoho.quotas.books_plan: {:?} is not one of free, standard, professional, premium, elite, ultimate",
+                self.books_plan
+            )
+        })?;
+        finance.per_minute = self.books_per_minute;
+        if let Some(per_day) = self.books_per_day {
+            finance.per_day = per_day;
+        }
+        let crm = CrmPlan::edition(&self.crm_edition, self.crm_users).with_context(|| {
+            format!(
+                "zoho.quotas.crm_edition: {:?} is not one of free, standard, professional, enterprise, ultimate",
+                self.crm_edition
+            )
+        })?;
+        let desk = DeskPlan::edition(&self.desk_edition, self.desk_agents).with_context(|| {
+            format!(
+                "zoho.quotas.desk_edition: {:?} is not one of free, express, standard, professional, enterprise",
+                self.desk_edition
+            )
+        })?;
+        if finance.per_minute == 0 || finance.per_day == 0 {
+            bail!("zoho.quotas: books_per_minute and books_per_day must be positive");
+        }
+        Ok(Some(Plans {
+            finance,
+            crm,
+            desk,
+            max_wait: std::time::Duration::from_secs(self.max_wait_secs),
+        }))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +281,7 @@ impl FileConfig {
                 api_domain,
                 organization_id: z.organization_id.trim().to_string(),
                 base_currency,
+                quotas: z.quotas.plans()?,
             },
             storefront_keys,
         })
@@ -191,6 +299,26 @@ mod tests {
         let config: FileConfig = toml::from_str(EXAMPLE).unwrap();
         assert_eq!(config.zoho.data_centre.as_deref(), Some("us"));
         assert_eq!(config.engine.workers, 4);
+        let plans = config.zoho.quotas.plans().unwrap().unwrap();
+        assert_eq!(
+            (plans.finance.per_minute, plans.finance.per_day),
+            (100, 2_000)
+        );
+    }
+
+    #[test]
+    fn quotas_default_to_zohos_limits_and_name_bad_plans() {
+        let plans = QuotaSection::default().plans().unwrap().unwrap();
+        assert_eq!(plans, Plans::default());
+        let bad = QuotaSection {
+            books_plan: "gold".into(),
+            ..QuotaSection::default()
+        };
+        let error = format!("{:#}", bad.plans().unwrap_err());
+        assert!(
+            error.contains("zoho.quotas.books_plan") && error.contains("gold"),
+            "{error}"
+        );
     }
 
     #[test]

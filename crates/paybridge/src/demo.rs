@@ -23,8 +23,9 @@ use paybridge_sandbox::server::RunningServer;
 use paybridge_sandbox::storefront::{
     Expectation, OrderPlan, PlacedOrder, Storefront, StorefrontConfig,
 };
-use paybridge_sandbox::zoho::{ZohoConfig, ZohoSandbox};
+use paybridge_sandbox::zoho::{ZohoConfig, ZohoLimits, ZohoSandbox};
 use paybridge_zoho::OAuthCredentials;
+use paybridge_zoho::quota::{FinancePlan, Plans};
 use rand::RngExt as _;
 use secrecy::SecretString;
 use serde::Serialize;
@@ -129,13 +130,23 @@ impl DemoEnvironment {
             &creds.shared_secret,
         ))?;
         let cybersource_server = RunningServer::start(cybersource.router(), loopback()).await?;
-        let zoho = ZohoSandbox::new(ZohoConfig::single(
-            &creds.client_id,
-            &creds.client_secret,
-            &creds.refresh_token,
-            &creds.organization_id,
-            "USD",
-        ));
+        // Zoho's limits, raised a hundredfold so that the demo takes seconds, not minutes;
+        // paybridge meters its requests against the same raised limits.
+        let limits = ZohoLimits {
+            books_per_minute: 100 * 100,
+            books_per_day: 100 * 10_000,
+            ..ZohoLimits::default()
+        };
+        let zoho = ZohoSandbox::new(ZohoConfig {
+            limits: limits.clone(),
+            ..ZohoConfig::single(
+                &creds.client_id,
+                &creds.client_secret,
+                &creds.refresh_token,
+                &creds.organization_id,
+                "USD",
+            )
+        });
         let zoho_server = RunningServer::start(zoho.router(), loopback()).await?;
 
         let (data_dir, data_dir_is_temporary) = match &options.data_dir {
@@ -173,6 +184,13 @@ impl DemoEnvironment {
                 api_domain: zoho_server.url(),
                 organization_id: creds.organization_id.clone(),
                 base_currency: Currency::USD,
+                quotas: Some(Plans {
+                    finance: FinancePlan {
+                        per_minute: limits.books_per_minute,
+                        per_day: limits.books_per_day,
+                    },
+                    ..Plans::default()
+                }),
             },
             storefront_keys: vec![SecretString::from(creds.storefront_key.clone())],
         })
@@ -435,6 +453,12 @@ impl DemoEnvironment {
             problems.push(format!(
                 "{} Zoho contact(s) belong to no synced order",
                 stray.len()
+            ));
+        }
+        let throttled = self.zoho.stats().throttled;
+        if throttled > 0 {
+            problems.push(format!(
+                "Zoho throttled {throttled} request(s): paybridge's budget let them through"
             ));
         }
         Ok(Verification {

@@ -9,8 +9,9 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Answer, Client};
+use crate::client::{Answer, Call, Client, Meter};
 use crate::error::Error;
+use crate::quota::Product;
 
 /// Zoho Books for one organization.
 #[derive(Debug, Clone)]
@@ -254,15 +255,23 @@ impl Books {
     ) -> Result<T, Error> {
         let mut query: Vec<(&str, &str)> = vec![("organization_id", self.organization_id.as_str())];
         query.extend_from_slice(extra_query);
+        let path = format!("/books/v3{path}");
         let answer = self
             .client
             .send(
                 check_envelope,
-                method,
-                &format!("/books/v3{path}"),
-                &query,
-                &[],
-                body,
+                &Call {
+                    meter: Meter {
+                        product: Product::Finance,
+                        organization: &self.organization_id,
+                        cost: 1,
+                    },
+                    method,
+                    path: &path,
+                    query: &query,
+                    headers: &[],
+                    body,
+                },
             )
             .await?;
         extract(&answer, key)

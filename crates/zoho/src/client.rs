@@ -12,6 +12,7 @@ use url::Url;
 use crate::books::Books;
 use crate::error::Error;
 use crate::oauth::{AccessToken, OAuthCredentials, TokenCache};
+use crate::quota::{Budgets, Product};
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -20,6 +21,9 @@ pub struct ClientConfig {
     pub api_domain: Url,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// The per-organization budgets requests wait for; none means no metering (tests only:
+    /// without it Zoho's 429s are the only brake).
+    pub budgets: Option<Budgets>,
 }
 
 impl ClientConfig {
@@ -29,6 +33,7 @@ impl ClientConfig {
             api_domain,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            budgets: None,
         }
     }
 }
@@ -49,6 +54,27 @@ struct Inner {
     http: reqwest::Client,
     tokens: TokenCache,
     api_calls: AtomicU64,
+    budgets: Option<Budgets>,
+}
+
+/// Whose budget a request spends, and how much of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meter<'a> {
+    pub product: Product,
+    pub organization: &'a str,
+    pub cost: u64,
+}
+
+/// One request, before authentication.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub meter: Meter<'a>,
+    pub method: Method,
+    /// From the API domain's root, e.g. `/books/v3/invoices`.
+    pub path: &'a str,
+    pub query: &'a [(&'a str, &'a str)],
+    pub headers: &'a [(&'static str, String)],
+    pub body: Option<&'a serde_json::Value>,
 }
 
 /// An answer with a JSON body, before the product's envelope has been checked.
@@ -77,6 +103,7 @@ impl Client {
                 http,
                 tokens: TokenCache::new(config.credentials, config.api_domain),
                 api_calls: AtomicU64::new(0),
+                budgets: config.budgets,
             }),
         })
     }
@@ -96,19 +123,21 @@ impl Client {
         self.inner.tokens.refreshes()
     }
 
+    /// The budgets this client spends from, if metered.
+    pub fn budgets(&self) -> Option<&Budgets> {
+        self.inner.budgets.as_ref()
+    }
+
     /// Sends one authenticated request and checks its envelope. A rejected token (HTTP 401,
     /// Books code 14/57) is dropped, refreshed once and the request retried once; a second
-    /// rejection is returned as it is.
+    /// rejection is returned as it is. Each attempt first waits for the organization's budget;
+    /// a 429 that comes anyway pauses the organization's budget for its `Retry-After`.
     pub(crate) async fn send(
         &self,
         check: EnvelopeCheck,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        headers: &[(&'static str, String)],
-        body: Option<&serde_json::Value>,
+        call: &Call<'_>,
     ) -> Result<Answer, Error> {
-        if let Some(body) = body {
+        if let Some(body) = call.body {
             let paths = paybridge_model::pan::find_in_json(body);
             if !paths.is_empty() {
                 return Err(Error::CardNumberInPayload {
@@ -117,17 +146,13 @@ impl Client {
             }
         }
         let token = self.inner.tokens.get(&self.inner.http).await?;
-        let first = self
-            .send_with(&token, &method, path, query, headers, body)
-            .await;
+        let first = self.metered(&token, call).await;
         match first.and_then(|answer| check(&answer).map(|()| answer)) {
             Err(e) if e.is_auth_rejection() => {
-                tracing::warn!(path, error = %e, "Zoho rejected the access token; refreshing once");
+                tracing::warn!(path = call.path, error = %e, "Zoho rejected the access token; refreshing once");
                 self.inner.tokens.invalidate(&token).await;
                 let fresh = self.inner.tokens.get(&self.inner.http).await?;
-                let answer = self
-                    .send_with(&fresh, &method, path, query, headers, body)
-                    .await?;
+                let answer = self.metered(&fresh, call).await?;
                 check(&answer)?;
                 Ok(answer)
             }
@@ -135,15 +160,44 @@ impl Client {
         }
     }
 
-    async fn send_with(
-        &self,
-        token: &AccessToken,
-        method: &Method,
-        path: &str,
-        query: &[(&str, &str)],
-        headers: &[(&'static str, String)],
-        body: Option<&serde_json::Value>,
-    ) -> Result<Answer, Error> {
+    async fn metered(&self, token: &AccessToken, call: &Call<'_>) -> Result<Answer, Error> {
+        let meter = call.meter;
+        let _permit = match &self.inner.budgets {
+            Some(budgets) => Some(
+                budgets
+                    .acquire(meter.product, meter.organization, meter.cost)
+                    .await?,
+            ),
+            None => None,
+        };
+        let answer = self.send_with(token, call).await;
+        if let (Err(Error::RateLimited { retry_after, .. }), Some(budgets)) =
+            (&answer, &self.inner.budgets)
+        {
+            let pause = retry_after.unwrap_or(Duration::from_secs(60));
+            tracing::warn!(
+                product = meter.product.as_str(),
+                organization = meter.organization,
+                pause_s = pause.as_secs(),
+                "Zoho throttled a metered request; pausing the organization's budget"
+            );
+            budgets
+                .throttled(meter.product, meter.organization, pause)
+                .await;
+        }
+        answer
+    }
+
+    async fn send_with(&self, token: &AccessToken, call: &Call<'_>) -> Result<Answer, Error> {
+        let Call {
+            method,
+            path,
+            query,
+            headers,
+            body,
+            ..
+        } = call;
+        let (method, path, query, headers, body) = (method, *path, *query, *headers, *body);
         let write = !matches!(*method, Method::GET | Method::HEAD);
         let mut url = token
             .api_domain
@@ -183,12 +237,18 @@ impl Client {
             }
         })?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        // `Retry-After` when Zoho sends it; Books has been seen sending `X-Rate-Limit-Reset`
+        // (seconds) instead (zoho.md §2.3).
+        let seconds = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+        };
+        let retry_after =
+            seconds(header::RETRY_AFTER.as_str()).or_else(|| seconds("x-rate-limit-reset"));
         let body = response.bytes().await.map_err(|source| Error::NoAnswer {
             method: method.to_string(),
             path: path.to_string(),

@@ -29,6 +29,14 @@ pub enum Error {
         message: String,
     },
 
+    /// paybridge's own budget for the organization is spent for longer than a request may wait.
+    #[error("the Zoho {product} budget of organization {organization} is spent; room again in {}s", .retry_after.as_secs())]
+    QuotaExhausted {
+        product: &'static str,
+        organization: String,
+        retry_after: Duration,
+    },
+
     #[error("could not reach Zoho at {url}: {source}")]
     Connect {
         url: String,
@@ -109,7 +117,9 @@ impl Error {
                     FailureKind::Permanent
                 }
             }
-            Error::RateLimited { .. } | Error::Connect { .. } => FailureKind::Transient,
+            Error::RateLimited { .. } | Error::Connect { .. } | Error::QuotaExhausted { .. } => {
+                FailureKind::Transient
+            }
             Error::NoAnswer { write, .. } | Error::UnexpectedResponse { write, .. } => {
                 if *write {
                     FailureKind::OutcomeUnknown
@@ -124,6 +134,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } => *retry_after,
+            Error::QuotaExhausted { retry_after, .. } => Some(*retry_after),
             // Zoho blocks token creation for the rest of its 10-minute window.
             Error::OAuth { error, .. } if error == "Access Denied" => Some(Duration::from_secs(60)),
             _ => None,

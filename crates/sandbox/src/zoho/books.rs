@@ -9,7 +9,7 @@ use std::str::FromStr;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rust_decimal::prelude::ToPrimitive;
@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{OrganizationConfig, ZohoSandbox};
+use super::{OrganizationConfig, ZohoSandbox, limits};
 use crate::ids;
 
 pub(super) fn routes() -> Router<ZohoSandbox> {
@@ -179,6 +179,7 @@ struct BooksError {
     status: StatusCode,
     code: i64,
     message: String,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl BooksError {
@@ -187,6 +188,25 @@ impl BooksError {
             status,
             code,
             message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 429 over the organization's limits, with the `X-Rate-Limit-*` headers Books was seen
+    /// sending (zoho.md §2.3).
+    fn throttled(code: i64, throttle: &limits::Throttle) -> BooksError {
+        let reset = throttle.reset.as_secs_f64().ceil().to_string();
+        BooksError {
+            headers: vec![
+                ("x-rate-limit-limit", throttle.limit.to_string()),
+                ("x-rate-limit-remaining", "0".into()),
+                ("x-rate-limit-reset", reset),
+            ],
+            ..BooksError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                "You have made too many requests. Please try again after some time.",
+            )
         }
     }
 
@@ -213,11 +233,17 @@ impl BooksError {
             .books_errors
             .entry(self.code)
             .or_insert(0) += 1;
-        (
+        let mut response = (
             self.status,
             axum::Json(json!({"code": self.code, "message": self.message})),
         )
-            .into_response()
+            .into_response();
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
     }
 }
 
@@ -277,13 +303,19 @@ fn authorize(
     if org.is_empty() || !org.bytes().all(|b| b.is_ascii_digit()) {
         return Err(BooksError::invalid("organization_id"));
     }
-    if !sandbox.world().organizations.contains_key(org) {
+    let mut world = sandbox.world();
+    if !world.organizations.contains_key(org) {
         return Err(BooksError::new(
             StatusCode::BAD_REQUEST,
             6041,
             format!("This user is not associated with the CompanyID/CompanyName:{org}."),
         ));
     }
+    let limits = &sandbox.inner.config.limits;
+    world
+        .spending
+        .spend(limits, limits::Meter::Books, org, 1)
+        .map_err(|t| BooksError::throttled(limits.books_throttle_code, &t))?;
     Ok(org.to_string())
 }
 

@@ -7,7 +7,10 @@
 //! /__sandbox/faults`.
 
 mod books;
+mod limits;
 mod oauth;
+
+pub use limits::ZohoLimits;
 
 pub use books::BooksRecords;
 
@@ -88,6 +91,9 @@ pub struct ZohoConfig {
     /// Serve the control API under `/__sandbox/`; its paths answer like any unknown URL when off.
     #[serde(default = "yes")]
     pub control_api: bool,
+    /// Zoho's rate limits and daily allowances.
+    #[serde(default)]
+    pub limits: ZohoLimits,
 }
 
 fn yes() -> bool {
@@ -141,6 +147,7 @@ impl ZohoConfig {
             throttle_http_status: default_throttle_status(),
             allow_payments_on_draft_invoices: false,
             control_api: true,
+            limits: ZohoLimits::default(),
         }
     }
 }
@@ -157,6 +164,8 @@ pub struct Stats {
     pub books_auth_failures: u64,
     /// Books error answers by code.
     pub books_errors: BTreeMap<i64, u64>,
+    /// Requests refused with 429 for being over an organization's limits.
+    pub throttled: u64,
 }
 
 struct AccessTokenRecord {
@@ -177,6 +186,7 @@ struct Accounts {
 struct World {
     accounts: Accounts,
     organizations: HashMap<String, books::Organization>,
+    spending: limits::Spending,
     stats: Stats,
 }
 
@@ -206,6 +216,7 @@ impl ZohoSandbox {
                 world: Mutex::new(World {
                     accounts: Accounts::default(),
                     organizations,
+                    spending: limits::Spending::default(),
                     stats: Stats::default(),
                 }),
                 faults: Arc::new(Faults::default()),
@@ -256,13 +267,18 @@ impl ZohoSandbox {
         *self.world() = World {
             accounts: Accounts::default(),
             organizations,
+            spending: limits::Spending::default(),
             stats: Stats::default(),
         };
         self.inner.faults.clear();
     }
 
     pub fn stats(&self) -> Stats {
-        self.world().stats.clone()
+        let world = self.world();
+        Stats {
+            throttled: world.spending.throttled,
+            ..world.stats.clone()
+        }
     }
 
     pub fn faults(&self) -> &Faults {

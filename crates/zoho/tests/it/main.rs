@@ -1,5 +1,7 @@
 //! The Zoho client against the Zoho sandbox, over HTTP.
 
+mod quota;
+
 use std::net::{Ipv4Addr, SocketAddr};
 
 use paybridge_model::FailureKind;
@@ -13,9 +15,9 @@ use paybridge_zoho::{Client, ClientConfig, Error, OAuthCredentials};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 
-const ORG: &str = "10234695";
+pub const ORG: &str = "10234695";
 
-async fn sandbox(config: ZohoConfig) -> (ZohoSandbox, RunningServer) {
+pub async fn sandbox(config: ZohoConfig) -> (ZohoSandbox, RunningServer) {
     let sandbox = ZohoSandbox::new(config);
     let server = RunningServer::start(sandbox.router(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
@@ -23,12 +25,16 @@ async fn sandbox(config: ZohoConfig) -> (ZohoSandbox, RunningServer) {
     (sandbox, server)
 }
 
-fn config() -> ZohoConfig {
+pub fn config() -> ZohoConfig {
     ZohoConfig::single("1000.CLIENT", "secret", "1000.refresh.token", ORG, "USD")
 }
 
-fn client(server: &RunningServer, client_id: &str) -> Client {
-    Client::new(ClientConfig::new(
+pub fn client(server: &RunningServer, client_id: &str) -> Client {
+    Client::new(client_config(server, client_id)).unwrap()
+}
+
+pub fn client_config(server: &RunningServer, client_id: &str) -> ClientConfig {
+    ClientConfig::new(
         OAuthCredentials {
             accounts_url: server.url(),
             client_id: client_id.into(),
@@ -36,11 +42,10 @@ fn client(server: &RunningServer, client_id: &str) -> Client {
             refresh_token: SecretString::from("1000.refresh.token"),
         },
         server.url(),
-    ))
-    .unwrap()
+    )
 }
 
-fn contact(name: &str, email: &str) -> NewContact {
+pub fn contact(name: &str, email: &str) -> NewContact {
     NewContact {
         contact_name: name.into(),
         company_name: None,

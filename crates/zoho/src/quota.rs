@@ -1,0 +1,727 @@
+//! Zoho's quotas, kept on our side so that requests wait for budget instead of drawing 429s
+//! (zoho.md §2.3, §4.4, §5, pitfall 5).
+//!
+//! Every quota is a sliding window: at most `limit` units in any `window`. Books and Inventory
+//! share one organization's 100 requests a minute and its plan's daily cap; CRM spends credits
+//! (one per call, one per ten records on writes) from a 24-hour allowance and limits
+//! simultaneous calls; Desk spends credits from a daily allowance and limits simultaneous calls.
+//!
+//! The windows live in a [`BudgetLedger`]. [`LocalLedger`] keeps them in this process, which is
+//! enough for one node with many workers; a store-backed ledger shares them between nodes.
+//! Concurrency limits are per process.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::error::Error;
+
+/// The Zoho products whose quotas are metered apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Product {
+    /// Books and Inventory: one finance organization, one budget.
+    Finance,
+    Crm,
+    Desk,
+}
+
+impl Product {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Product::Finance => "books",
+            Product::Crm => "crm",
+            Product::Desk => "desk",
+        }
+    }
+}
+
+/// At most `limit` units in any `window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    pub name: &'static str,
+    pub limit: u64,
+    pub window: Duration,
+}
+
+/// A ledger's answer to a request for budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Taken: the request may go.
+    Granted,
+    /// Not enough room; there will be after this long.
+    Wait(Duration),
+}
+
+/// Where the windows are kept. `take` is atomic over all of a key's quotas: it spends from
+/// every one of them or from none.
+pub trait BudgetLedger: Send + Sync + 'static {
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+        quotas: &'a [Quota],
+        cost: u64,
+    ) -> BoxFuture<'a, Result<Grant, Error>>;
+
+    /// Units spent in each quota's current window, in the order given.
+    fn used<'a>(
+        &'a self,
+        key: &'a str,
+        quotas: &'a [Quota],
+    ) -> BoxFuture<'a, Result<Vec<u64>, Error>>;
+
+    /// Lends nothing for `key` until `pause` has passed (Zoho answered 429 anyway: another
+    /// integration on the same organization is spending the budget too).
+    fn pause<'a>(&'a self, key: &'a str, pause: Duration) -> BoxFuture<'a, Result<(), Error>>;
+}
+
+/// Decides a request against one key's history. Shared by every ledger so that they agree.
+///
+/// `history` holds `(age, cost)` of earlier grants, oldest first, where `age` is how long ago
+/// each was granted. Returns how long to wait, or `None` when `cost` fits now.
+pub fn decide(history: &[(Duration, u64)], quotas: &[Quota], cost: u64) -> Option<Duration> {
+    let mut wait = Duration::ZERO;
+    for quota in quotas {
+        let in_window: Vec<&(Duration, u64)> = history
+            .iter()
+            .filter(|(age, _)| *age < quota.window)
+            .collect();
+        let mut used: u64 = in_window.iter().map(|(_, c)| c).sum();
+        if used + cost <= quota.limit {
+            continue;
+        }
+        // Wait for the oldest grants to leave the window until the cost fits.
+        for (age, spent) in in_window {
+            used -= spent;
+            if used + cost <= quota.limit {
+                wait = wait.max(quota.window - *age);
+                break;
+            }
+        }
+    }
+    (!wait.is_zero()).then_some(wait)
+}
+
+/// Windows kept in this process.
+#[derive(Debug, Default)]
+pub struct LocalLedger {
+    keys: Mutex<HashMap<String, LocalKey>>,
+}
+
+#[derive(Debug, Default)]
+struct LocalKey {
+    grants: VecDeque<(Instant, u64)>,
+    paused_until: Option<Instant>,
+}
+
+impl LocalLedger {
+    fn with_key<T>(&self, key: &str, f: impl FnOnce(&mut LocalKey) -> T) -> T {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        f(keys.entry(key.to_string()).or_default())
+    }
+}
+
+fn history(grants: &VecDeque<(Instant, u64)>, now: Instant) -> Vec<(Duration, u64)> {
+    grants
+        .iter()
+        .map(|(at, cost)| (now.saturating_duration_since(*at), *cost))
+        .collect()
+}
+
+impl BudgetLedger for LocalLedger {
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+        quotas: &'a [Quota],
+        cost: u64,
+    ) -> BoxFuture<'a, Result<Grant, Error>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            Ok(self.with_key(key, |k| {
+                if let Some(until) = k.paused_until.filter(|until| *until > now) {
+                    return Grant::Wait(until - now);
+                }
+                let longest = quotas.iter().map(|q| q.window).max().unwrap_or_default();
+                while k
+                    .grants
+                    .front()
+                    .is_some_and(|(at, _)| now.saturating_duration_since(*at) >= longest)
+                {
+                    k.grants.pop_front();
+                }
+                match decide(&history(&k.grants, now), quotas, cost) {
+                    Some(wait) => Grant::Wait(wait),
+                    None => {
+                        k.grants.push_back((now, cost));
+                        Grant::Granted
+                    }
+                }
+            }))
+        })
+    }
+
+    fn used<'a>(
+        &'a self,
+        key: &'a str,
+        quotas: &'a [Quota],
+    ) -> BoxFuture<'a, Result<Vec<u64>, Error>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            Ok(self.with_key(key, |k| {
+                let history = history(&k.grants, now);
+                quotas
+                    .iter()
+                    .map(|q| {
+                        history
+                            .iter()
+                            .filter(|(age, _)| *age < q.window)
+                            .map(|(_, c)| c)
+                            .sum()
+                    })
+                    .collect()
+            }))
+        })
+    }
+
+    fn pause<'a>(&'a self, key: &'a str, pause: Duration) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let until = Instant::now() + pause;
+            self.with_key(key, |k| {
+                k.paused_until = Some(k.paused_until.map_or(until, |u| u.max(until)));
+            });
+            Ok(())
+        })
+    }
+}
+
+/// Zoho Books / Inventory plan limits (zoho.md §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinancePlan {
+    pub per_minute: u64,
+    pub per_day: u64,
+}
+
+impl FinancePlan {
+    /// The daily cap by plan name (`free` 1,000, `standard` 2,000, `professional` 5,000,
+    /// `premium`, `elite`, `ultimate` 10,000), all with 100 requests a minute.
+    pub fn named(plan: &str) -> Option<FinancePlan> {
+        let per_day = match plan.trim().to_ascii_lowercase().as_str() {
+            "free" => 1_000,
+            "standard" => 2_000,
+            "professional" => 5_000,
+            "premium" | "elite" | "ultimate" => 10_000,
+            _ => return None,
+        };
+        Some(FinancePlan {
+            per_minute: 100,
+            per_day,
+        })
+    }
+}
+
+impl Default for FinancePlan {
+    fn default() -> FinancePlan {
+        FinancePlan {
+            per_minute: 100,
+            per_day: 10_000,
+        }
+    }
+}
+
+/// Zoho CRM edition limits (zoho.md §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrmPlan {
+    /// Credits per rolling 24 hours.
+    pub credits_per_day: u64,
+    /// Simultaneous calls per organization.
+    pub concurrency: u32,
+}
+
+impl CrmPlan {
+    /// The allowance of an edition for `users` licences: `free`, `standard` (or `starter`),
+    /// `professional`, `enterprise` (or `zoho_one`), `ultimate` (or `crm_plus`).
+    pub fn edition(edition: &str, users: u64) -> Option<CrmPlan> {
+        let (per_user, max, concurrency) = match edition.trim().to_ascii_lowercase().as_str() {
+            "free" => return Some(CrmPlan::new(5_000, 5)),
+            "standard" | "starter" => (250, 100_000, 10),
+            "professional" => (500, 3_000_000, 15),
+            "enterprise" | "zoho_one" => (1_000, 5_000_000, 20),
+            "ultimate" | "crm_plus" => (2_000, u64::MAX, 25),
+            _ => return None,
+        };
+        Some(CrmPlan::new(
+            (50_000 + per_user * users).min(max),
+            concurrency,
+        ))
+    }
+
+    pub fn new(credits_per_day: u64, concurrency: u32) -> CrmPlan {
+        CrmPlan {
+            credits_per_day,
+            concurrency,
+        }
+    }
+
+    /// What a call costs: one credit, or one per ten records for inserts, updates and upserts.
+    pub fn cost(records_written: usize) -> u64 {
+        u64::try_from(records_written.div_ceil(10))
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+}
+
+impl Default for CrmPlan {
+    fn default() -> CrmPlan {
+        CrmPlan::edition("enterprise", 10).expect("a known edition")
+    }
+}
+
+/// Zoho Desk edition limits (zoho.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeskPlan {
+    pub credits_per_day: u64,
+    pub concurrency: u32,
+}
+
+impl DeskPlan {
+    /// Base credits plus agent credits by edition: `free`, `express`, `standard`,
+    /// `professional`, `enterprise`.
+    pub fn edition(edition: &str, agents: u64) -> Option<DeskPlan> {
+        let (base, per_agent, concurrency) = match edition.trim().to_ascii_lowercase().as_str() {
+            "free" => (5_000, 0, 5),
+            "express" => (25_000, 100, 10),
+            "standard" => (50_000, 250, 10),
+            "professional" => (75_000, 500, 15),
+            "enterprise" => (100_000, 1_000, 25),
+            _ => return None,
+        };
+        Some(DeskPlan {
+            credits_per_day: base + per_agent * agents,
+            concurrency,
+        })
+    }
+}
+
+impl Default for DeskPlan {
+    fn default() -> DeskPlan {
+        DeskPlan::edition("professional", 5).expect("a known edition")
+    }
+}
+
+/// The limits paybridge keeps to, per product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plans {
+    pub finance: FinancePlan,
+    pub crm: CrmPlan,
+    pub desk: DeskPlan,
+    /// The longest a request waits for budget before giving up with a retryable error (the
+    /// engine then schedules it for later instead of holding a worker).
+    pub max_wait: Duration,
+}
+
+impl Default for Plans {
+    fn default() -> Plans {
+        Plans {
+            finance: FinancePlan::default(),
+            crm: CrmPlan::default(),
+            desk: DeskPlan::default(),
+            max_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How far our window outlasts Zoho's, so that a request granted just as the window turns
+/// cannot arrive early by Zoho's clock.
+const WINDOW_GUARD: Duration = Duration::from_millis(500);
+
+impl Plans {
+    /// The quotas a product's requests spend from.
+    pub fn quotas(&self, product: Product) -> Vec<Quota> {
+        match product {
+            Product::Finance => vec![
+                Quota {
+                    name: "requests_per_minute",
+                    limit: self.finance.per_minute,
+                    window: MINUTE + WINDOW_GUARD,
+                },
+                Quota {
+                    name: "requests_per_day",
+                    limit: self.finance.per_day,
+                    window: DAY,
+                },
+            ],
+            Product::Crm => vec![Quota {
+                name: "credits_per_day",
+                limit: self.crm.credits_per_day,
+                window: DAY,
+            }],
+            Product::Desk => vec![Quota {
+                name: "credits_per_day",
+                limit: self.desk.credits_per_day,
+                window: DAY,
+            }],
+        }
+    }
+
+    fn concurrency(&self, product: Product) -> Option<u32> {
+        match product {
+            Product::Finance => None,
+            Product::Crm => Some(self.crm.concurrency),
+            Product::Desk => Some(self.desk.concurrency),
+        }
+    }
+}
+
+/// One quota's use, for metrics, the admin API and the console.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuotaUsage {
+    pub product: &'static str,
+    pub organization: String,
+    pub quota: &'static str,
+    pub limit: u64,
+    pub used: u64,
+    pub window_secs: u64,
+}
+
+/// The budgets of every organization a process talks to. Cheap to clone; share one between
+/// all clients and workers of a node.
+#[derive(Clone)]
+pub struct Budgets {
+    inner: Arc<BudgetsInner>,
+}
+
+struct BudgetsInner {
+    ledger: Arc<dyn BudgetLedger>,
+    plans: Plans,
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    known: Mutex<Vec<(Product, String)>>,
+}
+
+impl std::fmt::Debug for Budgets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budgets")
+            .field("plans", &self.inner.plans)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Held while a request is in flight (it frees a concurrency slot when dropped).
+#[derive(Debug)]
+pub struct Permit {
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+fn key(product: Product, organization: &str) -> String {
+    format!("zoho:{}:{organization}", product.as_str())
+}
+
+impl Budgets {
+    pub fn new(plans: Plans, ledger: Arc<dyn BudgetLedger>) -> Budgets {
+        Budgets {
+            inner: Arc::new(BudgetsInner {
+                ledger,
+                plans,
+                slots: Mutex::new(HashMap::new()),
+                known: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Budgets kept in this process only.
+    pub fn local(plans: Plans) -> Budgets {
+        Budgets::new(plans, Arc::new(LocalLedger::default()))
+    }
+
+    pub fn plans(&self) -> &Plans {
+        &self.inner.plans
+    }
+
+    /// Waits until `cost` units fit in every quota of the product for this organization and a
+    /// concurrency slot is free, then takes them. Gives up with [`Error::QuotaExhausted`]
+    /// (retryable, with the time to wait) when that would take longer than `max_wait`.
+    pub async fn acquire(
+        &self,
+        product: Product,
+        organization: &str,
+        cost: u64,
+    ) -> Result<Permit, Error> {
+        let quotas = self.inner.plans.quotas(product);
+        if let Some(quota) = quotas.iter().find(|q| cost > q.limit) {
+            return Err(Error::Config(format!(
+                "a Zoho {} call costing {cost} can never fit in {} = {}",
+                product.as_str(),
+                quota.name,
+                quota.limit
+            )));
+        }
+        let key = key(product, organization);
+        self.remember(product, organization);
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.inner.ledger.take(&key, &quotas, cost).await? {
+                Grant::Granted => break,
+                Grant::Wait(wait) => {
+                    if waited + wait > self.inner.plans.max_wait {
+                        return Err(Error::QuotaExhausted {
+                            product: product.as_str(),
+                            organization: organization.to_string(),
+                            retry_after: wait,
+                        });
+                    }
+                    metrics::counter!("paybridge_zoho_quota_waits_total", "product" => product.as_str())
+                        .increment(1);
+                    tracing::debug!(
+                        product = product.as_str(),
+                        organization,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "waiting for Zoho budget"
+                    );
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+            }
+        }
+        metrics::counter!("paybridge_zoho_quota_spent_total", "product" => product.as_str(), "organization" => organization.to_string())
+            .increment(cost);
+        let slot = match self.inner.plans.concurrency(product) {
+            None => None,
+            Some(limit) => {
+                let semaphore = {
+                    let mut slots = self
+                        .inner
+                        .slots
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    slots
+                        .entry(key)
+                        .or_insert_with(|| {
+                            Arc::new(Semaphore::new(usize::try_from(limit).unwrap_or(1)))
+                        })
+                        .clone()
+                };
+                Some(
+                    semaphore
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| Error::Config("the concurrency limiter closed".into()))?,
+                )
+            }
+        };
+        Ok(Permit { _slot: slot })
+    }
+
+    /// Zoho throttled us anyway (another integration spends the same budget): lend nothing for
+    /// this organization until `pause` has passed.
+    pub async fn throttled(&self, product: Product, organization: &str, pause: Duration) {
+        if let Err(e) = self
+            .inner
+            .ledger
+            .pause(&key(product, organization), pause)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a Zoho throttle");
+        }
+    }
+
+    fn remember(&self, product: Product, organization: &str) {
+        let mut known = self
+            .inner
+            .known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !known
+            .iter()
+            .any(|(p, o)| *p == product && o == organization)
+        {
+            known.push((product, organization.to_string()));
+        }
+    }
+
+    /// The use of every quota of every organization this process has spent from.
+    pub async fn usage(&self) -> Result<Vec<QuotaUsage>, Error> {
+        let known = self
+            .inner
+            .known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut usage = Vec::new();
+        for (product, organization) in known {
+            let quotas = self.inner.plans.quotas(product);
+            let used = self
+                .inner
+                .ledger
+                .used(&key(product, &organization), &quotas)
+                .await?;
+            for (quota, used) in quotas.iter().zip(used) {
+                metrics::gauge!("paybridge_zoho_quota_used", "product" => product.as_str(), "organization" => organization.clone(), "quota" => quota.name)
+                    .set(u32::try_from(used).unwrap_or(u32::MAX));
+                usage.push(QuotaUsage {
+                    product: product.as_str(),
+                    organization: organization.clone(),
+                    quota: quota.name,
+                    limit: quota.limit,
+                    used,
+                    window_secs: quota.window.as_secs(),
+                });
+            }
+        }
+        Ok(usage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_minute(limit: u64) -> Vec<Quota> {
+        vec![Quota {
+            name: "m",
+            limit,
+            window: MINUTE,
+        }]
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_request_fits_until_the_window_is_full() {
+        let quotas = per_minute(3);
+        assert_eq!(decide(&[], &quotas, 1), None);
+        let history = [(secs(50), 1), (secs(30), 1)];
+        assert_eq!(decide(&history, &quotas, 1), None);
+        let full = [(secs(50), 1), (secs(30), 1), (secs(10), 1)];
+        // The oldest grant leaves the window 10 s from now.
+        assert_eq!(decide(&full, &quotas, 1), Some(secs(10)));
+        // Grants older than the window do not count.
+        let old = [(secs(70), 1), (secs(65), 1), (secs(10), 1)];
+        assert_eq!(decide(&old, &quotas, 1), None);
+    }
+
+    #[test]
+    fn costly_requests_wait_for_enough_room() {
+        let quotas = per_minute(10);
+        let history = [(secs(55), 4), (secs(40), 4), (secs(5), 2)];
+        assert_eq!(decide(&history, &quotas, 1), Some(secs(5)));
+        // Needs the first two to leave: the second leaves in 20 s.
+        assert_eq!(decide(&history, &quotas, 5), Some(secs(20)));
+    }
+
+    #[test]
+    fn the_longest_wait_of_all_quotas_wins() {
+        let quotas = vec![
+            Quota {
+                name: "minute",
+                limit: 100,
+                window: MINUTE,
+            },
+            Quota {
+                name: "day",
+                limit: 2,
+                window: DAY,
+            },
+        ];
+        let history = [(secs(3600), 1), (secs(10), 1)];
+        assert_eq!(decide(&history, &quotas, 1), Some(DAY - secs(3600)));
+    }
+
+    #[test]
+    fn plans_follow_the_reference() {
+        assert_eq!(FinancePlan::named("Free").unwrap().per_day, 1_000);
+        assert_eq!(FinancePlan::named("premium").unwrap().per_day, 10_000);
+        assert_eq!(FinancePlan::named("gold"), None);
+        assert_eq!(
+            CrmPlan::edition("standard", 500).unwrap(),
+            CrmPlan::new(100_000, 10)
+        );
+        assert_eq!(
+            CrmPlan::edition("professional", 10).unwrap(),
+            CrmPlan::new(55_000, 15)
+        );
+        assert_eq!(CrmPlan::cost(1), 1);
+        assert_eq!(CrmPlan::cost(10), 1);
+        assert_eq!(CrmPlan::cost(11), 2);
+        assert_eq!(CrmPlan::cost(100), 10);
+        assert_eq!(CrmPlan::cost(0), 1);
+        assert_eq!(
+            DeskPlan::edition("standard", 4).unwrap(),
+            DeskPlan {
+                credits_per_day: 51_000,
+                concurrency: 10
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_wait_for_budget_and_give_up_past_the_longest_wait() {
+        let budgets = Budgets::local(Plans {
+            finance: FinancePlan {
+                per_minute: 5,
+                per_day: 7,
+            },
+            max_wait: secs(90),
+            ..Plans::default()
+        });
+        let start = Instant::now();
+        for _ in 0..5 {
+            budgets.acquire(Product::Finance, "1", 1).await.unwrap();
+        }
+        assert_eq!(Instant::now(), start, "the first five go at once");
+        budgets.acquire(Product::Finance, "1", 1).await.unwrap();
+        assert_eq!(Instant::now() - start, MINUTE + WINDOW_GUARD);
+        budgets.acquire(Product::Finance, "1", 1).await.unwrap();
+        // The daily cap of 7 is spent: the next would wait a day, far beyond max_wait.
+        let error = budgets.acquire(Product::Finance, "1", 1).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::QuotaExhausted { retry_after, .. } if *retry_after > secs(23 * 3600)),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.kind(),
+            paybridge_model::FailureKind::Transient,
+            "the engine retries it later"
+        );
+        // Another organization has its own budget.
+        budgets.acquire(Product::Finance, "2", 1).await.unwrap();
+        let usage = budgets.usage().await.unwrap();
+        let day = usage
+            .iter()
+            .find(|u| u.organization == "1" && u.quota == "requests_per_day")
+            .unwrap();
+        assert_eq!((day.used, day.limit), (7, 7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_pauses_the_organization() {
+        let budgets = Budgets::local(Plans::default());
+        budgets.throttled(Product::Finance, "1", secs(30)).await;
+        let start = Instant::now();
+        budgets.acquire(Product::Finance, "1", 1).await.unwrap();
+        assert_eq!(Instant::now() - start, secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_slots_are_held_while_a_call_is_in_flight() {
+        let budgets = Budgets::local(Plans {
+            crm: CrmPlan::new(1_000, 2),
+            ..Plans::default()
+        });
+        let a = budgets.acquire(Product::Crm, "1", 1).await.unwrap();
+        let _b = budgets.acquire(Product::Crm, "1", 1).await.unwrap();
+        let third = tokio::time::timeout(secs(1), budgets.acquire(Product::Crm, "1", 1)).await;
+        assert!(
+            third.is_err(),
+            "no third slot while two calls are in flight"
+        );
+        drop(a);
+        budgets.acquire(Product::Crm, "1", 1).await.unwrap();
+    }
+}
