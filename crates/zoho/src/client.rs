@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::books::Books;
 use crate::error::Error;
+use crate::inventory::Inventory;
 use crate::oauth::{AccessToken, OAuthCredentials, TokenCache};
 use crate::quota::{Budgets, Product};
 
@@ -111,6 +112,11 @@ impl Client {
     /// Zoho Books for one organization.
     pub fn books(&self, organization_id: impl Into<String>) -> Books {
         Books::new(self.clone(), organization_id.into())
+    }
+
+    /// Zoho Inventory for one organization (the same organization as its Books).
+    pub fn inventory(&self, organization_id: impl Into<String>) -> Inventory {
+        Inventory::new(self.clone(), organization_id.into())
     }
 
     /// API requests sent (token requests not included).

@@ -67,6 +67,10 @@ pub enum Error {
 
     #[error("invalid Zoho configuration: {0}")]
     Config(String),
+
+    /// Refused before sending: the request cannot be right.
+    #[error("invalid request for Zoho: {0}")]
+    InvalidInput(String),
 }
 
 fn describe_oauth(error: &str, description: Option<&str>) -> String {
@@ -127,7 +131,7 @@ impl Error {
                     FailureKind::Transient
                 }
             }
-            Error::CardNumberInPayload { .. } => FailureKind::Permanent,
+            Error::CardNumberInPayload { .. } | Error::InvalidInput(_) => FailureKind::Permanent,
         }
     }
 

@@ -4,17 +4,22 @@
 //!   once, early, and never in a storm (reference zoho.md §1, pitfall 1).
 //! - [`client`]: the authenticated transport shared by every Zoho product, with the
 //!   refresh-and-retry-once rule on 401 and call accounting.
-//! - [`books`]: Zoho Books v3 contacts, invoices and customer payments (§2).
+//! - [`books`]: Zoho Books v3 (§2): contacts, items, invoices, customer payments and refunds,
+//!   credit notes, sales orders, currencies and exchange rates; upserts by a unique custom field.
 //! - [`quota`]: per-organization budgets that requests wait for instead of drawing 429s.
+//! - [`inventory`]: Zoho Inventory v1 (§3): sales orders, items and stock, packages, shipments.
 //! - [`error`]: failures classified for the engine; any non-zero Books `code` is an error.
 
 pub mod books;
 pub mod client;
 pub mod error;
+mod finance;
+pub mod inventory;
 pub mod oauth;
 pub mod quota;
 
 pub use books::Books;
 pub use client::{Client, ClientConfig};
 pub use error::Error;
+pub use inventory::Inventory;
 pub use oauth::{DataCentre, OAuthCredentials};

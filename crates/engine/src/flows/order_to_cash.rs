@@ -315,8 +315,8 @@ fn new_contact(customer: &Customer, contact_name: String) -> NewContact {
             phone: customer.phone.clone(),
             is_primary_contact: true,
         }],
-        custom_fields: vec![],
         notes: Some("Created by paybridge from a storefront order.".into()),
+        ..NewContact::default()
     }
 }
 
@@ -358,7 +358,7 @@ async fn create_invoice(
         notes: Some(format!(
             "Paid by card through Cybersource (transaction {transaction_id})."
         )),
-        custom_fields: vec![],
+        ..NewInvoice::default()
     };
     Ok(books.create_invoice(&invoice).await?.into())
 }
@@ -409,6 +409,7 @@ async fn record_payment(
             invoice_id: invoice.invoice_id.clone(),
             amount_applied: total.amount(),
         }],
+        ..NewCustomerPayment::default()
     };
     Ok(books.create_customer_payment(&payment).await?.into())
 }

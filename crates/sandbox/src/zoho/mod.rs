@@ -6,13 +6,13 @@
 //! Control API (tests and the demo only): `GET /__sandbox/stats`, `POST|GET|DELETE
 //! /__sandbox/faults`.
 
-mod books;
+mod finance;
 mod limits;
 mod oauth;
 
 pub use limits::ZohoLimits;
 
-pub use books::BooksRecords;
+pub use finance::BooksRecords;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
@@ -54,6 +54,14 @@ pub struct OrganizationConfig {
     /// The organization's base currency.
     #[serde(default = "usd")]
     pub currency_code: String,
+    /// Custom fields (API names) configured "do not allow duplicate values": their values are
+    /// unique per module and they name records in upserts (`X-Unique-Identifier-Key`).
+    #[serde(default = "default_unique_fields")]
+    pub unique_custom_fields: Vec<String>,
+}
+
+fn default_unique_fields() -> Vec<String> {
+    vec!["cf_paybridge_id".into()]
 }
 
 fn usd() -> String {
@@ -138,6 +146,7 @@ impl ZohoConfig {
                 organization_id: organization_id.into(),
                 name: "Sandbox Organization".into(),
                 currency_code: currency_code.into(),
+                unique_custom_fields: default_unique_fields(),
             }],
             access_token_lifetime_secs: default_lifetime(),
             refreshes_per_window: default_refresh_limit(),
@@ -185,7 +194,7 @@ struct Accounts {
 
 struct World {
     accounts: Accounts,
-    organizations: HashMap<String, books::Organization>,
+    organizations: HashMap<String, finance::Organization>,
     spending: limits::Spending,
     stats: Stats,
 }
@@ -205,10 +214,16 @@ struct Shared {
 
 impl ZohoSandbox {
     pub fn new(config: ZohoConfig) -> ZohoSandbox {
+        let ids = AtomicU64::new(0);
         let organizations = config
             .organizations
             .iter()
-            .map(|org| (org.organization_id.clone(), books::Organization::new(org)))
+            .map(|org| {
+                (
+                    org.organization_id.clone(),
+                    finance::Organization::new(org, &ids),
+                )
+            })
             .collect();
         ZohoSandbox {
             inner: Arc::new(Shared {
@@ -220,17 +235,17 @@ impl ZohoSandbox {
                     stats: Stats::default(),
                 }),
                 faults: Arc::new(Faults::default()),
-                ids: AtomicU64::new(0),
+                ids,
             }),
         }
     }
 
     pub fn router(&self) -> Router {
-        let error_body: faults::ErrorBody = books::server_error;
+        let error_body: faults::ErrorBody = finance::server_error;
         let api = Router::new()
             .route("/oauth/v2/token", post(oauth::token))
             .route("/oauth/v2/token/revoke", post(oauth::revoke))
-            .merge(books::routes());
+            .merge(finance::routes());
         let control = Router::new()
             .route("/__sandbox/stats", get(control_stats))
             .route("/__sandbox/reset", post(control_reset))
@@ -247,7 +262,7 @@ impl ZohoSandbox {
             api
         };
         router
-            .fallback(books::invalid_url)
+            .fallback(finance::invalid_url)
             .layer(axum::middleware::from_fn_with_state(
                 (self.inner.faults.clone(), error_body),
                 faults::inject,
@@ -262,7 +277,12 @@ impl ZohoSandbox {
             .config
             .organizations
             .iter()
-            .map(|org| (org.organization_id.clone(), books::Organization::new(org)))
+            .map(|org| {
+                (
+                    org.organization_id.clone(),
+                    finance::Organization::new(org, &self.inner.ids),
+                )
+            })
             .collect();
         *self.world() = World {
             accounts: Accounts::default(),
@@ -291,7 +311,7 @@ impl ZohoSandbox {
         world
             .organizations
             .get(organization_id)
-            .map(books::Organization::records)
+            .map(finance::Organization::records)
     }
 
     fn world(&self) -> MutexGuard<'_, World> {

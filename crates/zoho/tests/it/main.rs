@@ -1,5 +1,7 @@
 //! The Zoho client against the Zoho sandbox, over HTTP.
 
+mod books;
+mod inventory;
 mod quota;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -59,12 +61,11 @@ pub fn contact(name: &str, email: &str) -> NewContact {
             phone: None,
             is_primary_contact: true,
         }],
-        custom_fields: vec![],
-        notes: None,
+        ..NewContact::default()
     }
 }
 
-fn invoice(customer_id: &str, reference: &str, rate: &str) -> NewInvoice {
+pub fn invoice(customer_id: &str, reference: &str, rate: &str) -> NewInvoice {
     NewInvoice {
         customer_id: customer_id.into(),
         reference_number: Some(reference.into()),
@@ -76,12 +77,11 @@ fn invoice(customer_id: &str, reference: &str, rate: &str) -> NewInvoice {
             rate: rate.parse().unwrap(),
             quantity: Decimal::ONE,
         }],
-        notes: None,
-        custom_fields: vec![],
+        ..NewInvoice::default()
     }
 }
 
-fn payment(
+pub fn payment(
     customer_id: &str,
     invoice_id: &str,
     amount: &str,
@@ -99,6 +99,7 @@ fn payment(
             invoice_id: invoice_id.into(),
             amount_applied: amount,
         }],
+        ..NewCustomerPayment::default()
     }
 }
 
