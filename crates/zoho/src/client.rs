@@ -10,9 +10,11 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use crate::books::Books;
+use crate::crm::Crm;
+use crate::desk::Desk;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::oauth::{AccessToken, OAuthCredentials, TokenCache};
+use crate::oauth::{AccessToken, DataCentre, OAuthCredentials, TokenCache};
 use crate::quota::{Budgets, Product};
 
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ pub struct ClientConfig {
     pub credentials: OAuthCredentials,
     /// Where API calls go until a token answer names its `api_domain`.
     pub api_domain: Url,
+    /// Zoho Desk's host (`https://desk.zoho.<tld>/`): Desk is not behind the API gateway.
+    pub desk_url: Url,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     /// The per-organization budgets requests wait for; none means no metering (tests only:
@@ -28,13 +32,26 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// A client for one API domain that also serves Desk (the sandbox does); see
+    /// [`ClientConfig::for_data_centre`] for Zoho's own hosts.
     pub fn new(credentials: OAuthCredentials, api_domain: Url) -> ClientConfig {
         ClientConfig {
             credentials,
+            desk_url: api_domain.clone(),
             api_domain,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             budgets: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// A client for a data centre's hosts: its API gateway and its Desk host.
+    pub fn for_data_centre(credentials: OAuthCredentials, data_centre: DataCentre) -> ClientConfig {
+        ClientConfig {
+            desk_url: data_centre.desk_url(),
+            ..ClientConfig::new(credentials, data_centre.api_domain())
         }
     }
 }
@@ -56,6 +73,16 @@ struct Inner {
     tokens: TokenCache,
     api_calls: AtomicU64,
     budgets: Option<Budgets>,
+    desk_url: Url,
+}
+
+/// Which host a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Host {
+    /// The API gateway the token answer names (Books, Inventory, CRM).
+    Api,
+    /// Zoho Desk's own host.
+    Desk,
 }
 
 /// Whose budget a request spends, and how much of it.
@@ -70,6 +97,7 @@ pub(crate) struct Meter<'a> {
 #[derive(Debug)]
 pub(crate) struct Call<'a> {
     pub meter: Meter<'a>,
+    pub host: Host,
     pub method: Method,
     /// From the API domain's root, e.g. `/books/v3/invoices`.
     pub path: &'a str,
@@ -105,6 +133,7 @@ impl Client {
                 tokens: TokenCache::new(config.credentials, config.api_domain),
                 api_calls: AtomicU64::new(0),
                 budgets: config.budgets,
+                desk_url: config.desk_url,
             }),
         })
     }
@@ -117,6 +146,16 @@ impl Client {
     /// Zoho Inventory for one organization (the same organization as its Books).
     pub fn inventory(&self, organization_id: impl Into<String>) -> Inventory {
         Inventory::new(self.clone(), organization_id.into())
+    }
+
+    /// Zoho CRM; `organization` names the CRM organization for its budget.
+    pub fn crm(&self, organization: impl Into<String>) -> Crm {
+        Crm::new(self.clone(), organization.into())
+    }
+
+    /// Zoho Desk for one organization (`orgId`).
+    pub fn desk(&self, org_id: impl Into<String>) -> Desk {
+        Desk::new(self.clone(), org_id.into())
     }
 
     /// API requests sent (token requests not included).
@@ -205,8 +244,11 @@ impl Client {
         } = call;
         let (method, path, query, headers, body) = (method, *path, *query, *headers, *body);
         let write = !matches!(*method, Method::GET | Method::HEAD);
-        let mut url = token
-            .api_domain
+        let base = match call.host {
+            Host::Api => &token.api_domain,
+            Host::Desk => &self.inner.desk_url,
+        };
+        let mut url = base
             .join(path.trim_start_matches('/'))
             .map_err(|e| Error::Config(format!("bad API path {path}: {e}")))?;
         url.query_pairs_mut().extend_pairs(query);
@@ -230,7 +272,7 @@ impl Client {
         let response = request.send().await.map_err(|source| {
             if source.is_connect() {
                 Error::Connect {
-                    url: token.api_domain.to_string(),
+                    url: base.to_string(),
                     source,
                 }
             } else {

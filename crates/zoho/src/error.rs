@@ -22,6 +22,18 @@ pub enum Error {
         write: bool,
     },
 
+    /// A CRM or Desk answer refusing the whole request (`{code, message, details}` in CRM,
+    /// `{errorCode, message}` in Desk; codes are words, not numbers).
+    #[error("Zoho {product} answered HTTP {status} {code}: {message}{}", describe_details(.details))]
+    Api {
+        product: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+        details: serde_json::Value,
+        write: bool,
+    },
+
     /// 429: over the per-organization budget.
     #[error("Zoho throttled the request (HTTP 429): {message}")]
     RateLimited {
@@ -73,6 +85,22 @@ pub enum Error {
     InvalidInput(String),
 }
 
+fn describe_details(details: &serde_json::Value) -> String {
+    match details {
+        serde_json::Value::Object(map) if !map.is_empty() => format!(" ({details})"),
+        serde_json::Value::Array(items) if !items.is_empty() => format!(" ({details})"),
+        _ => String::new(),
+    }
+}
+
+/// CRM and Desk codes that mean "the access token is no good" (zoho.md §4.1, §5).
+const TOKEN_REJECTIONS: [&str; 4] = [
+    "INVALID_TOKEN",
+    "AUTHENTICATION_FAILURE",
+    "INVALID_OAUTH",
+    "UNAUTHORIZED",
+];
+
 fn describe_oauth(error: &str, description: Option<&str>) -> String {
     let hint = match error {
         "invalid_client" => {
@@ -121,6 +149,34 @@ impl Error {
                     FailureKind::Permanent
                 }
             }
+            Error::Api {
+                status,
+                code,
+                write,
+                ..
+            } => {
+                if *status == 401
+                    || *status == 403
+                    || matches!(
+                        code.as_str(),
+                        "OAUTH_SCOPE_MISMATCH"
+                            | "NO_PERMISSION"
+                            | "SCOPE_MISMATCH"
+                            | "OAUTH_ORG_MISMATCH"
+                            | "INVALID_MODULE"
+                    )
+                {
+                    FailureKind::Configuration
+                } else if *status >= 500 {
+                    if *write {
+                        FailureKind::OutcomeUnknown
+                    } else {
+                        FailureKind::Transient
+                    }
+                } else {
+                    FailureKind::Permanent
+                }
+            }
             Error::RateLimited { .. } | Error::Connect { .. } | Error::QuotaExhausted { .. } => {
                 FailureKind::Transient
             }
@@ -147,7 +203,9 @@ impl Error {
 
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            Error::Books { status, .. } | Error::UnexpectedResponse { status, .. } => Some(*status),
+            Error::Books { status, .. }
+            | Error::Api { status, .. }
+            | Error::UnexpectedResponse { status, .. } => Some(*status),
             Error::RateLimited { .. } => Some(429),
             _ => None,
         }
@@ -161,8 +219,22 @@ impl Error {
         }
     }
 
+    /// The CRM or Desk error code, if this is one.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_auth_rejection(&self) -> bool {
-        matches!(self, Error::Books { status, code, .. } if *status == 401 || AUTH_CODES.contains(code))
+        match self {
+            Error::Books { status, code, .. } => *status == 401 || AUTH_CODES.contains(code),
+            Error::Api { status, code, .. } => {
+                *status == 401 && TOKEN_REJECTIONS.contains(&code.as_str())
+            }
+            _ => false,
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use http::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::{Answer, Call, Client, Meter};
+use crate::client::{Answer, Call, Client, Host, Meter};
 use crate::error::Error;
 use crate::quota::Product;
 
@@ -91,6 +91,7 @@ impl Finance {
             .send(
                 check_envelope,
                 &Call {
+                    host: Host::Api,
                     meter: Meter {
                         product: Product::Finance,
                         organization: &self.organization_id,

@@ -8,10 +8,15 @@
 //!   credit notes, sales orders, currencies and exchange rates; upserts by a unique custom field.
 //! - [`quota`]: per-organization budgets that requests wait for instead of drawing 429s.
 //! - [`inventory`]: Zoho Inventory v1 (§3): sales orders, items and stock, packages, shipments.
+//! - [`crm`]: Zoho CRM v8 (§4): batched writes with per-record results, upserts, search, COQL,
+//!   notification channels.
+//! - [`desk`]: Zoho Desk v1 (§5): tickets, comments, contacts, departments, webhooks.
 //! - [`error`]: failures classified for the engine; any non-zero Books `code` is an error.
 
 pub mod books;
 pub mod client;
+pub mod crm;
+pub mod desk;
 pub mod error;
 mod finance;
 pub mod inventory;

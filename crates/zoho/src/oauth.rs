@@ -97,6 +97,24 @@ impl DataCentre {
     }
 }
 
+impl DataCentre {
+    /// Zoho Desk's host, which is not behind the API gateway (`desk.zohocloud.ca` in Canada).
+    pub fn desk_url(self) -> Url {
+        let host = match self {
+            DataCentre::Us => "desk.zoho.com",
+            DataCentre::Eu => "desk.zoho.eu",
+            DataCentre::In => "desk.zoho.in",
+            DataCentre::Au => "desk.zoho.com.au",
+            DataCentre::Jp => "desk.zoho.jp",
+            DataCentre::Ca => "desk.zohocloud.ca",
+            DataCentre::Sa => "desk.zoho.sa",
+            DataCentre::Cn => "desk.zoho.com.cn",
+            DataCentre::Uk => "desk.zoho.uk",
+        };
+        Url::parse(&format!("https://{host}/")).expect("static URL")
+    }
+}
+
 /// A self client or server-based client with its long-lived refresh token.
 #[derive(Clone)]
 pub struct OAuthCredentials {
@@ -298,6 +316,10 @@ mod tests {
             "https://www.zohoapis.eu/"
         );
         assert_eq!(DataCentre::from_location("AU"), Some(DataCentre::Au));
+        assert_eq!(
+            DataCentre::Ca.desk_url().as_str(),
+            "https://desk.zohocloud.ca/"
+        );
         assert_eq!(DataCentre::from_location("mars"), None);
     }
 

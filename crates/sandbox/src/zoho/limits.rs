@@ -61,13 +61,6 @@ impl ZohoLimits {
 
 /// Which allowance a request spends from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the CRM and Desk simulators spend from these next"
-    )
-)]
 pub(super) enum Meter {
     Books,
     Crm,
@@ -146,10 +139,6 @@ impl Spending {
     }
 
     /// Takes one of the organization's concurrent-call slots, or refuses.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the CRM and Desk simulators call it next")
-    )]
     pub fn enter(
         &mut self,
         limits: &ZohoLimits,
@@ -180,10 +169,6 @@ impl Spending {
     }
 
     /// Gives a concurrent-call slot back.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the CRM and Desk simulators call it next")
-    )]
     pub fn leave(&mut self, meter: Meter, organization: &str) {
         if let Some(slots) = self.in_flight.get_mut(&(meter, organization.to_string())) {
             *slots = slots.saturating_sub(1);

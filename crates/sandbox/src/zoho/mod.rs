@@ -6,10 +6,14 @@
 //! Control API (tests and the demo only): `GET /__sandbox/stats`, `POST|GET|DELETE
 //! /__sandbox/faults`.
 
+mod crm;
+mod desk;
 mod finance;
 mod limits;
 mod oauth;
 
+pub use crm::{CrmConfig, CrmDelivery};
+pub use desk::{DeskDelivery, DeskOrganization};
 pub use limits::ZohoLimits;
 
 pub use finance::BooksRecords;
@@ -102,6 +106,12 @@ pub struct ZohoConfig {
     /// Zoho's rate limits and daily allowances.
     #[serde(default)]
     pub limits: ZohoLimits,
+    /// Zoho CRM's behaviour: search indexing lag, unique fields.
+    #[serde(default)]
+    pub crm: CrmConfig,
+    /// Zoho Desk organizations (`orgId`) and their departments.
+    #[serde(default = "desk::default_desk_organizations")]
+    pub desk_organizations: Vec<DeskOrganization>,
 }
 
 fn yes() -> bool {
@@ -157,6 +167,8 @@ impl ZohoConfig {
             allow_payments_on_draft_invoices: false,
             control_api: true,
             limits: ZohoLimits::default(),
+            crm: CrmConfig::default(),
+            desk_organizations: desk::default_desk_organizations(),
         }
     }
 }
@@ -175,6 +187,9 @@ pub struct Stats {
     pub books_errors: BTreeMap<i64, u64>,
     /// Requests refused with 429 for being over an organization's limits.
     pub throttled: u64,
+    /// CRM and Desk API requests.
+    pub crm_requests: u64,
+    pub desk_requests: u64,
 }
 
 struct AccessTokenRecord {
@@ -196,7 +211,20 @@ struct World {
     accounts: Accounts,
     organizations: HashMap<String, finance::Organization>,
     spending: limits::Spending,
+    crm: crm::CrmState,
+    desk: desk::DeskState,
     stats: Stats,
+}
+
+/// The client notifications and webhooks go out with.
+fn outbound_client() -> reqwest::Client {
+    // reqwest is built without a bundled crypto provider (STACK.md): install ring once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .expect("a client with default TLS settings builds")
 }
 
 /// A running simulator's shared state. Cheap to clone.
@@ -210,11 +238,14 @@ struct Shared {
     world: Mutex<World>,
     faults: Arc<Faults>,
     ids: AtomicU64,
+    /// Sends CRM notifications and Desk webhooks (loopback receivers).
+    http: reqwest::Client,
 }
 
 impl ZohoSandbox {
     pub fn new(config: ZohoConfig) -> ZohoSandbox {
         let ids = AtomicU64::new(0);
+        let desk = desk::DeskState::new(&config.desk_organizations, &ids);
         let organizations = config
             .organizations
             .iter()
@@ -232,10 +263,13 @@ impl ZohoSandbox {
                     accounts: Accounts::default(),
                     organizations,
                     spending: limits::Spending::default(),
+                    crm: crm::CrmState::default(),
+                    desk,
                     stats: Stats::default(),
                 }),
                 faults: Arc::new(Faults::default()),
                 ids,
+                http: outbound_client(),
             }),
         }
     }
@@ -245,7 +279,9 @@ impl ZohoSandbox {
         let api = Router::new()
             .route("/oauth/v2/token", post(oauth::token))
             .route("/oauth/v2/token/revoke", post(oauth::revoke))
-            .merge(finance::routes());
+            .merge(finance::routes())
+            .merge(crm::routes())
+            .merge(desk::routes());
         let control = Router::new()
             .route("/__sandbox/stats", get(control_stats))
             .route("/__sandbox/reset", post(control_reset))
@@ -288,6 +324,8 @@ impl ZohoSandbox {
             accounts: Accounts::default(),
             organizations,
             spending: limits::Spending::default(),
+            crm: crm::CrmState::default(),
+            desk: desk::DeskState::new(&self.inner.config.desk_organizations, &self.inner.ids),
             stats: Stats::default(),
         };
         self.inner.faults.clear();

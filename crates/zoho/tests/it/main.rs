@@ -1,6 +1,8 @@
 //! The Zoho client against the Zoho sandbox, over HTTP.
 
 mod books;
+mod crm;
+mod desk;
 mod inventory;
 mod quota;
 
