@@ -11,6 +11,7 @@
 //! - [`crm`]: Zoho CRM v8 (§4): batched writes with per-record results, upserts, search, COQL,
 //!   notification channels.
 //! - [`desk`]: Zoho Desk v1 (§5): tickets, comments, contacts, departments, webhooks.
+//! - [`webhooks`]: verification of Zoho Books workflow webhooks (secret token or signature).
 //! - [`error`]: failures classified for the engine; any non-zero Books `code` is an error.
 
 pub mod books;
@@ -22,6 +23,7 @@ mod finance;
 pub mod inventory;
 pub mod oauth;
 pub mod quota;
+pub mod webhooks;
 
 pub use books::Books;
 pub use client::{Client, ClientConfig};

@@ -16,7 +16,7 @@ pub use crm::{CrmConfig, CrmDelivery};
 pub use desk::{DeskDelivery, DeskOrganization};
 pub use limits::ZohoLimits;
 
-pub use finance::BooksRecords;
+pub use finance::{BooksDelivery, BooksRecords, BooksWebhook};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
@@ -213,6 +213,8 @@ struct World {
     spending: limits::Spending,
     crm: crm::CrmState,
     desk: desk::DeskState,
+    books_webhooks: Vec<finance::BooksWebhook>,
+    books_deliveries: Vec<finance::BooksDelivery>,
     stats: Stats,
 }
 
@@ -265,6 +267,8 @@ impl ZohoSandbox {
                     spending: limits::Spending::default(),
                     crm: crm::CrmState::default(),
                     desk,
+                    books_webhooks: Vec::new(),
+                    books_deliveries: Vec::new(),
                     stats: Stats::default(),
                 }),
                 faults: Arc::new(Faults::default()),
@@ -291,7 +295,11 @@ impl ZohoSandbox {
                     .delete(control_clear_faults)
                     .get(control_faults),
             )
-            .route("/__sandbox/faults/seed", post(control_seed_faults));
+            .route("/__sandbox/faults/seed", post(control_seed_faults))
+            .route(
+                "/__sandbox/books/webhooks",
+                post(finance::webhooks_control_add).get(finance::webhooks_control_deliveries),
+            );
         let router = if self.inner.config.control_api {
             api.merge(control)
         } else {
@@ -326,6 +334,8 @@ impl ZohoSandbox {
             spending: limits::Spending::default(),
             crm: crm::CrmState::default(),
             desk: desk::DeskState::new(&self.inner.config.desk_organizations, &self.inner.ids),
+            books_webhooks: Vec::new(),
+            books_deliveries: Vec::new(),
             stats: Stats::default(),
         };
         self.inner.faults.clear();

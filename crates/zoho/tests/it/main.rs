@@ -5,6 +5,7 @@ mod crm;
 mod desk;
 mod inventory;
 mod quota;
+mod webhooks;
 
 use std::net::{Ipv4Addr, SocketAddr};
 

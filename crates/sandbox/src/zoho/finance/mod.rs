@@ -16,6 +16,12 @@ mod items;
 mod payments;
 mod salesorders;
 mod settings;
+mod webhooks;
+
+pub use webhooks::{BooksDelivery, BooksWebhook};
+pub(super) use webhooks::{
+    control_add as webhooks_control_add, control_deliveries as webhooks_control_deliveries,
+};
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
@@ -372,9 +378,14 @@ impl Reply {
 pub(super) type Op = fn(&mut Ctx<'_>) -> Result<Reply, BooksError>;
 
 /// Authenticates, meters and runs one operation against its organization.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's parts, straight from axum"
+)]
 async fn run(
     sandbox: ZohoSandbox,
     api: Api,
+    method: axum::http::Method,
     params: RawPathParams,
     query: HashMap<String, String>,
     headers: HeaderMap,
@@ -411,6 +422,14 @@ async fn run(
             key,
             value,
         }) => {
+            if method != axum::http::Method::GET && !key.is_empty() && value.is_object() {
+                let event = if status == StatusCode::CREATED {
+                    "create"
+                } else {
+                    "edit"
+                };
+                sandbox.books_webhook(&org_id, key, event, &value);
+            }
             let mut body = Map::new();
             body.insert("code".into(), json!(0));
             body.insert("message".into(), json!(message));
@@ -437,11 +456,12 @@ macro_rules! op {
     ($api:expr, $op:path) => {{
         let api = $api;
         move |State(sandbox): State<ZohoSandbox>,
+              method: axum::http::Method,
               params: RawPathParams,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               body: Bytes| async move {
-            run(sandbox, api, params, query, headers, body, $op).await
+            run(sandbox, api, method, params, query, headers, body, $op).await
         }
     }};
 }
