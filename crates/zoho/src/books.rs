@@ -186,9 +186,9 @@ pub struct Contact {
     pub currency_id: Option<String>,
     #[serde(default)]
     pub currency_code: Option<String>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub outstanding_receivable_amount: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub unused_credits_receivable_amount: Option<Decimal>,
     #[serde(default)]
     pub custom_fields: Vec<CustomFieldValue>,
@@ -207,7 +207,7 @@ pub struct EnsuredContact {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct NewItem {
     pub name: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub rate: Decimal,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -223,18 +223,18 @@ pub struct NewItem {
     pub item_type: Option<String>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub purchase_rate: Option<Decimal>,
     /// Opening stock of an inventory item (Inventory).
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub initial_stock: Option<Decimal>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub reorder_level: Option<Decimal>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -245,7 +245,7 @@ pub struct NewItem {
 pub struct Item {
     pub item_id: String,
     pub name: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub rate: Decimal,
     #[serde(default)]
     pub sku: Option<String>,
@@ -255,11 +255,11 @@ pub struct Item {
     pub item_type: Option<String>,
     #[serde(default)]
     pub product_type: Option<String>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub stock_on_hand: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub available_stock: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub committed_stock: Option<Decimal>,
     #[serde(default)]
     pub custom_fields: Vec<CustomFieldValue>,
@@ -275,9 +275,9 @@ pub struct InvoiceLine {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub rate: Decimal,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub quantity: Decimal,
 }
 
@@ -297,13 +297,13 @@ pub struct NewInvoice {
     pub line_items: Vec<InvoiceLine>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub shipping_charge: Option<Decimal>,
     /// Required when the customer's currency is not the organization's.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub exchange_rate: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -327,15 +327,15 @@ pub struct Invoice {
     pub due_date: Option<String>,
     #[serde(default)]
     pub currency_code: Option<String>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub exchange_rate: Option<Decimal>,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub total: Decimal,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub balance: Decimal,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub payment_made: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub credits_applied: Option<Decimal>,
     #[serde(default)]
     pub salesorder_id: Option<String>,
@@ -349,7 +349,7 @@ pub struct Invoice {
 #[derive(Debug, Clone, Serialize)]
 pub struct InvoicePayment {
     pub invoice_id: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub amount_applied: Decimal,
 }
 
@@ -359,7 +359,7 @@ pub struct NewCustomerPayment {
     pub customer_id: String,
     /// `creditcard`, `banktransfer`, `cash`, … (free text is tolerated).
     pub payment_mode: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub amount: Decimal,
     pub date: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -371,7 +371,7 @@ pub struct NewCustomerPayment {
     pub account_id: Option<String>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub exchange_rate: Option<Decimal>,
     pub invoices: Vec<InvoicePayment>,
@@ -383,11 +383,11 @@ pub struct NewCustomerPayment {
 pub struct CustomerPayment {
     pub payment_id: String,
     pub customer_id: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub amount: Decimal,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub unused_amount: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub amount_refunded: Option<Decimal>,
     #[serde(default)]
     pub reference_number: Option<String>,
@@ -402,7 +402,7 @@ pub struct CustomerPayment {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AppliedInvoice {
     pub invoice_id: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub amount_applied: Decimal,
 }
 
@@ -410,7 +410,7 @@ pub struct AppliedInvoice {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct NewRefund {
     pub date: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub amount: Decimal,
     /// The bank or cash account the money leaves from (see [`Books::bank_accounts`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -429,7 +429,7 @@ pub struct PaymentRefund {
     pub payment_refund_id: String,
     #[serde(default)]
     pub payment_id: Option<String>,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub amount: Decimal,
     #[serde(default)]
     pub date: Option<String>,
@@ -462,7 +462,7 @@ pub struct NewCreditNote {
     pub reference_number: Option<String>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub exchange_rate: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -482,9 +482,9 @@ pub struct CreditNote {
     pub invoice_id: Option<String>,
     #[serde(default)]
     pub reference_number: Option<String>,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub total: Decimal,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub balance: Decimal,
     #[serde(default)]
     pub custom_fields: Vec<CustomFieldValue>,
@@ -495,7 +495,7 @@ pub struct CreditNoteRefund {
     pub creditnote_refund_id: String,
     #[serde(default)]
     pub creditnote_id: Option<String>,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub amount: Decimal,
     #[serde(default)]
     pub date: Option<String>,
@@ -519,12 +519,12 @@ pub struct NewSalesOrder {
     pub line_items: Vec<InvoiceLine>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub shipping_charge: Option<Decimal>,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub exchange_rate: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -541,13 +541,13 @@ pub struct SalesOrderLine {
     #[serde(default)]
     pub item_id: Option<String>,
     pub name: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub quantity: Decimal,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub rate: Decimal,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub quantity_packed: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub quantity_shipped: Option<Decimal>,
 }
 
@@ -564,7 +564,7 @@ pub struct SalesOrder {
     pub invoiced_status: Option<String>,
     #[serde(default)]
     pub shipped_status: Option<String>,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub total: Decimal,
     #[serde(default)]
     pub line_items: Vec<SalesOrderLine>,
@@ -583,7 +583,7 @@ pub struct Currency {
     pub price_precision: Option<u32>,
     #[serde(default)]
     pub is_base_currency: bool,
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::number::option")]
     pub exchange_rate: Option<Decimal>,
 }
 
@@ -595,14 +595,14 @@ pub struct ExchangeRate {
     #[serde(default)]
     pub currency_code: Option<String>,
     pub effective_date: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub rate: Decimal,
 }
 
 #[derive(Serialize)]
 struct NewExchangeRate<'a> {
     effective_date: &'a str,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     rate: Decimal,
 }
 
@@ -1133,6 +1133,7 @@ impl Books {
         struct NewCurrency<'a> {
             currency_code: &'a str,
             currency_symbol: &'a str,
+            currency_format: &'a str,
         }
         self.post(
             "/settings/currencies",
@@ -1140,6 +1141,7 @@ impl Books {
             &NewCurrency {
                 currency_code: code,
                 currency_symbol: symbol,
+                currency_format: "1,234,567.89",
             },
             "currency",
         )
@@ -1227,7 +1229,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&line).unwrap(),
-            r#"{"name":"Tea","rate":102.21,"quantity":1.0}"#
+            r#"{"name":"Tea","rate":102.21,"quantity":1}"#
         );
         let invoice: Invoice = serde_json::from_str(
             r#"{"invoice_id":"1","status":"paid","customer_id":"2","total":102.21,"balance":0}"#,

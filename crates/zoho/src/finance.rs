@@ -138,8 +138,19 @@ impl Finance {
         let answer = self
             .send(Method::PUT, path, &[], &headers, Some(body))
             .await?;
+        // The API files document 200 either way; the message tells a creation apart.
+        #[derive(Deserialize)]
+        struct Head {
+            #[serde(default)]
+            message: String,
+        }
+        let message = serde_json::from_slice::<Head>(&answer.body)
+            .map(|h| h.message.to_ascii_lowercase())
+            .unwrap_or_default();
         Ok(Upserted {
-            created: answer.status == 201,
+            created: answer.status == 201
+                || message.contains("created")
+                || message.contains("added"),
             record: extract(&answer, &[entity])?,
         })
     }

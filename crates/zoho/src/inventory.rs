@@ -23,7 +23,7 @@ pub struct Inventory {
 #[derive(Debug, Clone, Serialize)]
 pub struct PackageLine {
     pub so_line_item_id: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub quantity: Decimal,
 }
 
@@ -57,7 +57,7 @@ pub struct NewShipment {
     pub tracking_number: String,
     #[serde(
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "crate::number::option"
     )]
     pub shipping_charge: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,7 +83,7 @@ pub struct Shipment {
 #[derive(Debug, Clone, Serialize)]
 pub struct StockChange {
     pub item_id: String,
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "crate::number")]
     pub quantity_adjusted: Decimal,
 }
 

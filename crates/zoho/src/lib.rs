@@ -21,6 +21,7 @@ pub mod desk;
 pub mod error;
 mod finance;
 pub mod inventory;
+mod number;
 pub mod oauth;
 pub mod quota;
 pub mod webhooks;

@@ -112,8 +112,12 @@ fn item_error(code: &str, message: &str, details: Value) -> Value {
 }
 
 fn now_crm() -> String {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
+    crm_time(OffsetDateTime::now_utc())
+}
+
+/// CRM's times: seconds and an offset with a colon, `2026-11-25T10:31:43+00:00`.
+fn crm_time(at: OffsetDateTime) -> String {
+    at.replace_nanosecond(0)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .map(|t| t.replace('Z', "+00:00"))
@@ -1367,13 +1371,14 @@ async fn watch_enable(
             notify_url,
             expires_at,
         });
-        let expiry = expires_at.format(&Rfc3339).unwrap_or_default();
+        let expiry = crm_time(expires_at);
         let details: Vec<Value> = events
             .iter()
             .map(|e| {
                 let module = e.split_once('.').map(|(m, _)| m).unwrap_or_default();
                 json!({"channel_expiry": expiry, "resource_uri": format!("https://www.zohoapis.com/crm/v8/{module}"),
-                       "resource_id": "9000000000000000002", "resource_name": module, "channel_id": channel_id})
+                       "resource_id": "9000000000000000002", "resource_name": module, "channel_id": channel_id,
+                       "notification_condition": []})
             })
             .collect();
         let message = if creating {
@@ -1403,13 +1408,19 @@ async fn watch_list(State(sandbox): State<ZohoSandbox>, headers: HeaderMap) -> R
         .filter(|c| c.expires_at > now)
         .map(|c| {
             json!({"channel_id": c.channel_id, "events": c.events, "notify_url": c.notify_url,
-                   "channel_expiry": c.expires_at.format(&Rfc3339).unwrap_or_default(), "token": c.token})
+                   "channel_expiry": crm_time(c.expires_at), "token": c.token})
         })
         .collect();
     if watch.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
     }
-    (StatusCode::OK, axum::Json(json!({"watch": watch}))).into_response()
+    let count = watch.len();
+    (
+        StatusCode::OK,
+        axum::Json(json!({"watch": watch,
+                          "info": {"per_page": 200, "count": count, "page": 1, "more_records": false}})),
+    )
+        .into_response()
 }
 
 async fn watch_delete(

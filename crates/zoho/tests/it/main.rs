@@ -1,6 +1,7 @@
 //! The Zoho client against the Zoho sandbox, over HTTP.
 
 mod books;
+mod contract;
 mod crm;
 mod desk;
 mod inventory;

@@ -245,7 +245,7 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         }
         None if key.create => {
             let record = insert(ctx, &body)?;
-            Ok(Reply::created(
+            Ok(Reply::upserted(
                 "The contact has been created",
                 "contact",
                 &record,

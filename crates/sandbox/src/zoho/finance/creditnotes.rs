@@ -176,7 +176,7 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         }
         None if key.create => {
             let note = insert(ctx, &body)?;
-            Ok(Reply::created(
+            Ok(Reply::upserted(
                 "The credit note has been created.",
                 "creditnote",
                 &note,

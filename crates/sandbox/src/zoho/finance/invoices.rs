@@ -277,7 +277,7 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         }
         None if key.create => {
             let invoice = insert(ctx, &body)?;
-            Ok(Reply::created(
+            Ok(Reply::upserted(
                 "The invoice has been created.",
                 "invoice",
                 &invoice,

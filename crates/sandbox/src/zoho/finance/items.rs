@@ -120,7 +120,11 @@ fn change(ctx: &mut Ctx<'_>, index: usize, body: &Record) -> Result<Record, Book
 pub(super) fn create(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
     let body = ctx.json()?;
     let record = insert(ctx, &body)?;
-    Ok(Reply::created("The item has been added.", "item", &record))
+    // The API files: Books answers 201, Inventory 200.
+    Ok(match ctx.api {
+        super::Api::Books => Reply::created("The item has been added.", "item", &record),
+        super::Api::Inventory => Reply::upserted("The item has been added.", "item", &record),
+    })
 }
 
 pub(super) fn get(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
@@ -153,7 +157,7 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         }
         None if key.create => {
             let record = insert(ctx, &body)?;
-            Ok(Reply::created("The item has been added.", "item", &record))
+            Ok(Reply::upserted("The item has been added.", "item", &record))
         }
         None => Err(BooksError::missing("Item")),
     }

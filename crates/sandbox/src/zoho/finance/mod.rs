@@ -341,6 +341,8 @@ pub(super) enum Reply {
         message: &'static str,
         key: &'static str,
         value: Value,
+        /// Whether a record came to be (workflow webhooks fire `create`, else `edit`).
+        created: bool,
     },
     /// A page of a list, with `page_context`.
     List { key: &'static str, rows: Vec<Value> },
@@ -353,6 +355,19 @@ impl Reply {
             message,
             key,
             value: Value::Object(record.clone()),
+            created: true,
+        }
+    }
+
+    /// A record made, answered 200 as the API files document for upserts (`PUT` by a unique
+    /// field) and Inventory's item create.
+    pub fn upserted(message: &'static str, key: &'static str, record: &Record) -> Reply {
+        Reply::One {
+            status: StatusCode::OK,
+            message,
+            key,
+            value: Value::Object(record.clone()),
+            created: true,
         }
     }
 
@@ -362,15 +377,22 @@ impl Reply {
             message,
             key,
             value: Value::Object(record.clone()),
+            created: false,
         }
     }
 
     pub fn done(message: &'static str) -> Reply {
+        Reply::done_with(StatusCode::OK, message)
+    }
+
+    /// A status change answered with `status` (some are documented as 201).
+    pub fn done_with(status: StatusCode, message: &'static str) -> Reply {
         Reply::One {
-            status: StatusCode::OK,
+            status,
             message,
             key: "",
             value: Value::Null,
+            created: false,
         }
     }
 }
@@ -421,13 +443,10 @@ async fn run(
             message,
             key,
             value,
+            created,
         }) => {
             if method != axum::http::Method::GET && !key.is_empty() && value.is_object() {
-                let event = if status == StatusCode::CREATED {
-                    "create"
-                } else {
-                    "edit"
-                };
+                let event = if created { "create" } else { "edit" };
                 sandbox.books_webhook(&org_id, key, event, &value);
             }
             let mut body = Map::new();

@@ -222,7 +222,7 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         }
         None if key.create => {
             let payment = insert(ctx, &body)?;
-            Ok(Reply::created(
+            Ok(Reply::upserted(
                 "The payment has been created.",
                 "payment",
                 &payment,
@@ -338,6 +338,7 @@ pub(super) fn refund(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         message: "The refund information for this payment has been saved.",
         key: "payment_refunds",
         value: json!([refund]),
+        created: true,
     })
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -244,7 +245,7 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         }
         None if key.create => {
             let order = insert(ctx, &body)?;
-            Ok(Reply::created(
+            Ok(Reply::upserted(
                 "Sales Order has been created.",
                 "salesorder",
                 &render(&order, ctx.api),
@@ -314,8 +315,12 @@ pub(super) fn confirm(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         }
         _ => {}
     }
+    // The API files: Books answers 201, Inventory 200.
     Ok(match ctx.api {
-        Api::Books => Reply::done("Sales order status has been changed to open."),
+        Api::Books => Reply::done_with(
+            StatusCode::CREATED,
+            "Sales order status has been changed to open.",
+        ),
         Api::Inventory => Reply::done("Sales order status has been changed to 'Confirmed'."),
     })
 }
@@ -355,7 +360,11 @@ pub(super) fn void(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
     order.insert("status".into(), json!("void"));
     order.insert("order_status".into(), json!("void"));
     order.insert("last_modified_time".into(), json!(timestamp()));
-    Ok(Reply::done("Sales order status has been changed to void."))
+    let message = "Sales order status has been changed to void.";
+    Ok(match ctx.api {
+        Api::Books => Reply::done_with(StatusCode::CREATED, message),
+        Api::Inventory => Reply::done(message),
+    })
 }
 
 fn salesorder_index(ctx: &Ctx<'_>) -> Result<usize, BooksError> {
