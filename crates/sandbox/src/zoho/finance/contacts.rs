@@ -120,11 +120,8 @@ fn fill(ctx: &Ctx<'_>, body: &Record, record: &mut Record) -> Result<(), BooksEr
 fn check_name(org: &Organization, record: &Record) -> Result<(), BooksError> {
     let name = text(record, "contact_name");
     let id = text(record, "contact_id");
-    if org
-        .contacts
-        .iter()
-        .any(|c| text(c, "contact_id") != id && text(c, "contact_name").eq_ignore_ascii_case(&name))
-    {
+    let holder = org.contact_names.get(&name.to_lowercase());
+    if holder.is_some_and(|holder| *holder != id) {
         let noun = if text(record, "contact_type") == "vendor" {
             "vendor"
         } else {
@@ -139,14 +136,31 @@ fn check_name(org: &Organization, record: &Record) -> Result<(), BooksError> {
     Ok(())
 }
 
+/// Keeps the name index in step with a contact's (new) name.
+fn index_name(org: &mut Organization, previous: Option<&Record>, record: &Record) {
+    if let Some(previous) = previous {
+        org.contact_names
+            .remove(&text(previous, "contact_name").to_lowercase());
+    }
+    org.contact_names.insert(
+        text(record, "contact_name").to_lowercase(),
+        text(record, "contact_id"),
+    );
+}
+
 /// Balances a contact's transactions give it.
 fn with_balances(org: &Organization, record: &Record) -> Record {
     let id = text(record, "contact_id");
     let outstanding: Decimal = org
         .invoices
         .iter()
-        .filter(|i| text(i, "customer_id") == id)
-        .filter(|i| !matches!(text(i, "status").as_str(), "draft" | "void"))
+        .filter(|i| i.get("customer_id").and_then(Value::as_str) == Some(id.as_str()))
+        .filter(|i| {
+            !matches!(
+                i.get("status").and_then(Value::as_str),
+                Some("draft" | "void")
+            )
+        })
         .map(|i| amount(i, "balance"))
         .sum();
     let credits: Decimal = org
@@ -183,6 +197,7 @@ fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
         &record,
     )?;
     let record = with_balances(ctx.org, &record);
+    index_name(ctx.org, None, &record);
     ctx.org.contacts.push(record.clone());
     Ok(record)
 }
@@ -199,6 +214,8 @@ fn change(ctx: &mut Ctx<'_>, index: usize, body: &Record) -> Result<Record, Book
         &record,
     )?;
     let record = with_balances(ctx.org, &record);
+    let previous = ctx.org.contacts[index].clone();
+    index_name(ctx.org, Some(&previous), &record);
     ctx.org.contacts[index] = record.clone();
     Ok(record)
 }

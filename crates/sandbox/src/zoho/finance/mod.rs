@@ -58,6 +58,8 @@ pub(super) struct Organization {
     pub currency_id: String,
     pub unique_custom_fields: BTreeSet<String>,
     pub contacts: Vec<Record>,
+    /// Contact display names (lower case) to contact ids: names are unique (3062).
+    pub contact_names: HashMap<String, String>,
     pub items: Vec<Record>,
     pub salesorders: Vec<Record>,
     pub invoices: Vec<Record>,
@@ -122,6 +124,7 @@ impl Organization {
             currency_id,
             unique_custom_fields: config.unique_custom_fields.iter().cloned().collect(),
             contacts: Vec::new(),
+            contact_names: HashMap::new(),
             items: Vec::new(),
             salesorders: Vec::new(),
             invoices: Vec::new(),
@@ -985,15 +988,15 @@ pub(super) fn check_unique(
     id_key: &str,
     record: &Record,
 ) -> Result<(), BooksError> {
-    let id = text(record, id_key);
+    let id = record.get(id_key).and_then(Value::as_str);
     for api_name in unique {
         let Some(value) = custom_value(record, api_name) else {
             continue;
         };
-        if records
-            .iter()
-            .any(|r| text(r, id_key) != id && custom_value(r, api_name).as_deref() == Some(&value))
-        {
+        if records.iter().any(|r| {
+            custom_value(r, api_name).as_deref() == Some(&value)
+                && r.get(id_key).and_then(Value::as_str) != id
+        }) {
             // The exact wording is not documented (zoho.md §2.4); the code is Books' validator's.
             return Err(BooksError::new(
                 StatusCode::BAD_REQUEST,
@@ -1079,7 +1082,7 @@ pub(super) fn position(
 ) -> Result<usize, BooksError> {
     records
         .iter()
-        .position(|r| text(r, id_key) == id)
+        .position(|r| r.get(id_key).and_then(Value::as_str) == Some(id))
         .ok_or_else(|| BooksError::missing(entity))
 }
 
