@@ -157,6 +157,8 @@ impl fmt::Debug for AccessToken {
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
     api_domain: Option<String>,
     expires_in: Option<u64>,
     expires_in_sec: Option<u64>,
@@ -218,10 +220,6 @@ impl TokenCache {
 
     async fn refresh(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
         let c = &self.credentials;
-        let url = c
-            .accounts_url
-            .join("oauth/v2/token")
-            .map_err(|e| Error::Config(format!("bad accounts URL {}: {e}", c.accounts_url)))?;
         let form = [
             ("grant_type", "refresh_token"),
             ("client_id", c.client_id.as_str()),
@@ -229,75 +227,250 @@ impl TokenCache {
             ("refresh_token", c.refresh_token.expose_secret()),
         ];
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        let response = http
-            .post(url.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|source| {
-                if source.is_connect() {
-                    Error::Connect {
-                        url: c.accounts_url.to_string(),
-                        source,
-                    }
-                } else {
-                    Error::NoAnswer {
-                        method: "POST".into(),
-                        path: "/oauth/v2/token".into(),
-                        write: false,
-                        source,
-                    }
-                }
-            })?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|source| Error::NoAnswer {
-            method: "POST".into(),
-            path: "/oauth/v2/token".into(),
-            write: false,
-            source,
-        })?;
-        let answer: TokenAnswer =
-            serde_json::from_slice(&body).map_err(|e| Error::UnexpectedResponse {
-                status,
-                problem: format!("not a token answer: {e}"),
-                excerpt: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        let granted = token_call(http, &c.accounts_url, &form).await;
+        let outcome = match &granted {
+            Ok(_) => "ok".to_string(),
+            Err(Error::OAuth { error, .. }) => error.clone(),
+            Err(_) => "unreachable".to_string(),
+        };
+        metrics::counter!("paybridge_zoho_token_refreshes_total", "client_id" => c.client_id.clone(), "outcome" => outcome.clone())
+            .increment(1);
+        let granted = match granted {
+            Ok(granted) => granted,
+            Err(e) => {
+                tracing::warn!(client_id = %c.client_id, outcome, error = %e, "Zoho access token refresh failed");
+                return Err(e);
+            }
+        };
+        let api_domain = granted
+            .api_domain
+            .unwrap_or_else(|| self.default_api_domain.clone());
+        tracing::info!(
+            client_id = %c.client_id,
+            api_domain = %api_domain,
+            lifetime_s = granted.lifetime,
+            "Zoho access token refreshed"
+        );
+        Ok(AccessToken {
+            value: granted.access_token,
+            api_domain,
+            expires_at: Instant::now() + Duration::from_secs(granted.lifetime),
+        })
+    }
+}
+
+/// What a token request granted.
+struct Granted {
+    access_token: SecretString,
+    refresh_token: Option<SecretString>,
+    api_domain: Option<Url>,
+    lifetime: u64,
+}
+
+/// `POST {accounts}/oauth/v2/token` with a form; errors that come back as HTTP 200 are errors.
+async fn token_call(
+    http: &reqwest::Client,
+    accounts_url: &Url,
+    form: &[(&str, &str)],
+) -> Result<Granted, Error> {
+    let url = accounts_url
+        .join("oauth/v2/token")
+        .map_err(|e| Error::Config(format!("bad accounts URL {accounts_url}: {e}")))?;
+    let response = http.post(url).form(form).send().await.map_err(|source| {
+        if source.is_connect() {
+            Error::Connect {
+                url: accounts_url.to_string(),
+                source,
+            }
+        } else {
+            Error::NoAnswer {
+                method: "POST".into(),
+                path: "/oauth/v2/token".into(),
                 write: false,
-            })?;
-        // "No access_token ⇒ error", whatever the HTTP status (§1.2).
-        let Some(access_token) = answer.access_token else {
-            return Err(Error::OAuth {
-                error: answer
-                    .error
-                    .unwrap_or_else(|| format!("HTTP {status} without a token")),
-                description: answer.error_description,
-            });
-        };
-        // Some deployments send `expires_in_sec` and then `expires_in` in milliseconds.
-        let lifetime = match (answer.expires_in_sec, answer.expires_in) {
-            (Some(seconds), _) => seconds,
-            (None, Some(seconds)) => seconds,
-            (None, None) => 3600,
-        };
-        let api_domain = match answer.api_domain.as_deref() {
-            Some(domain) => Url::parse(domain).map_err(|e| Error::UnexpectedResponse {
+                source,
+            }
+        }
+    })?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|source| Error::NoAnswer {
+        method: "POST".into(),
+        path: "/oauth/v2/token".into(),
+        write: false,
+        source,
+    })?;
+    let answer: TokenAnswer =
+        serde_json::from_slice(&body).map_err(|e| Error::UnexpectedResponse {
+            status,
+            problem: format!("not a token answer: {e}"),
+            excerpt: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            write: false,
+        })?;
+    // "No access_token ⇒ error", whatever the HTTP status (§1.2).
+    let Some(access_token) = answer.access_token else {
+        return Err(Error::OAuth {
+            error: answer
+                .error
+                .unwrap_or_else(|| format!("HTTP {status} without a token")),
+            description: answer.error_description,
+        });
+    };
+    // Some deployments send `expires_in_sec` and then `expires_in` in milliseconds.
+    let lifetime = match (answer.expires_in_sec, answer.expires_in) {
+        (Some(seconds), _) => seconds,
+        (None, Some(seconds)) => seconds,
+        (None, None) => 3600,
+    };
+    let api_domain = answer
+        .api_domain
+        .as_deref()
+        .map(|domain| {
+            Url::parse(domain).map_err(|e| Error::UnexpectedResponse {
                 status,
                 problem: format!("api_domain {domain:?} is not a URL: {e}"),
                 excerpt: String::new(),
                 write: false,
-            })?,
-            None => self.default_api_domain.clone(),
-        };
-        tracing::info!(
-            client_id = %c.client_id,
-            api_domain = %api_domain,
-            lifetime_s = lifetime,
-            "Zoho access token refreshed"
-        );
-        Ok(AccessToken {
-            value: SecretString::from(access_token),
-            api_domain,
-            expires_at: Instant::now() + Duration::from_secs(lifetime),
+            })
         })
+        .transpose()?;
+    Ok(Granted {
+        access_token: SecretString::from(access_token),
+        refresh_token: answer.refresh_token.map(SecretString::from),
+        api_domain,
+        lifetime,
+    })
+}
+
+/// A connection set up by [`Accounts::exchange_code`]: what must be kept to use it.
+#[derive(Clone)]
+pub struct Connection {
+    /// The accounts server that issued the refresh token: refreshes go there from now on.
+    pub accounts_url: Url,
+    /// Where API calls go (`api_domain` of the answer).
+    pub api_domain: Url,
+    pub refresh_token: SecretString,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("accounts_url", &self.accounts_url.as_str())
+            .field("api_domain", &self.api_domain.as_str())
+            .field("refresh_token", &"**REDACTED**")
+            .finish()
+    }
+}
+
+/// Zoho Accounts for setting up and ending connections: the consent URL, the grant-code
+/// exchange, and revocation (zoho.md §1.2).
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    accounts_url: Url,
+    http: reqwest::Client,
+}
+
+impl Accounts {
+    pub fn new(accounts_url: Url) -> Result<Accounts, Error> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Accounts { accounts_url, http })
+    }
+
+    /// Where to send the merchant to consent: offline access (a refresh token) and a fresh
+    /// consent (`prompt=consent`), so that the answer carries a refresh token even when the app
+    /// was approved before (zoho.md pitfall 4).
+    pub fn consent_url(
+        &self,
+        client_id: &str,
+        scopes: &[&str],
+        redirect_uri: &str,
+        state: &str,
+    ) -> Url {
+        let mut url = self
+            .accounts_url
+            .join("oauth/v2/auth")
+            .unwrap_or_else(|_| self.accounts_url.clone());
+        url.query_pairs_mut()
+            .append_pair("scope", &scopes.join(","))
+            .append_pair("client_id", client_id)
+            .append_pair("response_type", "code")
+            .append_pair("access_type", "offline")
+            .append_pair("prompt", "consent")
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+        url
+    }
+
+    /// Exchanges a grant code (from the consent redirect, or a Self Client's) for the
+    /// connection's refresh token. The code is single-use and lives minutes.
+    pub async fn exchange_code(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        code: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<Connection, Error> {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("client_secret", client_secret.expose_secret()),
+            ("code", code.trim()),
+        ];
+        if let Some(redirect_uri) = redirect_uri {
+            form.push(("redirect_uri", redirect_uri));
+        }
+        let granted = token_call(&self.http, &self.accounts_url, &form).await?;
+        let refresh_token = granted.refresh_token.ok_or_else(|| Error::OAuth {
+            error: "no refresh token".into(),
+            description: Some(
+                "Zoho issued only an access token: ask again with access_type=offline and prompt=consent"
+                    .into(),
+            ),
+        })?;
+        Ok(Connection {
+            accounts_url: self.accounts_url.clone(),
+            api_domain: granted
+                .api_domain
+                .unwrap_or_else(|| self.accounts_url.clone()),
+            refresh_token,
+        })
+    }
+
+    /// Revokes a refresh token: every access token minted from it dies with it.
+    pub async fn revoke(&self, refresh_token: &SecretString) -> Result<(), Error> {
+        let url = self
+            .accounts_url
+            .join("oauth/v2/token/revoke")
+            .map_err(|e| Error::Config(format!("bad accounts URL: {e}")))?;
+        let response = self
+            .http
+            .post(url)
+            .form(&[("token", refresh_token.expose_secret())])
+            .send()
+            .await
+            .map_err(|source| Error::Connect {
+                url: self.accounts_url.to_string(),
+                source,
+            })?;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if body.get("status").and_then(serde_json::Value::as_str) == Some("success") {
+            Ok(())
+        } else {
+            Err(Error::OAuth {
+                error: body
+                    .get("error")
+                    .and_then(serde_json::Value::as_str)
+                    .map_or_else(
+                        || format!("revocation answered HTTP {status}"),
+                        str::to_string,
+                    ),
+                description: None,
+            })
+        }
     }
 }
 

@@ -18,7 +18,7 @@ pub use limits::ZohoLimits;
 
 pub use finance::{BooksDelivery, BooksRecords, BooksWebhook};
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -28,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 use crate::faults::{self, FaultRule, Faults};
 
@@ -39,6 +38,20 @@ pub struct OAuthClientConfig {
     pub client_secret: String,
     /// Refresh tokens already granted to this client (as after a consent or a self-client code).
     pub refresh_tokens: Vec<String>,
+    /// Registered redirect URIs (server-based clients); the consent page sends codes there.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// The data centre the client was made in (`us`, `eu`, …): other data centres do not know
+    /// it unless `multi_dc`.
+    #[serde(default = "us")]
+    pub data_centre: String,
+    /// "Multi-DC" enabled in the API console: every data centre knows the client.
+    #[serde(default)]
+    pub multi_dc: bool,
+}
+
+fn us() -> String {
+    "us".into()
 }
 
 impl std::fmt::Debug for OAuthClientConfig {
@@ -109,6 +122,12 @@ pub struct ZohoConfig {
     /// Zoho CRM's behaviour: search indexing lag, unique fields.
     #[serde(default)]
     pub crm: CrmConfig,
+    /// How long a grant code may be exchanged (Zoho: 2-3 minutes; self-client codes 3-10).
+    #[serde(default = "default_code_ttl")]
+    pub grant_code_ttl_secs: u64,
+    /// Refresh tokens a client keeps per user; the next one silently kills the oldest (20).
+    #[serde(default = "default_refresh_tokens")]
+    pub max_refresh_tokens_per_client: usize,
     /// Zoho Desk organizations (`orgId`) and their departments.
     #[serde(default = "desk::default_desk_organizations")]
     pub desk_organizations: Vec<DeskOrganization>,
@@ -126,6 +145,12 @@ fn default_refresh_limit() -> usize {
 }
 fn default_refresh_window() -> u64 {
     600
+}
+fn default_code_ttl() -> u64 {
+    180
+}
+fn default_refresh_tokens() -> usize {
+    20
 }
 fn default_live_tokens() -> usize {
     10
@@ -151,6 +176,9 @@ impl ZohoConfig {
                 client_id: client_id.into(),
                 client_secret: client_secret.into(),
                 refresh_tokens: vec![refresh_token.into()],
+                redirect_uris: Vec::new(),
+                data_centre: us(),
+                multi_dc: false,
             }],
             organizations: vec![OrganizationConfig {
                 organization_id: organization_id.into(),
@@ -168,6 +196,8 @@ impl ZohoConfig {
             control_api: true,
             limits: ZohoLimits::default(),
             crm: CrmConfig::default(),
+            grant_code_ttl_secs: default_code_ttl(),
+            max_refresh_tokens_per_client: default_refresh_tokens(),
             desk_organizations: desk::default_desk_organizations(),
         }
     }
@@ -192,23 +222,8 @@ pub struct Stats {
     pub desk_requests: u64,
 }
 
-struct AccessTokenRecord {
-    refresh_token: String,
-    expires_at: Instant,
-}
-
-#[derive(Default)]
-struct Accounts {
-    access_tokens: HashMap<String, AccessTokenRecord>,
-    /// Issue times per refresh token, for the throttle.
-    issued: HashMap<String, VecDeque<Instant>>,
-    /// Live access tokens per refresh token, oldest first.
-    live: HashMap<String, VecDeque<String>>,
-    revoked: std::collections::HashSet<String>,
-}
-
 struct World {
-    accounts: Accounts,
+    accounts: oauth::Accounts,
     organizations: HashMap<String, finance::Organization>,
     spending: limits::Spending,
     crm: crm::CrmState,
@@ -233,6 +248,8 @@ fn outbound_client() -> reqwest::Client {
 #[derive(Clone)]
 pub struct ZohoSandbox {
     inner: Arc<Shared>,
+    /// The data centre this handle serves (`us` unless [`ZohoSandbox::router_for`] says).
+    dc: Arc<str>,
 }
 
 struct Shared {
@@ -262,7 +279,7 @@ impl ZohoSandbox {
             inner: Arc::new(Shared {
                 config,
                 world: Mutex::new(World {
-                    accounts: Accounts::default(),
+                    accounts: oauth::Accounts::default(),
                     organizations,
                     spending: limits::Spending::default(),
                     crm: crm::CrmState::default(),
@@ -275,14 +292,31 @@ impl ZohoSandbox {
                 ids,
                 http: outbound_client(),
             }),
+            dc: Arc::from("us"),
         }
     }
 
+    /// The simulator as the `us` data centre sees it (accounts server and API domain in one).
     pub fn router(&self) -> Router {
+        self.router_for("us")
+    }
+
+    /// The simulator as one data centre (`us`, `eu`, `in`, …): run one per port to have several.
+    /// Tokens work only at the data centre that issued them, and clients only at their own.
+    pub fn router_for(&self, location: &str) -> Router {
+        let this = ZohoSandbox {
+            inner: self.inner.clone(),
+            dc: Arc::from(location.to_ascii_lowercase()),
+        };
+        this.routes()
+    }
+
+    fn routes(&self) -> Router {
         let error_body: faults::ErrorBody = finance::server_error;
         let api = Router::new()
             .route("/oauth/v2/token", post(oauth::token))
             .route("/oauth/v2/token/revoke", post(oauth::revoke))
+            .route("/oauth/v2/auth", get(oauth::authorize))
             .merge(finance::routes())
             .merge(crm::routes())
             .merge(desk::routes());
@@ -296,6 +330,10 @@ impl ZohoSandbox {
                     .get(control_faults),
             )
             .route("/__sandbox/faults/seed", post(control_seed_faults))
+            .route(
+                "/__sandbox/oauth/grant-codes",
+                post(oauth::control_grant_code),
+            )
             .route(
                 "/__sandbox/books/webhooks",
                 post(finance::webhooks_control_add).get(finance::webhooks_control_deliveries),
@@ -329,7 +367,7 @@ impl ZohoSandbox {
             })
             .collect();
         *self.world() = World {
-            accounts: Accounts::default(),
+            accounts: oauth::Accounts::default(),
             organizations,
             spending: limits::Spending::default(),
             crm: crm::CrmState::default(),

@@ -5,6 +5,7 @@ mod contract;
 mod crm;
 mod desk;
 mod inventory;
+mod oauth;
 mod quota;
 mod webhooks;
 
