@@ -15,6 +15,7 @@
 
 pub mod clock;
 pub mod connectors;
+pub mod coordination;
 pub mod error;
 pub mod flows;
 pub mod orders;

@@ -5,9 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use paybridge_cybersource::{ClientConfig as CybersourceConfig, Credentials, Environment};
-use paybridge_engine::{Connectors, Engine, EngineSettings, Store, Workers};
+use std::sync::Arc;
+
+use paybridge_engine::coordination::{StoreLeases, StoreLedger};
+use paybridge_engine::{Clock, Connectors, Engine, EngineSettings, Store, Workers};
 use paybridge_model::Currency;
 use paybridge_server::AppState;
+use paybridge_zoho::Coordination;
 use paybridge_zoho::quota::{Budgets, Plans};
 use paybridge_zoho::{ClientConfig as ZohoConfig, OAuthCredentials};
 use secrecy::SecretString;
@@ -62,14 +66,31 @@ impl RunningApp {
             config.cybersource.credentials.clone(),
         ))
         .context("configuring the Cybersource connection")?;
-        let zoho = paybridge_zoho::Client::new(ZohoConfig {
-            budgets: config.zoho.quotas.clone().map(Budgets::local),
-            ..ZohoConfig::new(
-                config.zoho.credentials.clone(),
-                config.zoho.api_domain.clone(),
-            )
-        })
-        .context("configuring the Zoho connection")?;
+        if let Some(dir) = config.store_path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let store = Store::open_sqlite(&config.store_path)
+            .await
+            .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+        // Zoho's budgets and the token-refresh lease live in the store, shared by every
+        // process on it.
+        let clock = Clock::new();
+        let holder = format!("paybridge-{}", uuid::Uuid::new_v4().simple());
+        let zoho =
+            paybridge_zoho::Client::new(ZohoConfig {
+                budgets: config.zoho.quotas.clone().map(|plans| {
+                    Budgets::new(plans, Arc::new(StoreLedger::new(store.clone(), clock)))
+                }),
+                coordination: Some(Coordination {
+                    lock: Arc::new(StoreLeases::new(store.clone(), clock)),
+                    holder,
+                }),
+                ..ZohoConfig::new(
+                    config.zoho.credentials.clone(),
+                    config.zoho.api_domain.clone(),
+                )
+            })
+            .context("configuring the Zoho connection")?;
         let books = zoho.books(config.zoho.organization_id.clone());
         let connectors = Connectors {
             cybersource,
@@ -78,12 +99,6 @@ impl RunningApp {
             books_currency: config.zoho.base_currency,
         };
 
-        if let Some(dir) = config.store_path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let store = Store::open_sqlite(&config.store_path)
-            .await
-            .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
         let engine = Engine::new(store, connectors, config.engine.clone());
         let workers = engine.start_workers();
 

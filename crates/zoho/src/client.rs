@@ -14,7 +14,7 @@ use crate::crm::Crm;
 use crate::desk::Desk;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::oauth::{AccessToken, DataCentre, OAuthCredentials, TokenCache};
+use crate::oauth::{AccessToken, Coordination, DataCentre, OAuthCredentials, TokenCache};
 use crate::quota::{Budgets, Product};
 
 #[derive(Debug, Clone)]
@@ -27,8 +27,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     /// The per-organization budgets requests wait for; none means no metering (tests only:
-    /// without it Zoho's 429s are the only brake).
+    /// without it Zoho's 429s are the only brake). Token refreshes spend from them too.
     pub budgets: Option<Budgets>,
+    /// Refreshes serialized with other processes through the shared store; none when this
+    /// process is alone.
+    pub coordination: Option<Coordination>,
 }
 
 impl ClientConfig {
@@ -42,6 +45,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             budgets: None,
+            coordination: None,
         }
     }
 }
@@ -130,7 +134,12 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                tokens: TokenCache::new(config.credentials, config.api_domain),
+                tokens: TokenCache::new(
+                    config.credentials,
+                    config.api_domain,
+                    config.coordination,
+                    config.budgets.clone(),
+                ),
                 api_calls: AtomicU64::new(0),
                 budgets: config.budgets,
                 desk_url: config.desk_url,

@@ -80,6 +80,10 @@ pub enum Error {
     #[error("invalid Zoho configuration: {0}")]
     Config(String),
 
+    /// The shared store that coordinates budgets and refreshes between processes failed.
+    #[error("cannot coordinate with the other paybridge processes: {0}")]
+    Coordination(String),
+
     /// Refused before sending: the request cannot be right.
     #[error("invalid request for Zoho: {0}")]
     InvalidInput(String),
@@ -177,9 +181,10 @@ impl Error {
                     FailureKind::Permanent
                 }
             }
-            Error::RateLimited { .. } | Error::Connect { .. } | Error::QuotaExhausted { .. } => {
-                FailureKind::Transient
-            }
+            Error::RateLimited { .. }
+            | Error::Connect { .. }
+            | Error::QuotaExhausted { .. }
+            | Error::Coordination(_) => FailureKind::Transient,
             Error::NoAnswer { write, .. } | Error::UnexpectedResponse { write, .. } => {
                 if *write {
                     FailureKind::OutcomeUnknown

@@ -30,4 +30,4 @@ pub use books::Books;
 pub use client::{Client, ClientConfig};
 pub use error::Error;
 pub use inventory::Inventory;
-pub use oauth::{Accounts, Connection, DataCentre, OAuthCredentials};
+pub use oauth::{Accounts, Connection, Coordination, DataCentre, OAuthCredentials, RefreshLock};

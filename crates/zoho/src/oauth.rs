@@ -5,9 +5,11 @@
 //! the `api_domain` each answer names (§1.1, pitfall 2).
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -15,6 +17,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::error::Error;
+use crate::quota::{Budgets, Product};
 
 /// Zoho's data centres and their hosts (zoho.md §1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,24 +172,115 @@ struct TokenAnswer {
 /// Refresh this long before Zoho's expiry, so no request goes out with a dying token.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
+/// Serializes one connection's refreshes between processes (a lease in the shared store): a
+/// holder keeps it for `ttl` at most, so a crashed node never blocks the others for long.
+pub trait RefreshLock: Send + Sync + 'static {
+    /// Takes the lease named `name` for `holder`; `false` while someone else holds it.
+    fn acquire<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// Gives the lease back (only if `holder` still has it).
+    fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+}
+
+/// How a token cache coordinates with the other processes refreshing the same connection.
+#[derive(Clone)]
+pub struct Coordination {
+    pub lock: Arc<dyn RefreshLock>,
+    /// This process, as the lease holder.
+    pub holder: String,
+}
+
+impl fmt::Debug for Coordination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coordination")
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a refresh may hold the lease.
+const LEASE: Duration = Duration::from_secs(30);
+/// How often a process waiting for another's refresh looks again.
+const LEASE_POLL: Duration = Duration::from_millis(200);
+
 /// Caches one connection's access token. Concurrent callers share one refresh: the lock is held
-/// across the token request, so a second caller waits and then reuses the fresh token.
+/// across the token request, so a second caller waits and then reuses the fresh token. Across
+/// processes, a [`RefreshLock`] lets one refresh at a time, and the refresh budget (10 per 10
+/// minutes per refresh token, in the shared [`Budgets`]) is never overdrawn.
 pub(crate) struct TokenCache {
     credentials: OAuthCredentials,
     /// The API domain to use until a token answer names one.
     default_api_domain: Url,
     current: Mutex<Option<AccessToken>>,
     refreshes: AtomicU64,
+    coordination: Option<Coordination>,
+    budgets: Option<Budgets>,
 }
 
 impl TokenCache {
-    pub(crate) fn new(credentials: OAuthCredentials, default_api_domain: Url) -> TokenCache {
+    pub(crate) fn new(
+        credentials: OAuthCredentials,
+        default_api_domain: Url,
+        coordination: Option<Coordination>,
+        budgets: Option<Budgets>,
+    ) -> TokenCache {
         TokenCache {
             credentials,
             default_api_domain,
             current: Mutex::new(None),
             refreshes: AtomicU64::new(0),
+            coordination,
+            budgets,
         }
+    }
+
+    /// The connection's name for leases and budgets: the client and a digest of the refresh
+    /// token (never the token itself).
+    fn connection_key(&self) -> String {
+        use sha2::Digest as _;
+        let digest =
+            sha2::Sha256::digest(self.credentials.refresh_token.expose_secret().as_bytes());
+        format!(
+            "zoho-oauth:{}:{}",
+            self.credentials.client_id,
+            hex::encode(&digest[..8])
+        )
+    }
+
+    /// Refreshes under the cross-process lease and within the refresh budget.
+    async fn coordinated_refresh(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
+        let key = self.connection_key();
+        if let Some(budgets) = &self.budgets {
+            let _permit = budgets.acquire(Product::Accounts, &key, 1).await?;
+        }
+        let Some(coordination) = &self.coordination else {
+            return self.refresh(http).await;
+        };
+        let started = Instant::now();
+        while !coordination
+            .lock
+            .acquire(&key, &coordination.holder, LEASE)
+            .await?
+        {
+            if started.elapsed() > LEASE {
+                return Err(Error::QuotaExhausted {
+                    product: "accounts",
+                    organization: self.credentials.client_id.clone(),
+                    retry_after: LEASE_POLL,
+                });
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+        let refreshed = self.refresh(http).await;
+        if let Err(e) = coordination.lock.release(&key, &coordination.holder).await {
+            tracing::warn!(error = %e, "could not release the Zoho refresh lease; it expires by itself");
+        }
+        refreshed
     }
 
     pub(crate) fn refreshes(&self) -> u64 {
@@ -201,7 +295,7 @@ impl TokenCache {
         {
             return Ok(token.clone());
         }
-        let token = self.refresh(http).await?;
+        let token = self.coordinated_refresh(http).await?;
         *current = Some(token.clone());
         Ok(token)
     }

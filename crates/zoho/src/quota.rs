@@ -27,6 +27,8 @@ pub enum Product {
     Finance,
     Crm,
     Desk,
+    /// Zoho Accounts: token requests per refresh token (10 per 10 minutes).
+    Accounts,
 }
 
 impl Product {
@@ -35,6 +37,7 @@ impl Product {
             Product::Finance => "books",
             Product::Crm => "crm",
             Product::Desk => "desk",
+            Product::Accounts => "accounts",
         }
     }
 }
@@ -335,6 +338,7 @@ impl Default for Plans {
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+const TEN_MINUTES: Duration = Duration::from_secs(10 * 60);
 
 /// How far our window outlasts Zoho's, so that a request granted just as the window turns
 /// cannot arrive early by Zoho's clock.
@@ -366,12 +370,18 @@ impl Plans {
                 limit: self.desk.credits_per_day,
                 window: DAY,
             }],
+            // zoho.md §1.3: ten token requests per refresh token per ten minutes.
+            Product::Accounts => vec![Quota {
+                name: "token_requests_per_10_minutes",
+                limit: 10,
+                window: TEN_MINUTES + WINDOW_GUARD,
+            }],
         }
     }
 
     fn concurrency(&self, product: Product) -> Option<u32> {
         match product {
-            Product::Finance => None,
+            Product::Finance | Product::Accounts => None,
             Product::Crm => Some(self.crm.concurrency),
             Product::Desk => Some(self.desk.concurrency),
         }

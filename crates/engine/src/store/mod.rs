@@ -406,6 +406,43 @@ impl Store {
         delegate!(self, s => s.fail_step(key, failure, now).await)
     }
 
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.try_lease(name, holder, now, ttl_ms).await)
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        delegate!(self, s => s.release_lease(name, holder).await)
+    }
+
+    pub async fn quota_take(
+        &self,
+        key: &str,
+        windows: &[(u64, i64)],
+        cost: u64,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        delegate!(self, s => s.quota_take(key, windows, cost, now).await)
+    }
+
+    pub async fn quota_used(
+        &self,
+        key: &str,
+        windows: &[i64],
+        now: i64,
+    ) -> Result<Vec<u64>, StoreError> {
+        delegate!(self, s => s.quota_used(key, windows, now).await)
+    }
+
+    pub async fn quota_pause(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        delegate!(self, s => s.quota_pause(key, until_ms).await)
+    }
+
     pub async fn xref(
         &self,
         system: &str,

@@ -18,7 +18,10 @@ use super::{
 };
 
 /// Schema versions, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema_v1.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema_v1.sql")),
+    (2, include_str!("schema_v2.sql")),
+];
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -516,6 +519,145 @@ impl SqliteStore {
         .bind(failure.http_status.map(i64::from))
         .bind(now)
         .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // Coordination ---------------------------------------------------------------------------
+
+    /// Takes the lease `name` for `holder` until `now + ttl_ms` if it is free, expired or
+    /// already `holder`'s.
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, until_ms) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+             WHERE leases.until_ms <= ? OR leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(ttl_ms))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Spends `cost` from `key`'s windows (`(limit, window_ms)`) at `now`, atomically, or says
+    /// how many milliseconds until it fits.
+    pub async fn quota_take(
+        &self,
+        key: &str,
+        windows: &[(u64, i64)],
+        cost: u64,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin().await?;
+        let paused: Option<i64> =
+            sqlx::query_scalar("SELECT until_ms FROM quota_pauses WHERE key = ? AND until_ms > ?")
+                .bind(key)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(until) = paused {
+            tx.commit().await?;
+            return Ok(Some(until - now));
+        }
+        let longest = windows.iter().map(|(_, w)| *w).max().unwrap_or(0);
+        sqlx::query("DELETE FROM quota_grants WHERE key = ? AND at_ms <= ?")
+            .bind(key)
+            .bind(now - longest)
+            .execute(&mut *tx)
+            .await?;
+        let cost_i = i64::try_from(cost).unwrap_or(i64::MAX);
+        let mut wait = 0i64;
+        for (limit, window) in windows {
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            let used: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(cost), 0) FROM quota_grants WHERE key = ? AND at_ms > ?",
+            )
+            .bind(key)
+            .bind(now - window)
+            .fetch_one(&mut *tx)
+            .await?;
+            if used + cost_i <= limit {
+                continue;
+            }
+            // Wait for the oldest grants to leave the window until the cost fits.
+            let grants: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT at_ms, cost FROM quota_grants WHERE key = ? AND at_ms > ? ORDER BY at_ms",
+            )
+            .bind(key)
+            .bind(now - window)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut left = used;
+            for (at, spent) in grants {
+                left -= spent;
+                if left + cost_i <= limit {
+                    wait = wait.max(at + window - now);
+                    break;
+                }
+            }
+        }
+        if wait > 0 {
+            tx.commit().await?;
+            return Ok(Some(wait));
+        }
+        sqlx::query("INSERT INTO quota_grants (key, at_ms, cost) VALUES (?, ?, ?)")
+            .bind(key)
+            .bind(now)
+            .bind(cost_i)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Units spent in each of `key`'s windows.
+    pub async fn quota_used(
+        &self,
+        key: &str,
+        windows: &[i64],
+        now: i64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut used = Vec::with_capacity(windows.len());
+        for window in windows {
+            let sum: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(cost), 0) FROM quota_grants WHERE key = ? AND at_ms > ?",
+            )
+            .bind(key)
+            .bind(now - window)
+            .fetch_one(&self.pool)
+            .await?;
+            used.push(u64::try_from(sum).unwrap_or(0));
+        }
+        Ok(used)
+    }
+
+    /// Lends nothing from `key` until `until_ms`.
+    pub async fn quota_pause(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO quota_pauses (key, until_ms) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)",
+        )
+        .bind(key)
+        .bind(until_ms)
         .execute(&self.pool)
         .await?;
         Ok(())

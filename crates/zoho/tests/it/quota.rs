@@ -133,3 +133,105 @@ async fn a_429_from_another_integration_pauses_the_budget() {
     assert_eq!(Instant::now() - before, Duration::from_secs(60));
     assert_eq!(zoho.stats().throttled, 1);
 }
+
+/// A lease table in memory: what the shared store does for several processes.
+#[derive(Default)]
+struct Leases {
+    held: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    most_at_once: std::sync::atomic::AtomicUsize,
+}
+
+impl paybridge_zoho::RefreshLock for Leases {
+    fn acquire<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        _ttl: Duration,
+    ) -> futures::future::BoxFuture<'a, Result<bool, paybridge_zoho::Error>> {
+        Box::pin(async move {
+            let mut held = self.held.lock().unwrap();
+            if held.get(name).is_some_and(|h| h != holder) {
+                return Ok(false);
+            }
+            held.insert(name.to_string(), holder.to_string());
+            self.most_at_once
+                .fetch_max(held.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(true)
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), paybridge_zoho::Error>> {
+        Box::pin(async move {
+            let mut held = self.held.lock().unwrap();
+            if held.get(name).is_some_and(|h| h == holder) {
+                held.remove(name);
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn twelve_processes_refresh_one_at_a_time_and_never_draw_access_denied() {
+    let (zoho, server) = sandbox(ZohoConfig {
+        max_live_access_tokens: 20,
+        ..config()
+    })
+    .await;
+    // What every node shares through the store: the budgets and the refresh lease. The nodes
+    // may wait the whole ten minutes (by default a wait that long reschedules the run).
+    let budgets = Budgets::local(Plans {
+        max_wait: Duration::from_secs(15 * 60),
+        ..Plans::default()
+    });
+    let leases = std::sync::Arc::new(Leases::default());
+    let start = Instant::now();
+    let nodes: Vec<_> = (0..12)
+        .map(|node| {
+            let client = Client::new(paybridge_zoho::ClientConfig {
+                budgets: Some(budgets.clone()),
+                coordination: Some(paybridge_zoho::Coordination {
+                    lock: leases.clone(),
+                    holder: format!("node-{node}"),
+                }),
+                ..client_config(&server, "1000.CLIENT")
+            })
+            .unwrap();
+            tokio::spawn(async move {
+                client
+                    .books(ORG)
+                    .find_customers_by_email("a@example.com")
+                    .await
+                    .unwrap();
+                client.token_refreshes()
+            })
+        })
+        .collect();
+    for node in nodes {
+        assert_eq!(node.await.unwrap(), 1, "each process refreshed once");
+    }
+    let stats = zoho.stats();
+    assert_eq!(stats.tokens_issued, 12);
+    assert!(
+        !stats.token_errors.contains_key("Access Denied"),
+        "{:?}",
+        stats.token_errors
+    );
+    assert_eq!(
+        leases
+            .most_at_once
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one refresh at a time"
+    );
+    // Ten went at once; the last two waited for the ten-minute window to move.
+    assert!(
+        Instant::now() - start >= Duration::from_secs(600),
+        "{:?}",
+        Instant::now() - start
+    );
+}

@@ -1,0 +1,194 @@
+//! Two nodes on one store: the Zoho refresh lease is exclusive and expires, and Zoho's budgets
+//! are one window for all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use paybridge_engine::Clock;
+use paybridge_engine::coordination::{StoreLeases, StoreLedger};
+use paybridge_engine::store::Store;
+use paybridge_zoho::RefreshLock as _;
+use paybridge_zoho::quota::{Budgets, FinancePlan, Plans, Product};
+
+use crate::helpers::open_store;
+
+/// A second node: another connection pool on the same database file.
+async fn second_node(dir: &tempfile::TempDir) -> Store {
+    Store::open_sqlite(&dir.path().join("paybridge.db"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_refresh_lease_is_held_by_one_node_until_released_or_expired() {
+    let (dir, a) = open_store().await;
+    let b = second_node(&dir).await;
+    let now = 1_000_000;
+    assert!(
+        a.try_lease("zoho-oauth:c:1", "node-a", now, 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.try_lease("zoho-oauth:c:1", "node-b", now + 1, 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        a.try_lease("zoho-oauth:c:1", "node-a", now + 2, 30_000)
+            .await
+            .unwrap(),
+        "renewable by its holder"
+    );
+    assert!(
+        b.try_lease("zoho-oauth:c:2", "node-b", now, 30_000)
+            .await
+            .unwrap(),
+        "other names are free"
+    );
+    // Released: the other node takes it.
+    b.release_lease("zoho-oauth:c:1", "node-b").await.unwrap();
+    assert!(
+        !b.try_lease("zoho-oauth:c:1", "node-b", now + 3, 30_000)
+            .await
+            .unwrap(),
+        "only the holder releases"
+    );
+    a.release_lease("zoho-oauth:c:1", "node-a").await.unwrap();
+    assert!(
+        b.try_lease("zoho-oauth:c:1", "node-b", now + 4, 30_000)
+            .await
+            .unwrap()
+    );
+    // Expired: a crashed holder blocks no one for longer than its lease.
+    assert!(
+        a.try_lease("zoho-oauth:c:1", "node-a", now + 30_004, 30_000)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn two_nodes_spend_from_one_budget() {
+    let (dir, a) = open_store().await;
+    let b = second_node(&dir).await;
+    let minute = (3, 60_000);
+    let day = (1_000, 86_400_000);
+    let t0 = 5_000_000;
+    assert_eq!(
+        a.quota_take("books:1", &[minute, day], 1, t0)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        b.quota_take("books:1", &[minute, day], 1, t0 + 10_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        a.quota_take("books:1", &[minute, day], 1, t0 + 20_000)
+            .await
+            .unwrap(),
+        None
+    );
+    // The fourth, on either node, waits until the first grant leaves the minute.
+    assert_eq!(
+        b.quota_take("books:1", &[minute, day], 1, t0 + 30_000)
+            .await
+            .unwrap(),
+        Some(30_000)
+    );
+    assert_eq!(
+        b.quota_take("books:1", &[minute, day], 2, t0 + 30_000)
+            .await
+            .unwrap(),
+        Some(40_000),
+        "two units wait for two grants to leave"
+    );
+    assert_eq!(
+        b.quota_take("books:2", &[minute, day], 1, t0)
+            .await
+            .unwrap(),
+        None,
+        "other keys are apart"
+    );
+    assert_eq!(
+        a.quota_take("books:1", &[minute, day], 1, t0 + 60_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        b.quota_used("books:1", &[60_000, 86_400_000], t0 + 60_000)
+            .await
+            .unwrap(),
+        vec![3, 4]
+    );
+    // A 429 seen by one node pauses the key for both.
+    a.quota_pause("books:1", t0 + 90_000).await.unwrap();
+    assert_eq!(
+        b.quota_take("books:1", &[minute, day], 1, t0 + 70_000)
+            .await
+            .unwrap(),
+        Some(20_000)
+    );
+}
+
+#[tokio::test]
+async fn budgets_over_the_store_meter_the_zoho_client() {
+    let (_dir, store) = open_store().await;
+    let budgets = Budgets::new(
+        Plans {
+            finance: FinancePlan {
+                per_minute: 100,
+                per_day: 2,
+            },
+            max_wait: Duration::from_secs(1),
+            ..Plans::default()
+        },
+        Arc::new(StoreLedger::new(store, Clock::new())),
+    );
+    budgets.acquire(Product::Finance, "1", 1).await.unwrap();
+    budgets.acquire(Product::Finance, "1", 1).await.unwrap();
+    let spent = budgets.acquire(Product::Finance, "1", 1).await.unwrap_err();
+    assert!(
+        matches!(spent, paybridge_zoho::Error::QuotaExhausted { .. }),
+        "{spent}"
+    );
+    let usage = budgets.usage().await.unwrap();
+    assert!(
+        usage
+            .iter()
+            .any(|u| u.quota == "requests_per_day" && u.used == 2)
+    );
+}
+
+#[tokio::test]
+async fn store_leases_serve_the_zoho_client() {
+    let (dir, a) = open_store().await;
+    let b = second_node(&dir).await;
+    let clock = Clock::new();
+    let lease_a = StoreLeases::new(a, clock);
+    let lease_b = StoreLeases::new(b, clock);
+    assert!(
+        lease_a
+            .acquire("conn", "a", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !lease_b
+            .acquire("conn", "b", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    lease_a.release("conn", "a").await.unwrap();
+    assert!(
+        lease_b
+            .acquire("conn", "b", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+}
