@@ -1,10 +1,11 @@
 //! The paybridge binary's library: wiring the parts into a running application ([`app`]),
-//! reading a deployment's configuration ([`config`]), the self-checking demonstration against
+//! reading a deployment's configuration ([`config`]), setting up a Zoho connection ([`connect`]), the self-checking demonstration against
 //! the built-in sandboxes ([`demo`]), the simulators on their own ([`sandbox`]), and logging
 //! ([`telemetry`]).
 
 pub mod app;
 pub mod config;
+pub mod connect;
 pub mod demo;
 pub mod sandbox;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use paybridge::config::FileConfig;
 use paybridge::demo::{self, DemoOptions};
 use paybridge::telemetry::{self, LogFormat};
 
-/// paybridge connects Cybersource payments with Zoho (Books today; CRM, Inventory and Desk next).
+/// paybridge connects Cybersource payments with Zoho Books, Inventory, CRM and Desk.
 #[derive(Debug, Parser)]
 #[command(name = "paybridge", version, about)]
 struct Cli {
@@ -47,11 +47,46 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Set up a connection to a vendor account.
+    Connect {
+        #[command(subcommand)]
+        vendor: Vendor,
+    },
     /// Run paybridge against real Cybersource and Zoho accounts.
     Serve {
         /// The configuration file (see paybridge.example.toml).
         #[arg(long, default_value = "paybridge.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Vendor {
+    /// Print the Zoho consent URL, or exchange a grant code for the connection's refresh token.
+    Zoho {
+        /// The data centre of the Zoho account: us, eu, in, au, jp, ca, sa, cn, uk.
+        #[arg(long)]
+        data_centre: Option<String>,
+        /// The `accounts-server` the consent redirect named (overrides --data-centre).
+        #[arg(long)]
+        accounts_server: Option<url::Url>,
+        /// The client id from the Zoho API console.
+        #[arg(long)]
+        client_id: String,
+        /// Environment variable holding the client secret.
+        #[arg(long, default_value = "PAYBRIDGE_ZOHO_CLIENT_SECRET")]
+        client_secret_env: String,
+        /// The grant code (from the consent redirect, or a Self Client's); without it the
+        /// consent URL is printed.
+        #[arg(long)]
+        code: Option<String>,
+        /// The redirect URI registered for the client (needed for the consent URL, and with a
+        /// code that came from it).
+        #[arg(long)]
+        redirect_uri: Option<String>,
+        /// Scopes to ask for (repeatable; default: what paybridge's flows use).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
 }
 
@@ -113,6 +148,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .await?
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connect {
+            vendor:
+                Vendor::Zoho {
+                    data_centre,
+                    accounts_server,
+                    client_id,
+                    client_secret_env,
+                    code,
+                    redirect_uri,
+                    scopes,
+                },
+        } => {
+            telemetry::init(cli.log_format, "warn");
+            let printed = paybridge::connect::run(paybridge::connect::ConnectZoho {
+                data_centre,
+                accounts_server,
+                client_id,
+                client_secret_env,
+                code,
+                redirect_uri,
+                scopes,
+            })
+            .await?;
+            print!("{printed}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config } => {

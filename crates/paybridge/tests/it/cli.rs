@@ -197,3 +197,110 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
             .starts_with("1000.")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_zoho_prints_the_consent_url_then_exchanges_the_code() {
+    use paybridge_sandbox::server::RunningServer;
+    use paybridge_sandbox::zoho::{ZohoConfig, ZohoSandbox};
+
+    let mut config = ZohoConfig::single("1000.CLIENT", "s3cret", "1000.r.t", "10234695", "USD");
+    config.clients[0].redirect_uris = vec!["https://merchant.example/zoho".into()];
+    let sandbox = ZohoSandbox::new(config);
+    let server = RunningServer::start(
+        sandbox.router(),
+        std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+    )
+    .await
+    .unwrap();
+    let accounts = server.url().to_string();
+    let run = move |args: Vec<String>| {
+        let accounts = accounts.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_paybridge"))
+                .args([
+                    "connect",
+                    "zoho",
+                    "--client-id",
+                    "1000.CLIENT",
+                    "--accounts-server",
+                ])
+                .arg(&accounts)
+                .args(args)
+                .env("PAYBRIDGE_ZOHO_CLIENT_SECRET", "s3cret")
+                .output()
+                .expect("paybridge runs")
+        })
+    };
+
+    let consent = run(vec![
+        "--redirect-uri".into(),
+        "https://merchant.example/zoho".into(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&consent.stdout);
+    assert!(
+        consent.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&consent.stderr)
+    );
+    assert!(
+        stdout.contains("/oauth/v2/auth?scope=ZohoBooks.fullaccess.all"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("access_type=offline") && stdout.contains("prompt=consent"),
+        "{stdout}"
+    );
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let code: Value = http
+        .post(server.url().join("__sandbox/oauth/grant-codes").unwrap())
+        .json(&serde_json::json!({"client_id": "1000.CLIENT", "scope": "ZohoBooks.fullaccess.all"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = code["code"].as_str().unwrap().to_string();
+    let exchanged = run(vec!["--code".into(), code.clone()]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&exchanged.stdout).to_string();
+    assert!(
+        exchanged.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&exchanged.stderr)
+    );
+    assert!(stdout.contains("Connected."), "{stdout}");
+    let refresh = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("1000.") && l.matches('.').count() == 2)
+        .expect("the refresh token is printed");
+    // The printed refresh token works.
+    let answer: Value = http
+        .post(server.url().join("oauth/v2/token").unwrap())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "1000.CLIENT"),
+            ("client_secret", "s3cret"),
+            ("refresh_token", refresh),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["access_token"].is_string(), "{answer}");
+
+    // The code was single-use; the error says so and exits non-zero.
+    let again = run(vec!["--code".into(), code]).await.unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("invalid_code"));
+}
