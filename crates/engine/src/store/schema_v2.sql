@@ -7,12 +7,15 @@ CREATE TABLE leases (
     until_ms INTEGER NOT NULL
 );
 
-CREATE TABLE quota_grants (
-    key   TEXT    NOT NULL,
-    at_ms INTEGER NOT NULL,
-    cost  INTEGER NOT NULL
+-- Spending per key and window, summed into buckets of a sixtieth of the window: a window's use
+-- is read from at most 61 rows however busy it is.
+CREATE TABLE quota_buckets (
+    key       TEXT    NOT NULL,
+    window_ms INTEGER NOT NULL,
+    bucket_ms INTEGER NOT NULL,
+    cost      INTEGER NOT NULL,
+    PRIMARY KEY (key, window_ms, bucket_ms)
 );
-CREATE INDEX quota_grants_by_key ON quota_grants (key, at_ms);
 
 CREATE TABLE quota_pauses (
     key      TEXT    PRIMARY KEY,

@@ -29,6 +29,11 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// The bucket of a quota window: a sixtieth of it, at least a millisecond.
+fn bucket_size(window_ms: i64) -> i64 {
+    (window_ms / 60).max(1)
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -560,6 +565,9 @@ impl SqliteStore {
 
     /// Spends `cost` from `key`'s windows (`(limit, window_ms)`) at `now`, atomically, or says
     /// how many milliseconds until it fits.
+    ///
+    /// Spending is summed per bucket of a sixtieth of the window, and a bucket counts while any
+    /// part of it is inside the window: the reading errs towards "spent", never past a limit.
     pub async fn quota_take(
         &self,
         key: &str,
@@ -578,53 +586,63 @@ impl SqliteStore {
             tx.commit().await?;
             return Ok(Some(until - now));
         }
-        let longest = windows.iter().map(|(_, w)| *w).max().unwrap_or(0);
-        sqlx::query("DELETE FROM quota_grants WHERE key = ? AND at_ms <= ?")
-            .bind(key)
-            .bind(now - longest)
-            .execute(&mut *tx)
-            .await?;
         let cost_i = i64::try_from(cost).unwrap_or(i64::MAX);
         let mut wait = 0i64;
         for (limit, window) in windows {
+            let bucket = bucket_size(*window);
             let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
-            let used: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(SUM(cost), 0) FROM quota_grants WHERE key = ? AND at_ms > ?",
+            // Buckets that started before this are wholly out of the window.
+            let oldest = now - window - bucket;
+            sqlx::query(
+                "DELETE FROM quota_buckets WHERE key = ? AND window_ms = ? AND bucket_ms <= ?",
             )
             .bind(key)
-            .bind(now - window)
-            .fetch_one(&mut *tx)
+            .bind(window)
+            .bind(oldest)
+            .execute(&mut *tx)
             .await?;
+            let buckets: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT bucket_ms, cost FROM quota_buckets WHERE key = ? AND window_ms = ?
+                 ORDER BY bucket_ms",
+            )
+            .bind(key)
+            .bind(window)
+            .fetch_all(&mut *tx)
+            .await?;
+            let used: i64 = buckets.iter().map(|(_, c)| c).sum();
             if used + cost_i <= limit {
                 continue;
             }
-            // Wait for the oldest grants to leave the window until the cost fits.
-            let grants: Vec<(i64, i64)> = sqlx::query_as(
-                "SELECT at_ms, cost FROM quota_grants WHERE key = ? AND at_ms > ? ORDER BY at_ms",
-            )
-            .bind(key)
-            .bind(now - window)
-            .fetch_all(&mut *tx)
-            .await?;
+            // Wait for the oldest buckets to leave the window until the cost fits.
             let mut left = used;
-            for (at, spent) in grants {
+            for (start, spent) in buckets {
                 left -= spent;
                 if left + cost_i <= limit {
-                    wait = wait.max(at + window - now);
+                    wait = wait.max(start + bucket + window - now);
                     break;
                 }
+            }
+            if left + cost_i > limit {
+                wait = wait.max(*window);
             }
         }
         if wait > 0 {
             tx.commit().await?;
             return Ok(Some(wait));
         }
-        sqlx::query("INSERT INTO quota_grants (key, at_ms, cost) VALUES (?, ?, ?)")
+        for (_, window) in windows {
+            let bucket = bucket_size(*window);
+            sqlx::query(
+                "INSERT INTO quota_buckets (key, window_ms, bucket_ms, cost) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (key, window_ms, bucket_ms) DO UPDATE SET cost = cost + excluded.cost",
+            )
             .bind(key)
-            .bind(now)
+            .bind(window)
+            .bind(now - now.rem_euclid(bucket))
             .bind(cost_i)
             .execute(&mut *tx)
             .await?;
+        }
         tx.commit().await?;
         Ok(None)
     }
@@ -639,10 +657,12 @@ impl SqliteStore {
         let mut used = Vec::with_capacity(windows.len());
         for window in windows {
             let sum: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(SUM(cost), 0) FROM quota_grants WHERE key = ? AND at_ms > ?",
+                "SELECT COALESCE(SUM(cost), 0) FROM quota_buckets
+                 WHERE key = ? AND window_ms = ? AND bucket_ms > ?",
             )
             .bind(key)
-            .bind(now - window)
+            .bind(window)
+            .bind(now - window - bucket_size(*window))
             .fetch_one(&self.pool)
             .await?;
             used.push(u64::try_from(sum).unwrap_or(0));

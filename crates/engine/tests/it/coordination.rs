@@ -93,19 +93,27 @@ async fn two_nodes_spend_from_one_budget() {
             .unwrap(),
         None
     );
-    // The fourth, on either node, waits until the first grant leaves the minute.
+    // The fourth, on either node, waits until the first grant's one-second bucket has left
+    // the minute (buckets count whole: the store errs towards spent, never past a limit).
     assert_eq!(
         b.quota_take("books:1", &[minute, day], 1, t0 + 30_000)
             .await
             .unwrap(),
-        Some(30_000)
+        Some(31_000)
     );
     assert_eq!(
         b.quota_take("books:1", &[minute, day], 2, t0 + 30_000)
             .await
             .unwrap(),
-        Some(40_000),
+        Some(41_000),
         "two units wait for two grants to leave"
+    );
+    assert!(
+        a.quota_take("books:1", &[minute, day], 1, t0 + 60_000)
+            .await
+            .unwrap()
+            .is_some(),
+        "the first bucket still overlaps the window"
     );
     assert_eq!(
         b.quota_take("books:2", &[minute, day], 1, t0)
@@ -115,13 +123,13 @@ async fn two_nodes_spend_from_one_budget() {
         "other keys are apart"
     );
     assert_eq!(
-        a.quota_take("books:1", &[minute, day], 1, t0 + 60_000)
+        a.quota_take("books:1", &[minute, day], 1, t0 + 61_000)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        b.quota_used("books:1", &[60_000, 86_400_000], t0 + 60_000)
+        b.quota_used("books:1", &[60_000, 86_400_000], t0 + 61_000)
             .await
             .unwrap(),
         vec![3, 4]

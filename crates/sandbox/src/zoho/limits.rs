@@ -80,10 +80,30 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// The spending of every organization.
 #[derive(Debug, Default)]
 pub(super) struct Spending {
-    grants: HashMap<(Meter, String), VecDeque<(Instant, u64)>>,
+    /// Per allowance and window: the grants still inside it, oldest first, and their sum.
+    grants: HashMap<(Meter, String), Vec<Window>>,
     in_flight: HashMap<(Meter, String), u32>,
     /// Requests refused with 429, by allowance.
     pub throttled: u64,
+}
+
+/// One sliding window's grants, kept with their running sum (constant time per request).
+#[derive(Debug, Default)]
+struct Window {
+    grants: VecDeque<(Instant, u64)>,
+    used: u64,
+}
+
+impl Window {
+    fn expire(&mut self, now: Instant, length: Duration) {
+        while let Some((at, cost)) = self.grants.front().copied() {
+            if now.duration_since(at) < length {
+                break;
+            }
+            self.grants.pop_front();
+            self.used -= cost;
+        }
+    }
 }
 
 impl Spending {
@@ -110,31 +130,29 @@ impl Spending {
             return Ok(());
         }
         let now = Instant::now();
-        let grants = self
+        let lengths = Spending::windows(limits, meter);
+        let windows = self
             .grants
             .entry((meter, organization.to_string()))
-            .or_default();
-        while grants
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) >= DAY)
-        {
-            grants.pop_front();
-        }
-        for (limit, window) in Spending::windows(limits, meter) {
-            let in_window = grants
-                .iter()
-                .filter(|(at, _)| now.duration_since(*at) < window);
-            let used: u64 = in_window.clone().map(|(_, c)| c).sum();
-            if used + cost > limit {
-                let reset = in_window
-                    .map(|(at, _)| window - now.duration_since(*at))
-                    .next()
-                    .unwrap_or(window);
+            .or_insert_with(|| lengths.iter().map(|_| Window::default()).collect());
+        for ((limit, length), window) in lengths.iter().zip(windows.iter_mut()) {
+            window.expire(now, *length);
+            if window.used + cost > *limit {
+                let reset = window
+                    .grants
+                    .front()
+                    .map_or(*length, |(at, _)| *length - now.duration_since(*at));
                 self.throttled += 1;
-                return Err(Throttle { limit, reset });
+                return Err(Throttle {
+                    limit: *limit,
+                    reset,
+                });
             }
         }
-        grants.push_back((now, cost));
+        for window in windows.iter_mut() {
+            window.grants.push_back((now, cost));
+            window.used += cost;
+        }
         Ok(())
     }
 

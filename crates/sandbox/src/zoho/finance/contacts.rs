@@ -2,12 +2,14 @@
 //! vendors (3062 on create and on rename), the primary contact person's e-mail as the
 //! contact's, updates, and upserts by a unique custom field.
 
+use std::collections::HashMap;
+
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::{
-    BooksError, Ctx, Organization, Record, Reply, amount, apply_update, check_unique,
+    BooksError, Ctx, Organization, Record, Reply, amount, apply_update, check_unique, field,
     find_by_unique, matches, merge_custom_fields, money, newest_first, position, text, timestamp,
     upsert_body, upsert_key,
 };
@@ -149,36 +151,70 @@ fn index_name(org: &mut Organization, previous: Option<&Record>, record: &Record
 }
 
 /// Balances a contact's transactions give it.
-fn with_balances(org: &Organization, record: &Record) -> Record {
-    let id = text(record, "contact_id");
-    let outstanding: Decimal = org
-        .invoices
-        .iter()
-        .filter(|i| i.get("customer_id").and_then(Value::as_str) == Some(id.as_str()))
-        .filter(|i| {
-            !matches!(
-                i.get("status").and_then(Value::as_str),
-                Some("draft" | "void")
-            )
-        })
-        .map(|i| amount(i, "balance"))
-        .sum();
-    let credits: Decimal = org
-        .creditnotes
-        .iter()
-        .filter(|c| text(c, "customer_id") == id && text(c, "status") == "open")
-        .map(|c| amount(c, "balance"))
-        .chain(
-            org.payments
-                .iter()
-                .filter(|p| text(p, "customer_id") == id)
-                .map(|p| amount(p, "unused_amount")),
-        )
-        .sum();
+/// Every customer's outstanding receivables and unused credits, from one pass over the
+/// organization's invoices, credit notes and payments.
+fn balances(org: &Organization) -> HashMap<&str, (Decimal, Decimal)> {
+    let mut balances: HashMap<&str, (Decimal, Decimal)> = HashMap::new();
+    for invoice in &org.invoices {
+        if !matches!(field(invoice, "status"), "draft" | "void") {
+            balances.entry(field(invoice, "customer_id")).or_default().0 +=
+                amount(invoice, "balance");
+        }
+    }
+    for note in &org.creditnotes {
+        if field(note, "status") == "open" {
+            balances.entry(field(note, "customer_id")).or_default().1 += amount(note, "balance");
+        }
+    }
+    for payment in &org.payments {
+        balances.entry(field(payment, "customer_id")).or_default().1 +=
+            amount(payment, "unused_amount");
+    }
+    balances
+}
+
+fn with_balances_from(balances: &HashMap<&str, (Decimal, Decimal)>, record: &Record) -> Record {
+    let (outstanding, credits) = balances
+        .get(field(record, "contact_id"))
+        .copied()
+        .unwrap_or_default();
     let mut record = record.clone();
     record.insert("outstanding_receivable_amount".into(), money(outstanding));
     record.insert("unused_credits_receivable_amount".into(), money(credits));
     record
+}
+
+/// Balances a contact's transactions give it.
+fn with_balances(org: &Organization, record: &Record) -> Record {
+    let id = field(record, "contact_id");
+    let mut mine: HashMap<&str, (Decimal, Decimal)> = HashMap::new();
+    let (outstanding, credits) = mine.entry(id).or_default();
+    for invoice in org
+        .invoices
+        .iter()
+        .filter(|i| field(i, "customer_id") == id)
+    {
+        if !matches!(field(invoice, "status"), "draft" | "void") {
+            *outstanding += amount(invoice, "balance");
+        }
+    }
+    for note in org
+        .creditnotes
+        .iter()
+        .filter(|c| field(c, "customer_id") == id)
+    {
+        if field(note, "status") == "open" {
+            *credits += amount(note, "balance");
+        }
+    }
+    for payment in org
+        .payments
+        .iter()
+        .filter(|p| field(p, "customer_id") == id)
+    {
+        *credits += amount(payment, "unused_amount");
+    }
+    with_balances_from(&mine, record)
 }
 
 fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
@@ -196,7 +232,8 @@ fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
         "contact_id",
         &record,
     )?;
-    let record = with_balances(ctx.org, &record);
+    // A new contact has no transactions yet.
+    let record = with_balances_from(&HashMap::new(), &record);
     index_name(ctx.org, None, &record);
     ctx.org.contacts.push(record.clone());
     Ok(record)
@@ -273,6 +310,7 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
 }
 
 pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
+    let balances = balances(ctx.org);
     let rows = ctx
         .org
         .contacts
@@ -300,7 +338,7 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
             Some(_) => false,
         })
         .map(|c| {
-            let c = with_balances(ctx.org, c);
+            let c = with_balances_from(&balances, c);
             let row: Record = [
                 "contact_id",
                 "contact_name",

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::invoices::settle;
 use super::{
     BooksError, Ctx, Record, Reply, amount, check_unique, currency_for, customer, date_or_today,
-    decimal, find_by_unique, matches, merge_custom_fields, money, newest_first, position,
+    decimal, field, find_by_unique, matches, merge_custom_fields, money, newest_first, position,
     price_lines, round, text, timestamp, upsert_body, upsert_key, valid_date,
 };
 
@@ -54,7 +54,7 @@ fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
         .org
         .creditnotes
         .iter()
-        .any(|c| text(c, "creditnote_number").eq_ignore_ascii_case(&number))
+        .any(|c| field(c, "creditnote_number").eq_ignore_ascii_case(&number))
     {
         return Err(BooksError::new(
             StatusCode::BAD_REQUEST,
@@ -323,7 +323,7 @@ pub(super) fn refund(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
             .org
             .accounts
             .iter()
-            .find(|a| text(a, "account_id") == id)
+            .find(|a| field(a, "account_id") == id)
             .cloned()
             .ok_or_else(|| BooksError::invalid("Refund From"))?,
     };
@@ -403,7 +403,7 @@ pub(super) fn refunds(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         .org
         .creditnote_refunds
         .iter()
-        .filter(|r| text(r, "creditnote_id") == id)
+        .filter(|r| field(r, "creditnote_id") == id)
         .cloned()
         .map(Value::Object)
         .collect();

@@ -10,7 +10,7 @@ use time::macros::format_description;
 
 use super::{
     BooksError, Ctx, Organization, Record, Reply, amount, apply_update, check_unique, currency_for,
-    customer, date_or_today, decimal, find_by_unique, matches, merge_custom_fields, money,
+    customer, date_or_today, decimal, field, find_by_unique, matches, merge_custom_fields, money,
     newest_first, position, price_lines, round, text, timestamp, today, upsert_body, upsert_key,
     valid_date,
 };
@@ -106,7 +106,7 @@ pub(super) fn build(
         .org
         .invoices
         .iter()
-        .any(|i| text(i, "invoice_number").eq_ignore_ascii_case(&number))
+        .any(|i| field(i, "invoice_number").eq_ignore_ascii_case(&number))
     {
         // The code for a repeated invoice number is not documented (zoho.md §6).
         return Err(BooksError::new(

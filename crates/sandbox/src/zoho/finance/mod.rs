@@ -156,7 +156,7 @@ impl Organization {
     fn currency(&self, currency_id: &str) -> Option<&Record> {
         self.currencies
             .iter()
-            .find(|c| text(c, "currency_id") == currency_id)
+            .find(|c| field(c, "currency_id") == currency_id)
     }
 }
 
@@ -710,6 +710,12 @@ pub(super) fn text(record: &Record, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A string field as stored, without copying ("" when absent or not a string); for loops over
+/// many records.
+pub(super) fn field<'a>(record: &'a Record, key: &str) -> &'a str {
+    record.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
 /// A decimal field given as a JSON number or a numeric string; `None` when absent or empty.
 pub(super) fn decimal(value: Option<&Value>) -> Option<Result<Decimal, ()>> {
     match value? {
@@ -810,21 +816,37 @@ pub(super) fn matches(
     exact: &[&str],
     searchable: &[&str],
 ) -> bool {
-    let field = |key: &str| text(record, key).to_ascii_lowercase();
+    fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+        needle.is_empty()
+            || haystack
+                .as_bytes()
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    }
+    fn starts_with_ignore_case(value: &str, prefix: &str) -> bool {
+        value
+            .as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    }
+    if query.is_empty() {
+        return true;
+    }
     exact.iter().all(|key| {
-        let value = field(key);
+        let value = field(record, key).trim();
         query
             .get(*key)
-            .is_none_or(|wanted| wanted.trim().eq_ignore_ascii_case(&value))
+            .is_none_or(|wanted| wanted.trim().eq_ignore_ascii_case(value))
             && query
                 .get(&format!("{key}_startswith"))
-                .is_none_or(|p| value.starts_with(&p.to_ascii_lowercase()))
+                .is_none_or(|p| starts_with_ignore_case(value, p))
             && query
                 .get(&format!("{key}_contains"))
-                .is_none_or(|p| value.contains(&p.to_ascii_lowercase()))
+                .is_none_or(|p| contains_ignore_case(value, p))
     }) && query.get("search_text").is_none_or(|needle| {
-        let needle = needle.to_ascii_lowercase();
-        searchable.iter().any(|key| field(key).contains(&needle))
+        searchable
+            .iter()
+            .any(|key| contains_ignore_case(field(record, key), needle))
     })
 }
 
@@ -866,7 +888,7 @@ pub(super) fn price_lines(
                 ctx.org
                     .items
                     .iter()
-                    .find(|i| text(i, "item_id") == item_id)
+                    .find(|i| field(i, "item_id") == item_id)
                     .ok_or_else(|| BooksError::missing("Item"))?,
             )
         };
@@ -1080,9 +1102,11 @@ pub(super) fn position(
     id: &str,
     entity: &str,
 ) -> Result<usize, BooksError> {
-    records
-        .iter()
-        .position(|r| r.get(id_key).and_then(Value::as_str) == Some(id))
+    // Records are appended as they are made and ids only grow (all the same width), so a
+    // module's records are sorted by id: search, then scan as a safety net.
+    let by_search = records.binary_search_by(|r| field(r, id_key).cmp(id)).ok();
+    by_search
+        .or_else(|| records.iter().position(|r| field(r, id_key) == id))
         .ok_or_else(|| BooksError::missing(entity))
 }
 
@@ -1094,10 +1118,12 @@ pub(super) fn customer<'r>(
     if customer_id.is_empty() {
         return Err(BooksError::invalid("Customer"));
     }
-    org.contacts
-        .iter()
-        .find(|c| text(c, "contact_id") == customer_id && text(c, "contact_type") == "customer")
-        .ok_or_else(|| BooksError::missing("Customer"))
+    let index = position(&org.contacts, "contact_id", customer_id, "Customer")?;
+    let contact = &org.contacts[index];
+    if field(contact, "contact_type") != "customer" {
+        return Err(BooksError::missing("Customer"));
+    }
+    Ok(contact)
 }
 
 /// The currency and exchange rate of a transaction for `customer`: the customer's currency, at

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::invoices::settle;
 use super::{
-    BooksError, Ctx, Record, Reply, amount, check_unique, currency_for, customer, decimal,
+    BooksError, Ctx, Record, Reply, amount, check_unique, currency_for, customer, decimal, field,
     find_by_unique, matches, merge_custom_fields, money, newest_first, position, round, text,
     timestamp, upsert_body, upsert_key, valid_date,
 };
@@ -37,7 +37,14 @@ fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
     let received = round(received, precision);
     let account_id = match text(body, "account_id") {
         id if id.is_empty() => text(&ctx.org.accounts[0], "account_id"),
-        id if ctx.org.accounts.iter().any(|a| text(a, "account_id") == id) => id,
+        id if ctx
+            .org
+            .accounts
+            .iter()
+            .any(|a| field(a, "account_id") == id) =>
+        {
+            id
+        }
         _ => return Err(BooksError::invalid("Deposit To")),
     };
     let mut wanted = Vec::with_capacity(applications.len());
@@ -110,7 +117,7 @@ fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
         .org
         .accounts
         .iter()
-        .find(|a| text(a, "account_id") == account_id)
+        .find(|a| field(a, "account_id") == account_id)
         .map(|a| text(a, "account_name"))
         .unwrap_or_default();
     let number = ctx.org.next_number("payment");
@@ -278,7 +285,7 @@ pub(super) fn refund(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         .org
         .accounts
         .iter()
-        .find(|a| text(a, "account_id") == account_id)
+        .find(|a| field(a, "account_id") == account_id)
         .cloned()
     else {
         return Err(BooksError::invalid("Refund From"));
@@ -354,7 +361,7 @@ pub(super) fn refunds(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         .org
         .payment_refunds
         .iter()
-        .filter(|r| text(r, "payment_id") == payment_id)
+        .filter(|r| field(r, "payment_id") == payment_id)
         .cloned()
         .map(Value::Object)
         .collect();

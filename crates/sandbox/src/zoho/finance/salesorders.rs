@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use super::items::set_stock;
 use super::{
     Api, BooksError, Ctx, Record, Reply, amount, check_unique, currency_for, customer,
-    date_or_today, decimal, find_by_unique, matches, merge_custom_fields, money, newest_first,
-    position, price_lines, round, text, timestamp, upsert_body, upsert_key, valid_date,
+    date_or_today, decimal, field, find_by_unique, matches, merge_custom_fields, money,
+    newest_first, position, price_lines, round, text, timestamp, upsert_body, upsert_key,
+    valid_date,
 };
 
 /// A sales order as the front-end it is read through names its status.
@@ -61,7 +62,7 @@ fn move_stock(
         .org
         .items
         .iter_mut()
-        .find(|i| text(i, "item_id") == item_id)
+        .find(|i| field(i, "item_id") == item_id)
     else {
         return Ok(());
     };
@@ -110,7 +111,7 @@ fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
         .org
         .salesorders
         .iter()
-        .any(|s| text(s, "salesorder_number").eq_ignore_ascii_case(&number))
+        .any(|s| field(s, "salesorder_number").eq_ignore_ascii_case(&number))
     {
         return Err(BooksError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -411,7 +412,7 @@ pub(super) fn create_package(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
     for (so_line, quantity) in &packed {
         let Some(line) = order_lines
             .iter_mut()
-            .find(|l| text(l, "line_item_id") == *so_line)
+            .find(|l| field(l, "line_item_id") == *so_line)
         else {
             return Err(BooksError::invalid("so_line_item_id"));
         };
@@ -676,13 +677,13 @@ pub(super) fn mark_delivered(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         .org
         .packages
         .iter()
-        .filter(|p| text(p, "salesorder_id") == order_id)
+        .filter(|p| field(p, "salesorder_id") == order_id)
         .all(|p| text(p, "status") == "delivered");
     if let Some(order) = ctx
         .org
         .salesorders
         .iter_mut()
-        .find(|s| text(s, "salesorder_id") == order_id)
+        .find(|s| field(s, "salesorder_id") == order_id)
         && delivered_all
         && text(order, "shipped_status") == "shipped"
     {

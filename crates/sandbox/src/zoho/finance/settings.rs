@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::{
-    BooksError, Ctx, Organization, Record, Reply, decimal, money, position, text, valid_date,
+    BooksError, Ctx, Organization, Record, Reply, decimal, field, money, position, text, valid_date,
 };
 
 pub(super) fn currency_record(id: &str, code: &str, precision: u32, is_base: bool) -> Record {
@@ -65,7 +65,7 @@ pub(super) fn add_currency(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         .org
         .currencies
         .iter()
-        .any(|c| text(c, "currency_code") == code)
+        .any(|c| field(c, "currency_code") == code)
     {
         return Err(BooksError::refused(format!(
             "The currency {code} has already been added."
@@ -101,7 +101,7 @@ pub(super) fn exchange_rates(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         .org
         .exchange_rates
         .iter()
-        .filter(|r| text(r, "currency_id") == currency_id)
+        .filter(|r| field(r, "currency_id") == currency_id)
         .filter(|r| {
             ctx.query
                 .get("from_date")
