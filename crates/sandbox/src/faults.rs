@@ -209,8 +209,9 @@ impl Faults {
     }
 }
 
-/// How a simulator words an error (each vendor has its own body).
-pub type ErrorBody = fn(u16) -> Response;
+/// How a simulator words an error for a path (each vendor, and each Zoho product, has its own
+/// body).
+pub type ErrorBody = fn(&str, u16) -> Response;
 
 /// Middleware applying the rules; control-API paths are never faulted.
 pub async fn inject(
@@ -227,10 +228,10 @@ pub async fn inject(
     };
     tracing::info!(path, ?mode, "injecting a fault");
     match mode {
-        FaultMode::ErrorBefore { status } => error_body(status),
+        FaultMode::ErrorBefore { status } => error_body(&path, status),
         FaultMode::ErrorAfter { status } => {
             let _applied = next.run(request).await;
-            error_body(status)
+            error_body(&path, status)
         }
         FaultMode::DelayAfter { millis } => {
             let response = next.run(request).await;
@@ -250,7 +251,7 @@ pub async fn inject(
             next.run(request).await
         }
         FaultMode::RateLimited { retry_after_secs } => {
-            let mut response = error_body(429);
+            let mut response = error_body(&path, 429);
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

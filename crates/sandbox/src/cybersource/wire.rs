@@ -41,7 +41,8 @@ pub fn hal(status: StatusCode, body: Value) -> Response {
 }
 
 /// 5xx with the PTS server-error body (§4.1).
-pub fn server_error(status: u16) -> Response {
+/// An error answer in Cybersource's words (fault injection); every path words it alike.
+pub fn server_error(_path: &str, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     // No 429 body is documented (reference §6); this shape is the simulator's own.
     let message = if status == StatusCode::TOO_MANY_REQUESTS {

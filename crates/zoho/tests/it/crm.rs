@@ -318,3 +318,46 @@ async fn credits_are_budgeted_and_the_sandbox_enforces_them() {
     assert_eq!(throttled.http_status(), Some(429), "{throttled}");
     assert!(throttled.retry_after().is_some());
 }
+
+#[tokio::test]
+async fn injected_faults_speak_each_products_words() {
+    use paybridge_sandbox::faults::{FaultMode, FaultRule};
+    let (zoho, server) = sandbox(unlimited()).await;
+    let client = client(&server, "1000.CLIENT");
+    zoho.faults().add(FaultRule::next(
+        "POST",
+        "/crm/v8/Contacts",
+        FaultMode::ErrorAfter { status: 500 },
+        1,
+    ));
+    let lost = client
+        .crm("crm-org")
+        .insert("Contacts", &[person("Lovelace", "ada@example.com")])
+        .await
+        .unwrap_err();
+    assert_eq!(lost.api_code(), Some("INTERNAL_ERROR"), "{lost}");
+    assert_eq!(
+        lost.kind(),
+        FailureKind::OutcomeUnknown,
+        "the write may have landed"
+    );
+    // It did: COQL finds it, so a retry must look before it writes.
+    assert_eq!(
+        client
+            .crm("crm-org")
+            .find_contacts_by_email("ada@example.com")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    zoho.faults().add(FaultRule::next(
+        "GET",
+        "/api/v1/departments",
+        FaultMode::ErrorBefore { status: 503 },
+        1,
+    ));
+    let desk = client.desk("60001234567").departments().await.unwrap_err();
+    assert_eq!(desk.api_code(), Some("INTERNAL_SERVER_ERROR"), "{desk}");
+    assert_eq!(desk.kind(), FailureKind::Transient);
+}

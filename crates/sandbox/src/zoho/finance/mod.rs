@@ -251,11 +251,44 @@ impl BooksError {
     }
 }
 
-/// 500 with Books' internal-error body (used by fault injection).
-pub(super) fn server_error(status: u16) -> Response {
+/// An error answer for fault injection, in the words of the product the path belongs to:
+/// CRM's `{code, details, message, status}`, Desk's `{errorCode, message}`, else Books'
+/// `{code, message}`.
+pub(super) fn server_error(path: &str, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let throttled = status == StatusCode::TOO_MANY_REQUESTS;
+    if path.starts_with("/crm/") {
+        let (code, message) = if throttled {
+            (
+                "RATE_LIMIT_EXCEEDED",
+                "Too many requests. Please try again later.",
+            )
+        } else {
+            ("INTERNAL_ERROR", "Internal server error occurred.")
+        };
+        let body = json!({"code": code, "details": {}, "message": message, "status": "error"});
+        return (status, axum::Json(body)).into_response();
+    }
+    if path.starts_with("/api/v1/") {
+        let (code, message) = if throttled {
+            (
+                "TOO_MANY_REQUESTS",
+                "You have exceeded the API credit limit. Please try again later.",
+            )
+        } else {
+            (
+                "INTERNAL_SERVER_ERROR",
+                "An internal server error occurred.",
+            )
+        };
+        return (
+            status,
+            axum::Json(json!({"errorCode": code, "message": message})),
+        )
+            .into_response();
+    }
     // Zoho's 429 code is undocumented (zoho.md §2.2): any non-zero code, with its message.
-    let body = if status == StatusCode::TOO_MANY_REQUESTS {
+    let body = if throttled {
         json!({"code": 44, "message": "You have made too many requests. Please try again after some time."})
     } else {
         json!({"code": 1000, "message": "Internal error"})
