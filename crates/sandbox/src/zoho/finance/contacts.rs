@@ -150,7 +150,6 @@ fn index_name(org: &mut Organization, previous: Option<&Record>, record: &Record
     );
 }
 
-/// Balances a contact's transactions give it.
 /// Every customer's outstanding receivables and unused credits, from one pass over the
 /// organization's invoices, credit notes and payments.
 fn balances(org: &Organization) -> HashMap<&str, (Decimal, Decimal)> {
