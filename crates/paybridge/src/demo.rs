@@ -130,11 +130,11 @@ impl DemoEnvironment {
             &creds.shared_secret,
         ))?;
         let cybersource_server = RunningServer::start(cybersource.router(), loopback()).await?;
-        // Zoho's limits, raised a hundredfold so that the demo takes seconds, not minutes;
+        // Zoho's limits, raised a thousandfold so that the demo takes seconds, not minutes;
         // paybridge meters its requests against the same raised limits.
         let limits = ZohoLimits {
-            books_per_minute: 100 * 100,
-            books_per_day: 100 * 10_000,
+            books_per_minute: 100 * 1_000,
+            books_per_day: 10_000 * 1_000,
             ..ZohoLimits::default()
         };
         let zoho = ZohoSandbox::new(ZohoConfig {

@@ -200,3 +200,52 @@ async fn store_leases_serve_the_zoho_client() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_node_takes_budget_in_slices_and_never_more_than_the_limit() {
+    let (dir, a) = open_store().await;
+    let b = second_node(&dir).await;
+    let clock = Clock::new();
+    let plans = Plans {
+        finance: FinancePlan {
+            per_minute: 1_000,
+            per_day: 1_010,
+        },
+        max_wait: Duration::from_millis(1),
+        ..Plans::default()
+    };
+    let node_a = Budgets::new(plans.clone(), Arc::new(StoreLedger::new(a, clock)));
+    let node_b = Budgets::new(plans, Arc::new(StoreLedger::new(b.clone(), clock)));
+    // One store write buys a slice of 20 (a fiftieth of the smaller limit).
+    node_a.acquire(Product::Finance, "org", 1).await.unwrap();
+    let windows = [60_500, 86_400_000]; // the minute keeps a half-second guard
+    let key = "zoho:books:org";
+    assert_eq!(
+        b.quota_used(key, &windows, clock.now_ms()).await.unwrap(),
+        vec![20, 20]
+    );
+    for _ in 0..19 {
+        node_a.acquire(Product::Finance, "org", 1).await.unwrap();
+    }
+    assert_eq!(
+        b.quota_used(key, &windows, clock.now_ms()).await.unwrap(),
+        vec![20, 20],
+        "the slice was spent locally"
+    );
+    // Both nodes together never get past the daily cap of 1,010.
+    let mut granted = 20;
+    loop {
+        let a = node_a.acquire(Product::Finance, "org", 1).await;
+        let b = node_b.acquire(Product::Finance, "org", 1).await;
+        let got = usize::from(a.is_ok()) + usize::from(b.is_ok());
+        if got == 0 {
+            break;
+        }
+        granted += got;
+    }
+    assert!(granted <= 1_010, "{granted}");
+    assert!(
+        granted >= 1_000,
+        "slices leave at most a few units unspent: {granted}"
+    );
+}
