@@ -23,12 +23,14 @@ fn store_error(e: StoreError) -> ZohoError {
 
 /// Zoho budgets kept in the store.
 ///
-/// A process takes budget from the store in slices (a fiftieth of the smallest limit) and
-/// spends them locally, so that a busy node writes to the store once per slice instead of once
-/// per request. The store dates a slice when it is taken, so it must be spent at once: a slice
-/// is good for a hundred-and-twentieth of the shortest window (half a second of a minute, the
-/// windows' guard); what is left of it then is not spent — the error is towards spending less
-/// than allowed, never more.
+/// A process takes budget from the store in slices and spends them locally, so that a busy node
+/// writes to the store once per slice instead of once per request. The store dates a slice when
+/// it is taken, so it must be spent at once: a slice is good for a hundred-and-twentieth of the
+/// shortest window (half a second of a minute, the windows' guard), and what is left of it then
+/// is not spent — the error is towards spending less than allowed, never more. Slices follow
+/// demand: one unit at first, twice the last one when that was used up, what was used of it
+/// otherwise, and never more than a fiftieth of the smallest limit — so a quiet node takes
+/// exactly what it spends and a busy one wastes little.
 #[derive(Debug, Clone)]
 pub struct StoreLedger {
     store: Store,
@@ -38,8 +40,21 @@ pub struct StoreLedger {
 
 #[derive(Debug, Clone, Copy)]
 struct Slice {
+    size: u64,
     remaining: u64,
     good_until_ms: i64,
+}
+
+impl Slice {
+    /// The size of the slice after this one.
+    fn next_size(&self, most: u64) -> u64 {
+        let next = if self.remaining == 0 {
+            self.size.saturating_mul(2)
+        } else {
+            self.size - self.remaining
+        };
+        next.clamp(1, most.max(1))
+    }
 }
 
 impl StoreLedger {
@@ -56,7 +71,7 @@ impl StoreLedger {
     }
 }
 
-/// How much budget to take from the store at once.
+/// The most budget to take from the store at once: a fiftieth of the smallest limit.
 fn slice_size(quotas: &[Quota]) -> u64 {
     quotas
         .iter()
@@ -74,20 +89,22 @@ impl BudgetLedger for StoreLedger {
     ) -> BoxFuture<'a, Result<Grant, ZohoError>> {
         Box::pin(async move {
             let now = self.clock.now_ms();
-            {
+            let previous = {
                 let mut slices = self.slices();
-                if let Some(slice) = slices.get_mut(key)
-                    && slice.good_until_ms > now
-                    && slice.remaining >= cost
-                {
-                    slice.remaining -= cost;
-                    return Ok(Grant::Granted);
+                match slices.get_mut(key) {
+                    Some(slice) if slice.good_until_ms > now && slice.remaining >= cost => {
+                        slice.remaining -= cost;
+                        return Ok(Grant::Granted);
+                    }
+                    Some(slice) => Some(*slice),
+                    None => None,
                 }
-            }
+            };
             let windows: Vec<(u64, i64)> =
                 quotas.iter().map(|q| (q.limit, millis(q.window))).collect();
             let shortest = windows.iter().map(|(_, w)| *w).min().unwrap_or(0);
-            let slice = slice_size(quotas).max(cost);
+            let most = slice_size(quotas);
+            let slice = previous.map_or(1, |p| p.next_size(most)).max(cost);
             // A whole slice if it fits; else just this request's cost, so that the last units
             // of a window are not left unused.
             let mut taken = slice;
@@ -109,6 +126,7 @@ impl BudgetLedger for StoreLedger {
                     self.slices().insert(
                         key.to_string(),
                         Slice {
+                            size: taken,
                             remaining: taken - cost,
                             good_until_ms: now + (shortest / 120).max(1),
                         },

@@ -216,24 +216,20 @@ async fn a_node_takes_budget_in_slices_and_never_more_than_the_limit() {
     };
     let node_a = Budgets::new(plans.clone(), Arc::new(StoreLedger::new(a, clock)));
     let node_b = Budgets::new(plans, Arc::new(StoreLedger::new(b.clone(), clock)));
-    // One store write buys a slice of 20 (a fiftieth of the smaller limit).
-    node_a.acquire(Product::Finance, "org", 1).await.unwrap();
+    // Slices grow with demand — 1, 2, 4, 8, 16, then at most 20 (a fiftieth of the smaller
+    // limit) — so 31 quick requests take five store writes and exactly 31 units.
     let windows = [60_500, 86_400_000]; // the minute keeps a half-second guard
     let key = "zoho:books:org";
-    assert_eq!(
-        b.quota_used(key, &windows, clock.now_ms()).await.unwrap(),
-        vec![20, 20]
-    );
-    for _ in 0..19 {
+    for _ in 0..31 {
         node_a.acquire(Product::Finance, "org", 1).await.unwrap();
     }
     assert_eq!(
         b.quota_used(key, &windows, clock.now_ms()).await.unwrap(),
-        vec![20, 20],
-        "the slice was spent locally"
+        vec![31, 31],
+        "slices of 1 + 2 + 4 + 8 + 16, all spent"
     );
-    // Both nodes together never get past the daily cap of 1,010.
-    let mut granted = 20;
+    // Both nodes together never get past the daily cap of 1,010, however the slices fall.
+    let mut granted = 31;
     loop {
         let a = node_a.acquire(Product::Finance, "org", 1).await;
         let b = node_b.acquire(Product::Finance, "org", 1).await;
@@ -244,8 +240,6 @@ async fn a_node_takes_budget_in_slices_and_never_more_than_the_limit() {
         granted += got;
     }
     assert!(granted <= 1_010, "{granted}");
-    assert!(
-        granted >= 1_000,
-        "slices leave at most a few units unspent: {granted}"
-    );
+    // A slice left when its half second runs out is not spent: a slow machine loses a little.
+    assert!(granted >= 900, "slices leave few units unspent: {granted}");
 }

@@ -140,14 +140,23 @@ fn check_name(org: &Organization, record: &Record) -> Result<(), BooksError> {
 
 /// Keeps the name index in step with a contact's (new) name.
 fn index_name(org: &mut Organization, previous: Option<&Record>, record: &Record) {
+    let id = text(record, "contact_id");
     if let Some(previous) = previous {
         org.contact_names
             .remove(&text(previous, "contact_name").to_lowercase());
+        if let Some(ids) = org
+            .contact_emails
+            .get_mut(&text(previous, "email").to_lowercase())
+        {
+            ids.retain(|i| *i != id);
+        }
     }
-    org.contact_names.insert(
-        text(record, "contact_name").to_lowercase(),
-        text(record, "contact_id"),
-    );
+    org.contact_names
+        .insert(text(record, "contact_name").to_lowercase(), id.clone());
+    let email = text(record, "email").to_lowercase();
+    if !email.is_empty() {
+        org.contact_emails.entry(email).or_default().push(id);
+    }
 }
 
 /// Every customer's outstanding receivables and unused credits, from one pass over the
@@ -186,34 +195,26 @@ fn with_balances_from(balances: &HashMap<&str, (Decimal, Decimal)>, record: &Rec
 /// Balances a contact's transactions give it.
 fn with_balances(org: &Organization, record: &Record) -> Record {
     let id = field(record, "contact_id");
-    let mut mine: HashMap<&str, (Decimal, Decimal)> = HashMap::new();
-    let (outstanding, credits) = mine.entry(id).or_default();
-    for invoice in org
-        .invoices
-        .iter()
-        .filter(|i| field(i, "customer_id") == id)
-    {
-        if !matches!(field(invoice, "status"), "draft" | "void") {
-            *outstanding += amount(invoice, "balance");
+    let mut outstanding = Decimal::ZERO;
+    let mut credits = Decimal::ZERO;
+    if let Some(mine) = org.transactions_of.get(id) {
+        for invoice in mine.invoices.iter().map(|i| &org.invoices[*i]) {
+            if !matches!(field(invoice, "status"), "draft" | "void") {
+                outstanding += amount(invoice, "balance");
+            }
+        }
+        for note in mine.creditnotes.iter().map(|i| &org.creditnotes[*i]) {
+            if field(note, "status") == "open" {
+                credits += amount(note, "balance");
+            }
+        }
+        for payment in mine.payments.iter().map(|i| &org.payments[*i]) {
+            credits += amount(payment, "unused_amount");
         }
     }
-    for note in org
-        .creditnotes
-        .iter()
-        .filter(|c| field(c, "customer_id") == id)
-    {
-        if field(note, "status") == "open" {
-            *credits += amount(note, "balance");
-        }
-    }
-    for payment in org
-        .payments
-        .iter()
-        .filter(|p| field(p, "customer_id") == id)
-    {
-        *credits += amount(payment, "unused_amount");
-    }
-    with_balances_from(&mine, record)
+    let mut balances = HashMap::new();
+    balances.insert(id, (outstanding, credits));
+    with_balances_from(&balances, record)
 }
 
 fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
@@ -309,11 +310,31 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
 }
 
 pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
-    let balances = balances(ctx.org);
-    let rows = ctx
-        .org
-        .contacts
-        .iter()
+    // A search by e-mail reads the index instead of every contact.
+    let by_email: Option<Vec<&Record>> = ctx.query.get("email").map(|email| {
+        ctx.org
+            .contact_emails
+            .get(&email.trim().to_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|id| {
+                position(&ctx.org.contacts, "contact_id", id, "Contact")
+                    .ok()
+                    .map(|i| &ctx.org.contacts[i])
+            })
+            .collect()
+    });
+    let candidates: Vec<&Record> = match by_email {
+        Some(found) => found,
+        None => ctx.org.contacts.iter().collect(),
+    };
+    let balances = if candidates.len() > 8 {
+        Some(balances(ctx.org))
+    } else {
+        None
+    };
+    let rows = candidates
+        .into_iter()
         .filter(|c| {
             matches(
                 ctx.query,
@@ -337,7 +358,10 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
             Some(_) => false,
         })
         .map(|c| {
-            let c = with_balances_from(&balances, c);
+            let c = match &balances {
+                Some(all) => with_balances_from(all, c),
+                None => with_balances(ctx.org, c),
+            };
             let row: Record = [
                 "contact_id",
                 "contact_name",

@@ -118,7 +118,7 @@ fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
         "creditnote_id",
         &note,
     )?;
-    ctx.org.creditnotes.push(note.clone());
+    ctx.org.push_creditnote(note.clone());
     Ok(note)
 }
 

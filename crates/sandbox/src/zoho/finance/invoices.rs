@@ -180,7 +180,7 @@ pub(super) fn build(
 
 fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
     let invoice = build(ctx, body, None)?;
-    ctx.org.invoices.push(invoice.clone());
+    ctx.org.push_invoice(invoice.clone());
     Ok(invoice)
 }
 
@@ -463,7 +463,7 @@ pub(super) fn from_sales_order(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         body.insert("shipping_charge".into(), charge.clone());
     }
     let invoice = build(ctx, &body, Some(&so))?;
-    ctx.org.invoices.push(invoice.clone());
+    ctx.org.push_invoice(invoice.clone());
     let so = &mut ctx.org.salesorders[so_index];
     so.insert("invoiced_status".into(), json!("invoiced"));
     let mut invoices = so

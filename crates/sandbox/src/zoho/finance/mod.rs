@@ -60,6 +60,10 @@ pub(super) struct Organization {
     pub contacts: Vec<Record>,
     /// Contact display names (lower case) to contact ids: names are unique (3062).
     pub contact_names: HashMap<String, String>,
+    /// Primary e-mails (lower case) to contact ids: list filters by e-mail read it.
+    pub contact_emails: HashMap<String, Vec<String>>,
+    /// Each customer's invoices, payments and credit notes (positions in their lists).
+    pub transactions_of: HashMap<String, Transactions>,
     pub items: Vec<Record>,
     pub salesorders: Vec<Record>,
     pub invoices: Vec<Record>,
@@ -73,6 +77,14 @@ pub(super) struct Organization {
     pub exchange_rates: Vec<Record>,
     pub accounts: Vec<Record>,
     numbers: HashMap<&'static str, u64>,
+}
+
+/// Where a customer's transactions are in the organization's lists.
+#[derive(Debug, Default)]
+pub(super) struct Transactions {
+    pub invoices: Vec<usize>,
+    pub payments: Vec<usize>,
+    pub creditnotes: Vec<usize>,
 }
 
 /// Everything one organization holds, rendered as its API renders it.
@@ -125,6 +137,8 @@ impl Organization {
             unique_custom_fields: config.unique_custom_fields.iter().cloned().collect(),
             contacts: Vec::new(),
             contact_names: HashMap::new(),
+            contact_emails: HashMap::new(),
+            transactions_of: HashMap::new(),
             items: Vec::new(),
             salesorders: Vec::new(),
             invoices: Vec::new(),
@@ -150,6 +164,39 @@ impl Organization {
         let n = self.numbers.entry(series).or_insert(0);
         *n += 1;
         *n
+    }
+
+    /// Adds an invoice and indexes it under its customer.
+    pub(super) fn push_invoice(&mut self, invoice: Record) {
+        let customer = field(&invoice, "customer_id").to_string();
+        self.transactions_of
+            .entry(customer)
+            .or_default()
+            .invoices
+            .push(self.invoices.len());
+        self.invoices.push(invoice);
+    }
+
+    /// Adds a customer payment and indexes it under its customer.
+    pub(super) fn push_payment(&mut self, payment: Record) {
+        let customer = field(&payment, "customer_id").to_string();
+        self.transactions_of
+            .entry(customer)
+            .or_default()
+            .payments
+            .push(self.payments.len());
+        self.payments.push(payment);
+    }
+
+    /// Adds a credit note and indexes it under its customer.
+    pub(super) fn push_creditnote(&mut self, note: Record) {
+        let customer = field(&note, "customer_id").to_string();
+        self.transactions_of
+            .entry(customer)
+            .or_default()
+            .creditnotes
+            .push(self.creditnotes.len());
+        self.creditnotes.push(note);
     }
 
     /// The currency record with this id.

@@ -159,7 +159,7 @@ fn insert(ctx: &mut Ctx<'_>, body: &Record) -> Result<Record, BooksError> {
         "payment_id",
         &payment,
     )?;
-    ctx.org.payments.push(payment.clone());
+    ctx.org.push_payment(payment.clone());
     Ok(payment)
 }
 
