@@ -24,6 +24,7 @@ pub mod retry;
 pub mod runtime;
 pub mod settings;
 pub mod store;
+pub mod vault;
 pub mod worker;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use error::StepError;
 pub use orders::{CardInput, PaymentMethod, PlaceError, PlaceOrder, Placed};
 pub use settings::EngineSettings;
 pub use store::Store;
+pub use vault::{KeySource, Vault, VaultError};
 pub use worker::Workers;
 
 /// The engine: a store, the connectors, and the workers' wake-up signals. Cheap to clone.

@@ -212,6 +212,27 @@ pub struct StepRecord {
     pub finished_at: Option<i64>,
 }
 
+/// A secret as the vault stores it: sealed with its data key, the data key wrapped with the
+/// master key `key_id`. Nothing here is readable without the master key.
+#[derive(Clone)]
+pub struct SealedSecret {
+    pub name: String,
+    pub key_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub sealed: Vec<u8>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("name", &self.name)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Counts for summaries and health.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
@@ -404,6 +425,41 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         delegate!(self, s => s.fail_step(key, failure, now).await)
+    }
+
+    pub async fn vault_put(&self, secret: &SealedSecret, now: i64) -> Result<(), StoreError> {
+        delegate!(self, s => s.vault_put(secret, now).await)
+    }
+
+    pub async fn vault_get(&self, name: &str) -> Result<Option<SealedSecret>, StoreError> {
+        delegate!(self, s => s.vault_get(name).await)
+    }
+
+    pub async fn vault_all(&self) -> Result<Vec<SealedSecret>, StoreError> {
+        delegate!(self, s => s.vault_all().await)
+    }
+
+    pub async fn vault_rewrap(
+        &self,
+        name: &str,
+        old_key_id: &str,
+        new_key_id: &str,
+        wrapped_key: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.vault_rewrap(name, old_key_id, new_key_id, wrapped_key, now).await)
+    }
+
+    pub async fn vault_delete(&self, name: &str) -> Result<bool, StoreError> {
+        delegate!(self, s => s.vault_delete(name).await)
+    }
+
+    pub async fn vault_meta_or_insert(
+        &self,
+        name: &str,
+        value: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        delegate!(self, s => s.vault_meta_or_insert(name, value).await)
     }
 
     pub async fn try_lease(

@@ -14,13 +14,15 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
     Admission, ClaimedRun, Counts, FailureRecord, InboxEvent, NewOrder, NewRun, OrderRecord,
-    PaymentUpdate, RunRecord, RunStatus, StepRecord, StepStatus, StoreError, parse_kind,
+    PaymentUpdate, RunRecord, RunStatus, SealedSecret, StepRecord, StepStatus, StoreError,
+    parse_kind,
 };
 
 /// Schema versions, applied in order, each once.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema_v1.sql")),
     (2, include_str!("schema_v2.sql")),
+    (3, include_str!("schema_v3.sql")),
 ];
 
 #[derive(Debug, Clone)]
@@ -32,6 +34,17 @@ pub struct SqliteStore {
 /// The bucket of a quota window: a sixtieth of it, at least a millisecond.
 fn bucket_size(window_ms: i64) -> i64 {
     (window_ms / 60).max(1)
+}
+
+fn sealed_from_row(row: &SqliteRow) -> SealedSecret {
+    SealedSecret {
+        name: row.get("name"),
+        key_id: row.get("key_id"),
+        wrapped_key: row.get("wrapped_key"),
+        sealed: row.get("sealed"),
+        created_ms: row.get("created_ms"),
+        updated_ms: row.get("updated_ms"),
+    }
 }
 
 fn millis(d: Duration) -> i64 {
@@ -527,6 +540,98 @@ impl SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    // Vault --------------------------------------------------------------------------------
+
+    pub async fn vault_put(&self, secret: &SealedSecret, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO vault_secrets (name, key_id, wrapped_key, sealed, created_ms, updated_ms)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id,
+                 wrapped_key = excluded.wrapped_key, sealed = excluded.sealed,
+                 updated_ms = excluded.updated_ms",
+        )
+        .bind(&secret.name)
+        .bind(&secret.key_id)
+        .bind(&secret.wrapped_key)
+        .bind(&secret.sealed)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn vault_get(&self, name: &str) -> Result<Option<SealedSecret>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| sealed_from_row(&r)))
+    }
+
+    pub async fn vault_all(&self) -> Result<Vec<SealedSecret>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(sealed_from_row).collect())
+    }
+
+    /// Replaces a secret's wrapped key (rotation), if it is still under `old_key_id`.
+    pub async fn vault_rewrap(
+        &self,
+        name: &str,
+        old_key_id: &str,
+        new_key_id: &str,
+        wrapped_key: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE vault_secrets SET key_id = ?, wrapped_key = ?, updated_ms = ?
+             WHERE name = ? AND key_id = ?",
+        )
+        .bind(new_key_id)
+        .bind(wrapped_key)
+        .bind(now)
+        .bind(name)
+        .bind(old_key_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn vault_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM vault_secrets WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The value stored under `name`, or `value` stored now if there was none.
+    pub async fn vault_meta_or_insert(
+        &self,
+        name: &str,
+        value: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO vault_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM vault_meta WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     // Coordination ---------------------------------------------------------------------------

@@ -6,3 +6,4 @@ mod helpers;
 mod orders;
 mod store;
 mod sync;
+mod vault;
