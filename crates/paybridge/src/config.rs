@@ -1,22 +1,28 @@
 //! `paybridge.toml`: a deployment's configuration for `paybridge serve`.
 //!
-//! Secrets are never written in the file: each is named by the environment variable that holds
-//! it (`*_env` keys). Unknown keys are refused, and every error names the key at fault.
+//! Secrets are never written in the file: each is named either by the environment variable that
+//! holds it (`*_env` keys) or by its entry in the credential vault (`*_vault` keys; see
+//! [`crate::secrets`]). A Zoho connection set up with `paybridge connect zoho --config` is named
+//! by `zoho.connection` and brings its accounts server, `api_domain`, client id and secrets.
+//! Unknown keys are refused, and every error names the key at fault.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use paybridge_cybersource::{Credentials, Environment};
-use paybridge_engine::EngineSettings;
+use paybridge_engine::vault::Vault;
+use paybridge_engine::{EngineSettings, Store};
 use paybridge_model::Currency;
 use paybridge_zoho::quota::{CrmPlan, DeskPlan, FinancePlan, Plans};
 use paybridge_zoho::{DataCentre, OAuthCredentials};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use url::Url;
 
 use crate::app::{AppConfig, CybersourceConnection, ZohoConnection};
+use crate::connect::StoredZohoConnection;
+use crate::secrets::{SecretRef, VaultSection, open_store};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +34,9 @@ pub struct FileConfig {
     pub cybersource: CybersourceSection,
     pub zoho: ZohoSection,
     pub storefront: StorefrontSection,
+    /// Where the vault's master key comes from (needed when any secret is in the vault).
+    #[serde(default)]
+    pub vault: VaultSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,13 +61,22 @@ pub struct CybersourceSection {
     pub merchant_id: String,
     /// The REST key's id (its serial number in the Business Center).
     pub key_id: String,
-    /// Environment variable holding the key's base64 shared secret.
-    pub shared_secret_env: String,
+    /// Environment variable holding the key's base64 shared secret…
+    #[serde(default)]
+    pub shared_secret_env: Option<String>,
+    /// …or its vault entry.
+    #[serde(default)]
+    pub shared_secret_vault: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZohoSection {
+    /// A connection stored by `paybridge connect zoho --config … --connection NAME`: its
+    /// accounts server, `api_domain`, client id, client secret and refresh token. Keys given
+    /// here override it.
+    #[serde(default)]
+    pub connection: Option<String>,
     /// `us`, `eu`, `in`, `au`, `jp`, `ca`, `sa`, `cn` or `uk`.
     #[serde(default)]
     pub data_centre: Option<String>,
@@ -68,9 +86,16 @@ pub struct ZohoSection {
     /// Where API calls go until Zoho names its `api_domain` (overrides the data centre's).
     #[serde(default)]
     pub api_domain: Option<Url>,
-    pub client_id: String,
-    pub client_secret_env: String,
-    pub refresh_token_env: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default)]
+    pub client_secret_vault: Option<String>,
+    #[serde(default)]
+    pub refresh_token_env: Option<String>,
+    #[serde(default)]
+    pub refresh_token_vault: Option<String>,
     /// The Zoho Books organization id.
     pub organization_id: String,
     /// The organization's base currency.
@@ -186,16 +211,12 @@ impl QuotaSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorefrontSection {
-    /// Environment variable holding the storefront API keys, comma-separated.
-    pub api_keys_env: String,
-}
-
-fn secret_from_env(key: &str, variable: &str) -> anyhow::Result<SecretString> {
-    match std::env::var(variable) {
-        Ok(value) if !value.trim().is_empty() => Ok(SecretString::from(value.trim().to_string())),
-        Ok(_) => bail!("{key}: environment variable {variable} is empty"),
-        Err(_) => bail!("{key}: environment variable {variable} is not set"),
-    }
+    /// Environment variable holding the storefront API keys, comma-separated…
+    #[serde(default)]
+    pub api_keys_env: Option<String>,
+    /// …or their vault entry (comma-separated too).
+    #[serde(default)]
+    pub api_keys_vault: Option<String>,
 }
 
 impl FileConfig {
@@ -206,9 +227,59 @@ impl FileConfig {
             .with_context(|| format!("{} is not a valid paybridge configuration", path.display()))
     }
 
-    /// Resolves secrets from the environment and checks the whole configuration.
-    pub fn resolve(self) -> anyhow::Result<AppConfig> {
-        let c = self.cybersource;
+    /// Resolves secrets (from the environment and the vault) and checks the whole
+    /// configuration. The vault is opened only when a secret or a connection is in it.
+    pub async fn resolve(self) -> anyhow::Result<AppConfig> {
+        let c = &self.cybersource;
+        let z = &self.zoho;
+        let refs = [
+            SecretRef {
+                key: "cybersource.shared_secret",
+                env: c.shared_secret_env.as_deref(),
+                vault: c.shared_secret_vault.as_deref(),
+            },
+            SecretRef {
+                key: "zoho.client_secret",
+                env: z.client_secret_env.as_deref(),
+                vault: z.client_secret_vault.as_deref(),
+            },
+            SecretRef {
+                key: "zoho.refresh_token",
+                env: z.refresh_token_env.as_deref(),
+                vault: z.refresh_token_vault.as_deref(),
+            },
+            SecretRef {
+                key: "storefront.api_keys",
+                env: self.storefront.api_keys_env.as_deref(),
+                vault: self.storefront.api_keys_vault.as_deref(),
+            },
+        ];
+        let needs_vault = z.connection.is_some() || refs.iter().any(|r| r.vault.is_some());
+        let store = if needs_vault {
+            Some(open_store(&self.store.path).await?)
+        } else {
+            None
+        };
+        let vault = match &store {
+            Some(store) => Some(self.vault.open(store).await?),
+            None => None,
+        };
+        let resolved = self
+            .resolve_with(refs, store.as_ref(), vault.as_ref())
+            .await;
+        if let Some(store) = store {
+            store.close().await;
+        }
+        resolved
+    }
+
+    async fn resolve_with(
+        &self,
+        [shared_secret, client_secret, refresh_token, api_keys]: [SecretRef<'_>; 4],
+        store: Option<&Store>,
+        vault: Option<&Vault>,
+    ) -> anyhow::Result<AppConfig> {
+        let c = &self.cybersource;
         let environment = Environment::parse(&c.environment).context("cybersource.environment")?;
         if self.engine.test_mode
             && environment != Environment::Sandbox
@@ -219,13 +290,21 @@ impl FileConfig {
             );
         }
         let credentials = Credentials {
-            merchant_id: c.merchant_id,
-            key_id: c.key_id,
-            shared_secret: secret_from_env("cybersource.shared_secret_env", &c.shared_secret_env)?,
+            merchant_id: c.merchant_id.clone(),
+            key_id: c.key_id.clone(),
+            shared_secret: shared_secret.resolve(vault).await?,
         };
         paybridge_cybersource::Signer::new(&credentials).context("cybersource")?;
 
-        let z = self.zoho;
+        let z = &self.zoho;
+        let stored = match (&z.connection, store, vault) {
+            (Some(name), Some(store), Some(vault)) => Some(
+                StoredZohoConnection::load(store, vault, name)
+                    .await
+                    .context("zoho.connection")?,
+            ),
+            _ => None,
+        };
         let data_centre = match z.data_centre.as_deref() {
             Some(location) => Some(DataCentre::from_location(location).with_context(|| {
                 format!("zoho.data_centre: {location:?} is not one of us, eu, in, au, jp, ca, sa, cn, uk")
@@ -234,12 +313,29 @@ impl FileConfig {
         };
         let accounts_url = z
             .accounts_url
+            .clone()
+            .or_else(|| stored.as_ref().map(|s| s.accounts_url.clone()))
             .or_else(|| data_centre.map(DataCentre::accounts_url))
-            .context("zoho: set data_centre, or accounts_url and api_domain")?;
+            .context("zoho: set connection, data_centre, or accounts_url and api_domain")?;
         let api_domain = z
             .api_domain
+            .clone()
+            .or_else(|| stored.as_ref().map(|s| s.api_domain.clone()))
             .or_else(|| data_centre.map(DataCentre::api_domain))
-            .context("zoho: set data_centre, or accounts_url and api_domain")?;
+            .context("zoho: set connection, data_centre, or accounts_url and api_domain")?;
+        let client_id = z
+            .client_id
+            .clone()
+            .or_else(|| stored.as_ref().map(|s| s.client_id.clone()))
+            .context("zoho.client_id: set it, or zoho.connection")?;
+        let client_secret = match (client_secret.is_given(), &stored) {
+            (false, Some(stored)) => stored.client_secret.clone(),
+            _ => client_secret.resolve(vault).await?,
+        };
+        let refresh_token = match (refresh_token.is_given(), &stored) {
+            (false, Some(stored)) => stored.refresh_token.clone(),
+            _ => refresh_token.resolve(vault).await?,
+        };
         if z.organization_id.trim().is_empty()
             || !z.organization_id.trim().bytes().all(|b| b.is_ascii_digit())
         {
@@ -247,26 +343,22 @@ impl FileConfig {
         }
         let base_currency = Currency::from_code(&z.base_currency).context("zoho.base_currency")?;
 
-        let keys = secret_from_env("storefront.api_keys_env", &self.storefront.api_keys_env)?;
-        let storefront_keys: Vec<SecretString> = secrecy::ExposeSecret::expose_secret(&keys)
+        let keys = api_keys.resolve(vault).await?;
+        let storefront_keys: Vec<SecretString> = keys
+            .expose_secret()
             .split(',')
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .map(|k| SecretString::from(k.to_string()))
             .collect();
-        if storefront_keys
-            .iter()
-            .any(|k| secrecy::ExposeSecret::expose_secret(k).len() < 24)
-        {
-            bail!(
-                "storefront.api_keys_env: every storefront API key must be at least 24 characters"
-            );
+        if storefront_keys.iter().any(|k| k.expose_secret().len() < 24) {
+            bail!("storefront.api_keys: every storefront API key must be at least 24 characters");
         }
 
         Ok(AppConfig {
             listen: self.server.listen,
-            store_path: self.store.path,
-            engine: self.engine,
+            store_path: self.store.path.clone(),
+            engine: self.engine.clone(),
             cybersource: CybersourceConnection {
                 environment,
                 credentials,
@@ -274,9 +366,9 @@ impl FileConfig {
             zoho: ZohoConnection {
                 credentials: OAuthCredentials {
                     accounts_url,
-                    client_id: z.client_id,
-                    client_secret: secret_from_env("zoho.client_secret_env", &z.client_secret_env)?,
-                    refresh_token: secret_from_env("zoho.refresh_token_env", &z.refresh_token_env)?,
+                    client_id,
+                    client_secret,
+                    refresh_token,
                 },
                 api_domain,
                 organization_id: z.organization_id.trim().to_string(),
@@ -297,7 +389,11 @@ mod tests {
     #[test]
     fn the_example_file_parses() {
         let config: FileConfig = toml::from_str(EXAMPLE).unwrap();
-        assert_eq!(config.zoho.data_centre.as_deref(), Some("us"));
+        assert_eq!(config.zoho.connection.as_deref(), Some("main"));
+        assert_eq!(
+            config.cybersource.shared_secret_vault.as_deref(),
+            Some("cybersource/shared_secret")
+        );
         assert_eq!(config.engine.workers, 4);
         let plans = config.zoho.quotas.plans().unwrap().unwrap();
         assert_eq!(
@@ -328,11 +424,15 @@ mod tests {
         assert!(error.contains("listen_adress"), "{error}");
     }
 
-    #[test]
-    fn missing_secrets_name_their_variable() {
+    #[tokio::test]
+    async fn missing_secrets_name_their_variable() {
         let mut config: FileConfig = toml::from_str(EXAMPLE).unwrap();
-        config.cybersource.shared_secret_env = "PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into();
-        let error = format!("{:#}", config.resolve().unwrap_err());
+        // Everything from the environment: the vault (and the store) is not opened.
+        config.zoho.connection = None;
+        config.storefront.api_keys_vault = None;
+        config.cybersource.shared_secret_vault = None;
+        config.cybersource.shared_secret_env = Some("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into());
+        let error = format!("{:#}", config.resolve().await.unwrap_err());
         assert!(
             error.contains("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE"),
             "{error}"

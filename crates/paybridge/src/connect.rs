@@ -3,12 +3,20 @@
 //! Without a code it prints the consent URL to open (offline access, fresh consent). With the
 //! code — from the consent redirect, or a Self Client's from the API console — it exchanges it
 //! at the accounts server that issued it (the redirect's `accounts-server`, never a guess: the
-//! Canadian one is `accounts.zohocloud.ca`), and prints what the connection needs from then on:
-//! that accounts server, the `api_domain` Zoho names, and the refresh token.
+//! Canadian one is `accounts.zohocloud.ca`). With `--config` it stores the connection: the
+//! accounts server and the `api_domain` Zoho named in the store, the client secret and refresh
+//! token sealed in the vault, all under one name that `zoho.connection` then refers to. Without
+//! it, it prints them (to keep wherever the environment variables come from).
+
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use paybridge_zoho::{Accounts, DataCentre};
+use paybridge_engine::store::ConnectionRecord;
+use paybridge_engine::vault::Vault;
+use paybridge_engine::{Clock, Store};
+use paybridge_zoho::{Accounts, Connection, DataCentre};
 use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// What `connect zoho` was asked to do.
@@ -24,6 +32,81 @@ pub struct ConnectZoho {
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub scopes: Vec<String>,
+    /// Store the connection in the store and vault this configuration names.
+    pub config: Option<PathBuf>,
+    /// The connection's name (`zoho.connection`).
+    pub connection: String,
+}
+
+/// A Zoho connection as `connect zoho` stored it: settings in the store's `connections`
+/// (`zoho/<name>`), secrets in the vault (`zoho/<name>/client_secret`, `…/refresh_token`).
+#[derive(Debug, Clone)]
+pub struct StoredZohoConnection {
+    pub accounts_url: Url,
+    pub api_domain: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub refresh_token: SecretString,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ZohoSettings {
+    accounts_url: Url,
+    api_domain: Url,
+    client_id: String,
+}
+
+fn check_connection_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    {
+        bail!("a connection name is 1 to 64 letters, digits, _ and -, not {name:?}");
+    }
+    Ok(())
+}
+
+impl StoredZohoConnection {
+    pub async fn load(store: &Store, vault: &Vault, name: &str) -> anyhow::Result<Self> {
+        check_connection_name(name)?;
+        let record = store.connection(&format!("zoho/{name}")).await?.with_context(|| {
+            format!("no Zoho connection {name:?} is stored: run paybridge connect zoho --config … --connection {name}")
+        })?;
+        let settings: ZohoSettings = serde_json::from_value(record.settings)
+            .with_context(|| format!("the stored Zoho connection {name:?} is unreadable"))?;
+        Ok(StoredZohoConnection {
+            accounts_url: settings.accounts_url,
+            api_domain: settings.api_domain,
+            client_id: settings.client_id,
+            client_secret: vault.require(&format!("zoho/{name}/client_secret")).await?,
+            refresh_token: vault.require(&format!("zoho/{name}/refresh_token")).await?,
+        })
+    }
+
+    pub async fn save(&self, store: &Store, vault: &Vault, name: &str) -> anyhow::Result<()> {
+        check_connection_name(name)?;
+        vault
+            .set(&format!("zoho/{name}/client_secret"), &self.client_secret)
+            .await?;
+        vault
+            .set(&format!("zoho/{name}/refresh_token"), &self.refresh_token)
+            .await?;
+        store
+            .put_connection(&ConnectionRecord {
+                name: format!("zoho/{name}"),
+                vendor: "zoho".into(),
+                settings: serde_json::to_value(ZohoSettings {
+                    accounts_url: self.accounts_url.clone(),
+                    api_domain: self.api_domain.clone(),
+                    client_id: self.client_id.clone(),
+                })?,
+                updated_ms: Clock::new().now_ms(),
+            })
+            .await?;
+        Ok(())
+    }
 }
 
 /// The scopes paybridge's flows use (zoho.md §1.4; items and currencies are settings).
@@ -75,29 +158,59 @@ pub async fn run(request: ConnectZoho) -> anyhow::Result<String> {
              The redirect carries state={state}; check it matches.\n"
         ));
     };
+    check_connection_name(&request.connection)?;
     let secret = std::env::var(&request.client_secret_env).with_context(|| {
         format!(
             "--client-secret-env: environment variable {} is not set",
             request.client_secret_env
         )
     })?;
-    let connection = accounts
+    let client_secret = SecretString::from(secret.trim().to_string());
+    // Open the vault before spending the single-use code, so a missing key costs nothing.
+    let opened = match &request.config {
+        Some(config) => Some(crate::secrets::open_configured(config).await?),
+        None => None,
+    };
+    let connection: Connection = accounts
         .exchange_code(
             &request.client_id,
-            &SecretString::from(secret.trim().to_string()),
+            &client_secret,
             &code,
             request.redirect_uri.as_deref(),
         )
         .await
         .context("exchanging the grant code")?;
+    let Some((store, vault)) = opened else {
+        return Ok(format!(
+            "Connected. Keep these for the connection (paybridge.toml [zoho]):\n\n\
+             accounts_url = \"{}\"\n\
+             api_domain = \"{}\"\n\n\
+             The refresh token — store it as the secret your refresh_token_env names, and nowhere else\n\
+             (or run this command with --config to keep it sealed in paybridge's vault):\n\n\
+             {}\n",
+            connection.accounts_url,
+            connection.api_domain,
+            connection.refresh_token.expose_secret()
+        ));
+    };
+    let stored = StoredZohoConnection {
+        accounts_url: connection.accounts_url.clone(),
+        api_domain: connection.api_domain.clone(),
+        client_id: request.client_id.clone(),
+        client_secret,
+        refresh_token: connection.refresh_token.clone(),
+    };
+    let saved = stored.save(&store, &vault, &request.connection).await;
+    store.close().await;
+    saved.context("storing the connection (the refresh token was issued but is not kept: revoke it in Zoho and connect again)")?;
     Ok(format!(
-        "Connected. Keep these for the connection (paybridge.toml [zoho]):\n\n\
-         accounts_url = \"{}\"\n\
-         api_domain = \"{}\"\n\n\
-         The refresh token — store it as the secret your refresh_token_env names, and nowhere else:\n\n\
-         {}\n",
+        "Connected, and stored as Zoho connection {name:?}:\n\n\
+         accounts server  {}\n\
+         api_domain       {}\n\
+         secrets          zoho/{name}/client_secret, zoho/{name}/refresh_token (sealed in the vault)\n\n\
+         In paybridge.toml, [zoho] connection = \"{name}\" uses it.\n",
         connection.accounts_url,
         connection.api_domain,
-        connection.refresh_token.expose_secret()
+        name = request.connection,
     ))
 }

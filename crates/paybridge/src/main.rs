@@ -50,7 +50,15 @@ enum Command {
     /// Set up a connection to a vendor account.
     Connect {
         #[command(subcommand)]
-        vendor: Vendor,
+        vendor: Box<Vendor>,
+    },
+    /// Keep secrets in the credential vault (sealed in the store; values are write-only).
+    Vault {
+        /// The configuration file naming the store and the master key ([store], [vault]).
+        #[arg(long, default_value = "paybridge.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: VaultCommand,
     },
     /// Run paybridge against real Cybersource and Zoho accounts.
     Serve {
@@ -87,7 +95,40 @@ enum Vendor {
         /// Scopes to ask for (repeatable; default: what paybridge's flows use).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// Store the connection (refresh token and client secret sealed in the vault) in the
+        /// store this configuration names, instead of printing the refresh token.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The name to store the connection under (paybridge.toml: [zoho] connection = NAME).
+        #[arg(long, default_value = "main")]
+        connection: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum VaultCommand {
+    /// Make a new master key: printed, or written to a new owner-only file.
+    Init {
+        /// Write the key to this file (never overwritten) instead of printing it.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Store a secret: its value is read from standard input (e.g. `printf %s "$X" | …`).
+    Set {
+        /// The secret's name, e.g. cybersource/shared_secret.
+        name: String,
+    },
+    /// The secrets' names, master key ids and dates (never their values).
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret.
+    Delete { name: String },
+    /// Rewrap every secret under the current master key (the previous one given in
+    /// PAYBRIDGE_MASTER_KEY_PREVIOUS or [vault] previous_key_file).
+    Rotate,
 }
 
 fn main() -> ExitCode {
@@ -150,18 +191,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Connect {
-            vendor:
-                Vendor::Zoho {
-                    data_centre,
-                    accounts_server,
-                    client_id,
-                    client_secret_env,
-                    code,
-                    redirect_uri,
-                    scopes,
-                },
-        } => {
+        Command::Connect { vendor } => {
+            let Vendor::Zoho {
+                data_centre,
+                accounts_server,
+                client_id,
+                client_secret_env,
+                code,
+                redirect_uri,
+                scopes,
+                config,
+                connection,
+            } = *vendor;
             telemetry::init(cli.log_format, "warn");
             let printed = paybridge::connect::run(paybridge::connect::ConnectZoho {
                 data_centre,
@@ -171,14 +212,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 code,
                 redirect_uri,
                 scopes,
+                config,
+                connection,
             })
             .await?;
             print!("{printed}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Vault { config, command } => {
+            telemetry::init(cli.log_format, "warn");
+            use paybridge::secrets::VaultCommand as Run;
+            let command = match command {
+                VaultCommand::Init { key_file } => Run::Init { key_file },
+                VaultCommand::Set { name } => Run::Set { name },
+                VaultCommand::List { json } => Run::List { json },
+                VaultCommand::Delete { name } => Run::Delete { name },
+                VaultCommand::Rotate => Run::Rotate,
+            };
+            print!("{}", paybridge::secrets::run(&config, command).await?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve { config } => {
             telemetry::init(cli.log_format, "info");
-            let config = FileConfig::load(&config)?.resolve()?;
+            let config = FileConfig::load(&config)?.resolve().await?;
             let app = RunningApp::start(config).await?;
             eprintln!("paybridge is serving on {} (Ctrl-C stops it)", app.url());
             tokio::signal::ctrl_c()

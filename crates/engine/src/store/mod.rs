@@ -233,6 +233,16 @@ impl std::fmt::Debug for SealedSecret {
     }
 }
 
+/// A connection to a vendor account: its non-secret settings (secrets live in the vault).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionRecord {
+    /// Unique across vendors, e.g. `zoho/main`.
+    pub name: String,
+    pub vendor: String,
+    pub settings: serde_json::Value,
+    pub updated_ms: i64,
+}
+
 /// Counts for summaries and health.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
@@ -460,6 +470,14 @@ impl Store {
         value: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
         delegate!(self, s => s.vault_meta_or_insert(name, value).await)
+    }
+
+    pub async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_connection(connection).await)
+    }
+
+    pub async fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        delegate!(self, s => s.connection(name).await)
     }
 
     pub async fn try_lease(

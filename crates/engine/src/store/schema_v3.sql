@@ -16,3 +16,12 @@ CREATE TABLE vault_meta (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+
+-- Connections to vendor accounts: what is not secret about them (a Zoho connection's accounts
+-- server and api_domain, as Zoho named them when it was set up). Their secrets are in the vault.
+CREATE TABLE connections (
+    name       TEXT    PRIMARY KEY,
+    vendor     TEXT    NOT NULL,
+    settings   TEXT    NOT NULL,
+    updated_ms INTEGER NOT NULL
+);

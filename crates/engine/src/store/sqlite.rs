@@ -13,9 +13,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    Admission, ClaimedRun, Counts, FailureRecord, InboxEvent, NewOrder, NewRun, OrderRecord,
-    PaymentUpdate, RunRecord, RunStatus, SealedSecret, StepRecord, StepStatus, StoreError,
-    parse_kind,
+    Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewOrder, NewRun,
+    OrderRecord, PaymentUpdate, RunRecord, RunStatus, SealedSecret, StepRecord, StepStatus,
+    StoreError, parse_kind,
 };
 
 /// Schema versions, applied in order, each once.
@@ -632,6 +632,43 @@ impl SqliteStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    // Connections ----------------------------------------------------------------------------
+
+    pub async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO connections (name, vendor, settings, updated_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET vendor = excluded.vendor, \
+             settings = excluded.settings, updated_ms = excluded.updated_ms",
+        )
+        .bind(&connection.name)
+        .bind(&connection.vendor)
+        .bind(connection.settings.to_string())
+        .bind(connection.updated_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT name, vendor, settings, updated_ms FROM connections WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(name, vendor, settings, updated_ms)| {
+            let settings = serde_json::from_str(&settings)
+                .map_err(|e| StoreError::Corrupt(format!("connection {name:?}: {e}")))?;
+            Ok(ConnectionRecord {
+                name,
+                vendor,
+                settings,
+                updated_ms,
+            })
+        })
+        .transpose()
     }
 
     // Coordination ---------------------------------------------------------------------------
