@@ -215,6 +215,7 @@ impl Client {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let response = request.send().await.map_err(|source| {
+            record_call(path, "no_answer", started);
             if source.is_connect() {
                 Error::Connect {
                     url: self.inner.base_url.to_string(),
@@ -230,6 +231,7 @@ impl Client {
             }
         })?;
         let status = response.status();
+        record_call(path, status.as_str(), started);
         let correlation_id = response
             .headers()
             .get("v-c-correlation-id")
@@ -514,6 +516,15 @@ fn classify(
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
     paybridge_model::pan::redact(&text)
+}
+
+/// `paybridge_api_calls_total` and `paybridge_api_call_duration_seconds` for one call.
+fn record_call(path: &str, status: &str, started: Instant) {
+    let route = paybridge_model::route_label(path);
+    metrics::counter!("paybridge_api_calls_total", "vendor" => "cybersource", "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("paybridge_api_call_duration_seconds", "vendor" => "cybersource", "route" => route)
+        .record(started.elapsed().as_secs_f64());
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ impl RunContext<'_> {
             .as_ref()
             .filter(|s| s.status == StepStatus::Succeeded)
         {
+            metrics::counter!("paybridge_steps_total", "step" => name.to_string(), "outcome" => "reused")
+                .increment(1);
             let output = done.output.clone().unwrap_or(serde_json::Value::Null);
             return serde_json::from_value(output).map_err(|e| {
                 StepError::permanent(
@@ -65,7 +67,17 @@ impl RunContext<'_> {
             .begin_step(self.run_id, key, name, self.engine.clock.now_ms())
             .await?;
         tracing::debug!(step = name, key, attempt = number, uncertain, run_id = ?self.run_id, "step started");
-        match effect(Attempt { number, uncertain }).await {
+        let started = std::time::Instant::now();
+        let result = effect(Attempt { number, uncertain }).await;
+        metrics::histogram!("paybridge_step_duration_seconds", "step" => name.to_string())
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!(
+            "paybridge_steps_total",
+            "step" => name.to_string(),
+            "outcome" => if result.is_ok() { "succeeded" } else { "failed" }
+        )
+        .increment(1);
+        match result {
             Ok(value) => {
                 let output = serde_json::to_value(&value).map_err(|e| {
                     StepError::permanent("engine", format!("cannot store the result of {key}: {e}"))

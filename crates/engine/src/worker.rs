@@ -110,6 +110,7 @@ async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
             }
         })
     };
+    let started = std::time::Instant::now();
     let flow = Flow::parse(&run.flow);
     let event = engine.store.inbox_event(run.inbox_id).await;
     let result = match (&flow, &event) {
@@ -174,6 +175,22 @@ async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
             }
         }
     };
+    if let Ok((true, status)) = &outcome {
+        let flow_name = run.flow.clone();
+        metrics::counter!("paybridge_runs_total", "flow" => flow_name.clone(), "outcome" => *status)
+            .increment(1);
+        metrics::histogram!("paybridge_run_duration_seconds", "flow" => flow_name.clone())
+            .record(started.elapsed().as_secs_f64());
+        match *status {
+            "retrying" => {
+                metrics::counter!("paybridge_retries_total", "flow" => flow_name).increment(1);
+            }
+            "dead" => {
+                metrics::counter!("paybridge_dead_letters_total", "flow" => flow_name).increment(1);
+            }
+            _ => {}
+        }
+    }
     match outcome {
         Ok((true, status)) => tracing::debug!(status, "run recorded"),
         Ok((false, _)) => tracing::warn!(

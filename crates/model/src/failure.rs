@@ -34,3 +34,44 @@ impl FailureKind {
         }
     }
 }
+
+/// A request path as a metric label: ids (segments of six or more characters with a digit in
+/// them) become `{id}`, so that `/pts/v2/payments/7012345678901234567890/captures` and every
+/// other capture share one label, and labels stay few.
+pub fn route_label(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let mut label = String::with_capacity(path.len());
+    for (n, segment) in path.split('/').enumerate() {
+        if n > 0 {
+            label.push('/');
+        }
+        if segment.len() >= 6 && segment.bytes().any(|b| b.is_ascii_digit()) {
+            label.push_str("{id}");
+        } else {
+            label.push_str(segment);
+        }
+    }
+    label
+}
+
+#[cfg(test)]
+mod route_label_tests {
+    use super::route_label;
+
+    #[test]
+    fn ids_become_placeholders_and_names_stay() {
+        assert_eq!(
+            route_label("/pts/v2/payments/7012345678901234567890/captures"),
+            "/pts/v2/payments/{id}/captures"
+        );
+        assert_eq!(
+            route_label("/books/v3/invoices/460000000012345/status/sent?organization_id=1"),
+            "/books/v3/invoices/{id}/status/sent"
+        );
+        assert_eq!(
+            route_label("/crm/v8/Contacts/upsert"),
+            "/crm/v8/Contacts/upsert"
+        );
+        assert_eq!(route_label("/api/v1/tickets"), "/api/v1/tickets");
+    }
+}

@@ -16,6 +16,6 @@ pub mod order;
 pub mod pan;
 
 pub use card::{CardBrand, CardSummary};
-pub use failure::FailureKind;
+pub use failure::{FailureKind, route_label};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Address, Customer, Order, OrderLine, OrderStatus};

@@ -109,6 +109,7 @@ impl RunningApp {
         let router = paybridge_server::router(AppState {
             engine: engine.clone(),
             storefront_keys: std::sync::Arc::new(config.storefront_keys.clone()),
+            metrics: paybridge_server::metrics::install(),
         });
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(paybridge_server::serve(listener, router, async {

@@ -2,11 +2,13 @@
 //!
 //! - [`orders`]: the storefront's door, `POST /api/v1/orders` and `GET /api/v1/orders/{id}`.
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
+//! - [`metrics`]: `/metrics` in Prometheus' text format.
 //!
 //! [`router`] builds the whole application without a socket (tests call it with `oneshot`);
 //! [`serve`] runs it on a listener until the shutdown future completes.
 
 pub mod health;
+pub mod metrics;
 pub mod orders;
 
 use std::future::Future;
@@ -24,6 +26,8 @@ pub struct AppState {
     pub engine: Engine,
     /// API keys storefronts present as `Authorization: Bearer <key>`.
     pub storefront_keys: Arc<Vec<SecretString>>,
+    /// What `/metrics` renders ([`metrics::install`]); `None` answers 503.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -39,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(orders::routes())
         .merge(health::routes())
+        .merge(metrics::routes())
         .layer(DefaultBodyLimit::max(256 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

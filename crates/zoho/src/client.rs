@@ -279,6 +279,7 @@ impl Client {
         self.inner.api_calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let response = request.send().await.map_err(|source| {
+            record_call("zoho", path, "no_answer", started);
             if source.is_connect() {
                 Error::Connect {
                     url: base.to_string(),
@@ -294,6 +295,7 @@ impl Client {
             }
         })?;
         let status = response.status().as_u16();
+        record_call("zoho", path, &status.to_string(), started);
         // `Retry-After` when Zoho sends it; Books has been seen sending `X-Rate-Limit-Reset`
         // (seconds) instead (zoho.md §2.3).
         let seconds = |name: &str| {
@@ -353,4 +355,13 @@ fn books_message(body: &[u8]) -> String {
                 .map(str::to_string)
         })
         .unwrap_or_default()
+}
+
+/// `paybridge_api_calls_total` and `paybridge_api_call_duration_seconds` for one call.
+fn record_call(vendor: &'static str, path: &str, status: &str, started: Instant) {
+    let route = paybridge_model::route_label(path);
+    metrics::counter!("paybridge_api_calls_total", "vendor" => vendor, "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("paybridge_api_call_duration_seconds", "vendor" => vendor, "route" => route)
+        .record(started.elapsed().as_secs_f64());
 }

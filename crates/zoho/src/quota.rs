@@ -572,6 +572,8 @@ impl Budgets {
             for (quota, used) in quotas.iter().zip(used) {
                 metrics::gauge!("paybridge_zoho_quota_used", "product" => product.as_str(), "organization" => organization.clone(), "quota" => quota.name)
                     .set(u32::try_from(used).unwrap_or(u32::MAX));
+                metrics::gauge!("paybridge_zoho_quota_limit", "product" => product.as_str(), "organization" => organization.clone(), "quota" => quota.name)
+                    .set(u32::try_from(quota.limit).unwrap_or(u32::MAX));
                 usage.push(QuotaUsage {
                     product: product.as_str(),
                     organization: organization.clone(),

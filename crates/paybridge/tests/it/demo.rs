@@ -135,3 +135,70 @@ async fn every_event_delivered_twice_creates_nothing_new() {
     assert!(env.verify(&placed).await.unwrap().ok);
     env.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_runs_steps_api_calls_and_zoho_quota_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = start_demo(12, 11, &dir).await;
+    let placed = env
+        .place_and_settle(&ProgressBar::hidden())
+        .await
+        .expect("orders settle");
+    let approved = placed
+        .iter()
+        .filter(|p| p.plan.expectation == Expectation::Approve)
+        .count();
+    let response = crate::helpers::http()
+        .get(env.app.url().join("metrics").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    let value = |name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    // This test binary's other tests record into the same process-wide recorder, so counters
+    // are at least this run's.
+    assert!(
+        value("paybridge_runs_total", &["outcome=\"succeeded\""]) >= approved as f64,
+        "{text}"
+    );
+    assert!(value("paybridge_steps_total", &["outcome=\"succeeded\""]) > 0.0);
+    assert!(
+        value(
+            "paybridge_api_calls_total",
+            &["vendor=\"cybersource\"", "route=\"/pts/v2/payments\""]
+        ) >= placed.len() as f64,
+        "{text}"
+    );
+    assert!(
+        value(
+            "paybridge_api_calls_total",
+            &["vendor=\"zoho\"", "route=\"/books/v3/invoices\""]
+        ) >= approved as f64,
+        "{text}"
+    );
+    assert!(text.contains("paybridge_api_call_duration_seconds_bucket{"));
+    assert!(text.contains("paybridge_run_duration_seconds_bucket{"));
+    // Gauges read from the store and the budgets at scrape time.
+    assert!(value("paybridge_runs{", &["status=\"succeeded\""]) >= approved as f64);
+    assert_eq!(value("paybridge_store_up", &[]), 1.0);
+    assert!(
+        value("paybridge_zoho_quota_used", &["product=\"books\""]) > 0.0,
+        "{text}"
+    );
+    assert!(value("paybridge_zoho_quota_limit", &["product=\"books\""]) > 0.0);
+    // No secret in the exposition.
+    assert!(!text.contains(&env.storefront_key));
+    assert!(!text.to_lowercase().contains("oauthtoken"));
+}

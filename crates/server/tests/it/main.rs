@@ -57,6 +57,7 @@ async fn app(test_mode: bool) -> (tempfile::TempDir, axum::Router) {
     let state = AppState {
         engine,
         storefront_keys: Arc::new(vec![SecretString::from(KEY)]),
+        metrics: None,
     };
     (dir, router(state))
 }

@@ -11,7 +11,7 @@ use paybridge_zoho::books::{
 };
 use rust_decimal::Decimal;
 
-use crate::{ORG, client, config, contact, invoice, payment, sandbox};
+use crate::{ORG, client, config, contact, invoice, payment, sandbox, today};
 
 fn dec(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -205,7 +205,7 @@ async fn a_refund_goes_through_a_credit_note_against_the_paid_invoice() {
             &key("refund-TX-9-1"),
             &NewCreditNote {
                 customer_id: ada.contact_id.clone(),
-                date: "2026-11-25".into(),
+                date: today(),
                 reference_number: Some("REFUND-1".into()),
                 line_items: vec![InvoiceLine {
                     name: "Refund of ORDER-9".into(),
@@ -223,7 +223,7 @@ async fn a_refund_goes_through_a_credit_note_against_the_paid_invoice() {
     assert_eq!(note.status, CreditNoteStatus::Open);
     assert_eq!(note.balance, dec("30"));
     let refund = NewRefund {
-        date: "2026-11-25".into(),
+        date: today(),
         amount: dec("30.00"),
         from_account_id: Some(accounts[0].account_id.clone()),
         refund_mode: Some("creditcard".into()),
@@ -289,7 +289,7 @@ async fn a_credit_note_applied_to_an_open_invoice_settles_it() {
         .create_credit_note(
             &NewCreditNote {
                 customer_id: ada.contact_id.clone(),
-                date: "2026-11-25".into(),
+                date: today(),
                 line_items: vec![InvoiceLine {
                     name: "Goodwill".into(),
                     rate: dec("20"),
@@ -350,7 +350,7 @@ async fn only_the_unused_part_of_a_payment_is_refunded() {
     assert_eq!(overpaid.unused_amount, Some(dec("10")));
     let account = books.bank_accounts().await.unwrap()[0].account_id.clone();
     let refund = |amount: &str| NewRefund {
-        date: "2026-11-25".into(),
+        date: today(),
         amount: dec(amount),
         from_account_id: Some(account.clone()),
         ..NewRefund::default()
@@ -422,7 +422,7 @@ async fn a_sales_order_is_opened_and_invoiced_once() {
         .create_sales_order(&NewSalesOrder {
             customer_id: ada.contact_id.clone(),
             reference_number: Some("WEB-77".into()),
-            date: "2026-11-25".into(),
+            date: today(),
             line_items: vec![InvoiceLine {
                 item_id: Some(tea.item_id.clone()),
                 quantity: dec("3"),

@@ -28,7 +28,7 @@ use paybridge_zoho::inventory::{NewPackage, NewShipment, PackageLine};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
-use crate::{ORG, config, contact, invoice, payment};
+use crate::{ORG, config, contact, day, invoice, payment, today};
 
 #[derive(Debug, Clone)]
 struct Exchange {
@@ -639,7 +639,7 @@ async fn scenario(client: &paybridge_zoho::Client) {
         .record;
     let account = books.bank_accounts().await.unwrap()[0].account_id.clone();
     let refund = NewRefund {
-        date: "2026-11-25".into(),
+        date: today(),
         amount: dec("5.00"),
         from_account_id: Some(account),
         refund_mode: Some("creditcard".into()),
@@ -658,7 +658,7 @@ async fn scenario(client: &paybridge_zoho::Client) {
     // Credit notes.
     let note = NewCreditNote {
         customer_id: ada.contact_id.clone(),
-        date: "2026-11-25".into(),
+        date: today(),
         line_items: vec![line("Refund", "5.00", "1", None)],
         reference_number: Some("CN-REF".into()),
         ..NewCreditNote::default()
@@ -709,7 +709,7 @@ async fn scenario(client: &paybridge_zoho::Client) {
     let order = NewSalesOrder {
         customer_id: ada.contact_id.clone(),
         reference_number: Some("WEB-1".into()),
-        date: "2026-11-25".into(),
+        date: today(),
         line_items: vec![line("Tea", "4.50", "2", Some(&tea.item_id))],
         ..NewSalesOrder::default()
     };
@@ -761,7 +761,7 @@ async fn scenario(client: &paybridge_zoho::Client) {
         .create_package(
             &so.salesorder_id,
             &NewPackage {
-                date: "2026-11-25".into(),
+                date: today(),
                 line_items: vec![PackageLine {
                     so_line_item_id: so.line_items[0].line_item_id.clone(),
                     quantity: dec("2"),
@@ -777,7 +777,7 @@ async fn scenario(client: &paybridge_zoho::Client) {
             &so.salesorder_id,
             &[&package.package_id],
             &NewShipment {
-                date: "2026-11-26".into(),
+                date: day(1),
                 delivery_method: "UPS".into(),
                 tracking_number: "1Z".into(),
                 ..NewShipment::default()

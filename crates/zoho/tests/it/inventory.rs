@@ -6,7 +6,7 @@ use paybridge_zoho::books::{InvoiceLine, NewItem, NewSalesOrder, SalesOrderStatu
 use paybridge_zoho::inventory::{NewPackage, NewShipment, PackageLine, Stock, StockChange};
 use rust_decimal::Decimal;
 
-use crate::{ORG, client, config, contact, sandbox};
+use crate::{ORG, client, config, contact, day, sandbox, today};
 
 fn dec(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -49,7 +49,7 @@ async fn an_order_commits_packs_and_ships_its_stock() {
         .create_sales_order(&NewSalesOrder {
             customer_id: ada.contact_id.clone(),
             reference_number: Some("WEB-5".into()),
-            date: "2026-11-25".into(),
+            date: today(),
             line_items: vec![InvoiceLine {
                 item_id: Some(kettle.item_id.clone()),
                 quantity: dec("3"),
@@ -64,7 +64,7 @@ async fn an_order_commits_packs_and_ships_its_stock() {
         .create_package(
             &order.salesorder_id,
             &NewPackage {
-                date: "2026-11-25".into(),
+                date: today(),
                 line_items: vec![PackageLine {
                     so_line_item_id: order.line_items[0].line_item_id.clone(),
                     quantity: dec("1"),
@@ -105,7 +105,7 @@ async fn an_order_commits_packs_and_ships_its_stock() {
 
     let line = order.line_items[0].line_item_id.clone();
     let pack = |quantity: &str| NewPackage {
-        date: "2026-11-25".into(),
+        date: today(),
         line_items: vec![PackageLine {
             so_line_item_id: line.clone(),
             quantity: dec(quantity),
@@ -127,7 +127,7 @@ async fn an_order_commits_packs_and_ships_its_stock() {
         stock("8", "1", "7")
     );
     let shipment = NewShipment {
-        date: "2026-11-26".into(),
+        date: day(1),
         delivery_method: "UPS".into(),
         tracking_number: "1Z999".into(),
         ..NewShipment::default()
@@ -197,7 +197,7 @@ async fn an_order_commits_packs_and_ships_its_stock() {
 
     inventory
         .adjust_stock(
-            "2026-11-27",
+            &day(2),
             "Restock",
             &[StockChange {
                 item_id: kettle.item_id.clone(),
@@ -244,7 +244,7 @@ async fn a_void_order_releases_its_committed_stock() {
     let order = inventory
         .create_sales_order(&NewSalesOrder {
             customer_id: ada.contact_id.clone(),
-            date: "2026-11-25".into(),
+            date: today(),
             line_items: vec![InvoiceLine {
                 item_id: Some(mug.item_id.clone()),
                 quantity: dec("4"),

@@ -32,6 +32,16 @@ pub async fn sandbox(config: ZohoConfig) -> (ZohoSandbox, RunningServer) {
     (sandbox, server)
 }
 
+/// Today's date (UTC) and the days after it, as Zoho writes dates: the sandbox judges invoices
+/// overdue by the real date, so tests date their documents from it.
+pub fn day(offset: i64) -> String {
+    (time::OffsetDateTime::now_utc().date() + time::Duration::days(offset)).to_string()
+}
+
+pub fn today() -> String {
+    day(0)
+}
+
 pub fn config() -> ZohoConfig {
     ZohoConfig::single("1000.CLIENT", "secret", "1000.refresh.token", ORG, "USD")
 }
@@ -74,7 +84,7 @@ pub fn invoice(customer_id: &str, reference: &str, rate: &str) -> NewInvoice {
     NewInvoice {
         customer_id: customer_id.into(),
         reference_number: Some(reference.into()),
-        date: "2026-11-25".into(),
+        date: today(),
         line_items: vec![InvoiceLine {
             item_id: None,
             name: "Tea".into(),
@@ -97,7 +107,7 @@ pub fn payment(
         customer_id: customer_id.into(),
         payment_mode: "creditcard".into(),
         amount,
-        date: "2026-11-25".into(),
+        date: today(),
         reference_number: Some(reference.into()),
         description: None,
         invoices: vec![InvoicePayment {
