@@ -7,6 +7,9 @@
 //! - [`runtime`]: steps executed exactly once, by idempotency key.
 //! - [`worker`]: leasing runs, retrying with backoff, dead-lettering.
 //! - [`retry`]: the pure backoff policy.
+//! - [`coordination`]: Zoho budgets and leases kept in the store, shared by every process.
+//! - [`vault`]: secrets sealed at rest (envelope encryption, master-key rotation).
+//! - [`tokens`]: admin API tokens with roles.
 //!
 //! The promise: an event is committed to the inbox before it is acknowledged; every side effect
 //! is a step with a deterministic key whose result is stored; a retried or re-delivered run
@@ -24,6 +27,7 @@ pub mod retry;
 pub mod runtime;
 pub mod settings;
 pub mod store;
+pub mod tokens;
 pub mod vault;
 pub mod worker;
 

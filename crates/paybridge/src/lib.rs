@@ -10,3 +10,4 @@ pub mod demo;
 pub mod sandbox;
 pub mod secrets;
 pub mod telemetry;
+pub mod tokens;

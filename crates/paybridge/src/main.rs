@@ -60,6 +60,14 @@ enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// Admin API tokens (for the admin API, /metrics and the console).
+    Tokens {
+        /// The configuration file naming the store ([store]).
+        #[arg(long, default_value = "paybridge.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
     /// Run paybridge against real Cybersource and Zoho accounts.
     Serve {
         /// The configuration file (see paybridge.example.toml).
@@ -103,6 +111,27 @@ enum Vendor {
         #[arg(long, default_value = "main")]
         connection: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Make a token; it is printed this once.
+    Create {
+        /// Who or what uses it, e.g. "prometheus" or "ops: ada".
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), operator (also replays and discards), admin (also changes flows,
+        /// connections and tokens).
+        #[arg(long)]
+        role: paybridge_engine::tokens::Role,
+    },
+    /// Every token: id, name, role, last use (never the token itself).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id; it stops working at once.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,6 +259,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 VaultCommand::Rotate => Run::Rotate,
             };
             print!("{}", paybridge::secrets::run(&config, command).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tokens { config, command } => {
+            telemetry::init(cli.log_format, "warn");
+            use paybridge::tokens::TokensCommand as Run;
+            let command = match command {
+                TokensCommand::Create { name, role } => Run::Create { name, role },
+                TokensCommand::List { json } => Run::List { json },
+                TokensCommand::Revoke { id } => Run::Revoke { id },
+            };
+            print!("{}", paybridge::tokens::run(&config, command).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config } => {

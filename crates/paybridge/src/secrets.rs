@@ -149,6 +149,11 @@ fn load_vault_file(config: &Path) -> anyhow::Result<VaultFile> {
     toml::from_str(&text).with_context(|| format!("{}: [store] or [vault]", config.display()))
 }
 
+/// Opens the store a configuration names (only `[store]` is read).
+pub async fn open_configured_store(config: &Path) -> anyhow::Result<Store> {
+    open_store(&load_vault_file(config)?.store.path).await
+}
+
 /// Opens the store a configuration names, and its vault.
 pub async fn open_configured(config: &Path) -> anyhow::Result<(Store, Vault)> {
     let file = load_vault_file(config)?;
@@ -310,7 +315,7 @@ fn list_table(secrets: &[SecretInfo], current: &str) -> String {
     out
 }
 
-fn format_ms(ms: i64) -> String {
+pub(crate) fn format_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {

@@ -2,11 +2,13 @@
 //!
 //! - [`orders`]: the storefront's door, `POST /api/v1/orders` and `GET /api/v1/orders/{id}`.
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
-//! - [`metrics`]: `/metrics` in Prometheus' text format.
+//! - [`metrics`]: `/metrics` in Prometheus' text format (a viewer token).
+//! - [`admin`]: API tokens with roles, and the admin routes (`/api/v1/admin/…`).
 //!
 //! [`router`] builds the whole application without a socket (tests call it with `oneshot`);
 //! [`serve`] runs it on a listener until the shutdown future completes.
 
+pub mod admin;
 pub mod health;
 pub mod metrics;
 pub mod orders;
@@ -44,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(orders::routes())
         .merge(health::routes())
         .merge(metrics::routes())
+        .merge(admin::routes())
         .layer(DefaultBodyLimit::max(256 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

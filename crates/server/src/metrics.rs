@@ -1,4 +1,5 @@
-//! `/metrics` in Prometheus' text format.
+//! `/metrics` in Prometheus' text format, for a viewer token (Prometheus sends it with
+//! `authorization: { credentials: … }` in its scrape config).
 //!
 //! Counters and histograms are recorded where things happen (runs and steps in the engine, API
 //! calls in the connectors, token refreshes and quota waits in the Zoho client); gauges that
@@ -10,10 +11,11 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use paybridge_engine::tokens::Role;
 
 use crate::AppState;
 
@@ -64,7 +66,10 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 /// Label values seen before, so a status that empties reads 0 rather than its last count.
 static SEEN: Mutex<BTreeSet<(&'static str, String)>> = Mutex::new(BTreeSet::new());
 
-async fn scrape(State(state): State<AppState>) -> Response {
+async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(response) = crate::admin::authorize(&state, &headers, Role::Viewer).await {
+        return response;
+    }
     let Some(handle) = &state.metrics else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

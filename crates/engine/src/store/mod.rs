@@ -243,6 +243,28 @@ pub struct ConnectionRecord {
     pub updated_ms: i64,
 }
 
+/// An admin API token as stored: its secret only as a SHA-256.
+#[derive(Clone)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub secret_hash: Vec<u8>,
+    pub created_ms: i64,
+    pub last_used_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Counts for summaries and health.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
@@ -478,6 +500,26 @@ impl Store {
 
     pub async fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
         delegate!(self, s => s.connection(name).await)
+    }
+
+    pub async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_token(token).await)
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        delegate!(self, s => s.token(id).await)
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        delegate!(self, s => s.tokens().await)
+    }
+
+    pub async fn touch_token(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        delegate!(self, s => s.touch_token(id, now).await)
+    }
+
+    pub async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        delegate!(self, s => s.revoke_token(id, now).await)
     }
 
     pub async fn try_lease(

@@ -25,3 +25,14 @@ CREATE TABLE connections (
     settings   TEXT    NOT NULL,
     updated_ms INTEGER NOT NULL
 );
+
+-- Admin API tokens: `pb_<id>_<secret>`; only a SHA-256 of the secret is kept.
+CREATE TABLE api_tokens (
+    id           TEXT    PRIMARY KEY,
+    name         TEXT    NOT NULL,
+    role         TEXT    NOT NULL,
+    secret_hash  BLOB    NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    last_used_ms INTEGER,
+    revoked_ms   INTEGER
+);

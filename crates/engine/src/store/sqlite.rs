@@ -15,7 +15,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::{
     Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewOrder, NewRun,
     OrderRecord, PaymentUpdate, RunRecord, RunStatus, SealedSecret, StepRecord, StepStatus,
-    StoreError, parse_kind,
+    StoreError, TokenRecord, parse_kind,
 };
 
 /// Schema versions, applied in order, each once.
@@ -671,6 +671,64 @@ impl SqliteStore {
         .transpose()
     }
 
+    // Admin API tokens -------------------------------------------------------------------------
+
+    pub async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, secret_hash, created_ms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(&token.name)
+        .bind(&token.role)
+        .bind(&token.secret_hash)
+        .bind(token.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(sqlx::query_as::<_, TokenRow>(
+            "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
+             FROM api_tokens WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(token_record))
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(sqlx::query_as::<_, TokenRow>(
+            "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
+             FROM api_tokens ORDER BY created_ms, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(token_record)
+        .collect())
+    }
+
+    pub async fn touch_token(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     // Coordination ---------------------------------------------------------------------------
 
     /// Takes the lease `name` for `holder` until `now + ttl_ms` if it is free, expired or
@@ -888,6 +946,30 @@ impl SqliteStore {
             .await?;
         counts.inbox_events = u64::try_from(inbox).unwrap_or(0);
         Ok(counts)
+    }
+}
+
+type TokenRow = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn token_record(
+    (id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms): TokenRow,
+) -> TokenRecord {
+    TokenRecord {
+        id,
+        name,
+        role,
+        secret_hash,
+        created_ms,
+        last_used_ms,
+        revoked_ms,
     }
 }
 

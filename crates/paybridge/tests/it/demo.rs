@@ -148,8 +148,22 @@ async fn metrics_count_runs_steps_api_calls_and_zoho_quota_use() {
         .iter()
         .filter(|p| p.plan.expectation == Expectation::Approve)
         .count();
+    let tokens =
+        paybridge_engine::tokens::Tokens::new(env.app.engine.store.clone(), env.app.engine.clock);
+    let (_, token) = tokens
+        .create("prometheus", paybridge_engine::tokens::Role::Viewer)
+        .await
+        .unwrap();
+    let token = secrecy::ExposeSecret::expose_secret(&token).to_string();
+    let anonymous = crate::helpers::http()
+        .get(env.app.url().join("metrics").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
     let response = crate::helpers::http()
         .get(env.app.url().join("metrics").unwrap())
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
@@ -200,5 +214,26 @@ async fn metrics_count_runs_steps_api_calls_and_zoho_quota_use() {
     assert!(value("paybridge_zoho_quota_limit", &["product=\"books\""]) > 0.0);
     // No secret in the exposition.
     assert!(!text.contains(&env.storefront_key));
+    assert!(!text.contains(&token));
+
+    // The same use through the admin API.
+    let quota: serde_json::Value = crate::helpers::http()
+        .get(env.app.url().join("api/v1/admin/quota").unwrap())
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quota["metered"], true);
+    let per_minute = quota["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["product"] == "books" && q["quota"] == "requests_per_minute")
+        .expect("the Books per-minute quota is listed");
+    assert!(per_minute["used"].as_u64().unwrap() > 0, "{quota}");
+    assert_eq!(per_minute["window_secs"], 60);
     assert!(!text.to_lowercase().contains("oauthtoken"));
 }

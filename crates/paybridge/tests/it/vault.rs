@@ -430,3 +430,56 @@ async fn connect_zoho_keeps_the_connection_sealed_and_serve_uses_it() {
     );
     assert!(error.contains("no Zoho connection \"eu\""), "{error}");
 }
+
+#[test]
+fn tokens_are_shown_once_listed_without_their_secret_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("paybridge.toml");
+    std::fs::write(&config, config_text(dir.path(), "k.key", None, "")).unwrap();
+    let created = ok(&paybridge(
+        &[
+            "tokens", "create", "--name", "ops: ada", "--role", "operator",
+        ],
+        &config,
+        None,
+    ));
+    let token = created
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("pb_"))
+        .expect("the token is printed once")
+        .to_string();
+    let listed = ok(&paybridge(&["tokens", "list"], &config, None));
+    assert!(
+        listed.contains("ops: ada") && listed.contains("operator"),
+        "{listed}"
+    );
+    assert!(listed.contains("never used"));
+    assert!(!listed.contains(&token[15..]), "{listed}");
+    let json: Value = serde_json::from_str(&ok(&paybridge(
+        &["tokens", "list", "--json"],
+        &config,
+        None,
+    )))
+    .unwrap();
+    let id = json[0]["id"].as_str().unwrap().to_string();
+    assert!(token.starts_with(&format!("pb_{id}_")));
+    let bad_role = paybridge(
+        &["tokens", "create", "--name", "x", "--role", "root"],
+        &config,
+        None,
+    );
+    assert!(failed(&bad_role).contains("viewer, operator or admin"));
+    ok(&paybridge(&["tokens", "revoke", &id], &config, None));
+    let listed = ok(&paybridge(&["tokens", "list"], &config, None));
+    assert!(listed.contains("revoked"), "{listed}");
+    assert!(failed(&paybridge(&["tokens", "revoke", &id], &config, None)).contains("revoked"));
+    assert!(
+        failed(&paybridge(
+            &["tokens", "revoke", "000000000000"],
+            &config,
+            None
+        ))
+        .contains("no token with id")
+    );
+}

@@ -15,7 +15,15 @@ use url::Url;
 
 const KEY: &str = "storefront-key-0123456789abcdef";
 
+mod admin;
+
 async fn app(test_mode: bool) -> (tempfile::TempDir, axum::Router) {
+    let (dir, router, _) = app_parts(test_mode).await;
+    (dir, router)
+}
+
+/// The router over a fresh store, and its engine (to make tokens with).
+async fn app_parts(test_mode: bool) -> (tempfile::TempDir, axum::Router, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("paybridge.db"))
         .await
@@ -55,11 +63,11 @@ async fn app(test_mode: bool) -> (tempfile::TempDir, axum::Router) {
         },
     );
     let state = AppState {
-        engine,
+        engine: engine.clone(),
         storefront_keys: Arc::new(vec![SecretString::from(KEY)]),
         metrics: None,
     };
-    (dir, router(state))
+    (dir, router(state), engine)
 }
 
 fn order() -> Value {
