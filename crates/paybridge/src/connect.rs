@@ -214,3 +214,37 @@ pub async fn run(request: ConnectZoho) -> anyhow::Result<String> {
         name = request.connection,
     ))
 }
+
+/// `paybridge disconnect zoho`: revokes the stored connection's refresh token at the accounts
+/// server that issued it (every access token minted from it dies too), then forgets the
+/// connection and its secrets. Returns what to print.
+pub async fn disconnect_zoho(config: &std::path::Path, name: &str) -> anyhow::Result<String> {
+    check_connection_name(name)?;
+    let (store, vault) = crate::secrets::open_configured(config).await?;
+    let result = async {
+        let connection = StoredZohoConnection::load(&store, &vault, name).await?;
+        let accounts = Accounts::new(connection.accounts_url.clone())?;
+        let note = match accounts.revoke(&connection.refresh_token).await {
+            Ok(()) => "revoked at Zoho".to_string(),
+            // Zoho no longer knows the token (revoked in its console, say): nothing to undo.
+            Err(paybridge_zoho::Error::OAuth { error, .. }) => {
+                format!("Zoho answered {error:?}: the token was already invalid")
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(
+                    "revoking the refresh token (nothing was forgotten; run this again when Zoho answers)",
+                ));
+            }
+        };
+        for secret in ["client_secret", "refresh_token"] {
+            vault.delete(&format!("zoho/{name}/{secret}")).await?;
+        }
+        store.delete_connection(&format!("zoho/{name}")).await?;
+        Ok(format!(
+            "Zoho connection {name:?} disconnected: refresh token {note}; its settings and secrets are forgotten.\n"
+        ))
+    }
+    .await;
+    store.close().await;
+    result
+}

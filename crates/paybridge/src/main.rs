@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         vendor: Box<Vendor>,
     },
+    /// End a connection: revoke its tokens at the vendor and forget its secrets.
+    Disconnect {
+        #[command(subcommand)]
+        vendor: DisconnectVendor,
+    },
     /// Keep secrets in the credential vault (sealed in the store; values are write-only).
     Vault {
         /// The configuration file naming the store and the master key ([store], [vault]).
@@ -108,6 +113,19 @@ enum Vendor {
         #[arg(long)]
         config: Option<PathBuf>,
         /// The name to store the connection under (paybridge.toml: [zoho] connection = NAME).
+        #[arg(long, default_value = "main")]
+        connection: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DisconnectVendor {
+    /// Revoke the stored Zoho connection's refresh token and forget the connection.
+    Zoho {
+        /// The configuration file naming the store and the vault's key.
+        #[arg(long, default_value = "paybridge.toml")]
+        config: PathBuf,
+        /// The connection's name.
         #[arg(long, default_value = "main")]
         connection: String,
     },
@@ -259,6 +277,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 VaultCommand::Rotate => Run::Rotate,
             };
             print!("{}", paybridge::secrets::run(&config, command).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Disconnect {
+            vendor: DisconnectVendor::Zoho { config, connection },
+        } => {
+            telemetry::init(cli.log_format, "warn");
+            print!(
+                "{}",
+                paybridge::connect::disconnect_zoho(&config, &connection).await?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Tokens { config, command } => {

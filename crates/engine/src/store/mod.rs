@@ -498,6 +498,10 @@ impl Store {
         delegate!(self, s => s.put_connection(connection).await)
     }
 
+    pub async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        delegate!(self, s => s.delete_connection(name).await)
+    }
+
     pub async fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
         delegate!(self, s => s.connection(name).await)
     }

@@ -651,6 +651,14 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM connections WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
         let row: Option<(String, String, String, i64)> = sqlx::query_as(
             "SELECT name, vendor, settings, updated_ms FROM connections WHERE name = ?",

@@ -414,6 +414,42 @@ async fn connect_zoho_keeps_the_connection_sealed_and_serve_uses_it() {
             + "/"
     );
 
+    // Disconnecting revokes the token at Zoho and forgets the connection.
+    let refresh_token = credentials.refresh_token.expose_secret().to_string();
+    let disconnected = ok(&paybridge(
+        &["disconnect", "zoho", "--connection", "books-us"],
+        &config,
+        None,
+    ));
+    assert!(disconnected.contains("revoked at Zoho"), "{disconnected}");
+    let answer: Value = http
+        .post(server.url().join("oauth/v2/token").unwrap())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "1000.CLIENT"),
+            ("client_secret", "s3cret"),
+            ("refresh_token", refresh_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["access_token"].is_null(), "{answer}");
+    assert!(answer["error"].is_string(), "{answer}");
+    let error = format!(
+        "{:#}",
+        FileConfig::load(&config)
+            .unwrap()
+            .resolve()
+            .await
+            .unwrap_err()
+    );
+    assert!(error.contains("no Zoho connection \"books-us\""), "{error}");
+    let listed = ok(&paybridge(&["vault", "list"], &config, None));
+    assert!(!listed.contains("zoho/books-us"), "{listed}");
+
     // A connection that was never made is named.
     std::fs::write(
         &config,
