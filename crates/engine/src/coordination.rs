@@ -1,6 +1,6 @@
 //! What several paybridge processes share through the store: Zoho's budgets (every node
-//! spends from one window per organization) and the lease that lets one node at a time refresh
-//! a Zoho connection's access token.
+//! spends from one window per organization), CRM and Desk concurrency slots (leases), and the
+//! lease that lets one node at a time refresh a Zoho connection's access token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -149,6 +149,55 @@ impl BudgetLedger for StoreLedger {
             let windows: Vec<i64> = quotas.iter().map(|q| millis(q.window)).collect();
             self.store
                 .quota_used(key, &windows, self.clock.now_ms())
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    /// Slots are leases named `<key>:slot:<n>`: one read finds the free ones, one write takes
+    /// one (another process may win it; then the next free one is tried).
+    fn take_slot<'a>(
+        &'a self,
+        key: &'a str,
+        limit: u32,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<u32>, ZohoError>> {
+        Box::pin(async move {
+            let prefix = format!("{key}:slot:");
+            let now = self.clock.now_ms();
+            let held = self
+                .store
+                .leases_held(&prefix, now)
+                .await
+                .map_err(store_error)?;
+            for slot in 0..limit {
+                let name = format!("{prefix}{slot}");
+                if held.contains(&name) {
+                    continue;
+                }
+                if self
+                    .store
+                    .try_lease(&name, holder, now, millis(ttl))
+                    .await
+                    .map_err(store_error)?
+                {
+                    return Ok(Some(slot));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn release_slot<'a>(
+        &'a self,
+        key: &'a str,
+        slot: u32,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), ZohoError>> {
+        Box::pin(async move {
+            self.store
+                .release_lease(&format!("{key}:slot:{slot}"), holder)
                 .await
                 .map_err(store_error)
         })

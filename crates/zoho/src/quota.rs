@@ -79,7 +79,35 @@ pub trait BudgetLedger: Send + Sync + 'static {
     /// Lends nothing for `key` until `pause` has passed (Zoho answered 429 anyway: another
     /// integration on the same organization is spending the budget too).
     fn pause<'a>(&'a self, key: &'a str, pause: Duration) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Takes one of `limit` concurrency slots of `key` for `holder`, for at most `ttl` (a
+    /// crashed holder's slot frees itself then); `None` when all are taken. A ledger that
+    /// keeps nothing beyond this process returns `Some(0)`: the process's own limiter is then
+    /// the only one.
+    fn take_slot<'a>(
+        &'a self,
+        _key: &'a str,
+        _limit: u32,
+        _holder: &'a str,
+        _ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<u32>, Error>> {
+        Box::pin(async { Ok(Some(0)) })
+    }
+
+    /// Gives back a slot [`take_slot`](BudgetLedger::take_slot) lent.
+    fn release_slot<'a>(
+        &'a self,
+        _key: &'a str,
+        _slot: u32,
+        _holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
 }
+
+/// The longest a concurrency slot is held if its holder never gives it back (the client's
+/// request timeout is 30 seconds).
+const SLOT_TTL: Duration = Duration::from_secs(60);
 
 /// Decides a request against one key's history. Shared by every ledger so that they agree.
 ///
@@ -421,10 +449,53 @@ impl std::fmt::Debug for Budgets {
     }
 }
 
-/// Held while a request is in flight (it frees a concurrency slot when dropped).
+/// Held while a request is in flight (it frees its concurrency slots when dropped: this
+/// process's at once, the shared one in the background).
 #[derive(Debug)]
 pub struct Permit {
-    _slot: Option<OwnedSemaphorePermit>,
+    _local: Option<OwnedSemaphorePermit>,
+    shared: Option<SharedSlot>,
+}
+
+struct SharedSlot {
+    ledger: Arc<dyn BudgetLedger>,
+    key: String,
+    slot: u32,
+    holder: String,
+}
+
+impl std::fmt::Debug for SharedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSlot")
+            .field("key", &self.key)
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let release = async move {
+            if let Err(e) = shared
+                .ledger
+                .release_slot(&shared.key, shared.slot, &shared.holder)
+                .await
+            {
+                tracing::warn!(error = %e, key = %shared.key, "could not free a Zoho concurrency slot; it frees itself within a minute");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(release);
+            }
+            Err(_) => tracing::warn!(
+                "no runtime to free a Zoho concurrency slot; it frees itself within a minute"
+            ),
+        }
+    }
 }
 
 fn key(product: Product, organization: &str) -> String {
@@ -499,31 +570,62 @@ impl Budgets {
         }
         metrics::counter!("paybridge_zoho_quota_spent_total", "product" => product.as_str(), "organization" => organization.to_string())
             .increment(cost);
-        let slot = match self.inner.plans.concurrency(product) {
-            None => None,
-            Some(limit) => {
-                let semaphore = {
-                    let mut slots = self
-                        .inner
-                        .slots
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    slots
-                        .entry(key)
-                        .or_insert_with(|| {
-                            Arc::new(Semaphore::new(usize::try_from(limit).unwrap_or(1)))
-                        })
-                        .clone()
-                };
-                Some(
-                    semaphore
-                        .acquire_owned()
-                        .await
-                        .map_err(|_| Error::Config("the concurrency limiter closed".into()))?,
-                )
-            }
+        let Some(limit) = self.inner.plans.concurrency(product) else {
+            return Ok(Permit {
+                _local: None,
+                shared: None,
+            });
         };
-        Ok(Permit { _slot: slot })
+        // This process's own limiter first, so that its tasks queue here rather than at the
+        // store; then a slot shared by every process on the ledger.
+        let semaphore = {
+            let mut slots = self
+                .inner
+                .slots
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            slots
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(usize::try_from(limit).unwrap_or(1))))
+                .clone()
+        };
+        let local = semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Config("the concurrency limiter closed".into()))?;
+        let holder = format!("slot-{:016x}", rand::random::<u64>());
+        let mut pause = Duration::from_millis(10);
+        let slot = loop {
+            if let Some(slot) = self
+                .inner
+                .ledger
+                .take_slot(&key, limit, &holder, SLOT_TTL)
+                .await?
+            {
+                break slot;
+            }
+            if waited + pause > self.inner.plans.max_wait {
+                return Err(Error::QuotaExhausted {
+                    product: product.as_str(),
+                    organization: organization.to_string(),
+                    retry_after: pause,
+                });
+            }
+            metrics::counter!("paybridge_zoho_concurrency_waits_total", "product" => product.as_str())
+                .increment(1);
+            tokio::time::sleep(pause).await;
+            waited += pause;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        };
+        Ok(Permit {
+            _local: Some(local),
+            shared: Some(SharedSlot {
+                ledger: self.inner.ledger.clone(),
+                key,
+                slot,
+                holder,
+            }),
+        })
     }
 
     /// Zoho throttled us anyway (another integration spends the same budget): lend nothing for

@@ -536,6 +536,10 @@ impl Store {
         delegate!(self, s => s.try_lease(name, holder, now, ttl_ms).await)
     }
 
+    pub async fn leases_held(&self, prefix: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        delegate!(self, s => s.leases_held(prefix, now).await)
+    }
+
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         delegate!(self, s => s.release_lease(name, holder).await)
     }

@@ -762,6 +762,17 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Names of the unexpired leases whose names start with `prefix`.
+    pub async fn leases_held(&self, prefix: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM leases WHERE substr(name, 1, length(?1)) = ?1 AND until_ms > ?2",
+        )
+        .bind(prefix)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
             .bind(name)

@@ -243,3 +243,75 @@ async fn a_node_takes_budget_in_slices_and_never_more_than_the_limit() {
     // A slice left when its half second runs out is not spent: a slow machine loses a little.
     assert!(granted >= 900, "slices leave few units unspent: {granted}");
 }
+
+#[tokio::test]
+async fn crm_concurrency_slots_are_shared_by_every_node_and_free_themselves() {
+    use paybridge_zoho::quota::{BudgetLedger as _, CrmPlan};
+
+    let (dir, store) = open_store().await;
+    let plans = Plans {
+        crm: CrmPlan::new(1_000_000, 2),
+        max_wait: Duration::from_secs(60),
+        ..Plans::default()
+    };
+    let node_a = Budgets::new(
+        plans.clone(),
+        Arc::new(StoreLedger::new(store, Clock::new())),
+    );
+    let ledger_b = Arc::new(StoreLedger::new(second_node(&dir).await, Clock::new()));
+    let node_b = Budgets::new(plans, ledger_b.clone());
+    let first = node_a.acquire(Product::Crm, "org", 1).await.unwrap();
+    let second = node_a.acquire(Product::Crm, "org", 1).await.unwrap();
+
+    // Node B has free slots of its own, but the organization's two are taken: it waits.
+    let key = "zoho:crm:org";
+    assert_eq!(
+        ledger_b
+            .take_slot(key, 2, "probe", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        None
+    );
+    let waiting = tokio::spawn({
+        let node_b = node_b.clone();
+        async move { node_b.acquire(Product::Crm, "org", 1).await }
+    });
+    drop(first);
+    let third = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("a freed slot is taken")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ledger_b
+            .take_slot(key, 2, "probe", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        None,
+        "the slot went to the waiting call"
+    );
+    drop((second, third));
+
+    // A holder that never gives its slot back (a crashed node) holds it only for its TTL.
+    assert_eq!(
+        ledger_b
+            .take_slot("zoho:desk:org", 1, "crashed", Duration::ZERO)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        ledger_b
+            .take_slot("zoho:desk:org", 1, "alive", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        ledger_b
+            .take_slot("zoho:desk:org", 1, "another", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        None
+    );
+}
