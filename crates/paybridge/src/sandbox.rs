@@ -4,6 +4,7 @@
 //! Credentials come from a TOML file (`sandbox.example.toml`); without one, fresh credentials
 //! are generated and printed in that same format, ready to be saved and reused.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
@@ -25,9 +26,17 @@ pub struct SandboxFile {
     /// Loopback address of the Zoho simulator (accounts server and API domain in one).
     #[serde(default = "zoho_listen")]
     pub zoho_listen: SocketAddr,
+    /// More Zoho data centres, each on its own loopback address (`eu = "127.0.0.1:8083"`):
+    /// a client works only at its own data centre (or at all with `multi_dc`), and a token only
+    /// where it was issued. `zoho_listen` is `us`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub zoho_data_centres: BTreeMap<String, SocketAddr>,
     pub cybersource: CybersourceConfig,
     pub zoho: ZohoConfig,
 }
+
+/// The data centres Zoho runs (zoho.md §1.1).
+const DATA_CENTRES: &[&str] = &["us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk"];
 
 fn cybersource_listen() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 8081))
@@ -58,6 +67,7 @@ impl SandboxFile {
         SandboxFile {
             cybersource_listen: cybersource_listen(),
             zoho_listen: zoho_listen(),
+            zoho_data_centres: BTreeMap::new(),
             cybersource: CybersourceConfig::with_key(
                 "paybridge_sandbox",
                 &uuid::Uuid::new_v4().to_string(),
@@ -76,9 +86,19 @@ impl SandboxFile {
 
 /// Runs both simulators until Ctrl-C.
 pub async fn run(file: SandboxFile, print_credentials: bool) -> anyhow::Result<()> {
-    for addr in [file.cybersource_listen, file.zoho_listen] {
+    for addr in [file.cybersource_listen, file.zoho_listen]
+        .iter()
+        .chain(file.zoho_data_centres.values())
+    {
         if !addr.ip().is_loopback() {
             bail!("the simulators listen on loopback addresses only, not {addr}");
+        }
+    }
+    for dc in file.zoho_data_centres.keys() {
+        if dc == "us" || !DATA_CENTRES.contains(&dc.as_str()) {
+            bail!(
+                "zoho_data_centres: {dc:?} is not one of eu, in, au, jp, ca, sa, cn, uk (us is zoho_listen)"
+            );
         }
     }
     let cybersource = CybersourceSandbox::new(&file.cybersource)?;
@@ -90,10 +110,21 @@ pub async fn run(file: SandboxFile, print_credentials: bool) -> anyhow::Result<(
     let zoho_server = RunningServer::start(zoho.router(), file.zoho_listen)
         .await
         .with_context(|| format!("listening on {}", file.zoho_listen))?;
+    let mut more_zoho = Vec::new();
+    for (dc, addr) in &file.zoho_data_centres {
+        let server = RunningServer::start(zoho.router_for(dc), *addr)
+            .await
+            .with_context(|| format!("listening on {addr} for Zoho's {dc} data centre"))?;
+        more_zoho.push((dc.clone(), server));
+    }
     if print_credentials {
         let file = SandboxFile {
             cybersource_listen: cybersource_server.addr(),
             zoho_listen: zoho_server.addr(),
+            zoho_data_centres: more_zoho
+                .iter()
+                .map(|(dc, server)| (dc.clone(), server.addr()))
+                .collect(),
             ..file
         };
         println!("# Generated sandbox credentials; save them and pass --config to reuse them.");
@@ -107,12 +138,21 @@ pub async fn run(file: SandboxFile, print_credentials: bool) -> anyhow::Result<(
         "Zoho sandbox         {}   (token endpoint /oauth/v2/token, Books under /books/v3/)",
         zoho_server.url()
     );
-    eprintln!("Ctrl-C stops both.");
+    for (dc, server) in &more_zoho {
+        eprintln!(
+            "Zoho sandbox ({dc})    {}   (the {dc} data centre)",
+            server.url()
+        );
+    }
+    eprintln!("Ctrl-C stops them.");
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
     cybersource_server.shutdown().await;
     zoho_server.shutdown().await;
+    for (_, server) in more_zoho {
+        server.shutdown().await;
+    }
     Ok(())
 }
 

@@ -117,7 +117,8 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
     let path = dir.path().join("sandbox.toml");
     let example = include_str!("../../../../sandbox.example.toml")
         .replace("127.0.0.1:8081", "127.0.0.1:0")
-        .replace("127.0.0.1:8082", "127.0.0.1:0");
+        .replace("127.0.0.1:8082", "127.0.0.1:0")
+        .replace("127.0.0.1:8083", "127.0.0.1:0");
     std::fs::write(&path, example).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_paybridge"))
         .args(["sandbox", "--config"])
@@ -133,11 +134,16 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
             .expect("the sandbox prints its addresses")
             .unwrap();
         if line.starts_with(name) {
-            return line.split_whitespace().nth(2).unwrap().to_string();
+            return line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .unwrap()
+                .to_string();
         }
     };
     let cybersource = url_of("Cybersource sandbox");
-    let zoho = url_of("Zoho sandbox");
+    let zoho = url_of("Zoho sandbox ");
+    let zoho_eu = url_of("Zoho sandbox (eu)");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -159,29 +165,35 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
             .search(&paybridge_cybersource::search::SearchRequest::by_merchant_reference("NONE", 1))
             .await
             .map(|answer| answer.total_count);
-        let token: serde_json::Value = reqwest::Client::builder()
-            .build()
-            .unwrap()
-            .post(format!("{zoho}oauth/v2/token"))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", "1000.SANDBOXCLIENT0000000000000000"),
-                (
-                    "client_secret",
-                    "0123456789abcdef0123456789abcdef0123456789",
-                ),
-                (
-                    "refresh_token",
-                    "1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef",
-                ),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (search, token)
+        let refresh = |accounts: String| async move {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap()
+                .post(format!("{accounts}oauth/v2/token"))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "1000.SANDBOXCLIENT0000000000000000"),
+                    (
+                        "client_secret",
+                        "0123456789abcdef0123456789abcdef0123456789",
+                    ),
+                    (
+                        "refresh_token",
+                        "1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef",
+                    ),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        };
+        let token = refresh(zoho.clone()).await;
+        // The client is registered in the us data centre: the eu one does not know it.
+        let elsewhere = refresh(zoho_eu.clone()).await;
+        (search, token, elsewhere)
     });
     child.kill().unwrap();
     let _ = child.wait();
@@ -196,6 +208,8 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
             .unwrap()
             .starts_with("1000.")
     );
+    assert!(result.2["access_token"].is_null(), "{}", result.2);
+    assert!(result.2["error"].is_string(), "{}", result.2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
