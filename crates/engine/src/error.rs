@@ -17,17 +17,27 @@ pub struct StepError {
     /// The vendor's message (or ours), never with a secret or a card number in it.
     pub message: String,
     pub http_status: Option<u16>,
+    /// The vendor's id for the request (Cybersource's `v-c-correlation-id`), for its support.
+    pub request_id: Option<String>,
+    /// The step that failed (set by the runtime).
+    pub step: Option<String>,
     #[serde(skip)]
     pub retry_after: Option<Duration>,
 }
 
 impl StepError {
     pub fn permanent(system: &'static str, message: impl Into<String>) -> StepError {
+        StepError::new(FailureKind::Permanent, system, message)
+    }
+
+    pub fn new(kind: FailureKind, system: &'static str, message: impl Into<String>) -> StepError {
         StepError {
-            kind: FailureKind::Permanent,
+            kind,
             system,
             message: message.into(),
             http_status: None,
+            request_id: None,
+            step: None,
             retry_after: None,
         }
     }
@@ -37,6 +47,8 @@ impl StepError {
             message: self.to_string(),
             kind: self.kind,
             http_status: self.http_status,
+            request_id: self.request_id.clone(),
+            step: self.step.clone(),
         }
     }
 }
@@ -61,6 +73,8 @@ impl From<StoreError> for StepError {
             system: "store",
             message: e.to_string(),
             http_status: None,
+            request_id: None,
+            step: None,
             retry_after: None,
         }
     }
@@ -73,6 +87,8 @@ impl From<paybridge_zoho::Error> for StepError {
             system: "zoho-books",
             message: e.to_string(),
             http_status: e.http_status(),
+            request_id: None,
+            step: None,
             retry_after: e.retry_after(),
         }
     }
@@ -89,6 +105,8 @@ impl From<paybridge_cybersource::Error> for StepError {
             system: "cybersource",
             message,
             http_status: e.http_status(),
+            request_id: e.correlation_id().map(str::to_string),
+            step: None,
             retry_after: e.retry_after(),
         }
     }

@@ -7,6 +7,7 @@
 //! - [`runtime`]: steps executed exactly once, by idempotency key.
 //! - [`worker`]: leasing runs, retrying with backoff, dead-lettering.
 //! - [`retry`]: the pure backoff policy.
+//! - [`dlq`]: runs and dead letters for operators: show, replay from the failed step, discard.
 //! - [`coordination`]: Zoho budgets and leases kept in the store, shared by every process.
 //! - [`vault`]: secrets sealed at rest (envelope encryption, master-key rotation).
 //! - [`tokens`]: admin API tokens with roles.
@@ -19,6 +20,7 @@
 pub mod clock;
 pub mod connectors;
 pub mod coordination;
+pub mod dlq;
 pub mod error;
 pub mod flows;
 pub mod orders;

@@ -246,13 +246,11 @@ impl Engine {
                     if self.clock.now_ms() - existing.updated_at < STALE_PAYMENT_MS {
                         return Err(PlaceError::InProgress(Box::new(existing)));
                     }
-                    let lost = StepError {
-                        kind: FailureKind::OutcomeUnknown,
-                        system: "cybersource",
-                        message: "the request charging this order stopped before Cybersource's answer was recorded".into(),
-                        http_status: None,
-                        retry_after: None,
-                    };
+                    let lost = StepError::new(
+                        FailureKind::OutcomeUnknown,
+                        "cybersource",
+                        "the request charging this order stopped before Cybersource's answer was recorded",
+                    );
                     return Ok(Placed::Replayed(
                         self.record_payment_outcome(&existing, Err(lost)).await?,
                     ));
@@ -281,16 +279,20 @@ impl Engine {
         };
         let key = payment_step_key(&record.reference);
         let cybersource = &self.connectors.cybersource;
+        let input = serde_json::json!({
+            "order": record.reference,
+            "amount": total.amount().to_string(),
+            "currency": total.currency().code(),
+            "payment": payment.summary(),
+        });
         let result = ctx
-            .step("cybersource.payment", &key, |attempt| async move {
+            .step("cybersource.payment", &key, input, |attempt| async move {
                 if attempt.uncertain {
-                    return Err(StepError {
-                        kind: FailureKind::OutcomeUnknown,
-                        system: "cybersource",
-                        message: "an earlier attempt to charge this order may have been processed".into(),
-                        http_status: None,
-                        retry_after: None,
-                    });
+                    return Err(StepError::new(
+                        FailureKind::OutcomeUnknown,
+                        "cybersource",
+                        "an earlier attempt to charge this order may have been processed",
+                    ));
                 }
                 let mut request = payment_request(record, order, payment, total);
                 request.client_reference_information.transaction_id = Some(transaction_id_for(&record.id, attempt.number));

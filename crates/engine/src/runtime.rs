@@ -33,8 +33,16 @@ pub struct RunContext<'a> {
 }
 
 impl RunContext<'_> {
-    /// Runs `effect` once for `key`, or returns what it returned before.
-    pub async fn step<T, F, Fut>(&self, name: &str, key: &str, effect: F) -> Result<T, StepError>
+    /// Runs `effect` once for `key`, or returns what it returned before. `input` is what the
+    /// step is asked to do, kept with it for whoever reads a dead letter (it is scanned: a card
+    /// number in it fails the step before any call).
+    pub async fn step<T, F, Fut>(
+        &self,
+        name: &str,
+        key: &str,
+        input: serde_json::Value,
+        effect: F,
+    ) -> Result<T, StepError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(Attempt) -> Fut,
@@ -63,12 +71,35 @@ impl RunContext<'_> {
                 .is_none_or(|k| k == FailureKind::OutcomeUnknown),
             StepStatus::Succeeded => false,
         });
+        let pans = paybridge_model::pan::find_in_json(&input);
+        if !pans.is_empty() {
+            let mut error = StepError::permanent(
+                "engine",
+                format!(
+                    "refused to run step {key}: its input holds a card number (at {})",
+                    pans.join(", ")
+                ),
+            );
+            error.step = Some(name.to_string());
+            return Err(error);
+        }
         let number = store
-            .begin_step(self.run_id, key, name, self.engine.clock.now_ms())
+            .begin_step(
+                self.run_id,
+                key,
+                name,
+                Some(&input),
+                self.engine.clock.now_ms(),
+            )
             .await?;
         tracing::debug!(step = name, key, attempt = number, uncertain, run_id = ?self.run_id, "step started");
         let started = std::time::Instant::now();
-        let result = effect(Attempt { number, uncertain }).await;
+        let result = effect(Attempt { number, uncertain })
+            .await
+            .map_err(|mut error| {
+                error.step.get_or_insert_with(|| name.to_string());
+                error
+            });
         metrics::histogram!("paybridge_step_duration_seconds", "step" => name.to_string())
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(
@@ -84,13 +115,14 @@ impl RunContext<'_> {
                 })?;
                 let pans = paybridge_model::pan::find_in_json(&output);
                 if !pans.is_empty() {
-                    let error = StepError::permanent(
+                    let mut error = StepError::permanent(
                         "engine",
                         format!(
                             "refused to store a card number from step {key} (at {})",
                             pans.join(", ")
                         ),
                     );
+                    error.step = Some(name.to_string());
                     store
                         .fail_step(key, &error.record(), self.engine.clock.now_ms())
                         .await?;

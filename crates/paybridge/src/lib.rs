@@ -7,6 +7,7 @@ pub mod app;
 pub mod config;
 pub mod connect;
 pub mod demo;
+pub mod runs;
 pub mod sandbox;
 pub mod secrets;
 pub mod telemetry;

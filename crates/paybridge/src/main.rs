@@ -65,6 +65,22 @@ enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// Runs: what the engine did for each event and flow.
+    Runs {
+        /// The configuration file naming the store ([store]).
+        #[arg(long, default_value = "paybridge.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+    /// The dead-letter queue: runs that failed for good, to replay or discard.
+    Dlq {
+        /// The configuration file naming the store ([store]).
+        #[arg(long, default_value = "paybridge.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Admin API tokens (for the admin API, /metrics and the console).
     Tokens {
         /// The configuration file naming the store ([store]).
@@ -128,6 +144,90 @@ enum DisconnectVendor {
         /// The connection's name.
         #[arg(long, default_value = "main")]
         connection: String,
+    },
+}
+
+/// Which runs (all filters combine).
+#[derive(Debug, clap::Args)]
+struct Selection {
+    /// Only runs of this flow (e.g. order-to-cash).
+    #[arg(long)]
+    flow: Option<String>,
+    /// Only runs for this entity (e.g. order:R-1001).
+    #[arg(long)]
+    entity: Option<String>,
+    /// Only runs created since: RFC 3339, or a span back from now (30m, 6h, 7d).
+    #[arg(long)]
+    since: Option<String>,
+    /// At most this many (newest first).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+}
+
+impl Selection {
+    fn with_status(self, status: Option<String>) -> paybridge::runs::Selection {
+        paybridge::runs::Selection {
+            status,
+            flow: self.flow,
+            entity: self.entity,
+            since: self.since,
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// Recent runs, newest first.
+    List {
+        /// queued, running, succeeded, dead or discarded.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        selection: Selection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: its event, why it failed, and each step with its input, output and error.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Dead letters, newest first.
+    List {
+        #[command(flatten)]
+        selection: Selection,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter: the vendor's message, HTTP status, request id, and the failed step's input.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run dead letters again from the step that failed (steps that succeeded are not repeated).
+    Replay {
+        /// Run ids.
+        ids: Vec<i64>,
+        /// Every dead letter the filters match.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Set dead letters aside (kept as history; they can still be replayed).
+    Discard {
+        ids: Vec<i64>,
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        selection: Selection,
     },
 }
 
@@ -287,6 +387,55 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}",
                 paybridge::connect::disconnect_zoho(&config, &connection).await?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { config, command } => {
+            telemetry::init(cli.log_format, "warn");
+            use paybridge::runs::RunsCommand as Run;
+            let command = match command {
+                RunsCommand::List {
+                    status,
+                    selection,
+                    json,
+                } => Run::List {
+                    selection: selection.with_status(status),
+                    json,
+                },
+                RunsCommand::Show { id, json } => Run::Show { id, json },
+            };
+            print!("{}", paybridge::runs::run(&config, command).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq { config, command } => {
+            telemetry::init(cli.log_format, "warn");
+            use paybridge::runs::RunsCommand as Run;
+            let dead = || Some("dead".to_string());
+            let command = match command {
+                DlqCommand::List { selection, json } => Run::List {
+                    selection: selection.with_status(dead()),
+                    json,
+                },
+                DlqCommand::Show { id, json } => Run::Show { id, json },
+                DlqCommand::Replay {
+                    ids,
+                    all,
+                    selection,
+                } => Run::Act {
+                    ids,
+                    all: all.then(|| selection.with_status(dead())),
+                    discard: false,
+                },
+                DlqCommand::Discard {
+                    ids,
+                    all,
+                    selection,
+                } => Run::Act {
+                    ids,
+                    all: all.then(|| selection.with_status(dead())),
+                    discard: true,
+                },
+            };
+            print!("{}", paybridge::runs::run(&config, command).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Tokens { config, command } => {

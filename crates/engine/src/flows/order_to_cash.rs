@@ -116,15 +116,27 @@ pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<
     };
 
     let contact: ContactRef = ctx
-        .step("zoho-books.contact", &key("contact"), |_attempt| {
-            ensure_contact(engine, &order.customer)
-        })
+        .step(
+            "zoho-books.contact",
+            &key("contact"),
+            serde_json::json!({"customer": order.customer}),
+            |_attempt| ensure_contact(engine, &order.customer),
+        )
         .await?;
 
     let invoice: InvoiceRef = ctx
-        .step("zoho-books.invoice", &key("invoice"), |attempt| {
-            create_invoice(engine, attempt, order, &contact, &transaction_id)
-        })
+        .step(
+            "zoho-books.invoice",
+            &key("invoice"),
+            serde_json::json!({
+                "order": order.reference,
+                "customer_id": contact.contact_id,
+                "currency": order.currency.code(),
+                "lines": order.lines,
+                "cybersource_transaction": transaction_id,
+            }),
+            |attempt| create_invoice(engine, attempt, order, &contact, &transaction_id),
+        )
         .await?;
     if invoice.total != total.amount() {
         return Err(StepError::permanent(
@@ -144,6 +156,7 @@ pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<
     ctx.step(
         "zoho-books.invoice-sent",
         &key("invoice-sent"),
+        serde_json::json!({"invoice_id": invoice.invoice_id}),
         |_attempt| async {
             // Marking an invoice sent again is harmless, so a retry needs no look-up.
             books.mark_invoice_sent(&invoice.invoice_id).await?;
@@ -156,6 +169,13 @@ pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<
         .step(
             "zoho-books.customer-payment",
             &key("customer-payment"),
+            serde_json::json!({
+                "invoice_id": invoice.invoice_id,
+                "customer_id": contact.contact_id,
+                "amount": total.amount().to_string(),
+                "currency": total.currency().code(),
+                "reference": transaction_id,
+            }),
             |attempt| {
                 record_payment(
                     engine,

@@ -43,7 +43,11 @@ pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<
     // Found and adopted, or cancelled by a timeout void so that nothing surfaces later (the
     // payment was a sale). One step: its result is the truth, whatever happens next.
     let found: Option<PaymentResult> = ctx
-        .step("cybersource.resolution", &format!("{payment_key}:{attempt}:resolution"), |_| async {
+        .step(
+            "cybersource.resolution",
+            &format!("{payment_key}:{attempt}:resolution"),
+            serde_json::json!({"order": record.reference, "transaction_id": transaction_id, "search_days": SEARCH_DAYS}),
+            |_| async {
             let resolution = cybersource
                 .resolve_unanswered(&record.reference, &transaction_id, &Unanswered::Voidable, SEARCH_DAYS)
                 .await?;
@@ -80,6 +84,8 @@ pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<
                 message: detail.into(),
                 kind: FailureKind::Transient,
                 http_status: None,
+                request_id: None,
+                step: Some("cybersource.payment".into()),
             };
             store.fail_step(&payment_key, &resolved, now).await?;
             let update = PaymentUpdate {

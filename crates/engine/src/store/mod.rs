@@ -129,6 +129,8 @@ pub enum RunStatus {
     Succeeded,
     /// Failed for good; in the dead-letter queue until replayed or discarded.
     Dead,
+    /// A dead letter set aside by an operator (kept as history).
+    Discarded,
 }
 
 impl RunStatus {
@@ -138,7 +140,13 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Dead => "dead",
+            RunStatus::Discarded => "discarded",
         }
+    }
+
+    /// From its name (`queued`, `running`, `succeeded`, `dead`, `discarded`).
+    pub fn from_name(s: &str) -> Option<RunStatus> {
+        RunStatus::parse(s).ok()
     }
 
     fn parse(s: &str) -> Result<RunStatus, StoreError> {
@@ -147,6 +155,7 @@ impl RunStatus {
             "running" => Ok(RunStatus::Running),
             "succeeded" => Ok(RunStatus::Succeeded),
             "dead" => Ok(RunStatus::Dead),
+            "discarded" => Ok(RunStatus::Discarded),
             other => Err(StoreError::Corrupt(format!("run status {other:?}"))),
         }
     }
@@ -175,6 +184,9 @@ pub struct RunRecord {
     pub last_error: Option<String>,
     pub last_error_kind: Option<FailureKind>,
     pub last_error_status: Option<u16>,
+    /// The step that failed last, and the vendor's id for its request.
+    pub last_error_step: Option<String>,
+    pub last_error_request_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
@@ -186,6 +198,25 @@ pub struct FailureRecord {
     pub message: String,
     pub kind: FailureKind,
     pub http_status: Option<u16>,
+    /// The vendor's id for the failed request (Cybersource's `v-c-correlation-id`).
+    pub request_id: Option<String>,
+    /// The step that failed.
+    pub step: Option<String>,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub flow: Option<String>,
+    pub entity: Option<String>,
+    /// Created at or after (Unix ms).
+    pub since_ms: Option<i64>,
+    /// Created before (Unix ms).
+    pub until_ms: Option<i64>,
+    /// Only runs older than this id (paging: the last id of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
 }
 
 /// Lifecycle of a memoized step.
@@ -205,9 +236,13 @@ pub struct StepRecord {
     pub name: String,
     pub status: StepStatus,
     pub attempts: u32,
+    /// What the step was asked to do (redacted: never a card number or a secret).
+    pub input: Option<serde_json::Value>,
     pub output: Option<serde_json::Value>,
     pub error: Option<String>,
     pub error_kind: Option<FailureKind>,
+    pub error_status: Option<u16>,
+    pub error_request_id: Option<String>,
     pub started_at: i64,
     pub finished_at: Option<i64>,
 }
@@ -405,6 +440,14 @@ impl Store {
         delegate!(self, s => s.requeue_run(run_id, now).await)
     }
 
+    pub async fn discard_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
+        delegate!(self, s => s.discard_run(run_id, now).await)
+    }
+
+    pub async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        delegate!(self, s => s.find_runs(filter).await)
+    }
+
     pub async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
         delegate!(self, s => s.run(run_id).await)
     }
@@ -436,9 +479,10 @@ impl Store {
         run_id: Option<i64>,
         key: &str,
         name: &str,
+        input: Option<&serde_json::Value>,
         now: i64,
     ) -> Result<u32, StoreError> {
-        delegate!(self, s => s.begin_step(run_id, key, name, now).await)
+        delegate!(self, s => s.begin_step(run_id, key, name, input, now).await)
     }
 
     pub async fn succeed_step(

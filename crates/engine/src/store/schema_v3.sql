@@ -36,3 +36,12 @@ CREATE TABLE api_tokens (
     last_used_ms INTEGER,
     revoked_ms   INTEGER
 );
+
+-- Dead letters keep what a person needs to fix them: the failed step, the vendor's request id
+-- and the step's input. A discarded dead letter stays as history (status 'discarded').
+ALTER TABLE runs ADD COLUMN last_error_step TEXT;
+ALTER TABLE runs ADD COLUMN last_error_request_id TEXT;
+ALTER TABLE steps ADD COLUMN input TEXT;
+ALTER TABLE steps ADD COLUMN error_request_id TEXT;
+CREATE INDEX runs_flow ON runs (flow, id);
+CREATE INDEX runs_finished ON runs (status, finished_at);

@@ -14,8 +14,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
     Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewOrder, NewRun,
-    OrderRecord, PaymentUpdate, RunRecord, RunStatus, SealedSecret, StepRecord, StepStatus,
-    StoreError, TokenRecord, parse_kind,
+    OrderRecord, PaymentUpdate, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord,
+    StepStatus, StoreError, TokenRecord, parse_kind,
 };
 
 /// Schema versions, applied in order, each once.
@@ -374,13 +374,16 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
             "UPDATE runs SET status = 'queued', next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                             last_error = ?, last_error_kind = ?, last_error_status = ?, updated_at = ?
+                             last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
+                             last_error_request_id = ?, updated_at = ?
               WHERE id = ? AND lease_owner = ? AND status = 'running'",
         )
         .bind(at)
         .bind(&failure.message)
         .bind(failure.kind.as_str())
         .bind(failure.http_status.map(i64::from))
+        .bind(&failure.step)
+        .bind(&failure.request_id)
         .bind(now)
         .bind(run_id)
         .bind(owner)
@@ -399,12 +402,15 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
             "UPDATE runs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL,
-                             last_error = ?, last_error_kind = ?, last_error_status = ?, finished_at = ?, updated_at = ?
+                             last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
+                             last_error_request_id = ?, finished_at = ?, updated_at = ?
               WHERE id = ? AND lease_owner = ? AND status = 'running'",
         )
         .bind(&failure.message)
         .bind(failure.kind.as_str())
         .bind(failure.http_status.map(i64::from))
+        .bind(&failure.step)
+        .bind(&failure.request_id)
         .bind(now)
         .bind(now)
         .bind(run_id)
@@ -419,7 +425,7 @@ impl SqliteStore {
         let changed = sqlx::query(
             "UPDATE runs SET status = 'queued', attempt = 0, next_attempt_at = ?1, lease_owner = NULL,
                              lease_expires_at = NULL, finished_at = NULL, updated_at = ?1
-              WHERE id = ?2 AND status IN ('succeeded', 'dead')",
+              WHERE id = ?2 AND status IN ('succeeded', 'dead', 'discarded')",
         )
         .bind(now)
         .bind(run_id)
@@ -427,6 +433,34 @@ impl SqliteStore {
         .await?
         .rows_affected();
         Ok(changed == 1)
+    }
+
+    /// A dead letter set aside: kept as history, never run again unless replayed.
+    pub async fn discard_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'discarded', updated_at = ?1 WHERE id = ?2 AND status = 'dead'",
+        )
+        .bind(now)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Runs matching `filter`, newest first.
+    pub async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(RUN_SELECT_FILTERED)
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(filter.flow.as_deref())
+            .bind(filter.entity.as_deref())
+            .bind(filter.since_ms)
+            .bind(filter.until_ms)
+            .bind(filter.before_id)
+            .bind(i64::from(filter.limit.max(1)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_from_row).collect()
     }
 
     pub async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
@@ -482,14 +516,15 @@ impl SqliteStore {
         run_id: Option<i64>,
         key: &str,
         name: &str,
+        input: Option<&serde_json::Value>,
         now: i64,
     ) -> Result<u32, StoreError> {
         let attempts: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, started_at)
-             VALUES (?1, ?2, ?3, 'started', 1, ?4)
+            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
+             VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
              ON CONFLICT (idempotency_key) DO UPDATE
                 SET status = 'started', attempts = steps.attempts + 1, run_id = COALESCE(excluded.run_id, steps.run_id),
-                    started_at = excluded.started_at, finished_at = NULL
+                    input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL
               WHERE steps.status != 'succeeded'
              RETURNING attempts",
         )
@@ -497,6 +532,7 @@ impl SqliteStore {
         .bind(run_id)
         .bind(name)
         .bind(now)
+        .bind(input.map(serde_json::Value::to_string))
         .fetch_optional(&self.pool)
         .await?;
         let attempts = attempts
@@ -529,12 +565,14 @@ impl SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE steps SET status = 'failed', error = ?, error_kind = ?, error_status = ?, finished_at = ?
+            "UPDATE steps SET status = 'failed', error = ?, error_kind = ?, error_status = ?, error_request_id = ?,
+                              finished_at = ?
               WHERE idempotency_key = ? AND status != 'succeeded'",
         )
         .bind(&failure.message)
         .bind(failure.kind.as_str())
         .bind(failure.http_status.map(i64::from))
+        .bind(&failure.request_id)
         .bind(now)
         .bind(key)
         .execute(&self.pool)
@@ -1081,7 +1119,7 @@ fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
 macro_rules! run_columns {
     () => {
         "id, inbox_id, flow, entity_key, status, attempt, next_attempt_at, last_error, last_error_kind,
-         last_error_status, created_at, updated_at, finished_at"
+         last_error_status, last_error_step, last_error_request_id, created_at, updated_at, finished_at"
     };
 }
 const RUN_SELECT_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?");
@@ -1089,6 +1127,15 @@ const RUN_SELECT_RECENT: &str = concat!(
     "SELECT ",
     run_columns!(),
     " FROM runs WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+);
+
+const RUN_SELECT_FILTERED: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR flow = ?2)
+        AND (?3 IS NULL OR entity_key = ?3) AND (?4 IS NULL OR created_at >= ?4)
+        AND (?5 IS NULL OR created_at < ?5) AND (?6 IS NULL OR id < ?6)
+      ORDER BY id DESC LIMIT ?7"
 );
 
 fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
@@ -1106,6 +1153,8 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         last_error_status: row
             .try_get::<Option<i64>, _>("last_error_status")?
             .and_then(|s| u16::try_from(s).ok()),
+        last_error_step: row.try_get("last_error_step")?,
+        last_error_request_id: row.try_get("last_error_request_id")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -1114,7 +1163,8 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
 
 macro_rules! step_columns {
     () => {
-        "idempotency_key, run_id, name, status, attempts, output, error, error_kind, started_at, finished_at"
+        "idempotency_key, run_id, name, status, attempts, input, output, error, error_kind, error_status,
+         error_request_id, started_at, finished_at"
     };
 }
 const STEP_SELECT_BY_KEY: &str = concat!(
@@ -1141,15 +1191,25 @@ fn step_from_row(row: &SqliteRow) -> Result<StepRecord, StoreError> {
         .map(|text| serde_json::from_str(&text))
         .transpose()
         .map_err(|e| StoreError::Corrupt(format!("step {key} output: {e}")))?;
+    let input = row
+        .try_get::<Option<String>, _>("input")?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("step {key} input: {e}")))?;
     Ok(StepRecord {
         idempotency_key: key,
         run_id: row.try_get("run_id")?,
         name: row.try_get("name")?,
         status,
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
+        input,
         output,
         error: row.try_get("error")?,
         error_kind: parse_kind(row.try_get("error_kind")?),
+        error_status: row
+            .try_get::<Option<i64>, _>("error_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        error_request_id: row.try_get("error_request_id")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
     })

@@ -68,6 +68,8 @@ fn failure(kind: FailureKind) -> FailureRecord {
         message: "zoho-books: Internal error".into(),
         kind,
         http_status: Some(500),
+        request_id: None,
+        step: Some("zoho-books.invoice".into()),
     }
 }
 
@@ -197,7 +199,7 @@ async fn steps_count_attempts_and_keep_their_result() {
     let (_dir, store) = open_store().await;
     assert_eq!(
         store
-            .begin_step(None, "k", "zoho-books.invoice", 1)
+            .begin_step(None, "k", "zoho-books.invoice", None, 1)
             .await
             .unwrap(),
         1
@@ -215,7 +217,7 @@ async fn steps_count_attempts_and_keep_their_result() {
     );
     assert_eq!(
         store
-            .begin_step(None, "k", "zoho-books.invoice", 3)
+            .begin_step(None, "k", "zoho-books.invoice", None, 3)
             .await
             .unwrap(),
         2
@@ -229,7 +231,7 @@ async fn steps_count_attempts_and_keep_their_result() {
     assert_eq!(done.output, Some(serde_json::json!({"invoice_id": "9"})));
     assert!(
         store
-            .begin_step(None, "k", "zoho-books.invoice", 5)
+            .begin_step(None, "k", "zoho-books.invoice", None, 5)
             .await
             .is_err(),
         "a finished step is not begun again"

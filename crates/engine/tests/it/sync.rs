@@ -270,3 +270,131 @@ async fn orders_for_one_customer_create_one_contact_even_when_placed_together() 
     assert_eq!(books.invoices.len(), 6);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replayed_in_bulk() {
+    use paybridge_engine::dlq::{self, DlqError};
+    use paybridge_engine::store::RunFilter;
+
+    let world = World::start().await;
+    let store = &world.engine.store;
+    let clock = world.engine.clock;
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::ErrorBefore { status: 400 },
+        2,
+    );
+    for (reference, email) in [("S-1", "ada@example.com"), ("S-2", "grace@example.com")] {
+        world
+            .engine
+            .place_order(place(reference, email, "10.00"))
+            .await
+            .unwrap();
+        assert_eq!(
+            world.settled(reference).await.status,
+            OrderStatus::SyncFailed
+        );
+    }
+    let dead = dlq::list(
+        store,
+        &RunFilter {
+            status: Some(RunStatus::Dead),
+            limit: 10,
+            ..RunFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(dead.len(), 2);
+    let (second, first) = (dead[0].id, dead[1].id);
+
+    // What a person needs: the vendor's words, status, the failed step and what it was asked.
+    let detail = dlq::show(store, first).await.unwrap();
+    assert_eq!(
+        detail.run.last_error_step.as_deref(),
+        Some("zoho-books.invoice")
+    );
+    assert_eq!(detail.run.last_error_status, Some(400));
+    assert!(
+        detail
+            .run
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("Internal error")
+    );
+    let failed = detail.failed_step().expect("the failed step is kept");
+    assert_eq!(failed.status, StepStatus::Failed);
+    assert_eq!(failed.error_status, Some(400));
+    let input = failed.input.as_ref().expect("with its input");
+    assert_eq!(input["order"], "S-1");
+    assert_eq!(input["currency"], "USD");
+    assert!(detail.steps.iter().any(|s| {
+        s.name == "zoho-books.contact"
+            && s.status == StepStatus::Succeeded
+            && s.input
+                .as_ref()
+                .is_some_and(|i| i["customer"]["email"] == "ada@example.com")
+    }));
+
+    // Discard one (it stays as history), replay the other.
+    dlq::discard(store, &clock, second).await.unwrap();
+    assert!(matches!(
+        dlq::discard(store, &clock, second).await,
+        Err(DlqError::NotDead {
+            status: "discarded",
+            ..
+        })
+    ));
+    dlq::replay(store, &clock, first).await.unwrap();
+    world.engine.wake_workers();
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    assert!(matches!(
+        dlq::replay(store, &clock, first).await,
+        Err(DlqError::NotDead {
+            status: "succeeded",
+            ..
+        })
+    ));
+    assert!(matches!(
+        dlq::replay(store, &clock, 999_999).await,
+        Err(DlqError::NotFound(999_999))
+    ));
+
+    // Bulk replay acts on dead letters only: the discarded one is left alone…
+    let filter = RunFilter {
+        flow: Some("order-to-cash".into()),
+        ..RunFilter::default()
+    };
+    let bulk = dlq::bulk(store, &clock, &filter, false).await.unwrap();
+    assert!(bulk.done.is_empty(), "{bulk:?}");
+    // …until it is replayed by id; a new dead letter is then replayed with the filter.
+    dlq::replay(store, &clock, second).await.unwrap();
+    world.engine.wake_workers();
+    assert_eq!(world.settled("S-2").await.status, OrderStatus::Completed);
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::ErrorBefore { status: 400 },
+        1,
+    );
+    world
+        .engine
+        .place_order(place("S-3", "ada@example.com", "5.00"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("S-3").await.status, OrderStatus::SyncFailed);
+    let bulk = dlq::bulk(store, &clock, &filter, false).await.unwrap();
+    assert_eq!(bulk.done.len(), 1);
+    world.engine.wake_workers();
+    assert_eq!(world.settled("S-3").await.status, OrderStatus::Completed);
+    assert_eq!(
+        world.books().invoices.len(),
+        3,
+        "one invoice per order, none twice"
+    );
+    world.stop().await;
+}

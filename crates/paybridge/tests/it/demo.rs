@@ -237,3 +237,89 @@ async fn metrics_count_runs_steps_api_calls_and_zoho_quota_use() {
     assert_eq!(per_minute["window_secs"], 60);
     assert!(!text.to_lowercase().contains("oauthtoken"));
 }
+
+fn cli(args: &[&str], config: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_paybridge"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("paybridge runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_a_dead_letter_reads_why_and_replays_it_from_the_cli() {
+    use paybridge_sandbox::faults::{FaultMode, FaultRule};
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = start_demo(4, 5, &dir).await;
+    env.zoho.faults().add(FaultRule::next(
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::ErrorBefore { status: 400 },
+        1,
+    ));
+    env.place_and_settle(&ProgressBar::hidden())
+        .await
+        .expect("orders settle");
+    let store_path = env
+        .app
+        .engine
+        .store
+        .location()
+        .trim_start_matches("sqlite:")
+        .to_string();
+    let config = dir.path().join("paybridge.toml");
+    std::fs::write(&config, format!("[store]\npath = {store_path:?}\n")).unwrap();
+
+    let listed = cli(&["dlq", "list", "--json"], &config);
+    assert!(listed.status.success(), "{listed:?}");
+    let dead: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let [letter] = dead.as_array().unwrap().as_slice() else {
+        panic!("one dead letter: {dead}")
+    };
+    assert_eq!(letter["last_error_status"], 400);
+    assert_eq!(letter["last_error_step"], "zoho-books.invoice");
+    let id = letter["id"].as_i64().unwrap().to_string();
+
+    let shown = cli(&["dlq", "show", &id], &config);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success());
+    for expected in [
+        "why it failed: zoho-books:",
+        "step        zoho-books.invoice",
+        "HTTP status 400",
+        "input  {",
+        "paybridge dlq replay",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let table = cli(&["runs", "list", "--status", "succeeded"], &config);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("order-to-cash"));
+
+    let replayed = cli(&["dlq", "replay", &id], &config);
+    assert!(replayed.status.success(), "{replayed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&replayed.stdout),
+        format!("replayed run {id}\n")
+    );
+    // The running paybridge picks it up (its workers look at the store every few seconds).
+    let run_id: i64 = id.parse().unwrap();
+    let engine = &env.app.engine;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        engine.wait_until(std::time::Duration::from_millis(100), || async {
+            Ok(engine.store.run(run_id).await?.unwrap().status == RunStatus::Succeeded)
+        }),
+    )
+    .await
+    .expect("the replayed run succeeds")
+    .unwrap();
+    let again = cli(&["dlq", "replay", &id], &config);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not a dead letter"));
+    let none = cli(&["dlq", "replay"], &config);
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--all"));
+    let empty = cli(&["dlq", "list"], &config);
+    assert_eq!(String::from_utf8_lossy(&empty.stdout), "no runs match\n");
+}
