@@ -92,6 +92,29 @@ impl Engine {
         self.progress.notify_waiters();
     }
 
+    /// Prunes run history as the retention settings say (see [`settings::Retention`]).
+    pub async fn prune(&self) -> Result<store::PruneReport, store::StoreError> {
+        let retention = &self.settings.retention;
+        let now_ms = self.clock.now_ms();
+        let report = self
+            .store
+            .prune(&store::PruneCutoffs {
+                now_ms,
+                finished_before_ms: now_ms - i64::from(retention.keep_days) * 86_400_000,
+                keep_runs: retention.keep_runs,
+            })
+            .await?;
+        metrics::counter!("paybridge_pruned_runs_total").increment(report.runs);
+        tracing::info!(
+            runs = report.runs,
+            steps = report.steps,
+            inbox_events = report.inbox_events,
+            bytes_freed = report.bytes_freed,
+            "run history pruned"
+        );
+        Ok(report)
+    }
+
     /// Waits until `done` holds, re-checking whenever an order changes state (and at least
     /// every `recheck`, for changes made by other processes).
     pub async fn wait_until<F, Fut>(

@@ -33,6 +33,46 @@ pub struct EngineSettings {
         with = "crate::retry::millis"
     )]
     pub payment_resolution_delay: Duration,
+    /// How much run history to keep.
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// Run history kept: finished runs (succeeded, discarded) for `keep_days` and at most the
+/// newest `keep_runs` of them; their steps and events go with them. Dead letters stay until
+/// replayed or discarded, orders stay. Pruned every `every_minutes` by one node, after which
+/// the SQLite file gives the freed space back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: u64,
+    #[serde(default = "default_every_minutes")]
+    pub every_minutes: u32,
+}
+
+fn default_keep_days() -> u32 {
+    30
+}
+
+fn default_keep_runs() -> u64 {
+    1_000_000
+}
+
+fn default_every_minutes() -> u32 {
+    60
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            keep_days: default_keep_days(),
+            keep_runs: default_keep_runs(),
+            every_minutes: default_every_minutes(),
+        }
+    }
 }
 
 fn default_resolution_delay() -> Duration {
@@ -55,6 +95,7 @@ impl Default for EngineSettings {
             retry: RetryPolicy::default(),
             test_mode: false,
             payment_resolution_delay: default_resolution_delay(),
+            retention: Retention::default(),
         }
     }
 }

@@ -36,6 +36,9 @@ impl Workers {
             let stop = shutdown.subscribe();
             tasks.spawn(async move { work(engine, owner, stop).await });
         }
+        let maintenance = engine.clone();
+        let stop = shutdown.subscribe();
+        tasks.spawn(async move { maintain(maintenance, stop).await });
         Workers { shutdown, tasks }
     }
 
@@ -80,6 +83,35 @@ async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
             () = &mut woken => {}
             () = tokio::time::sleep_until(until) => {}
             _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Retention: every `every_minutes`, the node that wins the lease prunes run history.
+async fn maintain(engine: Engine, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs(u64::from(engine.settings.retention.every_minutes.max(1)) * 60);
+    // The first pass a minute after start, so a restart loop does not prune over and over.
+    let mut next = tokio::time::Instant::now() + Duration::from_secs(60).min(every);
+    let holder = format!("{}/maintenance", engine.node_id);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        next = tokio::time::Instant::now() + every;
+        let ttl = i64::try_from(every.as_millis()).unwrap_or(i64::MAX) / 2;
+        match engine
+            .store
+            .try_lease("maintenance:prune", &holder, engine.clock.now_ms(), ttl)
+            .await
+        {
+            Ok(true) => {
+                if let Err(e) = engine.prune().await {
+                    tracing::warn!(error = %e, "pruning run history failed; will try again");
+                }
+            }
+            Ok(false) => tracing::debug!("another node prunes this time"),
+            Err(e) => tracing::warn!(error = %e, "cannot take the maintenance lease"),
         }
     }
 }

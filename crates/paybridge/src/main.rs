@@ -81,6 +81,14 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// The store's upkeep.
+    Store {
+        /// The configuration file naming the store ([store], [engine.retention]).
+        #[arg(long, default_value = "paybridge.toml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Admin API tokens (for the admin API, /metrics and the console).
     Tokens {
         /// The configuration file naming the store ([store]).
@@ -229,6 +237,12 @@ enum DlqCommand {
         #[command(flatten)]
         selection: Selection,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Apply [engine.retention] now (paybridge serve does it every hour) and shrink the file.
+    Prune,
 }
 
 #[derive(Debug, Subcommand)]
@@ -436,6 +450,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             };
             print!("{}", paybridge::runs::run(&config, command).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Store {
+            config,
+            command: StoreCommand::Prune,
+        } => {
+            telemetry::init(cli.log_format, "warn");
+            print!("{}", paybridge::runs::prune(&config).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Tokens { config, command } => {

@@ -262,3 +262,46 @@ fn timeline(detail: &RunDetail) -> String {
     }
     out
 }
+
+/// `paybridge store prune`: applies `[engine.retention]` now; returns what to print.
+pub async fn prune(config: &Path) -> anyhow::Result<String> {
+    #[derive(serde::Deserialize)]
+    struct PruneFile {
+        store: crate::config::StoreSection,
+        #[serde(default)]
+        engine: Option<toml::Value>,
+    }
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
+    let file: PruneFile =
+        toml::from_str(&text).with_context(|| format!("{}: [store]", config.display()))?;
+    let retention: paybridge_engine::settings::Retention = match file
+        .engine
+        .as_ref()
+        .and_then(|engine| engine.get("retention"))
+    {
+        Some(section) => section.clone().try_into().context("[engine.retention]")?,
+        None => paybridge_engine::settings::Retention::default(),
+    };
+    let store = crate::secrets::open_store(&file.store.path).await?;
+    let now_ms = Clock::new().now_ms();
+    let report = store
+        .prune(&paybridge_engine::store::PruneCutoffs {
+            now_ms,
+            finished_before_ms: now_ms - i64::from(retention.keep_days) * 86_400_000,
+            keep_runs: retention.keep_runs,
+        })
+        .await;
+    store.close().await;
+    let report = report?;
+    Ok(format!(
+        "pruned {} run(s), {} step(s), {} event(s); {} bytes given back to the file system \
+         (kept: finished runs of the last {} days, at most {}; every dead letter; every order)\n",
+        report.runs,
+        report.steps,
+        report.inbox_events,
+        report.bytes_freed,
+        retention.keep_days,
+        retention.keep_runs
+    ))
+}

@@ -300,6 +300,26 @@ impl std::fmt::Debug for TokenRecord {
     }
 }
 
+/// What history to let go (see the retention settings).
+#[derive(Debug, Clone, Copy)]
+pub struct PruneCutoffs {
+    pub now_ms: i64,
+    /// Finished runs (succeeded, discarded) last changed before this go…
+    pub finished_before_ms: i64,
+    /// …and so do all but the newest this many.
+    pub keep_runs: u64,
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct PruneReport {
+    pub runs: u64,
+    pub steps: u64,
+    pub inbox_events: u64,
+    /// Given back to the file system.
+    pub bytes_freed: u64,
+}
+
 /// Counts for summaries and health.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
@@ -536,6 +556,10 @@ impl Store {
         value: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
         delegate!(self, s => s.vault_meta_or_insert(name, value).await)
+    }
+
+    pub async fn prune(&self, cutoffs: &PruneCutoffs) -> Result<PruneReport, StoreError> {
+        delegate!(self, s => s.prune(cutoffs).await)
     }
 
     pub async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {

@@ -45,3 +45,5 @@ ALTER TABLE steps ADD COLUMN input TEXT;
 ALTER TABLE steps ADD COLUMN error_request_id TEXT;
 CREATE INDEX runs_flow ON runs (flow, id);
 CREATE INDEX runs_finished ON runs (status, finished_at);
+-- Retention: inbox rows are kept while an order refers to them.
+CREATE INDEX orders_inbox ON orders (inbox_id);

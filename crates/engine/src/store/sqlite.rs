@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use paybridge_model::OrderStatus;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
     Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewOrder, NewRun,
-    OrderRecord, PaymentUpdate, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord,
-    StepStatus, StoreError, TokenRecord, parse_kind,
+    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RunFilter, RunRecord, RunStatus,
+    SealedSecret, StepRecord, StepStatus, StoreError, TokenRecord, parse_kind,
 };
 
 /// Schema versions, applied in order, each once.
@@ -59,7 +59,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Pages freed by retention go back to the file system (see `prune`).
+            .auto_vacuum(SqliteAutoVacuum::Incremental);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -69,6 +71,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
         };
         store.migrate().await?;
+        store.ensure_incremental_vacuum().await?;
         Ok(store)
     }
 
@@ -82,6 +85,101 @@ impl SqliteStore {
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A file made before auto-vacuum was set keeps its old mode until a full `VACUUM`: run it
+    /// once, so that from then on pruning shrinks the file.
+    async fn ensure_incremental_vacuum(&self) -> Result<(), StoreError> {
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&self.pool)
+            .await?;
+        if mode != 2 {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("VACUUM").execute(&mut *conn).await?;
+            tracing::info!(path = %self.path.display(), "store switched to incremental vacuum");
+        }
+        Ok(())
+    }
+
+    /// Deletes history the retention policy no longer keeps, then gives the freed pages back
+    /// to the file system. Dead letters stay until they are replayed or discarded; orders stay.
+    pub async fn prune(&self, cutoffs: &PruneCutoffs) -> Result<PruneReport, StoreError> {
+        const BATCH: i64 = 5_000;
+        let mut report = PruneReport::default();
+        // Finished runs past their age, or beyond the newest `keep_runs`.
+        let oldest_kept: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded') ORDER BY id DESC LIMIT 1 OFFSET ?",
+        )
+        .bind(i64::try_from(cutoffs.keep_runs).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await?;
+        let below_id = oldest_kept.map_or(0, |id| id + 1);
+        loop {
+            let mut tx = self.begin().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded')
+                   AND (updated_at < ?1 OR id < ?2) LIMIT ?3",
+            )
+            .bind(cutoffs.finished_before_ms)
+            .bind(below_id)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            if ids.is_empty() {
+                break;
+            }
+            let list = serde_json::to_string(&ids).expect("ids serialize");
+            report.steps +=
+                sqlx::query("DELETE FROM steps WHERE run_id IN (SELECT value FROM json_each(?))")
+                    .bind(&list)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            report.runs +=
+                sqlx::query("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))")
+                    .bind(&list)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            tx.commit().await?;
+        }
+        // Events nothing refers to any more.
+        report.inbox_events = sqlx::query(
+            "DELETE FROM inbox WHERE received_at < ?1
+                AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.inbox_id = inbox.id)
+                AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)",
+        )
+        .bind(cutoffs.finished_before_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        // Leases a day past their end (quota buckets are trimmed as they are spent).
+        sqlx::query("DELETE FROM leases WHERE until_ms < ?")
+            .bind(cutoffs.now_ms - 86_400_000)
+            .execute(&self.pool)
+            .await?;
+        let mut conn = self.pool.acquire().await?;
+        let free_before: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+            .fetch_one(&mut *conn)
+            .await?;
+        sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await?;
+        let free_after: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+            .fetch_one(&mut *conn)
+            .await?;
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&mut *conn)
+            .await?;
+        report.bytes_freed =
+            u64::try_from((free_before - free_after).max(0) * page_size).unwrap_or(0);
+        Ok(report)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

@@ -519,3 +519,31 @@ fn tokens_are_shown_once_listed_without_their_secret_and_revoked() {
         .contains("no token with id")
     );
 }
+
+#[test]
+fn store_prune_applies_the_retention_settings_and_names_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("paybridge.toml");
+    let text = config_text(dir.path(), "k.key", None, "");
+    std::fs::write(
+        &config,
+        format!("{text}\n[engine.retention]\nkeep_days = 7\nkeep_runs = 1000\n"),
+    )
+    .unwrap();
+    let pruned = ok(&paybridge(&["store", "prune"], &config, None));
+    assert!(
+        pruned.starts_with("pruned 0 run(s), 0 step(s), 0 event(s)"),
+        "{pruned}"
+    );
+    assert!(pruned.contains("last 7 days, at most 1000"), "{pruned}");
+    std::fs::write(
+        &config,
+        format!("{text}\n[engine.retention]\nkeep_dayz = 7\n"),
+    )
+    .unwrap();
+    let error = failed(&paybridge(&["store", "prune"], &config, None));
+    assert!(
+        error.contains("keep_dayz") && error.contains("engine.retention"),
+        "{error}"
+    );
+}
