@@ -11,12 +11,14 @@
 //! - [`coordination`]: Zoho budgets and leases kept in the store, shared by every process.
 //! - [`vault`]: secrets sealed at rest (envelope encryption, master-key rotation).
 //! - [`tokens`]: admin API tokens with roles.
+//! - [`alerts`]: dead letters and error spikes told to Slack and by e-mail, de-duplicated.
 //!
 //! The promise: an event is committed to the inbox before it is acknowledged; every side effect
 //! is a step with a deterministic key whose result is stored; a retried or re-delivered run
 //! reuses finished steps and looks up effects whose outcome is unknown. So delivering every
 //! event twice creates nothing twice.
 
+pub mod alerts;
 pub mod clock;
 pub mod connectors;
 pub mod coordination;
@@ -53,6 +55,8 @@ pub struct Engine {
     pub connectors: Arc<Connectors>,
     pub settings: Arc<EngineSettings>,
     pub clock: Clock,
+    /// Where dead letters and error spikes are told; none by default.
+    pub alerts: Option<alerts::Alerts>,
     node_id: Arc<str>,
     /// New runs are queued.
     wake: Arc<Notify>,
@@ -68,10 +72,17 @@ impl Engine {
             connectors: Arc::new(connectors),
             settings: Arc::new(settings),
             clock: Clock::new(),
+            alerts: None,
             node_id: node_id.into(),
             wake: Arc::new(Notify::new()),
             progress: Arc::new(Notify::new()),
         }
+    }
+
+    /// Tells dead letters and error spikes to `alerts`.
+    pub fn with_alerts(mut self, alerts: alerts::Alerts) -> Engine {
+        self.alerts = Some(alerts);
+        self
     }
 
     /// Starts this process's workers.

@@ -202,12 +202,18 @@ async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
                     if let (Some(flow), Ok(event), Ok(true)) = (flow, &event, &result) {
                         flow.on_dead_letter(engine, event, &error).await;
                     }
+                    if let (Some(alerts), Ok(true)) = (&engine.alerts, &result) {
+                        alerts.dead_letter(run.id, &run.flow, &run.entity_key, &error);
+                    }
                     result.map(|kept| (kept, "dead"))
                 }
             }
         }
     };
     if let Ok((true, status)) = &outcome {
+        if let Some(alerts) = &engine.alerts {
+            alerts.run_finished(*status != "succeeded");
+        }
         let flow_name = run.flow.clone();
         metrics::counter!("paybridge_runs_total", "flow" => flow_name.clone(), "outcome" => *status)
             .increment(1);

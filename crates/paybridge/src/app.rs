@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use paybridge_cybersource::{ClientConfig as CybersourceConfig, Credentials, Environment};
 use std::sync::Arc;
 
+use paybridge_engine::alerts::{AlertSettings, Alerts, Channel, SmtpSecurity};
 use paybridge_engine::coordination::{StoreLeases, StoreLedger};
 use paybridge_engine::{Clock, Connectors, Engine, EngineSettings, Store, Workers};
 use paybridge_model::Currency;
@@ -30,6 +31,56 @@ pub struct AppConfig {
     pub cybersource: CybersourceConnection,
     pub zoho: ZohoConnection,
     pub storefront_keys: Vec<SecretString>,
+    pub alerts: Option<AlertsConfig>,
+}
+
+/// Where alerts go, resolved (secrets included).
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    pub settings: AlertSettings,
+    pub slack: Option<SecretString>,
+    pub email: Option<EmailConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub credentials: Option<(String, SecretString)>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+impl EmailConfig {
+    pub fn channel(&self) -> Result<Channel, paybridge_engine::alerts::ChannelError> {
+        Channel::email(
+            &self.host,
+            self.port,
+            self.security,
+            self.credentials.clone(),
+            &self.from,
+            &self.to,
+        )
+    }
+}
+
+impl AlertsConfig {
+    fn alerts(&self, store: &Store, clock: Clock) -> anyhow::Result<Alerts> {
+        let mut channels = Vec::new();
+        if let Some(url) = &self.slack {
+            channels.push(Channel::slack(url.clone())?);
+        }
+        if let Some(email) = &self.email {
+            channels.push(email.channel()?);
+        }
+        Ok(Alerts::new(
+            store.clone(),
+            clock,
+            self.settings.clone(),
+            channels,
+        ))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -99,7 +150,11 @@ impl RunningApp {
             books_currency: config.zoho.base_currency,
         };
 
-        let engine = Engine::new(store, connectors, config.engine.clone());
+        let mut engine = Engine::new(store, connectors, config.engine.clone());
+        if let Some(alerts) = &config.alerts {
+            let alerts = alerts.alerts(&engine.store, engine.clock)?;
+            engine = engine.with_alerts(alerts);
+        }
         let workers = engine.start_workers();
 
         let listener = TcpListener::bind(config.listen)

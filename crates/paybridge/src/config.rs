@@ -20,9 +20,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::app::{AppConfig, CybersourceConnection, ZohoConnection};
+use crate::app::{AlertsConfig, AppConfig, CybersourceConnection, EmailConfig, ZohoConnection};
 use crate::connect::StoredZohoConnection;
 use crate::secrets::{SecretRef, VaultSection, open_store};
+use paybridge_engine::alerts::{AlertSettings, Channel, SmtpSecurity};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +38,77 @@ pub struct FileConfig {
     /// Where the vault's master key comes from (needed when any secret is in the vault).
     #[serde(default)]
     pub vault: VaultSection,
+    /// Who hears of dead letters and error spikes.
+    #[serde(default)]
+    pub alerts: Option<AlertsSection>,
+}
+
+/// `[alerts]`: dead letters and error-rate spikes, to a Slack-compatible webhook and by e-mail.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// One alert of a kind per this many minutes (an outage sends one, not a thousand).
+    #[serde(default = "sixty")]
+    pub dedupe_minutes: u64,
+    /// Alert when this share of the runs finished in the window failed…
+    #[serde(default = "twenty")]
+    pub error_rate_percent: u32,
+    #[serde(default = "five")]
+    pub error_rate_window_minutes: u64,
+    /// …out of at least this many.
+    #[serde(default = "twenty_runs")]
+    pub error_rate_min_runs: usize,
+    #[serde(default)]
+    pub slack: Option<SlackSection>,
+    #[serde(default)]
+    pub email: Option<EmailSection>,
+}
+
+/// `[alerts.slack]`: an incoming webhook URL (a secret: it alone lets anyone post).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSection {
+    #[serde(default)]
+    pub webhook_url_env: Option<String>,
+    #[serde(default)]
+    pub webhook_url_vault: Option<String>,
+}
+
+/// `[alerts.email]`: an SMTP relay.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSection {
+    pub host: String,
+    #[serde(default = "submission_port")]
+    pub port: u16,
+    /// `starttls` (587), `tls` (465), or `none` (a relay on loopback only).
+    #[serde(default = "starttls")]
+    pub security: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_vault: Option<String>,
+    /// `paybridge <paybridge@example.com>`
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+fn sixty() -> u64 {
+    60
+}
+fn twenty() -> u32 {
+    20
+}
+fn twenty_runs() -> usize {
+    20
+}
+fn submission_port() -> u16 {
+    587
+}
+fn starttls() -> String {
+    "starttls".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,7 +326,14 @@ impl FileConfig {
                 vault: self.storefront.api_keys_vault.as_deref(),
             },
         ];
-        let needs_vault = z.connection.is_some() || refs.iter().any(|r| r.vault.is_some());
+        let alert_vault = self.alerts.as_ref().is_some_and(|a| {
+            a.slack
+                .as_ref()
+                .is_some_and(|s| s.webhook_url_vault.is_some())
+                || a.email.as_ref().is_some_and(|e| e.password_vault.is_some())
+        });
+        let needs_vault =
+            alert_vault || z.connection.is_some() || refs.iter().any(|r| r.vault.is_some());
         let store = if needs_vault {
             Some(open_store(&self.store.path).await?)
         } else {
@@ -355,7 +434,13 @@ impl FileConfig {
             bail!("storefront.api_keys: every storefront API key must be at least 24 characters");
         }
 
+        let alerts = match &self.alerts {
+            Some(section) => Some(section.resolve(vault).await?),
+            None => None,
+        };
+
         Ok(AppConfig {
+            alerts,
             listen: self.server.listen,
             store_path: self.store.path.clone(),
             engine: self.engine.clone(),
@@ -376,6 +461,78 @@ impl FileConfig {
                 quotas: z.quotas.plans()?,
             },
             storefront_keys,
+        })
+    }
+}
+
+impl AlertsSection {
+    async fn resolve(&self, vault: Option<&Vault>) -> anyhow::Result<AlertsConfig> {
+        if self.error_rate_percent == 0 || self.error_rate_percent > 100 {
+            bail!("alerts.error_rate_percent must be 1 to 100");
+        }
+        if self.slack.is_none() && self.email.is_none() {
+            bail!("alerts: name a channel, [alerts.slack] or [alerts.email]");
+        }
+        let slack = match &self.slack {
+            Some(slack) => {
+                let url = SecretRef {
+                    key: "alerts.slack.webhook_url",
+                    env: slack.webhook_url_env.as_deref(),
+                    vault: slack.webhook_url_vault.as_deref(),
+                }
+                .resolve(vault)
+                .await?;
+                Channel::slack(url.clone())?;
+                Some(url)
+            }
+            None => None,
+        };
+        let email = match &self.email {
+            Some(email) => {
+                let security = match email.security.as_str() {
+                    "starttls" => SmtpSecurity::StartTls,
+                    "tls" => SmtpSecurity::Tls,
+                    "none" => SmtpSecurity::None,
+                    other => {
+                        bail!("alerts.email.security: {other:?} is not one of starttls, tls, none")
+                    }
+                };
+                let password = SecretRef {
+                    key: "alerts.email.password",
+                    env: email.password_env.as_deref(),
+                    vault: email.password_vault.as_deref(),
+                };
+                let credentials = match (&email.username, password.is_given()) {
+                    (Some(user), true) => Some((user.clone(), password.resolve(vault).await?)),
+                    (None, false) => None,
+                    _ => bail!(
+                        "alerts.email: give username and a password (password_env or password_vault) together"
+                    ),
+                };
+                let config = EmailConfig {
+                    host: email.host.clone(),
+                    port: email.port,
+                    security,
+                    credentials,
+                    from: email.from.clone(),
+                    to: email.to.clone(),
+                };
+                config.channel()?;
+                Some(config)
+            }
+            None => None,
+        };
+        Ok(AlertsConfig {
+            settings: AlertSettings {
+                dedupe: std::time::Duration::from_secs(self.dedupe_minutes.max(1) * 60),
+                error_rate_percent: self.error_rate_percent,
+                error_rate_window: std::time::Duration::from_secs(
+                    self.error_rate_window_minutes.max(1) * 60,
+                ),
+                error_rate_min_runs: self.error_rate_min_runs.max(1),
+            },
+            slack,
+            email,
         })
     }
 }
@@ -417,6 +574,50 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn alerts_need_a_channel_and_explain_bad_settings() {
+        let parse = |text: &str| toml::from_str::<AlertsSection>(text).unwrap();
+        let none = parse("dedupe_minutes = 30");
+        let error = format!("{:#}", none.resolve(None).await.unwrap_err());
+        assert!(
+            error.contains("[alerts.slack] or [alerts.email]"),
+            "{error}"
+        );
+
+        let email = "[email]\nhost = \"127.0.0.1\"\nport = 2525\nfrom = \"p@example.com\"\nto = [\"ops@example.com\"]\n";
+        let config = parse(&format!("{email}security = \"none\"\n"))
+            .resolve(None)
+            .await
+            .unwrap();
+        assert_eq!(config.settings.dedupe, std::time::Duration::from_secs(3600));
+        assert_eq!(config.email.unwrap().security, SmtpSecurity::None);
+
+        let error = format!(
+            "{:#}",
+            parse(&format!("{email}security = \"ssl\"\n"))
+                .resolve(None)
+                .await
+                .unwrap_err()
+        );
+        assert!(error.contains("alerts.email.security"), "{error}");
+        let error = format!(
+            "{:#}",
+            parse(&format!("{email}security = \"none\"\nusername = \"u\"\n"))
+                .resolve(None)
+                .await
+                .unwrap_err()
+        );
+        assert!(error.contains("username and a password"), "{error}");
+        let error = format!(
+            "{:#}",
+            parse("[slack]\nwebhook_url_vault = \"alerts/slack\"\n")
+                .resolve(None)
+                .await
+                .unwrap_err()
+        );
+        assert!(error.contains("alerts.slack.webhook_url_vault"), "{error}");
+    }
+
     #[test]
     fn unknown_keys_are_named() {
         let text = EXAMPLE.replace("[server]", "[server]\nlisten_adress = \"x\"");
@@ -429,6 +630,7 @@ mod tests {
         let mut config: FileConfig = toml::from_str(EXAMPLE).unwrap();
         // Everything from the environment: the vault (and the store) is not opened.
         config.zoho.connection = None;
+        config.alerts = None;
         config.storefront.api_keys_vault = None;
         config.cybersource.shared_secret_vault = None;
         config.cybersource.shared_secret_env = Some("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into());

@@ -159,6 +159,8 @@ impl DemoEnvironment {
             }
         };
         let app = RunningApp::start(AppConfig {
+            // The demo's dead letters are in its summary; it tells no one.
+            alerts: None,
             listen: loopback(),
             store_path: data_dir.join("paybridge.db"),
             engine: EngineSettings {

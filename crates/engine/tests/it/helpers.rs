@@ -42,6 +42,11 @@ pub struct World {
 pub struct WorldOptions {
     pub test_mode: bool,
     pub max_attempts: u32,
+    /// Alert channels and settings (the store is the world's own).
+    pub alerts: Option<(
+        paybridge_engine::alerts::AlertSettings,
+        Vec<paybridge_engine::alerts::Channel>,
+    )>,
 }
 
 impl Default for WorldOptions {
@@ -49,6 +54,7 @@ impl Default for WorldOptions {
         WorldOptions {
             test_mode: true,
             max_attempts: 5,
+            alerts: None,
         }
     }
 }
@@ -124,7 +130,16 @@ impl World {
             payment_resolution_delay: Duration::ZERO,
             ..EngineSettings::default()
         };
-        let engine = Engine::new(store, connectors, settings);
+        let mut engine = Engine::new(store, connectors, settings);
+        if let Some((settings, channels)) = options.alerts {
+            let alerts = paybridge_engine::alerts::Alerts::new(
+                engine.store.clone(),
+                engine.clock,
+                settings,
+                channels,
+            );
+            engine = engine.with_alerts(alerts);
+        }
         let workers = Some(engine.start_workers());
         World {
             engine,

@@ -1,0 +1,253 @@
+//! Alerts over real protocols: an SMTP server and a Slack-compatible webhook started here, on
+//! loopback. An outage of many dead letters sends one alert per kind, not one per letter.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::post;
+use paybridge_engine::alerts::{AlertSettings, Channel, SmtpSecurity};
+use paybridge_model::OrderStatus;
+use paybridge_sandbox::faults::FaultMode;
+use secrecy::SecretString;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpListener;
+
+use crate::helpers::{World, WorldOptions, place};
+
+/// A message as the SMTP server received it.
+#[derive(Debug, Clone)]
+struct Mail {
+    auth: Option<String>,
+    from: String,
+    to: Vec<String>,
+    data: String,
+}
+
+/// A small SMTP server (RFC 5321's happy path with AUTH PLAIN), keeping what it receives.
+async fn smtp_server() -> (SocketAddr, Arc<Mutex<Vec<Mail>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let inbox: Arc<Mutex<Vec<Mail>>> = Arc::default();
+    let kept = inbox.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let inbox = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write
+                    .write_all(b"220 localhost ESMTP test\r\n")
+                    .await
+                    .unwrap();
+                let mut mail = Mail {
+                    auth: None,
+                    from: String::new(),
+                    to: Vec::new(),
+                    data: String::new(),
+                };
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-localhost\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("AUTH PLAIN") {
+                        mail.auth = line.split_whitespace().nth(2).map(str::to_string);
+                        b"235 2.7.0 Authentication successful\r\n"
+                    } else if upper.starts_with("MAIL FROM:") {
+                        mail.from = line[10..].trim().to_string();
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        mail.to.push(line[8..].trim().to_string());
+                        b"250 OK\r\n"
+                    } else if upper == "DATA" {
+                        write.write_all(b"354 go ahead\r\n").await.unwrap();
+                        let mut data = String::new();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            if line == "." {
+                                break;
+                            }
+                            data.push_str(&line);
+                            data.push('\n');
+                        }
+                        mail.data = data;
+                        inbox.lock().unwrap().push(mail.clone());
+                        b"250 queued\r\n"
+                    } else if upper == "QUIT" {
+                        write.write_all(b"221 bye\r\n").await.unwrap();
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (addr, inbox)
+}
+
+/// A Slack-compatible incoming webhook, keeping each posted text.
+async fn slack_webhook() -> (String, Arc<Mutex<Vec<String>>>) {
+    let texts: Arc<Mutex<Vec<String>>> = Arc::default();
+    let router = axum::Router::new()
+        .route(
+            "/services/T000/B000/XXXX",
+            post(
+                |State(texts): State<Arc<Mutex<Vec<String>>>>,
+                 Json(body): Json<serde_json::Value>| async move {
+                    texts
+                        .lock()
+                        .unwrap()
+                        .push(body["text"].as_str().unwrap_or_default().to_string());
+                    "ok"
+                },
+            ),
+        )
+        .with_state(texts.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/services/T000/B000/XXXX"), texts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_of_dead_letters_sends_one_alert_per_kind_by_slack_and_email() {
+    let (smtp, mails) = smtp_server().await;
+    let (webhook, posts) = slack_webhook().await;
+    let channels = vec![
+        Channel::slack(SecretString::from(webhook.clone())).unwrap(),
+        Channel::email(
+            "127.0.0.1",
+            smtp.port(),
+            SmtpSecurity::None,
+            Some(("paybridge".into(), SecretString::from("smtp-password"))),
+            "paybridge <paybridge@example.com>",
+            &["ops@example.com".into(), "Ada <ada@example.com>".into()],
+        )
+        .unwrap(),
+    ];
+    let settings = AlertSettings {
+        dedupe: Duration::from_secs(3600),
+        error_rate_percent: 50,
+        error_rate_window: Duration::from_secs(300),
+        error_rate_min_runs: 3,
+    };
+    let world = World::with(WorldOptions {
+        max_attempts: 1,
+        alerts: Some((settings, channels)),
+        ..WorldOptions::default()
+    })
+    .await;
+    // Zoho refuses every invoice: five orders, five dead letters of one kind.
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::ErrorBefore { status: 400 },
+        5,
+    );
+    for n in 0..5 {
+        let reference = format!("A-{n}");
+        world
+            .engine
+            .place_order(place(&reference, &format!("c{n}@example.com"), "10.00"))
+            .await
+            .unwrap();
+        assert_eq!(
+            world.settled(&reference).await.status,
+            OrderStatus::SyncFailed
+        );
+    }
+    let alerts = world.engine.alerts.clone().unwrap();
+    alerts.flush().await;
+
+    let posts = posts.lock().unwrap().clone();
+    assert_eq!(
+        posts.len(),
+        2,
+        "one dead-letter alert and one error-rate alert: {posts:#?}"
+    );
+    let dead = posts
+        .iter()
+        .find(|t| t.contains("dead letter in order-to-cash"))
+        .expect("the dead letter is told");
+    for expected in [
+        "at step zoho-books.invoice",
+        "HTTP status: 400",
+        "paybridge dlq show",
+        "held back for 60 minute(s)",
+    ] {
+        assert!(dead.contains(expected), "{expected:?} in {dead}");
+    }
+    assert!(
+        posts
+            .iter()
+            .any(|t| t.contains("of the last") && t.contains("runs failed"))
+    );
+
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    let mail = mails
+        .iter()
+        .find(|m| m.data.contains("dead letter in order-to-cash"))
+        .unwrap();
+    assert_eq!(mail.from, "<paybridge@example.com>");
+    assert_eq!(mail.to, ["<ops@example.com>", "<ada@example.com>"]);
+    assert!(
+        mail.data
+            .contains("Subject: [paybridge] dead letter in order-to-cash")
+    );
+    assert!(mail.data.contains("HTTP status: 400"));
+    // AUTH PLAIN: "\0user\0password" in base64.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD
+        .decode(mail.auth.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(auth, b"\0paybridge\0smtp-password");
+    // The webhook's secret path is never in an alert or a log line's reach.
+    assert!(posts.iter().all(|t| !t.contains("XXXX")));
+    world.stop().await;
+}
+
+#[test]
+fn plain_text_smtp_is_refused_beyond_loopback_and_addresses_are_checked() {
+    let error = Channel::email(
+        "smtp.example.com",
+        25,
+        SmtpSecurity::None,
+        None,
+        "paybridge@example.com",
+        &["ops@example.com".into()],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("loopback"), "{error}");
+    let error = Channel::email(
+        "127.0.0.1",
+        25,
+        SmtpSecurity::None,
+        None,
+        "not an address",
+        &["ops@example.com".into()],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("from"), "{error}");
+    assert!(
+        Channel::email(
+            "127.0.0.1",
+            25,
+            SmtpSecurity::None,
+            None,
+            "a@example.com",
+            &[]
+        )
+        .is_err()
+    );
+    assert!(Channel::slack(SecretString::from("not a url")).is_err());
+}
