@@ -39,6 +39,21 @@ impl Workers {
         let maintenance = engine.clone();
         let stop = shutdown.subscribe();
         tasks.spawn(async move { maintain(maintenance, stop).await });
+        // On PostgreSQL, runs queued by other nodes wake this one at once (LISTEN/NOTIFY);
+        // elsewhere workers look every IDLE_POLL.
+        let listening = engine.clone();
+        let mut stop = shutdown.subscribe();
+        tasks.spawn(async move {
+            let wake = listening.wake.clone();
+            match listening.store.listen(move || wake.notify_waiters()).await {
+                Ok(Some(listener)) => {
+                    let _ = stop.changed().await;
+                    listener.abort();
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot listen for runs queued by other nodes; polling instead"),
+            }
+        });
         Workers { shutdown, tasks }
     }
 

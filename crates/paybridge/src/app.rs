@@ -1,7 +1,6 @@
 //! A running paybridge: the store, the engine and its workers, and the HTTP server.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use paybridge_cybersource::{ClientConfig as CybersourceConfig, Credentials, Environment};
@@ -26,7 +25,7 @@ use url::Url;
 #[derive(Debug, Clone)]
 pub struct AppConfig {
     pub listen: SocketAddr,
-    pub store_path: PathBuf,
+    pub store: crate::config::StoreLocation,
     pub engine: EngineSettings,
     pub cybersource: CybersourceConnection,
     pub zoho: ZohoConnection,
@@ -117,12 +116,7 @@ impl RunningApp {
             config.cybersource.credentials.clone(),
         ))
         .context("configuring the Cybersource connection")?;
-        if let Some(dir) = config.store_path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let store = Store::open_sqlite(&config.store_path)
-            .await
-            .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+        let store = crate::secrets::open_store(&config.store).await?;
         // Zoho's budgets and the token-refresh lease live in the store, shared by every
         // process on it.
         let clock = Clock::new();

@@ -121,8 +121,56 @@ pub struct ServerSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
-    /// The SQLite database file.
-    pub path: PathBuf,
+    /// The SQLite database file (one node)…
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// …or the environment variable holding a PostgreSQL URL (`postgres://user:password@host/db`),
+    /// for any number of nodes on one database.
+    #[serde(default)]
+    pub postgres_url_env: Option<String>,
+    /// The PostgreSQL schema to work in (created if missing; default: the URL's search path).
+    #[serde(default)]
+    pub postgres_schema: Option<String>,
+}
+
+/// Where the store is, resolved.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres {
+        url: SecretString,
+        schema: Option<String>,
+    },
+}
+
+impl StoreSection {
+    pub fn location(&self) -> anyhow::Result<StoreLocation> {
+        match (&self.path, &self.postgres_url_env) {
+            (Some(path), None) => {
+                if self.postgres_schema.is_some() {
+                    bail!("store.postgres_schema goes with store.postgres_url_env, not store.path");
+                }
+                Ok(StoreLocation::Sqlite(path.clone()))
+            }
+            (None, Some(variable)) => {
+                let url = match std::env::var(variable) {
+                    Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
+                    _ => {
+                        bail!("store.postgres_url_env: environment variable {variable} is not set")
+                    }
+                };
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    bail!("store.postgres_url_env: {variable} must hold a postgres:// URL");
+                }
+                Ok(StoreLocation::Postgres {
+                    url: SecretString::from(url),
+                    schema: self.postgres_schema.clone(),
+                })
+            }
+            (Some(_), Some(_)) => bail!("store: give path (SQLite) or postgres_url_env, not both"),
+            (None, None) => bail!("store: give path (SQLite) or postgres_url_env (PostgreSQL)"),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -334,8 +382,9 @@ impl FileConfig {
         });
         let needs_vault =
             alert_vault || z.connection.is_some() || refs.iter().any(|r| r.vault.is_some());
+        let location = self.store.location()?;
         let store = if needs_vault {
-            Some(open_store(&self.store.path).await?)
+            Some(open_store(&location).await?)
         } else {
             None
         };
@@ -344,7 +393,7 @@ impl FileConfig {
             None => None,
         };
         let resolved = self
-            .resolve_with(refs, store.as_ref(), vault.as_ref())
+            .resolve_with(refs, location, store.as_ref(), vault.as_ref())
             .await;
         if let Some(store) = store {
             store.close().await;
@@ -355,6 +404,7 @@ impl FileConfig {
     async fn resolve_with(
         &self,
         [shared_secret, client_secret, refresh_token, api_keys]: [SecretRef<'_>; 4],
+        location: StoreLocation,
         store: Option<&Store>,
         vault: Option<&Vault>,
     ) -> anyhow::Result<AppConfig> {
@@ -442,7 +492,7 @@ impl FileConfig {
         Ok(AppConfig {
             alerts,
             listen: self.server.listen,
-            store_path: self.store.path.clone(),
+            store: location,
             engine: self.engine.clone(),
             cybersource: CybersourceConnection {
                 environment,

@@ -283,7 +283,7 @@ pub async fn prune(config: &Path) -> anyhow::Result<String> {
         Some(section) => section.clone().try_into().context("[engine.retention]")?,
         None => paybridge_engine::settings::Retention::default(),
     };
-    let store = crate::secrets::open_store(&file.store.path).await?;
+    let store = crate::secrets::open_store(&file.store.location()?).await?;
     let now_ms = Clock::new().now_ms();
     let report = store
         .prune(&paybridge_engine::store::PruneCutoffs {

@@ -151,26 +151,38 @@ fn load_vault_file(config: &Path) -> anyhow::Result<VaultFile> {
 
 /// Opens the store a configuration names (only `[store]` is read).
 pub async fn open_configured_store(config: &Path) -> anyhow::Result<Store> {
-    open_store(&load_vault_file(config)?.store.path).await
+    open_store(&load_vault_file(config)?.store.location()?).await
 }
 
 /// Opens the store a configuration names, and its vault.
 pub async fn open_configured(config: &Path) -> anyhow::Result<(Store, Vault)> {
     let file = load_vault_file(config)?;
-    let store = open_store(&file.store.path).await?;
+    let store = open_store(&file.store.location()?).await?;
     let vault = file.vault.open(&store).await?;
     Ok((store, vault))
 }
 
-pub(crate) async fn open_store(path: &Path) -> anyhow::Result<Store> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// Opens (creating if needed) the store, SQLite or PostgreSQL.
+pub async fn open_store(location: &crate::config::StoreLocation) -> anyhow::Result<Store> {
+    match location {
+        crate::config::StoreLocation::Sqlite(path) => {
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            Store::open_sqlite(path)
+                .await
+                .with_context(|| format!("opening the store at {}", path.display()))
+        }
+        crate::config::StoreLocation::Postgres { url, schema } => {
+            // sqlx's errors do not repeat the URL, so the password stays out of them.
+            Store::open_postgres(url.expose_secret(), schema.as_deref())
+                .await
+                .context("opening the PostgreSQL store")
+        }
     }
-    Store::open_sqlite(path)
-        .await
-        .with_context(|| format!("opening the store at {}", path.display()))
 }
 
 /// `paybridge vault …`.

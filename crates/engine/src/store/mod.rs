@@ -3,6 +3,7 @@
 //! [`Store`] is an enum over backends (SQLite today; PostgreSQL joins it for several nodes),
 //! each written in its own SQL and held to the same behaviour by the same tests.
 
+mod postgres;
 mod sqlite;
 
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use paybridge_model::{FailureKind, OrderStatus};
 use serde::Serialize;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -332,12 +334,14 @@ pub struct Counts {
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             Store::Sqlite($store) => $call,
+            Store::Postgres($store) => $call,
         }
     };
 }
@@ -349,6 +353,24 @@ impl Store {
     }
 
     /// A description of where the data lives, for people.
+    /// Connects to PostgreSQL at `url` (in `schema` when given) and brings its schema up to
+    /// date.
+    pub async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Store, StoreError> {
+        Ok(Store::Postgres(PostgresStore::open(url, schema).await?))
+    }
+
+    /// Calls `wake` whenever another process queues a run: PostgreSQL's `LISTEN/NOTIFY`. `None`
+    /// on SQLite, whose other processes are noticed by polling.
+    pub async fn listen(
+        &self,
+        wake: impl Fn() + Send + 'static,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(store) => Ok(Some(store.listen(wake).await?)),
+        }
+    }
+
     pub fn location(&self) -> String {
         delegate!(self, s => s.location())
     }

@@ -6,312 +6,316 @@ use std::time::Duration;
 
 use paybridge_engine::Clock;
 use paybridge_engine::coordination::{StoreLeases, StoreLedger};
-use paybridge_engine::store::Store;
 use paybridge_zoho::RefreshLock as _;
 use paybridge_zoho::quota::{Budgets, FinancePlan, Plans, Product};
 
-use crate::helpers::open_store;
-
-/// A second node: another connection pool on the same database file.
-async fn second_node(dir: &tempfile::TempDir) -> Store {
-    Store::open_sqlite(&dir.path().join("paybridge.db"))
-        .await
-        .unwrap()
-}
+use crate::helpers::backends;
 
 #[tokio::test]
 async fn the_refresh_lease_is_held_by_one_node_until_released_or_expired() {
-    let (dir, a) = open_store().await;
-    let b = second_node(&dir).await;
-    let now = 1_000_000;
-    assert!(
-        a.try_lease("zoho-oauth:c:1", "node-a", now, 30_000)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !b.try_lease("zoho-oauth:c:1", "node-b", now + 1, 30_000)
-            .await
-            .unwrap()
-    );
-    assert!(
-        a.try_lease("zoho-oauth:c:1", "node-a", now + 2, 30_000)
-            .await
-            .unwrap(),
-        "renewable by its holder"
-    );
-    assert!(
-        b.try_lease("zoho-oauth:c:2", "node-b", now, 30_000)
-            .await
-            .unwrap(),
-        "other names are free"
-    );
-    // Released: the other node takes it.
-    b.release_lease("zoho-oauth:c:1", "node-b").await.unwrap();
-    assert!(
-        !b.try_lease("zoho-oauth:c:1", "node-b", now + 3, 30_000)
-            .await
-            .unwrap(),
-        "only the holder releases"
-    );
-    a.release_lease("zoho-oauth:c:1", "node-a").await.unwrap();
-    assert!(
-        b.try_lease("zoho-oauth:c:1", "node-b", now + 4, 30_000)
-            .await
-            .unwrap()
-    );
-    // Expired: a crashed holder blocks no one for longer than its lease.
-    assert!(
-        a.try_lease("zoho-oauth:c:1", "node-a", now + 30_004, 30_000)
-            .await
-            .unwrap()
-    );
+    for db in backends().await {
+        let a = db.open().await;
+        let b = db.open().await;
+        let now = 1_000_000;
+        assert!(
+            a.try_lease("zoho-oauth:c:1", "node-a", now, 30_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !b.try_lease("zoho-oauth:c:1", "node-b", now + 1, 30_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            a.try_lease("zoho-oauth:c:1", "node-a", now + 2, 30_000)
+                .await
+                .unwrap(),
+            "renewable by its holder"
+        );
+        assert!(
+            b.try_lease("zoho-oauth:c:2", "node-b", now, 30_000)
+                .await
+                .unwrap(),
+            "other names are free"
+        );
+        // Released: the other node takes it.
+        b.release_lease("zoho-oauth:c:1", "node-b").await.unwrap();
+        assert!(
+            !b.try_lease("zoho-oauth:c:1", "node-b", now + 3, 30_000)
+                .await
+                .unwrap(),
+            "only the holder releases"
+        );
+        a.release_lease("zoho-oauth:c:1", "node-a").await.unwrap();
+        assert!(
+            b.try_lease("zoho-oauth:c:1", "node-b", now + 4, 30_000)
+                .await
+                .unwrap()
+        );
+        // Expired: a crashed holder blocks no one for longer than its lease.
+        assert!(
+            a.try_lease("zoho-oauth:c:1", "node-a", now + 30_004, 30_000)
+                .await
+                .unwrap()
+        );
+    }
 }
 
 #[tokio::test]
 async fn two_nodes_spend_from_one_budget() {
-    let (dir, a) = open_store().await;
-    let b = second_node(&dir).await;
-    let minute = (3, 60_000);
-    let day = (1_000, 86_400_000);
-    let t0 = 5_000_000;
-    assert_eq!(
-        a.quota_take("books:1", &[minute, day], 1, t0)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        b.quota_take("books:1", &[minute, day], 1, t0 + 10_000)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        a.quota_take("books:1", &[minute, day], 1, t0 + 20_000)
-            .await
-            .unwrap(),
-        None
-    );
-    // The fourth, on either node, waits until the first grant's one-second bucket has left
-    // the minute (buckets count whole: the store errs towards spent, never past a limit).
-    assert_eq!(
-        b.quota_take("books:1", &[minute, day], 1, t0 + 30_000)
-            .await
-            .unwrap(),
-        Some(31_000)
-    );
-    assert_eq!(
-        b.quota_take("books:1", &[minute, day], 2, t0 + 30_000)
-            .await
-            .unwrap(),
-        Some(41_000),
-        "two units wait for two grants to leave"
-    );
-    assert!(
-        a.quota_take("books:1", &[minute, day], 1, t0 + 60_000)
-            .await
-            .unwrap()
-            .is_some(),
-        "the first bucket still overlaps the window"
-    );
-    assert_eq!(
-        b.quota_take("books:2", &[minute, day], 1, t0)
-            .await
-            .unwrap(),
-        None,
-        "other keys are apart"
-    );
-    assert_eq!(
-        a.quota_take("books:1", &[minute, day], 1, t0 + 61_000)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        b.quota_used("books:1", &[60_000, 86_400_000], t0 + 61_000)
-            .await
-            .unwrap(),
-        vec![3, 4]
-    );
-    // A 429 seen by one node pauses the key for both.
-    a.quota_pause("books:1", t0 + 90_000).await.unwrap();
-    assert_eq!(
-        b.quota_take("books:1", &[minute, day], 1, t0 + 70_000)
-            .await
-            .unwrap(),
-        Some(20_000)
-    );
+    for db in backends().await {
+        let a = db.open().await;
+        let b = db.open().await;
+        let minute = (3, 60_000);
+        let day = (1_000, 86_400_000);
+        let t0 = 5_000_000;
+        assert_eq!(
+            a.quota_take("books:1", &[minute, day], 1, t0)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            b.quota_take("books:1", &[minute, day], 1, t0 + 10_000)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            a.quota_take("books:1", &[minute, day], 1, t0 + 20_000)
+                .await
+                .unwrap(),
+            None
+        );
+        // The fourth, on either node, waits until the first grant's one-second bucket has left
+        // the minute (buckets count whole: the store errs towards spent, never past a limit).
+        assert_eq!(
+            b.quota_take("books:1", &[minute, day], 1, t0 + 30_000)
+                .await
+                .unwrap(),
+            Some(31_000)
+        );
+        assert_eq!(
+            b.quota_take("books:1", &[minute, day], 2, t0 + 30_000)
+                .await
+                .unwrap(),
+            Some(41_000),
+            "two units wait for two grants to leave"
+        );
+        assert!(
+            a.quota_take("books:1", &[minute, day], 1, t0 + 60_000)
+                .await
+                .unwrap()
+                .is_some(),
+            "the first bucket still overlaps the window"
+        );
+        assert_eq!(
+            b.quota_take("books:2", &[minute, day], 1, t0)
+                .await
+                .unwrap(),
+            None,
+            "other keys are apart"
+        );
+        assert_eq!(
+            a.quota_take("books:1", &[minute, day], 1, t0 + 61_000)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            b.quota_used("books:1", &[60_000, 86_400_000], t0 + 61_000)
+                .await
+                .unwrap(),
+            vec![3, 4]
+        );
+        // A 429 seen by one node pauses the key for both.
+        a.quota_pause("books:1", t0 + 90_000).await.unwrap();
+        assert_eq!(
+            b.quota_take("books:1", &[minute, day], 1, t0 + 70_000)
+                .await
+                .unwrap(),
+            Some(20_000)
+        );
+    }
 }
 
 #[tokio::test]
 async fn budgets_over_the_store_meter_the_zoho_client() {
-    let (_dir, store) = open_store().await;
-    let budgets = Budgets::new(
-        Plans {
-            finance: FinancePlan {
-                per_minute: 100,
-                per_day: 2,
+    for db in backends().await {
+        let store = db.open().await;
+        let budgets = Budgets::new(
+            Plans {
+                finance: FinancePlan {
+                    per_minute: 100,
+                    per_day: 2,
+                },
+                max_wait: Duration::from_secs(1),
+                ..Plans::default()
             },
-            max_wait: Duration::from_secs(1),
-            ..Plans::default()
-        },
-        Arc::new(StoreLedger::new(store, Clock::new())),
-    );
-    budgets.acquire(Product::Finance, "1", 1).await.unwrap();
-    budgets.acquire(Product::Finance, "1", 1).await.unwrap();
-    let spent = budgets.acquire(Product::Finance, "1", 1).await.unwrap_err();
-    assert!(
-        matches!(spent, paybridge_zoho::Error::QuotaExhausted { .. }),
-        "{spent}"
-    );
-    let usage = budgets.usage().await.unwrap();
-    assert!(
-        usage
-            .iter()
-            .any(|u| u.quota == "requests_per_day" && u.used == 2)
-    );
+            Arc::new(StoreLedger::new(store, Clock::new())),
+        );
+        budgets.acquire(Product::Finance, "1", 1).await.unwrap();
+        budgets.acquire(Product::Finance, "1", 1).await.unwrap();
+        let spent = budgets.acquire(Product::Finance, "1", 1).await.unwrap_err();
+        assert!(
+            matches!(spent, paybridge_zoho::Error::QuotaExhausted { .. }),
+            "{spent}"
+        );
+        let usage = budgets.usage().await.unwrap();
+        assert!(
+            usage
+                .iter()
+                .any(|u| u.quota == "requests_per_day" && u.used == 2)
+        );
+    }
 }
 
 #[tokio::test]
 async fn store_leases_serve_the_zoho_client() {
-    let (dir, a) = open_store().await;
-    let b = second_node(&dir).await;
-    let clock = Clock::new();
-    let lease_a = StoreLeases::new(a, clock);
-    let lease_b = StoreLeases::new(b, clock);
-    assert!(
-        lease_a
-            .acquire("conn", "a", Duration::from_secs(30))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !lease_b
-            .acquire("conn", "b", Duration::from_secs(30))
-            .await
-            .unwrap()
-    );
-    lease_a.release("conn", "a").await.unwrap();
-    assert!(
-        lease_b
-            .acquire("conn", "b", Duration::from_secs(30))
-            .await
-            .unwrap()
-    );
+    for db in backends().await {
+        let a = db.open().await;
+        let b = db.open().await;
+        let clock = Clock::new();
+        let lease_a = StoreLeases::new(a, clock);
+        let lease_b = StoreLeases::new(b, clock);
+        assert!(
+            lease_a
+                .acquire("conn", "a", Duration::from_secs(30))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !lease_b
+                .acquire("conn", "b", Duration::from_secs(30))
+                .await
+                .unwrap()
+        );
+        lease_a.release("conn", "a").await.unwrap();
+        assert!(
+            lease_b
+                .acquire("conn", "b", Duration::from_secs(30))
+                .await
+                .unwrap()
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_node_takes_budget_in_slices_and_never_more_than_the_limit() {
-    let (dir, a) = open_store().await;
-    let b = second_node(&dir).await;
-    let clock = Clock::new();
-    let plans = Plans {
-        finance: FinancePlan {
-            per_minute: 1_000,
-            per_day: 1_010,
-        },
-        max_wait: Duration::from_millis(1),
-        ..Plans::default()
-    };
-    let node_a = Budgets::new(plans.clone(), Arc::new(StoreLedger::new(a, clock)));
-    let node_b = Budgets::new(plans, Arc::new(StoreLedger::new(b.clone(), clock)));
-    // Slices grow with demand — 1, 2, 4, 8, 16, then at most 20 (a fiftieth of the smaller
-    // limit) — so 31 quick requests take five store writes and exactly 31 units.
-    let windows = [60_500, 86_400_000]; // the minute keeps a half-second guard
-    let key = "zoho:books:org";
-    for _ in 0..31 {
-        node_a.acquire(Product::Finance, "org", 1).await.unwrap();
-    }
-    assert_eq!(
-        b.quota_used(key, &windows, clock.now_ms()).await.unwrap(),
-        vec![31, 31],
-        "slices of 1 + 2 + 4 + 8 + 16, all spent"
-    );
-    // Both nodes together never get past the daily cap of 1,010, however the slices fall.
-    let mut granted = 31;
-    loop {
-        let a = node_a.acquire(Product::Finance, "org", 1).await;
-        let b = node_b.acquire(Product::Finance, "org", 1).await;
-        let got = usize::from(a.is_ok()) + usize::from(b.is_ok());
-        if got == 0 {
-            break;
+    for db in backends().await {
+        let a = db.open().await;
+        let b = db.open().await;
+        let clock = Clock::new();
+        let plans = Plans {
+            finance: FinancePlan {
+                per_minute: 1_000,
+                per_day: 1_010,
+            },
+            max_wait: Duration::from_millis(1),
+            ..Plans::default()
+        };
+        let node_a = Budgets::new(plans.clone(), Arc::new(StoreLedger::new(a, clock)));
+        let node_b = Budgets::new(plans, Arc::new(StoreLedger::new(b.clone(), clock)));
+        // Slices grow with demand — 1, 2, 4, 8, 16, then at most 20 (a fiftieth of the smaller
+        // limit) — so 31 quick requests take five store writes and exactly 31 units.
+        let windows = [60_500, 86_400_000]; // the minute keeps a half-second guard
+        let key = "zoho:books:org";
+        for _ in 0..31 {
+            node_a.acquire(Product::Finance, "org", 1).await.unwrap();
         }
-        granted += got;
+        assert_eq!(
+            b.quota_used(key, &windows, clock.now_ms()).await.unwrap(),
+            vec![31, 31],
+            "slices of 1 + 2 + 4 + 8 + 16, all spent"
+        );
+        // Both nodes together never get past the daily cap of 1,010, however the slices fall.
+        let mut granted = 31;
+        loop {
+            let a = node_a.acquire(Product::Finance, "org", 1).await;
+            let b = node_b.acquire(Product::Finance, "org", 1).await;
+            let got = usize::from(a.is_ok()) + usize::from(b.is_ok());
+            if got == 0 {
+                break;
+            }
+            granted += got;
+        }
+        assert!(granted <= 1_010, "{granted}");
+        // A slice left when its half second runs out is not spent: a slow machine loses a little.
+        assert!(granted >= 900, "slices leave few units unspent: {granted}");
     }
-    assert!(granted <= 1_010, "{granted}");
-    // A slice left when its half second runs out is not spent: a slow machine loses a little.
-    assert!(granted >= 900, "slices leave few units unspent: {granted}");
 }
 
 #[tokio::test]
 async fn crm_concurrency_slots_are_shared_by_every_node_and_free_themselves() {
     use paybridge_zoho::quota::{BudgetLedger as _, CrmPlan};
 
-    let (dir, store) = open_store().await;
-    let plans = Plans {
-        crm: CrmPlan::new(1_000_000, 2),
-        max_wait: Duration::from_secs(60),
-        ..Plans::default()
-    };
-    let node_a = Budgets::new(
-        plans.clone(),
-        Arc::new(StoreLedger::new(store, Clock::new())),
-    );
-    let ledger_b = Arc::new(StoreLedger::new(second_node(&dir).await, Clock::new()));
-    let node_b = Budgets::new(plans, ledger_b.clone());
-    let first = node_a.acquire(Product::Crm, "org", 1).await.unwrap();
-    let second = node_a.acquire(Product::Crm, "org", 1).await.unwrap();
+    for db in backends().await {
+        let store = db.open().await;
+        let plans = Plans {
+            crm: CrmPlan::new(1_000_000, 2),
+            max_wait: Duration::from_secs(60),
+            ..Plans::default()
+        };
+        let node_a = Budgets::new(
+            plans.clone(),
+            Arc::new(StoreLedger::new(store, Clock::new())),
+        );
+        let ledger_b = Arc::new(StoreLedger::new(db.open().await, Clock::new()));
+        let node_b = Budgets::new(plans, ledger_b.clone());
+        let first = node_a.acquire(Product::Crm, "org", 1).await.unwrap();
+        let second = node_a.acquire(Product::Crm, "org", 1).await.unwrap();
 
-    // Node B has free slots of its own, but the organization's two are taken: it waits.
-    let key = "zoho:crm:org";
-    assert_eq!(
-        ledger_b
-            .take_slot(key, 2, "probe", Duration::from_secs(60))
+        // Node B has free slots of its own, but the organization's two are taken: it waits.
+        let key = "zoho:crm:org";
+        assert_eq!(
+            ledger_b
+                .take_slot(key, 2, "probe", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            None
+        );
+        let waiting = tokio::spawn({
+            let node_b = node_b.clone();
+            async move { node_b.acquire(Product::Crm, "org", 1).await }
+        });
+        drop(first);
+        let third = tokio::time::timeout(Duration::from_secs(30), waiting)
             .await
-            .unwrap(),
-        None
-    );
-    let waiting = tokio::spawn({
-        let node_b = node_b.clone();
-        async move { node_b.acquire(Product::Crm, "org", 1).await }
-    });
-    drop(first);
-    let third = tokio::time::timeout(Duration::from_secs(30), waiting)
-        .await
-        .expect("a freed slot is taken")
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        ledger_b
-            .take_slot(key, 2, "probe", Duration::from_secs(60))
-            .await
-            .unwrap(),
-        None,
-        "the slot went to the waiting call"
-    );
-    drop((second, third));
+            .expect("a freed slot is taken")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            ledger_b
+                .take_slot(key, 2, "probe", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            None,
+            "the slot went to the waiting call"
+        );
+        drop((second, third));
 
-    // A holder that never gives its slot back (a crashed node) holds it only for its TTL.
-    assert_eq!(
-        ledger_b
-            .take_slot("zoho:desk:org", 1, "crashed", Duration::ZERO)
-            .await
-            .unwrap(),
-        Some(0)
-    );
-    assert_eq!(
-        ledger_b
-            .take_slot("zoho:desk:org", 1, "alive", Duration::from_secs(60))
-            .await
-            .unwrap(),
-        Some(0)
-    );
-    assert_eq!(
-        ledger_b
-            .take_slot("zoho:desk:org", 1, "another", Duration::from_secs(60))
-            .await
-            .unwrap(),
-        None
-    );
+        // A holder that never gives its slot back (a crashed node) holds it only for its TTL.
+        assert_eq!(
+            ledger_b
+                .take_slot("zoho:desk:org", 1, "crashed", Duration::ZERO)
+                .await
+                .unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            ledger_b
+                .take_slot("zoho:desk:org", 1, "alive", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            ledger_b
+                .take_slot("zoho:desk:org", 1, "another", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            None
+        );
+    }
 }

@@ -18,6 +18,51 @@ use paybridge_zoho::{ClientConfig as ZohoClientConfig, OAuthCredentials};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 
+/// A database the conformance suite runs on: a SQLite file, or a fresh schema in the
+/// PostgreSQL that `PAYBRIDGE_TEST_POSTGRES_URL` names. Each `open` is another node (pool).
+pub struct TestDb {
+    pub backend: &'static str,
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn open(&self) -> Store {
+        // Shown with a failure: which backend it was on.
+        eprintln!("on {}", self.backend);
+        match &self.postgres {
+            None => Store::open_sqlite(&self.dir.path().join("paybridge.db"))
+                .await
+                .unwrap(),
+            Some((url, schema)) => Store::open_postgres(url, Some(schema)).await.unwrap(),
+        }
+    }
+
+    /// The SQLite file's directory (for checks on the file itself).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.postgres.is_none().then(|| self.dir.path())
+    }
+}
+
+/// SQLite always; PostgreSQL too when `PAYBRIDGE_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
+pub async fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb {
+        backend: "sqlite",
+        dir: tempfile::tempdir().unwrap(),
+        postgres: None,
+    }];
+    if let Ok(url) = std::env::var("PAYBRIDGE_TEST_POSTGRES_URL")
+        && !url.trim().is_empty()
+    {
+        dbs.push(TestDb {
+            backend: "postgres",
+            dir: tempfile::tempdir().unwrap(),
+            postgres: Some((url, format!("pbtest_{}", uuid::Uuid::new_v4().simple()))),
+        });
+    }
+    dbs
+}
+
 pub async fn open_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("paybridge.db"))

@@ -1,0 +1,1356 @@
+//! The PostgreSQL backend, for any number of `paybridge serve` nodes on one database: the same
+//! contract as the SQLite store (one conformance suite runs on both), with runs claimed
+//! `FOR UPDATE SKIP LOCKED`, workers woken by `LISTEN/NOTIFY` when runs are queued, and
+//! read-modify-write sections (admitting an order, spending a quota) serialized per key by
+//! transaction-scoped advisory locks.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use paybridge_model::OrderStatus;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use super::{
+    Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewOrder, NewRun,
+    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RunFilter, RunRecord, RunStatus,
+    SealedSecret, StepRecord, StepStatus, StoreError, TokenRecord, parse_kind,
+};
+
+/// Schema versions, applied in order, each once.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("pg_schema_v1.sql"))];
+
+/// The channel runs are announced on.
+const WAKE_CHANNEL: &str = "paybridge_runs";
+
+/// Serializes migrations between nodes starting together.
+const MIGRATION_LOCK: i64 = 0x7061_7962_7269_6467;
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    /// `host:port/database[?schema]`, never the password.
+    label: String,
+}
+
+/// The bucket of a quota window: a sixtieth of it, at least a millisecond.
+fn bucket_size(window_ms: i64) -> i64 {
+    (window_ms / 60).max(1)
+}
+
+fn sealed_from_row(row: &PgRow) -> SealedSecret {
+    SealedSecret {
+        name: row.get("name"),
+        key_id: row.get("key_id"),
+        wrapped_key: row.get("wrapped_key"),
+        sealed: row.get("sealed"),
+        created_ms: row.get("created_ms"),
+        updated_ms: row.get("updated_ms"),
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    /// Connects to `url` (and works in `schema` when given: tests and side-by-side installs),
+    /// and brings the schema up to date.
+    pub async fn open(url: &str, schema: Option<&str>) -> Result<PostgresStore, StoreError> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            if !schema
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(StoreError::Corrupt(format!("bad schema name {schema:?}")));
+            }
+            options = options.options([("search_path", schema)]);
+        }
+        let label = format!(
+            "{}:{}/{}{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("postgres"),
+            schema.map(|s| format!("?schema={s}")).unwrap_or_default()
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        if let Some(schema) = schema {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            // The name was checked above: letters, digits and underscores only.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        let store = PostgresStore { pool, label };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn location(&self) -> String {
+        format!("postgres:{}", self.label)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Calls `wake` whenever any node queues a run (`NOTIFY`), until the pool closes. Returns
+    /// once listening, so nothing queued after it is missed.
+    pub async fn listen(
+        &self,
+        wake: impl Fn() + Send + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(WAKE_CHANNEL).await?;
+        let pool = self.pool.clone();
+        Ok(tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => wake(),
+                    // The connection dropped: notifications may have been missed.
+                    Ok(None) => wake(),
+                    Err(e) => {
+                        if pool.is_closed() {
+                            return;
+                        }
+                        tracing::warn!(error = %e, "lost the PostgreSQL notification channel; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                if pool.is_closed() {
+                    return;
+                }
+            }
+        }))
+    }
+
+    /// Deletes history the retention policy no longer keeps (PostgreSQL's autovacuum gives
+    /// the space back). Dead letters stay until replayed or discarded; orders stay.
+    pub async fn prune(&self, cutoffs: &PruneCutoffs) -> Result<PruneReport, StoreError> {
+        const BATCH: i64 = 5_000;
+        let mut report = PruneReport::default();
+        let oldest_kept: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded') ORDER BY id DESC LIMIT 1 OFFSET $1",
+        )
+        .bind(i64::try_from(cutoffs.keep_runs).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await?;
+        let below_id = oldest_kept.map_or(0, |id| id + 1);
+        loop {
+            let mut tx = self.begin().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded')
+                   AND (updated_at < $1 OR id < $2) LIMIT $3 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(cutoffs.finished_before_ms)
+            .bind(below_id)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            if ids.is_empty() {
+                break;
+            }
+            report.steps += sqlx::query("DELETE FROM steps WHERE run_id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            report.runs += sqlx::query("DELETE FROM runs WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+        }
+        report.inbox_events = sqlx::query(
+            "DELETE FROM inbox WHERE received_at < $1
+                AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.inbox_id = inbox.id)
+                AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)",
+        )
+        .bind(cutoffs.finished_before_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM leases WHERE until_ms < $1")
+            .bind(cutoffs.now_ms - 86_400_000)
+            .execute(&self.pool)
+            .await?;
+        Ok(report)
+    }
+
+    /// Applies what is missing, one node at a time (the others wait on an advisory lock).
+    async fn migrate(&self) -> Result<(), StoreError> {
+        for (version, sql) in MIGRATIONS {
+            let mut tx = self.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if applied.is_none() {
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, (extract(epoch from now()) * 1000)::BIGINT)")
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::info!(version, "store schema migrated");
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
+        let mut tx = self.begin().await?;
+        // One admission at a time per key and per reference, on every node.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('order-key:' || $1)), pg_advisory_xact_lock(hashtext('order-ref:' || $2))")
+            .bind(&order.idempotency_key)
+            .bind(&order.reference)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(existing) = sqlx::query(ORDER_SELECT_BY_KEY)
+            .bind(&order.idempotency_key)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            tx.commit().await?;
+            return Ok(Admission::Existing(order_from_row(&existing)?));
+        }
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT id FROM orders WHERE reference = $1")
+                .bind(&order.reference)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if taken.is_some() {
+            return Err(StoreError::ReferenceTaken {
+                reference: order.reference.clone(),
+            });
+        }
+        let e = &order.event;
+        let inbox_id: i64 = sqlx::query_scalar(
+            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(&e.source)
+        .bind(&e.dedupe_key)
+        .bind(&e.event_type)
+        .bind(&e.entity_key)
+        .bind(e.payload.to_string())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
+                                 amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&order.id)
+        .bind(&order.reference)
+        .bind(&order.idempotency_key)
+        .bind(&order.request_fingerprint)
+        .bind(inbox_id)
+        .bind(OrderStatus::PendingPayment.as_str())
+        .bind(&order.currency)
+        .bind(order.amount_minor)
+        .bind(&order.customer_email)
+        .bind(&order.card_brand)
+        .bind(&order.card_last4)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let record = fetch_order(&mut tx, &order.id).await?;
+        tx.commit().await?;
+        Ok(Admission::Admitted(record))
+    }
+
+    pub async fn record_payment(
+        &self,
+        order_id: &str,
+        update: &PaymentUpdate,
+        run: Option<&NewRun>,
+        now: i64,
+    ) -> Result<OrderRecord, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE orders SET status = $1, payment_id = $2, payment_status = $3, decline_reason = $4,
+                               status_detail = $5, failure_kind = $6, updated_at = $7
+             WHERE id = $8",
+        )
+        .bind(update.status.as_str())
+        .bind(&update.payment_id)
+        .bind(&update.payment_status)
+        .bind(&update.decline_reason)
+        .bind(&update.status_detail)
+        .bind(update.failure_kind.map(|k| k.as_str()))
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("order {order_id}")));
+        }
+        if let Some(run) = run {
+            insert_run(&mut tx, run, now).await?;
+        }
+        let record = fetch_order(&mut tx, order_id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query(ORDER_SELECT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    pub async fn order_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query(ORDER_SELECT_BY_REFERENCE)
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    pub async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
+        let rows = sqlx::query(ORDER_SELECT_RECENT)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    pub async fn set_order_status(
+        &self,
+        order_id: &str,
+        status: OrderStatus,
+        detail: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE orders SET status = $1, status_detail = COALESCE($2, status_detail), updated_at = $3 WHERE id = $4")
+            .bind(status.as_str())
+            .bind(detail)
+            .bind(now)
+            .bind(order_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn complete_order_sync(
+        &self,
+        order_id: &str,
+        contact_id: &str,
+        invoice_id: &str,
+        payment_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE orders SET status = $1, zoho_contact_id = $2, zoho_invoice_id = $3, zoho_payment_id = $4,
+                               status_detail = NULL, updated_at = $5
+             WHERE id = $6",
+        )
+        .bind(OrderStatus::Completed.as_str())
+        .bind(contact_id)
+        .bind(invoice_id)
+        .bind(payment_id)
+        .bind(now)
+        .bind(order_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn inbox_event(&self, id: i64) -> Result<InboxEvent, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, source, dedupe_key, event_type, entity_key, payload, received_at FROM inbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("inbox event {id}")))?;
+        let payload: String = row.try_get("payload")?;
+        Ok(InboxEvent {
+            id: row.try_get("id")?,
+            source: row.try_get("source")?,
+            dedupe_key: row.try_get("dedupe_key")?,
+            event_type: row.try_get("event_type")?,
+            entity_key: row.try_get("entity_key")?,
+            payload: serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("inbox event {id} payload: {e}")))?,
+            received_at: row.try_get("received_at")?,
+        })
+    }
+
+    pub async fn claim_run(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<Option<ClaimedRun>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE runs
+                SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, updated_at = $3
+              WHERE id = (
+                    SELECT r.id FROM runs r
+                     WHERE ((r.status = 'queued' AND r.next_attempt_at <= $3)
+                            OR (r.status = 'running' AND r.lease_expires_at < $3))
+                       AND NOT EXISTS (SELECT 1 FROM runs e
+                                        WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                          AND e.status IN ('queued', 'running'))
+                     ORDER BY r.next_attempt_at, r.id
+                     LIMIT 1
+                     FOR UPDATE SKIP LOCKED)
+            RETURNING id, inbox_id, flow, entity_key, attempt",
+        )
+        .bind(owner)
+        .bind(now + millis(lease))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ClaimedRun {
+                id: row.try_get("id")?,
+                inbox_id: row.try_get("inbox_id")?,
+                flow: row.try_get("flow")?,
+                entity_key: row.try_get("entity_key")?,
+                attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn renew_lease(
+        &self,
+        run_id: i64,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET lease_expires_at = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
+        )
+        .bind(now + millis(lease))
+        .bind(now)
+        .bind(run_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn finish_run(&self, run_id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
+                             last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
+                             finished_at = $1, updated_at = $1
+              WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+        )
+        .bind(now)
+        .bind(run_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn retry_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        at: i64,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'queued', next_attempt_at = $1, lease_owner = NULL, lease_expires_at = NULL,
+                             last_error = $2, last_error_kind = $3, last_error_status = $4, last_error_step = $5,
+                             last_error_request_id = $6, updated_at = $7
+              WHERE id = $8 AND lease_owner = $9 AND status = 'running'",
+        )
+        .bind(at)
+        .bind(&failure.message)
+        .bind(failure.kind.as_str())
+        .bind(failure.http_status.map(i64::from))
+        .bind(&failure.step)
+        .bind(&failure.request_id)
+        .bind(now)
+        .bind(run_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn dead_letter_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL,
+                             last_error = $1, last_error_kind = $2, last_error_status = $3, last_error_step = $4,
+                             last_error_request_id = $5, finished_at = $6, updated_at = $7
+              WHERE id = $8 AND lease_owner = $9 AND status = 'running'",
+        )
+        .bind(&failure.message)
+        .bind(failure.kind.as_str())
+        .bind(failure.http_status.map(i64::from))
+        .bind(&failure.step)
+        .bind(&failure.request_id)
+        .bind(now)
+        .bind(now)
+        .bind(run_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn requeue_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'queued', attempt = 0, next_attempt_at = $1, lease_owner = NULL,
+                             lease_expires_at = NULL, finished_at = NULL, updated_at = $1
+              WHERE id = $2 AND status IN ('succeeded', 'dead', 'discarded')",
+        )
+        .bind(now)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(WAKE_CHANNEL)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(changed == 1)
+    }
+
+    /// A dead letter set aside: kept as history, never run again unless replayed.
+    pub async fn discard_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'discarded', updated_at = $1 WHERE id = $2 AND status = 'dead'",
+        )
+        .bind(now)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Runs matching `filter`, newest first.
+    pub async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(RUN_SELECT_FILTERED)
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(filter.flow.as_deref())
+            .bind(filter.entity.as_deref())
+            .bind(filter.since_ms)
+            .bind(filter.until_ms)
+            .bind(filter.before_id)
+            .bind(i64::from(filter.limit.max(1)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    pub async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(RUN_SELECT_BY_ID)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    pub async fn runs(
+        &self,
+        status: Option<RunStatus>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(RUN_SELECT_RECENT)
+            .bind(status.map(RunStatus::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    pub async fn next_wakeup(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(t) FROM (
+                 SELECT MIN(next_attempt_at) AS t FROM runs WHERE status = 'queued'
+                 UNION ALL
+                 SELECT MIN(lease_expires_at) AS t FROM runs WHERE status = 'running') AS due",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
+        let row = sqlx::query(STEP_SELECT_BY_KEY)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(step_from_row).transpose()
+    }
+
+    pub async fn steps_of_run(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
+        let rows = sqlx::query(STEP_SELECT_BY_RUN)
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(step_from_row).collect()
+    }
+
+    pub async fn begin_step(
+        &self,
+        run_id: Option<i64>,
+        key: &str,
+        name: &str,
+        input: Option<&serde_json::Value>,
+        now: i64,
+    ) -> Result<u32, StoreError> {
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
+             VALUES ($1, $2, $3, 'started', 1, $5, $4)
+             ON CONFLICT (idempotency_key) DO UPDATE
+                SET status = 'started', attempts = steps.attempts + 1, run_id = COALESCE(excluded.run_id, steps.run_id),
+                    input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL
+              WHERE steps.status != 'succeeded'
+             RETURNING attempts",
+        )
+        .bind(key)
+        .bind(run_id)
+        .bind(name)
+        .bind(now)
+        .bind(input.map(serde_json::Value::to_string))
+        .fetch_optional(&self.pool)
+        .await?;
+        let attempts = attempts
+            .ok_or_else(|| StoreError::Corrupt(format!("step {key} has already succeeded")))?;
+        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+    }
+
+    pub async fn succeed_step(
+        &self,
+        key: &str,
+        output: &serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE steps SET status = 'succeeded', output = $1, error = NULL, error_kind = NULL, error_status = NULL,
+                              finished_at = $2 WHERE idempotency_key = $3",
+        )
+        .bind(output.to_string())
+        .bind(now)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn fail_step(
+        &self,
+        key: &str,
+        failure: &FailureRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE steps SET status = 'failed', error = $1, error_kind = $2, error_status = $3, error_request_id = $4,
+                              finished_at = $5
+              WHERE idempotency_key = $6 AND status != 'succeeded'",
+        )
+        .bind(&failure.message)
+        .bind(failure.kind.as_str())
+        .bind(failure.http_status.map(i64::from))
+        .bind(&failure.request_id)
+        .bind(now)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // Vault --------------------------------------------------------------------------------
+
+    pub async fn vault_put(&self, secret: &SealedSecret, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO vault_secrets (name, key_id, wrapped_key, sealed, created_ms, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id,
+                 wrapped_key = excluded.wrapped_key, sealed = excluded.sealed,
+                 updated_ms = excluded.updated_ms",
+        )
+        .bind(&secret.name)
+        .bind(&secret.key_id)
+        .bind(&secret.wrapped_key)
+        .bind(&secret.sealed)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn vault_get(&self, name: &str) -> Result<Option<SealedSecret>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| sealed_from_row(&r)))
+    }
+
+    pub async fn vault_all(&self) -> Result<Vec<SealedSecret>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(sealed_from_row).collect())
+    }
+
+    /// Replaces a secret's wrapped key (rotation), if it is still under `old_key_id`.
+    pub async fn vault_rewrap(
+        &self,
+        name: &str,
+        old_key_id: &str,
+        new_key_id: &str,
+        wrapped_key: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE vault_secrets SET key_id = $1, wrapped_key = $2, updated_ms = $3
+             WHERE name = $4 AND key_id = $5",
+        )
+        .bind(new_key_id)
+        .bind(wrapped_key)
+        .bind(now)
+        .bind(name)
+        .bind(old_key_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn vault_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM vault_secrets WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The value stored under `name`, or `value` stored now if there was none.
+    pub async fn vault_meta_or_insert(
+        &self,
+        name: &str,
+        value: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO vault_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM vault_meta WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    // Connections ----------------------------------------------------------------------------
+
+    pub async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO connections (name, vendor, settings, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET vendor = excluded.vendor, \
+             settings = excluded.settings, updated_ms = excluded.updated_ms",
+        )
+        .bind(&connection.name)
+        .bind(&connection.vendor)
+        .bind(connection.settings.to_string())
+        .bind(connection.updated_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM connections WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT name, vendor, settings, updated_ms FROM connections WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(name, vendor, settings, updated_ms)| {
+            let settings = serde_json::from_str(&settings)
+                .map_err(|e| StoreError::Corrupt(format!("connection {name:?}: {e}")))?;
+            Ok(ConnectionRecord {
+                name,
+                vendor,
+                settings,
+                updated_ms,
+            })
+        })
+        .transpose()
+    }
+
+    // Admin API tokens -------------------------------------------------------------------------
+
+    pub async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, secret_hash, created_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&token.id)
+        .bind(&token.name)
+        .bind(&token.role)
+        .bind(&token.secret_hash)
+        .bind(token.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(sqlx::query_as::<_, TokenRow>(
+            "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
+             FROM api_tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(token_record))
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(sqlx::query_as::<_, TokenRow>(
+            "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
+             FROM api_tokens ORDER BY created_ms, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(token_record)
+        .collect())
+    }
+
+    pub async fn touch_token(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // Coordination ---------------------------------------------------------------------------
+
+    /// Takes the lease `name` for `holder` until `now + ttl_ms` if it is free, expired or
+    /// already `holder`'s.
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+             WHERE leases.until_ms <= $4 OR leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(ttl_ms))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Names of the unexpired leases whose names start with `prefix`.
+    pub async fn leases_held(&self, prefix: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM leases WHERE starts_with(name, $1) AND until_ms > $2",
+        )
+        .bind(prefix)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Spends `cost` from `key`'s windows (`(limit, window_ms)`) at `now`, atomically, or says
+    /// how many milliseconds until it fits.
+    ///
+    /// Spending is summed per bucket of a sixtieth of the window, and a bucket counts while any
+    /// part of it is inside the window: the reading errs towards "spent", never past a limit.
+    pub async fn quota_take(
+        &self,
+        key: &str,
+        windows: &[(u64, i64)],
+        cost: u64,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin().await?;
+        // Every node spends from one window: one spender at a time per key.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('quota:' || $1))")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        let paused: Option<i64> = sqlx::query_scalar(
+            "SELECT until_ms FROM quota_pauses WHERE key = $1 AND until_ms > $2",
+        )
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(until) = paused {
+            tx.commit().await?;
+            return Ok(Some(until - now));
+        }
+        let cost_i = i64::try_from(cost).unwrap_or(i64::MAX);
+        let mut wait = 0i64;
+        for (limit, window) in windows {
+            let bucket = bucket_size(*window);
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            // Buckets that started before this are wholly out of the window.
+            let oldest = now - window - bucket;
+            sqlx::query(
+                "DELETE FROM quota_buckets WHERE key = $1 AND window_ms = $2 AND bucket_ms <= $3",
+            )
+            .bind(key)
+            .bind(window)
+            .bind(oldest)
+            .execute(&mut *tx)
+            .await?;
+            let buckets: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT bucket_ms, cost FROM quota_buckets WHERE key = $1 AND window_ms = $2
+                 ORDER BY bucket_ms",
+            )
+            .bind(key)
+            .bind(window)
+            .fetch_all(&mut *tx)
+            .await?;
+            let used: i64 = buckets.iter().map(|(_, c)| c).sum();
+            if used + cost_i <= limit {
+                continue;
+            }
+            // Wait for the oldest buckets to leave the window until the cost fits.
+            let mut left = used;
+            for (start, spent) in buckets {
+                left -= spent;
+                if left + cost_i <= limit {
+                    wait = wait.max(start + bucket + window - now);
+                    break;
+                }
+            }
+            if left + cost_i > limit {
+                wait = wait.max(*window);
+            }
+        }
+        if wait > 0 {
+            tx.commit().await?;
+            return Ok(Some(wait));
+        }
+        for (_, window) in windows {
+            let bucket = bucket_size(*window);
+            sqlx::query(
+                "INSERT INTO quota_buckets (key, window_ms, bucket_ms, cost) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (key, window_ms, bucket_ms) DO UPDATE SET cost = quota_buckets.cost + excluded.cost",
+            )
+            .bind(key)
+            .bind(window)
+            .bind(now - now.rem_euclid(bucket))
+            .bind(cost_i)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Units spent in each of `key`'s windows.
+    pub async fn quota_used(
+        &self,
+        key: &str,
+        windows: &[i64],
+        now: i64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut used = Vec::with_capacity(windows.len());
+        for window in windows {
+            let sum: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(cost), 0)::BIGINT FROM quota_buckets
+                 WHERE key = $1 AND window_ms = $2 AND bucket_ms > $3",
+            )
+            .bind(key)
+            .bind(window)
+            .bind(now - window - bucket_size(*window))
+            .fetch_one(&self.pool)
+            .await?;
+            used.push(u64::try_from(sum).unwrap_or(0));
+        }
+        Ok(used)
+    }
+
+    /// Lends nothing from `key` until `until_ms`.
+    pub async fn quota_pause(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO quota_pauses (key, until_ms) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET until_ms = GREATEST(quota_pauses.until_ms, excluded.until_ms)",
+        )
+        .bind(key)
+        .bind(until_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn xref(
+        &self,
+        system: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT value FROM xrefs WHERE system = $1 AND kind = $2 AND external_key = $3",
+        )
+        .bind(system)
+        .bind(kind)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn put_xref(
+        &self,
+        system: &str,
+        kind: &str,
+        key: &str,
+        value: &str,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO xrefs (system, kind, external_key, value, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (system, kind, external_key) DO NOTHING",
+        )
+        .bind(system)
+        .bind(kind)
+        .bind(key)
+        .bind(value)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.xref(system, kind, key)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("xref {system}/{kind}/{key} vanished")))
+    }
+
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        let mut counts = Counts::default();
+        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            counts
+                .orders_by_status
+                .insert(row.try_get("status")?, count(&row)?);
+        }
+        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            counts
+                .runs_by_status
+                .insert(row.try_get("status")?, count(&row)?);
+        }
+        let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox")
+            .fetch_one(&self.pool)
+            .await?;
+        counts.inbox_events = u64::try_from(inbox).unwrap_or(0);
+        Ok(counts)
+    }
+}
+
+type TokenRow = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn token_record(
+    (id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms): TokenRow,
+) -> TokenRecord {
+    TokenRecord {
+        id,
+        name,
+        role,
+        secret_hash,
+        created_ms,
+        last_used_ms,
+        revoked_ms,
+    }
+}
+
+fn count(row: &PgRow) -> Result<u64, StoreError> {
+    Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+}
+
+async fn insert_run(
+    tx: &mut Transaction<'static, Postgres>,
+    run: &NewRun,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO runs (inbox_id, flow, entity_key, status, attempt, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, 'queued', 0, $5, $4, $4)
+         ON CONFLICT (inbox_id, flow) DO NOTHING",
+    )
+    .bind(run.inbox_id)
+    .bind(&run.flow)
+    .bind(&run.entity_key)
+    .bind(now)
+    .bind(run.not_before.unwrap_or(now).max(now))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(WAKE_CHANNEL)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+macro_rules! order_columns {
+    () => {
+        "id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency, amount_minor,
+         customer_email, card_brand, card_last4, payment_id, payment_status, decline_reason, status_detail,
+         failure_kind, zoho_contact_id, zoho_invoice_id, zoho_payment_id, created_at, updated_at"
+    };
+}
+const ORDER_SELECT_BY_ID: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1");
+const ORDER_SELECT_BY_KEY: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE idempotency_key = $1"
+);
+const ORDER_SELECT_BY_REFERENCE: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE reference = $1"
+);
+const ORDER_SELECT_RECENT: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders ORDER BY created_at DESC, id LIMIT $1"
+);
+
+async fn fetch_order(
+    tx: &mut Transaction<'static, Postgres>,
+    id: &str,
+) -> Result<OrderRecord, StoreError> {
+    let row = sqlx::query(ORDER_SELECT_BY_ID)
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    order_from_row(&row)
+}
+
+fn order_from_row(row: &PgRow) -> Result<OrderRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(OrderRecord {
+        id: row.try_get("id")?,
+        reference: row.try_get("reference")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        request_fingerprint: row.try_get("request_fingerprint")?,
+        inbox_id: row.try_get("inbox_id")?,
+        status: OrderStatus::from_str(&status).map_err(StoreError::Corrupt)?,
+        currency: row.try_get("currency")?,
+        amount_minor: row.try_get("amount_minor")?,
+        customer_email: row.try_get("customer_email")?,
+        card_brand: row.try_get("card_brand")?,
+        card_last4: row.try_get("card_last4")?,
+        payment_id: row.try_get("payment_id")?,
+        payment_status: row.try_get("payment_status")?,
+        decline_reason: row.try_get("decline_reason")?,
+        status_detail: row.try_get("status_detail")?,
+        failure_kind: parse_kind(row.try_get("failure_kind")?),
+        zoho_contact_id: row.try_get("zoho_contact_id")?,
+        zoho_invoice_id: row.try_get("zoho_invoice_id")?,
+        zoho_payment_id: row.try_get("zoho_payment_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+macro_rules! run_columns {
+    () => {
+        "id, inbox_id, flow, entity_key, status, attempt, next_attempt_at, last_error, last_error_kind,
+         last_error_status, last_error_step, last_error_request_id, created_at, updated_at, finished_at"
+    };
+}
+const RUN_SELECT_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1");
+const RUN_SELECT_RECENT: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+);
+
+const RUN_SELECT_FILTERED: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR flow = $2)
+        AND ($3 IS NULL OR entity_key = $3) AND ($4 IS NULL OR created_at >= $4)
+        AND ($5 IS NULL OR created_at < $5) AND ($6 IS NULL OR id < $6)
+      ORDER BY id DESC LIMIT $7"
+);
+
+fn run_from_row(row: &PgRow) -> Result<RunRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        inbox_id: row.try_get("inbox_id")?,
+        flow: row.try_get("flow")?,
+        entity_key: row.try_get("entity_key")?,
+        status: RunStatus::parse(&status)?,
+        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+        last_error_kind: parse_kind(row.try_get("last_error_kind")?),
+        last_error_status: row
+            .try_get::<Option<i64>, _>("last_error_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        last_error_step: row.try_get("last_error_step")?,
+        last_error_request_id: row.try_get("last_error_request_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+macro_rules! step_columns {
+    () => {
+        "idempotency_key, run_id, name, status, attempts, input, output, error, error_kind, error_status,
+         error_request_id, started_at, finished_at"
+    };
+}
+const STEP_SELECT_BY_KEY: &str = concat!(
+    "SELECT ",
+    step_columns!(),
+    " FROM steps WHERE idempotency_key = $1"
+);
+const STEP_SELECT_BY_RUN: &str = concat!(
+    "SELECT ",
+    step_columns!(),
+    " FROM steps WHERE run_id = $1 ORDER BY started_at, idempotency_key"
+);
+
+fn step_from_row(row: &PgRow) -> Result<StepRecord, StoreError> {
+    let key: String = row.try_get("idempotency_key")?;
+    let status = match row.try_get::<String, _>("status")?.as_str() {
+        "started" => StepStatus::Started,
+        "succeeded" => StepStatus::Succeeded,
+        "failed" => StepStatus::Failed,
+        other => return Err(StoreError::Corrupt(format!("step {key} status {other:?}"))),
+    };
+    let output = row
+        .try_get::<Option<String>, _>("output")?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("step {key} output: {e}")))?;
+    let input = row
+        .try_get::<Option<String>, _>("input")?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("step {key} input: {e}")))?;
+    Ok(StepRecord {
+        idempotency_key: key,
+        run_id: row.try_get("run_id")?,
+        name: row.try_get("name")?,
+        status,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
+        input,
+        output,
+        error: row.try_get("error")?,
+        error_kind: parse_kind(row.try_get("error_kind")?),
+        error_status: row
+            .try_get::<Option<i64>, _>("error_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        error_request_id: row.try_get("error_request_id")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
