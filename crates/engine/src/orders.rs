@@ -25,10 +25,6 @@ use crate::payments::{PaymentResult, order_update, payment_step_key, transaction
 use crate::runtime::RunContext;
 use crate::store::{Admission, NewEvent, NewOrder, OrderRecord, StoreError};
 
-/// How long an order may stay `pending_payment` before a repeat of its request treats the
-/// payment as lost (longer than the Cybersource client's request timeout).
-const STALE_PAYMENT_MS: i64 = 120_000;
-
 /// A card as the storefront sends it in test mode.
 #[derive(Clone)]
 pub struct CardInput {
@@ -243,7 +239,9 @@ impl Engine {
                 if existing.status == OrderStatus::PendingPayment {
                     // Still being charged — unless the request that was charging it died: then
                     // the payment's outcome is unknown and is resolved like any lost answer.
-                    if self.clock.now_ms() - existing.updated_at < STALE_PAYMENT_MS {
+                    let stale =
+                        i64::try_from(self.settings.payment_stale.as_millis()).unwrap_or(i64::MAX);
+                    if self.clock.now_ms() - existing.updated_at < stale {
                         return Err(PlaceError::InProgress(Box::new(existing)));
                     }
                     let lost = StepError::new(
@@ -306,6 +304,48 @@ impl Engine {
     }
 
     /// Records what the payment step came to and queues what follows.
+    /// The watchdog: orders whose payment was started more than `payment_stale` ago and never
+    /// answered (the process charging them died) are resolved like any lost answer — looked up
+    /// in Cybersource by the payment-resolution flow, never charged blindly again. Returns how
+    /// many it found; they are alerted.
+    pub async fn watch_payments(&self) -> Result<usize, PlaceError> {
+        let stale = i64::try_from(self.settings.payment_stale.as_millis()).unwrap_or(i64::MAX);
+        let stuck = self
+            .store
+            .stale_pending_orders(self.clock.now_ms() - stale, 500)
+            .await?;
+        for order in &stuck {
+            let lost = StepError::new(
+                FailureKind::OutcomeUnknown,
+                "cybersource",
+                "the request charging this order stopped before Cybersource's answer was recorded (found by the watchdog)",
+            );
+            self.record_payment_outcome(order, Err(lost)).await?;
+            tracing::warn!(order = %order.reference, "an unanswered payment is being looked up in Cybersource");
+        }
+        if !stuck.is_empty() {
+            metrics::counter!("paybridge_watchdog_payments_total").increment(stuck.len() as u64);
+            if let Some(alerts) = &self.alerts {
+                let references: Vec<&str> = stuck
+                    .iter()
+                    .take(20)
+                    .map(|o| o.reference.as_str())
+                    .collect();
+                alerts.raise(crate::alerts::Alert {
+                    key: "watchdog:payments".into(),
+                    title: format!("{} payment(s) were never answered", stuck.len()),
+                    body: format!(
+                        "The watchdog found {} order(s) whose payment request stopped before Cybersource's answer was recorded (a crash or restart): {}. Each is being looked up in Cybersource (Transaction Search) and will be adopted, or voided so that nothing is charged.",
+                        stuck.len(),
+                        references.join(", ")
+                    ),
+                });
+            }
+            self.wake_workers();
+        }
+        Ok(stuck.len())
+    }
+
     async fn record_payment_outcome(
         &self,
         record: &OrderRecord,

@@ -36,6 +36,29 @@ pub struct EngineSettings {
     /// How much run history to keep.
     #[serde(default)]
     pub retention: Retention,
+    /// A payment still unanswered this long after it was started is one whose request died
+    /// (a crash, a restart): the watchdog then looks it up in Cybersource instead of waiting.
+    #[serde(
+        default = "default_payment_stale",
+        rename = "payment_stale_ms",
+        with = "crate::retry::millis"
+    )]
+    pub payment_stale: Duration,
+    /// How often one node looks for such payments.
+    #[serde(
+        default = "default_watchdog_every",
+        rename = "watchdog_every_ms",
+        with = "crate::retry::millis"
+    )]
+    pub watchdog_every: Duration,
+}
+
+fn default_payment_stale() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_watchdog_every() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// Run history kept: finished runs (succeeded, discarded) for `keep_days` and at most the
@@ -96,6 +119,8 @@ impl Default for EngineSettings {
             test_mode: false,
             payment_resolution_delay: default_resolution_delay(),
             retention: Retention::default(),
+            payment_stale: default_payment_stale(),
+            watchdog_every: default_watchdog_every(),
         }
     }
 }

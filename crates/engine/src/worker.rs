@@ -39,6 +39,9 @@ impl Workers {
         let maintenance = engine.clone();
         let stop = shutdown.subscribe();
         tasks.spawn(async move { maintain(maintenance, stop).await });
+        let watchdog_engine = engine.clone();
+        let stop = shutdown.subscribe();
+        tasks.spawn(async move { watchdog(watchdog_engine, stop).await });
         // On PostgreSQL, runs queued by other nodes wake this one at once (LISTEN/NOTIFY);
         // elsewhere workers look every IDLE_POLL.
         let listening = engine.clone();
@@ -127,6 +130,36 @@ async fn maintain(engine: Engine, mut stop: watch::Receiver<bool>) {
             }
             Ok(false) => tracing::debug!("another node prunes this time"),
             Err(e) => tracing::warn!(error = %e, "cannot take the maintenance lease"),
+        }
+    }
+}
+
+/// The payment watchdog: every `watchdog_every`, the node that wins the lease resolves
+/// payments whose request died before Cybersource's answer was recorded.
+async fn watchdog(engine: Engine, mut stop: watch::Receiver<bool>) {
+    let every = engine
+        .settings
+        .watchdog_every
+        .max(Duration::from_millis(100));
+    let holder = format!("{}/watchdog", engine.node_id);
+    let ttl = i64::try_from(every.as_millis()).unwrap_or(i64::MAX) / 2;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match engine
+            .store
+            .try_lease("maintenance:watchdog", &holder, engine.clock.now_ms(), ttl)
+            .await
+        {
+            Ok(true) => {
+                if let Err(e) = engine.watch_payments().await {
+                    tracing::warn!(error = %e, "the payment watchdog failed; will try again");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot take the watchdog lease"),
         }
     }
 }

@@ -401,6 +401,14 @@ impl Store {
         delegate!(self, s => s.order_by_reference(reference).await)
     }
 
+    pub async fn stale_pending_orders(
+        &self,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        delegate!(self, s => s.stale_pending_orders(before_ms, limit).await)
+    }
+
     pub async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
         delegate!(self, s => s.orders(limit).await)
     }

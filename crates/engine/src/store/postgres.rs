@@ -343,6 +343,20 @@ impl PostgresStore {
         row.as_ref().map(order_from_row).transpose()
     }
 
+    /// Orders whose payment was started before `before_ms` and never answered.
+    pub async fn stale_pending_orders(
+        &self,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let rows = sqlx::query(ORDER_SELECT_STALE)
+            .bind(before_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
     pub async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
         let rows = sqlx::query(ORDER_SELECT_RECENT)
             .bind(i64::from(limit))
@@ -1211,6 +1225,11 @@ const ORDER_SELECT_BY_REFERENCE: &str = concat!(
     "SELECT ",
     order_columns!(),
     " FROM orders WHERE reference = $1"
+);
+const ORDER_SELECT_STALE: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE status = 'pending_payment' AND updated_at < $1 ORDER BY updated_at LIMIT $2"
 );
 const ORDER_SELECT_RECENT: &str = concat!(
     "SELECT ",

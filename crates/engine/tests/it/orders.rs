@@ -316,3 +316,34 @@ async fn invalid_orders_name_every_problem() {
     assert!(world.cybersource.payments().is_empty());
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_resolves_payments_whose_request_died_and_leaves_young_ones_alone() {
+    let world = World::start().await;
+    let store = &world.engine.store;
+    // One order whose charging request died ten minutes ago, one being charged right now.
+    let old = world.engine.clock.now_ms() - 10 * 60_000;
+    store
+        .admit_order(&admitted(&place("W-OLD", "ada@example.com", "10.00")), old)
+        .await
+        .unwrap();
+    store
+        .admit_order(
+            &admitted(&place("W-NEW", "bob@example.com", "10.00")),
+            world.engine.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(world.engine.watch_payments().await.unwrap(), 1);
+    assert_eq!(
+        world.settled("W-OLD").await.status,
+        OrderStatus::PaymentFailed,
+        "looked up in Cybersource: nothing had been charged"
+    );
+    let young = store.order_by_reference("W-NEW").await.unwrap().unwrap();
+    assert_eq!(young.status, OrderStatus::PendingPayment);
+    // Found once: a second pass has nothing to do.
+    assert_eq!(world.engine.watch_payments().await.unwrap(), 0);
+    world.stop().await;
+}
