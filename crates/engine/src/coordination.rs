@@ -1,6 +1,7 @@
 //! What several paybridge processes share through the store: Zoho's budgets (every node
 //! spends from one window per organization), CRM and Desk concurrency slots (leases), and the
-//! lease that lets one node at a time refresh a Zoho connection's access token.
+//! lease that lets one node at a time refresh a Zoho connection's access token — and the token
+//! itself, sealed, so that the other nodes (and restarts) use it instead of refreshing again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -251,6 +252,26 @@ impl RefreshLock for StoreLeases {
         Box::pin(async move {
             self.store
                 .release_lease(name, holder)
+                .await
+                .map_err(store_error)
+        })
+    }
+
+    fn shared_token<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, ZohoError>> {
+        Box::pin(async move { self.store.shared_token(name).await.map_err(store_error) })
+    }
+
+    fn share_token<'a>(
+        &'a self,
+        name: &'a str,
+        sealed: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), ZohoError>> {
+        Box::pin(async move {
+            self.store
+                .share_token(name, &sealed, self.clock.now_ms())
                 .await
                 .map_err(store_error)
         })

@@ -185,6 +185,44 @@ pub trait RefreshLock: Send + Sync + 'static {
 
     /// Gives the lease back (only if `holder` still has it).
     fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// The access token another process (or this one before a restart) shared for `name`,
+    /// sealed: opaque to the store. `None` when there is none or sharing is not kept.
+    fn shared_token<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Shares a freshly minted access token (sealed) with every process on the store.
+    fn share_token<'a>(
+        &'a self,
+        _name: &'a str,
+        _sealed: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// An access token as processes share it through the store: sealed (XChaCha20-Poly1305) under
+/// a key derived from the connection's own client secret and refresh token, which every
+/// process of the connection has and the store does not — so the store holds nothing usable.
+#[derive(serde::Serialize, Deserialize)]
+struct SharedToken {
+    access_token: String,
+    api_domain: Url,
+    /// Unix milliseconds.
+    expires_at_ms: i64,
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn token_digest(value: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(value.as_bytes()).into()
 }
 
 /// How a token cache coordinates with the other processes refreshing the same connection.
@@ -217,6 +255,8 @@ pub(crate) struct TokenCache {
     /// The API domain to use until a token answer names one.
     default_api_domain: Url,
     current: Mutex<Option<AccessToken>>,
+    /// A digest of the last token Zoho rejected: a shared copy of it is not taken up again.
+    rejected: std::sync::Mutex<Option<[u8; 32]>>,
     refreshes: AtomicU64,
     coordination: Option<Coordination>,
     budgets: Option<Budgets>,
@@ -233,6 +273,7 @@ impl TokenCache {
             credentials,
             default_api_domain,
             current: Mutex::new(None),
+            rejected: std::sync::Mutex::new(None),
             refreshes: AtomicU64::new(0),
             coordination,
             budgets,
@@ -252,15 +293,107 @@ impl TokenCache {
         )
     }
 
-    /// Refreshes under the cross-process lease and within the refresh budget.
+    fn sealing_key(&self) -> chacha20poly1305::Key {
+        use sha2::Digest as _;
+        let c = &self.credentials;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"paybridge zoho shared access token\0")
+            .chain_update(c.client_id.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(c.client_secret.expose_secret().as_bytes())
+            .chain_update(b"\0")
+            .chain_update(c.refresh_token.expose_secret().as_bytes())
+            .finalize();
+        chacha20poly1305::Key::from(<[u8; 32]>::from(digest))
+    }
+
+    fn seal(&self, token: &AccessToken, key: &str) -> Vec<u8> {
+        use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+        let remaining = token.expires_at.saturating_duration_since(Instant::now());
+        let shared = SharedToken {
+            access_token: token.value.expose_secret().to_string(),
+            api_domain: token.api_domain.clone(),
+            expires_at_ms: unix_ms() + i64::try_from(remaining.as_millis()).unwrap_or(0),
+        };
+        let plaintext =
+            zeroize::Zeroizing::new(serde_json::to_vec(&shared).expect("a token serializes"));
+        let nonce: [u8; 24] = rand::random();
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(&self.sealing_key());
+        let sealed = cipher
+            .encrypt(
+                &chacha20poly1305::XNonce::from(nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: key.as_bytes(),
+                },
+            )
+            .expect("sealing with a valid key cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// The shared token, if it opens, is not the one Zoho rejected, and lives past the margin.
+    fn open(&self, sealed: &[u8], key: &str) -> Option<AccessToken> {
+        use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+        if sealed.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(24);
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(&self.sealing_key());
+        let plaintext = zeroize::Zeroizing::new(
+            cipher
+                .decrypt(
+                    &chacha20poly1305::XNonce::try_from(nonce).ok()?,
+                    Payload {
+                        msg: ciphertext,
+                        aad: key.as_bytes(),
+                    },
+                )
+                .ok()?,
+        );
+        let shared: SharedToken = serde_json::from_slice(&plaintext).ok()?;
+        let rejected = *self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rejected == Some(token_digest(&shared.access_token)) {
+            return None;
+        }
+        let remaining = u64::try_from(shared.expires_at_ms - unix_ms()).ok()?;
+        let token = AccessToken {
+            value: SecretString::from(shared.access_token),
+            api_domain: shared.api_domain,
+            expires_at: Instant::now() + Duration::from_millis(remaining),
+        };
+        (Instant::now() + REFRESH_MARGIN < token.expires_at).then_some(token)
+    }
+
+    async fn shared(&self, coordination: &Coordination, key: &str) -> Option<AccessToken> {
+        match coordination.lock.shared_token(key).await {
+            Ok(Some(sealed)) => self.open(&sealed, key),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the shared Zoho access token");
+                None
+            }
+        }
+    }
+
+    /// A token another process minted, else a refresh — under the cross-process lease and
+    /// within the refresh budget, so that all processes (and restarts) share one token.
     async fn coordinated_refresh(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
         let key = self.connection_key();
-        if let Some(budgets) = &self.budgets {
-            let _permit = budgets.acquire(Product::Accounts, &key, 1).await?;
-        }
         let Some(coordination) = &self.coordination else {
+            if let Some(budgets) = &self.budgets {
+                let _permit = budgets.acquire(Product::Accounts, &key, 1).await?;
+            }
             return self.refresh(http).await;
         };
+        if let Some(token) = self.shared(coordination, &key).await {
+            tracing::debug!("using the Zoho access token another process minted");
+            return Ok(token);
+        }
         let started = Instant::now();
         while !coordination
             .lock
@@ -276,7 +409,25 @@ impl TokenCache {
             }
             tokio::time::sleep(LEASE_POLL).await;
         }
-        let refreshed = self.refresh(http).await;
+        let refreshed: Result<AccessToken, Error> = async {
+            // Whoever held the lease before may have just minted one.
+            if let Some(token) = self.shared(coordination, &key).await {
+                return Ok(token);
+            }
+            if let Some(budgets) = &self.budgets {
+                let _permit = budgets.acquire(Product::Accounts, &key, 1).await?;
+            }
+            let token = self.refresh(http).await?;
+            if let Err(e) = coordination
+                .lock
+                .share_token(&key, self.seal(&token, &key))
+                .await
+            {
+                tracing::warn!(error = %e, "cannot share the Zoho access token; other processes refresh their own");
+            }
+            Ok(token)
+        }
+        .await;
         if let Err(e) = coordination.lock.release(&key, &coordination.holder).await {
             tracing::warn!(error = %e, "could not release the Zoho refresh lease; it expires by itself");
         }
@@ -304,6 +455,11 @@ impl TokenCache {
     /// another caller already replaced is left alone: one 401 never causes two refreshes.
     pub(crate) async fn invalidate(&self, rejected: &AccessToken) {
         let mut current = self.current.lock().await;
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(token_digest(rejected.value.expose_secret()));
         if current
             .as_ref()
             .is_some_and(|t| t.value.expose_secret() == rejected.value.expose_secret())

@@ -634,6 +634,14 @@ impl Store {
         delegate!(self, s => s.try_lease(name, holder, now, ttl_ms).await)
     }
 
+    pub async fn shared_token(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        delegate!(self, s => s.shared_token(name).await)
+    }
+
+    pub async fn share_token(&self, name: &str, sealed: &[u8], now: i64) -> Result<(), StoreError> {
+        delegate!(self, s => s.share_token(name, sealed, now).await)
+    }
+
     pub async fn leases_held(&self, prefix: &str, now: i64) -> Result<Vec<String>, StoreError> {
         delegate!(self, s => s.leases_held(prefix, now).await)
     }

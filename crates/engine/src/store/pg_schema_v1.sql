@@ -138,3 +138,9 @@ CREATE TABLE api_tokens (
     last_used_ms BIGINT,
     revoked_ms   BIGINT
 );
+
+CREATE TABLE shared_tokens (
+    name       TEXT    PRIMARY KEY,
+    sealed     BYTEA   NOT NULL,
+    updated_ms BIGINT  NOT NULL
+);

@@ -944,6 +944,28 @@ impl PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    pub async fn shared_token(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT sealed FROM shared_tokens WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn share_token(&self, name: &str, sealed: &[u8], now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO shared_tokens (name, sealed, updated_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_ms = excluded.updated_ms",
+        )
+        .bind(name)
+        .bind(sealed)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Names of the unexpired leases whose names start with `prefix`.
     pub async fn leases_held(&self, prefix: &str, now: i64) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(

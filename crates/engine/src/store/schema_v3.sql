@@ -47,3 +47,11 @@ CREATE INDEX runs_flow ON runs (flow, id);
 CREATE INDEX runs_finished ON runs (status, finished_at);
 -- Retention: inbox rows are kept while an order refers to them.
 CREATE INDEX orders_inbox ON orders (inbox_id);
+
+-- Access tokens shared by every process of a connection (and across restarts), so that they
+-- refresh once, not once each. Sealed by the connector under a key the store does not have.
+CREATE TABLE shared_tokens (
+    name       TEXT    PRIMARY KEY,
+    sealed     BLOB    NOT NULL,
+    updated_ms INTEGER NOT NULL
+);

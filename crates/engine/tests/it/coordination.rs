@@ -319,3 +319,95 @@ async fn crm_concurrency_slots_are_shared_by_every_node_and_free_themselves() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_and_restarts_share_one_access_token_and_replace_a_rejected_one() {
+    use paybridge_sandbox::server::RunningServer;
+    use paybridge_sandbox::zoho::{ZohoConfig, ZohoSandbox};
+    use paybridge_zoho::{Client, ClientConfig, Coordination, OAuthCredentials};
+    use secrecy::SecretString;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for db in backends().await {
+        let mut config = ZohoConfig::single("1000.C", "secret", "1000.r.t", "10234695", "USD");
+        config.refreshes_per_window = 100;
+        config.max_live_access_tokens = 2;
+        let sandbox = ZohoSandbox::new(config);
+        let server = RunningServer::start(
+            sandbox.router(),
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        )
+        .await
+        .unwrap();
+        // A process: its own client and its own pool on the shared store.
+        let process = |n: usize, store: paybridge_engine::Store| {
+            Client::new(ClientConfig {
+                coordination: Some(Coordination {
+                    lock: Arc::new(StoreLeases::new(store, Clock::new())),
+                    holder: format!("process-{n}"),
+                }),
+                ..ClientConfig::new(
+                    OAuthCredentials {
+                        accounts_url: server.url(),
+                        client_id: "1000.C".into(),
+                        client_secret: SecretString::from("secret"),
+                        refresh_token: SecretString::from("1000.r.t"),
+                    },
+                    server.url(),
+                )
+            })
+            .unwrap()
+        };
+        let first = process(1, db.open().await);
+        first.books("10234695").currencies().await.unwrap();
+        assert_eq!(first.token_refreshes(), 1);
+        let second = process(2, db.open().await);
+        second.books("10234695").currencies().await.unwrap();
+        assert_eq!(
+            second.token_refreshes(),
+            0,
+            "the other process's token is used"
+        );
+        let restarted = process(3, db.open().await);
+        restarted.books("10234695").currencies().await.unwrap();
+        assert_eq!(restarted.token_refreshes(), 0, "a restart does not refresh");
+
+        // Zoho kills the shared token (two newer ones exist): the next call is refused once,
+        // refreshes once, and shares the replacement.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            http.post(server.url().join("oauth/v2/token").unwrap())
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "1000.C"),
+                    ("client_secret", "secret"),
+                    ("refresh_token", "1000.r.t"),
+                ])
+                .send()
+                .await
+                .unwrap();
+        }
+        second.books("10234695").currencies().await.unwrap();
+        assert_eq!(second.token_refreshes(), 1);
+        let later = process(4, db.open().await);
+        later.books("10234695").currencies().await.unwrap();
+        assert_eq!(later.token_refreshes(), 0, "the replacement is shared too");
+
+        // The store holds it sealed: nothing readable.
+        use sha2::Digest as _;
+        let name = format!(
+            "zoho-oauth:1000.C:{}",
+            hex::encode(&sha2::Sha256::digest(b"1000.r.t")[..8])
+        );
+        let sealed = db.open().await.shared_token(&name).await.unwrap().unwrap();
+        let text = String::from_utf8_lossy(&sealed);
+        assert!(
+            !text.contains("access_token") && !text.contains("1000."),
+            "{text}"
+        );
+        server.shutdown().await;
+    }
+}

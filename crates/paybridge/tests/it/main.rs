@@ -1,6 +1,7 @@
 //! End-to-end tests of the paybridge binary and of the demo environment over HTTP.
 
 mod cli;
+mod crash;
 mod demo;
 mod helpers;
 mod scale;
