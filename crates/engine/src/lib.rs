@@ -79,6 +79,37 @@ impl Engine {
         }
     }
 
+    /// Commits a verified Cybersource notification to the inbox and queues its processing;
+    /// a repeat of one already in (same webhook, resource and event type) changes nothing.
+    pub async fn accept_cybersource_event(
+        &self,
+        dedupe_key: String,
+        event_type: String,
+        resource: Option<&str>,
+        notification: serde_json::Value,
+    ) -> Result<store::Accepted, store::StoreError> {
+        let event = store::NewEvent {
+            source: "cybersource-webhook".into(),
+            dedupe_key,
+            event_type,
+            // Events about one payment are processed in the order they came.
+            entity_key: format!("cybersource-payment:{}", resource.unwrap_or("-")),
+            payload: notification,
+        };
+        let accepted = self
+            .store
+            .accept_event(
+                &event,
+                &[flows::Flow::CybersourceEvent.name()],
+                self.clock.now_ms(),
+            )
+            .await?;
+        if !accepted.duplicate {
+            self.wake_workers();
+        }
+        Ok(accepted)
+    }
+
     /// Tells dead letters and error spikes to `alerts`.
     pub fn with_alerts(mut self, alerts: alerts::Alerts) -> Engine {
         self.alerts = Some(alerts);

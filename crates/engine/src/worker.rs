@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::RngExt as _;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::Engine;
 use crate::error::StepError;
@@ -164,9 +165,14 @@ async fn watchdog(engine: Engine, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Executes one claimed run, every log line of it carrying the run id (the span is attached to
+/// the future, never entered across an await).
 async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
     let span = tracing::info_span!("run", run_id = run.id, flow = %run.flow, attempt = run.attempt);
-    let _guard = span.enter();
+    execute_in_span(engine, owner, run).instrument(span).await;
+}
+
+async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
     let heartbeat = {
         let engine = engine.clone();
         let owner = owner.to_string();

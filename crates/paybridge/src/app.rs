@@ -64,6 +64,22 @@ impl EmailConfig {
     }
 }
 
+fn webhook_verifier(
+    cybersource: &CybersourceConnection,
+) -> anyhow::Result<Option<Arc<paybridge_cybersource::webhooks::WebhookVerifier>>> {
+    if cybersource.webhook_keys.is_empty() {
+        return Ok(None);
+    }
+    let mut verifier =
+        paybridge_cybersource::webhooks::WebhookVerifier::new(cybersource.webhook_window);
+    for (id, key) in &cybersource.webhook_keys {
+        verifier
+            .add_key(id.clone(), key)
+            .with_context(|| format!("cybersource webhook key {id}"))?;
+    }
+    Ok(Some(Arc::new(verifier)))
+}
+
 impl AlertsConfig {
     fn alerts(&self, store: &Store, clock: Clock) -> anyhow::Result<Alerts> {
         let mut channels = Vec::new();
@@ -86,6 +102,10 @@ impl AlertsConfig {
 pub struct CybersourceConnection {
     pub environment: Environment,
     pub credentials: Credentials,
+    /// Webhook signing keys by id (empty: `POST /webhooks/cybersource` is off).
+    pub webhook_keys: Vec<(String, SecretString)>,
+    /// How far a delivery's signature timestamp may be from now.
+    pub webhook_window: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +179,7 @@ impl RunningApp {
             engine: engine.clone(),
             storefront_keys: std::sync::Arc::new(config.storefront_keys.clone()),
             metrics: paybridge_server::metrics::install(),
+            cybersource_webhooks: webhook_verifier(&config.cybersource)?,
         });
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(paybridge_server::serve(listener, router, async {

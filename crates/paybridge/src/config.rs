@@ -187,6 +187,34 @@ pub struct CybersourceSection {
     /// …or its vault entry.
     #[serde(default)]
     pub shared_secret_vault: Option<String>,
+    /// Webhook subscriptions' signing keys (`POST /webhooks/cybersource` is off without them).
+    #[serde(default)]
+    pub webhooks: Option<WebhooksSection>,
+}
+
+/// `[cybersource.webhooks]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSection {
+    /// How far a delivery's signature timestamp may be from now.
+    #[serde(default = "five_minutes")]
+    pub window_secs: u64,
+    pub keys: Vec<WebhookKeySection>,
+}
+
+/// One digital-signature key (`/kms/egress/v2/keys-sym`), by its id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookKeySection {
+    pub key_id: String,
+    #[serde(default)]
+    pub key_env: Option<String>,
+    #[serde(default)]
+    pub key_vault: Option<String>,
+}
+
+fn five_minutes() -> u64 {
+    300
 }
 
 #[derive(Debug, Deserialize)]
@@ -374,12 +402,17 @@ impl FileConfig {
                 vault: self.storefront.api_keys_vault.as_deref(),
             },
         ];
-        let alert_vault = self.alerts.as_ref().is_some_and(|a| {
-            a.slack
-                .as_ref()
-                .is_some_and(|s| s.webhook_url_vault.is_some())
-                || a.email.as_ref().is_some_and(|e| e.password_vault.is_some())
-        });
+        let webhook_vault = c
+            .webhooks
+            .as_ref()
+            .is_some_and(|w| w.keys.iter().any(|k| k.key_vault.is_some()));
+        let alert_vault = webhook_vault
+            || self.alerts.as_ref().is_some_and(|a| {
+                a.slack
+                    .as_ref()
+                    .is_some_and(|s| s.webhook_url_vault.is_some())
+                    || a.email.as_ref().is_some_and(|e| e.password_vault.is_some())
+            });
         let needs_vault =
             alert_vault || z.connection.is_some() || refs.iter().any(|r| r.vault.is_some());
         let location = self.store.location()?;
@@ -424,6 +457,31 @@ impl FileConfig {
             shared_secret: shared_secret.resolve(vault).await?,
         };
         paybridge_cybersource::Signer::new(&credentials).context("cybersource")?;
+        let mut webhook_keys = Vec::new();
+        let mut webhook_window = std::time::Duration::from_secs(300);
+        if let Some(webhooks) = &c.webhooks {
+            if webhooks.keys.is_empty() {
+                bail!(
+                    "cybersource.webhooks: name at least one signing key in [[cybersource.webhooks.keys]]"
+                );
+            }
+            webhook_window = std::time::Duration::from_secs(webhooks.window_secs.max(1));
+            for key in &webhooks.keys {
+                let secret = SecretRef {
+                    key: "cybersource.webhooks.keys.key",
+                    env: key.key_env.as_deref(),
+                    vault: key.key_vault.as_deref(),
+                }
+                .resolve(vault)
+                .await?;
+                let mut check =
+                    paybridge_cybersource::webhooks::WebhookVerifier::new(webhook_window);
+                check
+                    .add_key(key.key_id.clone(), &secret)
+                    .with_context(|| format!("cybersource.webhooks key {}", key.key_id))?;
+                webhook_keys.push((key.key_id.clone(), secret));
+            }
+        }
 
         let z = &self.zoho;
         let stored = match (&z.connection, store, vault) {
@@ -497,6 +555,8 @@ impl FileConfig {
             cybersource: CybersourceConnection {
                 environment,
                 credentials,
+                webhook_keys,
+                webhook_window,
             },
             zoho: ZohoConnection {
                 credentials: OAuthCredentials {
@@ -678,11 +738,15 @@ mod tests {
     #[tokio::test]
     async fn missing_secrets_name_their_variable() {
         let mut config: FileConfig = toml::from_str(EXAMPLE).unwrap();
-        // Everything from the environment: the vault (and the store) is not opened.
+        // Everything from the environment: the vault (and the store) is not opened — and if
+        // it were, it would be a throwaway one, never the example's path.
+        let dir = tempfile::tempdir().unwrap();
+        config.store.path = Some(dir.path().join("paybridge.db"));
         config.zoho.connection = None;
         config.alerts = None;
         config.storefront.api_keys_vault = None;
         config.cybersource.shared_secret_vault = None;
+        config.cybersource.webhooks = None;
         config.cybersource.shared_secret_env = Some("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into());
         let error = format!("{:#}", config.resolve().await.unwrap_err());
         assert!(

@@ -175,6 +175,8 @@ impl DemoEnvironment {
                     key_id: creds.key_id.clone(),
                     shared_secret: SecretString::from(creds.shared_secret.clone()),
                 },
+                webhook_keys: Vec::new(),
+                webhook_window: std::time::Duration::from_secs(300),
             },
             zoho: ZohoConnection {
                 credentials: OAuthCredentials {

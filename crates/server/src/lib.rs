@@ -3,6 +3,7 @@
 //! - [`orders`]: the storefront's door, `POST /api/v1/orders` and `GET /api/v1/orders/{id}`.
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
 //! - [`metrics`]: `/metrics` in Prometheus' text format (a viewer token).
+//! - [`webhooks`]: `POST /webhooks/cybersource`, verified and committed before it is acknowledged.
 //! - [`admin`]: API tokens with roles, and the admin routes (`/api/v1/admin/…`).
 //!
 //! [`router`] builds the whole application without a socket (tests call it with `oneshot`);
@@ -12,6 +13,7 @@ pub mod admin;
 pub mod health;
 pub mod metrics;
 pub mod orders;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub struct AppState {
     pub storefront_keys: Arc<Vec<SecretString>>,
     /// What `/metrics` renders ([`metrics::install`]); `None` answers 503.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The Cybersource subscriptions' signing keys; `None`: webhooks are not taken.
+    pub cybersource_webhooks: Option<Arc<paybridge_cybersource::webhooks::WebhookVerifier>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -47,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(admin::routes())
+        .merge(webhooks::routes())
         .layer(DefaultBodyLimit::max(256 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -2,6 +2,7 @@
 //!
 //! Flows are code for now; the declarative (YAML) layer will compile to the same steps.
 
+pub mod cybersource_event;
 pub mod order_to_cash;
 pub mod payment_resolution;
 
@@ -17,15 +18,22 @@ pub enum Flow {
     OrderToCash,
     /// A payment whose answer never came → looked up, adopted or voided.
     PaymentResolution,
+    /// A Cybersource webhook → what it means for its order.
+    CybersourceEvent,
 }
 
 impl Flow {
-    pub const ALL: [Flow; 2] = [Flow::OrderToCash, Flow::PaymentResolution];
+    pub const ALL: [Flow; 3] = [
+        Flow::OrderToCash,
+        Flow::PaymentResolution,
+        Flow::CybersourceEvent,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Flow::OrderToCash => "order-to-cash",
             Flow::PaymentResolution => "payment-resolution",
+            Flow::CybersourceEvent => "cybersource-event",
         }
     }
 
@@ -37,6 +45,7 @@ impl Flow {
         match self {
             Flow::OrderToCash => order_to_cash::execute(ctx, event).await,
             Flow::PaymentResolution => payment_resolution::execute(ctx, event).await,
+            Flow::CybersourceEvent => cybersource_event::execute(ctx, event).await,
         }
     }
 
@@ -49,6 +58,9 @@ impl Flow {
             Flow::PaymentResolution => {
                 tracing::error!(event = event.id, %error, "a lost payment could not be resolved");
                 engine.notify_progress();
+            }
+            Flow::CybersourceEvent => {
+                tracing::error!(event = event.id, %error, "a Cybersource event could not be processed");
             }
         }
     }

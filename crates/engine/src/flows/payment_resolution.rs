@@ -15,19 +15,22 @@ use crate::store::{FailureRecord, InboxEvent, PaymentUpdate};
 const SEARCH_DAYS: u32 = 2;
 
 pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<(), StepError> {
-    let engine = ctx.engine;
     let placed: OrderPlaced = serde_json::from_value(event.payload.clone()).map_err(|e| {
         StepError::permanent(
             "engine",
             format!("event {} is not an order.placed event: {e}", event.id),
         )
     })?;
+    resolve_order(ctx, &placed.order_id).await
+}
+
+/// Resolves the order's payment if its outcome is still unknown (a webhook may get here before
+/// the resolution run does; the step is shared, so whichever comes second reuses its result).
+pub(crate) async fn resolve_order(ctx: &RunContext<'_>, order_id: &str) -> Result<(), StepError> {
+    let engine = ctx.engine;
     let store = &engine.store;
-    let record = store.order(&placed.order_id).await?.ok_or_else(|| {
-        StepError::permanent(
-            "engine",
-            format!("order {} is not in the store", placed.order_id),
-        )
+    let record = store.order(order_id).await?.ok_or_else(|| {
+        StepError::permanent("engine", format!("order {order_id} is not in the store"))
     })?;
     if record.status != OrderStatus::PaymentUnknown {
         return Ok(());

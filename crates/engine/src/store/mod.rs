@@ -50,6 +50,14 @@ pub struct InboxEvent {
     pub received_at: i64,
 }
 
+/// The inbox's answer to an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Accepted {
+    pub event_id: i64,
+    /// An event with its dedupe key was in already: nothing new was queued.
+    pub duplicate: bool,
+}
+
 /// An order to admit, with the event that records it.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
@@ -380,6 +388,15 @@ impl Store {
     }
 
     /// Records the payment's outcome and, in the same transaction, the run that follows it.
+    pub async fn accept_event(
+        &self,
+        event: &NewEvent,
+        flows: &[&str],
+        now: i64,
+    ) -> Result<Accepted, StoreError> {
+        delegate!(self, s => s.accept_event(event, flows, now).await)
+    }
+
     pub async fn record_payment(
         &self,
         order_id: &str,

@@ -13,9 +13,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewOrder, NewRun,
-    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RunFilter, RunRecord, RunStatus,
-    SealedSecret, StepRecord, StepStatus, StoreError, TokenRecord, parse_kind,
+    Accepted, Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewEvent,
+    NewOrder, NewRun, OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RunFilter, RunRecord,
+    RunStatus, SealedSecret, StepRecord, StepStatus, StoreError, TokenRecord, parse_kind,
 };
 
 /// Schema versions, applied in order, each once.
@@ -263,6 +263,53 @@ impl SqliteStore {
         let record = fetch_order(&mut tx, &order.id).await?;
         tx.commit().await?;
         Ok(Admission::Admitted(record))
+    }
+
+    /// Commits an event (and the runs it starts) unless one with its dedupe key is in already.
+    pub async fn accept_event(
+        &self,
+        event: &NewEvent,
+        flows: &[&str],
+        now: i64,
+    ) -> Result<Accepted, StoreError> {
+        let mut tx = self.begin().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        )
+        .bind(&event.source)
+        .bind(&event.dedupe_key)
+        .bind(&event.event_type)
+        .bind(&event.entity_key)
+        .bind(event.payload.to_string())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = inserted else {
+            let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE dedupe_key = ?")
+                .bind(&event.dedupe_key)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Accepted {
+                event_id: id,
+                duplicate: true,
+            });
+        };
+        for flow in flows {
+            let run = NewRun {
+                inbox_id: id,
+                flow: (*flow).to_string(),
+                entity_key: event.entity_key.clone(),
+                not_before: None,
+            };
+            insert_run(&mut tx, &run, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Accepted {
+            event_id: id,
+            duplicate: false,
+        })
     }
 
     pub async fn record_payment(

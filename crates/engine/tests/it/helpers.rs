@@ -87,6 +87,8 @@ pub struct World {
 pub struct WorldOptions {
     pub test_mode: bool,
     pub max_attempts: u32,
+    /// How long a lost payment waits for its resolution run (zero: at once).
+    pub resolution_delay: Duration,
     /// Alert channels and settings (the store is the world's own).
     pub alerts: Option<(
         paybridge_engine::alerts::AlertSettings,
@@ -99,6 +101,7 @@ impl Default for WorldOptions {
         WorldOptions {
             test_mode: true,
             max_attempts: 5,
+            resolution_delay: Duration::ZERO,
             alerts: None,
         }
     }
@@ -172,7 +175,7 @@ impl World {
                 max_delay: Duration::from_millis(2),
             },
             // Lost payments are looked up at once (Cybersource's 60 s pause is for real networks).
-            payment_resolution_delay: Duration::ZERO,
+            payment_resolution_delay: options.resolution_delay,
             ..EngineSettings::default()
         };
         let mut engine = Engine::new(store, connectors, settings);

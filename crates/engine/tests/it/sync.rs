@@ -398,3 +398,87 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
     );
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_about_a_lost_payment_resolves_it_before_the_resolution_run_would() {
+    let world = World::with(crate::helpers::WorldOptions {
+        resolution_delay: std::time::Duration::from_secs(3600),
+        ..crate::helpers::WorldOptions::default()
+    })
+    .await;
+    // Cybersource charges, and the answer is lost.
+    world.fault(
+        false,
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::ErrorAfter { status: 502 },
+        1,
+    );
+    world
+        .engine
+        .place_order(place("W-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let order = world
+        .engine
+        .store
+        .order_by_reference("W-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::PaymentUnknown);
+    let payment = world.cybersource.payments().remove(0);
+
+    // Its webhook arrives (the resolution run would wait an hour).
+    let notification = serde_json::json!({
+        "event_type": "payments.payments.accept",
+        "payload": [{"data": {"id": payment.id, "clientReferenceInformation": {"code": "W-1"}}}],
+    });
+    let accepted = world
+        .engine
+        .accept_cybersource_event(
+            format!("cybersource:wh-1:{}:payments.payments.accept", payment.id),
+            "payments.payments.accept".into(),
+            Some(&payment.id),
+            notification.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(!accepted.duplicate);
+    let again = world
+        .engine
+        .accept_cybersource_event(
+            format!("cybersource:wh-1:{}:payments.payments.accept", payment.id),
+            "payments.payments.accept".into(),
+            Some(&payment.id),
+            notification,
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    // (The resolution run stays queued for its hour: `settled` would wait for it.)
+    let store = &world.engine.store;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        world
+            .engine
+            .wait_until(std::time::Duration::from_millis(50), || async {
+                Ok(
+                    store.order_by_reference("W-1").await?.unwrap().status
+                        == OrderStatus::Completed,
+                )
+            }),
+    )
+    .await
+    .expect("the order completes")
+    .unwrap();
+    let order = store.order_by_reference("W-1").await.unwrap().unwrap();
+    assert_eq!(order.payment_id.as_deref(), Some(payment.id.as_str()));
+    assert_eq!(
+        world.cybersource.payments().len(),
+        1,
+        "adopted, not charged again"
+    );
+    assert_eq!(world.books().invoices.len(), 1);
+    world.stop().await;
+}

@@ -121,6 +121,7 @@ async fn a_role_below_the_routes_is_forbidden_and_told_which_it_needs() {
         engine,
         storefront_keys: std::sync::Arc::new(Vec::new()),
         metrics: None,
+        cybersource_webhooks: None,
     };
     let headers = |secret: &secrecy::SecretString| {
         let mut headers = HeaderMap::new();

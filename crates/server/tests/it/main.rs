@@ -16,6 +16,7 @@ use url::Url;
 const KEY: &str = "storefront-key-0123456789abcdef";
 
 mod admin;
+mod webhooks;
 
 async fn app(test_mode: bool) -> (tempfile::TempDir, axum::Router) {
     let (dir, router, _) = app_parts(test_mode).await;
@@ -24,6 +25,14 @@ async fn app(test_mode: bool) -> (tempfile::TempDir, axum::Router) {
 
 /// The router over a fresh store, and its engine (to make tokens with).
 async fn app_parts(test_mode: bool) -> (tempfile::TempDir, axum::Router, Engine) {
+    app_with(test_mode, None).await
+}
+
+/// The router with Cybersource webhook signing keys, if any.
+async fn app_with(
+    test_mode: bool,
+    webhooks: Option<paybridge_cybersource::webhooks::WebhookVerifier>,
+) -> (tempfile::TempDir, axum::Router, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("paybridge.db"))
         .await
@@ -66,6 +75,7 @@ async fn app_parts(test_mode: bool) -> (tempfile::TempDir, axum::Router, Engine)
         engine: engine.clone(),
         storefront_keys: Arc::new(vec![SecretString::from(KEY)]),
         metrics: None,
+        cybersource_webhooks: webhooks.map(Arc::new),
     };
     (dir, router(state), engine)
 }
