@@ -43,6 +43,9 @@ pub struct DemoOptions {
     /// Orders the storefront has in flight at once.
     pub concurrency: usize,
     pub workers: usize,
+    /// How long a lost payment waits before it is looked up (Cybersource prescribes 60 s; its
+    /// webhook, when it comes, resolves it sooner).
+    pub payment_resolution_delay: std::time::Duration,
 }
 
 impl Default for DemoOptions {
@@ -53,6 +56,7 @@ impl Default for DemoOptions {
             data_dir: None,
             concurrency: 16,
             workers: 8,
+            payment_resolution_delay: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -158,6 +162,25 @@ impl DemoEnvironment {
                 (dir.keep(), true)
             }
         };
+        // Cybersource tells paybridge of its payments by webhook: a signing key first, so that
+        // paybridge knows it before the first delivery; the subscription once it listens.
+        let cybersource_admin =
+            paybridge_cybersource::Client::new(paybridge_cybersource::ClientConfig::new(
+                Environment::Custom(cybersource_server.url()),
+                Credentials {
+                    merchant_id: creds.merchant_id.clone(),
+                    key_id: creds.key_id.clone(),
+                    shared_secret: SecretString::from(creds.shared_secret.clone()),
+                },
+            ))?;
+        let signing_key = cybersource_admin
+            .create_signing_key(&creds.merchant_id)
+            .await
+            .context("creating the webhook signing key")?;
+        let webhook_key = signing_key
+            .key
+            .clone()
+            .context("the signing key came without its key")?;
         let app = RunningApp::start(AppConfig {
             // The demo's dead letters are in its summary; it tells no one.
             alerts: None,
@@ -166,6 +189,7 @@ impl DemoEnvironment {
             engine: EngineSettings {
                 workers: options.workers,
                 test_mode: true,
+                payment_resolution_delay: options.payment_resolution_delay,
                 ..EngineSettings::default()
             },
             cybersource: CybersourceConnection {
@@ -175,7 +199,7 @@ impl DemoEnvironment {
                     key_id: creds.key_id.clone(),
                     shared_secret: SecretString::from(creds.shared_secret.clone()),
                 },
-                webhook_keys: Vec::new(),
+                webhook_keys: vec![(signing_key.key_id.clone(), webhook_key)],
                 webhook_window: std::time::Duration::from_secs(300),
             },
             zoho: ZohoConnection {
@@ -199,6 +223,36 @@ impl DemoEnvironment {
             storefront_keys: vec![SecretString::from(creds.storefront_key.clone())],
         })
         .await?;
+
+        use paybridge_cybersource::webhooks::{
+            CreateWebhook, ProductEvents, SecurityConfig, SecurityPolicy, WebhookRetryPolicy,
+        };
+        cybersource_admin
+            .create_webhook(&CreateWebhook {
+                name: "paybridge".into(),
+                description: "payments to Zoho".into(),
+                organization_id: creds.merchant_id.clone(),
+                products: vec![ProductEvents {
+                    product_id: "payments".into(),
+                    event_types: vec![
+                        "payments.authorization.status.accepted".into(),
+                        "payments.authorization.status.reviewed".into(),
+                        "payments.authorization.status.rejected".into(),
+                    ],
+                }],
+                webhook_url: format!("{}webhooks/cybersource", app.url()),
+                health_check_url: None,
+                notification_scope: "SELF".into(),
+                retry_policy: WebhookRetryPolicy::default(),
+                security_policy: SecurityPolicy {
+                    security_type: "key".into(),
+                    config: SecurityConfig {
+                        key_id: Some(signing_key.key_id.clone()),
+                    },
+                },
+            })
+            .await
+            .context("subscribing paybridge to Cybersource's webhooks")?;
 
         let reference_prefix = format!(
             "DEMO-{}",

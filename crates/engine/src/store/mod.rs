@@ -336,6 +336,8 @@ pub struct Counts {
     pub orders_by_status: std::collections::BTreeMap<String, u64>,
     pub runs_by_status: std::collections::BTreeMap<String, u64>,
     pub inbox_events: u64,
+    /// Inbox events per source (`order-api`, `cybersource-webhook`, …).
+    pub inbox_by_source: std::collections::BTreeMap<String, u64>,
 }
 
 /// The store, over one backend.

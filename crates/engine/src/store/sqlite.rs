@@ -1183,6 +1183,14 @@ impl SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         counts.inbox_events = u64::try_from(inbox).unwrap_or(0);
+        for row in sqlx::query("SELECT source, COUNT(*) AS n FROM inbox GROUP BY source")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            counts
+                .inbox_by_source
+                .insert(row.try_get("source")?, count(&row)?);
+        }
         Ok(counts)
     }
 }

@@ -20,6 +20,7 @@ pub async fn start_demo(orders: usize, seed: u64, dir: &tempfile::TempDir) -> De
         data_dir: Some(dir.path().to_path_buf()),
         concurrency: 8,
         workers: 4,
+        ..DemoOptions::default()
     })
     .await
     .expect("the demo environment starts")
