@@ -3,6 +3,7 @@
 mod cli;
 mod crash;
 mod demo;
+mod faults;
 mod helpers;
 mod scale;
 mod vault;
