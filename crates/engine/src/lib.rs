@@ -11,6 +11,7 @@
 //! - [`coordination`]: Zoho budgets and leases kept in the store, shared by every process.
 //! - [`vault`]: secrets sealed at rest (envelope encryption, master-key rotation).
 //! - [`tokens`]: admin API tokens with roles.
+//! - [`schedule`]: cron-style schedules, each firing run by exactly one node.
 //! - [`alerts`]: dead letters and error spikes told to Slack and by e-mail, de-duplicated.
 //!
 //! The promise: an event is committed to the inbox before it is acknowledged; every side effect
@@ -29,6 +30,7 @@ pub mod orders;
 pub mod payments;
 pub mod retry;
 pub mod runtime;
+pub mod schedule;
 pub mod settings;
 pub mod store;
 pub mod tokens;
@@ -103,6 +105,29 @@ impl Engine {
                 &[flows::Flow::CybersourceEvent.name()],
                 self.clock.now_ms(),
             )
+            .await?;
+        if !accepted.duplicate {
+            self.wake_workers();
+        }
+        Ok(accepted)
+    }
+
+    /// Offers one firing of a schedule to the inbox (duplicates from other nodes collapse).
+    pub async fn fire_schedule(
+        &self,
+        entry: &schedule::Schedule,
+        at_ms: i64,
+    ) -> Result<store::Accepted, store::StoreError> {
+        let event = store::NewEvent {
+            source: "schedule".into(),
+            dedupe_key: format!("schedule:{}:{at_ms}", entry.name),
+            event_type: "schedule.fired".into(),
+            entity_key: format!("schedule:{}", entry.name),
+            payload: serde_json::json!({"schedule": entry.name, "cron": entry.cron, "at_ms": at_ms}),
+        };
+        let accepted = self
+            .store
+            .accept_event(&event, &[entry.flow.as_str()], self.clock.now_ms())
             .await?;
         if !accepted.duplicate {
             self.wake_workers();

@@ -51,6 +51,10 @@ pub struct EngineSettings {
         with = "crate::retry::millis"
     )]
     pub watchdog_every: Duration,
+    /// Periodic work (see [`crate::schedule`]); pruning hourly and keeping the Zoho token fresh
+    /// every ten minutes unless configured otherwise.
+    #[serde(default = "crate::schedule::default_schedules")]
+    pub schedules: Vec<crate::schedule::Schedule>,
 }
 
 fn default_payment_stale() -> Duration {
@@ -63,8 +67,8 @@ fn default_watchdog_every() -> Duration {
 
 /// Run history kept: finished runs (succeeded, discarded) for `keep_days` and at most the
 /// newest `keep_runs` of them; their steps and events go with them. Dead letters stay until
-/// replayed or discarded, orders stay. Pruned every `every_minutes` by one node, after which
-/// the SQLite file gives the freed space back.
+/// replayed or discarded, orders stay. Pruned when the `prune` schedule fires (hourly by
+/// default), after which the SQLite file gives the freed space back.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
@@ -72,8 +76,6 @@ pub struct Retention {
     pub keep_days: u32,
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u64,
-    #[serde(default = "default_every_minutes")]
-    pub every_minutes: u32,
 }
 
 fn default_keep_days() -> u32 {
@@ -84,16 +86,11 @@ fn default_keep_runs() -> u64 {
     1_000_000
 }
 
-fn default_every_minutes() -> u32 {
-    60
-}
-
 impl Default for Retention {
     fn default() -> Retention {
         Retention {
             keep_days: default_keep_days(),
             keep_runs: default_keep_runs(),
-            every_minutes: default_every_minutes(),
         }
     }
 }
@@ -121,6 +118,7 @@ impl Default for EngineSettings {
             retention: Retention::default(),
             payment_stale: default_payment_stale(),
             watchdog_every: default_watchdog_every(),
+            schedules: crate::schedule::default_schedules(),
         }
     }
 }

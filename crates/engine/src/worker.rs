@@ -39,7 +39,7 @@ impl Workers {
         }
         let maintenance = engine.clone();
         let stop = shutdown.subscribe();
-        tasks.spawn(async move { maintain(maintenance, stop).await });
+        tasks.spawn(async move { schedule(maintenance, stop).await });
         let watchdog_engine = engine.clone();
         let stop = shutdown.subscribe();
         tasks.spawn(async move { watchdog(watchdog_engine, stop).await });
@@ -106,32 +106,50 @@ async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Retention: every `every_minutes`, the node that wins the lease prunes run history.
-async fn maintain(engine: Engine, mut stop: watch::Receiver<bool>) {
-    let every = Duration::from_secs(u64::from(engine.settings.retention.every_minutes.max(1)) * 60);
-    // The first pass a minute after start, so a restart loop does not prune over and over.
-    let mut next = tokio::time::Instant::now() + Duration::from_secs(60).min(every);
-    let holder = format!("{}/maintenance", engine.node_id);
+/// The scheduler: offers each schedule's firings to the inbox as they come due. Every node
+/// offers them; the inbox keeps one per schedule and minute, so each runs once.
+async fn schedule(engine: Engine, mut stop: watch::Receiver<bool>) {
+    let mut schedules = Vec::new();
+    for entry in &engine.settings.schedules {
+        match entry.cron.parse::<crate::schedule::Cron>() {
+            Ok(_) if Flow::parse(&entry.flow).is_none() => {
+                tracing::error!(schedule = %entry.name, flow = %entry.flow, "schedule ignored: no such flow");
+            }
+            Ok(cron) => schedules.push((entry.clone(), cron)),
+            Err(e) => tracing::error!(schedule = %entry.name, error = %e, "schedule ignored"),
+        }
+    }
+    if schedules.is_empty() {
+        return;
+    }
+    let mut last = engine.clock.now_ms();
     loop {
+        let Some(next) = schedules
+            .iter()
+            .filter_map(|(_, cron)| cron.next_after(last))
+            .min()
+        else {
+            return;
+        };
         tokio::select! {
-            () = tokio::time::sleep_until(next) => {}
+            () = tokio::time::sleep_until(engine.clock.instant_at(next)) => {}
             _ = stop.changed() => return,
         }
-        next = tokio::time::Instant::now() + every;
-        let ttl = i64::try_from(every.as_millis()).unwrap_or(i64::MAX) / 2;
-        match engine
-            .store
-            .try_lease("maintenance:prune", &holder, engine.clock.now_ms(), ttl)
-            .await
-        {
-            Ok(true) => {
-                if let Err(e) = engine.prune().await {
-                    tracing::warn!(error = %e, "pruning run history failed; will try again");
+        for (entry, cron) in &schedules {
+            if cron.next_after(last) != Some(next) {
+                continue;
+            }
+            match engine.fire_schedule(entry, next).await {
+                Ok(accepted) if !accepted.duplicate => {
+                    tracing::info!(schedule = %entry.name, flow = %entry.flow, "schedule fired");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(schedule = %entry.name, error = %e, "cannot fire a schedule; the next firing will");
                 }
             }
-            Ok(false) => tracing::debug!("another node prunes this time"),
-            Err(e) => tracing::warn!(error = %e, "cannot take the maintenance lease"),
         }
+        last = next;
     }
 }
 

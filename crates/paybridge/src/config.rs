@@ -378,6 +378,23 @@ impl FileConfig {
     /// Resolves secrets (from the environment and the vault) and checks the whole
     /// configuration. The vault is opened only when a secret or a connection is in it.
     pub async fn resolve(self) -> anyhow::Result<AppConfig> {
+        let mut names = std::collections::HashSet::new();
+        for entry in &self.engine.schedules {
+            entry
+                .cron
+                .parse::<paybridge_engine::schedule::Cron>()
+                .with_context(|| format!("engine.schedules {:?}", entry.name))?;
+            if paybridge_engine::flows::Flow::parse(&entry.flow).is_none() {
+                bail!(
+                    "engine.schedules {:?}: no flow named {:?} (prune, zoho-token-refresh, payment-watchdog)",
+                    entry.name,
+                    entry.flow
+                );
+            }
+            if !names.insert(entry.name.as_str()) {
+                bail!("engine.schedules: the name {:?} is used twice", entry.name);
+            }
+        }
         let c = &self.cybersource;
         let z = &self.zoho;
         let refs = [
@@ -726,6 +743,28 @@ mod tests {
                 .unwrap_err()
         );
         assert!(error.contains("alerts.slack.webhook_url_vault"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn schedules_are_checked_when_the_configuration_is_read() {
+        for (schedule, problem) in [
+            ("cron = \"61 * * * *\"\nflow = \"prune\"", "minute"),
+            (
+                "cron = \"* * * * *\"\nflow = \"reconcile\"",
+                "no flow named",
+            ),
+        ] {
+            let text = EXAMPLE.replace(
+                "[[engine.schedules]]\nname = \"prune\"\ncron = \"7 * * * *\"\nflow = \"prune\"",
+                &format!("[[engine.schedules]]\nname = \"prune\"\n{schedule}"),
+            );
+            let config: FileConfig = toml::from_str(&text).unwrap();
+            let error = format!("{:#}", config.resolve().await.unwrap_err());
+            assert!(
+                error.contains(problem) && error.contains("engine.schedules"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

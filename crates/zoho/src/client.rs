@@ -177,6 +177,17 @@ impl Client {
         self.inner.tokens.refreshes()
     }
 
+    /// Makes sure the access token lasts at least `lasting` more — refreshing now, off any
+    /// request's path, if it would not (another process's fresher token is taken instead when
+    /// there is one). For a schedule that keeps the token fresh.
+    pub async fn keep_token_fresh(&self, lasting: Duration) -> Result<(), Error> {
+        self.inner
+            .tokens
+            .get_lasting(&self.inner.http, lasting)
+            .await
+            .map(|_| ())
+    }
+
     /// The budgets this client spends from, if metered.
     pub fn budgets(&self) -> Option<&Budgets> {
         self.inner.budgets.as_ref()

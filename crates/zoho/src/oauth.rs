@@ -186,6 +186,11 @@ pub trait RefreshLock: Send + Sync + 'static {
     /// Gives the lease back (only if `holder` still has it).
     fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>>;
 
+    /// Whether this lock keeps shared tokens ([`shared_token`](RefreshLock::shared_token)).
+    fn shares_tokens(&self) -> bool {
+        false
+    }
+
     /// The access token another process (or this one before a restart) shared for `name`,
     /// sealed: opaque to the store. `None` when there is none or sharing is not kept.
     fn shared_token<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
@@ -334,7 +339,7 @@ impl TokenCache {
     }
 
     /// The shared token, if it opens, is not the one Zoho rejected, and lives past the margin.
-    fn open(&self, sealed: &[u8], key: &str) -> Option<AccessToken> {
+    fn open(&self, sealed: &[u8], key: &str, margin: Duration) -> Option<AccessToken> {
         use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
         if sealed.len() < 24 {
             return None;
@@ -366,12 +371,17 @@ impl TokenCache {
             api_domain: shared.api_domain,
             expires_at: Instant::now() + Duration::from_millis(remaining),
         };
-        (Instant::now() + REFRESH_MARGIN < token.expires_at).then_some(token)
+        (Instant::now() + margin < token.expires_at).then_some(token)
     }
 
-    async fn shared(&self, coordination: &Coordination, key: &str) -> Option<AccessToken> {
+    async fn shared(
+        &self,
+        coordination: &Coordination,
+        key: &str,
+        margin: Duration,
+    ) -> Option<AccessToken> {
         match coordination.lock.shared_token(key).await {
-            Ok(Some(sealed)) => self.open(&sealed, key),
+            Ok(Some(sealed)) => self.open(&sealed, key, margin),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the shared Zoho access token");
@@ -382,7 +392,11 @@ impl TokenCache {
 
     /// A token another process minted, else a refresh — under the cross-process lease and
     /// within the refresh budget, so that all processes (and restarts) share one token.
-    async fn coordinated_refresh(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
+    async fn coordinated_refresh(
+        &self,
+        http: &reqwest::Client,
+        margin: Duration,
+    ) -> Result<AccessToken, Error> {
         let key = self.connection_key();
         let Some(coordination) = &self.coordination else {
             if let Some(budgets) = &self.budgets {
@@ -390,7 +404,13 @@ impl TokenCache {
             }
             return self.refresh(http).await;
         };
-        if let Some(token) = self.shared(coordination, &key).await {
+        let sharing = coordination.lock.shares_tokens();
+        // Without sharing every process refreshes for itself: spend from the allowance before
+        // queueing for the lease, as nothing another process mints can be used.
+        if !sharing && let Some(budgets) = &self.budgets {
+            let _permit = budgets.acquire(Product::Accounts, &key, 1).await?;
+        }
+        if let Some(token) = self.shared(coordination, &key, margin).await {
             tracing::debug!("using the Zoho access token another process minted");
             return Ok(token);
         }
@@ -411,10 +431,10 @@ impl TokenCache {
         }
         let refreshed: Result<AccessToken, Error> = async {
             // Whoever held the lease before may have just minted one.
-            if let Some(token) = self.shared(coordination, &key).await {
+            if let Some(token) = self.shared(coordination, &key, margin).await {
                 return Ok(token);
             }
-            if let Some(budgets) = &self.budgets {
+            if sharing && let Some(budgets) = &self.budgets {
                 let _permit = budgets.acquire(Product::Accounts, &key, 1).await?;
             }
             let token = self.refresh(http).await?;
@@ -440,13 +460,23 @@ impl TokenCache {
 
     /// A token valid for at least the refresh margin, refreshing if needed.
     pub(crate) async fn get(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
+        self.get_lasting(http, REFRESH_MARGIN).await
+    }
+
+    /// A token valid for at least `margin` more, refreshing (or taking another process's
+    /// fresher one) if needed.
+    pub(crate) async fn get_lasting(
+        &self,
+        http: &reqwest::Client,
+        margin: Duration,
+    ) -> Result<AccessToken, Error> {
         let mut current = self.current.lock().await;
         if let Some(token) = current.as_ref()
-            && Instant::now() + REFRESH_MARGIN < token.expires_at
+            && Instant::now() + margin < token.expires_at
         {
             return Ok(token.clone());
         }
-        let token = self.coordinated_refresh(http).await?;
+        let token = self.coordinated_refresh(http, margin).await?;
         *current = Some(token.clone());
         Ok(token)
     }

@@ -3,6 +3,7 @@
 //! Flows are code for now; the declarative (YAML) layer will compile to the same steps.
 
 pub mod cybersource_event;
+pub mod maintenance;
 pub mod order_to_cash;
 pub mod payment_resolution;
 
@@ -20,13 +21,22 @@ pub enum Flow {
     PaymentResolution,
     /// A Cybersource webhook → what it means for its order.
     CybersourceEvent,
+    /// Retention: finished history pruned (scheduled).
+    Prune,
+    /// The Zoho access token refreshed ahead of its expiry, off any request's path (scheduled).
+    ZohoTokenRefresh,
+    /// Payments whose request died, looked up (scheduled, besides the watchdog's own beat).
+    PaymentWatchdog,
 }
 
 impl Flow {
-    pub const ALL: [Flow; 3] = [
+    pub const ALL: [Flow; 6] = [
         Flow::OrderToCash,
         Flow::PaymentResolution,
         Flow::CybersourceEvent,
+        Flow::Prune,
+        Flow::ZohoTokenRefresh,
+        Flow::PaymentWatchdog,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +44,9 @@ impl Flow {
             Flow::OrderToCash => "order-to-cash",
             Flow::PaymentResolution => "payment-resolution",
             Flow::CybersourceEvent => "cybersource-event",
+            Flow::Prune => "prune",
+            Flow::ZohoTokenRefresh => "zoho-token-refresh",
+            Flow::PaymentWatchdog => "payment-watchdog",
         }
     }
 
@@ -46,6 +59,9 @@ impl Flow {
             Flow::OrderToCash => order_to_cash::execute(ctx, event).await,
             Flow::PaymentResolution => payment_resolution::execute(ctx, event).await,
             Flow::CybersourceEvent => cybersource_event::execute(ctx, event).await,
+            Flow::Prune => maintenance::prune(ctx).await,
+            Flow::ZohoTokenRefresh => maintenance::zoho_token_refresh(ctx).await,
+            Flow::PaymentWatchdog => maintenance::payment_watchdog(ctx).await,
         }
     }
 
@@ -61,6 +77,9 @@ impl Flow {
             }
             Flow::CybersourceEvent => {
                 tracing::error!(event = event.id, %error, "a Cybersource event could not be processed");
+            }
+            Flow::Prune | Flow::ZohoTokenRefresh | Flow::PaymentWatchdog => {
+                tracing::error!(event = event.id, flow = self.name(), %error, "a scheduled job failed for good");
             }
         }
     }

@@ -482,3 +482,68 @@ async fn a_webhook_about_a_lost_payment_resolves_it_before_the_resolution_run_wo
     assert_eq!(world.books().invoices.len(), 1);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fires_once_per_minute_across_nodes_and_its_flow_runs() {
+    use paybridge_engine::schedule::Schedule;
+    use paybridge_engine::store::RunFilter;
+
+    let world = World::start().await;
+    let engine = &world.engine;
+    let refresh = Schedule {
+        name: "zoho-token-refresh".into(),
+        cron: "*/10 * * * *".into(),
+        flow: "zoho-token-refresh".into(),
+    };
+    let prune = Schedule {
+        name: "prune".into(),
+        cron: "7 * * * *".into(),
+        flow: "prune".into(),
+    };
+    let at = 1_800_000_000_000;
+    // Two nodes offer the same firing: one is kept.
+    assert!(!engine.fire_schedule(&refresh, at).await.unwrap().duplicate);
+    assert!(engine.fire_schedule(&refresh, at).await.unwrap().duplicate);
+    assert!(!engine.fire_schedule(&prune, at).await.unwrap().duplicate);
+
+    let store = &engine.store;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        engine.wait_until(std::time::Duration::from_millis(20), || async {
+            let runs = store
+                .find_runs(&RunFilter {
+                    limit: 10,
+                    ..RunFilter::default()
+                })
+                .await?;
+            Ok(runs.len() == 2
+                && runs
+                    .iter()
+                    .all(|r| r.status == paybridge_engine::store::RunStatus::Succeeded))
+        }),
+    )
+    .await
+    .expect("the scheduled runs succeed")
+    .unwrap();
+    // The token was refreshed off any request's path; the next firing finds it fresh.
+    assert_eq!(engine.connectors.zoho.token_refreshes(), 1);
+    assert!(
+        !engine
+            .fire_schedule(&refresh, at + 600_000)
+            .await
+            .unwrap()
+            .duplicate
+    );
+    world.engine.wake_workers();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        engine.wait_until(std::time::Duration::from_millis(20), || async {
+            Ok(store.counts().await?.runs_by_status.get("succeeded") == Some(&3))
+        }),
+    )
+    .await
+    .expect("the second firing runs")
+    .unwrap();
+    assert_eq!(engine.connectors.zoho.token_refreshes(), 1);
+    world.stop().await;
+}
