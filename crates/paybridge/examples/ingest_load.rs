@@ -32,7 +32,9 @@ async fn main() {
         eprintln!("usage: ingest_load URL KEY_ID KEY_BASE64 SECONDS CONCURRENCY");
         std::process::exit(2);
     };
-    let key = base64::engine::general_purpose::STANDARD.decode(key).unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .unwrap();
     let seconds: u64 = seconds.parse().unwrap();
     let concurrency: usize = concurrency.parse().unwrap();
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -25,9 +25,95 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("schema_v3.sql")),
 ];
 
+/// An event offered to the ingest task, with where its answer goes.
+struct Offer {
+    event: NewEvent,
+    flows: Vec<String>,
+    now: i64,
+    answer: tokio::sync::oneshot::Sender<Result<Accepted, StoreError>>,
+}
+
+/// The most events one ingest transaction takes.
+const INGEST_BATCH: usize = 512;
+
+/// Writes offered events in batches: one transaction for whatever has queued up meanwhile.
+async fn ingest(writer: SqlitePool, mut offers: tokio::sync::mpsc::Receiver<Offer>) {
+    let mut batch = Vec::with_capacity(INGEST_BATCH);
+    while offers.recv_many(&mut batch, INGEST_BATCH).await > 0 {
+        let results = ingest_batch(&writer, &batch).await;
+        match results {
+            Ok(results) => {
+                for (offer, result) in batch.drain(..).zip(results) {
+                    let _ = offer.answer.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for offer in batch.drain(..) {
+                    let _ = offer.answer.send(Err(StoreError::Corrupt(format!(
+                        "cannot commit the event: {message}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+async fn ingest_batch(writer: &SqlitePool, batch: &[Offer]) -> Result<Vec<Accepted>, StoreError> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for offer in batch {
+        let event = &offer.event;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        )
+        .bind(&event.source)
+        .bind(&event.dedupe_key)
+        .bind(&event.event_type)
+        .bind(&event.entity_key)
+        .bind(event.payload.to_string())
+        .bind(offer.now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = inserted else {
+            let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE dedupe_key = ?")
+                .bind(&event.dedupe_key)
+                .fetch_one(&mut *tx)
+                .await?;
+            results.push(Accepted {
+                event_id: id,
+                duplicate: true,
+            });
+            continue;
+        };
+        for flow in &offer.flows {
+            let run = NewRun {
+                inbox_id: id,
+                flow: flow.clone(),
+                entity_key: event.entity_key.clone(),
+                not_before: None,
+            };
+            insert_run(&mut tx, &run, offer.now).await?;
+        }
+        results.push(Accepted {
+            event_id: id,
+            duplicate: false,
+        });
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL: they never wait for the writer).
     pool: SqlitePool,
+    /// The one connection that writes: writers queue here, in order, instead of contending
+    /// for SQLite's lock and sleeping in its busy handler.
+    writer: SqlitePool,
+    /// Events for the ingest task (group commit).
+    ingest: tokio::sync::mpsc::Sender<Offer>,
     path: PathBuf,
 }
 
@@ -62,12 +148,21 @@ impl SqliteStore {
             .foreign_keys(true)
             // Pages freed by retention go back to the file system (see `prune`).
             .auto_vacuum(SqliteAutoVacuum::Incremental);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
+        let (offers, offered) = tokio::sync::mpsc::channel(4 * INGEST_BATCH);
+        tokio::spawn(ingest(writer.clone(), offered));
         let store = SqliteStore {
             pool,
+            writer,
+            ingest: offers,
             path: path.to_path_buf(),
         };
         store.migrate().await?;
@@ -81,10 +176,11 @@ impl SqliteStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// A file made before auto-vacuum was set keeps its old mode until a full `VACUUM`: run it
@@ -94,7 +190,7 @@ impl SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         if mode != 2 {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.writer.acquire().await?;
             sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
                 .execute(&mut *conn)
                 .await?;
@@ -153,15 +249,15 @@ impl SqliteStore {
                 AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)",
         )
         .bind(cutoffs.finished_before_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         // Leases a day past their end (quota buckets are trimmed as they are spent).
         sqlx::query("DELETE FROM leases WHERE until_ms < ?")
             .bind(cutoffs.now_ms - 86_400_000)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let free_before: i64 = sqlx::query_scalar("PRAGMA freelist_count")
             .fetch_one(&mut *conn)
             .await?;
@@ -186,7 +282,7 @@ impl SqliteStore {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         for (version, sql) in MIGRATIONS {
             let mut tx = self.begin().await?;
@@ -266,50 +362,31 @@ impl SqliteStore {
     }
 
     /// Commits an event (and the runs it starts) unless one with its dedupe key is in already.
+    /// Commits an event (and the runs it starts) unless one with its dedupe key is in already.
+    ///
+    /// Group commit: events offered at the same time are written in one transaction by the
+    /// ingest task, so that a burst of webhooks costs one commit, not one each; each caller
+    /// still returns only once its event is committed.
     pub async fn accept_event(
         &self,
         event: &NewEvent,
         flows: &[&str],
         now: i64,
     ) -> Result<Accepted, StoreError> {
-        let mut tx = self.begin().await?;
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        )
-        .bind(&event.source)
-        .bind(&event.dedupe_key)
-        .bind(&event.event_type)
-        .bind(&event.entity_key)
-        .bind(event.payload.to_string())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(id) = inserted else {
-            let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE dedupe_key = ?")
-                .bind(&event.dedupe_key)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Ok(Accepted {
-                event_id: id,
-                duplicate: true,
-            });
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let offer = Offer {
+            event: event.clone(),
+            flows: flows.iter().map(|f| (*f).to_string()).collect(),
+            now,
+            answer,
         };
-        for flow in flows {
-            let run = NewRun {
-                inbox_id: id,
-                flow: (*flow).to_string(),
-                entity_key: event.entity_key.clone(),
-                not_before: None,
-            };
-            insert_run(&mut tx, &run, now).await?;
-        }
-        tx.commit().await?;
-        Ok(Accepted {
-            event_id: id,
-            duplicate: false,
-        })
+        self.ingest
+            .send(offer)
+            .await
+            .map_err(|_| StoreError::Corrupt("the store is closed".into()))?;
+        answered
+            .await
+            .map_err(|_| StoreError::Corrupt("the ingest task stopped".into()))?
     }
 
     pub async fn record_payment(
@@ -400,7 +477,7 @@ impl SqliteStore {
             .bind(detail)
             .bind(now)
             .bind(order_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -424,7 +501,7 @@ impl SqliteStore {
         .bind(payment_id)
         .bind(now)
         .bind(order_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -473,7 +550,7 @@ impl SqliteStore {
         .bind(owner)
         .bind(now + millis(lease))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.map(|row| {
             Ok(ClaimedRun {
@@ -501,7 +578,7 @@ impl SqliteStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -517,7 +594,7 @@ impl SqliteStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -546,7 +623,7 @@ impl SqliteStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -574,7 +651,7 @@ impl SqliteStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -588,7 +665,7 @@ impl SqliteStore {
         )
         .bind(now)
         .bind(run_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -601,7 +678,7 @@ impl SqliteStore {
         )
         .bind(now)
         .bind(run_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -692,7 +769,7 @@ impl SqliteStore {
         .bind(name)
         .bind(now)
         .bind(input.map(serde_json::Value::to_string))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         let attempts = attempts
             .ok_or_else(|| StoreError::Corrupt(format!("step {key} has already succeeded")))?;
@@ -712,7 +789,7 @@ impl SqliteStore {
         .bind(output.to_string())
         .bind(now)
         .bind(key)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -734,7 +811,7 @@ impl SqliteStore {
         .bind(&failure.request_id)
         .bind(now)
         .bind(key)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -755,7 +832,7 @@ impl SqliteStore {
         .bind(&secret.sealed)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -797,7 +874,7 @@ impl SqliteStore {
         .bind(now)
         .bind(name)
         .bind(old_key_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -805,7 +882,7 @@ impl SqliteStore {
     pub async fn vault_delete(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM vault_secrets WHERE name = ?")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -821,7 +898,7 @@ impl SqliteStore {
         )
         .bind(name)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(
             sqlx::query_scalar("SELECT value FROM vault_meta WHERE name = ?")
@@ -843,7 +920,7 @@ impl SqliteStore {
         .bind(&connection.vendor)
         .bind(connection.settings.to_string())
         .bind(connection.updated_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -851,7 +928,7 @@ impl SqliteStore {
     pub async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM connections WHERE name = ?")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -887,7 +964,7 @@ impl SqliteStore {
         .bind(&token.role)
         .bind(&token.secret_hash)
         .bind(token.created_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -919,7 +996,7 @@ impl SqliteStore {
         sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -929,7 +1006,7 @@ impl SqliteStore {
             sqlx::query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -954,7 +1031,7 @@ impl SqliteStore {
         .bind(holder)
         .bind(now.saturating_add(ttl_ms))
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -976,7 +1053,7 @@ impl SqliteStore {
         .bind(name)
         .bind(sealed)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -996,7 +1073,7 @@ impl SqliteStore {
         sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
             .bind(name)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -1116,7 +1193,7 @@ impl SqliteStore {
         )
         .bind(key)
         .bind(until_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1154,7 +1231,7 @@ impl SqliteStore {
         .bind(key)
         .bind(value)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.xref(system, kind, key)
             .await?
