@@ -1300,6 +1300,10 @@ fn count(row: &SqliteRow) -> Result<u64, StoreError> {
     Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
 }
 
+/// Queues a run of `run.flow` for its event — or, when that flow already ran for the event and
+/// succeeded, queues it again (a second lost payment on one order needs a second lookup; finished
+/// steps are reused, so nothing is done twice). A run still queued, running or dead is left as
+/// it is.
 async fn insert_run(
     tx: &mut Transaction<'static, Sqlite>,
     run: &NewRun,
@@ -1308,7 +1312,11 @@ async fn insert_run(
     sqlx::query(
         "INSERT INTO runs (inbox_id, flow, entity_key, status, attempt, next_attempt_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, 'queued', 0, ?5, ?4, ?4)
-         ON CONFLICT (inbox_id, flow) DO NOTHING",
+         ON CONFLICT (inbox_id, flow) DO UPDATE
+            SET status = 'queued', attempt = 0, next_attempt_at = excluded.next_attempt_at,
+                lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL,
+                updated_at = excluded.updated_at
+          WHERE runs.status = 'succeeded'",
     )
     .bind(run.inbox_id)
     .bind(&run.flow)

@@ -347,3 +347,37 @@ async fn the_watchdog_resolves_payments_whose_request_died_and_leaves_young_ones
     assert_eq!(world.engine.watch_payments().await.unwrap(), 0);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_lost_payment_on_one_order_is_looked_up_too() {
+    let world = World::start().await;
+    world.fault(
+        false,
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::ErrorBefore { status: 502 },
+        2,
+    );
+    for _ in 0..2 {
+        let Ok(Placed::New(_) | Placed::Replayed(_)) = world
+            .engine
+            .place_order(place("R-2L", "ada@example.com", "10.00"))
+            .await
+        else {
+            panic!("placed")
+        };
+        assert_eq!(
+            world.settled("R-2L").await.status,
+            OrderStatus::PaymentFailed,
+            "looked up, nothing charged"
+        );
+    }
+    world
+        .engine
+        .place_order(place("R-2L", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("R-2L").await.status, OrderStatus::Completed);
+    assert_eq!(world.cybersource.payments().len(), 1);
+    world.stop().await;
+}

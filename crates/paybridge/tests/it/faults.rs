@@ -46,7 +46,13 @@ async fn place(env: &DemoEnvironment, plan: &OrderPlan) {
             201 | 402 => return,
             502 => {
                 // The answer was lost: wait for the lookup, then place again if nothing came of it.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
                 loop {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{}: its lost payment was never looked up",
+                        plan.reference
+                    );
                     let order = store
                         .order_by_reference(&plan.reference)
                         .await
