@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Order to cash, end to end: `paybridge sandbox` (Cybersource + Zoho, limits off, no latency) in
+# one process, `paybridge serve` (SQLite, 8 workers, budgets off) in another, and a storefront
+# placing ORDERS orders. Prints orders/s and paybridge's CPU time per order.
+# Usage: bench/o2c.sh [orders] [concurrency]   (builds in release mode)
+set -euo pipefail
+ORDERS=${1:-2000}
+CONCURRENCY=${2:-32}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+trap 'kill $SANDBOX $PAYBRIDGE 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cd "$ROOT"
+cargo build --release --quiet --bin paybridge --example o2c_load
+SECRET=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+cat > "$WORK/sandbox.toml" <<TOML
+cybersource_listen = "127.0.0.1:18181"
+zoho_listen = "127.0.0.1:18182"
+[cybersource]
+[[cybersource.keys]]
+merchant_id = "bench"
+key_id = "bench-key"
+shared_secret = "$SECRET"
+[zoho.limits]
+enabled = false
+[[zoho.clients]]
+client_id = "1000.BENCH"
+client_secret = "bench-secret"
+refresh_tokens = ["1000.bench.refresh"]
+[[zoho.organizations]]
+organization_id = "10234695"
+name = "Bench"
+currency_code = "USD"
+TOML
+./target/release/paybridge sandbox --config "$WORK/sandbox.toml" >"$WORK/sandbox.log" 2>&1 &
+SANDBOX=$!
+cat > "$WORK/paybridge.toml" <<TOML
+[server]
+listen = "127.0.0.1:18190"
+[store]
+path = "$WORK/paybridge.db"
+[engine]
+workers = 8
+test_mode = true
+[cybersource]
+environment = "http://127.0.0.1:18181/"
+merchant_id = "bench"
+key_id = "bench-key"
+shared_secret_env = "BENCH_SECRET"
+[zoho]
+accounts_url = "http://127.0.0.1:18182/"
+api_domain = "http://127.0.0.1:18182/"
+client_id = "1000.BENCH"
+client_secret_env = "BENCH_ZOHO_SECRET"
+refresh_token_env = "BENCH_ZOHO_REFRESH"
+organization_id = "10234695"
+base_currency = "USD"
+[zoho.quotas]
+enabled = false
+[storefront]
+api_keys_env = "BENCH_STOREFRONT"
+TOML
+BENCH_SECRET=$SECRET BENCH_ZOHO_SECRET=bench-secret BENCH_ZOHO_REFRESH=1000.bench.refresh \
+  BENCH_STOREFRONT=storefront-key-0123456789abcdef RUST_LOG=warn \
+  ./target/release/paybridge serve --config "$WORK/paybridge.toml" >"$WORK/serve.log" 2>&1 &
+PAYBRIDGE=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:18190/readyz" >/dev/null && break
+  sleep 0.1
+done
+./target/release/examples/o2c_load "http://127.0.0.1:18190/" storefront-key-0123456789abcdef \
+  "$ORDERS" "$CONCURRENCY" "$WORK/paybridge.db"
+# utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat).
+TICKS=$(awk '{print $14 + $15}' "/proc/$PAYBRIDGE/stat")
+HZ=$(getconf CLK_TCK)
+RSS=$(ps -o rss= -p "$PAYBRIDGE")
+echo "paybridge: $(echo "scale=2; $TICKS / $HZ" | bc) s of CPU in all, $(echo "scale=3; $TICKS * 1000 / $HZ / $ORDERS" | bc) ms per order; RSS ${RSS} KB"
