@@ -40,7 +40,9 @@ async fn main() {
         .iter()
         .filter(|p| matches!(p.http_status, 201 | 402))
         .count();
-    let store = Store::open_sqlite(std::path::Path::new(store)).await.unwrap();
+    let store = Store::open_sqlite(std::path::Path::new(store))
+        .await
+        .unwrap();
     loop {
         let counts = store.counts().await.unwrap();
         let busy = counts.runs_by_status.get("queued").copied().unwrap_or(0)

@@ -319,8 +319,16 @@ impl DemoEnvironment {
                 .iter()
                 .map(|s| counts.runs_by_status.get(s.as_str()).copied().unwrap_or(0))
                 .sum::<u64>();
+            // Every payment's webhook has come (Cybersource delivers them on its own time).
+            let webhooks = counts
+                .inbox_by_source
+                .get("cybersource-webhook")
+                .copied()
+                .unwrap_or(0);
             progress.set_position(settled);
-            Ok(usize::try_from(settled).unwrap_or(usize::MAX) >= expected && busy == 0)
+            Ok(usize::try_from(settled).unwrap_or(usize::MAX) >= expected
+                && usize::try_from(webhooks).unwrap_or(usize::MAX) >= expected
+                && busy == 0)
         });
         match tokio::time::timeout(timeout, wait).await {
             Ok(result) => Ok(result?),
@@ -630,6 +638,8 @@ pub struct Summary {
     pub returning_customer_orders: usize,
     pub zoho_records_created: ZohoRecords,
     pub api_calls: ApiCalls,
+    /// Cybersource webhook events received (each committed once, however often delivered).
+    pub webhooks: u64,
     pub elapsed_ms: u64,
     pub seed: u64,
     pub reference_prefix: String,
@@ -719,6 +729,11 @@ impl DemoEnvironment {
                 zoho_accounts: connectors.zoho.token_refreshes(),
                 zoho_books: connectors.zoho.api_calls(),
             },
+            webhooks: counts
+                .inbox_by_source
+                .get("cybersource-webhook")
+                .copied()
+                .unwrap_or(0),
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             seed: self.storefront.seed(),
             reference_prefix: self.reference_prefix.clone(),
@@ -764,6 +779,10 @@ pub fn render(summary: &Summary) -> String {
         a.zoho_accounts,
         a.zoho_books,
         per_order.round_dp(2)
+    ));
+    out.push_str(&format!(
+        "  webhooks     {} Cybersource events received, verified and processed\n",
+        s.webhooks
     ));
     if s.verification.ok {
         out.push_str(&format!(

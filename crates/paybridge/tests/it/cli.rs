@@ -46,6 +46,10 @@ fn demo_json_reports_every_order_and_keeps_cards_out_of_logs_and_store() {
     );
     assert_eq!(summary["api_calls"]["cybersource"], 30);
     assert_eq!(
+        summary["webhooks"], 30,
+        "every payment's webhook came and was taken once"
+    );
+    assert_eq!(
         summary["api_calls"]["zoho_accounts"], 1,
         "one token refresh for the whole run"
     );
