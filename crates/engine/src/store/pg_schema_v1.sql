@@ -144,3 +144,5 @@ CREATE TABLE shared_tokens (
     sealed     BYTEA   NOT NULL,
     updated_ms BIGINT  NOT NULL
 );
+
+CREATE INDEX runs_claim ON runs (status, next_attempt_at, id);

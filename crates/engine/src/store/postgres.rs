@@ -474,42 +474,49 @@ impl PostgresStore {
         })
     }
 
+    /// Claims the next due run: first a run whose worker's lease ran out (rare, and older work),
+    /// then the queued run due first — each found by reading `runs_claim` in order and skipping
+    /// rows other nodes are claiming, so a backlog of any size costs the same.
     pub async fn claim_run(
         &self,
         owner: &str,
         now: i64,
         lease: Duration,
     ) -> Result<Option<ClaimedRun>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE runs
-                SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, updated_at = $3
-              WHERE id = (
-                    SELECT r.id FROM runs r
-                     WHERE ((r.status = 'queued' AND r.next_attempt_at <= $3)
-                            OR (r.status = 'running' AND r.lease_expires_at < $3))
-                       AND NOT EXISTS (SELECT 1 FROM runs e
-                                        WHERE e.entity_key = r.entity_key AND e.id < r.id
-                                          AND e.status IN ('queued', 'running'))
-                     ORDER BY r.next_attempt_at, r.id
-                     LIMIT 1
-                     FOR UPDATE SKIP LOCKED)
-            RETURNING id, inbox_id, flow, entity_key, attempt",
-        )
-        .bind(owner)
-        .bind(now + millis(lease))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(ClaimedRun {
-                id: row.try_get("id")?,
-                inbox_id: row.try_get("inbox_id")?,
-                flow: row.try_get("flow")?,
-                entity_key: row.try_get("entity_key")?,
-                attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
-            })
-        })
-        .transpose()
+        for status in ["running", "queued"] {
+            let row = sqlx::query(
+                "UPDATE runs
+                    SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, updated_at = $3
+                  WHERE id = (
+                        SELECT r.id FROM runs r
+                         WHERE r.status = $4
+                           AND CASE WHEN $4 = 'queued' THEN r.next_attempt_at <= $3
+                                    ELSE r.lease_expires_at < $3 END
+                           AND NOT EXISTS (SELECT 1 FROM runs e
+                                            WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                              AND e.status IN ('queued', 'running'))
+                         ORDER BY r.next_attempt_at, r.id
+                         LIMIT 1
+                         FOR UPDATE SKIP LOCKED)
+                RETURNING id, inbox_id, flow, entity_key, attempt",
+            )
+            .bind(owner)
+            .bind(now + millis(lease))
+            .bind(now)
+            .bind(status)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return Ok(Some(ClaimedRun {
+                    id: row.try_get("id")?,
+                    inbox_id: row.try_get("inbox_id")?,
+                    flow: row.try_get("flow")?,
+                    entity_key: row.try_get("entity_key")?,
+                    attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     pub async fn renew_lease(

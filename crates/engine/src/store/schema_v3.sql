@@ -55,3 +55,6 @@ CREATE TABLE shared_tokens (
     sealed     BLOB    NOT NULL,
     updated_ms INTEGER NOT NULL
 );
+
+-- Claiming the next due run reads this index in order (a backlog of any size costs the same).
+CREATE INDEX runs_claim ON runs (status, next_attempt_at, id);

@@ -537,14 +537,23 @@ impl SqliteStore {
             "UPDATE runs
                 SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, attempt = attempt + 1, updated_at = ?3
               WHERE id = (
-                    SELECT r.id FROM runs r
-                     WHERE ((r.status = 'queued' AND r.next_attempt_at <= ?3)
-                            OR (r.status = 'running' AND r.lease_expires_at < ?3))
-                       AND NOT EXISTS (SELECT 1 FROM runs e
-                                        WHERE e.entity_key = r.entity_key AND e.id < r.id
-                                          AND e.status IN ('queued', 'running'))
-                     ORDER BY r.next_attempt_at, r.id
-                     LIMIT 1)
+                    SELECT id FROM (
+                        SELECT * FROM (
+                            SELECT r.id, r.next_attempt_at FROM runs r
+                             WHERE r.status = 'queued' AND r.next_attempt_at <= ?3
+                               AND NOT EXISTS (SELECT 1 FROM runs e
+                                     WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                       AND e.status IN ('queued', 'running'))
+                             ORDER BY r.next_attempt_at, r.id LIMIT 1)
+                        UNION ALL
+                        SELECT * FROM (
+                            SELECT r.id, r.next_attempt_at FROM runs r
+                             WHERE r.status = 'running' AND r.lease_expires_at < ?3
+                               AND NOT EXISTS (SELECT 1 FROM runs e
+                                     WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                       AND e.status IN ('queued', 'running'))
+                             ORDER BY r.next_attempt_at, r.id LIMIT 1))
+                     ORDER BY next_attempt_at, id LIMIT 1)
             RETURNING id, inbox_id, flow, entity_key, attempt",
         )
         .bind(owner)
