@@ -1,9 +1,11 @@
 //! The durable engine.
 //!
-//! - [`store`]: the inbox, orders, runs, memoized steps and cross-references (SQLite).
+//! - [`store`]: the inbox, orders, runs, memoized steps and cross-references (SQLite or
+//!   PostgreSQL, one contract).
 //! - [`orders`]: the order service behind `POST /api/v1/orders`: admit once, charge, queue.
 //! - [`payments`]: the payment step and how a lost payment answer is resolved.
-//! - [`flows`]: what runs do ([`flows::Flow`]): the Zoho side of order to cash, payment resolution.
+//! - [`flows`]: what runs do ([`flows::Flow`]): the Zoho side of order to cash, payment resolution,
+//!   Cybersource events, and the scheduled jobs.
 //! - [`runtime`]: steps executed exactly once, by idempotency key.
 //! - [`worker`]: leasing runs, retrying with backoff, dead-lettering.
 //! - [`retry`]: the pure backoff policy.
