@@ -156,6 +156,13 @@ impl RunningApp {
                 )
             })
             .context("configuring the Zoho connection")?;
+        // The organization's quotas show in /metrics and the admin API from the start.
+        if let Some(budgets) = zoho.budgets() {
+            budgets.watch(
+                paybridge_zoho::quota::Product::Finance,
+                &config.zoho.organization_id,
+            );
+        }
         let books = zoho.books(config.zoho.organization_id.clone());
         let connectors = Connectors {
             cybersource,

@@ -641,6 +641,12 @@ impl Budgets {
         }
     }
 
+    /// Lists an organization's quotas in [`usage`](Budgets::usage) before anything is spent
+    /// from them (a deployment's configured organizations show from the start).
+    pub fn watch(&self, product: Product, organization: &str) {
+        self.remember(product, organization);
+    }
+
     fn remember(&self, product: Product, organization: &str) {
         let mut known = self
             .inner
@@ -655,7 +661,7 @@ impl Budgets {
         }
     }
 
-    /// The use of every quota of every organization this process has spent from.
+    /// The use of every quota of every organization this process has spent from or watches.
     pub async fn usage(&self) -> Result<Vec<QuotaUsage>, Error> {
         let known = self
             .inner

@@ -329,3 +329,36 @@ async fn an_operator_finds_a_dead_letter_reads_why_and_replays_it_from_the_cli()
     let empty = cli(&["dlq", "list"], &config);
     assert_eq!(String::from_utf8_lossy(&empty.stdout), "no runs match\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organizations_quotas_show_before_anything_is_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = start_demo(1, 3, &dir).await;
+    let tokens =
+        paybridge_engine::tokens::Tokens::new(env.app.engine.store.clone(), env.app.engine.clock);
+    let (_, token) = tokens
+        .create("ops", paybridge_engine::tokens::Role::Viewer)
+        .await
+        .unwrap();
+    let quota: serde_json::Value = crate::helpers::http()
+        .get(env.app.url().join("api/v1/admin/quota").unwrap())
+        .bearer_auth(secrecy::ExposeSecret::expose_secret(&token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let books: Vec<_> = quota["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["product"] == "books")
+        .collect();
+    assert_eq!(books.len(), 2, "per minute and per day: {quota}");
+    assert!(
+        books
+            .iter()
+            .all(|q| q["used"] == 0 && q["limit"].as_u64().unwrap() > 0)
+    );
+}
