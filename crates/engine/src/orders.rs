@@ -221,6 +221,18 @@ impl Placed {
     }
 }
 
+/// A payment whose charging request died before Cybersource's answer was recorded: its outcome
+/// is unknown, and it is looked up like any lost answer.
+fn died_while_charging(found_by: Option<&str>) -> StepError {
+    let mut message =
+        "the request charging this order stopped before Cybersource's answer was recorded"
+            .to_string();
+    if let Some(finder) = found_by {
+        message.push_str(&format!(" (found by {finder})"));
+    }
+    StepError::new(FailureKind::OutcomeUnknown, "cybersource", message)
+}
+
 impl Engine {
     /// Takes an order: admits it once per Idempotency-Key, charges it, and queues the Zoho side.
     /// Returns as soon as Cybersource has answered.
@@ -244,13 +256,9 @@ impl Engine {
                     if self.clock.now_ms() - existing.updated_at < stale {
                         return Err(PlaceError::InProgress(Box::new(existing)));
                     }
-                    let lost = StepError::new(
-                        FailureKind::OutcomeUnknown,
-                        "cybersource",
-                        "the request charging this order stopped before Cybersource's answer was recorded",
-                    );
                     return Ok(Placed::Replayed(
-                        self.record_payment_outcome(&existing, Err(lost)).await?,
+                        self.record_payment_outcome(&existing, Err(died_while_charging(None)))
+                            .await?,
                     ));
                 }
                 if !retry_payment {
@@ -315,12 +323,8 @@ impl Engine {
             .stale_pending_orders(self.clock.now_ms() - stale, 500)
             .await?;
         for order in &stuck {
-            let lost = StepError::new(
-                FailureKind::OutcomeUnknown,
-                "cybersource",
-                "the request charging this order stopped before Cybersource's answer was recorded (found by the watchdog)",
-            );
-            self.record_payment_outcome(order, Err(lost)).await?;
+            self.record_payment_outcome(order, Err(died_while_charging(Some("the watchdog"))))
+                .await?;
             tracing::warn!(order = %order.reference, "an unanswered payment is being looked up in Cybersource");
         }
         if !stuck.is_empty() {

@@ -4,6 +4,7 @@
 //! each written in its own SQL and held to the same behaviour by the same tests.
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 use std::path::Path;

@@ -2,20 +2,23 @@
 //! concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use paybridge_model::OrderStatus;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use super::rows::{
+    TokenRow, bucket_size, count, millis, order_columns, order_from_row, run_columns, run_from_row,
+    sealed_from_row, step_columns, step_from_row, token_record,
+};
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewEvent,
     NewOrder, NewRun, OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RunFilter, RunRecord,
-    RunStatus, SealedSecret, StepRecord, StepStatus, StoreError, TokenRecord, parse_kind,
+    RunStatus, SealedSecret, StepRecord, StoreError, TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
@@ -115,26 +118,6 @@ pub struct SqliteStore {
     /// Events for the ingest task (group commit).
     ingest: tokio::sync::mpsc::Sender<Offer>,
     path: PathBuf,
-}
-
-/// The bucket of a quota window: a sixtieth of it, at least a millisecond.
-fn bucket_size(window_ms: i64) -> i64 {
-    (window_ms / 60).max(1)
-}
-
-fn sealed_from_row(row: &SqliteRow) -> SealedSecret {
-    SealedSecret {
-        name: row.get("name"),
-        key_id: row.get("key_id"),
-        wrapped_key: row.get("wrapped_key"),
-        sealed: row.get("sealed"),
-        created_ms: row.get("created_ms"),
-        updated_ms: row.get("updated_ms"),
-    }
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl SqliteStore {
@@ -853,7 +836,7 @@ impl SqliteStore {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| sealed_from_row(&r)))
+        row.as_ref().map(sealed_from_row).transpose()
     }
 
     pub async fn vault_all(&self) -> Result<Vec<SealedSecret>, StoreError> {
@@ -862,7 +845,7 @@ impl SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(sealed_from_row).collect())
+        rows.iter().map(sealed_from_row).collect()
     }
 
     /// Replaces a secret's wrapped key (rotation), if it is still under `old_key_id`.
@@ -1281,34 +1264,6 @@ impl SqliteStore {
     }
 }
 
-type TokenRow = (
-    String,
-    String,
-    String,
-    Vec<u8>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
-
-fn token_record(
-    (id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms): TokenRow,
-) -> TokenRecord {
-    TokenRecord {
-        id,
-        name,
-        role,
-        secret_hash,
-        created_ms,
-        last_used_ms,
-        revoked_ms,
-    }
-}
-
-fn count(row: &SqliteRow) -> Result<u64, StoreError> {
-    Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
-}
-
 /// Queues a run of `run.flow` for its event — or, when that flow already ran for the event and
 /// succeeded, queues it again (a second lost payment on one order needs a second lookup; finished
 /// steps are reused, so nothing is done twice). A run still queued, running or dead is left as
@@ -1337,13 +1292,6 @@ async fn insert_run(
     Ok(())
 }
 
-macro_rules! order_columns {
-    () => {
-        "id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency, amount_minor,
-         customer_email, card_brand, card_last4, payment_id, payment_status, decline_reason, status_detail,
-         failure_kind, zoho_contact_id, zoho_invoice_id, zoho_payment_id, created_at, updated_at"
-    };
-}
 const ORDER_SELECT_BY_ID: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?");
 const ORDER_SELECT_BY_KEY: &str = concat!(
     "SELECT ",
@@ -1377,39 +1325,6 @@ async fn fetch_order(
     order_from_row(&row)
 }
 
-fn order_from_row(row: &SqliteRow) -> Result<OrderRecord, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(OrderRecord {
-        id: row.try_get("id")?,
-        reference: row.try_get("reference")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        request_fingerprint: row.try_get("request_fingerprint")?,
-        inbox_id: row.try_get("inbox_id")?,
-        status: OrderStatus::from_str(&status).map_err(StoreError::Corrupt)?,
-        currency: row.try_get("currency")?,
-        amount_minor: row.try_get("amount_minor")?,
-        customer_email: row.try_get("customer_email")?,
-        card_brand: row.try_get("card_brand")?,
-        card_last4: row.try_get("card_last4")?,
-        payment_id: row.try_get("payment_id")?,
-        payment_status: row.try_get("payment_status")?,
-        decline_reason: row.try_get("decline_reason")?,
-        status_detail: row.try_get("status_detail")?,
-        failure_kind: parse_kind(row.try_get("failure_kind")?),
-        zoho_contact_id: row.try_get("zoho_contact_id")?,
-        zoho_invoice_id: row.try_get("zoho_invoice_id")?,
-        zoho_payment_id: row.try_get("zoho_payment_id")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-macro_rules! run_columns {
-    () => {
-        "id, inbox_id, flow, entity_key, status, attempt, next_attempt_at, last_error, last_error_kind,
-         last_error_status, last_error_step, last_error_request_id, created_at, updated_at, finished_at"
-    };
-}
 const RUN_SELECT_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?");
 const RUN_SELECT_RECENT: &str = concat!(
     "SELECT ",
@@ -1426,35 +1341,6 @@ const RUN_SELECT_FILTERED: &str = concat!(
       ORDER BY id DESC LIMIT ?7"
 );
 
-fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(RunRecord {
-        id: row.try_get("id")?,
-        inbox_id: row.try_get("inbox_id")?,
-        flow: row.try_get("flow")?,
-        entity_key: row.try_get("entity_key")?,
-        status: RunStatus::parse(&status)?,
-        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        last_error: row.try_get("last_error")?,
-        last_error_kind: parse_kind(row.try_get("last_error_kind")?),
-        last_error_status: row
-            .try_get::<Option<i64>, _>("last_error_status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        last_error_step: row.try_get("last_error_step")?,
-        last_error_request_id: row.try_get("last_error_request_id")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
-macro_rules! step_columns {
-    () => {
-        "idempotency_key, run_id, name, status, attempts, input, output, error, error_kind, error_status,
-         error_request_id, started_at, finished_at"
-    };
-}
 const STEP_SELECT_BY_KEY: &str = concat!(
     "SELECT ",
     step_columns!(),
@@ -1465,40 +1351,3 @@ const STEP_SELECT_BY_RUN: &str = concat!(
     step_columns!(),
     " FROM steps WHERE run_id = ? ORDER BY started_at, idempotency_key"
 );
-
-fn step_from_row(row: &SqliteRow) -> Result<StepRecord, StoreError> {
-    let key: String = row.try_get("idempotency_key")?;
-    let status = match row.try_get::<String, _>("status")?.as_str() {
-        "started" => StepStatus::Started,
-        "succeeded" => StepStatus::Succeeded,
-        "failed" => StepStatus::Failed,
-        other => return Err(StoreError::Corrupt(format!("step {key} status {other:?}"))),
-    };
-    let output = row
-        .try_get::<Option<String>, _>("output")?
-        .map(|text| serde_json::from_str(&text))
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("step {key} output: {e}")))?;
-    let input = row
-        .try_get::<Option<String>, _>("input")?
-        .map(|text| serde_json::from_str(&text))
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("step {key} input: {e}")))?;
-    Ok(StepRecord {
-        idempotency_key: key,
-        run_id: row.try_get("run_id")?,
-        name: row.try_get("name")?,
-        status,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
-        input,
-        output,
-        error: row.try_get("error")?,
-        error_kind: parse_kind(row.try_get("error_kind")?),
-        error_status: row
-            .try_get::<Option<i64>, _>("error_status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        error_request_id: row.try_get("error_request_id")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}

@@ -1,0 +1,208 @@
+//! What the SQLite and PostgreSQL stores share: the column lists they select and how a row
+//! becomes a record. Only their SQL (placeholders, locking) differs; reading a row does not.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use paybridge_model::OrderStatus;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use super::{
+    OrderRecord, RunRecord, RunStatus, SealedSecret, StepRecord, StepStatus, StoreError,
+    TokenRecord, parse_kind,
+};
+
+/// The column types the stores use, read by name from either backend's rows.
+pub(super) trait Columns {
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    fn maybe_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    fn maybe_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError>;
+}
+
+macro_rules! columns_of {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, column: &str) -> Result<String, StoreError> {
+                Ok(self.try_get(column)?)
+            }
+            fn maybe_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+                Ok(self.try_get(column)?)
+            }
+            fn int(&self, column: &str) -> Result<i64, StoreError> {
+                Ok(self.try_get(column)?)
+            }
+            fn maybe_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+                Ok(self.try_get(column)?)
+            }
+            fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+                Ok(self.try_get(column)?)
+            }
+        }
+    };
+}
+
+columns_of!(SqliteRow);
+columns_of!(PgRow);
+
+/// The bucket of a quota window: a sixtieth of it, at least a millisecond.
+pub(super) fn bucket_size(window_ms: i64) -> i64 {
+    (window_ms / 60).max(1)
+}
+
+pub(super) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A `COUNT(*) AS n`.
+pub(super) fn count(row: &impl Columns) -> Result<u64, StoreError> {
+    Ok(u64::try_from(row.int("n")?).unwrap_or(0))
+}
+
+pub(super) fn sealed_from_row(row: &impl Columns) -> Result<SealedSecret, StoreError> {
+    Ok(SealedSecret {
+        name: row.text("name")?,
+        key_id: row.text("key_id")?,
+        wrapped_key: row.bytes("wrapped_key")?,
+        sealed: row.bytes("sealed")?,
+        created_ms: row.int("created_ms")?,
+        updated_ms: row.int("updated_ms")?,
+    })
+}
+
+pub(super) type TokenRow = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+pub(super) fn token_record(
+    (id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms): TokenRow,
+) -> TokenRecord {
+    TokenRecord {
+        id,
+        name,
+        role,
+        secret_hash,
+        created_ms,
+        last_used_ms,
+        revoked_ms,
+    }
+}
+
+macro_rules! order_columns {
+    () => {
+        "id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency, amount_minor,
+         customer_email, card_brand, card_last4, payment_id, payment_status, decline_reason, status_detail,
+         failure_kind, zoho_contact_id, zoho_invoice_id, zoho_payment_id, created_at, updated_at"
+    };
+}
+pub(super) use order_columns;
+
+macro_rules! run_columns {
+    () => {
+        "id, inbox_id, flow, entity_key, status, attempt, next_attempt_at, last_error, last_error_kind,
+         last_error_status, last_error_step, last_error_request_id, created_at, updated_at, finished_at"
+    };
+}
+pub(super) use run_columns;
+
+macro_rules! step_columns {
+    () => {
+        "idempotency_key, run_id, name, status, attempts, input, output, error, error_kind, error_status,
+         error_request_id, started_at, finished_at"
+    };
+}
+pub(super) use step_columns;
+
+fn http_status(value: Option<i64>) -> Option<u16> {
+    value.and_then(|s| u16::try_from(s).ok())
+}
+
+fn json(
+    key: &str,
+    what: &str,
+    text: Option<String>,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    text.map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("step {key} {what}: {e}")))
+}
+
+pub(super) fn order_from_row(row: &impl Columns) -> Result<OrderRecord, StoreError> {
+    Ok(OrderRecord {
+        id: row.text("id")?,
+        reference: row.text("reference")?,
+        idempotency_key: row.text("idempotency_key")?,
+        request_fingerprint: row.text("request_fingerprint")?,
+        inbox_id: row.int("inbox_id")?,
+        status: OrderStatus::from_str(&row.text("status")?).map_err(StoreError::Corrupt)?,
+        currency: row.text("currency")?,
+        amount_minor: row.int("amount_minor")?,
+        customer_email: row.text("customer_email")?,
+        card_brand: row.maybe_text("card_brand")?,
+        card_last4: row.maybe_text("card_last4")?,
+        payment_id: row.maybe_text("payment_id")?,
+        payment_status: row.maybe_text("payment_status")?,
+        decline_reason: row.maybe_text("decline_reason")?,
+        status_detail: row.maybe_text("status_detail")?,
+        failure_kind: parse_kind(row.maybe_text("failure_kind")?),
+        zoho_contact_id: row.maybe_text("zoho_contact_id")?,
+        zoho_invoice_id: row.maybe_text("zoho_invoice_id")?,
+        zoho_payment_id: row.maybe_text("zoho_payment_id")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+pub(super) fn run_from_row(row: &impl Columns) -> Result<RunRecord, StoreError> {
+    Ok(RunRecord {
+        id: row.int("id")?,
+        inbox_id: row.int("inbox_id")?,
+        flow: row.text("flow")?,
+        entity_key: row.text("entity_key")?,
+        status: RunStatus::parse(&row.text("status")?)?,
+        attempt: u32::try_from(row.int("attempt")?).unwrap_or(0),
+        next_attempt_at: row.int("next_attempt_at")?,
+        last_error: row.maybe_text("last_error")?,
+        last_error_kind: parse_kind(row.maybe_text("last_error_kind")?),
+        last_error_status: http_status(row.maybe_int("last_error_status")?),
+        last_error_step: row.maybe_text("last_error_step")?,
+        last_error_request_id: row.maybe_text("last_error_request_id")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+        finished_at: row.maybe_int("finished_at")?,
+    })
+}
+
+pub(super) fn step_from_row(row: &impl Columns) -> Result<StepRecord, StoreError> {
+    let key = row.text("idempotency_key")?;
+    let status = match row.text("status")?.as_str() {
+        "started" => StepStatus::Started,
+        "succeeded" => StepStatus::Succeeded,
+        "failed" => StepStatus::Failed,
+        other => return Err(StoreError::Corrupt(format!("step {key} status {other:?}"))),
+    };
+    Ok(StepRecord {
+        run_id: row.maybe_int("run_id")?,
+        name: row.text("name")?,
+        status,
+        attempts: u32::try_from(row.int("attempts")?).unwrap_or(0),
+        input: json(&key, "input", row.maybe_text("input")?)?,
+        output: json(&key, "output", row.maybe_text("output")?)?,
+        error: row.maybe_text("error")?,
+        error_kind: parse_kind(row.maybe_text("error_kind")?),
+        error_status: http_status(row.maybe_int("error_status")?),
+        error_request_id: row.maybe_text("error_request_id")?,
+        started_at: row.int("started_at")?,
+        finished_at: row.maybe_int("finished_at")?,
+        idempotency_key: key,
+    })
+}
