@@ -163,16 +163,8 @@ impl Engine {
 
     /// Prunes run history as the retention settings say (see [`settings::Retention`]).
     pub async fn prune(&self) -> Result<store::PruneReport, store::StoreError> {
-        let retention = &self.settings.retention;
-        let now_ms = self.clock.now_ms();
-        let report = self
-            .store
-            .prune(&store::PruneCutoffs {
-                now_ms,
-                finished_before_ms: now_ms - i64::from(retention.keep_days) * 86_400_000,
-                keep_runs: retention.keep_runs,
-            })
-            .await?;
+        let cutoffs = self.settings.retention.cutoffs(self.clock.now_ms());
+        let report = self.store.prune(&cutoffs).await?;
         metrics::counter!("paybridge_pruned_runs_total").increment(report.runs);
         tracing::info!(
             runs = report.runs,

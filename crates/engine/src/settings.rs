@@ -86,6 +86,17 @@ fn default_keep_runs() -> u64 {
     1_000_000
 }
 
+impl Retention {
+    /// What to let go of at `now_ms`.
+    pub fn cutoffs(&self, now_ms: i64) -> crate::store::PruneCutoffs {
+        crate::store::PruneCutoffs {
+            now_ms,
+            finished_before_ms: now_ms - i64::from(self.keep_days) * 86_400_000,
+            keep_runs: self.keep_runs,
+        }
+    }
+}
+
 impl Default for Retention {
     fn default() -> Retention {
         Retention {

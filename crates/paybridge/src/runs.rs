@@ -284,14 +284,7 @@ pub async fn prune(config: &Path) -> anyhow::Result<String> {
         None => paybridge_engine::settings::Retention::default(),
     };
     let store = crate::secrets::open_store(&file.store.location()?).await?;
-    let now_ms = Clock::new().now_ms();
-    let report = store
-        .prune(&paybridge_engine::store::PruneCutoffs {
-            now_ms,
-            finished_before_ms: now_ms - i64::from(retention.keep_days) * 86_400_000,
-            keep_runs: retention.keep_runs,
-        })
-        .await;
+    let report = store.prune(&retention.cutoffs(Clock::new().now_ms())).await;
     store.close().await;
     let report = report?;
     Ok(format!(
