@@ -4,8 +4,10 @@
 //!   PostgreSQL, one contract).
 //! - [`orders`]: the order service behind `POST /api/v1/orders`: admit once, charge, queue.
 //! - [`payments`]: the payment step and how a lost payment answer is resolved.
-//! - [`flows`]: what runs do ([`flows::Flow`]): the Zoho side of order to cash, payment resolution,
-//!   Cybersource events, and the scheduled jobs.
+//! - [`flows`]: what runs do: flow files (YAML: trigger, steps, mappings; the shipped templates
+//!   such as order to cash) and the built-in flows (payment resolution, Cybersource events, the
+//!   scheduled jobs).
+//! - [`mapping`]: the sandboxed expressions that map fields, with money and status built-ins.
 //! - [`runtime`]: steps executed exactly once, by idempotency key.
 //! - [`worker`]: leasing runs, retrying with backoff, dead-lettering.
 //! - [`retry`]: the pure backoff policy.
@@ -28,6 +30,7 @@ pub mod coordination;
 pub mod dlq;
 pub mod error;
 pub mod flows;
+pub mod mapping;
 pub mod orders;
 pub mod payments;
 pub mod retry;
@@ -58,6 +61,8 @@ pub struct Engine {
     pub store: Store,
     pub connectors: Arc<Connectors>,
     pub settings: Arc<EngineSettings>,
+    /// The flow files it runs (the shipped templates unless told otherwise).
+    pub flows: Arc<flows::library::Library>,
     pub clock: Clock,
     /// Where dead letters and error spikes are told; none by default.
     pub alerts: Option<alerts::Alerts>,
@@ -75,6 +80,7 @@ impl Engine {
             store,
             connectors: Arc::new(connectors),
             settings: Arc::new(settings),
+            flows: Arc::new(flows::library::Library::shipped()),
             clock: Clock::new(),
             alerts: None,
             node_id: node_id.into(),
@@ -135,6 +141,12 @@ impl Engine {
             self.wake_workers();
         }
         Ok(accepted)
+    }
+
+    /// Runs the flow files of `library` instead of the shipped templates alone.
+    pub fn with_flows(mut self, library: flows::library::Library) -> Engine {
+        self.flows = Arc::new(library);
+        self
     }
 
     /// Tells dead letters and error spikes to `alerts`.

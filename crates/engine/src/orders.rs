@@ -16,14 +16,24 @@ use paybridge_model::order::FieldError;
 use paybridge_model::{CardSummary, FailureKind, Money, Order, OrderStatus};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Engine;
 use crate::error::StepError;
-use crate::flows::order_to_cash::OrderPlaced;
 use crate::payments::{PaymentResult, order_update, payment_step_key, transaction_id_for};
 use crate::runtime::RunContext;
 use crate::store::{Admission, NewEvent, NewOrder, OrderRecord, StoreError};
+
+/// The `order.placed` event the order API commits to the inbox. It never holds a card number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderPlaced {
+    pub order_id: String,
+    pub order: Order,
+    /// Brand, last four and expiry when paid by card.
+    #[serde(default)]
+    pub card: Option<CardSummary>,
+}
 
 /// A card as the storefront sends it in test mode.
 #[derive(Clone)]
@@ -358,12 +368,12 @@ impl Engine {
         let now = self.clock.now_ms();
         let resolve_at = now
             + i64::try_from(self.settings.payment_resolution_delay.as_millis()).unwrap_or(i64::MAX);
-        let (update, run) = order_update(record, result, resolve_at);
+        let (update, runs) = order_update(record, result, resolve_at, &self.flows);
         let updated = self
             .store
-            .record_payment(&record.id, &update, run.as_ref(), now)
+            .record_payment(&record.id, &update, &runs, now)
             .await?;
-        if run.is_some() {
+        if !runs.is_empty() {
             self.wake_workers();
         }
         self.notify_progress();

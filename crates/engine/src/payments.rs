@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
 use crate::flows::Flow;
+use crate::flows::library::Library;
 use crate::store::{NewRun, OrderRecord, PaymentUpdate};
 
 /// How a payment ended, as far as the order is concerned.
@@ -107,26 +108,33 @@ pub fn transaction_id_for(order_id: &str, attempt: u32) -> String {
     format!("{}{:02}", hex.get(..28).unwrap_or(hex), attempt % 100)
 }
 
-/// What the payment step's result makes of the order, and the run that follows.
+/// What the payment step's result makes of the order, and the runs that follow: the flows
+/// `flows` says the outcome's order event (`order.approved`, `order.declined`, `order.held`)
+/// starts.
 pub(crate) fn order_update(
     record: &OrderRecord,
     result: Result<PaymentResult, StepError>,
     resolve_at: i64,
-) -> (PaymentUpdate, Option<NewRun>) {
+    flows: &Library,
+) -> (PaymentUpdate, Vec<NewRun>) {
     match result {
         Ok(paid) => {
-            let status = match paid.outcome {
-                Outcome::Approved => OrderStatus::Approved,
-                Outcome::Held => OrderStatus::OnHold,
-                Outcome::Declined => OrderStatus::Declined,
+            let (status, event) = match paid.outcome {
+                Outcome::Approved => (OrderStatus::Approved, "order.approved"),
+                Outcome::Held => (OrderStatus::OnHold, "order.held"),
+                Outcome::Declined => (OrderStatus::Declined, "order.declined"),
             };
-            let run = (status == OrderStatus::Approved).then(|| NewRun {
-                inbox_id: record.inbox_id,
-                flow: Flow::OrderToCash.name().into(),
-                // Runs of one customer go in order: their contact is created once.
-                entity_key: format!("customer:{}", record.customer_email),
-                not_before: None,
-            });
+            let runs = flows
+                .triggered_by("order-api", event)
+                .into_iter()
+                .map(|flow| NewRun {
+                    inbox_id: record.inbox_id,
+                    flow,
+                    // Runs of one customer go in order: their contact is created once.
+                    entity_key: format!("customer:{}", record.customer_email),
+                    not_before: None,
+                })
+                .collect();
             let update = PaymentUpdate {
                 status,
                 payment_id: Some(paid.transaction_id),
@@ -135,7 +143,7 @@ pub(crate) fn order_update(
                 status_detail: paid.message,
                 failure_kind: None,
             };
-            (update, run)
+            (update, runs)
         }
         Err(error) if error.kind == FailureKind::OutcomeUnknown => {
             let update = PaymentUpdate {
@@ -152,7 +160,7 @@ pub(crate) fn order_update(
                 entity_key: format!("order:{}", record.reference),
                 not_before: Some(resolve_at),
             };
-            (update, Some(run))
+            (update, vec![run])
         }
         Err(error) => {
             let update = PaymentUpdate {
@@ -163,7 +171,7 @@ pub(crate) fn order_update(
                 status_detail: Some(error.to_string()),
                 failure_kind: Some(error.kind),
             };
-            (update, None)
+            (update, Vec::new())
         }
     }
 }

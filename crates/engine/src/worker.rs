@@ -12,6 +12,8 @@ use tracing::Instrument as _;
 use crate::Engine;
 use crate::error::StepError;
 use crate::flows::Flow;
+use crate::flows::definition::Definition;
+use crate::flows::interpreter;
 use crate::retry::next_attempt;
 use crate::runtime::RunContext;
 use crate::store::ClaimedRun;
@@ -183,6 +185,12 @@ async fn watchdog(engine: Engine, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// What a run's flow name names: a flow file, or one of the engine's own flows.
+enum Runnable {
+    File(std::sync::Arc<Definition>),
+    BuiltIn(Flow),
+}
+
 /// Executes one claimed run, every log line of it carrying the run id (the span is attached to
 /// the future, never entered across an await).
 async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
@@ -215,7 +223,12 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
         })
     };
     let started = std::time::Instant::now();
-    let flow = Flow::parse(&run.flow);
+    let flow = engine
+        .flows
+        .get(&run.flow)
+        .cloned()
+        .map(Runnable::File)
+        .or_else(|| Flow::parse(&run.flow).map(Runnable::BuiltIn));
     let event = engine.store.inbox_event(run.inbox_id).await;
     let result = match (&flow, &event) {
         (Some(flow), Ok(event)) => {
@@ -223,11 +236,14 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
                 engine,
                 run_id: Some(run.id),
             };
-            flow.execute(&ctx, event).await
+            match flow {
+                Runnable::File(file) => interpreter::execute(file, &ctx, event).await,
+                Runnable::BuiltIn(flow) => flow.execute(&ctx, event).await,
+            }
         }
         (None, _) => Err(StepError::permanent(
             "engine",
-            format!("no flow named {:?}", run.flow),
+            format!("no flow named {:?} is deployed", run.flow),
         )),
         (_, Err(e)) => Err(StepError::permanent(
             "store",
@@ -271,8 +287,14 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
                         .store
                         .dead_letter_run(run.id, owner, &error.record(), now)
                         .await;
-                    if let (Some(flow), Ok(event), Ok(true)) = (flow, &event, &result) {
-                        flow.on_dead_letter(engine, event, &error).await;
+                    match (flow, &event, &result) {
+                        (Some(Runnable::BuiltIn(flow)), Ok(event), Ok(true)) => {
+                            flow.on_dead_letter(engine, event, &error).await;
+                        }
+                        (Some(Runnable::File(_)), Ok(event), Ok(true)) => {
+                            interpreter::on_dead_letter(engine, event, &error).await;
+                        }
+                        _ => {}
                     }
                     if let (Some(alerts), Ok(true)) = (&engine.alerts, &result) {
                         alerts.dead_letter(run.id, &run.flow, &run.entity_key, &error);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use paybridge_engine::alerts::{AlertSettings, Alerts, Channel, SmtpSecurity};
 use paybridge_engine::coordination::{StoreLeases, StoreLedger};
+use paybridge_engine::flows::library::Library;
 use paybridge_engine::{Clock, Connectors, Engine, EngineSettings, Store, Workers};
 use paybridge_model::Currency;
 use paybridge_server::AppState;
@@ -31,6 +32,8 @@ pub struct AppConfig {
     pub zoho: ZohoConnection,
     pub storefront_keys: Vec<SecretString>,
     pub alerts: Option<AlertsConfig>,
+    /// Flow files that replace or add to the shipped templates.
+    pub flows_dir: Option<std::path::PathBuf>,
 }
 
 /// Where alerts go, resolved (secrets included).
@@ -117,6 +120,12 @@ pub struct ZohoConnection {
     /// The organization's Zoho limits; `None` sends unmetered (only against a simulator
     /// without limits).
     pub quotas: Option<Plans>,
+    /// The organization uses Zoho Inventory (same organization id as Books).
+    pub inventory: bool,
+    /// The organization uses Zoho CRM.
+    pub crm: bool,
+    /// The Zoho Desk organization, when Desk is used.
+    pub desk_org_id: Option<String>,
 }
 
 /// paybridge, running.
@@ -164,14 +173,26 @@ impl RunningApp {
             );
         }
         let books = zoho.books(config.zoho.organization_id.clone());
-        let connectors = Connectors {
-            cybersource,
-            zoho,
-            books,
-            books_currency: config.zoho.base_currency,
+        let mut connectors =
+            Connectors::new(cybersource, zoho.clone(), books, config.zoho.base_currency);
+        if config.zoho.inventory {
+            connectors.inventory = Some(zoho.inventory(config.zoho.organization_id.clone()));
+        }
+        if config.zoho.crm {
+            connectors.crm = Some(zoho.crm(config.zoho.organization_id.clone()));
+        }
+        if let Some(org_id) = &config.zoho.desk_org_id {
+            connectors.desk = Some(zoho.desk(org_id.clone()));
+        }
+        let flows = match &config.flows_dir {
+            Some(dir) => Library::load_dir(dir).map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("the flow files have problems:\n{}", lines.join("\n"))
+            })?,
+            None => Library::shipped(),
         };
 
-        let mut engine = Engine::new(store, connectors, config.engine.clone());
+        let mut engine = Engine::new(store, connectors, config.engine.clone()).with_flows(flows);
         if let Some(alerts) = &config.alerts {
             let alerts = alerts.alerts(&engine.store, engine.clock)?;
             engine = engine.with_alerts(alerts);

@@ -41,6 +41,19 @@ pub struct FileConfig {
     /// Who hears of dead letters and error spikes.
     #[serde(default)]
     pub alerts: Option<AlertsSection>,
+    /// Where the flow files are.
+    #[serde(default)]
+    pub flows: FlowsSection,
+}
+
+/// `[flows]`: the merchant's flow files.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowsSection {
+    /// A directory of `*.yaml` flow files (relative to the working directory). Files replace
+    /// the shipped template of the same name, or add flows; without it the shipped templates run.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `[alerts]`: dead letters and error-rate spikes, to a Slack-compatible webhook and by e-mail.
@@ -251,6 +264,16 @@ pub struct ZohoSection {
     /// The organization's Zoho plans: paybridge keeps under their limits.
     #[serde(default)]
     pub quotas: QuotaSection,
+    /// The organization uses Zoho Inventory: orders become confirmed sales orders, invoiced
+    /// from there.
+    #[serde(default)]
+    pub inventory: bool,
+    /// The organization uses Zoho CRM: customers become CRM contacts (and accounts).
+    #[serde(default)]
+    pub crm: bool,
+    /// The Zoho Desk organization id, when Desk is used (fraud reviews open tickets there).
+    #[serde(default)]
+    pub desk_org_id: Option<String>,
 }
 
 /// Zoho's limits for the organization (reference zoho.md §2.3, §4.4, §5). Requests wait for
@@ -586,8 +609,12 @@ impl FileConfig {
                 organization_id: z.organization_id.trim().to_string(),
                 base_currency,
                 quotas: z.quotas.plans()?,
+                inventory: z.inventory,
+                crm: z.crm,
+                desk_org_id: z.desk_org_id.as_deref().map(str::trim).map(str::to_string),
             },
             storefront_keys,
+            flows_dir: self.flows.dir.clone(),
         })
     }
 }

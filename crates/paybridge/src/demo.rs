@@ -219,8 +219,12 @@ impl DemoEnvironment {
                     },
                     ..Plans::default()
                 }),
+                inventory: true,
+                crm: true,
+                desk_org_id: None,
             },
             storefront_keys: vec![SecretString::from(creds.storefront_key.clone())],
+            flows_dir: None,
         })
         .await?;
 
@@ -430,7 +434,43 @@ impl DemoEnvironment {
         Ok(rows)
     }
 
-    /// What Zoho Books holds, read through its API.
+    /// Every record of a Zoho CRM module, read through the sandbox's CRM API.
+    async fn crm_list(
+        &self,
+        token: &str,
+        module: &str,
+        fields: &str,
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut rows = Vec::new();
+        for page in 1.. {
+            let mut url = self.zoho_url().join(&format!("crm/v8/{module}"))?;
+            url.query_pairs_mut()
+                .append_pair("fields", fields)
+                .append_pair("page", &page.to_string())
+                .append_pair("per_page", "200");
+            let response = self
+                .http
+                .get(url)
+                .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                .send()
+                .await?;
+            // CRM answers an empty module with 204 and no body.
+            if response.status() == reqwest::StatusCode::NO_CONTENT {
+                break;
+            }
+            let body: Value = response.json().await?;
+            let Some(data) = body["data"].as_array() else {
+                bail!("Zoho CRM refused to list {module}: {body}");
+            };
+            rows.extend(data.iter().cloned());
+            if body["info"]["more_records"] != true {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// What Zoho holds, read through its APIs.
     pub async fn books_snapshot(&self) -> anyhow::Result<BooksSnapshot> {
         let token = self.zoho_token().await?;
         Ok(BooksSnapshot {
@@ -438,6 +478,12 @@ impl DemoEnvironment {
             invoices: self.books_list(&token, "invoices", "invoices").await?,
             customer_payments: self
                 .books_list(&token, "customerpayments", "customerpayments")
+                .await?,
+            sales_orders: self
+                .books_list(&token, "salesorders", "salesorders")
+                .await?,
+            crm_contacts: self
+                .crm_list(&token, "Contacts", "Email,First_Name,Last_Name")
                 .await?,
         })
     }
@@ -459,6 +505,20 @@ impl DemoEnvironment {
         };
         let invoices = by(&books.invoices, "reference_number");
         let payments = by(&books.customer_payments, "reference_number");
+        let sales_orders = by(&books.sales_orders, "reference_number");
+        let inventory = self.app.engine.connectors.inventory.is_some();
+        let crm = self.app.engine.connectors.crm.is_some();
+        let mut crm_contacts: HashMap<String, usize> = HashMap::new();
+        for contact in &books.crm_contacts {
+            *crm_contacts
+                .entry(
+                    contact["Email"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase(),
+                )
+                .or_default() += 1;
+        }
         let mut charges_by_reference: HashMap<&str, usize> = HashMap::new();
         for charge in &charges {
             *charges_by_reference
@@ -481,17 +541,49 @@ impl DemoEnvironment {
                     "{reference}: charged {charged} times in Cybersource"
                 ));
             }
-            let its_invoices = invoices.get(reference).map_or(&[][..], Vec::as_slice);
+            let its_orders = sales_orders.get(reference).map_or(&[][..], Vec::as_slice);
+            // An invoice made from a sales order carries the sales order's number.
+            let mut its_invoices: Vec<Value> = invoices.get(reference).cloned().unwrap_or_default();
+            for sales_order in its_orders {
+                if let Some(number) = sales_order["salesorder_number"].as_str() {
+                    its_invoices.extend(invoices.get(number).cloned().unwrap_or_default());
+                }
+            }
             match (order.plan.expectation, record.status) {
                 (Expectation::Approve, OrderStatus::Completed) => {
                     synced_emails.insert(record.customer_email.clone());
-                    check_synced(&record, its_invoices, &payments, &mut problems);
+                    check_synced(&record, &its_invoices, &payments, &mut problems);
+                    if inventory {
+                        match its_orders {
+                            // Books names a confirmed sales order `open`.
+                            [one] if one["status"] == "open" || one["status"] == "confirmed" => {}
+                            [one] => problems.push(format!(
+                                "{reference}: the sales order is {}, not confirmed",
+                                one["status"]
+                            )),
+                            many => problems.push(format!(
+                                "{reference}: {} sales orders in Zoho Inventory (expected 1)",
+                                many.len()
+                            )),
+                        }
+                    }
+                    if crm && crm_contacts.get(&record.customer_email).copied() != Some(1) {
+                        problems.push(format!(
+                            "{reference}: {} CRM contacts for {} (expected 1)",
+                            crm_contacts
+                                .get(&record.customer_email)
+                                .copied()
+                                .unwrap_or(0),
+                            record.customer_email
+                        ));
+                    }
                 }
                 (Expectation::Decline, OrderStatus::Declined) => {
-                    if !its_invoices.is_empty() {
+                    if !its_invoices.is_empty() || !its_orders.is_empty() {
                         problems.push(format!(
-                            "{reference}: declined, yet {} invoice(s) in Zoho",
-                            its_invoices.len()
+                            "{reference}: declined, yet {} invoice(s) and {} sales order(s) in Zoho",
+                            its_invoices.len(),
+                            its_orders.len()
                         ));
                     }
                 }
@@ -611,12 +703,15 @@ fn check_synced(
     }
 }
 
-/// Zoho Books as read back through its API.
+/// Zoho as read back through its APIs.
 #[derive(Debug, Clone, Default)]
 pub struct BooksSnapshot {
     pub contacts: Vec<Value>,
     pub invoices: Vec<Value>,
     pub customer_payments: Vec<Value>,
+    /// Zoho Inventory's (the organization's) sales orders.
+    pub sales_orders: Vec<Value>,
+    pub crm_contacts: Vec<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -651,6 +746,9 @@ pub struct Summary {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ZohoRecords {
+    pub crm_contacts: usize,
+    pub sales_orders: usize,
+    pub sales_orders_confirmed: usize,
     pub contacts: usize,
     pub invoices: usize,
     pub invoices_paid: usize,
@@ -715,6 +813,13 @@ impl DemoEnvironment {
             ]),
             returning_customer_orders: returning,
             zoho_records_created: ZohoRecords {
+                crm_contacts: books.crm_contacts.len(),
+                sales_orders: books.sales_orders.len(),
+                sales_orders_confirmed: books
+                    .sales_orders
+                    .iter()
+                    .filter(|o| o["status"] == "open" || o["status"] == "confirmed")
+                    .count(),
                 contacts: books.contacts.len(),
                 invoices: books.invoices.len(),
                 invoices_paid: books
@@ -770,11 +875,15 @@ pub fn render(summary: &Summary) -> String {
         s.approved, s.declined, s.on_hold, s.failed, s.returning_customer_orders
     ));
     out.push_str(&format!(
+        "  Zoho CRM     {} contacts\n  Zoho Inv.    {} sales orders ({} confirmed)\n",
+        z.crm_contacts, z.sales_orders, z.sales_orders_confirmed
+    ));
+    out.push_str(&format!(
         "  Zoho Books   {} contacts · {} invoices ({} paid) · {} customer payments\n",
         z.contacts, z.invoices, z.invoices_paid, z.customer_payments
     ));
     out.push_str(&format!(
-        "  API calls    Cybersource {} · Zoho Accounts {} · Zoho Books {} ({} per synced order)\n",
+        "  API calls    Cybersource {} · Zoho Accounts {} · Zoho {} ({} per synced order)\n",
         a.cybersource,
         a.zoho_accounts,
         a.zoho_books,

@@ -97,11 +97,54 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Flow files: check them, try one on a sample event, list them and the actions they use.
+    Flows {
+        /// A directory of flow files (default: the shipped templates alone).
+        #[arg(long, global = true)]
+        dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: FlowsCommand,
+    },
     /// Run paybridge against real Cybersource and Zoho accounts.
     Serve {
         /// The configuration file (see paybridge.example.toml).
         #[arg(long, default_value = "paybridge.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FlowsCommand {
+    /// Check every flow file: each problem with its file, line, step and field.
+    Validate,
+    /// Evaluate one flow over a sample event and show each step's request; calls nobody.
+    Test {
+        /// The flow's name.
+        flow: String,
+        /// A JSON file with the trigger event, as mappings see it (`event`).
+        #[arg(long)]
+        sample: PathBuf,
+        /// A JSON file of sample step outputs by step name (default: placeholders).
+        #[arg(long)]
+        outputs: Option<PathBuf>,
+        /// Take these optional Zoho products as connected: crm, inventory, desk.
+        #[arg(long, value_delimiter = ',')]
+        connected: Vec<String>,
+        /// The Zoho Books organization's currency.
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The flows that would run: name, version, trigger, steps.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The actions steps can take, with their fields.
+    Actions {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -470,6 +513,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             print!("{}", paybridge::tokens::run(&config, command).await?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Flows { dir, command } => {
+            telemetry::init(cli.log_format, "warn");
+            use paybridge::flows::FlowsCommand as Run;
+            let command = match command {
+                FlowsCommand::Validate => Run::Validate,
+                FlowsCommand::Test {
+                    flow,
+                    sample,
+                    outputs,
+                    connected,
+                    currency,
+                    json,
+                } => Run::Test {
+                    flow,
+                    sample,
+                    outputs,
+                    connected,
+                    currency,
+                    json,
+                },
+                FlowsCommand::List { json } => Run::List { json },
+                FlowsCommand::Actions { json } => Run::Actions { json },
+            };
+            let outcome = paybridge::flows::run(dir.as_deref(), command)?;
+            print!("{}", outcome.text);
+            Ok(if outcome.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Serve { config } => {
             telemetry::init(cli.log_format, "info");

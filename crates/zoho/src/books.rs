@@ -70,7 +70,8 @@ pub fn round_to(amount: Decimal, precision: u32) -> Decimal {
 // Custom fields
 
 /// A custom field to write, by API name (§2.9).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct CustomField {
     pub api_name: String,
     pub value: String,
@@ -129,7 +130,8 @@ pub struct Address {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContactPerson {
     pub first_name: String,
     pub last_name: String,
@@ -141,7 +143,8 @@ pub struct ContactPerson {
 
 /// `POST /contacts` (and `PUT` to update). `contact_name` must be unique across the
 /// organization's customers and vendors (code 3062 otherwise).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewContact {
     pub contact_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,9 +164,9 @@ pub struct NewContact {
     pub billing_address: Option<Address>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<Address>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contact_persons: Vec<ContactPerson>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomField>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -204,7 +207,8 @@ pub struct EnsuredContact {
 // ---------------------------------------------------------------------------------------------
 // Items
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewItem {
     pub name: String,
     #[serde(with = "crate::number")]
@@ -222,22 +226,25 @@ pub struct NewItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_type: Option<String>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
     pub purchase_rate: Option<Decimal>,
     /// Opening stock of an inventory item (Inventory).
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
     pub initial_stock: Option<Decimal>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
     pub reorder_level: Option<Decimal>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomField>,
 }
 
@@ -268,7 +275,8 @@ pub struct Item {
 // ---------------------------------------------------------------------------------------------
 // Invoices
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct InvoiceLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_id: Option<String>,
@@ -282,7 +290,8 @@ pub struct InvoiceLine {
 }
 
 /// `POST /invoices`. The currency follows the customer's.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewInvoice {
     pub customer_id: String,
     /// Given only with [`Books::create_invoice_numbered`] (auto-numbering off).
@@ -296,19 +305,21 @@ pub struct NewInvoice {
     pub due_date: Option<String>,
     pub line_items: Vec<InvoiceLine>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
     pub shipping_charge: Option<Decimal>,
     /// Required when the customer's currency is not the organization's.
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
     pub exchange_rate: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomField>,
 }
 
@@ -346,7 +357,8 @@ pub struct Invoice {
 // ---------------------------------------------------------------------------------------------
 // Customer payments and refunds
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct InvoicePayment {
     pub invoice_id: String,
     #[serde(with = "crate::number")]
@@ -354,7 +366,8 @@ pub struct InvoicePayment {
 }
 
 /// `POST /customerpayments`: money received, applied to invoices.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewCustomerPayment {
     pub customer_id: String,
     /// `creditcard`, `banktransfer`, `cash`, … (free text is tolerated).
@@ -370,12 +383,13 @@ pub struct NewCustomerPayment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
     pub exchange_rate: Option<Decimal>,
     pub invoices: Vec<InvoicePayment>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomField>,
 }
 
@@ -407,7 +421,8 @@ pub struct AppliedInvoice {
 }
 
 /// Money paid back: from a payment's unused amount or from a credit note's balance.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewRefund {
     pub date: String,
     #[serde(with = "crate::number")]
@@ -453,7 +468,8 @@ pub struct BankAccount {
 // Credit notes
 
 /// `POST /creditnotes`, optionally against an invoice.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewCreditNote {
     pub customer_id: String,
     pub date: String,
@@ -461,13 +477,14 @@ pub struct NewCreditNote {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_number: Option<String>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
     pub exchange_rate: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomField>,
 }
 
@@ -506,7 +523,8 @@ pub struct CreditNoteRefund {
 // ---------------------------------------------------------------------------------------------
 // Sales orders
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewSalesOrder {
     pub customer_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -518,11 +536,13 @@ pub struct NewSalesOrder {
     pub shipment_date: Option<String>,
     pub line_items: Vec<InvoiceLine>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
     pub shipping_charge: Option<Decimal>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         with = "crate::number::option"
     )]
@@ -531,7 +551,7 @@ pub struct NewSalesOrder {
     pub delivery_method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomField>,
 }
 

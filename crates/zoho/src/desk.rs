@@ -25,8 +25,8 @@ pub struct Desk {
 }
 
 /// A contact given inline with a ticket: Desk reuses the contact with this e-mail.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InlineContact {
     pub last_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,8 +38,8 @@ pub struct InlineContact {
 }
 
 /// `POST /tickets`: a subject, a department, and a contact (by id or inline).
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewTicket {
     pub subject: String,
     pub department_id: String,
@@ -66,13 +66,13 @@ pub struct NewTicket {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// Custom fields by API name (`cf_order_id`).
-    #[serde(skip_serializing_if = "Map::is_empty")]
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub cf: Map<String, Value>,
 }
 
 /// `PATCH /tickets/{id}`: only the fields given change.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TicketUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -84,7 +84,7 @@ pub struct TicketUpdate {
     pub priority: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee_id: Option<String>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub cf: Map<String, Value>,
 }
 

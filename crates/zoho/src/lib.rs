@@ -28,6 +28,8 @@ pub mod webhooks;
 
 pub use books::Books;
 pub use client::{Client, ClientConfig};
+pub use crm::Crm;
+pub use desk::Desk;
 pub use error::Error;
 pub use inventory::Inventory;
 pub use oauth::{Accounts, Connection, Coordination, DataCentre, OAuthCredentials, RefreshLock};

@@ -1,22 +1,28 @@
 //! The flows the engine runs. Each is a sequence of memoized steps over one inbox event.
 //!
-//! Flows are code for now; the declarative (YAML) layer will compile to the same steps.
+//! - Flow files ([`definition`]): the merchant's YAML — trigger, steps from the [`catalogue`],
+//!   mappings — compiled once per version, kept in a [`library`], run by the [`interpreter`].
+//!   The shipped templates (order to cash, …) are flow files.
+//! - Built-in flows ([`Flow`]): the engine's own work — resolving lost payments, Cybersource
+//!   events about them, and the scheduled jobs.
 
+pub mod catalogue;
 pub mod cybersource_event;
+pub mod definition;
+pub mod interpreter;
+pub mod library;
 pub mod maintenance;
-pub mod order_to_cash;
 pub mod payment_resolution;
+pub mod preview;
 
 use crate::Engine;
 use crate::error::StepError;
 use crate::runtime::RunContext;
 use crate::store::InboxEvent;
 
-/// Every flow the engine knows.
+/// The engine's built-in flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
-    /// A paid order → Zoho Books contact, invoice, customer payment applied to it.
-    OrderToCash,
     /// A payment whose answer never came → looked up, adopted or voided.
     PaymentResolution,
     /// A Cybersource webhook → what it means for its order.
@@ -30,8 +36,7 @@ pub enum Flow {
 }
 
 impl Flow {
-    pub const ALL: [Flow; 6] = [
-        Flow::OrderToCash,
+    pub const ALL: [Flow; 5] = [
         Flow::PaymentResolution,
         Flow::CybersourceEvent,
         Flow::Prune,
@@ -41,7 +46,6 @@ impl Flow {
 
     pub fn name(self) -> &'static str {
         match self {
-            Flow::OrderToCash => "order-to-cash",
             Flow::PaymentResolution => "payment-resolution",
             Flow::CybersourceEvent => "cybersource-event",
             Flow::Prune => "prune",
@@ -56,7 +60,6 @@ impl Flow {
 
     pub async fn execute(self, ctx: &RunContext<'_>, event: &InboxEvent) -> Result<(), StepError> {
         match self {
-            Flow::OrderToCash => order_to_cash::execute(ctx, event).await,
             Flow::PaymentResolution => payment_resolution::execute(ctx, event).await,
             Flow::CybersourceEvent => cybersource_event::execute(ctx, event).await,
             Flow::Prune => maintenance::prune(ctx).await,
@@ -68,7 +71,6 @@ impl Flow {
     /// What the flow records when a run of it is dead-lettered.
     pub async fn on_dead_letter(self, engine: &Engine, event: &InboxEvent, error: &StepError) {
         match self {
-            Flow::OrderToCash => order_to_cash::on_dead_letter(engine, event, error).await,
             // The order stays `payment_unknown`, with the dead run saying why it could not be
             // resolved; replaying the run tries again.
             Flow::PaymentResolution => {

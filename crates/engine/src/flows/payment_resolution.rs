@@ -6,7 +6,7 @@ use paybridge_cybersource::resolution::{Resolution, Unanswered};
 use paybridge_model::{FailureKind, OrderStatus};
 
 use crate::error::StepError;
-use crate::flows::order_to_cash::OrderPlaced;
+use crate::orders::OrderPlaced;
 use crate::payments::{PaymentResult, order_update, payment_step_key, transaction_id_for};
 use crate::runtime::RunContext;
 use crate::store::{FailureRecord, InboxEvent, PaymentUpdate};
@@ -73,11 +73,11 @@ pub(crate) async fn resolve_order(ctx: &RunContext<'_>, order_id: &str) -> Resul
             let output = serde_json::to_value(&result)
                 .map_err(|e| StepError::permanent("engine", e.to_string()))?;
             store.succeed_step(&payment_key, &output, now).await?;
-            let (update, run) = order_update(&record, Ok(result), now);
+            let (update, runs) = order_update(&record, Ok(result), now, &engine.flows);
             store
-                .record_payment(&record.id, &update, run.as_ref(), now)
+                .record_payment(&record.id, &update, &runs, now)
                 .await?;
-            if run.is_some() {
+            if !runs.is_empty() {
                 engine.wake_workers();
             }
         }
@@ -99,7 +99,7 @@ pub(crate) async fn resolve_order(ctx: &RunContext<'_>, order_id: &str) -> Resul
                 status_detail: Some(detail.into()),
                 failure_kind: Some(FailureKind::Transient),
             };
-            store.record_payment(&record.id, &update, None, now).await?;
+            store.record_payment(&record.id, &update, &[], now).await?;
             tracing::info!(order = %record.reference, "lost payment not found; nothing charged");
         }
     }

@@ -404,10 +404,10 @@ impl Store {
         &self,
         order_id: &str,
         update: &PaymentUpdate,
-        run: Option<&NewRun>,
+        runs: &[NewRun],
         now: i64,
     ) -> Result<OrderRecord, StoreError> {
-        delegate!(self, s => s.record_payment(order_id, update, run, now).await)
+        delegate!(self, s => s.record_payment(order_id, update, runs, now).await)
     }
 
     pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {

@@ -324,7 +324,7 @@ impl PostgresStore {
         &self,
         order_id: &str,
         update: &PaymentUpdate,
-        run: Option<&NewRun>,
+        runs: &[NewRun],
         now: i64,
     ) -> Result<OrderRecord, StoreError> {
         let mut tx = self.begin().await?;
@@ -347,7 +347,7 @@ impl PostgresStore {
         if changed == 0 {
             return Err(StoreError::NotFound(format!("order {order_id}")));
         }
-        if let Some(run) = run {
+        for run in runs {
             insert_run(&mut tx, run, now).await?;
         }
         let record = fetch_order(&mut tx, order_id).await?;

@@ -177,7 +177,7 @@ async fn an_outage_of_dead_letters_sends_one_alert_per_kind_by_slack_and_email()
         .find(|t| t.contains("dead letter in order-to-cash"))
         .expect("the dead letter is told");
     for expected in [
-        "at step zoho-books.invoice",
+        "at step invoice_direct",
         "HTTP status: 400",
         "paybridge dlq show",
         "held back for 60 minute(s)",

@@ -155,12 +155,7 @@ impl World {
         ))
         .unwrap();
         let books = zoho_client.books(ORG);
-        let connectors = Connectors {
-            cybersource: cybersource_client,
-            zoho: zoho_client,
-            books,
-            books_currency: Currency::USD,
-        };
+        let connectors = Connectors::new(cybersource_client, zoho_client, books, Currency::USD);
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("paybridge.db"))
             .await

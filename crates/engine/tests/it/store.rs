@@ -57,7 +57,7 @@ async fn queued_run(store: &Store, reference: &str, entity: &str, now: i64) -> i
         not_before: None,
     };
     store
-        .record_payment(&order.id, &update, Some(&run), now)
+        .record_payment(&order.id, &update, std::slice::from_ref(&run), now)
         .await
         .unwrap();
     order.inbox_id
@@ -281,7 +281,7 @@ async fn a_run_may_be_queued_for_later() {
             not_before: Some(60_000),
         };
         store
-            .record_payment(&order.id, &update, Some(&run), 0)
+            .record_payment(&order.id, &update, std::slice::from_ref(&run), 0)
             .await
             .unwrap();
         assert_eq!(store.next_wakeup().await.unwrap(), Some(60_000));

@@ -314,7 +314,7 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
     let detail = dlq::show(store, first).await.unwrap();
     assert_eq!(
         detail.run.last_error_step.as_deref(),
-        Some("zoho-books.invoice")
+        Some("invoice_direct")
     );
     assert_eq!(detail.run.last_error_status, Some(400));
     assert!(
@@ -329,14 +329,14 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
     assert_eq!(failed.status, StepStatus::Failed);
     assert_eq!(failed.error_status, Some(400));
     let input = failed.input.as_ref().expect("with its input");
-    assert_eq!(input["order"], "S-1");
-    assert_eq!(input["currency"], "USD");
+    assert_eq!(input["reference_number"], "S-1");
+    assert_eq!(input["line_items"][0]["quantity"], "2");
     assert!(detail.steps.iter().any(|s| {
-        s.name == "zoho-books.contact"
+        s.name == "contact"
             && s.status == StepStatus::Succeeded
             && s.input
                 .as_ref()
-                .is_some_and(|i| i["customer"]["email"] == "ada@example.com")
+                .is_some_and(|i| i["email"] == "ada@example.com")
     }));
 
     // Discard one (it stays as history), replay the other.

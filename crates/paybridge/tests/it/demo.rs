@@ -204,7 +204,10 @@ async fn metrics_count_runs_steps_api_calls_and_zoho_quota_use() {
     assert!(
         value(
             "paybridge_api_calls_total",
-            &["vendor=\"zoho\"", "route=\"/books/v3/invoices\""]
+            &[
+                "vendor=\"zoho\"",
+                "route=\"/books/v3/invoices/fromsalesorder\""
+            ]
         ) >= approved as f64,
         "{text}"
     );
@@ -285,7 +288,7 @@ async fn an_operator_finds_a_dead_letter_reads_why_and_replays_it_from_the_cli()
         panic!("one dead letter: {dead}")
     };
     assert_eq!(letter["last_error_status"], 400);
-    assert_eq!(letter["last_error_step"], "zoho-books.invoice");
+    assert_eq!(letter["last_error_step"], "invoice_from_order");
     let id = letter["id"].as_i64().unwrap().to_string();
 
     let shown = cli(&["dlq", "show", &id], &config);
@@ -293,7 +296,7 @@ async fn an_operator_finds_a_dead_letter_reads_why_and_replays_it_from_the_cli()
     assert!(shown.status.success());
     for expected in [
         "why it failed: zoho-books:",
-        "step        zoho-books.invoice",
+        "step        invoice_from_order",
         "HTTP status 400",
         "input  {",
         "paybridge dlq replay",

@@ -136,12 +136,28 @@ async fn run(faults: bool) -> FinalState {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
+    // An invoice made from a sales order carries the sales order's number, which depends on
+    // the order in which sales orders were made: name it by the order it is for instead.
+    let order_of: std::collections::HashMap<String, String> = books
+        .sales_orders
+        .iter()
+        .map(|o| {
+            (
+                text(&o["salesorder_number"]),
+                plain(&text(&o["reference_number"])),
+            )
+        })
+        .collect();
     let mut invoices: Vec<_> = books
         .invoices
         .iter()
         .map(|i| {
+            let reference = text(&i["reference_number"]);
             (
-                plain(&text(&i["reference_number"])),
+                order_of
+                    .get(&reference)
+                    .cloned()
+                    .unwrap_or_else(|| plain(&reference)),
                 text(&i["total"]),
                 text(&i["status"]),
             )

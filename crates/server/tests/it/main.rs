@@ -60,12 +60,7 @@ async fn app_with(
     let books = zoho.books("1");
     let engine = Engine::new(
         store,
-        Connectors {
-            cybersource,
-            zoho,
-            books,
-            books_currency: Currency::USD,
-        },
+        Connectors::new(cybersource, zoho, books, Currency::USD),
         EngineSettings {
             test_mode,
             ..EngineSettings::default()

@@ -1,0 +1,706 @@
+//! The actions a flow step can take: each knows the fields it needs, what it gives back, and
+//! how to find its own effect when an earlier attempt's outcome is unknown — so a retried step
+//! never writes twice.
+//!
+//! Inputs are the step's mapped fields, read into the connector's own request types (unknown
+//! fields are refused). Outputs are JSON that later steps' mappings read as `steps.NAME.…`.
+
+use std::fmt;
+
+use paybridge_zoho::books::{
+    Contact, CustomerPayment, Invoice, NewContact, NewCustomerPayment, NewInvoice, NewSalesOrder,
+    SalesOrder,
+};
+use paybridge_zoho::desk::{NewTicket, Ticket, TicketUpdate};
+use paybridge_zoho::error::DUPLICATE_CONTACT_NAME;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::Engine;
+use crate::error::StepError;
+use crate::runtime::Attempt;
+use crate::store::InboxEvent;
+
+/// A field an action takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub required: bool,
+}
+
+/// `req!("x")`: a required field; `opt!("x")`: an optional one (struct literals, so the
+/// field lists are `'static`).
+macro_rules! req {
+    ($name:literal) => {
+        Field {
+            name: $name,
+            required: true,
+        }
+    };
+}
+
+macro_rules! opt {
+    ($name:literal) => {
+        Field {
+            name: $name,
+            required: false,
+        }
+    };
+}
+
+/// Every action a step can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// No call: the mapped fields are the output (shape data for later steps).
+    Map,
+    /// No call: fails the run permanently with `message` unless `that` is true.
+    Check,
+    /// The customer's Books contact: known (xref), found by e-mail, or created.
+    BooksContactEnsure,
+    BooksInvoiceCreate,
+    BooksInvoiceFromSalesOrder,
+    BooksInvoiceMarkSent,
+    BooksInvoiceVoid,
+    BooksCustomerPaymentRecord,
+    InventorySalesOrderCreate,
+    InventorySalesOrderConfirm,
+    InventorySalesOrderVoid,
+    CrmContactUpsert,
+    CrmAccountUpsert,
+    DeskTicketCreate,
+    DeskTicketUpdate,
+    /// The trigger's order is recorded as synced to Zoho (contact, invoice, payment ids).
+    OrderSynced,
+}
+
+impl Action {
+    pub const ALL: [Action; 16] = [
+        Action::Map,
+        Action::Check,
+        Action::BooksContactEnsure,
+        Action::BooksInvoiceCreate,
+        Action::BooksInvoiceFromSalesOrder,
+        Action::BooksInvoiceMarkSent,
+        Action::BooksInvoiceVoid,
+        Action::BooksCustomerPaymentRecord,
+        Action::InventorySalesOrderCreate,
+        Action::InventorySalesOrderConfirm,
+        Action::InventorySalesOrderVoid,
+        Action::CrmContactUpsert,
+        Action::CrmAccountUpsert,
+        Action::DeskTicketCreate,
+        Action::DeskTicketUpdate,
+        Action::OrderSynced,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Map => "map",
+            Action::Check => "check",
+            Action::BooksContactEnsure => "zoho-books.contact.ensure",
+            Action::BooksInvoiceCreate => "zoho-books.invoice.create",
+            Action::BooksInvoiceFromSalesOrder => "zoho-books.invoice.from-sales-order",
+            Action::BooksInvoiceMarkSent => "zoho-books.invoice.mark-sent",
+            Action::BooksInvoiceVoid => "zoho-books.invoice.void",
+            Action::BooksCustomerPaymentRecord => "zoho-books.customer-payment.record",
+            Action::InventorySalesOrderCreate => "zoho-inventory.sales-order.create",
+            Action::InventorySalesOrderConfirm => "zoho-inventory.sales-order.confirm",
+            Action::InventorySalesOrderVoid => "zoho-inventory.sales-order.void",
+            Action::CrmContactUpsert => "zoho-crm.contact.upsert",
+            Action::CrmAccountUpsert => "zoho-crm.account.upsert",
+            Action::DeskTicketCreate => "zoho-desk.ticket.create",
+            Action::DeskTicketUpdate => "zoho-desk.ticket.update",
+            Action::OrderSynced => "order.synced",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// What the action does, in a line (for `paybridge flows actions` and the console).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Action::Map => "no call; the mapped fields become the step's output",
+            Action::Check => "no call; stops the run with `message` unless `that` is true",
+            Action::BooksContactEnsure => {
+                "find the customer's Books contact by e-mail (remembered), or create it"
+            }
+            Action::BooksInvoiceCreate => "create a Books invoice (found by reference on retry)",
+            Action::BooksInvoiceFromSalesOrder => "invoice a confirmed sales order",
+            Action::BooksInvoiceMarkSent => "mark a draft invoice sent",
+            Action::BooksInvoiceVoid => "void an invoice",
+            Action::BooksCustomerPaymentRecord => {
+                "record a customer payment applied to invoices (found by reference on retry)"
+            }
+            Action::InventorySalesOrderCreate => {
+                "create an Inventory sales order (found by reference on retry)"
+            }
+            Action::InventorySalesOrderConfirm => "confirm a draft sales order (commits stock)",
+            Action::InventorySalesOrderVoid => "void a sales order",
+            Action::CrmContactUpsert => "insert or update a CRM contact (duplicate check fields)",
+            Action::CrmAccountUpsert => "insert or update a CRM account (duplicate check fields)",
+            Action::DeskTicketCreate => "open a Desk ticket (found by its paybridge key on retry)",
+            Action::DeskTicketUpdate => "change a Desk ticket's fields",
+            Action::OrderSynced => "record the trigger's order as synced to Zoho",
+        }
+    }
+
+    /// The fields the action takes. `None`: any field (CRM records take the module's fields).
+    pub fn fields(self) -> Option<&'static [Field]> {
+        Some(match self {
+            Action::Map | Action::CrmContactUpsert | Action::CrmAccountUpsert => return None,
+            Action::Check => &[req!("that"), req!("message")],
+            Action::BooksContactEnsure => &[req!("email"), req!("contact")],
+            Action::BooksInvoiceCreate => &[
+                req!("customer_id"),
+                req!("date"),
+                req!("line_items"),
+                opt!("invoice_number"),
+                opt!("reference_number"),
+                opt!("due_date"),
+                opt!("shipping_charge"),
+                opt!("exchange_rate"),
+                opt!("notes"),
+                opt!("custom_fields"),
+            ],
+            Action::BooksInvoiceFromSalesOrder => &[req!("salesorder_id")],
+            Action::BooksInvoiceMarkSent | Action::BooksInvoiceVoid => &[req!("invoice_id")],
+            Action::BooksCustomerPaymentRecord => &[
+                req!("customer_id"),
+                req!("payment_mode"),
+                req!("amount"),
+                req!("date"),
+                req!("invoices"),
+                opt!("reference_number"),
+                opt!("description"),
+                opt!("account_id"),
+                opt!("exchange_rate"),
+                opt!("custom_fields"),
+            ],
+            Action::InventorySalesOrderCreate => &[
+                req!("customer_id"),
+                req!("date"),
+                req!("line_items"),
+                opt!("salesorder_number"),
+                opt!("reference_number"),
+                opt!("shipment_date"),
+                opt!("shipping_charge"),
+                opt!("exchange_rate"),
+                opt!("delivery_method"),
+                opt!("notes"),
+                opt!("custom_fields"),
+            ],
+            Action::InventorySalesOrderConfirm | Action::InventorySalesOrderVoid => {
+                &[req!("salesorder_id")]
+            }
+            Action::DeskTicketCreate => &[
+                req!("subject"),
+                req!("departmentId"),
+                opt!("contactId"),
+                opt!("contact"),
+                opt!("description"),
+                opt!("email"),
+                opt!("priority"),
+                opt!("status"),
+                opt!("classification"),
+                opt!("channel"),
+                opt!("category"),
+                opt!("cf"),
+            ],
+            Action::DeskTicketUpdate => &[
+                req!("ticket_id"),
+                opt!("subject"),
+                opt!("description"),
+                opt!("status"),
+                opt!("priority"),
+                opt!("assigneeId"),
+                opt!("cf"),
+            ],
+            Action::OrderSynced => &[req!("contact_id"), req!("invoice_id"), req!("payment_id")],
+        })
+    }
+
+    /// The fields of its output, for `flows test` (which calls nobody) and the console.
+    pub fn outputs(self) -> &'static [&'static str] {
+        match self {
+            Action::Map => &[],
+            Action::Check => &["ok"],
+            Action::BooksContactEnsure => &["contact_id", "created"],
+            Action::BooksInvoiceCreate | Action::BooksInvoiceFromSalesOrder => &[
+                "invoice_id",
+                "invoice_number",
+                "status",
+                "total",
+                "balance",
+                "currency_code",
+            ],
+            Action::BooksCustomerPaymentRecord => &["payment_id", "amount"],
+            Action::InventorySalesOrderCreate => {
+                &["salesorder_id", "salesorder_number", "status", "total"]
+            }
+            Action::CrmContactUpsert | Action::CrmAccountUpsert => &["id", "action"],
+            Action::DeskTicketCreate => &["ticket_id", "ticket_number", "web_url"],
+            Action::BooksInvoiceMarkSent
+            | Action::BooksInvoiceVoid
+            | Action::InventorySalesOrderConfirm
+            | Action::InventorySalesOrderVoid
+            | Action::DeskTicketUpdate
+            | Action::OrderSynced => &["done"],
+        }
+    }
+
+    /// Whether the action has an effect. Those without one are pure functions of their
+    /// mapped fields: they are neither memoized nor shown as requests by `flows test`.
+    pub fn has_effect(self) -> bool {
+        !matches!(self, Action::Map | Action::Check)
+    }
+
+    /// Does the action, or — after an attempt with an unknown outcome — finds what it did.
+    pub async fn execute(self, call: &Call<'_>, input: Value) -> Result<Value, StepError> {
+        let engine = call.engine;
+        match self {
+            Action::Map => Ok(input),
+            Action::Check => {
+                let Check { that, message } = read(self, input)?;
+                if that {
+                    Ok(json!({"ok": true}))
+                } else {
+                    Err(StepError::permanent("flow", message))
+                }
+            }
+            Action::BooksContactEnsure => {
+                let input: EnsureContact = read(self, input)?;
+                ensure_contact(engine, &input.email, input.contact).await
+            }
+            Action::BooksInvoiceCreate => {
+                let invoice: NewInvoice = read(self, input)?;
+                let books = &engine.connectors.books;
+                if call.attempt.uncertain
+                    && let Some(reference) = &invoice.reference_number
+                    && let Some(found) = books
+                        .find_invoices_by_reference(reference)
+                        .await?
+                        .into_iter()
+                        .find(|i| i.customer_id == invoice.customer_id)
+                {
+                    tracing::info!(invoice = %found.invoice_id, "found the invoice an earlier attempt created");
+                    return Ok(invoice_output(&found));
+                }
+                Ok(invoice_output(&books.create_invoice(&invoice).await?))
+            }
+            Action::BooksInvoiceFromSalesOrder => {
+                let SalesOrderId { salesorder_id } = read(self, input)?;
+                let books = &engine.connectors.books;
+                if call.attempt.uncertain
+                    && let Some(found) = invoice_of_sales_order(engine, &salesorder_id).await?
+                {
+                    return Ok(invoice_output(&found));
+                }
+                Ok(invoice_output(
+                    &books.invoice_sales_order(&salesorder_id).await?,
+                ))
+            }
+            Action::BooksInvoiceMarkSent => {
+                let InvoiceId { invoice_id } = read(self, input)?;
+                // Marking an invoice sent again is harmless: no look-up needed.
+                engine
+                    .connectors
+                    .books
+                    .mark_invoice_sent(&invoice_id)
+                    .await?;
+                Ok(json!({"done": true}))
+            }
+            Action::BooksInvoiceVoid => {
+                let InvoiceId { invoice_id } = read(self, input)?;
+                let books = &engine.connectors.books;
+                if call.attempt.uncertain
+                    && books.get_invoice(&invoice_id).await?.status.as_str() == "void"
+                {
+                    return Ok(json!({"done": true}));
+                }
+                books.void_invoice(&invoice_id).await?;
+                Ok(json!({"done": true}))
+            }
+            Action::BooksCustomerPaymentRecord => {
+                let payment: NewCustomerPayment = read(self, input)?;
+                let books = &engine.connectors.books;
+                if call.attempt.uncertain
+                    && let Some(reference) = &payment.reference_number
+                    && let Some(found) = books
+                        .find_customer_payments_by_reference(reference)
+                        .await?
+                        .into_iter()
+                        .find(|p| p.customer_id == payment.customer_id)
+                {
+                    tracing::info!(payment = %found.payment_id, "found the payment an earlier attempt recorded");
+                    return Ok(payment_output(&found));
+                }
+                Ok(payment_output(
+                    &books.create_customer_payment(&payment).await?,
+                ))
+            }
+            Action::InventorySalesOrderCreate => {
+                let order: NewSalesOrder = read(self, input)?;
+                let inventory = engine.connectors.inventory()?;
+                if call.attempt.uncertain
+                    && let Some(reference) = &order.reference_number
+                    && let Some(found) = inventory
+                        .find_sales_orders_by_reference(reference)
+                        .await?
+                        .into_iter()
+                        .find(|s| s.customer_id == order.customer_id)
+                {
+                    tracing::info!(salesorder = %found.salesorder_id, "found the sales order an earlier attempt created");
+                    return Ok(sales_order_output(&found));
+                }
+                Ok(sales_order_output(
+                    &inventory.create_sales_order(&order).await?,
+                ))
+            }
+            Action::InventorySalesOrderConfirm => {
+                let SalesOrderId { salesorder_id } = read(self, input)?;
+                let inventory = engine.connectors.inventory()?;
+                // Confirming twice is refused by Zoho: after an unknown outcome, the order's
+                // status says whether the earlier attempt did it.
+                if call.attempt.uncertain
+                    && inventory
+                        .get_sales_order(&salesorder_id)
+                        .await?
+                        .status
+                        .as_str()
+                        != "draft"
+                {
+                    return Ok(json!({"done": true}));
+                }
+                inventory.confirm_sales_order(&salesorder_id).await?;
+                Ok(json!({"done": true}))
+            }
+            Action::InventorySalesOrderVoid => {
+                let SalesOrderId { salesorder_id } = read(self, input)?;
+                let inventory = engine.connectors.inventory()?;
+                if call.attempt.uncertain
+                    && inventory
+                        .get_sales_order(&salesorder_id)
+                        .await?
+                        .status
+                        .as_str()
+                        == "void"
+                {
+                    return Ok(json!({"done": true}));
+                }
+                inventory.void_sales_order(&salesorder_id).await?;
+                Ok(json!({"done": true}))
+            }
+            Action::CrmContactUpsert => crm_upsert(engine, "Contacts", input, &["Email"]).await,
+            Action::CrmAccountUpsert => {
+                crm_upsert(engine, "Accounts", input, &["Account_Name"]).await
+            }
+            Action::DeskTicketCreate => {
+                let mut ticket: NewTicket = read(self, input)?;
+                let desk = engine.connectors.desk()?;
+                // Desk has no idempotency key: the step's own key, in a custom field, finds
+                // the ticket an earlier attempt opened.
+                let marker = desk_marker(call.key);
+                ticket
+                    .cf
+                    .insert(DESK_KEY_FIELD.into(), Value::String(marker.clone()));
+                if call.attempt.uncertain
+                    && let Some(found) = desk
+                        .find_tickets_by_custom_field(DESK_KEY_FIELD, &marker)
+                        .await?
+                        .into_iter()
+                        .next()
+                {
+                    return Ok(ticket_output(&found));
+                }
+                Ok(ticket_output(&desk.create_ticket(&ticket).await?))
+            }
+            Action::DeskTicketUpdate => {
+                let TicketChange { ticket_id, change } = read(self, input)?;
+                // Setting the same fields again is harmless.
+                engine
+                    .connectors
+                    .desk()?
+                    .update_ticket(&ticket_id, &change)
+                    .await?;
+                Ok(json!({"done": true}))
+            }
+            Action::OrderSynced => {
+                let ids: SyncedIds = read(self, input)?;
+                let order_id = call.order_id().ok_or_else(|| {
+                    StepError::permanent(
+                        "engine",
+                        "order.synced needs a flow triggered by an order",
+                    )
+                })?;
+                engine
+                    .store
+                    .complete_order_sync(
+                        order_id,
+                        &ids.contact_id,
+                        &ids.invoice_id,
+                        &ids.payment_id,
+                        engine.clock.now_ms(),
+                    )
+                    .await?;
+                engine.notify_progress();
+                Ok(json!({"done": true}))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an action is called with besides its input.
+pub struct Call<'a> {
+    pub engine: &'a Engine,
+    pub attempt: Attempt,
+    /// The step's idempotency key.
+    pub key: &'a str,
+    pub event: &'a InboxEvent,
+}
+
+impl Call<'_> {
+    fn order_id(&self) -> Option<&str> {
+        self.event.payload.get("order_id").and_then(Value::as_str)
+    }
+}
+
+/// The Desk custom field that carries a ticket's paybridge key.
+pub const DESK_KEY_FIELD: &str = "cf_paybridge_key";
+
+/// Desk custom fields are short: the key's SHA-256, 32 hex digits.
+fn desk_marker(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(key.as_bytes())[..16])
+}
+
+fn read<T: DeserializeOwned>(action: Action, input: Value) -> Result<T, StepError> {
+    serde_json::from_value(input).map_err(|e| {
+        StepError::permanent(
+            "engine",
+            format!("the mapped fields do not fit {action}: {e}"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Check {
+    that: bool,
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnsureContact {
+    email: String,
+    contact: NewContact,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SalesOrderId {
+    salesorder_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvoiceId {
+    invoice_id: String,
+}
+
+#[derive(Deserialize)]
+struct TicketChange {
+    ticket_id: String,
+    #[serde(flatten)]
+    change: TicketUpdate,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncedIds {
+    contact_id: String,
+    invoice_id: String,
+    payment_id: String,
+}
+
+fn invoice_output(i: &Invoice) -> Value {
+    json!({
+        "invoice_id": i.invoice_id,
+        "invoice_number": i.invoice_number,
+        "status": i.status.as_str(),
+        "total": i.total.to_string(),
+        "balance": i.balance.to_string(),
+        "currency_code": i.currency_code,
+    })
+}
+
+fn payment_output(p: &CustomerPayment) -> Value {
+    json!({"payment_id": p.payment_id, "amount": p.amount.to_string()})
+}
+
+fn sales_order_output(s: &SalesOrder) -> Value {
+    json!({
+        "salesorder_id": s.salesorder_id,
+        "salesorder_number": s.salesorder_number,
+        "status": s.status.as_str(),
+        "total": s.total.to_string(),
+    })
+}
+
+fn ticket_output(t: &Ticket) -> Value {
+    json!({"ticket_id": t.id, "ticket_number": t.ticket_number, "web_url": t.web_url})
+}
+
+/// The invoice a sales order was already turned into, if it was.
+async fn invoice_of_sales_order(
+    engine: &Engine,
+    salesorder_id: &str,
+) -> Result<Option<Invoice>, StepError> {
+    let books = &engine.connectors.books;
+    let order = books.get_sales_order(salesorder_id).await?;
+    if order.invoiced_status.as_deref() != Some("invoiced") {
+        return Ok(None);
+    }
+    let reference = order.salesorder_number.unwrap_or_default();
+    Ok(books
+        .find_invoices_by_reference(&reference)
+        .await?
+        .into_iter()
+        .find(|i| {
+            i.salesorder_id
+                .as_deref()
+                .is_none_or(|id| id == salesorder_id)
+        }))
+}
+
+async fn crm_upsert(
+    engine: &Engine,
+    module: &str,
+    input: Value,
+    default_check: &[&str],
+) -> Result<Value, StepError> {
+    let Value::Object(mut record) = input else {
+        return Err(StepError::permanent(
+            "engine",
+            format!("a CRM {module} record must be an object of fields"),
+        ));
+    };
+    let check: Vec<String> = match record.remove("duplicate_check_fields") {
+        Some(Value::Array(fields)) => fields
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => default_check.iter().map(|f| f.to_string()).collect(),
+    };
+    let check: Vec<&str> = check.iter().map(String::as_str).collect();
+    // Upsert finds the record by its duplicate check fields, so a retry updates what an
+    // earlier attempt inserted instead of inserting it again.
+    let result = engine
+        .connectors
+        .crm()?
+        .upsert(module, &[record], &check)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StepError::permanent("zoho-crm", "CRM answered an upsert with no result"))?;
+    if result.status != "success" {
+        return Err(StepError::permanent(
+            "zoho-crm",
+            format!(
+                "CRM refused the {module} record: {} ({})",
+                result.message, result.code
+            ),
+        ));
+    }
+    Ok(json!({
+        "id": result.details.get("id").cloned().unwrap_or(Value::Null),
+        "action": result.action,
+    }))
+}
+
+const CONTACT_BY_EMAIL: &str = "contact-by-email";
+
+/// The customer's Books contact: known from the xref table, else found by e-mail, else
+/// created. A display-name clash (3062) with someone else's contact is resolved by naming ours
+/// "Name (email)".
+async fn ensure_contact(
+    engine: &Engine,
+    email: &str,
+    contact: NewContact,
+) -> Result<Value, StepError> {
+    let store = &engine.store;
+    let books = &engine.connectors.books;
+    let system = engine.connectors.books_system();
+    let email = email.trim().to_ascii_lowercase();
+    if let Some(contact_id) = store.xref(&system, CONTACT_BY_EMAIL, &email).await? {
+        return Ok(json!({"contact_id": contact_id, "created": false}));
+    }
+    let (system, email) = (&system, &email);
+    let remember = |contact: Contact, created: bool| async move {
+        let contact_id = store
+            .put_xref(
+                system,
+                CONTACT_BY_EMAIL,
+                email,
+                &contact.contact_id,
+                engine.clock.now_ms(),
+            )
+            .await?;
+        Ok::<_, StepError>(json!({"contact_id": contact_id, "created": created}))
+    };
+    if let Some(existing) = books
+        .find_customers_by_email(email)
+        .await?
+        .into_iter()
+        .next()
+    {
+        return remember(existing, false).await;
+    }
+    let name = contact.contact_name.clone();
+    match books.create_contact(&contact).await {
+        Ok(made) => remember(made, true).await,
+        Err(e) if e.books_code() == Some(DUPLICATE_CONTACT_NAME) => {
+            // The name is taken: by this customer (an earlier attempt whose answer was lost,
+            // with the e-mail not yet searchable) or by someone else.
+            if let Some(same) = books.find_contact_by_name(&name).await?.filter(|c| {
+                c.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            }) {
+                return remember(same, false).await;
+            }
+            let distinct = format!("{name} ({email})");
+            let renamed = NewContact {
+                contact_name: distinct.clone(),
+                ..contact
+            };
+            match books.create_contact(&renamed).await {
+                Ok(made) => remember(made, true).await,
+                Err(e) if e.books_code() == Some(DUPLICATE_CONTACT_NAME) => {
+                    let ours = books
+                        .find_contact_by_name(&distinct)
+                        .await?
+                        .ok_or_else(|| {
+                            StepError::permanent(
+                                "zoho-books",
+                                format!("contact {distinct:?} exists but cannot be found"),
+                            )
+                        })?;
+                    remember(ours, false).await
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}

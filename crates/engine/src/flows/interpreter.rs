@@ -1,0 +1,244 @@
+//! Running a flow file's steps over one event: conditions, mappings, the action, each step
+//! memoized by its idempotency key through [`RunContext::step`].
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use paybridge_model::{FailureKind, OrderStatus};
+use serde_json::{Map, Value, json};
+
+use crate::Engine;
+use crate::error::StepError;
+use crate::flows::catalogue::Call;
+use crate::flows::definition::{Definition, OnFailure, Step};
+use crate::mapping::{Context, MappingError};
+use crate::runtime::{Attempt, RunContext};
+use crate::store::InboxEvent;
+
+/// Runs `flow` for `event`.
+pub async fn execute(
+    flow: &Definition,
+    ctx: &RunContext<'_>,
+    event: &InboxEvent,
+) -> Result<(), StepError> {
+    let engine = ctx.engine;
+    let trigger = event_view(engine, event).await?;
+    let mut context = base_context(flow, engine, event, ctx.run_id, &trigger);
+    let mut outputs = Map::new();
+    let mut index = 0;
+    while let Some(step) = flow.steps.get(index) {
+        index += 1;
+        context.set("steps", &Value::Object(outputs.clone()));
+        if let Some(when) = &step.when {
+            let go = flow
+                .mapper
+                .eval_condition(when, &context)
+                .map_err(|e| mapping_failed(step, "when", e))?;
+            if !go {
+                outputs.insert(step.name.clone(), json!({"skipped": true}));
+                continue;
+            }
+        }
+        let input = step
+            .map_fields(&flow.mapper, &context)
+            .map_err(|(field, e)| mapping_failed(step, &field, e))?;
+        let key = match &step.key {
+            Some(key) => match flow
+                .mapper
+                .eval(key, &context)
+                .map_err(|e| mapping_failed(step, "key", e))?
+            {
+                Value::String(key) if !key.trim().is_empty() => key,
+                other => {
+                    return Err(step_error(
+                        step,
+                        format!("the key must be a non-empty text, not {other}"),
+                    ));
+                }
+            },
+            None => format!("flow:{}:event:{}:{}", flow.name, event.id, step.name),
+        };
+        let attempt = AtomicU32::new(0);
+        let result = if !step.action.has_effect() {
+            let call = Call {
+                engine,
+                attempt: Attempt {
+                    number: 1,
+                    uncertain: false,
+                },
+                key: &key,
+                event,
+            };
+            step.action.execute(&call, input).await
+        } else {
+            ctx.step(&step.name, &key, input.clone(), |a| {
+                attempt.store(a.number, Ordering::Relaxed);
+                let call = Call {
+                    engine,
+                    attempt: a,
+                    key: &key,
+                    event,
+                };
+                let action = step.action;
+                async move { action.execute(&call, input).await }
+            })
+            .await
+        };
+        let output = match result {
+            Ok(output) => output,
+            Err(mut error) => {
+                error.step = Some(step.name.clone());
+                if error.kind.is_retryable()
+                    && step
+                        .retries
+                        .is_some_and(|limit| attempt.load(Ordering::Relaxed) >= limit)
+                {
+                    error.message = format!(
+                        "{} (gave up after {} attempts of this step)",
+                        error.message,
+                        attempt.load(Ordering::Relaxed)
+                    );
+                    error.kind = FailureKind::Permanent;
+                }
+                if error.kind.is_retryable() {
+                    return Err(error);
+                }
+                match &step.on_failure {
+                    OnFailure::Fail => return Err(error),
+                    OnFailure::Continue => {}
+                    OnFailure::GoTo(target) => {
+                        index = flow
+                            .steps
+                            .iter()
+                            .position(|s| &s.name == target)
+                            .unwrap_or(flow.steps.len());
+                    }
+                }
+                tracing::warn!(step = %step.name, %error, "step failed; the flow goes on as its on_error says");
+                json!({"error": error.message, "failed": true})
+            }
+        };
+        outputs.insert(step.name.clone(), output);
+    }
+    if !flow.outputs.is_empty() {
+        context.set("steps", &Value::Object(outputs));
+        let mut values = Map::new();
+        for (name, expression) in &flow.outputs {
+            let value = flow
+                .mapper
+                .eval(expression, &context)
+                .map_err(|e| StepError::permanent("engine", format!("output `{name}`: {e}")))?;
+            values.insert(name.clone(), value);
+        }
+        let key = format!("flow:{}:event:{}:outputs", flow.name, event.id);
+        let values = Value::Object(values);
+        ctx.step("outputs", &key, values.clone(), |_| async { Ok(values) })
+            .await?;
+    }
+    Ok(())
+}
+
+/// What mappings see as `event`. Order API events carry the order and, once Cybersource has
+/// answered, the payment's outcome.
+pub async fn event_view(engine: &Engine, event: &InboxEvent) -> Result<Value, StepError> {
+    let mut view = event.payload.clone();
+    if event.source != "order-api" {
+        return Ok(view);
+    }
+    let Some(order_id) = view.get("order_id").and_then(Value::as_str) else {
+        return Ok(view);
+    };
+    let record = engine.store.order(order_id).await?.ok_or_else(|| {
+        StepError::permanent("engine", format!("order {order_id} is not in the store"))
+    })?;
+    let amount = paybridge_model::Currency::from_code(&record.currency)
+        .map(|c| paybridge_model::Money::from_minor(record.amount_minor, c).to_decimal_string())
+        .ok();
+    if let Value::Object(fields) = &mut view {
+        fields.insert("status".into(), json!(record.status.as_str()));
+        fields.insert(
+            "payment".into(),
+            json!({
+                "transaction_id": record.payment_id,
+                "status": record.payment_status,
+                "reason": record.decline_reason,
+                "message": record.status_detail,
+                "amount": amount,
+                "currency": record.currency,
+            }),
+        );
+    }
+    Ok(view)
+}
+
+/// The variables every step of a run sees, besides `steps`.
+pub fn base_context(
+    flow: &Definition,
+    engine: &Engine,
+    event: &InboxEvent,
+    run_id: Option<i64>,
+    trigger: &Value,
+) -> Context {
+    let mut context = Context::new();
+    context.set("event", trigger);
+    context.set(
+        "tables",
+        &serde_json::to_value(flow.mapper.tables()).unwrap_or(Value::Null),
+    );
+    let now_ms = engine.clock.now_ms();
+    context.set(
+        "run",
+        &json!({
+            "flow": flow.name,
+            "version": flow.version,
+            "id": run_id,
+            "event_id": event.id,
+            "event_type": event.event_type,
+            "now_ms": now_ms,
+            "today": engine.clock.today(),
+            "connected": engine.connectors.connected(),
+            "books": {
+                "organization_id": engine.connectors.books.organization_id(),
+                "currency": engine.connectors.books_currency.code(),
+            },
+        }),
+    );
+    context
+}
+
+fn mapping_failed(step: &Step, field: &str, error: MappingError) -> StepError {
+    step_error(step, format!("field `{field}`: {error}"))
+}
+
+fn step_error(step: &Step, message: String) -> StepError {
+    let mut error = StepError::permanent("mapping", format!("step `{}`, {message}", step.name));
+    error.step = Some(step.name.clone());
+    error
+}
+
+/// What a flow file's run records when it is dead-lettered: an approved order whose Zoho side
+/// failed for good is marked `sync_failed` with the reason.
+pub async fn on_dead_letter(engine: &Engine, event: &InboxEvent, error: &StepError) {
+    let Some(order_id) = event.payload.get("order_id").and_then(Value::as_str) else {
+        return;
+    };
+    match engine.store.order(order_id).await {
+        Ok(Some(order)) if order.status == OrderStatus::Approved => {
+            let detail = format!("Zoho sync failed: {error}");
+            if let Err(e) = engine
+                .store
+                .set_order_status(
+                    order_id,
+                    OrderStatus::SyncFailed,
+                    Some(&detail),
+                    engine.clock.now_ms(),
+                )
+                .await
+            {
+                tracing::error!(order = order_id, error = %e, "could not mark the order as failed");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(order = order_id, error = %e, "could not read the order"),
+    }
+    engine.notify_progress();
+}

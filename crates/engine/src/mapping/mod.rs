@@ -1,0 +1,328 @@
+//! Field mappings: one expression per target field, evaluated over the trigger event and the
+//! outputs of earlier steps.
+//!
+//! Expressions are [rhai](https://rhai.rs) scripts run in a sandbox: operations, call depth,
+//! expression depth, string, array and map sizes are all bounded, `eval` and printing are off,
+//! so a mapping edited by hand (or in the console) can fail its run but never hang, crash or
+//! starve the engine. Numbers with a decimal point are decimals (rhai's `no_float`), never
+//! binary floats; decimals leave a mapping as JSON strings, the way amounts travel.
+//!
+//! A mapping sees these variables:
+//! - `event`: the trigger event's payload;
+//! - `steps`: the outputs of the steps that ran before, by step name;
+//! - `tables`: the flow's lookup tables;
+//! - `run`: facts about the run (`flow`, `version`, `event_id`, `today`, `now_ms`).
+//!
+//! The built-in functions are in [`functions`].
+
+mod convert;
+pub mod functions;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
+
+pub use convert::{from_dynamic, to_dynamic};
+
+/// Lookup tables by name (`tables:` in a flow file): key → value.
+pub type Tables = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+
+/// The sandbox's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Work one evaluation may do (rhai operations).
+    pub max_operations: u64,
+    /// Nested function calls.
+    pub max_call_levels: usize,
+    /// Nesting of expressions (and of expressions inside functions).
+    pub max_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_operations: 200_000,
+            max_call_levels: 24,
+            max_expr_depth: 64,
+            max_string_size: 256 * 1024,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+        }
+    }
+}
+
+/// Why a mapping could not be compiled or evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// The expression does not parse. `line` and `column` are within the expression.
+    #[error("syntax error at line {line}, column {column} of the expression: {message}")]
+    Syntax {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    /// The expression ran out of its sandbox's bounds.
+    #[error("the expression exceeded its limits: {0}")]
+    Limit(String),
+    /// The expression failed while running (a bad value, a missing table entry, …).
+    #[error("{0}")]
+    Runtime(String),
+    /// The result cannot be written as JSON.
+    #[error("the result cannot be used as a field value: {0}")]
+    Result(String),
+}
+
+/// A compiled expression and its source.
+#[derive(Clone)]
+pub struct Expression {
+    source: Arc<str>,
+    ast: Arc<AST>,
+}
+
+impl std::fmt::Debug for Expression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Expression").field(&self.source).finish()
+    }
+}
+
+impl Expression {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// The mapping sandbox for one flow version: a rhai engine with the built-ins and the flow's
+/// tables, shared by every run of that version.
+#[derive(Clone)]
+pub struct Mapper {
+    engine: Arc<Engine>,
+    tables: Arc<Tables>,
+}
+
+impl std::fmt::Debug for Mapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapper")
+            .field("tables", &self.tables.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mapper {
+    pub fn new(limits: Limits, tables: Tables) -> Mapper {
+        let tables = Arc::new(tables);
+        let mut engine = Engine::new();
+        engine
+            .set_max_operations(limits.max_operations)
+            .set_max_call_levels(limits.max_call_levels)
+            .set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth)
+            .set_max_string_size(limits.max_string_size)
+            .set_max_array_size(limits.max_array_size)
+            .set_max_map_size(limits.max_map_size)
+            .set_max_variables(256)
+            .set_max_functions(64);
+        engine.disable_symbol("eval");
+        engine.on_print(|_| {});
+        engine.on_debug(|_, _, _| {});
+        functions::register(&mut engine, tables.clone());
+        Mapper {
+            engine: Arc::new(engine),
+            tables,
+        }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Compiles `source` once (per flow version).
+    pub fn compile(&self, source: &str) -> Result<Expression, MappingError> {
+        let ast = self
+            .engine
+            .compile(source)
+            .map_err(|e| MappingError::Syntax {
+                message: e.0.to_string(),
+                line: e.1.line().unwrap_or(1),
+                column: e.1.position().unwrap_or(1),
+            })?;
+        Ok(Expression {
+            source: source.into(),
+            ast: Arc::new(ast),
+        })
+    }
+
+    /// Evaluates `expression` with `context`'s top-level keys as (constant) variables.
+    pub fn eval(
+        &self,
+        expression: &Expression,
+        context: &Context,
+    ) -> Result<serde_json::Value, MappingError> {
+        let mut scope = Scope::new();
+        for (name, value) in &context.variables {
+            scope.push_constant_dynamic(name.as_str(), value.clone());
+        }
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &expression.ast)
+            .map_err(|e| classify(*e))?;
+        from_dynamic(&result).map_err(MappingError::Result)
+    }
+
+    /// Evaluates a condition (`when:`): it must give a boolean.
+    pub fn eval_condition(
+        &self,
+        expression: &Expression,
+        context: &Context,
+    ) -> Result<bool, MappingError> {
+        match self.eval(expression, context)? {
+            serde_json::Value::Bool(b) => Ok(b),
+            other => Err(MappingError::Result(format!(
+                "a condition must be true or false, not {other}"
+            ))),
+        }
+    }
+}
+
+/// The variables a mapping sees, converted once per step.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    variables: Vec<(String, Dynamic)>,
+}
+
+impl Context {
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// Sets (or replaces) the variable `name`.
+    pub fn set(&mut self, name: &str, value: &serde_json::Value) {
+        let value = to_dynamic(value);
+        match self.variables.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.variables.push((name.to_string(), value)),
+        }
+    }
+}
+
+fn classify(error: EvalAltResult) -> MappingError {
+    match error {
+        EvalAltResult::ErrorTooManyOperations(..) => {
+            MappingError::Limit("it ran too long (an endless loop?)".into())
+        }
+        EvalAltResult::ErrorStackOverflow(..) => {
+            MappingError::Limit("it called functions too deeply (endless recursion?)".into())
+        }
+        EvalAltResult::ErrorDataTooLarge(what, ..) => {
+            MappingError::Limit(format!("{what} grew too large"))
+        }
+        EvalAltResult::ErrorTooManyVariables(..) | EvalAltResult::ErrorTooManyModules(..) => {
+            MappingError::Limit("it declared too many variables".into())
+        }
+        EvalAltResult::ErrorParsing(kind, pos) => MappingError::Syntax {
+            message: kind.to_string(),
+            line: pos.line().unwrap_or(1),
+            column: pos.position().unwrap_or(1),
+        },
+        EvalAltResult::ErrorRuntime(value, _) => MappingError::Runtime(
+            value
+                .clone()
+                .into_immutable_string()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| value.to_string()),
+        ),
+        EvalAltResult::ErrorInFunctionCall(name, _, inner, _) => match classify(*inner) {
+            MappingError::Runtime(message) => {
+                MappingError::Runtime(format!("in {name}(): {message}"))
+            }
+            other => other,
+        },
+        other => MappingError::Runtime(strip_position(&other.to_string())),
+    }
+}
+
+/// rhai appends ` (line 1, position 7)` to its messages; within one field's expression that
+/// is noise for most errors, so it goes.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" (line ") {
+        Some(at) if message.ends_with(')') => message[..at].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn eval(source: &str, event: serde_json::Value) -> Result<serde_json::Value, MappingError> {
+        let mapper = Mapper::new(Limits::default(), Tables::new());
+        let expression = mapper.compile(source)?;
+        let mut context = Context::new();
+        context.set("event", &event);
+        context.set("steps", &json!({}));
+        mapper.eval(&expression, &context)
+    }
+
+    #[test]
+    fn fields_come_from_the_event_and_decimals_stay_exact() {
+        let event = json!({"order": {"lines": [{"unit_price": "19.99", "quantity": 3}]}});
+        assert_eq!(
+            eval(
+                "let l = event.order.lines[0]; dec(l.unit_price) * l.quantity",
+                event.clone()
+            )
+            .unwrap(),
+            json!("59.97")
+        );
+        assert_eq!(eval("0.1 + 0.2", json!({})).unwrap(), json!("0.3"));
+        assert_eq!(
+            eval("event.order.missing", event).unwrap(),
+            serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn an_endless_loop_fails_cleanly() {
+        let error = eval("loop { }", json!({})).unwrap_err();
+        assert!(matches!(error, MappingError::Limit(_)), "{error:?}");
+        assert!(error.to_string().contains("too long"), "{error}");
+    }
+
+    #[test]
+    fn a_deep_recursion_fails_cleanly() {
+        let error = eval("fn down(n) { down(n + 1) } down(0)", json!({})).unwrap_err();
+        assert!(matches!(error, MappingError::Limit(_)), "{error:?}");
+        assert!(error.to_string().contains("too deeply"), "{error}");
+    }
+
+    #[test]
+    fn a_huge_string_fails_cleanly() {
+        let error = eval("let s = \"xxxxxxxx\"; loop { s += s; }", json!({})).unwrap_err();
+        assert!(matches!(error, MappingError::Limit(_)), "{error:?}");
+        assert!(error.to_string().contains("too large"), "{error}");
+    }
+
+    #[test]
+    fn eval_is_not_available() {
+        assert!(eval("eval(\"1\")", json!({})).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let error = eval("event.order +", json!({})).unwrap_err();
+        let MappingError::Syntax { line, column, .. } = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!((line, column), (1, 14));
+    }
+
+    #[test]
+    fn runtime_errors_name_the_problem() {
+        let error = eval("dec(\"twelve\")", json!({})).unwrap_err();
+        assert_eq!(error.to_string(), "dec: \"twelve\" is not a decimal number");
+    }
+}

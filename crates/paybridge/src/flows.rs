@@ -1,0 +1,266 @@
+//! `paybridge flows`: check flow files, try them on a sample event, list them and the actions
+//! they can use. Nothing here calls a vendor or writes to a store.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use paybridge_engine::flows::catalogue::Action;
+use paybridge_engine::flows::definition::{Definition, FlowError};
+use paybridge_engine::flows::library::Library;
+use paybridge_engine::flows::preview::{self, Preview};
+use serde_json::json;
+
+pub enum FlowsCommand {
+    /// Every flow file compiles; prints each problem as `file:line: step, field: message`.
+    Validate,
+    /// One flow over a sample event.
+    Test {
+        flow: String,
+        sample: PathBuf,
+        /// Sample outputs of steps, by step name (a JSON object), instead of placeholders.
+        outputs: Option<PathBuf>,
+        /// Optional products taken as connected (`crm`, `inventory`, `desk`).
+        connected: Vec<String>,
+        currency: String,
+        json: bool,
+    },
+    List {
+        json: bool,
+    },
+    Actions {
+        json: bool,
+    },
+}
+
+/// What a command printed, and whether it found problems.
+pub struct Outcome {
+    pub text: String,
+    pub ok: bool,
+}
+
+/// The shipped templates with `dir`'s files (when given) replacing or adding to them.
+fn library(dir: Option<&Path>) -> Result<Library, Vec<FlowError>> {
+    match dir {
+        Some(dir) => Library::load_dir(dir),
+        None => Ok(Library::shipped()),
+    }
+}
+
+fn problems(errors: &[FlowError]) -> String {
+    let mut text: String = errors.iter().map(|e| format!("{e}\n")).collect();
+    text.push_str(&format!(
+        "{} problem{} found\n",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ));
+    text
+}
+
+pub fn run(dir: Option<&Path>, command: FlowsCommand) -> anyhow::Result<Outcome> {
+    match command {
+        FlowsCommand::Validate => Ok(match library(dir) {
+            Ok(library) => {
+                let mut text = String::new();
+                for flow in library.iter() {
+                    text.push_str(&format!(
+                        "ok  {} ({} steps, version {}) from {}\n",
+                        flow.name,
+                        flow.steps.len(),
+                        flow.version,
+                        flow.origin
+                    ));
+                }
+                Outcome { text, ok: true }
+            }
+            Err(errors) => Outcome {
+                text: problems(&errors),
+                ok: false,
+            },
+        }),
+        FlowsCommand::Test {
+            flow,
+            sample,
+            outputs,
+            connected,
+            currency,
+            json,
+        } => {
+            let library = match library(dir) {
+                Ok(library) => library,
+                Err(errors) => {
+                    return Ok(Outcome {
+                        text: problems(&errors),
+                        ok: false,
+                    });
+                }
+            };
+            let Some(definition) = library.get(&flow) else {
+                let known: Vec<&str> = library.iter().map(|f| f.name.as_str()).collect();
+                bail!(
+                    "there is no flow {flow:?} (there are: {})",
+                    known.join(", ")
+                );
+            };
+            let text = std::fs::read_to_string(&sample)
+                .with_context(|| format!("reading {}", sample.display()))?;
+            let event: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", sample.display()))?;
+            for product in &connected {
+                if !["crm", "inventory", "desk"].contains(&product.as_str()) {
+                    bail!("--connected takes crm, inventory and desk, not {product:?}");
+                }
+            }
+            let connected = json!({
+                "books": true,
+                "crm": connected.iter().any(|p| p == "crm"),
+                "inventory": connected.iter().any(|p| p == "inventory"),
+                "desk": connected.iter().any(|p| p == "desk"),
+            });
+            let run = preview::run_facts(definition, &connected, &currency.to_ascii_uppercase());
+            let samples = match &outputs {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    match serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?
+                    {
+                        serde_json::Value::Object(samples) => samples,
+                        _ => bail!(
+                            "{} must be a JSON object of step outputs by step name",
+                            path.display()
+                        ),
+                    }
+                }
+                None => serde_json::Map::new(),
+            };
+            let result = preview::preview(definition, &event, &run, &samples);
+            let text = if json {
+                format!("{}\n", serde_json::to_string_pretty(&result)?)
+            } else {
+                render_preview(definition, &result)
+            };
+            Ok(Outcome {
+                text,
+                ok: result.ok,
+            })
+        }
+        FlowsCommand::List { json } => {
+            let library = library(dir).map_err(|errors| anyhow::anyhow!(problems(&errors)))?;
+            let rows: Vec<serde_json::Value> = library
+                .iter()
+                .map(|f| {
+                    json!({
+                        "name": f.name,
+                        "version": f.version,
+                        "trigger": {"source": f.source, "events": f.events},
+                        "steps": f.steps.iter().map(|s| json!({"name": s.name, "action": s.action.name()})).collect::<Vec<_>>(),
+                        "origin": f.origin,
+                        "description": f.description,
+                    })
+                })
+                .collect();
+            let text = if json {
+                format!("{}\n", serde_json::to_string_pretty(&rows)?)
+            } else {
+                library
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}  version {}  on {} {}  ({} steps, {})\n",
+                            f.name,
+                            f.version,
+                            f.source.inbox_source(),
+                            if f.events.is_empty() {
+                                "(any event)".to_string()
+                            } else {
+                                f.events.join(", ")
+                            },
+                            f.steps.len(),
+                            f.origin
+                        )
+                    })
+                    .collect()
+            };
+            Ok(Outcome { text, ok: true })
+        }
+        FlowsCommand::Actions { json } => {
+            let text = if json {
+                let rows: Vec<serde_json::Value> = Action::ALL
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "action": a.name(),
+                            "summary": a.summary(),
+                            "fields": a.fields().map(|fields| fields.iter().map(|f| json!({"name": f.name, "required": f.required})).collect::<Vec<_>>()),
+                            "outputs": a.outputs(),
+                        })
+                    })
+                    .collect();
+                format!("{}\n", serde_json::to_string_pretty(&rows)?)
+            } else {
+                Action::ALL
+                    .iter()
+                    .map(|a| {
+                        let fields = match a.fields() {
+                            Some(fields) => fields
+                                .iter()
+                                .map(|f| {
+                                    if f.required {
+                                        f.name.to_string()
+                                    } else {
+                                        format!("[{}]", f.name)
+                                    }
+                                })
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                            None => "any fields".into(),
+                        };
+                        format!("{}\n    {}\n    with: {fields}\n", a.name(), a.summary())
+                    })
+                    .collect()
+            };
+            Ok(Outcome { text, ok: true })
+        }
+    }
+}
+
+fn render_preview(flow: &Definition, result: &Preview) -> String {
+    let mut out = format!(
+        "flow {} (version {}), {} steps — nothing is called or written\n\n",
+        flow.name,
+        flow.version,
+        flow.steps.len()
+    );
+    for step in &result.steps {
+        out.push_str(&format!("step {} ({})", step.name, step.action));
+        if step.skipped {
+            out.push_str(": skipped (its `when` is false)\n");
+            continue;
+        }
+        out.push('\n');
+        if let Some(error) = &step.error {
+            out.push_str(&format!("  ERROR {error}\n"));
+        }
+        if let Some(note) = &step.note {
+            out.push_str(&format!("  note: {note}\n"));
+        }
+        if let Some(request) = &step.request {
+            let pretty = serde_json::to_string_pretty(request).unwrap_or_default();
+            for line in pretty.lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+    if !result.outputs.is_empty() {
+        out.push_str(&format!(
+            "\noutputs {}\n",
+            serde_json::Value::Object(result.outputs.clone())
+        ));
+    }
+    out.push_str(if result.ok {
+        "\nok: every condition and mapping evaluated\n"
+    } else {
+        "\nPROBLEMS: see ERROR above\n"
+    });
+    out
+}
