@@ -114,7 +114,10 @@ async fn schedule(engine: Engine, mut stop: watch::Receiver<bool>) {
     let mut schedules = Vec::new();
     for entry in &engine.settings.schedules {
         match entry.cron.parse::<crate::schedule::Cron>() {
-            Ok(_) if Flow::parse(&entry.flow).is_none() => {
+            Ok(_)
+                if Flow::parse(&entry.flow).is_none()
+                    && engine.flows.get(&entry.flow).is_none() =>
+            {
                 tracing::error!(schedule = %entry.name, flow = %entry.flow, "schedule ignored: no such flow");
             }
             Ok(cron) => schedules.push((entry.clone(), cron)),

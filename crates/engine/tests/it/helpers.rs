@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use paybridge_cybersource::{ClientConfig as CybersourceClientConfig, Credentials, Environment};
+use paybridge_engine::flows::library::Library;
 use paybridge_engine::retry::RetryPolicy;
 use paybridge_engine::store::OrderRecord;
 use paybridge_engine::{
@@ -94,6 +95,10 @@ pub struct WorldOptions {
         paybridge_engine::alerts::AlertSettings,
         Vec<paybridge_engine::alerts::Channel>,
     )>,
+    /// Flow files (name, YAML) added to the shipped templates.
+    pub flows: Vec<(String, String)>,
+    /// Connect Zoho Inventory and CRM too.
+    pub inventory_and_crm: bool,
 }
 
 impl Default for WorldOptions {
@@ -103,6 +108,8 @@ impl Default for WorldOptions {
             max_attempts: 5,
             resolution_delay: Duration::ZERO,
             alerts: None,
+            flows: Vec::new(),
+            inventory_and_crm: false,
         }
     }
 }
@@ -155,7 +162,23 @@ impl World {
         ))
         .unwrap();
         let books = zoho_client.books(ORG);
-        let connectors = Connectors::new(cybersource_client, zoho_client, books, Currency::USD);
+        let mut connectors = Connectors::new(
+            cybersource_client,
+            zoho_client.clone(),
+            books,
+            Currency::USD,
+        );
+        if options.inventory_and_crm {
+            connectors.inventory = Some(zoho_client.inventory(ORG));
+            connectors.crm = Some(zoho_client.crm(ORG));
+        }
+        let mut library = Library::shipped();
+        for (name, text) in &options.flows {
+            match paybridge_engine::flows::definition::compile(name, text) {
+                Ok(flow) => library.insert(flow),
+                Err(errors) => panic!("{name}: {errors:?}"),
+            }
+        }
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("paybridge.db"))
             .await
@@ -173,7 +196,7 @@ impl World {
             payment_resolution_delay: options.resolution_delay,
             ..EngineSettings::default()
         };
-        let mut engine = Engine::new(store, connectors, settings);
+        let mut engine = Engine::new(store, connectors, settings).with_flows(library);
         if let Some((settings, channels)) = options.alerts {
             let alerts = paybridge_engine::alerts::Alerts::new(
                 engine.store.clone(),

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod coordination;
+mod flows;
 mod helpers;
 mod orders;
 mod store;

@@ -4,6 +4,7 @@ mod cli;
 mod crash;
 mod demo;
 mod faults;
+mod flows;
 mod helpers;
 mod scale;
 mod vault;

@@ -1,0 +1,233 @@
+//! Flow files run by the engine against the sandboxes: the shipped order-to-cash template with
+//! every Zoho product connected, and what a bad flow file can (not) do.
+
+use paybridge_engine::dlq;
+use paybridge_engine::store::{RunFilter, RunStatus, StepStatus};
+use paybridge_model::OrderStatus;
+
+use crate::helpers::{ORG, World, WorldOptions, place};
+
+fn with_flows(flows: &[(&str, &str)]) -> WorldOptions {
+    WorldOptions {
+        flows: flows
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect(),
+        ..WorldOptions::default()
+    }
+}
+
+/// The runs of `flow`, newest first.
+async fn runs_of(world: &World, flow: &str) -> Vec<paybridge_engine::store::RunRecord> {
+    dlq::list(
+        &world.engine.store,
+        &RunFilter {
+            flow: Some(flow.into()),
+            limit: 100,
+            ..RunFilter::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_to_cash_with_crm_and_inventory_ends_in_a_confirmed_invoiced_and_paid_sales_order() {
+    let world = World::with(WorldOptions {
+        inventory_and_crm: true,
+        ..WorldOptions::default()
+    })
+    .await;
+    let mut request = place("S-1", "Ada@Example.com", "12.50");
+    request.order.customer.company = Some("Analytical Engines".into());
+    world.engine.place_order(request).await.unwrap();
+    let order = world.settled("S-1").await;
+    assert_eq!(
+        order.status,
+        OrderStatus::Completed,
+        "{:?}",
+        order.status_detail
+    );
+
+    // CRM, read back through its API: the contact (found by e-mail) linked to its account.
+    let crm = world.engine.connectors.crm().unwrap();
+    let contacts = crm.find_contacts_by_email("ada@example.com").await.unwrap();
+    let [contact] = contacts.as_slice() else {
+        panic!("one CRM contact: {contacts:?}")
+    };
+    assert_eq!(contact["Last_Name"], "Lovelace");
+    // (COQL: CRM's search index lags behind a fresh write.)
+    let accounts = crm
+        .coql("select Account_Name from Accounts where Account_Name = 'Analytical Engines'")
+        .await
+        .unwrap();
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+
+    // Inventory and Books: one confirmed sales order, invoiced; the invoice paid in full.
+    let books = world.zoho.books_records(ORG).unwrap();
+    let [sales_order] = books.sales_orders.as_slice() else {
+        panic!("one sales order")
+    };
+    assert_eq!(sales_order["reference_number"], "S-1");
+    assert_eq!(sales_order["status"], "confirmed");
+    assert_eq!(sales_order["invoiced_status"], "invoiced");
+    let [invoice] = books.invoices.as_slice() else {
+        panic!("one invoice")
+    };
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["total"], 25.0);
+    assert_eq!(
+        invoice["invoice_id"].as_str(),
+        order.zoho_invoice_id.as_deref()
+    );
+    let [payment] = books.customer_payments.as_slice() else {
+        panic!("one payment")
+    };
+    assert_eq!(
+        payment["reference_number"].as_str(),
+        order.payment_id.as_deref()
+    );
+
+    // The run's timeline names the flow's steps, in order, CRM and Inventory included.
+    let run = &runs_of(&world, "order-to-cash").await[0];
+    let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
+    let names: Vec<&str> = detail.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "crm_account",
+            "crm_contact",
+            "contact",
+            "sales_order",
+            "confirm",
+            "invoice_from_order",
+            "invoice_sent",
+            "payment",
+            "synced",
+            "outputs"
+        ]
+    );
+    world.stop().await;
+}
+
+const LOOPING: &str = r#"
+name: looping
+trigger: {source: order-api, events: [order.approved]}
+steps:
+  - name: spin
+    action: map
+    with:
+      forever: 'loop { }'
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_that_never_ends_fails_its_own_run_and_nothing_else() {
+    let world = World::with(with_flows(&[("looping.yaml", LOOPING)])).await;
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    // The shipped flow for the same order is unaffected.
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    let [run] = runs_of(&world, "looping").await.try_into().unwrap();
+    assert_eq!(run.status, RunStatus::Dead);
+    assert_eq!(run.attempt, 1, "a mapping error is permanent: no retries");
+    let error = run.last_error.unwrap();
+    assert!(
+        error.contains("step `spin`, field `forever`: the expression exceeded its limits"),
+        "{error}"
+    );
+    world.stop().await;
+}
+
+const LEAKY: &str = r#"
+name: leaky
+trigger: {source: order-api, events: [order.approved]}
+steps:
+  - name: invoice
+    action: zoho-books.invoice.create
+    with:
+      customer_id: '"123"'
+      date: run.today
+      line_items: '[#{ name: "x", rate: "1", quantity: "1" }]'
+      notes: '"card 4111 1111 1111 1111"'
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_number_mapped_into_a_zoho_payload_stops_the_step_before_any_call() {
+    let world = World::with(with_flows(&[("leaky.yaml", LEAKY)])).await;
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    world.settled("S-1").await;
+    let [run] = runs_of(&world, "leaky").await.try_into().unwrap();
+    assert_eq!(run.status, RunStatus::Dead);
+    assert!(
+        run.last_error
+            .as_deref()
+            .unwrap()
+            .contains("holds a card number"),
+        "{:?}",
+        run.last_error
+    );
+    // Only the shipped flow's invoice exists; the card number went nowhere, the store included.
+    let books = world.zoho.books_records(ORG).unwrap();
+    assert_eq!(books.invoices.len(), 1);
+    let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
+    assert!(!serde_json::to_string(&detail).unwrap().contains("4111"));
+    world.stop().await;
+}
+
+const BRANCHING: &str = r#"
+name: branching
+trigger: {source: order-api, events: [order.approved]}
+steps:
+  - name: optional
+    action: check
+    with: {that: 'false', message: '"this one may fail"'}
+    on_error: {then: continue}
+  - name: gate
+    action: check
+    with: {that: 'event.order.reference == "nope"', message: '"not that order"'}
+    on_error: {then: after}
+  - name: skipped_by_goto
+    action: map
+    with: {x: '1'}
+  - name: after
+    action: map
+    when: steps.optional.failed
+    with:
+      why: steps.optional.error
+      gate: steps.gate.error
+outputs:
+  why: steps.after.why
+  gate: steps.gate.error
+  jumped: steps.skipped_by_goto == ()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_error_continue_and_go_to_carry_the_error_to_later_steps() {
+    let world = World::with(with_flows(&[("branching.yaml", BRANCHING)])).await;
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    world.settled("S-1").await;
+    let [run] = runs_of(&world, "branching").await.try_into().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
+    let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
+    let outputs = detail
+        .steps
+        .iter()
+        .find(|s| s.name == "outputs" && s.status == StepStatus::Succeeded)
+        .and_then(|s| s.output.clone())
+        .expect("the flow's outputs are kept");
+    assert_eq!(outputs["why"], "this one may fail");
+    assert_eq!(outputs["gate"], "not that order");
+    assert_eq!(outputs["jumped"], true);
+    world.stop().await;
+}
