@@ -5,7 +5,8 @@ use paybridge_model::Currency;
 use crate::error::StepError;
 
 /// The vendor clients, configured for one merchant. Zoho Books is always connected; Inventory,
-/// CRM and Desk only when the merchant uses them (flows check `run.connected.*`).
+/// CRM and Desk, and storefront callbacks, only when the merchant uses them (flows check
+/// `run.connected.*`).
 #[derive(Debug, Clone)]
 pub struct Connectors {
     pub cybersource: paybridge_cybersource::Client,
@@ -16,6 +17,8 @@ pub struct Connectors {
     pub inventory: Option<paybridge_zoho::Inventory>,
     pub crm: Option<paybridge_zoho::Crm>,
     pub desk: Option<paybridge_zoho::Desk>,
+    /// Where order state changes are called back, signed.
+    pub storefront: Option<crate::storefront::Storefront>,
 }
 
 impl Connectors {
@@ -34,6 +37,7 @@ impl Connectors {
             inventory: None,
             crm: None,
             desk: None,
+            storefront: None,
         }
     }
 
@@ -60,6 +64,15 @@ impl Connectors {
             .ok_or_else(|| not_connected("Zoho Desk", "desk_org_id = \"…\""))
     }
 
+    pub fn storefront(&self) -> Result<&crate::storefront::Storefront, StepError> {
+        self.storefront.as_ref().ok_or_else(|| {
+            StepError::permanent(
+                "engine",
+                "the storefront has no callback URL: set `callback_url` in the [storefront] section, or guard the step with `when`",
+            )
+        })
+    }
+
     /// Which optional products are connected, as flows see it (`run.connected`).
     pub fn connected(&self) -> serde_json::Value {
         serde_json::json!({
@@ -67,6 +80,7 @@ impl Connectors {
             "inventory": self.inventory.is_some(),
             "crm": self.crm.is_some(),
             "desk": self.desk.is_some(),
+            "storefront": self.storefront.is_some(),
         })
     }
 }

@@ -15,6 +15,7 @@
 //! - [`coordination`]: Zoho budgets and leases kept in the store, shared by every process.
 //! - [`vault`]: secrets sealed at rest (envelope encryption, master-key rotation).
 //! - [`tokens`]: admin API tokens with roles.
+//! - [`storefront`]: signed callbacks to the storefront.
 //! - [`schedule`]: cron-style schedules, each firing run by exactly one node.
 //! - [`alerts`]: dead letters and error spikes told to Slack and by e-mail, de-duplicated.
 //!
@@ -38,6 +39,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod settings;
 pub mod store;
+pub mod storefront;
 pub mod tokens;
 pub mod vault;
 pub mod worker;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use paybridge_engine::alerts::{AlertSettings, Alerts, Channel, SmtpSecurity};
 use paybridge_engine::coordination::{StoreLeases, StoreLedger};
 use paybridge_engine::flows::library::Library;
+use paybridge_engine::storefront::Storefront;
 use paybridge_engine::{Clock, Connectors, Engine, EngineSettings, Store, Workers};
 use paybridge_model::Currency;
 use paybridge_server::AppState;
@@ -32,8 +33,10 @@ pub struct AppConfig {
     pub zoho: ZohoConnection,
     pub storefront_keys: Vec<SecretString>,
     pub alerts: Option<AlertsConfig>,
-    /// Flow files that replace or add to the shipped templates.
-    pub flows_dir: Option<std::path::PathBuf>,
+    /// Where order state changes are called back, and the secret that signs them.
+    pub storefront_callback: Option<(Url, SecretString)>,
+    /// The flow files to run (the shipped templates, or a directory's over them).
+    pub flows: Library,
 }
 
 /// Where alerts go, resolved (secrets included).
@@ -184,15 +187,12 @@ impl RunningApp {
         if let Some(org_id) = &config.zoho.desk_org_id {
             connectors.desk = Some(zoho.desk(org_id.clone()));
         }
-        let flows = match &config.flows_dir {
-            Some(dir) => Library::load_dir(dir).map_err(|errors| {
-                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                anyhow::anyhow!("the flow files have problems:\n{}", lines.join("\n"))
-            })?,
-            None => Library::shipped(),
-        };
+        if let Some((url, secret)) = &config.storefront_callback {
+            connectors.storefront = Some(Storefront::new(url.clone(), secret.clone()));
+        }
 
-        let mut engine = Engine::new(store, connectors, config.engine.clone()).with_flows(flows);
+        let mut engine =
+            Engine::new(store, connectors, config.engine.clone()).with_flows(config.flows.clone());
         if let Some(alerts) = &config.alerts {
             let alerts = alerts.alerts(&engine.store, engine.clock)?;
             engine = engine.with_alerts(alerts);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use paybridge_cybersource::{Credentials, Environment};
+use paybridge_engine::flows::library::Library;
 use paybridge_engine::vault::Vault;
 use paybridge_engine::{EngineSettings, Store};
 use paybridge_model::Currency;
@@ -50,7 +51,7 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowsSection {
-    /// A directory of `*.yaml` flow files (relative to the working directory). Files replace
+    /// A directory of `*.yaml` flow files (relative to the configuration file). Files replace
     /// the shipped template of the same name, or add flows; without it the shipped templates run.
     #[serde(default)]
     pub dir: Option<PathBuf>,
@@ -388,28 +389,54 @@ pub struct StorefrontSection {
     /// …or their vault entry (comma-separated too).
     #[serde(default)]
     pub api_keys_vault: Option<String>,
+    /// Where order state changes are POSTed, signed (README "The order API"); none without.
+    #[serde(default)]
+    pub callback_url: Option<Url>,
+    /// The secret that signs callbacks: an environment variable…
+    #[serde(default)]
+    pub callback_secret_env: Option<String>,
+    /// …or a vault entry.
+    #[serde(default)]
+    pub callback_secret_vault: Option<String>,
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid paybridge configuration", path.display()))
+        let mut config: FileConfig = toml::from_str(&text).with_context(|| {
+            format!("{} is not a valid paybridge configuration", path.display())
+        })?;
+        // A relative flows directory is beside the configuration file.
+        if let (Some(dir), Some(base)) = (&config.flows.dir, path.parent())
+            && dir.is_relative()
+        {
+            config.flows.dir = Some(base.join(dir));
+        }
+        Ok(config)
     }
 
     /// Resolves secrets (from the environment and the vault) and checks the whole
     /// configuration. The vault is opened only when a secret or a connection is in it.
     pub async fn resolve(self) -> anyhow::Result<AppConfig> {
+        let flows = match &self.flows.dir {
+            Some(dir) => Library::load_dir(dir).map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("the flow files have problems:\n{}", lines.join("\n"))
+            })?,
+            None => Library::shipped(),
+        };
         let mut names = std::collections::HashSet::new();
         for entry in &self.engine.schedules {
             entry
                 .cron
                 .parse::<paybridge_engine::schedule::Cron>()
                 .with_context(|| format!("engine.schedules {:?}", entry.name))?;
-            if paybridge_engine::flows::Flow::parse(&entry.flow).is_none() {
+            if paybridge_engine::flows::Flow::parse(&entry.flow).is_none()
+                && flows.get(&entry.flow).is_none()
+            {
                 bail!(
-                    "engine.schedules {:?}: no flow named {:?} (prune, zoho-token-refresh, payment-watchdog)",
+                    "engine.schedules {:?}: no flow named {:?} (prune, zoho-token-refresh, payment-watchdog, or a flow file's)",
                     entry.name,
                     entry.flow
                 );
@@ -441,6 +468,11 @@ impl FileConfig {
                 env: self.storefront.api_keys_env.as_deref(),
                 vault: self.storefront.api_keys_vault.as_deref(),
             },
+            SecretRef {
+                key: "storefront.callback_secret",
+                env: self.storefront.callback_secret_env.as_deref(),
+                vault: self.storefront.callback_secret_vault.as_deref(),
+            },
         ];
         let webhook_vault = c
             .webhooks
@@ -466,7 +498,7 @@ impl FileConfig {
             None => None,
         };
         let resolved = self
-            .resolve_with(refs, location, store.as_ref(), vault.as_ref())
+            .resolve_with(refs, location, store.as_ref(), vault.as_ref(), flows)
             .await;
         if let Some(store) = store {
             store.close().await;
@@ -476,10 +508,17 @@ impl FileConfig {
 
     async fn resolve_with(
         &self,
-        [shared_secret, client_secret, refresh_token, api_keys]: [SecretRef<'_>; 4],
+        [
+            shared_secret,
+            client_secret,
+            refresh_token,
+            api_keys,
+            callback_secret,
+        ]: [SecretRef<'_>; 5],
         location: StoreLocation,
         store: Option<&Store>,
         vault: Option<&Vault>,
+        flows: Library,
     ) -> anyhow::Result<AppConfig> {
         let c = &self.cybersource;
         let environment = Environment::parse(&c.environment).context("cybersource.environment")?;
@@ -581,6 +620,19 @@ impl FileConfig {
         if storefront_keys.iter().any(|k| k.expose_secret().len() < 24) {
             bail!("storefront.api_keys: every storefront API key must be at least 24 characters");
         }
+        let storefront_callback = match &self.storefront.callback_url {
+            Some(url) => {
+                let secret = callback_secret.resolve(vault).await?;
+                if secret.expose_secret().len() < 24 {
+                    bail!("storefront.callback_secret: it must be at least 24 characters");
+                }
+                Some((url.clone(), secret))
+            }
+            None if callback_secret.is_given() => {
+                bail!("storefront.callback_secret is set but storefront.callback_url is not")
+            }
+            None => None,
+        };
 
         let alerts = match &self.alerts {
             Some(section) => Some(section.resolve(vault).await?),
@@ -614,7 +666,8 @@ impl FileConfig {
                 desk_org_id: z.desk_org_id.as_deref().map(str::trim).map(str::to_string),
             },
             storefront_keys,
-            flows_dir: self.flows.dir.clone(),
+            storefront_callback,
+            flows,
         })
     }
 }
@@ -696,6 +749,11 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../../../paybridge.example.toml");
+
+    /// The repository's `flows/`, which the example's `[flows] dir` means.
+    fn repository_flows() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flows")
+    }
 
     #[test]
     fn the_example_file_parses() {
@@ -785,7 +843,8 @@ mod tests {
                 "[[engine.schedules]]\nname = \"prune\"\ncron = \"7 * * * *\"\nflow = \"prune\"",
                 &format!("[[engine.schedules]]\nname = \"prune\"\n{schedule}"),
             );
-            let config: FileConfig = toml::from_str(&text).unwrap();
+            let mut config: FileConfig = toml::from_str(&text).unwrap();
+            config.flows.dir = Some(repository_flows());
             let error = format!("{:#}", config.resolve().await.unwrap_err());
             assert!(
                 error.contains(problem) && error.contains("engine.schedules"),
@@ -808,9 +867,12 @@ mod tests {
         // it were, it would be a throwaway one, never the example's path.
         let dir = tempfile::tempdir().unwrap();
         config.store.path = Some(dir.path().join("paybridge.db"));
+        config.flows.dir = Some(repository_flows());
         config.zoho.connection = None;
         config.alerts = None;
         config.storefront.api_keys_vault = None;
+        config.storefront.callback_secret_vault = None;
+        config.storefront.callback_url = None;
         config.cybersource.shared_secret_vault = None;
         config.cybersource.webhooks = None;
         config.cybersource.shared_secret_env = Some("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into());

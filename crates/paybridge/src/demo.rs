@@ -16,12 +16,13 @@ use base64::Engine as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use paybridge_cybersource::{Credentials, Environment};
 use paybridge_engine::EngineSettings;
+use paybridge_engine::flows::library::Library;
 use paybridge_engine::store::{OrderRecord, RunStatus};
 use paybridge_model::{Currency, Money, OrderStatus};
 use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
 use paybridge_sandbox::server::RunningServer;
 use paybridge_sandbox::storefront::{
-    Expectation, OrderPlan, PlacedOrder, Storefront, StorefrontConfig,
+    CallbackReceiver, Expectation, OrderPlan, PlacedOrder, Storefront, StorefrontConfig,
 };
 use paybridge_sandbox::zoho::{ZohoConfig, ZohoLimits, ZohoSandbox};
 use paybridge_zoho::OAuthCredentials;
@@ -71,6 +72,7 @@ struct DemoCredentials {
     refresh_token: String,
     organization_id: String,
     storefront_key: String,
+    callback_secret: String,
 }
 
 impl DemoCredentials {
@@ -92,6 +94,7 @@ impl DemoCredentials {
             refresh_token: format!("1000.{}.{}", hex(16), hex(16)),
             organization_id: "10234695".into(),
             storefront_key: hex(24),
+            callback_secret: hex(24),
         }
     }
 }
@@ -106,8 +109,11 @@ pub struct DemoEnvironment {
     pub data_dir_is_temporary: bool,
     pub reference_prefix: String,
     pub storefront_key: String,
+    /// The storefront's end of paybridge's callbacks.
+    pub callbacks: CallbackReceiver,
     cybersource_server: RunningServer,
     zoho_server: RunningServer,
+    callbacks_server: RunningServer,
     zoho_client: (String, String, String),
     organization_id: String,
     http: reqwest::Client,
@@ -152,6 +158,8 @@ impl DemoEnvironment {
             )
         });
         let zoho_server = RunningServer::start(zoho.router(), loopback()).await?;
+        let callbacks = CallbackReceiver::new(&creds.callback_secret);
+        let callbacks_server = RunningServer::start(callbacks.router(), loopback()).await?;
 
         let (data_dir, data_dir_is_temporary) = match &options.data_dir {
             Some(dir) => (dir.clone(), false),
@@ -224,7 +232,11 @@ impl DemoEnvironment {
                 desk_org_id: None,
             },
             storefront_keys: vec![SecretString::from(creds.storefront_key.clone())],
-            flows_dir: None,
+            storefront_callback: Some((
+                callbacks_server.url().join("callbacks")?,
+                SecretString::from(creds.callback_secret.clone()),
+            )),
+            flows: Library::shipped(),
         })
         .await?;
 
@@ -283,6 +295,8 @@ impl DemoEnvironment {
             data_dir_is_temporary,
             reference_prefix,
             storefront_key: creds.storefront_key,
+            callbacks,
+            callbacks_server,
             cybersource_server,
             zoho_server,
             zoho_client: (creds.client_id, creds.client_secret, creds.refresh_token),
@@ -567,6 +581,7 @@ impl DemoEnvironment {
                             )),
                         }
                     }
+                    check_callbacks(&self.callbacks, reference, "paid", &mut problems);
                     if crm && crm_contacts.get(&record.customer_email).copied() != Some(1) {
                         problems.push(format!(
                             "{reference}: {} CRM contacts for {} (expected 1)",
@@ -579,6 +594,7 @@ impl DemoEnvironment {
                     }
                 }
                 (Expectation::Decline, OrderStatus::Declined) => {
+                    check_callbacks(&self.callbacks, reference, "declined", &mut problems);
                     if !its_invoices.is_empty() || !its_orders.is_empty() {
                         problems.push(format!(
                             "{reference}: declined, yet {} invoice(s) and {} sales order(s) in Zoho",
@@ -632,6 +648,7 @@ impl DemoEnvironment {
         self.app.stop().await?;
         self.cybersource_server.shutdown().await;
         self.zoho_server.shutdown().await;
+        self.callbacks_server.shutdown().await;
         Ok(())
     }
 }
@@ -645,6 +662,32 @@ fn decimal_of(value: &Value) -> Option<rust_decimal::Decimal> {
         Value::Number(n) => n.to_string().parse().ok(),
         Value::String(s) => s.parse().ok(),
         _ => None,
+    }
+}
+
+/// The storefront heard of the order once, with `status` (and, for a decline, why).
+fn check_callbacks(
+    callbacks: &CallbackReceiver,
+    reference: &str,
+    status: &str,
+    problems: &mut Vec<String>,
+) {
+    let heard = callbacks.for_reference(reference);
+    match heard.as_slice() {
+        [one] if one["status"] == status => {
+            if status == "declined" && one["message"].as_str().is_none_or(str::is_empty) {
+                problems.push(format!(
+                    "{reference}: the storefront was not told why it was declined"
+                ));
+            }
+        }
+        _ => problems.push(format!(
+            "{reference}: the storefront heard {:?} (expected one {status:?} callback)",
+            heard
+                .iter()
+                .map(|c| c["status"].clone())
+                .collect::<Vec<_>>()
+        )),
     }
 }
 
@@ -735,6 +778,9 @@ pub struct Summary {
     pub api_calls: ApiCalls,
     /// Cybersource webhook events received (each committed once, however often delivered).
     pub webhooks: u64,
+    /// Signed callbacks the storefront took (each delivery once), and those it refused.
+    pub callbacks: usize,
+    pub callbacks_refused: usize,
     pub elapsed_ms: u64,
     pub seed: u64,
     pub reference_prefix: String,
@@ -839,6 +885,8 @@ impl DemoEnvironment {
                 .get("cybersource-webhook")
                 .copied()
                 .unwrap_or(0),
+            callbacks: self.callbacks.callbacks().deliveries.len(),
+            callbacks_refused: self.callbacks.callbacks().refused,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             seed: self.storefront.seed(),
             reference_prefix: self.reference_prefix.clone(),
@@ -893,9 +941,13 @@ pub fn render(summary: &Summary) -> String {
         "  webhooks     {} Cybersource events received, verified and processed\n",
         s.webhooks
     ));
+    out.push_str(&format!(
+        "  storefront   {} signed callbacks taken ({} refused)\n",
+        s.callbacks, s.callbacks_refused
+    ));
     if s.verification.ok {
         out.push_str(&format!(
-            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho\n",
+            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho; the storefront heard of each once\n",
             s.verification.checked_orders
         ));
     } else {

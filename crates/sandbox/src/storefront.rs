@@ -433,3 +433,132 @@ mod tests {
         assert!(earlier.contains(&plans[5].customer_email.as_str()));
     }
 }
+
+/// The storefront's side of paybridge's callbacks: `POST /callbacks`, verified the way README
+/// "The order API" tells a storefront to (HMAC-SHA256 of `"{timestamp}.{body}"` with the shared
+/// secret, a five-minute timestamp window, each delivery id taken once).
+#[derive(Clone)]
+pub struct CallbackReceiver {
+    inner: Arc<CallbackState>,
+}
+
+struct CallbackState {
+    secret: Vec<u8>,
+    taken: std::sync::Mutex<Callbacks>,
+}
+
+/// What the receiver has seen.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Callbacks {
+    /// Each delivery once, in the order they came.
+    pub deliveries: Vec<Value>,
+    /// Deliveries that came again (a retry whose first answer was lost), answered 200.
+    pub repeats: usize,
+    /// Refused: a bad signature, an old timestamp, a body that is not JSON.
+    pub refused: usize,
+}
+
+impl std::fmt::Debug for CallbackReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackReceiver").finish_non_exhaustive()
+    }
+}
+
+impl CallbackReceiver {
+    pub fn new(secret: &str) -> CallbackReceiver {
+        CallbackReceiver {
+            inner: Arc::new(CallbackState {
+                secret: secret.as_bytes().to_vec(),
+                taken: std::sync::Mutex::new(Callbacks::default()),
+            }),
+        }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/callbacks", axum::routing::post(receive))
+            .with_state(self.clone())
+    }
+
+    pub fn callbacks(&self) -> Callbacks {
+        self.inner
+            .taken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The callbacks about one order reference, in the order they came.
+    pub fn for_reference(&self, reference: &str) -> Vec<Value> {
+        self.callbacks()
+            .deliveries
+            .into_iter()
+            .filter(|d| d["reference"] == reference)
+            .collect()
+    }
+
+    fn verify(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), &'static str> {
+        use hmac::{KeyInit, Mac};
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let timestamp: i64 = header("paybridge-timestamp")
+            .and_then(|t| t.parse().ok())
+            .ok_or("no Paybridge-Timestamp")?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if (now - timestamp).abs() > 300 {
+            return Err("the timestamp is more than five minutes off");
+        }
+        let given = header("paybridge-signature")
+            .and_then(|s| s.strip_prefix("v1="))
+            .and_then(|s| hex::decode(s).ok())
+            .ok_or("no v1 Paybridge-Signature")?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.inner.secret)
+            .map_err(|_| "bad secret")?;
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        mac.verify_slice(&given)
+            .map_err(|_| "the signature does not match")
+    }
+}
+
+async fn receive(
+    axum::extract::State(receiver): axum::extract::State<CallbackReceiver>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let refuse = |why: &str| {
+        receiver
+            .inner
+            .taken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .refused += 1;
+        (StatusCode::UNAUTHORIZED, why.to_string())
+    };
+    if let Err(why) = receiver.verify(&headers, &body) {
+        return refuse(why);
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+        return refuse("the body is not JSON");
+    };
+    let delivery = headers
+        .get("paybridge-delivery")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut taken = receiver
+        .inner
+        .taken
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if taken
+        .deliveries
+        .iter()
+        .any(|d| d["delivery"].as_str() == Some(delivery.as_str()))
+    {
+        taken.repeats += 1;
+    } else {
+        taken.deliveries.push(value);
+    }
+    (StatusCode::OK, "taken".into())
+}

@@ -72,10 +72,12 @@ pub enum Action {
     DeskTicketUpdate,
     /// The trigger's order is recorded as synced to Zoho (contact, invoice, payment ids).
     OrderSynced,
+    /// A signed callback to the storefront about the trigger's order.
+    StorefrontCallback,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -92,6 +94,7 @@ impl Action {
         Action::DeskTicketCreate,
         Action::DeskTicketUpdate,
         Action::OrderSynced,
+        Action::StorefrontCallback,
     ];
 
     pub fn name(self) -> &'static str {
@@ -112,6 +115,7 @@ impl Action {
             Action::DeskTicketCreate => "zoho-desk.ticket.create",
             Action::DeskTicketUpdate => "zoho-desk.ticket.update",
             Action::OrderSynced => "order.synced",
+            Action::StorefrontCallback => "storefront.callback",
         }
     }
 
@@ -144,6 +148,9 @@ impl Action {
             Action::DeskTicketCreate => "open a Desk ticket (found by its paybridge key on retry)",
             Action::DeskTicketUpdate => "change a Desk ticket's fields",
             Action::OrderSynced => "record the trigger's order as synced to Zoho",
+            Action::StorefrontCallback => {
+                "tell the storefront about the order (signed POST; retried until taken)"
+            }
         }
     }
 
@@ -219,6 +226,12 @@ impl Action {
                 opt!("cf"),
             ],
             Action::OrderSynced => &[req!("contact_id"), req!("invoice_id"), req!("payment_id")],
+            Action::StorefrontCallback => &[
+                req!("status"),
+                opt!("reason"),
+                opt!("message"),
+                opt!("details"),
+            ],
         })
     }
 
@@ -242,6 +255,7 @@ impl Action {
             }
             Action::CrmContactUpsert | Action::CrmAccountUpsert => &["id", "action"],
             Action::DeskTicketCreate => &["ticket_id", "ticket_number", "web_url"],
+            Action::StorefrontCallback => &["delivery", "http_status"],
             Action::BooksInvoiceMarkSent
             | Action::BooksInvoiceVoid
             | Action::InventorySalesOrderConfirm
@@ -402,7 +416,7 @@ impl Action {
                 let desk = engine.connectors.desk()?;
                 // Desk has no idempotency key: the step's own key, in a custom field, finds
                 // the ticket an earlier attempt opened.
-                let marker = desk_marker(call.key);
+                let marker = short_id(call.key);
                 ticket
                     .cf
                     .insert(DESK_KEY_FIELD.into(), Value::String(marker.clone()));
@@ -426,6 +440,27 @@ impl Action {
                     .update_ticket(&ticket_id, &change)
                     .await?;
                 Ok(json!({"done": true}))
+            }
+            Action::StorefrontCallback => {
+                let callback: Callback = read(self, input)?;
+                let storefront = engine.connectors.storefront()?;
+                let payload = &call.event.payload;
+                // The same delivery id on every attempt: the storefront takes each once.
+                let delivery = short_id(call.key);
+                let body = json!({
+                    "delivery": delivery,
+                    "order_id": payload.get("order_id"),
+                    "reference": payload.pointer("/order/reference"),
+                    "status": callback.status,
+                    "reason": callback.reason,
+                    "message": callback.message,
+                    "details": callback.details,
+                    "at": crate::flows::interpreter::rfc3339(engine.clock.now_ms()),
+                });
+                let status = storefront
+                    .deliver(&delivery, &body, engine.clock.now_ms())
+                    .await?;
+                Ok(json!({"delivery": delivery, "http_status": status}))
             }
             Action::OrderSynced => {
                 let ids: SyncedIds = read(self, input)?;
@@ -476,8 +511,9 @@ impl Call<'_> {
 /// The Desk custom field that carries a ticket's paybridge key.
 pub const DESK_KEY_FIELD: &str = "cf_paybridge_key";
 
-/// Desk custom fields are short: the key's SHA-256, 32 hex digits.
-fn desk_marker(key: &str) -> String {
+/// A short stable id for a step key (Desk custom fields are short; callback delivery ids):
+/// the key's SHA-256, 32 hex digits.
+fn short_id(key: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(key.as_bytes())[..16])
 }
@@ -522,6 +558,18 @@ struct TicketChange {
     ticket_id: String,
     #[serde(flatten)]
     change: TicketUpdate,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Callback {
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    details: Option<Value>,
 }
 
 #[derive(Deserialize)]

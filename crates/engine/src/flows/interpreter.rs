@@ -242,3 +242,10 @@ pub async fn on_dead_letter(engine: &Engine, event: &InboxEvent, error: &StepErr
     }
     engine.notify_progress();
 }
+
+/// A Unix-milliseconds time as RFC 3339 (UTC).
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}

@@ -8,10 +8,16 @@ use std::sync::Arc;
 use crate::flows::definition::{self, Definition, FlowError};
 
 /// The shipped templates (`flows/` in the repository), compiled into the binary.
-pub const SHIPPED: &[(&str, &str)] = &[(
-    "order-to-cash.yaml",
-    include_str!("../../../../flows/order-to-cash.yaml"),
-)];
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "order-to-cash.yaml",
+        include_str!("../../../../flows/order-to-cash.yaml"),
+    ),
+    (
+        "order-declined.yaml",
+        include_str!("../../../../flows/order-declined.yaml"),
+    ),
+];
 
 /// Compiled flow files by name.
 #[derive(Debug, Clone, Default)]

@@ -231,3 +231,87 @@ async fn on_error_continue_and_go_to_carry_the_error_to_later_steps() {
     assert_eq!(outputs["jumped"], true);
     world.stop().await;
 }
+
+/// A storefront whose first answer to each callback is a 503, then takes them as the sandbox's
+/// receiver does (verifying the signature on its own).
+async fn flaky_storefront(
+    secret: &str,
+) -> (
+    paybridge_sandbox::storefront::CallbackReceiver,
+    paybridge_sandbox::server::RunningServer,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::response::IntoResponse;
+    use tower::ServiceExt as _;
+
+    let receiver = paybridge_sandbox::storefront::CallbackReceiver::new(secret);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (inner, counter) = (receiver.router(), calls.clone());
+    let flaky = axum::Router::new().route(
+        "/callbacks",
+        axum::routing::post(move |request: Request<Body>| {
+            let (inner, counter) = (inner.clone(), counter.clone());
+            async move {
+                if counter.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [("retry-after", "0")],
+                        "busy",
+                    )
+                        .into_response();
+                }
+                inner.oneshot(request).await.into_response()
+            }
+        }),
+    );
+    let server = paybridge_sandbox::server::RunningServer::start(
+        flaky,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    (receiver, server, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storefront_hears_paid_and_declined_once_each_signed_and_retried_until_taken() {
+    let secret = "a-callback-secret-of-24-chars";
+    let (receiver, server, calls) = flaky_storefront(secret).await;
+    let world = World::with(WorldOptions {
+        storefront: Some((server.url().join("callbacks").unwrap(), secret.into())),
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    // 2051.00: the test environment's insufficient funds.
+    world
+        .engine
+        .place_order(place("S-2", "grace@example.com", "1025.50"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    assert_eq!(world.settled("S-2").await.status, OrderStatus::Declined);
+
+    let taken = receiver.callbacks();
+    assert_eq!(taken.refused, 0, "every signature verified");
+    assert_eq!(taken.deliveries.len(), 2, "{:?}", taken.deliveries);
+    // Each was refused once with a 503, then taken.
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+    let [paid] = receiver.for_reference("S-1").try_into().unwrap();
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["details"]["amount"], "20.00");
+    let [declined] = receiver.for_reference("S-2").try_into().unwrap();
+    assert_eq!(declined["status"], "declined");
+    assert_eq!(declined["reason"], "INSUFFICIENT_FUND");
+    assert_eq!(declined["message"], "The card has insufficient funds.");
+    world.stop().await;
+}

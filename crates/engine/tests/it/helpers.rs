@@ -99,6 +99,8 @@ pub struct WorldOptions {
     pub flows: Vec<(String, String)>,
     /// Connect Zoho Inventory and CRM too.
     pub inventory_and_crm: bool,
+    /// Storefront callbacks: URL and secret.
+    pub storefront: Option<(url::Url, String)>,
 }
 
 impl Default for WorldOptions {
@@ -110,6 +112,7 @@ impl Default for WorldOptions {
             alerts: None,
             flows: Vec::new(),
             inventory_and_crm: false,
+            storefront: None,
         }
     }
 }
@@ -171,6 +174,12 @@ impl World {
         if options.inventory_and_crm {
             connectors.inventory = Some(zoho_client.inventory(ORG));
             connectors.crm = Some(zoho_client.crm(ORG));
+        }
+        if let Some((url, secret)) = &options.storefront {
+            connectors.storefront = Some(paybridge_engine::storefront::Storefront::new(
+                url.clone(),
+                SecretString::from(secret.clone()),
+            ));
         }
         let mut library = Library::shipped();
         for (name, text) in &options.flows {
