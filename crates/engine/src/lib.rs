@@ -3,6 +3,7 @@
 //! - [`store`]: the inbox, orders, runs, memoized steps and cross-references (SQLite or
 //!   PostgreSQL, one contract).
 //! - [`orders`]: the order service behind `POST /api/v1/orders`: admit once, charge, queue.
+//! - [`refunds`]: refunds asked through the order API or made in Cybersource, admitted once.
 //! - [`payments`]: the payment step and how a lost payment answer is resolved.
 //! - [`flows`]: what runs do: flow files (YAML: trigger, steps, mappings; the shipped templates
 //!   such as order to cash) and the built-in flows (payment resolution, Cybersource events, the
@@ -34,6 +35,7 @@ pub mod flows;
 pub mod mapping;
 pub mod orders;
 pub mod payments;
+pub mod refunds;
 pub mod retry;
 pub mod runtime;
 pub mod schedule;

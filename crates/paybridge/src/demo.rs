@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use paybridge_cybersource::{Credentials, Environment};
 use paybridge_engine::EngineSettings;
 use paybridge_engine::flows::library::Library;
-use paybridge_engine::store::{OrderRecord, RunStatus};
+use paybridge_engine::store::{OrderRecord, RefundStatus, RunStatus};
 use paybridge_model::{Currency, Money, OrderStatus};
 use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
 use paybridge_sandbox::server::RunningServer;
@@ -111,6 +111,8 @@ pub struct DemoEnvironment {
     pub storefront_key: String,
     /// The storefront's end of paybridge's callbacks.
     pub callbacks: CallbackReceiver,
+    /// The merchant's own Cybersource access (Business Center, in effect): refunds made there.
+    cybersource_admin: paybridge_cybersource::Client,
     cybersource_server: RunningServer,
     zoho_server: RunningServer,
     callbacks_server: RunningServer,
@@ -254,6 +256,7 @@ impl DemoEnvironment {
                         "payments.authorization.status.accepted".into(),
                         "payments.authorization.status.reviewed".into(),
                         "payments.authorization.status.rejected".into(),
+                        "payments.refund.status.accepted".into(),
                     ],
                 }],
                 webhook_url: format!("{}webhooks/cybersource", app.url()),
@@ -297,6 +300,7 @@ impl DemoEnvironment {
             storefront_key: creds.storefront_key,
             callbacks,
             callbacks_server,
+            cybersource_admin,
             cybersource_server,
             zoho_server,
             zoho_client: (creds.client_id, creds.client_secret, creds.refresh_token),
@@ -367,6 +371,205 @@ impl DemoEnvironment {
         self.wait_settled(expected, settle_timeout(expected), progress)
             .await?;
         Ok(placed)
+    }
+
+    /// Refunds some approved orders both ways: every third through the order API (half of it,
+    /// then the same request again), every fifth by hand in Cybersource (1.00, learnt from its
+    /// webhook); waits until each is booked.
+    pub async fn refund_some(&self, placed: &[PlacedOrder]) -> anyhow::Result<Vec<DemoRefund>> {
+        let store = &self.app.engine.store;
+        let mut made = Vec::new();
+        let approved: Vec<&PlacedOrder> = placed
+            .iter()
+            .filter(|p| p.plan.expectation == Expectation::Approve)
+            .collect();
+        for (i, order) in approved.iter().enumerate() {
+            let reference = &order.plan.reference;
+            let Some(record) = store.order_by_reference(reference).await? else {
+                continue;
+            };
+            let currency = Currency::from_code(&record.currency)?;
+            if i % 3 == 0 {
+                let half = Money::rounded(
+                    Money::from_minor(record.amount_minor, currency).amount()
+                        / rust_decimal::Decimal::TWO,
+                    currency,
+                );
+                let url = self
+                    .app
+                    .url()
+                    .join(&format!("api/v1/orders/{}/refunds", record.id))?;
+                let body =
+                    serde_json::json!({"amount": half.to_decimal_string(), "reason": "returned"});
+                let mut answer = Value::Null;
+                // The storefront retries its request: one refund, not two.
+                for _ in 0..2 {
+                    answer = self
+                        .http
+                        .post(url.clone())
+                        .header("Authorization", format!("Bearer {}", self.storefront_key))
+                        .header("Idempotency-Key", format!("{reference}-refund-1"))
+                        .json(&body)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                }
+                made.push(DemoRefund {
+                    reference: reference.clone(),
+                    refund_id: answer["id"].as_str().unwrap_or_default().to_string(),
+                    amount: half.amount(),
+                    source: "api",
+                });
+            } else if i % 5 == 1 {
+                use paybridge_cybersource::captures::AmountOnly;
+                use paybridge_cybersource::payments::{AmountDetails, ClientReference};
+                let amount = rust_decimal::Decimal::ONE;
+                let refund = self
+                    .cybersource_admin
+                    .refund_payment(
+                        record.payment_id.as_deref().unwrap_or_default(),
+                        &paybridge_cybersource::refunds::RefundRequest {
+                            client_reference_information: ClientReference {
+                                code: reference.clone(),
+                                transaction_id: None,
+                            },
+                            order_information: AmountOnly {
+                                amount_details: AmountDetails {
+                                    total_amount: amount,
+                                    currency: record.currency.clone(),
+                                },
+                            },
+                        },
+                    )
+                    .await?;
+                made.push(DemoRefund {
+                    reference: reference.clone(),
+                    refund_id: refund.id,
+                    amount,
+                    source: "cybersource",
+                });
+            }
+        }
+        let engine = &self.app.engine;
+        let wait = engine.wait_until(Duration::from_millis(100), || async {
+            for refund in &made {
+                let found = match refund.source {
+                    "api" => store.refund(&refund.refund_id).await?,
+                    _ => store.refund_by_cybersource_id(&refund.refund_id).await?,
+                };
+                if found.is_none_or(|r| r.status == RefundStatus::Requested) {
+                    return Ok(false);
+                }
+            }
+            let counts = store.counts().await?;
+            let busy = [RunStatus::Queued, RunStatus::Running]
+                .iter()
+                .map(|s| counts.runs_by_status.get(s.as_str()).copied().unwrap_or(0))
+                .sum::<u64>();
+            Ok(busy == 0)
+        });
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .context("not every refund was booked within 60 s")??;
+        Ok(made)
+    }
+
+    /// Checks each refund: refunded in Cybersource once, one refunded credit note in Books,
+    /// the storefront told.
+    pub async fn verify_refunds(
+        &self,
+        refunds: &[DemoRefund],
+        verification: &mut Verification,
+    ) -> anyhow::Result<()> {
+        let store = &self.app.engine.store;
+        let token = self.zoho_token().await?;
+        let notes = self
+            .books_list(&token, "creditnotes", "creditnotes")
+            .await?;
+        let in_cybersource: Vec<_> = self
+            .cybersource
+            .transactions()
+            .into_iter()
+            .filter(|t| t.kind == paybridge_sandbox::cybersource::ledger::Kind::Refund)
+            .collect();
+        let problems = &mut verification.problems;
+        for refund in refunds {
+            let record = match refund.source {
+                "api" => store.refund(&refund.refund_id).await?,
+                _ => store.refund_by_cybersource_id(&refund.refund_id).await?,
+            };
+            let Some(record) = record else {
+                problems.push(format!(
+                    "{}: refund {} unknown to paybridge",
+                    refund.reference, refund.refund_id
+                ));
+                continue;
+            };
+            if record.status != RefundStatus::Refunded {
+                problems.push(format!(
+                    "{}: refund {} is {:?} ({})",
+                    refund.reference,
+                    record.id,
+                    record.status,
+                    record.status_detail.as_deref().unwrap_or("no detail")
+                ));
+                continue;
+            }
+            let cybersource_id = record.cybersource_refund_id.clone().unwrap_or_default();
+            let charged: Vec<_> = in_cybersource
+                .iter()
+                .filter(|t| t.id == cybersource_id)
+                .collect();
+            if charged.len() != 1 || charged[0].amount != refund.amount {
+                problems.push(format!(
+                    "{}: refund {} is not one {} refund in Cybersource",
+                    refund.reference, record.id, refund.amount
+                ));
+            }
+            let its_notes: Vec<&Value> = notes
+                .iter()
+                .filter(|n| n["reference_number"] == record.id.as_str())
+                .collect();
+            match its_notes.as_slice() {
+                [note]
+                    if decimal_of(&note["total"]) == Some(refund.amount)
+                        && decimal_of(&note["balance"]) == Some(rust_decimal::Decimal::ZERO) => {}
+                other => problems.push(format!(
+                    "{}: refund {} has {} credit note(s) in Books, expected one of {} paid back",
+                    refund.reference,
+                    record.id,
+                    other.len(),
+                    refund.amount
+                )),
+            }
+            let told = self
+                .callbacks
+                .for_reference(&refund.reference)
+                .iter()
+                .filter(|c| {
+                    c["status"] == "refunded" && c["details"]["refund_id"] == record.id.as_str()
+                })
+                .count();
+            if told != 1 {
+                problems.push(format!(
+                    "{}: the storefront heard of refund {} {told} times",
+                    refund.reference, record.id
+                ));
+            }
+        }
+        // Only the refunds made here were made.
+        if in_cybersource.len() != refunds.len() {
+            problems.push(format!(
+                "{} refunds in Cybersource for {} asked for",
+                in_cybersource.len(),
+                refunds.len()
+            ));
+        }
+        verification.ok = problems.is_empty();
+        verification.refunds = refunds.to_vec();
+        Ok(())
     }
 
     /// Sends every order again, byte for byte, with its Idempotency-Key.
@@ -640,6 +843,7 @@ impl DemoEnvironment {
             checked_orders: placed.len(),
             problems,
             books,
+            refunds: Vec::new(),
         })
     }
 
@@ -763,6 +967,18 @@ pub struct Verification {
     pub checked_orders: usize,
     pub problems: Vec<String>,
     pub books: BooksSnapshot,
+    /// The refunds made and checked (none unless [`DemoEnvironment::refund_some`] ran).
+    pub refunds: Vec<DemoRefund>,
+}
+
+/// A refund the demo made: through the order API, or in Cybersource by hand.
+#[derive(Debug, Clone)]
+pub struct DemoRefund {
+    pub reference: String,
+    /// paybridge's refund id (`api`) or Cybersource's (`cybersource`).
+    pub refund_id: String,
+    pub amount: rust_decimal::Decimal,
+    pub source: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -778,6 +994,9 @@ pub struct Summary {
     pub api_calls: ApiCalls,
     /// Cybersource webhook events received (each committed once, however often delivered).
     pub webhooks: u64,
+    /// Refunds made through the order API and in Cybersource, each booked in Books.
+    pub refunds_through_api: usize,
+    pub refunds_in_cybersource: usize,
     /// Signed callbacks the storefront took (each delivery once), and those it refused.
     pub callbacks: usize,
     pub callbacks_refused: usize,
@@ -885,6 +1104,16 @@ impl DemoEnvironment {
                 .get("cybersource-webhook")
                 .copied()
                 .unwrap_or(0),
+            refunds_through_api: verification
+                .refunds
+                .iter()
+                .filter(|r| r.source == "api")
+                .count(),
+            refunds_in_cybersource: verification
+                .refunds
+                .iter()
+                .filter(|r| r.source == "cybersource")
+                .count(),
             callbacks: self.callbacks.callbacks().deliveries.len(),
             callbacks_refused: self.callbacks.callbacks().refused,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -942,12 +1171,16 @@ pub fn render(summary: &Summary) -> String {
         s.webhooks
     ));
     out.push_str(&format!(
+        "  refunds      {} through the order API · {} made in Cybersource — each a refunded credit note in Books\n",
+        s.refunds_through_api, s.refunds_in_cybersource
+    ));
+    out.push_str(&format!(
         "  storefront   {} signed callbacks taken ({} refused)\n",
         s.callbacks, s.callbacks_refused
     ));
     if s.verification.ok {
         out.push_str(&format!(
-            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho; the storefront heard of each once\n",
+            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho; each refund is one Cybersource refund and one refunded credit note; the storefront heard of each once\n",
             s.verification.checked_orders
         ));
     } else {
@@ -1000,7 +1233,9 @@ pub async fn run(options: DemoOptions, json: bool, keep_running: bool) -> anyhow
     let placed = env.place_and_settle(&progress).await;
     progress.finish_and_clear();
     let placed = placed?;
-    let verification = env.verify(&placed).await?;
+    let mut verification = env.verify(&placed).await?;
+    let refunds = env.refund_some(&placed).await?;
+    env.verify_refunds(&refunds, &mut verification).await?;
     let summary = env
         .summary(&placed, &verification, started.elapsed())
         .await?;

@@ -19,7 +19,7 @@ pub enum FlowsCommand {
         sample: PathBuf,
         /// Sample outputs of steps, by step name (a JSON object), instead of placeholders.
         outputs: Option<PathBuf>,
-        /// Optional products taken as connected (`crm`, `inventory`, `desk`).
+        /// Optional connections taken as set up (`crm`, `inventory`, `desk`, `storefront`).
         connected: Vec<String>,
         currency: String,
         json: bool,
@@ -105,17 +105,21 @@ pub fn run(dir: Option<&Path>, command: FlowsCommand) -> anyhow::Result<Outcome>
                 .with_context(|| format!("reading {}", sample.display()))?;
             let event: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", sample.display()))?;
+            const OPTIONAL: [&str; 4] = ["crm", "inventory", "desk", "storefront"];
             for product in &connected {
-                if !["crm", "inventory", "desk"].contains(&product.as_str()) {
-                    bail!("--connected takes crm, inventory and desk, not {product:?}");
+                if !OPTIONAL.contains(&product.as_str()) {
+                    bail!("--connected takes {}, not {product:?}", OPTIONAL.join(", "));
                 }
             }
-            let connected = json!({
-                "books": true,
-                "crm": connected.iter().any(|p| p == "crm"),
-                "inventory": connected.iter().any(|p| p == "inventory"),
-                "desk": connected.iter().any(|p| p == "desk"),
-            });
+            let mut facts = serde_json::Map::new();
+            facts.insert("books".into(), json!(true));
+            for product in OPTIONAL {
+                facts.insert(
+                    product.into(),
+                    json!(connected.iter().any(|p| p == product)),
+                );
+            }
+            let connected = serde_json::Value::Object(facts);
             let run = preview::run_facts(definition, &connected, &currency.to_ascii_uppercase());
             let samples = match &outputs {
                 Some(path) => {

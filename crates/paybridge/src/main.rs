@@ -127,7 +127,7 @@ enum FlowsCommand {
         /// A JSON file of sample step outputs by step name (default: placeholders).
         #[arg(long)]
         outputs: Option<PathBuf>,
-        /// Take these optional Zoho products as connected: crm, inventory, desk.
+        /// Take these optional connections as set up: crm, inventory, desk, storefront.
         #[arg(long, value_delimiter = ',')]
         connected: Vec<String>,
         /// The Zoho Books organization's currency.

@@ -4,7 +4,9 @@
 //! Cybersource has: 201 approved (or held), 402 declined, 502/503 when the payment could not be
 //! completed. Repeating a request with the same key returns the same order (header
 //! `Idempotent-Replayed: true`), never a second charge. `GET /api/v1/orders/{id}` shows an
-//! order (by id or reference) across both systems.
+//! order (by id or reference) across both systems, refunds included.
+//! `POST /api/v1/orders/{id}/refunds` asks for a refund (partial or the rest), once per
+//! `Idempotency-Key`; an over-refund is refused before anything is called.
 //!
 //! Storefronts authenticate with `Authorization: Bearer <api key>`.
 
@@ -14,7 +16,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use paybridge_engine::store::OrderRecord;
+use paybridge_engine::refunds::{RefundError, RefundRequest};
+use paybridge_engine::store::{OrderRecord, RefundRecord};
 use paybridge_engine::{CardInput, PaymentMethod, PlaceError, PlaceOrder, Placed};
 use paybridge_model::order::FieldError;
 use paybridge_model::{
@@ -32,6 +35,143 @@ pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/api/v1/orders", post(place_order))
         .route("/api/v1/orders/{id}", get(get_order))
+        .route("/api/v1/orders/{id}/refunds", post(refund_order))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    /// Decimal text; absent: whatever is left.
+    #[serde(default)]
+    amount: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn refund_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(response) = refusal(&state, &headers) {
+        return response;
+    }
+    let Some(key) = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_required",
+            "send an `Idempotency-Key` header (unique per refund) so that a repeated request never refunds twice",
+            &[],
+        );
+    };
+    let request: RefundBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RefundBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the body is not a refund: {e}"),
+                    &[],
+                );
+            }
+        }
+    };
+    let asked = RefundRequest {
+        order: id.clone(),
+        idempotency_key: key.to_string(),
+        amount: request.amount,
+        reason: request.reason,
+    };
+    match state.engine.request_refund(asked).await {
+        Ok(done) => {
+            let status = if done.replayed {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            let mut response = (status, Json(refund_json(&done.refund))).into_response();
+            if done.replayed {
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            response
+        }
+        Err(RefundError::Invalid(fields)) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_refund",
+            "the refund has invalid fields",
+            &fields,
+        ),
+        Err(RefundError::NoOrder(_)) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no order with id or reference {id:?}"),
+            &[],
+        ),
+        Err(RefundError::TooMuch { asked, refundable }) => {
+            let mut response = error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "over_refund",
+                format!(
+                    "{asked} is more than the {refundable} that can still be refunded; nothing was refunded"
+                ),
+                &[],
+            );
+            if let Ok(value) = HeaderValue::from_str(&refundable.to_decimal_string()) {
+                response.headers_mut().insert("refundable-amount", value);
+            }
+            response
+        }
+        Err(e @ RefundError::NotRefundable { .. }) => {
+            error(StatusCode::CONFLICT, "not_refundable", e.to_string(), &[])
+        }
+        Err(e @ RefundError::KeyReused) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            e.to_string(),
+            &[],
+        ),
+        Err(RefundError::Store(e)) => {
+            tracing::error!(error = %e, "cannot admit a refund");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store does not answer; try again with the same Idempotency-Key",
+                &[],
+            )
+        }
+    }
+}
+
+/// A refund as the storefront sees it.
+pub fn refund_json(refund: &RefundRecord) -> Value {
+    let amount = Currency::from_code(&refund.currency)
+        .map(|c| Money::from_minor(refund.amount_minor, c).to_decimal_string())
+        .unwrap_or_default();
+    json!({
+        "id": refund.id,
+        "order_id": refund.order_id,
+        "status": refund.status,
+        "amount": amount,
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "source": refund.source,
+        "cybersource_refund_id": refund.cybersource_refund_id,
+        "zoho_creditnote_id": refund.zoho_creditnote_id,
+        "detail": refund.status_detail,
+        "created_at": iso(refund.created_at),
+        "updated_at": iso(refund.updated_at),
+    })
 }
 
 #[derive(Deserialize)]
@@ -336,7 +476,16 @@ async fn get_order(
         store.order_by_reference(&id).await
     };
     match found {
-        Ok(Some(record)) => (StatusCode::OK, Json(order_json(&record))).into_response(),
+        Ok(Some(record)) => {
+            let mut body = order_json(&record);
+            match store.refunds_of(&record.id).await {
+                Ok(refunds) => {
+                    body["refunds"] = Value::Array(refunds.iter().map(refund_json).collect());
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read an order's refunds"),
+            }
+            (StatusCode::OK, Json(body)).into_response()
+        }
         Ok(None) => error(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -8,8 +8,8 @@
 use std::fmt;
 
 use paybridge_zoho::books::{
-    Contact, CustomerPayment, Invoice, NewContact, NewCustomerPayment, NewInvoice, NewSalesOrder,
-    SalesOrder,
+    Contact, CreditNote, CustomerPayment, Invoice, NewContact, NewCreditNote, NewCustomerPayment,
+    NewInvoice, NewRefund, NewSalesOrder, SalesOrder,
 };
 use paybridge_zoho::desk::{NewTicket, Ticket, TicketUpdate};
 use paybridge_zoho::error::DUPLICATE_CONTACT_NAME;
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::Engine;
 use crate::error::StepError;
 use crate::runtime::Attempt;
-use crate::store::InboxEvent;
+use crate::store::{InboxEvent, RefundOutcome, RefundStatus};
 
 /// A field an action takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +74,16 @@ pub enum Action {
     OrderSynced,
     /// A signed callback to the storefront about the trigger's order.
     StorefrontCallback,
+    /// Refunds (part of) a Cybersource payment.
+    CybersourceRefund,
+    BooksCreditNoteCreate,
+    BooksCreditNoteRefund,
+    /// The trigger's refund is recorded as done (or failed).
+    RefundRecorded,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 21] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -95,6 +101,10 @@ impl Action {
         Action::DeskTicketUpdate,
         Action::OrderSynced,
         Action::StorefrontCallback,
+        Action::CybersourceRefund,
+        Action::BooksCreditNoteCreate,
+        Action::BooksCreditNoteRefund,
+        Action::RefundRecorded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +126,10 @@ impl Action {
             Action::DeskTicketUpdate => "zoho-desk.ticket.update",
             Action::OrderSynced => "order.synced",
             Action::StorefrontCallback => "storefront.callback",
+            Action::CybersourceRefund => "cybersource.refund",
+            Action::BooksCreditNoteCreate => "zoho-books.credit-note.create",
+            Action::BooksCreditNoteRefund => "zoho-books.credit-note.refund",
+            Action::RefundRecorded => "refund.recorded",
         }
     }
 
@@ -151,6 +165,16 @@ impl Action {
             Action::StorefrontCallback => {
                 "tell the storefront about the order (signed POST; retried until taken)"
             }
+            Action::CybersourceRefund => {
+                "refund (part of) a payment (an unanswered attempt is looked up, or voided, first)"
+            }
+            Action::BooksCreditNoteCreate => {
+                "create a Books credit note, against an invoice when given (found by reference on retry)"
+            }
+            Action::BooksCreditNoteRefund => {
+                "pay a credit note's amount back (found among its refunds on retry)"
+            }
+            Action::RefundRecorded => "record the trigger's refund as refunded or failed",
         }
     }
 
@@ -232,6 +256,38 @@ impl Action {
                 opt!("message"),
                 opt!("details"),
             ],
+            Action::CybersourceRefund => &[
+                req!("refund_id"),
+                req!("payment_id"),
+                req!("amount"),
+                req!("currency"),
+                req!("reference"),
+            ],
+            Action::BooksCreditNoteCreate => &[
+                req!("customer_id"),
+                opt!("invoice_id"),
+                req!("date"),
+                req!("line_items"),
+                opt!("reference_number"),
+                opt!("exchange_rate"),
+                opt!("notes"),
+                opt!("custom_fields"),
+            ],
+            Action::BooksCreditNoteRefund => &[
+                req!("creditnote_id"),
+                req!("date"),
+                req!("amount"),
+                opt!("from_account_id"),
+                opt!("refund_mode"),
+                opt!("reference_number"),
+                opt!("description"),
+            ],
+            Action::RefundRecorded => &[
+                req!("status"),
+                opt!("cybersource_refund_id"),
+                opt!("creditnote_id"),
+                opt!("detail"),
+            ],
         })
     }
 
@@ -256,12 +312,16 @@ impl Action {
             Action::CrmContactUpsert | Action::CrmAccountUpsert => &["id", "action"],
             Action::DeskTicketCreate => &["ticket_id", "ticket_number", "web_url"],
             Action::StorefrontCallback => &["delivery", "http_status"],
+            Action::CybersourceRefund => &["cybersource_refund_id", "status", "amount"],
+            Action::BooksCreditNoteCreate => &["creditnote_id", "creditnote_number", "total"],
+            Action::BooksCreditNoteRefund => &["creditnote_refund_id", "amount"],
             Action::BooksInvoiceMarkSent
             | Action::BooksInvoiceVoid
             | Action::InventorySalesOrderConfirm
             | Action::InventorySalesOrderVoid
             | Action::DeskTicketUpdate
-            | Action::OrderSynced => &["done"],
+            | Action::OrderSynced
+            | Action::RefundRecorded => &["done"],
         }
     }
 
@@ -462,6 +522,102 @@ impl Action {
                     .await?;
                 Ok(json!({"delivery": delivery, "http_status": status}))
             }
+            Action::CybersourceRefund => {
+                let refund: CybersourceRefund = read(self, input)?;
+                refund_with_cybersource(call, refund).await
+            }
+            Action::BooksCreditNoteCreate => {
+                let mut input = input;
+                let invoice_id = input
+                    .as_object_mut()
+                    .and_then(|fields| fields.remove("invoice_id"))
+                    .and_then(|v| v.as_str().map(str::to_string));
+                let note: NewCreditNote = read(self, input)?;
+                let books = &engine.connectors.books;
+                if call.attempt.uncertain
+                    && let Some(reference) = &note.reference_number
+                    && let Some(found) = books
+                        .find_credit_notes_by_reference(reference)
+                        .await?
+                        .into_iter()
+                        .find(|c| c.customer_id == note.customer_id)
+                {
+                    return Ok(credit_note_output(&found));
+                }
+                Ok(credit_note_output(
+                    &books
+                        .create_credit_note(&note, invoice_id.as_deref())
+                        .await?,
+                ))
+            }
+            Action::BooksCreditNoteRefund => {
+                let CreditNoteRefundInput {
+                    creditnote_id,
+                    refund,
+                } = read(self, input)?;
+                let books = &engine.connectors.books;
+                if call.attempt.uncertain
+                    && let Some(found) = books
+                        .credit_note_refunds(&creditnote_id)
+                        .await?
+                        .into_iter()
+                        .find(|r| {
+                            r.amount == refund.amount
+                                && r.reference_number == refund.reference_number
+                        })
+                {
+                    return Ok(json!({
+                        "creditnote_refund_id": found.creditnote_refund_id,
+                        "amount": found.amount.to_string(),
+                    }));
+                }
+                let made = books.refund_credit_note(&creditnote_id, &refund).await?;
+                Ok(json!({
+                    "creditnote_refund_id": made.creditnote_refund_id,
+                    "amount": made.amount.to_string(),
+                }))
+            }
+            Action::RefundRecorded => {
+                let recorded: RecordedRefund = read(self, input)?;
+                let refund_id = call
+                    .event
+                    .payload
+                    .pointer("/refund/id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        StepError::permanent(
+                            "engine",
+                            "refund.recorded needs a flow triggered by a refund",
+                        )
+                    })?;
+                let status = match recorded.status.as_str() {
+                    "refunded" => RefundStatus::Refunded,
+                    "failed" => RefundStatus::Failed,
+                    other => {
+                        return Err(StepError::permanent(
+                            "engine",
+                            format!(
+                                "refund.recorded: status {other:?} is neither refunded nor failed"
+                            ),
+                        ));
+                    }
+                };
+                engine
+                    .store
+                    .finish_refund(
+                        refund_id,
+                        &RefundOutcome {
+                            status,
+                            cybersource_refund_id: recorded.cybersource_refund_id.as_deref(),
+                            zoho_creditnote_id: recorded.creditnote_id.as_deref(),
+                            detail: recorded.detail.as_deref(),
+                        },
+                        engine.clock.now_ms(),
+                    )
+                    .await?;
+                engine.notify_progress();
+                Ok(json!({"done": true}))
+            }
             Action::OrderSynced => {
                 let ids: SyncedIds = read(self, input)?;
                 let order_id = call.order_id().ok_or_else(|| {
@@ -570,6 +726,127 @@ struct Callback {
     message: Option<String>,
     #[serde(default)]
     details: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CybersourceRefund {
+    refund_id: String,
+    payment_id: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: rust_decimal::Decimal,
+    currency: String,
+    reference: String,
+}
+
+#[derive(Deserialize)]
+struct CreditNoteRefundInput {
+    creditnote_id: String,
+    #[serde(flatten)]
+    refund: NewRefund,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordedRefund {
+    status: String,
+    #[serde(default)]
+    cybersource_refund_id: Option<String>,
+    #[serde(default)]
+    creditnote_id: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+fn credit_note_output(c: &CreditNote) -> Value {
+    json!({
+        "creditnote_id": c.creditnote_id,
+        "creditnote_number": c.creditnote_number,
+        "total": c.total.to_string(),
+    })
+}
+
+/// A refund through Cybersource. An attempt whose answer was lost is looked up by its merchant
+/// transaction id (and, if Cybersource has no trace of it, voided to be sure) before a new
+/// attempt, with a new transaction id, is sent.
+async fn refund_with_cybersource(
+    call: &Call<'_>,
+    refund: CybersourceRefund,
+) -> Result<Value, StepError> {
+    use paybridge_cybersource::captures::AmountOnly;
+    use paybridge_cybersource::payments::{AmountDetails, ClientReference};
+    use paybridge_cybersource::refunds::RefundRequest;
+    use paybridge_cybersource::resolution::{Resolution, Unanswered};
+
+    let cybersource = &call.engine.connectors.cybersource;
+    if call.attempt.uncertain && call.attempt.number > 1 {
+        let previous =
+            crate::refunds::refund_transaction_id(&refund.refund_id, call.attempt.number - 1);
+        match cybersource
+            .resolve_unanswered(&refund.reference, &previous, &Unanswered::Voidable, 30)
+            .await?
+        {
+            Resolution::Found(details) => {
+                tracing::info!(refund = %refund.refund_id, cybersource = %details.id, "found the refund an earlier attempt made");
+                let amount = details
+                    .order_information
+                    .amount_details
+                    .as_ref()
+                    .and_then(|a| a.total_amount)
+                    .unwrap_or(refund.amount);
+                return Ok(json!({
+                    "cybersource_refund_id": details.id,
+                    "status": details.status,
+                    "amount": amount.to_string(),
+                }));
+            }
+            Resolution::NotFound { cancelled } => {
+                tracing::info!(refund = %refund.refund_id, cancelled, "an unanswered refund attempt left nothing (voided to be sure); refunding anew");
+            }
+        }
+    }
+    let request = RefundRequest {
+        client_reference_information: ClientReference {
+            code: refund.reference.clone(),
+            transaction_id: Some(crate::refunds::refund_transaction_id(
+                &refund.refund_id,
+                call.attempt.number,
+            )),
+        },
+        order_information: AmountOnly {
+            amount_details: AmountDetails {
+                total_amount: refund.amount,
+                currency: refund.currency.clone(),
+            },
+        },
+    };
+    let answer = cybersource
+        .refund_payment(&refund.payment_id, &request)
+        .await?;
+    if !answer.status.succeeded() {
+        let (reason, message) = answer
+            .error_information
+            .as_ref()
+            .map(|e| {
+                (
+                    e.reason.as_str().to_string(),
+                    e.message.clone().unwrap_or_default(),
+                )
+            })
+            .unwrap_or_default();
+        return Err(StepError::permanent(
+            "cybersource",
+            format!(
+                "Cybersource refused the refund ({}): {reason} {message}",
+                answer.status.as_str()
+            ),
+        ));
+    }
+    Ok(json!({
+        "cybersource_refund_id": answer.id,
+        "status": answer.status.as_str(),
+        "amount": answer.amount().unwrap_or(refund.amount).to_string(),
+    }))
 }
 
 #[derive(Deserialize)]

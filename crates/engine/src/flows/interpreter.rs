@@ -156,6 +156,14 @@ pub async fn event_view(engine: &Engine, event: &InboxEvent) -> Result<Value, St
     if let Value::Object(fields) = &mut view {
         fields.insert("status".into(), json!(record.status.as_str()));
         fields.insert(
+            "zoho".into(),
+            json!({
+                "contact_id": record.zoho_contact_id,
+                "invoice_id": record.zoho_invoice_id,
+                "payment_id": record.zoho_payment_id,
+            }),
+        );
+        fields.insert(
             "payment".into(),
             json!({
                 "transaction_id": record.payment_id,

@@ -17,6 +17,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "order-declined.yaml",
         include_str!("../../../../flows/order-declined.yaml"),
     ),
+    ("refund.yaml", include_str!("../../../../flows/refund.yaml")),
 ];
 
 /// Compiled flow files by name.

@@ -74,6 +74,100 @@ pub struct NewOrder {
     pub event: NewEvent,
 }
 
+/// A refund to admit, with the event that starts its flows.
+#[derive(Debug, Clone)]
+pub struct NewRefund {
+    pub id: String,
+    pub order_id: String,
+    pub idempotency_key: String,
+    pub request_fingerprint: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    /// `api` (asked for through paybridge) or `cybersource` (made there, learnt by webhook).
+    pub source: String,
+    pub cybersource_refund_id: Option<String>,
+    pub event: NewEvent,
+    /// The flows the event starts, and the entity their runs are ordered by.
+    pub flows: Vec<String>,
+    pub entity_key: String,
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Admitted; its flow is running.
+    Requested,
+    /// Cybersource refunded it and Zoho Books has it.
+    Refunded,
+    /// Cybersource refused it; it counts for nothing.
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Requested => "requested",
+            RefundStatus::Refunded => "refunded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<RefundStatus, StoreError> {
+        match text {
+            "requested" => Ok(RefundStatus::Requested),
+            "refunded" => Ok(RefundStatus::Refunded),
+            "failed" => Ok(RefundStatus::Failed),
+            other => Err(StoreError::Corrupt(format!("refund status {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RefundRecord {
+    pub id: String,
+    pub order_id: String,
+    pub idempotency_key: String,
+    pub request_fingerprint: String,
+    pub inbox_id: i64,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub source: String,
+    pub status: RefundStatus,
+    pub cybersource_refund_id: Option<String>,
+    pub status_detail: Option<String>,
+    pub zoho_creditnote_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The result of admitting a refund.
+#[derive(Debug, Clone)]
+pub enum RefundAdmission {
+    Admitted(RefundRecord),
+    /// The same Idempotency-Key (or Cybersource refund) was seen before: the first refund.
+    Existing(RefundRecord),
+    /// It would refund more than was charged and not yet refunded: nothing was written.
+    TooMuch {
+        refundable_minor: i64,
+    },
+    /// The order has no payment to refund.
+    NotRefundable {
+        status: OrderStatus,
+    },
+}
+
+/// How a refund ended.
+#[derive(Debug, Clone)]
+pub struct RefundOutcome<'a> {
+    pub status: RefundStatus,
+    pub cybersource_refund_id: Option<&'a str>,
+    pub zoho_creditnote_id: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OrderRecord {
     pub id: String,
@@ -388,6 +482,41 @@ impl Store {
 
     pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
         delegate!(self, s => s.admit_order(order, now).await)
+    }
+
+    /// Admits a refund with its event and runs, unless it would refund more than the order's
+    /// charge minus its other refunds that did not fail (checked in the same transaction).
+    pub async fn admit_refund(
+        &self,
+        refund: &NewRefund,
+        now: i64,
+    ) -> Result<RefundAdmission, StoreError> {
+        delegate!(self, s => s.admit_refund(refund, now).await)
+    }
+
+    pub async fn refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
+        delegate!(self, s => s.refund(id).await)
+    }
+
+    pub async fn refund_by_cybersource_id(
+        &self,
+        cybersource_refund_id: &str,
+    ) -> Result<Option<RefundRecord>, StoreError> {
+        delegate!(self, s => s.refund_by_cybersource_id(cybersource_refund_id).await)
+    }
+
+    /// An order's refunds, oldest first.
+    pub async fn refunds_of(&self, order_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
+        delegate!(self, s => s.refunds_of(order_id).await)
+    }
+
+    pub async fn finish_refund(
+        &self,
+        id: &str,
+        outcome: &RefundOutcome<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.finish_refund(id, outcome, now).await)
     }
 
     /// Records the payment's outcome and, in the same transaction, the run that follows it.

@@ -12,17 +12,22 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::rows::{
-    TokenRow, bucket_size, count, millis, order_columns, order_from_row, run_columns, run_from_row,
-    sealed_from_row, step_columns, step_from_row, token_record,
+    TokenRow, bucket_size, count, millis, order_columns, order_from_row, refund_columns,
+    refund_from_row, run_columns, run_from_row, sealed_from_row, step_columns, step_from_row,
+    token_record,
 };
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewEvent,
-    NewOrder, NewRun, OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RunFilter, RunRecord,
-    RunStatus, SealedSecret, StepRecord, StoreError, TokenRecord,
+    NewOrder, NewRefund, NewRun, OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport,
+    RefundAdmission, RefundOutcome, RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus,
+    SealedSecret, StepRecord, StoreError, TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("pg_schema_v1.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("pg_schema_v1.sql")),
+    (2, include_str!("pg_schema_v2.sql")),
+];
 
 /// The channel runs are announced on.
 const WAKE_CHANNEL: &str = "paybridge_runs";
@@ -353,6 +358,180 @@ impl PostgresStore {
         let record = fetch_order(&mut tx, order_id).await?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    pub async fn admit_refund(
+        &self,
+        refund: &NewRefund,
+        now: i64,
+    ) -> Result<RefundAdmission, StoreError> {
+        let mut tx = self.begin().await?;
+        // One refund decision at a time per order.
+        let order = sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(&refund.order_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| order_from_row(&row))
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound(format!("order {}", refund.order_id)))?;
+        let existing = sqlx::query(concat!(
+            "SELECT ", refund_columns!(),
+            " FROM refunds WHERE (order_id = $1 AND idempotency_key = $2) OR cybersource_refund_id = $3"
+        ))
+        .bind(&refund.order_id)
+        .bind(&refund.idempotency_key)
+        .bind(&refund.cybersource_refund_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = existing {
+            tx.commit().await?;
+            return Ok(RefundAdmission::Existing(refund_from_row(&row)?));
+        }
+        if order.payment_id.is_none()
+            || !matches!(
+                order.status,
+                OrderStatus::Approved | OrderStatus::Completed | OrderStatus::SyncFailed
+            )
+        {
+            return Ok(RefundAdmission::NotRefundable {
+                status: order.status,
+            });
+        }
+        let refunded: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds WHERE order_id = $1 AND status <> 'failed'",
+        )
+        .bind(&refund.order_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let refundable = order.amount_minor - refunded;
+        if refund.amount_minor > refundable {
+            return Ok(RefundAdmission::TooMuch {
+                refundable_minor: refundable,
+            });
+        }
+        let e = &refund.event;
+        let inbox_id: i64 = sqlx::query_scalar(
+            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(&e.source)
+        .bind(&e.dedupe_key)
+        .bind(&e.event_type)
+        .bind(&e.entity_key)
+        .bind(e.payload.to_string())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO refunds (id, order_id, idempotency_key, request_fingerprint, inbox_id, amount_minor,
+                                  currency, reason, source, status, cybersource_refund_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&refund.id)
+        .bind(&refund.order_id)
+        .bind(&refund.idempotency_key)
+        .bind(&refund.request_fingerprint)
+        .bind(inbox_id)
+        .bind(refund.amount_minor)
+        .bind(&refund.currency)
+        .bind(&refund.reason)
+        .bind(&refund.source)
+        .bind(RefundStatus::Requested.as_str())
+        .bind(&refund.cybersource_refund_id)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for flow in &refund.flows {
+            let run = NewRun {
+                inbox_id,
+                flow: flow.clone(),
+                entity_key: refund.entity_key.clone(),
+                not_before: None,
+            };
+            insert_run(&mut tx, &run, now).await?;
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            refund_columns!(),
+            " FROM refunds WHERE id = $1"
+        ))
+        .bind(&refund.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RefundAdmission::Admitted(refund_from_row(&row)?))
+    }
+
+    pub async fn refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            refund_columns!(),
+            " FROM refunds WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(refund_from_row).transpose()
+    }
+
+    pub async fn refund_by_cybersource_id(
+        &self,
+        cybersource_refund_id: &str,
+    ) -> Result<Option<RefundRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            refund_columns!(),
+            " FROM refunds WHERE cybersource_refund_id = $1"
+        ))
+        .bind(cybersource_refund_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(refund_from_row).transpose()
+    }
+
+    pub async fn refunds_of(&self, order_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            refund_columns!(),
+            " FROM refunds WHERE order_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(refund_from_row).collect()
+    }
+
+    pub async fn finish_refund(
+        &self,
+        id: &str,
+        outcome: &RefundOutcome<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let changed = sqlx::query(
+            "UPDATE refunds SET status = $1,
+                    cybersource_refund_id = COALESCE($2, cybersource_refund_id),
+                    zoho_creditnote_id = COALESCE($3, zoho_creditnote_id),
+                    status_detail = $4, updated_at = $5
+             WHERE id = $6",
+        )
+        .bind(outcome.status.as_str())
+        .bind(outcome.cybersource_refund_id)
+        .bind(outcome.zoho_creditnote_id)
+        .bind(outcome.detail)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("refund {id}")));
+        }
+        Ok(())
     }
 
     pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {

@@ -10,8 +10,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    OrderRecord, RunRecord, RunStatus, SealedSecret, StepRecord, StepStatus, StoreError,
-    TokenRecord, parse_kind,
+    OrderRecord, RefundRecord, RefundStatus, RunRecord, RunStatus, SealedSecret, StepRecord,
+    StepStatus, StoreError, TokenRecord, parse_kind,
 };
 
 /// The column types the stores use, read by name from either backend's rows.
@@ -106,6 +106,14 @@ macro_rules! order_columns {
 }
 pub(super) use order_columns;
 
+macro_rules! refund_columns {
+    () => {
+        "id, order_id, idempotency_key, request_fingerprint, inbox_id, amount_minor, currency, reason,
+         source, status, cybersource_refund_id, status_detail, zoho_creditnote_id, created_at, updated_at"
+    };
+}
+pub(super) use refund_columns;
+
 macro_rules! run_columns {
     () => {
         "id, inbox_id, flow, entity_key, status, attempt, next_attempt_at, last_error, last_error_kind,
@@ -157,6 +165,26 @@ pub(super) fn order_from_row(row: &impl Columns) -> Result<OrderRecord, StoreErr
         zoho_contact_id: row.maybe_text("zoho_contact_id")?,
         zoho_invoice_id: row.maybe_text("zoho_invoice_id")?,
         zoho_payment_id: row.maybe_text("zoho_payment_id")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+pub(super) fn refund_from_row(row: &impl Columns) -> Result<RefundRecord, StoreError> {
+    Ok(RefundRecord {
+        id: row.text("id")?,
+        order_id: row.text("order_id")?,
+        idempotency_key: row.text("idempotency_key")?,
+        request_fingerprint: row.text("request_fingerprint")?,
+        inbox_id: row.int("inbox_id")?,
+        amount_minor: row.int("amount_minor")?,
+        currency: row.text("currency")?,
+        reason: row.maybe_text("reason")?,
+        source: row.text("source")?,
+        status: RefundStatus::parse(&row.text("status")?)?,
+        cybersource_refund_id: row.maybe_text("cybersource_refund_id")?,
+        status_detail: row.maybe_text("status_detail")?,
+        zoho_creditnote_id: row.maybe_text("zoho_creditnote_id")?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
     })

@@ -6,6 +6,7 @@ mod coordination;
 mod flows;
 mod helpers;
 mod orders;
+mod refunds;
 mod store;
 mod sync;
 mod vault;

@@ -139,6 +139,8 @@ impl CybersourceSandbox {
         self.count_payment(
             &format!("{:?}:{}", transaction.kind, transaction.status).to_ascii_uppercase(),
         );
+        // Follow-ons are notified like payments: `payments.refund.status.accepted`, … (§5.4).
+        self.emit_transaction(transaction);
         hal(StatusCode::CREATED, answer(transaction))
     }
 
