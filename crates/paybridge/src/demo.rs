@@ -358,6 +358,24 @@ impl DemoEnvironment {
         }
     }
 
+    /// The merchant's Zoho Books sells in euros and yen too: both currencies, with the day's
+    /// rates, as a merchant sets them up under Settings → Currencies.
+    pub async fn set_up_currencies(&self) -> anyhow::Result<()> {
+        let books = &self.app.engine.connectors.books;
+        let today = self.app.engine.clock.today();
+        for (code, symbol, rate) in [("EUR", "€", "1.0836"), ("JPY", "¥", "0.0067")] {
+            let currency = books
+                .add_currency(code, symbol)
+                .await
+                .with_context(|| format!("adding {code} to the Zoho Books organization"))?;
+            books
+                .add_exchange_rate(&currency.currency_id, &today, rate.parse()?)
+                .await
+                .with_context(|| format!("recording the {code} rate"))?;
+        }
+        Ok(())
+    }
+
     /// Places every planned order and waits for all of them to settle.
     pub async fn place_and_settle(
         &self,
@@ -365,6 +383,7 @@ impl DemoEnvironment {
     ) -> anyhow::Result<Vec<PlacedOrder>> {
         let plans = self.storefront.plans();
         let expected = plans.len();
+        self.set_up_currencies().await?;
         progress.set_message("placing orders");
         let placed = self.storefront.send_all(plans, |_| {}).await?;
         progress.set_message("writing to Zoho Books");
@@ -812,18 +831,26 @@ impl DemoEnvironment {
                 )),
             }
         }
+        // One contact per customer and currency (a Books contact's currency is fixed).
         let mut seen = HashSet::new();
         for contact in &books.contacts {
             let email = contact["email"]
                 .as_str()
                 .unwrap_or_default()
                 .to_ascii_lowercase();
-            if !seen.insert(email.clone()) {
-                problems.push(format!("Zoho Books has more than one contact for {email}"));
+            let currency = contact["currency_code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !seen.insert((email.clone(), currency.clone())) {
+                problems.push(format!(
+                    "Zoho Books has more than one {currency} contact for {email}"
+                ));
             }
         }
         let stray: Vec<&String> = seen
             .iter()
+            .map(|(email, _)| email)
             .filter(|e| !synced_emails.contains(*e))
             .collect();
         if !stray.is_empty() {
@@ -990,6 +1017,8 @@ pub struct Summary {
     pub failed: usize,
     /// Orders placed by a customer who had ordered before in this run.
     pub returning_customer_orders: usize,
+    /// Approved orders by currency (each booked in its own currency in Zoho Books).
+    pub approved_by_currency: std::collections::BTreeMap<String, usize>,
     pub zoho_records_created: ZohoRecords,
     pub api_calls: ApiCalls,
     /// Cybersource webhook events received (each committed once, however often delivered).
@@ -1077,6 +1106,15 @@ impl DemoEnvironment {
                 OrderStatus::SyncFailed,
             ]),
             returning_customer_orders: returning,
+            approved_by_currency: {
+                let mut by_currency = std::collections::BTreeMap::new();
+                for order in self.app.engine.store.orders(u32::MAX).await? {
+                    if order.status == OrderStatus::Completed {
+                        *by_currency.entry(order.currency).or_default() += 1;
+                    }
+                }
+                by_currency
+            },
             zoho_records_created: ZohoRecords {
                 crm_contacts: books.crm_contacts.len(),
                 sales_orders: books.sales_orders.len(),
@@ -1150,6 +1188,14 @@ pub fn render(summary: &Summary) -> String {
     out.push_str(&format!(
         "  orders       {} approved · {} declined · {} on hold · {} failed ({} from returning customers)\n",
         s.approved, s.declined, s.on_hold, s.failed, s.returning_customer_orders
+    ));
+    out.push_str(&format!(
+        "  currencies   {}\n",
+        s.approved_by_currency
+            .iter()
+            .map(|(code, n)| format!("{n} {code}"))
+            .collect::<Vec<_>>()
+            .join(" · ")
     ));
     out.push_str(&format!(
         "  Zoho CRM     {} contacts\n  Zoho Inv.    {} sales orders ({} confirmed)\n",

@@ -260,10 +260,38 @@ pub fn plan_orders(count: usize, seed: u64, reference_prefix: &str) -> Vec<Order
                 })
                 .collect()
         };
+        // Every tenth order from the eighth is in euros, from the tenth in yen (at ¥150 to the
+        // dollar, whole yen): the shop sells abroad. Declines stay in dollars (the test
+        // environment's magic amounts are dollar amounts).
+        let currency = match (decline, i % 10) {
+            (false, 7) => "EUR",
+            (false, 9) => "JPY",
+            _ => "USD",
+        };
+        let lines: Vec<Value> = if currency == "JPY" {
+            lines
+                .into_iter()
+                .map(|mut line| {
+                    let price: rust_decimal::Decimal = line["unit_price"]
+                        .as_str()
+                        .unwrap_or("0")
+                        .parse()
+                        .unwrap_or_default();
+                    line["unit_price"] = json!(
+                        (price * rust_decimal::Decimal::from(150))
+                            .round()
+                            .to_string()
+                    );
+                    line
+                })
+                .collect()
+        } else {
+            lines
+        };
         let reference = format!("{reference_prefix}-{:05}", i + 1);
         let body = json!({
             "reference": reference,
-            "currency": "USD",
+            "currency": currency,
             "customer": {
                 "email": customer.email,
                 "first_name": customer.first_name,

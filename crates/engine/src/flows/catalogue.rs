@@ -80,10 +80,12 @@ pub enum Action {
     BooksCreditNoteRefund,
     /// The trigger's refund is recorded as done (or failed).
     RefundRecorded,
+    /// The Books organization's rate for a currency on a date.
+    BooksExchangeRate,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -105,6 +107,7 @@ impl Action {
         Action::BooksCreditNoteCreate,
         Action::BooksCreditNoteRefund,
         Action::RefundRecorded,
+        Action::BooksExchangeRate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -130,6 +133,7 @@ impl Action {
             Action::BooksCreditNoteCreate => "zoho-books.credit-note.create",
             Action::BooksCreditNoteRefund => "zoho-books.credit-note.refund",
             Action::RefundRecorded => "refund.recorded",
+            Action::BooksExchangeRate => "zoho-books.exchange-rate",
         }
     }
 
@@ -175,6 +179,9 @@ impl Action {
                 "pay a credit note's amount back (found among its refunds on retry)"
             }
             Action::RefundRecorded => "record the trigger's refund as refunded or failed",
+            Action::BooksExchangeRate => {
+                "the Books organization's rate for a currency on a date (base units per unit)"
+            }
         }
     }
 
@@ -183,7 +190,7 @@ impl Action {
         Some(match self {
             Action::Map | Action::CrmContactUpsert | Action::CrmAccountUpsert => return None,
             Action::Check => &[req!("that"), req!("message")],
-            Action::BooksContactEnsure => &[req!("email"), req!("contact")],
+            Action::BooksContactEnsure => &[req!("email"), req!("contact"), opt!("currency_code")],
             Action::BooksInvoiceCreate => &[
                 req!("customer_id"),
                 req!("date"),
@@ -282,6 +289,7 @@ impl Action {
                 opt!("reference_number"),
                 opt!("description"),
             ],
+            Action::BooksExchangeRate => &[req!("currency_code"), req!("date")],
             Action::RefundRecorded => &[
                 req!("status"),
                 opt!("cybersource_refund_id"),
@@ -315,6 +323,9 @@ impl Action {
             Action::CybersourceRefund => &["cybersource_refund_id", "status", "amount"],
             Action::BooksCreditNoteCreate => &["creditnote_id", "creditnote_number", "total"],
             Action::BooksCreditNoteRefund => &["creditnote_refund_id", "amount"],
+            Action::BooksExchangeRate => {
+                &["currency_id", "rate", "effective_date", "source", "missing"]
+            }
             Action::BooksInvoiceMarkSent
             | Action::BooksInvoiceVoid
             | Action::InventorySalesOrderConfirm
@@ -346,7 +357,13 @@ impl Action {
             }
             Action::BooksContactEnsure => {
                 let input: EnsureContact = read(self, input)?;
-                ensure_contact(engine, &input.email, input.contact).await
+                ensure_contact(
+                    engine,
+                    &input.email,
+                    input.contact,
+                    input.currency_code.as_deref(),
+                )
+                .await
             }
             Action::BooksInvoiceCreate => {
                 let invoice: NewInvoice = read(self, input)?;
@@ -577,6 +594,13 @@ impl Action {
                     "amount": made.amount.to_string(),
                 }))
             }
+            Action::BooksExchangeRate => {
+                let ExchangeRateInput {
+                    currency_code,
+                    date,
+                } = read(self, input)?;
+                exchange_rate(engine, &currency_code, &date).await
+            }
             Action::RefundRecorded => {
                 let recorded: RecordedRefund = read(self, input)?;
                 let refund_id = call
@@ -695,6 +719,9 @@ struct Check {
 struct EnsureContact {
     email: String,
     contact: NewContact,
+    /// The code of `contact.currency_id`, for the name of a second contact of one customer.
+    #[serde(default)]
+    currency_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -744,6 +771,59 @@ struct CreditNoteRefundInput {
     creditnote_id: String,
     #[serde(flatten)]
     refund: NewRefund,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExchangeRateInput {
+    currency_code: String,
+    date: String,
+}
+
+/// The rate Books records for `code` on `date` (the newest not after it; `rate` null when it
+/// has none). A currency the organization does not have is an error. Reading writes nothing.
+async fn exchange_rate(engine: &Engine, code: &str, date: &str) -> Result<Value, StepError> {
+    let books = &engine.connectors.books;
+    let code = code.trim().to_ascii_uppercase();
+    let currency = books
+        .currencies()
+        .await?
+        .into_iter()
+        .find(|c| c.currency_code.eq_ignore_ascii_case(&code))
+        .ok_or_else(|| {
+            StepError::permanent(
+                "zoho-books",
+                format!(
+                    "the Zoho Books organization has no currency {code}: add it under Settings → Currencies"
+                ),
+            )
+        })?;
+    if currency.is_base_currency {
+        return Ok(json!({
+            "currency_id": currency.currency_id,
+            "rate": "1",
+            "effective_date": date,
+            "source": "base currency",
+        }));
+    }
+    // No rate for the day is not an error here: the flow may know one (a configured table).
+    Ok(
+        match books.exchange_rate_on(&currency.currency_id, date).await? {
+            Some(rate) => json!({
+                "currency_id": currency.currency_id,
+                "rate": rate.rate.to_string(),
+                "effective_date": rate.effective_date,
+                "source": "zoho-books",
+            }),
+            None => json!({
+                "currency_id": currency.currency_id,
+                "rate": null,
+                "effective_date": null,
+                "source": null,
+                "missing": format!("Zoho Books has no {code} exchange rate on or before {date}"),
+            }),
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -956,26 +1036,33 @@ async fn crm_upsert(
 const CONTACT_BY_EMAIL: &str = "contact-by-email";
 
 /// The customer's Books contact: known from the xref table, else found by e-mail, else
-/// created. A display-name clash (3062) with someone else's contact is resolved by naming ours
-/// "Name (email)".
+/// created. A contact's currency is fixed, so a customer paying in another currency than the
+/// organization's gets a contact of that currency (`contact.currency_id`). A display-name clash
+/// (3062) with another contact is resolved by naming ours "Name (email)" (and the currency).
 async fn ensure_contact(
     engine: &Engine,
     email: &str,
     contact: NewContact,
+    currency_code: Option<&str>,
 ) -> Result<Value, StepError> {
     let store = &engine.store;
     let books = &engine.connectors.books;
     let system = engine.connectors.books_system();
     let email = email.trim().to_ascii_lowercase();
-    if let Some(contact_id) = store.xref(&system, CONTACT_BY_EMAIL, &email).await? {
+    let currency = contact.currency_id.clone();
+    let kind = match &currency {
+        Some(id) => format!("{CONTACT_BY_EMAIL}:{id}"),
+        None => CONTACT_BY_EMAIL.to_string(),
+    };
+    if let Some(contact_id) = store.xref(&system, &kind, &email).await? {
         return Ok(json!({"contact_id": contact_id, "created": false}));
     }
-    let (system, email) = (&system, &email);
+    let (system, email, kind) = (&system, &email, &kind);
     let remember = |contact: Contact, created: bool| async move {
         let contact_id = store
             .put_xref(
                 system,
-                CONTACT_BY_EMAIL,
+                kind,
                 email,
                 &contact.contact_id,
                 engine.clock.now_ms(),
@@ -983,11 +1070,19 @@ async fn ensure_contact(
             .await?;
         Ok::<_, StepError>(json!({"contact_id": contact_id, "created": created}))
     };
+    // Ours when its currency is the one asked for (none asked: the organization's).
+    let same_currency = |c: &Contact| match &currency {
+        Some(id) => c.currency_id.as_deref() == Some(id.as_str()),
+        None => c
+            .currency_code
+            .as_deref()
+            .is_none_or(|code| code.eq_ignore_ascii_case(engine.connectors.books_currency.code())),
+    };
     if let Some(existing) = books
         .find_customers_by_email(email)
         .await?
         .into_iter()
-        .next()
+        .find(same_currency)
     {
         return remember(existing, false).await;
     }
@@ -1001,10 +1096,14 @@ async fn ensure_contact(
                 c.email
                     .as_deref()
                     .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                    && same_currency(c)
             }) {
                 return remember(same, false).await;
             }
-            let distinct = format!("{name} ({email})");
+            let distinct = match &currency {
+                Some(id) => format!("{name} ({email}, {})", currency_code.unwrap_or(id)),
+                None => format!("{name} ({email})"),
+            };
             let renamed = NewContact {
                 contact_name: distinct.clone(),
                 ..contact

@@ -315,3 +315,105 @@ async fn the_storefront_hears_paid_and_declined_once_each_signed_and_retried_unt
     assert_eq!(declined["message"], "The card has insufficient funds.");
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_in_euro_and_yen_are_booked_in_their_currency_at_the_recorded_rate() {
+    use paybridge_model::Currency;
+
+    let world = World::start().await;
+    let books = &world.engine.connectors.books;
+    let today = world.engine.clock.today();
+    for (code, symbol, rate) in [("EUR", "€", "1.0836"), ("JPY", "¥", "0.0067")] {
+        let currency = books.add_currency(code, symbol).await.unwrap();
+        books
+            .add_exchange_rate(&currency.currency_id, &today, rate.parse().unwrap())
+            .await
+            .unwrap();
+    }
+    // A currency Books has, without a rate: the order cannot be booked, and says why.
+    books.add_currency("GBP", "£").await.unwrap();
+
+    let mut orders = Vec::new();
+    for (reference, currency, price) in [
+        ("FX-USD", Currency::USD, "10.00"),
+        ("FX-EUR", Currency::EUR, "10.00"),
+        ("FX-JPY", Currency::JPY, "1000"),
+        ("FX-GBP", Currency::from_code("GBP").unwrap(), "10.00"),
+    ] {
+        let mut request = place(reference, "ada@example.com", price);
+        request.order.currency = currency;
+        world.engine.place_order(request).await.unwrap();
+        orders.push(reference);
+    }
+    for reference in &orders[..3] {
+        let order = world.settled(reference).await;
+        assert_eq!(
+            order.status,
+            OrderStatus::Completed,
+            "{reference}: {:?}",
+            order.status_detail
+        );
+    }
+    let gbp = world.settled("FX-GBP").await;
+    assert_eq!(gbp.status, OrderStatus::SyncFailed);
+    let detail = gbp.status_detail.unwrap();
+    assert!(
+        detail.contains("Zoho Books has no GBP exchange rate on or before")
+            && detail.contains("exchange_rates table"),
+        "{detail}"
+    );
+
+    let records = world.zoho.books_records(ORG).unwrap();
+    let invoice = |reference: &str| {
+        records
+            .invoices
+            .iter()
+            .find(|i| i["reference_number"] == reference)
+            .cloned()
+            .unwrap()
+    };
+    let eur = invoice("FX-EUR");
+    assert_eq!(eur["currency_code"], "EUR");
+    assert_eq!(eur["total"], 20.0);
+    assert_eq!(eur["exchange_rate"], 1.0836);
+    assert_eq!(eur["status"], "paid");
+    let jpy = invoice("FX-JPY");
+    assert_eq!(jpy["currency_code"], "JPY");
+    assert_eq!(jpy["total"], 2000.0);
+    assert_eq!(jpy["exchange_rate"], 0.0067);
+    assert_eq!(jpy["status"], "paid");
+    assert_eq!(invoice("FX-USD")["currency_code"], "USD");
+    // One customer, one contact per currency (a Books contact's currency is fixed); the GBP
+    // order stopped before writing anything.
+    let codes: std::collections::BTreeSet<String> = records
+        .contacts
+        .iter()
+        .map(|c| c["currency_code"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        codes.into_iter().collect::<Vec<_>>(),
+        ["EUR", "JPY", "USD"].map(str::to_string)
+    );
+    // The rate and where it came from are kept with the run.
+    let runs = runs_of(&world, "order-to-cash").await;
+    let mut sources = Vec::new();
+    for run in runs {
+        let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
+        if let Some(outputs) = detail
+            .steps
+            .iter()
+            .find(|s| s.name == "outputs")
+            .and_then(|s| s.output.clone())
+        {
+            sources.push((
+                outputs["exchange_rate"].clone(),
+                outputs["exchange_rate_source"].clone(),
+            ));
+        }
+    }
+    assert!(sources.contains(&(
+        serde_json::json!("1.0836"),
+        serde_json::json!(format!("zoho-books {today}"))
+    )));
+    world.stop().await;
+}
