@@ -23,6 +23,10 @@ pub enum DlqError {
         status: &'static str,
         action: &'static str,
     },
+    #[error(
+        "run {0} did not run a flow file version: there is no original version to replay it on"
+    )]
+    NoVersion(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -68,7 +72,20 @@ pub async fn list(store: &Store, filter: &RunFilter) -> Result<Vec<RunRecord>, D
 
 /// Queues a dead (or discarded) run again; it resumes at the step that failed.
 pub async fn replay(store: &Store, clock: &Clock, id: i64) -> Result<(), DlqError> {
+    replay_on(store, clock, id, false).await
+}
+
+/// Replays a dead letter on the flow version it ran (not the one deployed now): for a failure
+/// that a new version would handle differently, or before a fix is deployed.
+pub async fn replay_original(store: &Store, clock: &Clock, id: i64) -> Result<(), DlqError> {
+    replay_on(store, clock, id, true).await
+}
+
+async fn replay_on(store: &Store, clock: &Clock, id: i64, original: bool) -> Result<(), DlqError> {
     let run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
+    if original && run.flow_version.is_none() {
+        return Err(DlqError::NoVersion(id));
+    }
     if !matches!(run.status, RunStatus::Dead | RunStatus::Discarded) {
         return Err(DlqError::NotDead {
             id,
@@ -76,6 +93,7 @@ pub async fn replay(store: &Store, clock: &Clock, id: i64) -> Result<(), DlqErro
             action: "replayed",
         });
     }
+    store.pin_run_flow_version(id, original).await?;
     if !store.requeue_run(id, clock.now_ms()).await? {
         // Replayed by someone else in between.
         let now = store.run(id).await?.ok_or(DlqError::NotFound(id))?;

@@ -67,6 +67,8 @@ pub struct Engine {
     pub settings: Arc<EngineSettings>,
     /// The flow files it runs (the shipped templates unless told otherwise).
     pub flows: Arc<flows::library::Library>,
+    /// Flow versions this process has kept in the store (each once).
+    recorded_versions: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     pub clock: Clock,
     /// Where dead letters and error spikes are told; none by default.
     pub alerts: Option<alerts::Alerts>,
@@ -85,6 +87,7 @@ impl Engine {
             connectors: Arc::new(connectors),
             settings: Arc::new(settings),
             flows: Arc::new(flows::library::Library::shipped()),
+            recorded_versions: Arc::default(),
             clock: Clock::new(),
             alerts: None,
             node_id: node_id.into(),
@@ -166,6 +169,37 @@ impl Engine {
 
     pub fn node_id(&self) -> &str {
         &self.node_id
+    }
+
+    /// Keeps `flow`'s text in the store, once per version and process, so that its runs can be
+    /// replayed on it whatever is deployed later.
+    pub async fn record_flow_version(
+        &self,
+        flow: &flows::definition::Definition,
+    ) -> Result<(), store::StoreError> {
+        let key = format!("{}@{}", flow.name, flow.version);
+        let known = self
+            .recorded_versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&key);
+        if known {
+            return Ok(());
+        }
+        self.store
+            .record_flow_version(&store::FlowVersionRecord {
+                name: flow.name.clone(),
+                version: flow.version.clone(),
+                text: flow.text.to_string(),
+                origin: flow.origin.clone(),
+                recorded_ms: self.clock.now_ms(),
+            })
+            .await?;
+        self.recorded_versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
+        Ok(())
     }
 
     /// Wakes idle workers: there is new work.

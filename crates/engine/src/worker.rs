@@ -188,6 +188,31 @@ async fn watchdog(engine: Engine, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// The version of a flow file a run executes: the deployed one, unless a replay pinned the run
+/// to the version it ran before (then that one, from the store).
+async fn pinned_version(
+    engine: &Engine,
+    run: &ClaimedRun,
+    deployed: &std::sync::Arc<Definition>,
+) -> std::sync::Arc<Definition> {
+    let record = match engine.store.run(run.id).await {
+        Ok(Some(record)) => record,
+        _ => return deployed.clone(),
+    };
+    match record.flow_version {
+        Some(version) if record.flow_version_pinned && version != deployed.version => {
+            match crate::flows::deploy::compiled(&engine.store, &run.flow, &version).await {
+                Ok(original) => std::sync::Arc::new(original),
+                Err(e) => {
+                    tracing::error!(run_id = run.id, %version, error = %e, "the pinned flow version cannot be run; running the deployed one");
+                    deployed.clone()
+                }
+            }
+        }
+        _ => deployed.clone(),
+    }
+}
+
 /// What a run's flow name names: a flow file, or one of the engine's own flows.
 enum Runnable {
     File(std::sync::Arc<Definition>),
@@ -226,12 +251,10 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
         })
     };
     let started = std::time::Instant::now();
-    let flow = engine
-        .flows
-        .get(&run.flow)
-        .cloned()
-        .map(Runnable::File)
-        .or_else(|| Flow::parse(&run.flow).map(Runnable::BuiltIn));
+    let flow = match engine.flows.get(&run.flow) {
+        Some(file) => Some(Runnable::File(pinned_version(engine, &run, file).await)),
+        None => Flow::parse(&run.flow).map(Runnable::BuiltIn),
+    };
     let event = engine.store.inbox_event(run.inbox_id).await;
     let result = match (&flow, &event) {
         (Some(flow), Ok(event)) => {

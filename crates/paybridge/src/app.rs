@@ -35,8 +35,10 @@ pub struct AppConfig {
     pub alerts: Option<AlertsConfig>,
     /// Where order state changes are called back, and the secret that signs them.
     pub storefront_callback: Option<(Url, SecretString)>,
-    /// The flow files to run (the shipped templates, or a directory's over them).
+    /// The flow files to run (the shipped templates, or a directory's over them)…
     pub flows: Library,
+    /// …or what the store says this environment runs.
+    pub flows_env: Option<String>,
 }
 
 /// Where alerts go, resolved (secrets included).

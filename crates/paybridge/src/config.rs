@@ -55,6 +55,10 @@ pub struct FlowsSection {
     /// the shipped template of the same name, or add flows; without it the shipped templates run.
     #[serde(default)]
     pub dir: Option<PathBuf>,
+    /// Run what `paybridge flows deploy|promote` deployed to this environment (dev, qa, prod, …)
+    /// instead of the files: the store says which version of each flow runs.
+    #[serde(default)]
+    pub env: Option<String>,
 }
 
 /// `[alerts]`: dead letters and error-rate spikes, to a Slack-compatible webhook and by e-mail.
@@ -432,8 +436,10 @@ impl FileConfig {
                 .cron
                 .parse::<paybridge_engine::schedule::Cron>()
                 .with_context(|| format!("engine.schedules {:?}", entry.name))?;
+            // With an environment, the store says which flows exist (checked at start-up).
             if paybridge_engine::flows::Flow::parse(&entry.flow).is_none()
                 && flows.get(&entry.flow).is_none()
+                && self.flows.env.is_none()
             {
                 bail!(
                     "engine.schedules {:?}: no flow named {:?} (prune, zoho-token-refresh, payment-watchdog, or a flow file's)",
@@ -668,6 +674,7 @@ impl FileConfig {
             storefront_keys,
             storefront_callback,
             flows,
+            flows_env: self.flows.env.clone(),
         })
     }
 }

@@ -239,6 +239,7 @@ impl DemoEnvironment {
                 SecretString::from(creds.callback_secret.clone()),
             )),
             flows: Library::shipped(),
+            flows_env: None,
         })
         .await?;
 

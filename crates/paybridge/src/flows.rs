@@ -30,6 +30,129 @@ pub enum FlowsCommand {
     Actions {
         json: bool,
     },
+    /// Deploy the flows (the directory's, over the shipped templates) to an environment.
+    Deploy {
+        env: String,
+        note: Option<String>,
+    },
+    /// Deploy what one environment runs to another.
+    Promote {
+        from: String,
+        to: String,
+        flow: Option<String>,
+    },
+    /// The differences between the flow files and what an environment runs.
+    Diff {
+        env: String,
+    },
+    /// Where each version of a flow was deployed, newest first.
+    Versions {
+        flow: String,
+    },
+}
+
+/// The commands that read or write the store's flow versions.
+pub async fn run_with_store(
+    dir: Option<&Path>,
+    config: &Path,
+    command: FlowsCommand,
+) -> anyhow::Result<Outcome> {
+    use paybridge_engine::Clock;
+    use paybridge_engine::flows::deploy;
+
+    let store = crate::secrets::open_configured_store(config).await?;
+    let clock = Clock::new();
+    let deployed_line = |d: &deploy::Deployed| {
+        if d.changed {
+            format!(
+                "{}: {} -> {}\n",
+                d.name,
+                d.from.as_deref().unwrap_or("(none)"),
+                d.to
+            )
+        } else {
+            format!("{}: {} (unchanged)\n", d.name, d.to)
+        }
+    };
+    let outcome = match command {
+        FlowsCommand::Deploy { env, note } => {
+            let library = match library(dir) {
+                Ok(library) => library,
+                Err(errors) => {
+                    return Ok(Outcome {
+                        text: format!("nothing deployed:\n{}", problems(&errors)),
+                        ok: false,
+                    });
+                }
+            };
+            let done = deploy::deploy(&store, &clock, &env, &library, note.as_deref()).await?;
+            let mut text = format!("deployed to {env}:\n");
+            text.extend(done.iter().map(deployed_line));
+            Outcome { text, ok: true }
+        }
+        FlowsCommand::Promote { from, to, flow } => {
+            let done = deploy::promote(&store, &clock, &from, &to, flow.as_deref()).await?;
+            let mut text = format!("promoted from {from} to {to}:\n");
+            text.extend(done.iter().map(deployed_line));
+            Outcome { text, ok: true }
+        }
+        FlowsCommand::Diff { env } => {
+            let library = library(dir).map_err(|errors| anyhow::anyhow!(problems(&errors)))?;
+            let deployed = store.deployments(&env).await?;
+            let mut text = String::new();
+            for flow in library.iter() {
+                match deployed.iter().find(|d| d.name == flow.name) {
+                    None => text.push_str(&format!("{}: not deployed to {env}\n", flow.name)),
+                    Some(d) if d.version == flow.version => {
+                        text.push_str(&format!(
+                            "{}: {env} runs this version ({})\n",
+                            flow.name, d.version
+                        ));
+                    }
+                    Some(d) => {
+                        let old = store
+                            .flow_version(&d.name, &d.version)
+                            .await?
+                            .map(|r| r.text)
+                            .unwrap_or_default();
+                        text.push_str(&deploy::diff(
+                            &format!("{env}: {} {}", d.name, d.version),
+                            &old,
+                            &format!("{}: {} {}", flow.origin, flow.name, flow.version),
+                            &flow.text,
+                        ));
+                    }
+                }
+            }
+            for d in deployed.iter().filter(|d| library.get(&d.name).is_none()) {
+                text.push_str(&format!(
+                    "{}: runs in {env} ({}) but has no file here\n",
+                    d.name, d.version
+                ));
+            }
+            Outcome { text, ok: true }
+        }
+        FlowsCommand::Versions { flow } => {
+            let history = store.deployment_history(&flow).await?;
+            let mut text = String::new();
+            if history.is_empty() {
+                text.push_str(&format!("{flow} was never deployed\n"));
+            }
+            for d in history {
+                text.push_str(&format!(
+                    "{}  {:<8} {}  {}\n",
+                    crate::secrets::format_ms(d.deployed_ms),
+                    d.env,
+                    d.version,
+                    d.note.unwrap_or_default()
+                ));
+            }
+            Outcome { text, ok: true }
+        }
+        other => run(dir, other)?,
+    };
+    store.close().await;
+    Ok(outcome)
 }
 
 /// What a command printed, and whether it found problems.
@@ -186,6 +309,12 @@ pub fn run(dir: Option<&Path>, command: FlowsCommand) -> anyhow::Result<Outcome>
                     .collect()
             };
             Ok(Outcome { text, ok: true })
+        }
+        FlowsCommand::Deploy { .. }
+        | FlowsCommand::Promote { .. }
+        | FlowsCommand::Diff { .. }
+        | FlowsCommand::Versions { .. } => {
+            bail!("this command needs the store: give --config")
         }
         FlowsCommand::Actions { json } => {
             let text = if json {

@@ -102,6 +102,9 @@ enum Command {
         /// A directory of flow files (default: the shipped templates alone).
         #[arg(long, global = true)]
         dir: Option<PathBuf>,
+        /// The configuration naming the store (deploy, promote, diff, versions).
+        #[arg(long, global = true, default_value = "paybridge.toml")]
+        config: PathBuf,
         #[command(subcommand)]
         command: FlowsCommand,
     },
@@ -146,6 +149,32 @@ enum FlowsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Record the flows' versions in the store and deploy them to an environment.
+    Deploy {
+        /// dev, qa, prod, … (a serve node runs `[flows] env`).
+        #[arg(long)]
+        env: String,
+        /// Why (kept with the deployment).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Deploy to one environment the versions another runs (tested there).
+    Promote {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Only this flow.
+        #[arg(long)]
+        flow: Option<String>,
+    },
+    /// What differs between the flow files and what an environment runs.
+    Diff {
+        #[arg(long)]
+        env: String,
+    },
+    /// Where each version of a flow was deployed, newest first.
+    Versions { flow: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +298,9 @@ enum DlqCommand {
         /// Every dead letter the filters match.
         #[arg(long)]
         all: bool,
+        /// Run them on the flow version they ran (not the one deployed now).
+        #[arg(long)]
+        original_version: bool,
         #[command(flatten)]
         selection: Selection,
     },
@@ -476,11 +508,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 DlqCommand::Replay {
                     ids,
                     all,
+                    original_version,
                     selection,
                 } => Run::Act {
                     ids,
                     all: all.then(|| selection.with_status(dead())),
                     discard: false,
+                    original_version,
                 },
                 DlqCommand::Discard {
                     ids,
@@ -490,6 +524,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ids,
                     all: all.then(|| selection.with_status(dead())),
                     discard: true,
+                    original_version: false,
                 },
             };
             print!("{}", paybridge::runs::run(&config, command).await?);
@@ -514,7 +549,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", paybridge::tokens::run(&config, command).await?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Flows { dir, command } => {
+        Command::Flows {
+            dir,
+            config,
+            command,
+        } => {
             telemetry::init(cli.log_format, "warn");
             use paybridge::flows::FlowsCommand as Run;
             let command = match command {
@@ -536,8 +575,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 FlowsCommand::List { json } => Run::List { json },
                 FlowsCommand::Actions { json } => Run::Actions { json },
+                FlowsCommand::Deploy { env, note } => Run::Deploy { env, note },
+                FlowsCommand::Promote { from, to, flow } => Run::Promote { from, to, flow },
+                FlowsCommand::Diff { env } => Run::Diff { env },
+                FlowsCommand::Versions { flow } => Run::Versions { flow },
             };
-            let outcome = paybridge::flows::run(dir.as_deref(), command)?;
+            let needs_store = matches!(
+                command,
+                Run::Deploy { .. } | Run::Promote { .. } | Run::Diff { .. } | Run::Versions { .. }
+            );
+            let outcome = if needs_store {
+                paybridge::flows::run_with_store(dir.as_deref(), &config, command).await?
+            } else {
+                paybridge::flows::run(dir.as_deref(), command)?
+            };
             print!("{}", outcome.text);
             Ok(if outcome.ok {
                 ExitCode::SUCCESS

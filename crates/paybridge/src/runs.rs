@@ -38,6 +38,8 @@ pub enum RunsCommand {
         ids: Vec<i64>,
         all: Option<Selection>,
         discard: bool,
+        /// Replay on the flow version each run ran, not the one deployed now.
+        original_version: bool,
     },
 }
 
@@ -119,11 +121,19 @@ async fn execute(
                 timeline(&detail)
             })
         }
-        RunsCommand::Act { ids, all, discard } => {
+        RunsCommand::Act {
+            ids,
+            all,
+            discard,
+            original_version,
+        } => {
             let verb = if discard { "discarded" } else { "replayed" };
             if let Some(selection) = all {
                 if !ids.is_empty() {
                     bail!("give run ids or --all, not both");
+                }
+                if original_version {
+                    bail!("--original-version replays the runs named by id, not --all");
                 }
                 let done = dlq::bulk(store, clock, &filter(&selection, clock)?, discard).await?;
                 let mut out = format!("{verb} {} dead letter(s)", done.done.len());
@@ -147,6 +157,8 @@ async fn execute(
             for id in ids {
                 let outcome = if discard {
                     dlq::discard(store, clock, id).await
+                } else if original_version {
+                    dlq::replay_original(store, clock, id).await
                 } else {
                     dlq::replay(store, clock, id).await
                 };

@@ -21,6 +21,14 @@ pub async fn execute(
     event: &InboxEvent,
 ) -> Result<(), StepError> {
     let engine = ctx.engine;
+    if let Some(run_id) = ctx.run_id {
+        // Which version ran is part of the run's history (and what a replay can ask for).
+        engine.record_flow_version(flow).await?;
+        engine
+            .store
+            .set_run_flow_version(run_id, &flow.version)
+            .await?;
+    }
     let trigger = event_view(engine, event).await?;
     let mut context = base_context(flow, engine, event, ctx.run_id, &trigger);
     let mut outputs = Map::new();

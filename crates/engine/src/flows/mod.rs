@@ -2,13 +2,15 @@
 //!
 //! - Flow files ([`definition`]): the merchant's YAML — trigger, steps from the [`catalogue`],
 //!   mappings — compiled once per version, kept in a [`library`], run by the [`interpreter`].
-//!   The shipped templates (order to cash, …) are flow files.
+//!   The shipped templates (order to cash, …) are flow files. Versions are recorded and
+//!   deployed per environment, and promoted from one to the next ([`deploy`]).
 //! - Built-in flows ([`Flow`]): the engine's own work — resolving lost payments, Cybersource
 //!   events about them, and the scheduled jobs.
 
 pub mod catalogue;
 pub mod cybersource_event;
 pub mod definition;
+pub mod deploy;
 pub mod interpreter;
 pub mod library;
 pub mod maintenance;

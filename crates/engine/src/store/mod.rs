@@ -295,6 +295,30 @@ pub struct RunRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// The version of the flow file it last executed (flow files only).
+    pub flow_version: Option<String>,
+    /// A replay asked for `flow_version` rather than the version deployed now.
+    pub flow_version_pinned: bool,
+}
+
+/// A flow version as recorded when it was deployed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FlowVersionRecord {
+    pub name: String,
+    pub version: String,
+    pub text: String,
+    pub origin: String,
+    pub recorded_ms: i64,
+}
+
+/// Which version of a flow an environment runs, since when.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    pub env: String,
+    pub name: String,
+    pub version: String,
+    pub deployed_ms: i64,
+    pub note: Option<String>,
 }
 
 /// Why a run attempt failed, as stored with the run and its step.
@@ -482,6 +506,55 @@ impl Store {
 
     pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
         delegate!(self, s => s.admit_order(order, now).await)
+    }
+
+    /// Records a flow version (its text, once) and deploys it to `env`, unless `env` runs it
+    /// already. Returns whether the deployment changed anything.
+    pub async fn deploy_flow(
+        &self,
+        env: &str,
+        version: &FlowVersionRecord,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.deploy_flow(env, version, note, now).await)
+    }
+
+    /// Keeps a flow version's text (once), so that runs of it can be replayed on it later.
+    pub async fn record_flow_version(&self, version: &FlowVersionRecord) -> Result<(), StoreError> {
+        delegate!(self, s => s.record_flow_version(version).await)
+    }
+
+    /// What `env` runs: the newest deployment of each flow.
+    pub async fn deployments(&self, env: &str) -> Result<Vec<DeploymentRecord>, StoreError> {
+        delegate!(self, s => s.deployments(env).await)
+    }
+
+    /// Every deployment of a flow to any environment, newest first.
+    pub async fn deployment_history(
+        &self,
+        name: &str,
+    ) -> Result<Vec<DeploymentRecord>, StoreError> {
+        delegate!(self, s => s.deployment_history(name).await)
+    }
+
+    pub async fn flow_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<FlowVersionRecord>, StoreError> {
+        delegate!(self, s => s.flow_version(name, version).await)
+    }
+
+    /// Pins a run to the flow version it last executed (a replay "on the original version"),
+    /// or unpins it (`false`: the deployed version).
+    pub async fn pin_run_flow_version(&self, run_id: i64, pinned: bool) -> Result<(), StoreError> {
+        delegate!(self, s => s.pin_run_flow_version(run_id, pinned).await)
+    }
+
+    /// Notes the flow version a run executes (unless it is pinned to another).
+    pub async fn set_run_flow_version(&self, run_id: i64, version: &str) -> Result<(), StoreError> {
+        delegate!(self, s => s.set_run_flow_version(run_id, version).await)
     }
 
     /// Admits a refund with its event and runs, unless it would refund more than the order's

@@ -10,8 +10,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    OrderRecord, RefundRecord, RefundStatus, RunRecord, RunStatus, SealedSecret, StepRecord,
-    StepStatus, StoreError, TokenRecord, parse_kind,
+    DeploymentRecord, FlowVersionRecord, OrderRecord, RefundRecord, RefundStatus, RunRecord,
+    RunStatus, SealedSecret, StepRecord, StepStatus, StoreError, TokenRecord, parse_kind,
 };
 
 /// The column types the stores use, read by name from either backend's rows.
@@ -117,7 +117,8 @@ pub(super) use refund_columns;
 macro_rules! run_columns {
     () => {
         "id, inbox_id, flow, entity_key, status, attempt, next_attempt_at, last_error, last_error_kind,
-         last_error_status, last_error_step, last_error_request_id, created_at, updated_at, finished_at"
+         last_error_status, last_error_step, last_error_request_id, created_at, updated_at, finished_at,
+         flow_version, flow_version_pinned"
     };
 }
 pub(super) use run_columns;
@@ -190,6 +191,26 @@ pub(super) fn refund_from_row(row: &impl Columns) -> Result<RefundRecord, StoreE
     })
 }
 
+pub(super) fn deployment_from_row(row: &impl Columns) -> Result<DeploymentRecord, StoreError> {
+    Ok(DeploymentRecord {
+        env: row.text("env")?,
+        name: row.text("name")?,
+        version: row.text("version")?,
+        deployed_ms: row.int("deployed_ms")?,
+        note: row.maybe_text("note")?,
+    })
+}
+
+pub(super) fn flow_version_from_row(row: &impl Columns) -> Result<FlowVersionRecord, StoreError> {
+    Ok(FlowVersionRecord {
+        name: row.text("name")?,
+        version: row.text("version")?,
+        text: row.text("text")?,
+        origin: row.text("origin")?,
+        recorded_ms: row.int("recorded_ms")?,
+    })
+}
+
 pub(super) fn run_from_row(row: &impl Columns) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
         id: row.int("id")?,
@@ -207,6 +228,8 @@ pub(super) fn run_from_row(row: &impl Columns) -> Result<RunRecord, StoreError> 
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
         finished_at: row.maybe_int("finished_at")?,
+        flow_version: row.maybe_text("flow_version")?,
+        flow_version_pinned: row.int("flow_version_pinned")? != 0,
     })
 }
 

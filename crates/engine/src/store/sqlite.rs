@@ -12,15 +12,16 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::rows::{
-    TokenRow, bucket_size, count, millis, order_columns, order_from_row, refund_columns,
-    refund_from_row, run_columns, run_from_row, sealed_from_row, step_columns, step_from_row,
-    token_record,
+    TokenRow, bucket_size, count, deployment_from_row, flow_version_from_row, millis,
+    order_columns, order_from_row, refund_columns, refund_from_row, run_columns, run_from_row,
+    sealed_from_row, step_columns, step_from_row, token_record,
 };
 use super::{
-    Accepted, Admission, ClaimedRun, ConnectionRecord, Counts, FailureRecord, InboxEvent, NewEvent,
-    NewOrder, NewRefund, NewRun, OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport,
-    RefundAdmission, RefundOutcome, RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus,
-    SealedSecret, StepRecord, StoreError, TokenRecord,
+    Accepted, Admission, ClaimedRun, ConnectionRecord, Counts, DeploymentRecord, FailureRecord,
+    FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun, OrderRecord,
+    PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome, RefundRecord,
+    RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord, StoreError,
+    TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
@@ -29,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("schema_v2.sql")),
     (3, include_str!("schema_v3.sql")),
     (4, include_str!("schema_v4.sql")),
+    (5, include_str!("schema_v5.sql")),
 ];
 
 /// An event offered to the ingest task, with where its answer goes.
@@ -407,6 +409,123 @@ impl SqliteStore {
         let record = fetch_order(&mut tx, order_id).await?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    pub async fn deploy_flow(
+        &self,
+        env: &str,
+        version: &FlowVersionRecord,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO flow_versions (name, version, text, origin, recorded_ms)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&version.name)
+        .bind(&version.version)
+        .bind(&version.text)
+        .bind(&version.origin)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let current: Option<String> = sqlx::query_scalar(
+            "SELECT version FROM flow_deployments WHERE env = ? AND name = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(env)
+        .bind(&version.name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current.as_deref() == Some(version.version.as_str()) {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO flow_deployments (env, name, version, deployed_ms, note) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(env)
+        .bind(&version.name)
+        .bind(&version.version)
+        .bind(now)
+        .bind(note)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn record_flow_version(&self, version: &FlowVersionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO flow_versions (name, version, text, origin, recorded_ms)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&version.name)
+        .bind(&version.version)
+        .bind(&version.text)
+        .bind(&version.origin)
+        .bind(version.recorded_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn deployments(&self, env: &str) -> Result<Vec<DeploymentRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT env, name, version, deployed_ms, note FROM flow_deployments d
+             WHERE env = ? AND id = (SELECT MAX(id) FROM flow_deployments e WHERE e.env = d.env AND e.name = d.name)
+             ORDER BY name",
+        )
+        .bind(env)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deployment_from_row).collect()
+    }
+
+    pub async fn deployment_history(
+        &self,
+        name: &str,
+    ) -> Result<Vec<DeploymentRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT env, name, version, deployed_ms, note FROM flow_deployments WHERE name = ? ORDER BY id DESC",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deployment_from_row).collect()
+    }
+
+    pub async fn flow_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<FlowVersionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, version, text, origin, recorded_ms FROM flow_versions WHERE name = ? AND version = ?",
+        )
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(flow_version_from_row).transpose()
+    }
+
+    pub async fn pin_run_flow_version(&self, run_id: i64, pinned: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET flow_version_pinned = ?1 WHERE id = ?2")
+            .bind(i64::from(pinned))
+            .bind(run_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_run_flow_version(&self, run_id: i64, version: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET flow_version = ?1 WHERE id = ?2 AND flow_version_pinned = 0 AND (flow_version IS NULL OR flow_version <> ?1)")
+            .bind(version)
+            .bind(run_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     pub async fn admit_refund(

@@ -417,3 +417,128 @@ async fn orders_in_euro_and_yen_are_booked_in_their_currency_at_the_recorded_rat
     )));
     world.stop().await;
 }
+
+const VERSION_ONE: &str = r#"
+name: versioned
+trigger: {source: order-api, events: [order.approved]}
+steps:
+  - name: say
+    action: map
+    with: {version: '"one"'}
+outputs:
+  version: steps.say.version
+"#;
+
+const VERSION_TWO: &str = r#"
+name: versioned
+trigger: {source: order-api, events: [order.approved]}
+steps:
+  - name: say
+    action: check
+    with: {that: 'false', message: '"version two refuses every order"'}
+outputs:
+  version: '"two"'
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_replays_on_the_deployed_version_or_on_the_one_it_ran() {
+    use paybridge_engine::flows::definition;
+    use paybridge_engine::store::FlowVersionRecord;
+
+    let world = World::with(with_flows(&[("versioned.yaml", VERSION_TWO)])).await;
+    let store = &world.engine.store;
+    world
+        .engine
+        .place_order(place("V-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    world.settled("V-1").await;
+    let [run] = runs_of(&world, "versioned").await.try_into().unwrap();
+    assert_eq!(run.status, RunStatus::Dead);
+    let two = definition::version_of(VERSION_TWO);
+    assert_eq!(run.flow_version.as_deref(), Some(two.as_str()));
+    // The deployed version's text was kept when it ran.
+    assert!(
+        store
+            .flow_version("versioned", &two)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Say the run had executed version one (deployed before two): replaying it on its original
+    // version runs one, from the store; a plain replay runs two again.
+    let one = definition::version_of(VERSION_ONE);
+    store
+        .record_flow_version(&FlowVersionRecord {
+            name: "versioned".into(),
+            version: one.clone(),
+            text: VERSION_ONE.into(),
+            origin: "versioned.yaml".into(),
+            recorded_ms: 0,
+        })
+        .await
+        .unwrap();
+    store.set_run_flow_version(run.id, &one).await.unwrap();
+    let clock = world.engine.clock;
+    dlq::replay_original(store, &clock, run.id).await.unwrap();
+    world.engine.wake_workers();
+    world.settled("V-1").await;
+    let detail = dlq::show(store, run.id).await.unwrap();
+    assert_eq!(
+        detail.run.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        detail.run.last_error
+    );
+    assert_eq!(detail.run.flow_version.as_deref(), Some(one.as_str()));
+    let outputs = detail
+        .steps
+        .iter()
+        .find(|s| s.name == "outputs")
+        .and_then(|s| s.output.clone())
+        .unwrap();
+    assert_eq!(outputs["version"], "one");
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn an_environment_runs_the_versions_deployed_to_it_on_both_stores() {
+    use paybridge_engine::flows::{deploy, library::Library};
+
+    for db in crate::helpers::backends().await {
+        let store = db.open().await;
+        let clock = paybridge_engine::Clock::new();
+        assert!(matches!(
+            deploy::library_for(&store, "prod").await,
+            Err(deploy::DeployError::NothingDeployed(_))
+        ));
+        let mut one = Library::empty();
+        one.insert(paybridge_engine::flows::definition::compile("v.yaml", VERSION_ONE).unwrap());
+        let done = deploy::deploy(&store, &clock, "qa", &one, None)
+            .await
+            .unwrap();
+        assert!(done[0].changed && done[0].from.is_none());
+        let again = deploy::deploy(&store, &clock, "qa", &one, None)
+            .await
+            .unwrap();
+        assert!(!again[0].changed);
+        deploy::promote(&store, &clock, "qa", "prod", None)
+            .await
+            .unwrap();
+
+        let prod = deploy::library_for(&store, "prod").await.unwrap();
+        let versioned = prod.get("versioned").expect("deployed to prod");
+        assert_eq!(
+            versioned.version,
+            paybridge_engine::flows::definition::version_of(VERSION_ONE)
+        );
+        // The shipped templates run beside it.
+        assert!(prod.get("order-to-cash").is_some());
+        assert_eq!(store.deployments("prod").await.unwrap().len(), 1);
+        assert_eq!(
+            store.deployment_history("versioned").await.unwrap().len(),
+            2
+        );
+    }
+}

@@ -121,3 +121,107 @@ fn actions_lists_the_catalogue_with_its_fields() {
         text.contains("with: customer_id payment_mode amount date invoices [reference_number]")
     );
 }
+
+#[test]
+fn deploy_diff_promote_and_versions_keep_each_environments_flows() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("paybridge.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\npath = {:?}\n", work.path().join("paybridge.db")),
+    )
+    .unwrap();
+    let dir = work.path().join("flows");
+    std::fs::create_dir(&dir).unwrap();
+    let shipped = std::fs::read_to_string(repository().join("flows/order-declined.yaml")).unwrap();
+    std::fs::write(dir.join("order-declined.yaml"), &shipped).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--dir",
+            dir.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        let output = flows(&all);
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(
+            output.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text
+    };
+
+    let first = run(&["deploy", "--env", "dev", "--note", "first"]);
+    assert!(first.contains("order-declined: (none) -> "), "{first}");
+    assert!(run(&["diff", "--env", "dev"]).contains("order-declined: dev runs this version"));
+
+    // An edit shows as a diff against what dev runs, then deploys as a new version.
+    std::fs::write(
+        dir.join("order-declined.yaml"),
+        shipped.replace(
+            "description: Declined payment",
+            "description: A declined payment",
+        ),
+    )
+    .unwrap();
+    let diff = run(&["diff", "--env", "dev"]);
+    assert!(
+        diff.contains("-description: Declined payment")
+            && diff.contains("+description: A declined payment"),
+        "{diff}"
+    );
+    let second = run(&["deploy", "--env", "dev"]);
+    let line = second
+        .lines()
+        .find(|l| l.starts_with("order-declined:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        !line.contains("(none)") && line.contains(" -> "),
+        "{second}"
+    );
+    let version = line.rsplit(' ').next().unwrap().to_string();
+
+    // qa gets what dev runs; deploying the same again changes nothing.
+    let promoted = run(&[
+        "promote",
+        "--from",
+        "dev",
+        "--to",
+        "qa",
+        "--flow",
+        "order-declined",
+    ]);
+    assert!(
+        promoted.contains(&format!("order-declined: (none) -> {version}")),
+        "{promoted}"
+    );
+    assert!(
+        run(&["deploy", "--env", "dev"])
+            .contains(&format!("order-declined: {version} (unchanged)"))
+    );
+    let history = run(&["versions", "order-declined"]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 3, "{history}");
+    assert!(
+        lines[0].contains("qa")
+            && lines[0].contains(&version)
+            && lines[0].contains("promoted from dev")
+    );
+    assert!(lines[2].contains("dev") && lines[2].contains("first"));
+
+    // Promoting from an environment nothing was deployed to says so.
+    let output = flows(&[
+        "promote",
+        "--from",
+        "staging",
+        "--to",
+        "prod",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nothing is deployed to staging"));
+}
