@@ -34,6 +34,10 @@ pub struct PaymentResult {
     pub outcome: Outcome,
     pub reason: Option<String>,
     pub message: Option<String>,
+    /// What Decision Manager said, when it screened the payment: `score`, `factor_codes`,
+    /// `rules` (those that did not ignore it), `reason_codes`, `case_priority`.
+    #[serde(default)]
+    pub risk: Option<serde_json::Value>,
 }
 
 impl PaymentResult {
@@ -47,12 +51,26 @@ impl PaymentResult {
                 Some(message),
             ),
         };
+        let risk = response.risk_information.as_ref().map(|risk| {
+            serde_json::json!({
+                "score": risk.score(),
+                "factor_codes": risk.score.as_ref().map(|s| s.factor_codes.clone()).unwrap_or_default(),
+                "rules": risk.triggered_rules(),
+                "reason_codes": response
+                    .error_information
+                    .as_ref()
+                    .map(|e| vec![e.reason.as_str().to_string()])
+                    .unwrap_or_default(),
+                "case_priority": risk.case_priority,
+            })
+        });
         PaymentResult {
             transaction_id: response.id.clone(),
             status: response.status.as_str().to_string(),
             outcome,
             reason,
             message,
+            risk,
         }
     }
 
@@ -92,6 +110,7 @@ impl PaymentResult {
             message: Some(
                 "found through Transaction Search after the payment's answer was lost".into(),
             ),
+            risk: details.risk_information.clone(),
         })
     }
 }
@@ -106,6 +125,61 @@ pub fn payment_step_key(reference: &str) -> String {
 pub fn transaction_id_for(order_id: &str, attempt: u32) -> String {
     let hex = order_id.trim_start_matches("ord_");
     format!("{}{:02}", hex.get(..28).unwrap_or(hex), attempt % 100)
+}
+
+impl crate::Engine {
+    /// A held order's review was decided: it becomes approved (and the flows of
+    /// `order.approved` run, order to cash among them) or declined (the flows of
+    /// `order.declined`). An order no longer on hold is left as it is (`false`).
+    pub async fn settle_review(
+        &self,
+        order_id: &str,
+        accepted: bool,
+        detail: &str,
+    ) -> Result<bool, crate::store::StoreError> {
+        let Some(record) = self.store.order(order_id).await? else {
+            return Err(crate::store::StoreError::NotFound(format!(
+                "order {order_id}"
+            )));
+        };
+        if record.status != OrderStatus::OnHold {
+            return Ok(false);
+        }
+        let (status, event, reason) = if accepted {
+            (OrderStatus::Approved, "order.approved", None)
+        } else {
+            (
+                OrderStatus::Declined,
+                "order.declined",
+                Some("DECISION_PROFILE_REJECT".to_string()),
+            )
+        };
+        let runs: Vec<NewRun> = self
+            .flows
+            .triggered_by("order-api", event)
+            .into_iter()
+            .map(|flow| NewRun {
+                inbox_id: record.inbox_id,
+                flow,
+                entity_key: format!("customer:{}", record.customer_email),
+                not_before: None,
+            })
+            .collect();
+        let update = PaymentUpdate {
+            status,
+            payment_id: record.payment_id.clone(),
+            payment_status: record.payment_status.clone(),
+            decline_reason: reason,
+            status_detail: Some(detail.to_string()),
+            failure_kind: None,
+        };
+        self.store
+            .record_payment(&record.id, &update, &runs, self.clock.now_ms())
+            .await?;
+        self.wake_workers();
+        self.notify_progress();
+        Ok(true)
+    }
 }
 
 /// What the payment step's result makes of the order, and the runs that follow: the flows

@@ -31,6 +31,7 @@ async fn main() {
         orders,
         seed: 7,
         concurrency: concurrency.parse().unwrap(),
+        reviews: false,
     })
     .unwrap();
     let started = Instant::now();

@@ -231,7 +231,8 @@ impl DemoEnvironment {
                 }),
                 inventory: true,
                 crm: true,
-                desk_org_id: None,
+                // The Zoho sandbox's Desk organization: review tickets go there.
+                desk_org_id: Some("60001234567".into()),
             },
             storefront_keys: vec![SecretString::from(creds.storefront_key.clone())],
             storefront_callback: Some((
@@ -251,15 +252,24 @@ impl DemoEnvironment {
                 name: "paybridge".into(),
                 description: "payments to Zoho".into(),
                 organization_id: creds.merchant_id.clone(),
-                products: vec![ProductEvents {
-                    product_id: "payments".into(),
-                    event_types: vec![
-                        "payments.authorization.status.accepted".into(),
-                        "payments.authorization.status.reviewed".into(),
-                        "payments.authorization.status.rejected".into(),
-                        "payments.refund.status.accepted".into(),
-                    ],
-                }],
+                products: vec![
+                    ProductEvents {
+                        product_id: "payments".into(),
+                        event_types: vec![
+                            "payments.authorization.status.accepted".into(),
+                            "payments.authorization.status.reviewed".into(),
+                            "payments.authorization.status.rejected".into(),
+                            "payments.refund.status.accepted".into(),
+                        ],
+                    },
+                    ProductEvents {
+                        product_id: "decisionManager".into(),
+                        event_types: vec![
+                            "risk.casemanagement.decision.accept".into(),
+                            "risk.casemanagement.decision.reject".into(),
+                        ],
+                    },
+                ],
                 webhook_url: format!("{}webhooks/cybersource", app.url()),
                 health_check_url: None,
                 notification_scope: "SELF".into(),
@@ -285,6 +295,7 @@ impl DemoEnvironment {
             orders: options.orders,
             seed: options.seed,
             concurrency: options.concurrency,
+            reviews: true,
         })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -387,9 +398,10 @@ impl DemoEnvironment {
         self.set_up_currencies().await?;
         progress.set_message("placing orders");
         let placed = self.storefront.send_all(plans, |_| {}).await?;
-        progress.set_message("writing to Zoho Books");
+        progress.set_message("writing to Zoho");
         self.wait_settled(expected, settle_timeout(expected), progress)
             .await?;
+        self.decide_reviews(&placed).await?;
         Ok(placed)
     }
 
@@ -592,6 +604,54 @@ impl DemoEnvironment {
         Ok(())
     }
 
+    /// A reviewer decides every order Decision Manager held (in Decision Manager, whose webhook
+    /// tells paybridge); waits until each is booked or declined.
+    pub async fn decide_reviews(&self, placed: &[PlacedOrder]) -> anyhow::Result<()> {
+        let store = &self.app.engine.store;
+        let mut decided = Vec::new();
+        for order in placed {
+            let accept = match order.plan.expectation {
+                Expectation::ReviewAccept => true,
+                Expectation::ReviewReject => false,
+                _ => continue,
+            };
+            let Some(record) = store.order_by_reference(&order.plan.reference).await? else {
+                continue;
+            };
+            if let Some(payment) = &record.payment_id {
+                let comment = if accept {
+                    "customer confirmed by phone"
+                } else {
+                    "card reported by its holder"
+                };
+                self.cybersource.decide_case(payment, accept, comment);
+                decided.push(record.id.clone());
+            }
+        }
+        let engine = &self.app.engine;
+        let wait = engine.wait_until(Duration::from_millis(100), || async {
+            for id in &decided {
+                if store
+                    .order(id)
+                    .await?
+                    .is_none_or(|o| o.status == OrderStatus::OnHold)
+                {
+                    return Ok(false);
+                }
+            }
+            let counts = store.counts().await?;
+            let busy = [RunStatus::Queued, RunStatus::Running]
+                .iter()
+                .map(|s| counts.runs_by_status.get(s.as_str()).copied().unwrap_or(0))
+                .sum::<u64>();
+            Ok(busy == 0)
+        });
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .context("not every reviewed order was settled within 60 s")??;
+        Ok(())
+    }
+
     /// Sends every order again, byte for byte, with its Idempotency-Key.
     pub async fn redeliver_orders(
         &self,
@@ -787,7 +847,7 @@ impl DemoEnvironment {
                 }
             }
             match (order.plan.expectation, record.status) {
-                (Expectation::Approve, OrderStatus::Completed) => {
+                (Expectation::Approve | Expectation::ReviewAccept, OrderStatus::Completed) => {
                     synced_emails.insert(record.customer_email.clone());
                     check_synced(&record, &its_invoices, &payments, &mut problems);
                     if inventory {
@@ -804,7 +864,12 @@ impl DemoEnvironment {
                             )),
                         }
                     }
-                    check_callbacks(&self.callbacks, reference, "paid", &mut problems);
+                    let expected: &[&str] = if order.plan.expectation == Expectation::ReviewAccept {
+                        &["on_hold", "paid"]
+                    } else {
+                        &["paid"]
+                    };
+                    check_callbacks(&self.callbacks, reference, expected, &mut problems);
                     if crm && crm_contacts.get(&record.customer_email).copied() != Some(1) {
                         problems.push(format!(
                             "{reference}: {} CRM contacts for {} (expected 1)",
@@ -816,8 +881,25 @@ impl DemoEnvironment {
                         ));
                     }
                 }
+                (Expectation::ReviewReject, OrderStatus::Declined) => {
+                    // Held, then rejected: on hold, then declined; the draft sales order void
+                    // (its customer's contact stays, as in Zoho).
+                    synced_emails.insert(record.customer_email.clone());
+                    check_callbacks(
+                        &self.callbacks,
+                        reference,
+                        &["on_hold", "declined"],
+                        &mut problems,
+                    );
+                    if !its_invoices.is_empty() || its_orders.iter().any(|o| o["status"] != "void")
+                    {
+                        problems.push(format!(
+                            "{reference}: rejected after review, yet invoiced or its sales order not void"
+                        ));
+                    }
+                }
                 (Expectation::Decline, OrderStatus::Declined) => {
-                    check_callbacks(&self.callbacks, reference, "declined", &mut problems);
+                    check_callbacks(&self.callbacks, reference, &["declined"], &mut problems);
                     if !its_invoices.is_empty() || !its_orders.is_empty() {
                         problems.push(format!(
                             "{reference}: declined, yet {} invoice(s) and {} sales order(s) in Zoho",
@@ -897,29 +979,32 @@ fn decimal_of(value: &Value) -> Option<rust_decimal::Decimal> {
     }
 }
 
-/// The storefront heard of the order once, with `status` (and, for a decline, why).
+/// The storefront heard of the order's changes, each once and in order (and, for a decline,
+/// why).
 fn check_callbacks(
     callbacks: &CallbackReceiver,
     reference: &str,
-    status: &str,
+    expected: &[&str],
     problems: &mut Vec<String>,
 ) {
     let heard = callbacks.for_reference(reference);
-    match heard.as_slice() {
-        [one] if one["status"] == status => {
-            if status == "declined" && one["message"].as_str().is_none_or(str::is_empty) {
-                problems.push(format!(
-                    "{reference}: the storefront was not told why it was declined"
-                ));
-            }
-        }
-        _ => problems.push(format!(
-            "{reference}: the storefront heard {:?} (expected one {status:?} callback)",
-            heard
-                .iter()
-                .map(|c| c["status"].clone())
-                .collect::<Vec<_>>()
-        )),
+    let statuses: Vec<&str> = heard
+        .iter()
+        .map(|c| c["status"].as_str().unwrap_or_default())
+        .collect();
+    if statuses != expected {
+        problems.push(format!(
+            "{reference}: the storefront heard {statuses:?} (expected {expected:?})"
+        ));
+        return;
+    }
+    if let Some(last) = heard.last()
+        && last["status"] == "declined"
+        && last["message"].as_str().is_none_or(str::is_empty)
+    {
+        problems.push(format!(
+            "{reference}: the storefront was not told why it was declined"
+        ));
     }
 }
 
@@ -1018,6 +1103,9 @@ pub struct Summary {
     pub failed: usize,
     /// Orders placed by a customer who had ordered before in this run.
     pub returning_customer_orders: usize,
+    /// Orders Decision Manager held, then accepted or rejected by a reviewer.
+    pub reviews_accepted: usize,
+    pub reviews_rejected: usize,
     /// Approved orders by currency (each booked in its own currency in Zoho Books).
     pub approved_by_currency: std::collections::BTreeMap<String, usize>,
     pub zoho_records_created: ZohoRecords,
@@ -1107,6 +1195,14 @@ impl DemoEnvironment {
                 OrderStatus::SyncFailed,
             ]),
             returning_customer_orders: returning,
+            reviews_accepted: placed
+                .iter()
+                .filter(|p| p.plan.expectation == Expectation::ReviewAccept)
+                .count(),
+            reviews_rejected: placed
+                .iter()
+                .filter(|p| p.plan.expectation == Expectation::ReviewReject)
+                .count(),
             approved_by_currency: {
                 let mut by_currency = std::collections::BTreeMap::new();
                 for order in self.app.engine.store.orders(u32::MAX).await? {
@@ -1189,6 +1285,12 @@ pub fn render(summary: &Summary) -> String {
     out.push_str(&format!(
         "  orders       {} approved · {} declined · {} on hold · {} failed ({} from returning customers)\n",
         s.approved, s.declined, s.on_hold, s.failed, s.returning_customer_orders
+    ));
+    out.push_str(&format!(
+        "  reviews      {} held by Decision Manager: {} accepted (captured, booked) · {} rejected (reversed, voided)\n",
+        s.reviews_accepted + s.reviews_rejected,
+        s.reviews_accepted,
+        s.reviews_rejected
     ));
     out.push_str(&format!(
         "  currencies   {}\n",

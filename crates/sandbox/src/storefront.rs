@@ -27,6 +27,9 @@ pub struct StorefrontConfig {
     pub seed: u64,
     /// Orders in flight at once.
     pub concurrency: usize,
+    /// Send some orders to fraud review (billing e-mail `dm-review…`, the test environment's
+    /// trigger), for a reviewer to accept or reject.
+    pub reviews: bool,
 }
 
 /// What the storefront expects the payment to do.
@@ -35,6 +38,10 @@ pub struct StorefrontConfig {
 pub enum Expectation {
     Approve,
     Decline,
+    /// Held for review by Decision Manager, then accepted by the reviewer.
+    ReviewAccept,
+    /// Held for review, then rejected.
+    ReviewReject,
 }
 
 /// An order the storefront will place.
@@ -344,11 +351,28 @@ impl Storefront {
     }
 
     pub fn plans(&self) -> Vec<OrderPlan> {
-        plan_orders(
+        let mut plans = plan_orders(
             self.config.orders,
             self.config.seed,
             &self.config.reference_prefix,
-        )
+        );
+        if self.config.reviews {
+            for (i, plan) in plans.iter_mut().enumerate() {
+                let review = match i % 11 {
+                    4 => Expectation::ReviewAccept,
+                    8 => Expectation::ReviewReject,
+                    _ => continue,
+                };
+                if plan.expectation != Expectation::Approve || plan.body["currency"] != "USD" {
+                    continue;
+                }
+                let email = format!("dm-review-{}", plan.customer_email);
+                plan.body["customer"]["email"] = json!(email);
+                plan.customer_email = email;
+                plan.expectation = review;
+            }
+        }
+        plans
     }
 
     /// Places one order (or re-sends it: same key, same body).

@@ -82,10 +82,16 @@ pub enum Action {
     RefundRecorded,
     /// The Books organization's rate for a currency on a date.
     BooksExchangeRate,
+    /// Captures an authorization (after a review was accepted).
+    CybersourceCapture,
+    /// Reverses an authorization (after a review was rejected).
+    CybersourceReverse,
+    /// The trigger's held order becomes approved or declined, and its flows run.
+    OrderReviewSettled,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 25] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -108,6 +114,9 @@ impl Action {
         Action::BooksCreditNoteRefund,
         Action::RefundRecorded,
         Action::BooksExchangeRate,
+        Action::CybersourceCapture,
+        Action::CybersourceReverse,
+        Action::OrderReviewSettled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -134,6 +143,9 @@ impl Action {
             Action::BooksCreditNoteRefund => "zoho-books.credit-note.refund",
             Action::RefundRecorded => "refund.recorded",
             Action::BooksExchangeRate => "zoho-books.exchange-rate",
+            Action::CybersourceCapture => "cybersource.capture",
+            Action::CybersourceReverse => "cybersource.reverse",
+            Action::OrderReviewSettled => "order.review-settled",
         }
     }
 
@@ -181,6 +193,15 @@ impl Action {
             Action::RefundRecorded => "record the trigger's refund as refunded or failed",
             Action::BooksExchangeRate => {
                 "the Books organization's rate for a currency on a date (base units per unit)"
+            }
+            Action::CybersourceCapture => {
+                "capture an authorization (found among the payment's transactions on retry)"
+            }
+            Action::CybersourceReverse => {
+                "reverse an authorization (found among the payment's transactions on retry)"
+            }
+            Action::OrderReviewSettled => {
+                "the held order becomes approved or declined, and that event's flows run"
             }
         }
     }
@@ -230,12 +251,12 @@ impl Action {
                 opt!("notes"),
                 opt!("custom_fields"),
             ],
-            Action::InventorySalesOrderConfirm | Action::InventorySalesOrderVoid => {
-                &[req!("salesorder_id")]
-            }
+            Action::InventorySalesOrderConfirm => &[req!("salesorder_id")],
+            Action::InventorySalesOrderVoid => &[opt!("salesorder_id"), opt!("reference_number")],
             Action::DeskTicketCreate => &[
                 req!("subject"),
-                req!("departmentId"),
+                opt!("departmentId"),
+                opt!("department"),
                 opt!("contactId"),
                 opt!("contact"),
                 opt!("description"),
@@ -248,7 +269,8 @@ impl Action {
                 opt!("cf"),
             ],
             Action::DeskTicketUpdate => &[
-                req!("ticket_id"),
+                opt!("ticket_id"),
+                opt!("ticket_key"),
                 opt!("subject"),
                 opt!("description"),
                 opt!("status"),
@@ -290,6 +312,13 @@ impl Action {
                 opt!("description"),
             ],
             Action::BooksExchangeRate => &[req!("currency_code"), req!("date")],
+            Action::CybersourceCapture | Action::CybersourceReverse => &[
+                req!("payment_id"),
+                req!("amount"),
+                req!("currency"),
+                req!("reference"),
+            ],
+            Action::OrderReviewSettled => &[req!("accepted"), req!("detail")],
             Action::RefundRecorded => &[
                 req!("status"),
                 opt!("cybersource_refund_id"),
@@ -326,6 +355,10 @@ impl Action {
             Action::BooksExchangeRate => {
                 &["currency_id", "rate", "effective_date", "source", "missing"]
             }
+            Action::CybersourceCapture | Action::CybersourceReverse => {
+                &["cybersource_id", "status"]
+            }
+            Action::OrderReviewSettled => &["changed"],
             Action::BooksInvoiceMarkSent
             | Action::BooksInvoiceVoid
             | Action::InventorySalesOrderConfirm
@@ -469,8 +502,30 @@ impl Action {
                 Ok(json!({"done": true}))
             }
             Action::InventorySalesOrderVoid => {
-                let SalesOrderId { salesorder_id } = read(self, input)?;
+                let SalesOrderRef {
+                    salesorder_id,
+                    reference_number,
+                } = read(self, input)?;
                 let inventory = engine.connectors.inventory()?;
+                let salesorder_id = match (salesorder_id, reference_number) {
+                    (Some(id), _) => id,
+                    (None, Some(reference)) => {
+                        // Every open sales order of that reference (none: nothing to void).
+                        let found = inventory.find_sales_orders_by_reference(&reference).await?;
+                        let mut voided = Vec::new();
+                        for order in found.into_iter().filter(|o| o.status.as_str() != "void") {
+                            inventory.void_sales_order(&order.salesorder_id).await?;
+                            voided.push(order.salesorder_id);
+                        }
+                        return Ok(json!({"done": true, "voided": voided}));
+                    }
+                    (None, None) => {
+                        return Err(StepError::permanent(
+                            "engine",
+                            "zoho-inventory.sales-order.void needs `salesorder_id` or `reference_number`",
+                        ));
+                    }
+                };
                 if call.attempt.uncertain
                     && inventory
                         .get_sales_order(&salesorder_id)
@@ -489,8 +544,9 @@ impl Action {
                 crm_upsert(engine, "Accounts", input, &["Account_Name"]).await
             }
             Action::DeskTicketCreate => {
-                let mut ticket: NewTicket = read(self, input)?;
                 let desk = engine.connectors.desk()?;
+                let input = with_department_id(desk, input).await?;
+                let mut ticket: NewTicket = read(self, input)?;
                 // Desk has no idempotency key: the step's own key, in a custom field, finds
                 // the ticket an earlier attempt opened.
                 let marker = short_id(call.key);
@@ -509,13 +565,35 @@ impl Action {
                 Ok(ticket_output(&desk.create_ticket(&ticket).await?))
             }
             Action::DeskTicketUpdate => {
-                let TicketChange { ticket_id, change } = read(self, input)?;
+                let TicketChange {
+                    ticket_id,
+                    ticket_key,
+                    change,
+                } = read(self, input)?;
+                let desk = engine.connectors.desk()?;
+                let ticket_id = match (ticket_id, ticket_key) {
+                    (Some(id), _) => id,
+                    // The ticket a step with this key opened.
+                    (None, Some(key)) => {
+                        match desk
+                            .find_tickets_by_custom_field(DESK_KEY_FIELD, &short_id(&key))
+                            .await?
+                            .into_iter()
+                            .next()
+                        {
+                            Some(ticket) => ticket.id,
+                            None => return Ok(json!({"done": false, "found": false})),
+                        }
+                    }
+                    (None, None) => {
+                        return Err(StepError::permanent(
+                            "engine",
+                            "zoho-desk.ticket.update needs `ticket_id` or `ticket_key`",
+                        ));
+                    }
+                };
                 // Setting the same fields again is harmless.
-                engine
-                    .connectors
-                    .desk()?
-                    .update_ticket(&ticket_id, &change)
-                    .await?;
+                desk.update_ticket(&ticket_id, &change).await?;
                 Ok(json!({"done": true}))
             }
             Action::StorefrontCallback => {
@@ -593,6 +671,21 @@ impl Action {
                     "creditnote_refund_id": made.creditnote_refund_id,
                     "amount": made.amount.to_string(),
                 }))
+            }
+            Action::CybersourceCapture | Action::CybersourceReverse => {
+                let follow_on: FollowOnInput = read(self, input)?;
+                capture_or_reverse(call, self == Action::CybersourceCapture, follow_on).await
+            }
+            Action::OrderReviewSettled => {
+                let ReviewSettled { accepted, detail } = read(self, input)?;
+                let order_id = call.order_id().ok_or_else(|| {
+                    StepError::permanent(
+                        "engine",
+                        "order.review-settled needs a flow triggered by an order",
+                    )
+                })?;
+                let changed = engine.settle_review(order_id, accepted, &detail).await?;
+                Ok(json!({"changed": changed}))
             }
             Action::BooksExchangeRate => {
                 let ExchangeRateInput {
@@ -688,6 +781,42 @@ impl Call<'_> {
     }
 }
 
+/// A ticket's `department` (by name) as the `departmentId` Desk needs.
+async fn with_department_id(
+    desk: &paybridge_zoho::Desk,
+    mut input: Value,
+) -> Result<Value, StepError> {
+    let Some(fields) = input.as_object_mut() else {
+        return Ok(input);
+    };
+    let name = fields.remove("department");
+    if fields.contains_key("departmentId") {
+        return Ok(input);
+    }
+    let Some(name) = name.as_ref().and_then(Value::as_str) else {
+        return Err(StepError::permanent(
+            "engine",
+            "zoho-desk.ticket.create needs `departmentId` or `department` (its name)",
+        ));
+    };
+    let departments = desk.departments().await?;
+    let found = departments
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            let known: Vec<&str> = departments.iter().map(|d| d.name.as_str()).collect();
+            StepError::permanent(
+                "zoho-desk",
+                format!(
+                    "Desk has no department {name:?} (it has {})",
+                    known.join(", ")
+                ),
+            )
+        })?;
+    fields.insert("departmentId".into(), Value::String(found.id.clone()));
+    Ok(input)
+}
+
 /// The Desk custom field that carries a ticket's paybridge key.
 pub const DESK_KEY_FIELD: &str = "cf_paybridge_key";
 
@@ -732,13 +861,26 @@ struct SalesOrderId {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SalesOrderRef {
+    #[serde(default)]
+    salesorder_id: Option<String>,
+    #[serde(default)]
+    reference_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InvoiceId {
     invoice_id: String,
 }
 
 #[derive(Deserialize)]
 struct TicketChange {
-    ticket_id: String,
+    #[serde(default)]
+    ticket_id: Option<String>,
+    /// The key of the step that opened the ticket, instead of its id.
+    #[serde(default)]
+    ticket_key: Option<String>,
     #[serde(flatten)]
     change: TicketUpdate,
 }
@@ -771,6 +913,112 @@ struct CreditNoteRefundInput {
     creditnote_id: String,
     #[serde(flatten)]
     refund: NewRefund,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowOnInput {
+    payment_id: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: rust_decimal::Decimal,
+    currency: String,
+    reference: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewSettled {
+    accepted: bool,
+    detail: String,
+}
+
+/// Captures or reverses an authorization. After an attempt whose answer was lost, the
+/// payment's related transactions say whether it took effect (a second capture or reversal
+/// would be refused, or worse).
+async fn capture_or_reverse(
+    call: &Call<'_>,
+    capture: bool,
+    input: FollowOnInput,
+) -> Result<Value, StepError> {
+    use paybridge_cybersource::captures::{AmountOnly, CaptureRequest};
+    use paybridge_cybersource::payments::{AmountDetails, ClientReference};
+    use paybridge_cybersource::reversals::{ReversalInformation, ReversalRequest};
+
+    let cybersource = &call.engine.connectors.cybersource;
+    let application = if capture {
+        "ics_bill"
+    } else {
+        "ics_auth_reversal"
+    };
+    if call.attempt.uncertain {
+        let payment = cybersource.transaction(&input.payment_id).await?;
+        for id in payment.related_ids() {
+            let related = cybersource.transaction(&id).await?;
+            if related
+                .application_information
+                .application(application)
+                .is_some()
+            {
+                return Ok(json!({"cybersource_id": related.id, "status": related.status}));
+            }
+        }
+    }
+    let reference = ClientReference {
+        code: input.reference.clone(),
+        transaction_id: None,
+    };
+    let amount = AmountDetails {
+        total_amount: input.amount,
+        currency: input.currency.clone(),
+    };
+    let answer = if capture {
+        cybersource
+            .capture(
+                &input.payment_id,
+                &CaptureRequest {
+                    client_reference_information: reference,
+                    order_information: AmountOnly {
+                        amount_details: amount,
+                    },
+                },
+            )
+            .await?
+    } else {
+        cybersource
+            .reverse_authorization(
+                &input.payment_id,
+                &ReversalRequest {
+                    client_reference_information: reference,
+                    reversal_information: ReversalInformation {
+                        amount_details: amount,
+                        reason: Some("rejected after review".into()),
+                    },
+                },
+            )
+            .await?
+    };
+    if !answer.status.succeeded() {
+        let why = answer
+            .error_information
+            .as_ref()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e.reason.as_str(),
+                    e.message.clone().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        return Err(StepError::permanent(
+            "cybersource",
+            format!(
+                "Cybersource refused the {} ({}): {why}",
+                if capture { "capture" } else { "reversal" },
+                answer.status.as_str()
+            ),
+        ));
+    }
+    Ok(json!({"cybersource_id": answer.id, "status": answer.status.as_str()}))
 }
 
 #[derive(Deserialize)]

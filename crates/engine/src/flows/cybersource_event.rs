@@ -32,6 +32,24 @@ fn resource_of(payload: &Value) -> Option<&str> {
         .find_map(|item| item["data"]["id"].as_str())
 }
 
+/// A reviewer's decision on a Decision Manager case: `Some(true)` accept, `Some(false)` reject.
+fn review_decision(event_type: &str) -> Option<bool> {
+    match event_type {
+        "risk.casemanagement.decision.accept" => Some(true),
+        "risk.casemanagement.decision.reject" => Some(false),
+        _ => None,
+    }
+}
+
+/// The order a case is about: its `referenceNumber` (case events carry no
+/// `clientReferenceInformation`).
+fn case_reference_of(payload: &Value) -> Option<&str> {
+    payload["payload"]
+        .as_array()?
+        .iter()
+        .find_map(|item| item["data"]["referenceNumber"].as_str())
+}
+
 fn is_refund(event_type: &str) -> bool {
     matches!(
         event_type,
@@ -41,7 +59,9 @@ fn is_refund(event_type: &str) -> bool {
 
 pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<(), StepError> {
     let store = &ctx.engine.store;
-    let Some(reference) = reference_of(&event.payload) else {
+    let Some(reference) =
+        reference_of(&event.payload).or_else(|| case_reference_of(&event.payload))
+    else {
         tracing::info!(event = event.id, event_type = %event.event_type, "a Cybersource event names no merchant reference; recorded");
         return Ok(());
     };
@@ -53,6 +73,9 @@ pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<
         );
         return Ok(());
     };
+    if let Some(accepted) = review_decision(&event.event_type) {
+        return review_decided(ctx, &order, accepted, &event.payload).await;
+    }
     if is_refund(&event.event_type)
         && let Some(refund_id) = resource_of(&event.payload)
     {
@@ -120,4 +143,62 @@ async fn adopt_refund(
         Err(crate::refunds::RefundError::Store(e)) => Err(e.into()),
         Err(e) => Err(StepError::permanent("engine", e.to_string())),
     }
+}
+
+/// A reviewer decided a held order's case: the order's `order.review_accepted` or
+/// `order.review_rejected` event starts the flows that capture or reverse the payment and
+/// settle the order (the shipped `review-decided` template).
+async fn review_decided(
+    ctx: &RunContext<'_>,
+    order: &crate::store::OrderRecord,
+    accepted: bool,
+    payload: &Value,
+) -> Result<(), StepError> {
+    let engine = ctx.engine;
+    if order.status != OrderStatus::OnHold {
+        tracing::info!(order = %order.reference, status = %order.status, "a review decision about an order no longer on hold; recorded");
+        return Ok(());
+    }
+    let placed = engine.store.inbox_event(order.inbox_id).await?;
+    let notes: Vec<String> = payload["payload"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|item| {
+            item["data"]["notes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|note| note["comments"].as_str().map(str::to_string))
+        .collect();
+    let event_type = if accepted {
+        "order.review_accepted"
+    } else {
+        "order.review_rejected"
+    };
+    let mut body = placed.payload.clone();
+    body["review"] = serde_json::json!({
+        "decision": if accepted { "accept" } else { "reject" },
+        "case_id": resource_of(payload),
+        "comments": notes.join(" / "),
+    });
+    let flows = engine.flows.triggered_by("order-api", event_type);
+    let flows: Vec<&str> = flows.iter().map(String::as_str).collect();
+    let new = crate::store::NewEvent {
+        source: "order-api".into(),
+        dedupe_key: format!("review:{}", order.id),
+        event_type: event_type.into(),
+        entity_key: format!("customer:{}", order.customer_email),
+        payload: body,
+    };
+    let accepted_event = engine
+        .store
+        .accept_event(&new, &flows, engine.clock.now_ms())
+        .await?;
+    if !accepted_event.duplicate {
+        tracing::info!(order = %order.reference, event_type, "a reviewer decided a held order");
+        engine.wake_workers();
+    }
+    Ok(())
 }

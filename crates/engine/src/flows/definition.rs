@@ -460,12 +460,14 @@ pub fn compile(origin: &str, text: &str) -> Result<Definition, Vec<FlowError>> {
 }
 
 /// The order API's events: a payment approved, declined, or held for review; a refund asked
-/// for (through the API, or made in Cybersource).
-pub const ORDER_EVENTS: [&str; 4] = [
+/// for (through the API, or made in Cybersource); a reviewer's decision on a held order.
+pub const ORDER_EVENTS: [&str; 6] = [
     "order.approved",
     "order.declined",
     "order.held",
     "order.refund_requested",
+    "order.review_accepted",
+    "order.review_rejected",
 ];
 
 fn template(
@@ -718,7 +720,7 @@ steps:
         assert_eq!(
             found,
             vec![
-                "f.yaml:4: field `events`: the order API has no event \"order.paid\" (it has order.approved, order.declined, order.held, order.refund_requested)",
+                "f.yaml:4: field `events`: the order API has no event \"order.paid\" (it has order.approved, order.declined, order.held, order.refund_requested, order.review_accepted, order.review_rejected)",
                 "f.yaml:12: step `invoice`, field `colour`: zoho-books.invoice.create has no field `colour` (it has customer_id, date, line_items, invoice_number, reference_number, due_date, shipping_charge, exchange_rate, notes, custom_fields)",
                 "f.yaml:9: step `invoice`, field `customer_id`: reads steps.contact, but that step does not exist",
                 "f.yaml:14: step `pay`, field `action`: there is no action \"zoho-books.customer-paymnet.record\" (did you mean \"zoho-books.customer-payment.record\"?)",

@@ -158,6 +158,15 @@ pub async fn event_view(engine: &Engine, event: &InboxEvent) -> Result<Value, St
     let record = engine.store.order(order_id).await?.ok_or_else(|| {
         StepError::permanent("engine", format!("order {order_id} is not in the store"))
     })?;
+    // Decision Manager's verdict, from the payment step's stored result.
+    let risk = engine
+        .store
+        .step(&crate::payments::payment_step_key(&record.reference))
+        .await?
+        .and_then(|step| step.output)
+        .and_then(|output| output.get("risk").cloned())
+        .filter(|risk| !risk.is_null())
+        .unwrap_or_else(|| json!({}));
     let amount = paybridge_model::Currency::from_code(&record.currency)
         .map(|c| paybridge_model::Money::from_minor(record.amount_minor, c).to_decimal_string())
         .ok();
@@ -180,6 +189,7 @@ pub async fn event_view(engine: &Engine, event: &InboxEvent) -> Result<Value, St
                 "message": record.status_detail,
                 "amount": amount,
                 "currency": record.currency,
+                "risk": risk,
             }),
         );
     }

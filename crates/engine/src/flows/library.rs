@@ -18,6 +18,14 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../../flows/order-declined.yaml"),
     ),
     ("refund.yaml", include_str!("../../../../flows/refund.yaml")),
+    (
+        "fraud-review.yaml",
+        include_str!("../../../../flows/fraud-review.yaml"),
+    ),
+    (
+        "review-decided.yaml",
+        include_str!("../../../../flows/review-decided.yaml"),
+    ),
 ];
 
 /// Compiled flow files by name.

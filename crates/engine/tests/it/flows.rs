@@ -542,3 +542,146 @@ async fn an_environment_runs_the_versions_deployed_to_it_on_both_stores() {
         );
     }
 }
+
+/// What Cybersource's webhook says when a reviewer decides a case.
+async fn reviewer_decides(world: &World, payment_id: &str, reference: &str, accept: bool) {
+    let event_type = if accept {
+        "risk.casemanagement.decision.accept"
+    } else {
+        "risk.casemanagement.decision.reject"
+    };
+    world
+        .cybersource
+        .decide_case(payment_id, accept, "checked by phone");
+    let notification = serde_json::json!({
+        "event_type": event_type,
+        "payload": [{"data": {
+            "id": payment_id, "type": "casemanagement", "referenceNumber": reference,
+            "decision": if accept { "ACCEPT" } else { "REJECT" },
+            "notes": [{"comments": "checked by phone"}]
+        }}],
+    });
+    world
+        .engine
+        .accept_cybersource_event(
+            format!("cybersource:wh:{payment_id}:{event_type}"),
+            event_type.into(),
+            Some(payment_id),
+            notification,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_order_waits_with_a_ticket_then_is_captured_and_booked_or_reversed_and_voided() {
+    let world = World::with(WorldOptions {
+        inventory_and_crm: true,
+        ..WorldOptions::default()
+    })
+    .await;
+    for (reference, email) in [
+        ("H-1", "dm-review-ada@example.com"),
+        ("H-2", "dm-review-bob@example.com"),
+    ] {
+        world
+            .engine
+            .place_order(place(reference, email, "300.00"))
+            .await
+            .unwrap();
+        assert_eq!(world.settled(reference).await.status, OrderStatus::OnHold);
+    }
+    // Held: a draft sales order each, nothing invoiced, a ticket each with the reasons.
+    let books = world.zoho.books_records(ORG).unwrap();
+    assert_eq!(books.sales_orders.len(), 2);
+    assert!(books.sales_orders.iter().all(|o| o["status"] == "draft"));
+    assert!(books.invoices.is_empty());
+    let desk = world.engine.connectors.desk().unwrap();
+    let tickets = desk
+        .find_tickets_by_custom_field(paybridge_engine::flows::catalogue::DESK_KEY_FIELD, &{
+            use sha2::Digest as _;
+            hex::encode(&sha2::Sha256::digest(b"order:H-1:zoho-desk:review")[..16])
+        })
+        .await
+        .unwrap();
+    let [ticket] = tickets.as_slice() else {
+        let runs = runs_of(&world, "fraud-review").await;
+        panic!(
+            "one review ticket: {tickets:?} {:?}",
+            runs.iter()
+                .map(|r| (r.status, r.last_error.clone()))
+                .collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(ticket.subject, "Review order H-1 (fraud score 75)");
+    assert_eq!(
+        ticket.priority.as_deref(),
+        Some("High"),
+        "600.00 is above the 500 threshold"
+    );
+    let ticket = desk.get_ticket(&ticket.id).await.unwrap();
+    assert_eq!(ticket.status.as_deref(), Some("Open"));
+
+    // The reviewer accepts H-1: captured, booked, the ticket closed.
+    let h1 = world
+        .engine
+        .store
+        .order_by_reference("H-1")
+        .await
+        .unwrap()
+        .unwrap();
+    reviewer_decides(&world, h1.payment_id.as_deref().unwrap(), "H-1", true).await;
+    let h1 = world.settled("H-1").await;
+    assert_eq!(h1.status, OrderStatus::Completed, "{:?}", h1.status_detail);
+    let captures: Vec<_> = world
+        .cybersource
+        .transactions()
+        .into_iter()
+        .filter(|t| t.kind == paybridge_sandbox::cybersource::ledger::Kind::Capture)
+        .collect();
+    assert_eq!(captures.len(), 1);
+    assert_eq!(captures[0].amount.to_string(), "600.00");
+    assert_eq!(
+        desk.get_ticket(&ticket.id).await.unwrap().status.as_deref(),
+        Some("Closed")
+    );
+
+    // The reviewer rejects H-2: reversed, its sales order voided, the order declined.
+    let h2 = world
+        .engine
+        .store
+        .order_by_reference("H-2")
+        .await
+        .unwrap()
+        .unwrap();
+    reviewer_decides(&world, h2.payment_id.as_deref().unwrap(), "H-2", false).await;
+    let h2 = world.settled("H-2").await;
+    assert_eq!(h2.status, OrderStatus::Declined);
+    assert_eq!(
+        h2.decline_reason.as_deref(),
+        Some("DECISION_PROFILE_REJECT")
+    );
+    assert!(
+        world
+            .cybersource
+            .transactions()
+            .iter()
+            .any(|t| t.kind == paybridge_sandbox::cybersource::ledger::Kind::Reversal)
+    );
+    let books = world.zoho.books_records(ORG).unwrap();
+    let status_of = |reference: &str| {
+        books
+            .sales_orders
+            .iter()
+            .find(|o| o["reference_number"] == reference)
+            .map(|o| o["status"].clone())
+    };
+    assert_eq!(status_of("H-1"), Some(serde_json::json!("confirmed")));
+    assert_eq!(status_of("H-2"), Some(serde_json::json!("void")));
+    assert_eq!(
+        books.invoices.len(),
+        1,
+        "only the accepted order is invoiced"
+    );
+    world.stop().await;
+}

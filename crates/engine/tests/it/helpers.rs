@@ -97,7 +97,7 @@ pub struct WorldOptions {
     )>,
     /// Flow files (name, YAML) added to the shipped templates.
     pub flows: Vec<(String, String)>,
-    /// Connect Zoho Inventory and CRM too.
+    /// Connect Zoho Inventory, CRM and Desk too.
     pub inventory_and_crm: bool,
     /// Storefront callbacks: URL and secret.
     pub storefront: Option<(url::Url, String)>,
@@ -174,6 +174,8 @@ impl World {
         if options.inventory_and_crm {
             connectors.inventory = Some(zoho_client.inventory(ORG));
             connectors.crm = Some(zoho_client.crm(ORG));
+            // The Zoho sandbox's own Desk organization.
+            connectors.desk = Some(zoho_client.desk("60001234567"));
         }
         if let Some((url, secret)) = &options.storefront {
             connectors.storefront = Some(paybridge_engine::storefront::Storefront::new(

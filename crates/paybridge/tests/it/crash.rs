@@ -199,6 +199,7 @@ async fn killed_ten_times_while_taking_two_thousand_orders_it_loses_nothing_and_
             orders: ORDERS,
             seed: 2026,
             concurrency: 16,
+            reviews: false,
         })
         .unwrap(),
     );
