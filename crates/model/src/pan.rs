@@ -181,5 +181,37 @@ mod tests {
             prop_assert!(contains_pan(&text));
             prop_assert!(!contains_pan(&redact(&text)));
         }
+
+        /// The guard on payloads: a card number (Visa, Mastercard or Amex; plain, spaced or
+        /// dashed) anywhere in a JSON payload, at any depth, under any ordinary key, is found.
+        #[test]
+        fn a_card_number_anywhere_in_a_payload_is_found(
+            brand in 0usize..3,
+            digits in "[0-9]{16}",
+            separator in prop::sample::select(vec!["", " ", "-"]),
+            key in "[a-z]{1,8}_(notes|name|description|memo)",
+            depth in 0usize..4,
+            in_list in any::<bool>(),
+            words in "[a-z ]{0,12}",
+        ) {
+            let (prefix, length) = [("4", 16), ("51", 16), ("37", 15)][brand];
+            let pan = luhn_complete(&format!("{prefix}{}", &digits[..length - prefix.len() - 1]));
+            let grouped = pan
+                .as_bytes()
+                .chunks(4)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(separator);
+            let mut value = serde_json::json!(format!("{words}{grouped}"));
+            for level in 0..depth {
+                value = if in_list && level % 2 == 0 {
+                    serde_json::json!([1, value])
+                } else {
+                    serde_json::json!({ key.clone(): value, "amount": "10.00" })
+                };
+            }
+            let payload = serde_json::json!({ "customer_id": "460000000012345", key.clone(): value });
+            prop_assert!(!find_in_json(&payload).is_empty(), "{payload}");
+        }
     }
 }

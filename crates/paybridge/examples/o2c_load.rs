@@ -32,6 +32,7 @@ async fn main() {
         seed: 7,
         concurrency: concurrency.parse().unwrap(),
         reviews: false,
+        foreign_currencies: false,
     })
     .unwrap();
     let started = Instant::now();

@@ -296,6 +296,7 @@ impl DemoEnvironment {
             seed: options.seed,
             concurrency: options.concurrency,
             reviews: true,
+            foreign_currencies: true,
         })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))

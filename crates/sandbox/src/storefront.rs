@@ -30,6 +30,8 @@ pub struct StorefrontConfig {
     /// Send some orders to fraud review (billing e-mail `dm-review…`, the test environment's
     /// trigger), for a reviewer to accept or reject.
     pub reviews: bool,
+    /// Sell some orders in euros and yen (the Zoho organization must have their rates).
+    pub foreign_currencies: bool,
 }
 
 /// What the storefront expects the payment to do.
@@ -267,38 +269,10 @@ pub fn plan_orders(count: usize, seed: u64, reference_prefix: &str) -> Vec<Order
                 })
                 .collect()
         };
-        // Every tenth order from the eighth is in euros, from the tenth in yen (at ¥150 to the
-        // dollar, whole yen): the shop sells abroad. Declines stay in dollars (the test
-        // environment's magic amounts are dollar amounts).
-        let currency = match (decline, i % 10) {
-            (false, 7) => "EUR",
-            (false, 9) => "JPY",
-            _ => "USD",
-        };
-        let lines: Vec<Value> = if currency == "JPY" {
-            lines
-                .into_iter()
-                .map(|mut line| {
-                    let price: rust_decimal::Decimal = line["unit_price"]
-                        .as_str()
-                        .unwrap_or("0")
-                        .parse()
-                        .unwrap_or_default();
-                    line["unit_price"] = json!(
-                        (price * rust_decimal::Decimal::from(150))
-                            .round()
-                            .to_string()
-                    );
-                    line
-                })
-                .collect()
-        } else {
-            lines
-        };
         let reference = format!("{reference_prefix}-{:05}", i + 1);
         let body = json!({
             "reference": reference,
-            "currency": currency,
+            "currency": "USD",
             "customer": {
                 "email": customer.email,
                 "first_name": customer.first_name,
@@ -356,6 +330,38 @@ impl Storefront {
             self.config.seed,
             &self.config.reference_prefix,
         );
+        if self.config.foreign_currencies {
+            // Every tenth order from the eighth is in euros, from the tenth in yen (at ¥150 to
+            // the dollar, whole yen). Declines stay in dollars (the test environment's magic
+            // amounts are dollar amounts).
+            for (i, plan) in plans.iter_mut().enumerate() {
+                let currency = match i % 10 {
+                    7 => "EUR",
+                    9 => "JPY",
+                    _ => continue,
+                };
+                if plan.expectation != Expectation::Approve {
+                    continue;
+                }
+                plan.body["currency"] = json!(currency);
+                if currency == "JPY"
+                    && let Some(lines) = plan.body["lines"].as_array_mut()
+                {
+                    for line in lines {
+                        let price: rust_decimal::Decimal = line["unit_price"]
+                            .as_str()
+                            .unwrap_or("0")
+                            .parse()
+                            .unwrap_or_default();
+                        line["unit_price"] = json!(
+                            (price * rust_decimal::Decimal::from(150))
+                                .round()
+                                .to_string()
+                        );
+                    }
+                }
+            }
+        }
         if self.config.reviews {
             for (i, plan) in plans.iter_mut().enumerate() {
                 let review = match i % 11 {

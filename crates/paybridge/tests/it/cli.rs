@@ -49,16 +49,21 @@ fn demo_json_reports_every_order_and_keeps_cards_out_of_logs_and_store() {
     let through_api = summary["refunds_through_api"].as_u64().unwrap();
     let in_cybersource = summary["refunds_in_cybersource"].as_u64().unwrap();
     assert!(through_api > 0 && in_cybersource > 0, "{summary}");
+    // A reviewed order's capture or reversal is one more.
+    let reviews = summary["reviews_accepted"].as_u64().unwrap()
+        + summary["reviews_rejected"].as_u64().unwrap();
+    assert!(reviews > 0, "{summary}");
     let calls = summary["api_calls"]["cybersource"].as_u64().unwrap();
     let refunds = through_api + in_cybersource;
     assert!(
-        (30 + through_api..=30 + through_api + refunds).contains(&calls),
+        (30 + through_api + reviews..=30 + through_api + refunds + reviews).contains(&calls),
         "{calls} Cybersource calls"
     );
+    // Payments, refunds and the reviewers' decisions: each notified once.
     assert_eq!(
         summary["webhooks"].as_u64().unwrap(),
-        30 + refunds,
-        "every payment's and refund's webhook came and was taken once"
+        30 + refunds + reviews,
+        "every payment's, refund's and review's webhook came and was taken once"
     );
     assert_eq!(
         summary["api_calls"]["zoho_accounts"], 1,

@@ -200,6 +200,7 @@ async fn killed_ten_times_while_taking_two_thousand_orders_it_loses_nothing_and_
             seed: 2026,
             concurrency: 16,
             reviews: false,
+            foreign_currencies: false,
         })
         .unwrap(),
     );

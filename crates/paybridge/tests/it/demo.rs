@@ -21,9 +21,15 @@ async fn every_event_delivered_twice_creates_nothing_new() {
     let verification = env.verify(&placed).await.unwrap();
     assert!(verification.ok, "problems: {:#?}", verification.problems);
 
+    // Booked: the approved orders and those a reviewer accepted.
     let approved: Vec<_> = placed
         .iter()
-        .filter(|p| p.plan.expectation == Expectation::Approve)
+        .filter(|p| {
+            matches!(
+                p.plan.expectation,
+                Expectation::Approve | Expectation::ReviewAccept
+            )
+        })
         .collect();
     let declined: Vec<_> = placed
         .iter()
@@ -31,6 +37,7 @@ async fn every_event_delivered_twice_creates_nothing_new() {
         .collect();
     assert!(!declined.is_empty() && approved.len() > declined.len());
     for order in &approved {
+        // (Held for review is 201 too: authorized, not yet captured.)
         assert_eq!(
             order.http_status, 201,
             "{}: {}",
@@ -52,16 +59,24 @@ async fn every_event_delivered_twice_creates_nothing_new() {
     assert_eq!(before.invoices.len(), approved.len());
     assert_eq!(before.customer_payments.len(), approved.len());
     assert!(before.invoices.iter().all(|i| i["status"] == "paid"));
-    let mut customers: Vec<&str> = approved
+    // One contact per customer and currency (a rejected review's customer has one too: its
+    // draft sales order was made for it).
+    let mut customers: Vec<(&str, &str)> = placed
         .iter()
-        .map(|p| p.plan.customer_email.as_str())
+        .filter(|p| p.plan.expectation != Expectation::Decline)
+        .map(|p| {
+            (
+                p.plan.customer_email.as_str(),
+                p.plan.body["currency"].as_str().unwrap_or_default(),
+            )
+        })
         .collect();
     customers.sort_unstable();
     customers.dedup();
     assert_eq!(
         before.contacts.len(),
         customers.len(),
-        "one contact per customer"
+        "one contact per customer and currency"
     );
     assert!(customers.len() < approved.len(), "some customers came back");
     let charges_before = cybersource_charges(&env).await;
@@ -73,11 +88,13 @@ async fn every_event_delivered_twice_creates_nothing_new() {
     let plans = placed.iter().map(|p| p.plan.clone()).collect();
     let again = env.redeliver_orders(plans).await.unwrap();
     for (first, second) in placed.iter().zip(&again) {
-        assert_eq!(
-            second.http_status, first.http_status,
-            "{}",
-            first.plan.reference
-        );
+        // The same order as it stands now: a review rejected since is declined (402).
+        let expected = if first.plan.expectation == Expectation::ReviewReject {
+            402
+        } else {
+            first.http_status
+        };
+        assert_eq!(second.http_status, expected, "{}", first.plan.reference);
         assert_eq!(second.response["id"], first.response["id"]);
         assert_eq!(
             second.response["payment"]["transaction_id"],
@@ -125,10 +142,20 @@ async fn every_event_delivered_twice_creates_nothing_new() {
         "finished steps made no call"
     );
 
+    // One event per order, and one per reviewer's decision.
+    let reviews = placed
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.plan.expectation,
+                Expectation::ReviewAccept | Expectation::ReviewReject
+            )
+        })
+        .count();
     let counts = env.app.engine.store.counts().await.unwrap();
     assert_eq!(
         counts.inbox_by_source.get("order-api").copied(),
-        Some(u64::try_from(placed.len()).unwrap()),
+        Some(u64::try_from(placed.len() + reviews).unwrap()),
         "repeats collapsed in the inbox"
     );
     assert_eq!(
@@ -152,7 +179,12 @@ async fn metrics_count_runs_steps_api_calls_and_zoho_quota_use() {
         .expect("orders settle");
     let approved = placed
         .iter()
-        .filter(|p| p.plan.expectation == Expectation::Approve)
+        .filter(|p| {
+            matches!(
+                p.plan.expectation,
+                Expectation::Approve | Expectation::ReviewAccept
+            )
+        })
         .count();
     let tokens =
         paybridge_engine::tokens::Tokens::new(env.app.engine.store.clone(), env.app.engine.clock);
