@@ -309,17 +309,24 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
                 }
                 None => {
                     tracing::error!(%error, kind = error.kind.as_str(), "run dead-lettered");
+                    // A flow file's run about an approved order leaves it `sync_failed`, in the
+                    // same transaction.
+                    let detail = format!("Zoho sync failed: {error}");
+                    let order_failed = match (&flow, &event) {
+                        (Some(Runnable::File(_)), Ok(event)) => {
+                            interpreter::order_of(event).map(|order_id| (order_id, detail.as_str()))
+                        }
+                        _ => None,
+                    };
                     let result = engine
                         .store
-                        .dead_letter_run(run.id, owner, &error.record(), now)
+                        .dead_letter_run(run.id, owner, &error.record(), order_failed, now)
                         .await;
                     match (flow, &event, &result) {
                         (Some(Runnable::BuiltIn(flow)), Ok(event), Ok(true)) => {
                             flow.on_dead_letter(engine, event, &error).await;
                         }
-                        (Some(Runnable::File(_)), Ok(event), Ok(true)) => {
-                            interpreter::on_dead_letter(engine, event, &error).await;
-                        }
+                        (Some(Runnable::File(_)), Ok(_), Ok(true)) => engine.notify_progress(),
                         _ => {}
                     }
                     if let (Some(alerts), Ok(true)) = (&engine.alerts, &result) {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use paybridge_model::{FailureKind, OrderStatus};
+use paybridge_model::FailureKind;
 use serde_json::{Map, Value, json};
 
 use crate::Engine;
@@ -241,32 +241,13 @@ fn step_error(step: &Step, message: String) -> StepError {
     error
 }
 
-/// What a flow file's run records when it is dead-lettered: an approved order whose Zoho side
-/// failed for good is marked `sync_failed` with the reason.
-pub async fn on_dead_letter(engine: &Engine, event: &InboxEvent, error: &StepError) {
-    let Some(order_id) = event.payload.get("order_id").and_then(Value::as_str) else {
-        return;
-    };
-    match engine.store.order(order_id).await {
-        Ok(Some(order)) if order.status == OrderStatus::Approved => {
-            let detail = format!("Zoho sync failed: {error}");
-            if let Err(e) = engine
-                .store
-                .set_order_status(
-                    order_id,
-                    OrderStatus::SyncFailed,
-                    Some(&detail),
-                    engine.clock.now_ms(),
-                )
-                .await
-            {
-                tracing::error!(order = order_id, error = %e, "could not mark the order as failed");
-            }
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(order = order_id, error = %e, "could not read the order"),
+/// The order a flow file's run is about (order API events), which becomes `sync_failed` when
+/// the run is dead-lettered while the order is still `approved`.
+pub fn order_of(event: &InboxEvent) -> Option<&str> {
+    if event.source != "order-api" {
+        return None;
     }
-    engine.notify_progress();
+    event.payload.get("order_id").and_then(Value::as_str)
 }
 
 /// A Unix-milliseconds time as RFC 3339 (UTC).

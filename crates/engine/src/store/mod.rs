@@ -696,14 +696,18 @@ impl Store {
         delegate!(self, s => s.retry_run(run_id, owner, at, failure, now).await)
     }
 
+    /// Dead-letters a run. With `order_failed` (an order id and why), an order still
+    /// `approved` becomes `sync_failed` in the same transaction, so that no crash can leave it
+    /// approved with nothing left to run.
     pub async fn dead_letter_run(
         &self,
         run_id: i64,
         owner: &str,
         failure: &FailureRecord,
+        order_failed: Option<(&str, &str)>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.dead_letter_run(run_id, owner, failure, now).await)
+        delegate!(self, s => s.dead_letter_run(run_id, owner, failure, order_failed, now).await)
     }
 
     /// Puts a finished or dead run back in the queue (replay, re-delivery). Its finished steps

@@ -871,8 +871,10 @@ impl PostgresStore {
         run_id: i64,
         owner: &str,
         failure: &FailureRecord,
+        order_failed: Option<(&str, &str)>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
         let changed = sqlx::query(
             "UPDATE runs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL,
                              last_error = $1, last_error_kind = $2, last_error_status = $3, last_error_step = $4,
@@ -888,9 +890,23 @@ impl PostgresStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if changed == 1
+            && let Some((order_id, detail)) = order_failed
+        {
+            sqlx::query(
+                "UPDATE orders SET status = 'sync_failed', status_detail = $1, updated_at = $2
+                  WHERE id = $3 AND status = 'approved'",
+            )
+            .bind(detail)
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(changed == 1)
     }
 

@@ -174,7 +174,7 @@ async fn retries_wait_their_turn_and_dead_letters_can_be_replayed() {
 
         assert!(
             store
-                .dead_letter_run(again.id, "w", &failure(FailureKind::Permanent), 5_001)
+                .dead_letter_run(again.id, "w", &failure(FailureKind::Permanent), None, 5_001)
                 .await
                 .unwrap()
         );
@@ -377,6 +377,7 @@ async fn retention_prunes_old_and_surplus_history_keeps_dead_letters_and_shrinks
                 dead.id,
                 "w",
                 &failure(FailureKind::Permanent),
+                None,
                 now - 40 * day,
             )
             .await
@@ -437,5 +438,55 @@ async fn retention_prunes_old_and_surplus_history_keeps_dead_letters_and_shrinks
             .await
             .unwrap();
         assert_eq!((again.runs, again.steps), (0, 0));
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_and_its_orders_sync_failure_are_one_commit() {
+    for db in backends().await {
+        let store = db.open().await;
+        queued_run(&store, "DL-1", "customer:a", 1).await;
+        let order = store.order_by_reference("DL-1").await.unwrap().unwrap();
+        let run = store.claim_run("w", 2, LEASE).await.unwrap().unwrap();
+        assert!(
+            store
+                .dead_letter_run(
+                    run.id,
+                    "w",
+                    &failure(FailureKind::Permanent),
+                    Some((&order.id, "Zoho sync failed: no")),
+                    3,
+                )
+                .await
+                .unwrap()
+        );
+        let after = store.order(&order.id).await.unwrap().unwrap();
+        assert_eq!(after.status, OrderStatus::SyncFailed);
+        assert_eq!(after.status_detail.as_deref(), Some("Zoho sync failed: no"));
+        assert_eq!(
+            store.run(run.id).await.unwrap().unwrap().status,
+            RunStatus::Dead
+        );
+
+        // A run that is not this worker's changes nothing, the order included.
+        queued_run(&store, "DL-2", "customer:b", 4).await;
+        let other = store.order_by_reference("DL-2").await.unwrap().unwrap();
+        let claimed = store.claim_run("w", 5, LEASE).await.unwrap().unwrap();
+        assert!(
+            !store
+                .dead_letter_run(
+                    claimed.id,
+                    "someone-else",
+                    &failure(FailureKind::Permanent),
+                    Some((&other.id, "no")),
+                    6,
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.order(&other.id).await.unwrap().unwrap().status,
+            OrderStatus::Approved
+        );
     }
 }
