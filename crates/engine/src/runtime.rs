@@ -135,8 +135,15 @@ impl RunContext<'_> {
             }
             Err(error) => {
                 tracing::warn!(step = name, key, attempt = number, kind = error.kind.as_str(), %error, "step failed");
+                let mut record = error.record();
+                if uncertain {
+                    // An earlier attempt may have taken effect and this one did not settle
+                    // whether it did (its look-up failed too): the next attempt must still
+                    // look before it writes.
+                    record.kind = FailureKind::OutcomeUnknown;
+                }
                 store
-                    .fail_step(key, &error.record(), self.engine.clock.now_ms())
+                    .fail_step(key, &record, self.engine.clock.now_ms())
                     .await?;
                 Err(error)
             }

@@ -72,6 +72,35 @@ async fn a_returning_customer_reuses_the_contact_without_a_search() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_whose_answer_was_lost_and_whose_look_up_failed_is_still_found_not_duplicated() {
+    // The create takes effect but its answer is lost; the next attempt's look-up fails too;
+    // the attempt after that must still look first (the fault test found this).
+    let world = World::start().await;
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::ErrorAfter { status: 504 },
+        1,
+    );
+    world.fault(
+        true,
+        "GET",
+        "/books/v3/invoices",
+        FaultMode::ErrorBefore { status: 502 },
+        1,
+    );
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
+    assert_eq!(world.books().invoices.len(), 1, "no second invoice");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invoice_whose_answer_was_lost_is_found_not_duplicated() {
     let world = World::start().await;
     world.fault(

@@ -226,6 +226,16 @@ async fn run(faults: bool) -> FinalState {
             })
             .await
             .unwrap();
+        // (Shown when the end states differ: what failed for good, and why.)
+        for dead in runs
+            .iter()
+            .filter(|r| r.status == paybridge_engine::store::RunStatus::Dead)
+        {
+            eprintln!(
+                "dead letter: run {} {} {}: {:?} at {:?}",
+                dead.id, dead.flow, dead.entity_key, dead.last_error, dead.last_error_step
+            );
+        }
         let retried = runs.iter().filter(|r| r.attempt > 1).count();
         assert!(retried >= 5, "only {retried} runs were retried");
         // The burst rule is gone once its ten 429s were answered.
