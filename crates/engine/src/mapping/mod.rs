@@ -197,9 +197,10 @@ impl Context {
         Context::default()
     }
 
-    /// Sets (or replaces) the variable `name`.
+    /// Sets (or replaces) the variable `name`. The value is converted once and shared: every
+    /// expression of the step reads the same copy (as a constant, so none can change it).
     pub fn set(&mut self, name: &str, value: &serde_json::Value) {
-        let value = to_dynamic(value);
+        let value = to_dynamic(value).into_shared();
         match self.variables.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value,
             None => self.variables.push((name.to_string(), value)),
