@@ -127,6 +127,21 @@ pub fn transaction_id_for(order_id: &str, attempt: u32) -> String {
     format!("{}{:02}", hex.get(..28).unwrap_or(hex), attempt % 100)
 }
 
+/// The runs an order event (`order.approved`, …) starts: one per flow it triggers, on the
+/// order's own inbox event. Runs of one customer go in order (their contact is made once).
+fn order_runs(record: &OrderRecord, event: &str, flows: &Library) -> Vec<NewRun> {
+    flows
+        .triggered_by("order-api", event)
+        .into_iter()
+        .map(|flow| NewRun {
+            inbox_id: record.inbox_id,
+            flow,
+            entity_key: format!("customer:{}", record.customer_email),
+            not_before: None,
+        })
+        .collect()
+}
+
 impl crate::Engine {
     /// A held order's review was decided: it becomes approved (and the flows of
     /// `order.approved` run, order to cash among them) or declined (the flows of
@@ -154,17 +169,7 @@ impl crate::Engine {
                 Some("DECISION_PROFILE_REJECT".to_string()),
             )
         };
-        let runs: Vec<NewRun> = self
-            .flows
-            .triggered_by("order-api", event)
-            .into_iter()
-            .map(|flow| NewRun {
-                inbox_id: record.inbox_id,
-                flow,
-                entity_key: format!("customer:{}", record.customer_email),
-                not_before: None,
-            })
-            .collect();
+        let runs = order_runs(&record, event, &self.flows);
         let update = PaymentUpdate {
             status,
             payment_id: record.payment_id.clone(),
@@ -198,17 +203,7 @@ pub(crate) fn order_update(
                 Outcome::Held => (OrderStatus::OnHold, "order.held"),
                 Outcome::Declined => (OrderStatus::Declined, "order.declined"),
             };
-            let runs = flows
-                .triggered_by("order-api", event)
-                .into_iter()
-                .map(|flow| NewRun {
-                    inbox_id: record.inbox_id,
-                    flow,
-                    // Runs of one customer go in order: their contact is created once.
-                    entity_key: format!("customer:{}", record.customer_email),
-                    not_before: None,
-                })
-                .collect();
+            let runs = order_runs(record, event, flows);
             let update = PaymentUpdate {
                 status,
                 payment_id: Some(paid.transaction_id),

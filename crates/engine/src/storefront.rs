@@ -27,8 +27,11 @@ pub struct Storefront {
 
 impl std::fmt::Debug for Storefront {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A URL may carry credentials (`https://user:password@…`): never print the password.
+        let mut url = self.url.clone();
+        let _ = url.set_password(None);
         f.debug_struct("Storefront")
-            .field("url", &self.url.as_str())
+            .field("url", &url.as_str())
             .field("secret", &"**REDACTED**")
             .finish()
     }
@@ -118,6 +121,21 @@ impl Storefront {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_neither_the_secret_nor_a_password_in_the_url() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let storefront = Storefront::new(
+            Url::parse("https://shop:hunter2hunter2@example.com/cb").unwrap(),
+            SecretString::from("the-callback-secret-of-24"),
+        );
+        let shown = format!("{storefront:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("the-callback-secret"),
+            "{shown}"
+        );
+        assert!(shown.contains("example.com/cb"), "{shown}");
+    }
 
     #[test]
     fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {

@@ -57,18 +57,8 @@ async fn refund_order(
     if let Some(response) = refusal(&state, &headers) {
         return response;
     }
-    let Some(key) = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "idempotency_key_required",
-            "send an `Idempotency-Key` header (unique per refund) so that a repeated request never refunds twice",
-            &[],
-        );
+    let Some(key) = idempotency_key(&headers) else {
+        return key_required("unique per refund) so that a repeated request never refunds twice");
     };
     let request: RefundBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefundBody::default()
@@ -262,6 +252,26 @@ fn error(
     (status, Json(body)).into_response()
 }
 
+/// The request's `Idempotency-Key`, if it sent one.
+fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// The 400 that asks for an `Idempotency-Key` (`why` ends the sentence "send an
+/// `Idempotency-Key` header (…").
+fn key_required(why: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "idempotency_key_required",
+        format!("send an `Idempotency-Key` header ({why}"),
+        &[],
+    )
+}
+
 /// The 401 answer for a request without a known storefront key, if it has none.
 fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let presented = headers
@@ -384,18 +394,8 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
     if let Some(response) = refusal(&state, &headers) {
         return response;
     }
-    let Some(key) = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "idempotency_key_required",
-            "send an `Idempotency-Key` header (unique per order) so that a repeated request never charges twice",
-            &[],
-        );
+    let Some(key) = idempotency_key(&headers) else {
+        return key_required("unique per order) so that a repeated request never charges twice");
     };
     let request: OrderRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,

@@ -311,19 +311,7 @@ impl SqliteStore {
                 reference: order.reference.clone(),
             });
         }
-        let e = &order.event;
-        let inbox_id: i64 = sqlx::query_scalar(
-            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&e.source)
-        .bind(&e.dedupe_key)
-        .bind(&e.event_type)
-        .bind(&e.entity_key)
-        .bind(e.payload.to_string())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let inbox_id = insert_event(&mut tx, &order.event, now).await?;
         sqlx::query(
             "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
                                  amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
@@ -581,19 +569,7 @@ impl SqliteStore {
                 refundable_minor: refundable,
             });
         }
-        let e = &refund.event;
-        let inbox_id: i64 = sqlx::query_scalar(
-            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&e.source)
-        .bind(&e.dedupe_key)
-        .bind(&e.event_type)
-        .bind(&e.entity_key)
-        .bind(e.payload.to_string())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let inbox_id = insert_event(&mut tx, &refund.event, now).await?;
         sqlx::query(
             "INSERT INTO refunds (id, order_id, idempotency_key, request_fingerprint, inbox_id, amount_minor,
                                   currency, reason, source, status, cybersource_refund_id, created_at, updated_at)
@@ -1579,6 +1555,26 @@ impl SqliteStore {
 /// succeeded, queues it again (a second lost payment on one order needs a second lookup; finished
 /// steps are reused, so nothing is done twice). A run still queued, running or dead is left as
 /// it is.
+/// Commits a new event to the inbox (its dedupe key must be new); returns its id.
+async fn insert_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    event: &NewEvent,
+    now: i64,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&event.source)
+    .bind(&event.dedupe_key)
+    .bind(&event.event_type)
+    .bind(&event.entity_key)
+    .bind(event.payload.to_string())
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 async fn insert_run(
     tx: &mut Transaction<'static, Sqlite>,
     run: &NewRun,

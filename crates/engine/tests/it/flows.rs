@@ -31,6 +31,15 @@ async fn runs_of(world: &World, flow: &str) -> Vec<paybridge_engine::store::RunR
     .unwrap()
 }
 
+/// A finished run's outputs (kept as its `outputs` step).
+fn outputs_of(detail: &dlq::RunDetail) -> Option<serde_json::Value> {
+    detail
+        .steps
+        .iter()
+        .find(|s| s.name == "outputs" && s.status == StepStatus::Succeeded)
+        .and_then(|s| s.output.clone())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_to_cash_with_crm_and_inventory_ends_in_a_confirmed_invoiced_and_paid_sales_order() {
     let world = World::with(WorldOptions {
@@ -220,12 +229,7 @@ async fn on_error_continue_and_go_to_carry_the_error_to_later_steps() {
     let [run] = runs_of(&world, "branching").await.try_into().unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
     let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
-    let outputs = detail
-        .steps
-        .iter()
-        .find(|s| s.name == "outputs" && s.status == StepStatus::Succeeded)
-        .and_then(|s| s.output.clone())
-        .expect("the flow's outputs are kept");
+    let outputs = outputs_of(&detail).expect("the flow's outputs are kept");
     assert_eq!(outputs["why"], "this one may fail");
     assert_eq!(outputs["gate"], "not that order");
     assert_eq!(outputs["jumped"], true);
@@ -399,12 +403,7 @@ async fn orders_in_euro_and_yen_are_booked_in_their_currency_at_the_recorded_rat
     let mut sources = Vec::new();
     for run in runs {
         let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
-        if let Some(outputs) = detail
-            .steps
-            .iter()
-            .find(|s| s.name == "outputs")
-            .and_then(|s| s.output.clone())
-        {
+        if let Some(outputs) = outputs_of(&detail) {
             sources.push((
                 outputs["exchange_rate"].clone(),
                 outputs["exchange_rate_source"].clone(),
@@ -492,12 +491,7 @@ async fn a_dead_letter_replays_on_the_deployed_version_or_on_the_one_it_ran() {
         detail.run.last_error
     );
     assert_eq!(detail.run.flow_version.as_deref(), Some(one.as_str()));
-    let outputs = detail
-        .steps
-        .iter()
-        .find(|s| s.name == "outputs")
-        .and_then(|s| s.output.clone())
-        .unwrap();
+    let outputs = outputs_of(&detail).unwrap();
     assert_eq!(outputs["version"], "one");
     world.stop().await;
 }
