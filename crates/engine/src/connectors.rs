@@ -73,6 +73,46 @@ impl Connectors {
         })
     }
 
+    /// Calls `connection` once to see that it answers and takes the credentials, changing
+    /// nothing: Cybersource looks up a transaction that cannot exist (a 404 proves the
+    /// request was authenticated), Zoho lists the Books organization's currencies (a token
+    /// refresh if needed, and one API call), the storefront gets a signed `paybridge.test`
+    /// callback. Returns what was seen, in words.
+    pub async fn test(&self, connection: &str, now_ms: i64) -> Result<String, String> {
+        match connection {
+            "cybersource" => match self.cybersource.transaction("0").await {
+                Ok(_) | Err(paybridge_cybersource::Error::NotFound { .. }) => Ok(format!(
+                    "Cybersource accepted the credentials of merchant {}",
+                    self.cybersource.merchant_id()
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+            "zoho" => match self.books.currencies().await {
+                Ok(currencies) => Ok(format!(
+                    "Zoho Books answered for organization {} ({} currencies)",
+                    self.books.organization_id(),
+                    currencies.len()
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+            "storefront" => {
+                let storefront = self.storefront().map_err(|e| e.message)?;
+                let delivery = format!("test-{now_ms}");
+                let body = serde_json::json!({"event": "paybridge.test", "delivery": delivery});
+                match storefront.deliver(&delivery, &body, now_ms).await {
+                    Ok(status) => Ok(format!(
+                        "the storefront took a signed test callback (HTTP {status})"
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            other => Err(format!(
+                "there is no connection {other:?} (there are: {})",
+                crate::health::CONNECTIONS.join(", ")
+            )),
+        }
+    }
+
     /// Which optional products are connected, as flows see it (`run.connected`).
     pub fn connected(&self) -> serde_json::Value {
         serde_json::json!({

@@ -32,7 +32,7 @@ pub enum DlqError {
 }
 
 /// A run with its event and its step timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunDetail {
     pub run: RunRecord,
     pub event_type: String,
@@ -123,7 +123,7 @@ pub async fn discard(store: &Store, clock: &Clock, id: i64) -> Result<(), DlqErr
 }
 
 /// What a bulk action did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Bulk {
     pub done: Vec<i64>,
     /// Changed by someone else meanwhile.
@@ -162,5 +162,66 @@ pub async fn bulk(
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// Why a run is where it is, in words an operator can act on (for the console and the admin
+/// API); `None` for a run that has not failed.
+pub fn cause_in_words(run: &RunRecord) -> Option<String> {
+    let error = run.last_error.as_deref()?;
+    let step = run
+        .last_error_step
+        .as_deref()
+        .map(|s| format!("Step “{s}” failed"))
+        .unwrap_or_else(|| "The run failed".to_string());
+    let status = run
+        .last_error_status
+        .map(|s| format!(" (HTTP {s})"))
+        .unwrap_or_default();
+    let what_now = match (run.status, run.last_error_kind) {
+        (RunStatus::Queued | RunStatus::Running, _) => {
+            "It will be tried again on its retry schedule; nothing to do yet."
+        }
+        (_, Some(paybridge_model::FailureKind::Configuration)) => {
+            "The credentials, permissions or account settings are wrong: fix the connection, then replay."
+        }
+        (_, Some(paybridge_model::FailureKind::Permanent)) => {
+            "Repeating the same request cannot succeed: fix the data or the flow's mapping, then replay (steps that succeeded are not repeated)."
+        }
+        (_, Some(paybridge_model::FailureKind::OutcomeUnknown)) => {
+            "The vendor may have acted on the last attempt: a replay looks the effect up before writing, so it is safe."
+        }
+        _ => "Its retries ran out: once the vendor answers again, replay it.",
+    };
+    Some(format!("{step}{status}: {error}. {what_now}"))
+}
+
+/// When a queued run tries again, and the most the later waits can be (full jitter: each wait
+/// is random up to its ceiling), for the console's retry schedule.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RetrySchedule {
+    /// The attempt the run is on, and the most it gets.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// When the next attempt may start (Unix ms); none once the run is finished.
+    pub next_attempt_at: Option<i64>,
+    /// The ceiling of each wait after that, in milliseconds.
+    pub later_wait_ceilings_ms: Vec<u64>,
+}
+
+pub fn retry_schedule(run: &RunRecord, policy: &crate::retry::RetryPolicy) -> RetrySchedule {
+    let pending = matches!(run.status, RunStatus::Queued | RunStatus::Running);
+    let later = (run.attempt.max(1)..policy.max_attempts.saturating_sub(1))
+        .map(|made| {
+            let base = u64::try_from(policy.base_delay.as_millis()).unwrap_or(u64::MAX);
+            let max = u64::try_from(policy.max_delay.as_millis()).unwrap_or(u64::MAX);
+            base.saturating_mul(1u64 << (made.min(32))).min(max)
+        })
+        .collect();
+    RetrySchedule {
+        attempt: run.attempt,
+        max_attempts: policy.max_attempts,
+        next_attempt_at: pending.then_some(run.next_attempt_at),
+        later_wait_ceilings_ms: if pending { later } else { Vec::new() },
     }
 }

@@ -32,6 +32,7 @@ pub mod coordination;
 pub mod dlq;
 pub mod error;
 pub mod flows;
+pub mod health;
 pub mod mapping;
 pub mod orders;
 pub mod payments;
@@ -65,11 +66,17 @@ pub struct Engine {
     pub store: Store,
     pub connectors: Arc<Connectors>,
     pub settings: Arc<EngineSettings>,
-    /// The flow files it runs (the shipped templates unless told otherwise).
-    pub flows: Arc<flows::library::Library>,
+    /// The flow files it runs (the shipped templates unless told otherwise); swapped whole
+    /// when an environment it follows is deployed to ([`Engine::reload_flows`]).
+    flows: Arc<std::sync::RwLock<Arc<flows::library::Library>>>,
+    /// The environment whose deployed flow versions it runs (`[flows] env`); `None`: the
+    /// library it was given.
+    flows_env: Option<Arc<str>>,
     /// Flow versions this process has kept in the store (each once).
     recorded_versions: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     pub clock: Clock,
+    /// Each connection's last error and test, as this process saw them.
+    pub health: Arc<health::Health>,
     /// Where dead letters and error spikes are told; none by default.
     pub alerts: Option<alerts::Alerts>,
     node_id: Arc<str>,
@@ -86,9 +93,13 @@ impl Engine {
             store,
             connectors: Arc::new(connectors),
             settings: Arc::new(settings),
-            flows: Arc::new(flows::library::Library::shipped()),
+            flows: Arc::new(std::sync::RwLock::new(Arc::new(
+                flows::library::Library::shipped(),
+            ))),
+            flows_env: None,
             recorded_versions: Arc::default(),
             clock: Clock::new(),
+            health: Arc::default(),
             alerts: None,
             node_id: node_id.into(),
             wake: Arc::new(Notify::new()),
@@ -151,9 +162,61 @@ impl Engine {
     }
 
     /// Runs the flow files of `library` instead of the shipped templates alone.
-    pub fn with_flows(mut self, library: flows::library::Library) -> Engine {
-        self.flows = Arc::new(library);
+    pub fn with_flows(self, library: flows::library::Library) -> Engine {
+        self.set_flows(library);
         self
+    }
+
+    /// Runs what the store says `env` runs, and follows it: a deployment to `env` (from this
+    /// node, or seen by [`Engine::reload_flows`]) replaces the library. Refuses an environment
+    /// nothing was deployed to.
+    pub async fn following_env(mut self, env: &str) -> Result<Engine, flows::deploy::DeployError> {
+        let library = flows::deploy::library_for(&self.store, env).await?;
+        self.set_flows(library);
+        self.flows_env = Some(env.into());
+        Ok(self)
+    }
+
+    /// The flow files it runs now.
+    pub fn flows(&self) -> Arc<flows::library::Library> {
+        self.flows
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The environment it follows, if any.
+    pub fn flows_env(&self) -> Option<&str> {
+        self.flows_env.as_deref()
+    }
+
+    fn set_flows(&self, library: flows::library::Library) {
+        *self
+            .flows
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(library);
+    }
+
+    /// Reloads what the followed environment runs when its deployments changed; returns
+    /// whether anything changed. Runs already claimed finish on the version they started.
+    pub async fn reload_flows(&self) -> Result<bool, flows::deploy::DeployError> {
+        let Some(env) = self.flows_env.as_deref() else {
+            return Ok(false);
+        };
+        let deployed = self.store.deployments(env).await?;
+        let current = self.flows();
+        let same = deployed.iter().all(|d| {
+            current
+                .get(&d.name)
+                .is_some_and(|flow| flow.version == d.version)
+        });
+        if same {
+            return Ok(false);
+        }
+        let library = flows::deploy::library_for(&self.store, env).await?;
+        tracing::info!(%env, "flows reloaded: a new version was deployed");
+        self.set_flows(library);
+        Ok(true)
     }
 
     /// Tells dead letters and error spikes to `alerts`.

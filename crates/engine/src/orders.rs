@@ -368,7 +368,7 @@ impl Engine {
         let now = self.clock.now_ms();
         let resolve_at = now
             + i64::try_from(self.settings.payment_resolution_delay.as_millis()).unwrap_or(i64::MAX);
-        let (update, runs) = order_update(record, result, resolve_at, &self.flows);
+        let (update, runs) = order_update(record, result, resolve_at, &self.flows());
         let updated = self
             .store
             .record_payment(&record.id, &update, &runs, now)

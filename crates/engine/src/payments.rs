@@ -169,7 +169,7 @@ impl crate::Engine {
                 Some("DECISION_PROFILE_REJECT".to_string()),
             )
         };
-        let runs = order_runs(&record, event, &self.flows);
+        let runs = order_runs(&record, event, &self.flows());
         let update = PaymentUpdate {
             status,
             payment_id: record.payment_id.clone(),

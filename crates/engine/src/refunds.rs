@@ -271,7 +271,7 @@ impl Engine {
                 "cybersource_refund_id": refund.cybersource_refund_id,
             },
         });
-        refund.flows = self.flows.triggered_by("order-api", REFUND_EVENT);
+        refund.flows = self.flows().triggered_by("order-api", REFUND_EVENT);
         // After the order's own runs (its sync to Zoho), in order.
         refund.entity_key = format!("customer:{}", order.customer_email);
         let admitted = self

@@ -135,6 +135,9 @@ impl RunContext<'_> {
             }
             Err(error) => {
                 tracing::warn!(step = name, key, attempt = number, kind = error.kind.as_str(), %error, "step failed");
+                self.engine
+                    .health
+                    .failed(&error, self.engine.clock.now_ms());
                 let mut record = error.record();
                 if uncertain {
                     // An earlier attempt may have taken effect and this one did not settle

@@ -45,6 +45,11 @@ impl Workers {
         let watchdog_engine = engine.clone();
         let stop = shutdown.subscribe();
         tasks.spawn(async move { watchdog(watchdog_engine, stop).await });
+        if engine.flows_env().is_some() {
+            let following = engine.clone();
+            let stop = shutdown.subscribe();
+            tasks.spawn(async move { follow_deployments(following, stop).await });
+        }
         // On PostgreSQL, runs queued by other nodes wake this one at once (LISTEN/NOTIFY);
         // elsewhere workers look every IDLE_POLL.
         let listening = engine.clone();
@@ -108,6 +113,23 @@ async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// How often a node following an environment looks for versions deployed by other nodes.
+const FOLLOW_EVERY: Duration = Duration::from_secs(15);
+
+/// Picks up flow versions deployed to the followed environment from elsewhere (another node's
+/// console, the CLI); a deployment made through this node's admin API takes effect at once.
+async fn follow_deployments(engine: Engine, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(FOLLOW_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = engine.reload_flows().await {
+            tracing::warn!(error = %e, "cannot reload the deployed flows; running the ones loaded");
+        }
+    }
+}
+
 /// The scheduler: offers each schedule's firings to the inbox as they come due. Every node
 /// offers them; the inbox keeps one per schedule and minute, so each runs once.
 async fn schedule(engine: Engine, mut stop: watch::Receiver<bool>) {
@@ -116,7 +138,7 @@ async fn schedule(engine: Engine, mut stop: watch::Receiver<bool>) {
         match entry.cron.parse::<crate::schedule::Cron>() {
             Ok(_)
                 if Flow::parse(&entry.flow).is_none()
-                    && engine.flows.get(&entry.flow).is_none() =>
+                    && engine.flows().get(&entry.flow).is_none() =>
             {
                 tracing::error!(schedule = %entry.name, flow = %entry.flow, "schedule ignored: no such flow");
             }
@@ -251,7 +273,7 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
         })
     };
     let started = std::time::Instant::now();
-    let flow = match engine.flows.get(&run.flow) {
+    let flow = match engine.flows().get(&run.flow) {
         Some(file) => Some(Runnable::File(pinned_version(engine, &run, file).await)),
         None => Flow::parse(&run.flow).map(Runnable::BuiltIn),
     };

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The engine's question about every failure: may it try again, and how?
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// Nothing took effect (connection refused, 429, a 5xx the vendor says is safe to repeat):

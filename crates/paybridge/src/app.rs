@@ -39,6 +39,13 @@ pub struct AppConfig {
     pub flows: Library,
     /// …or what the store says this environment runs.
     pub flows_env: Option<String>,
+    /// How each connection is set up, for the admin API and the console (never a secret).
+    pub connections: Vec<paybridge_server::admin::connections::ConnectionInfo>,
+    /// The vault's master keys (current, previous), for rotating secrets from the admin API.
+    pub vault_keys: Option<(
+        paybridge_engine::vault::KeySource,
+        Vec<paybridge_engine::vault::KeySource>,
+    )>,
 }
 
 /// Where alerts go, resolved (secrets included).
@@ -195,10 +202,29 @@ impl RunningApp {
 
         let mut engine =
             Engine::new(store, connectors, config.engine.clone()).with_flows(config.flows.clone());
+        if let Some(env) = &config.flows_env {
+            engine = engine
+                .following_env(env)
+                .await
+                .with_context(|| format!("loading the flows deployed to {env} ([flows] env)"))?;
+        }
         if let Some(alerts) = &config.alerts {
             let alerts = alerts.alerts(&engine.store, engine.clock)?;
             engine = engine.with_alerts(alerts);
         }
+        let vault = match &config.vault_keys {
+            Some((current, previous)) => Some(
+                paybridge_engine::vault::Vault::open(
+                    engine.store.clone(),
+                    engine.clock,
+                    current.clone(),
+                    previous.clone(),
+                )
+                .await
+                .context("opening the vault")?,
+            ),
+            None => None,
+        };
         let workers = engine.start_workers();
 
         let listener = TcpListener::bind(config.listen)
@@ -210,6 +236,14 @@ impl RunningApp {
             storefront_keys: std::sync::Arc::new(config.storefront_keys.clone()),
             metrics: paybridge_server::metrics::install(),
             cybersource_webhooks: webhook_verifier(&config.cybersource)?,
+            admin: Arc::new(paybridge_server::Admin {
+                connections: if config.connections.is_empty() {
+                    describe_connections(&config, "custom", None, Vec::new())
+                } else {
+                    config.connections.clone()
+                },
+                vault,
+            }),
         });
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(paybridge_server::serve(listener, router, async {
@@ -245,4 +279,67 @@ impl RunningApp {
         self.engine.store.close().await;
         Ok(())
     }
+}
+
+/// The connections as the admin API and the console describe them.
+pub fn describe_connections(
+    app: &AppConfig,
+    cybersource_environment: &str,
+    zoho_data_centre: Option<&str>,
+    slots: Vec<(
+        &'static str,
+        paybridge_server::admin::connections::SecretSlot,
+    )>,
+) -> Vec<paybridge_server::admin::connections::ConnectionInfo> {
+    let secrets = |name: &str| -> Vec<paybridge_server::admin::connections::SecretSlot> {
+        slots
+            .iter()
+            .filter(|(c, _)| *c == name)
+            .map(|(_, s)| s.clone())
+            .collect()
+    };
+    let mut products = vec!["books".to_string()];
+    if app.zoho.inventory {
+        products.push("inventory".into());
+    }
+    if app.zoho.crm {
+        products.push("crm".into());
+    }
+    if app.zoho.desk_org_id.is_some() {
+        products.push("desk".into());
+    }
+    let mut all = vec![
+        paybridge_server::admin::connections::ConnectionInfo {
+            name: "cybersource".into(),
+            vendor: "Cybersource".into(),
+            endpoint: app.cybersource.environment.base_url().to_string(),
+            data_centre: cybersource_environment.to_string(),
+            account: app.cybersource.credentials.merchant_id.clone(),
+            products: Vec::new(),
+            secrets: secrets("cybersource"),
+        },
+        paybridge_server::admin::connections::ConnectionInfo {
+            name: "zoho".into(),
+            vendor: "Zoho".into(),
+            endpoint: app.zoho.api_domain.to_string(),
+            data_centre: zoho_data_centre
+                .map(str::to_string)
+                .unwrap_or_else(|| app.zoho.api_domain.host_str().unwrap_or("?").to_string()),
+            account: app.zoho.organization_id.clone(),
+            products,
+            secrets: secrets("zoho"),
+        },
+    ];
+    if let Some((url, _)) = &app.storefront_callback {
+        all.push(paybridge_server::admin::connections::ConnectionInfo {
+            name: "storefront".into(),
+            vendor: "Storefront".into(),
+            endpoint: paybridge_server::admin::connections::redact_url(url),
+            data_centre: "-".into(),
+            account: "-".into(),
+            products: Vec::new(),
+            secrets: secrets("storefront"),
+        });
+    }
+    all
 }

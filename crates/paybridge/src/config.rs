@@ -15,6 +15,7 @@ use paybridge_engine::flows::library::Library;
 use paybridge_engine::vault::Vault;
 use paybridge_engine::{EngineSettings, Store};
 use paybridge_model::Currency;
+use paybridge_server::admin::connections::SecretSlot;
 use paybridge_zoho::quota::{CrmPlan, DeskPlan, FinancePlan, Plans};
 use paybridge_zoho::{DataCentre, OAuthCredentials};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -503,9 +504,20 @@ impl FileConfig {
             Some(store) => Some(self.vault.open(store).await?),
             None => None,
         };
+        let slots = secret_slots(&refs, &self);
         let resolved = self
             .resolve_with(refs, location, store.as_ref(), vault.as_ref(), flows)
-            .await;
+            .await
+            .map(|mut app| {
+                app.connections = crate::app::describe_connections(
+                    &app,
+                    self.cybersource.environment.trim(),
+                    self.zoho.data_centre.as_deref(),
+                    slots,
+                );
+                app.vault_keys = self.vault.keys();
+                app
+            });
         if let Some(store) = store {
             store.close().await;
         }
@@ -675,8 +687,54 @@ impl FileConfig {
             storefront_callback,
             flows,
             flows_env: self.flows.env.clone(),
+            connections: Vec::new(),
+            vault_keys: None,
         })
     }
+}
+
+/// Where each connection's secrets come from, by connection (`cybersource`, `zoho`,
+/// `storefront`).
+fn secret_slots(refs: &[SecretRef<'_>], config: &FileConfig) -> Vec<(&'static str, SecretSlot)> {
+    let mut slots = Vec::new();
+    let mut push = |key: &str, env: Option<&str>, vault: Option<&str>| {
+        let connection = if key.starts_with("cybersource.") {
+            "cybersource"
+        } else if key.starts_with("zoho.") {
+            "zoho"
+        } else {
+            "storefront"
+        };
+        let (source, reference) = match (vault, env) {
+            (Some(vault), _) => ("vault", vault),
+            (None, Some(env)) => ("env", env),
+            (None, None) => return,
+        };
+        slots.push((
+            connection,
+            SecretSlot {
+                key: key.to_string(),
+                source: source.to_string(),
+                reference: reference.trim().to_string(),
+            },
+        ));
+    };
+    for r in refs {
+        push(r.key, r.env, r.vault);
+    }
+    if let Some(webhooks) = &config.cybersource.webhooks {
+        for key in &webhooks.keys {
+            push(
+                &format!("cybersource.webhooks.keys.{}", key.key_id),
+                key.key_env.as_deref(),
+                key.key_vault.as_deref(),
+            );
+        }
+    }
+    if let Some(connection) = &config.zoho.connection {
+        push("zoho.connection", None, Some(connection));
+    }
+    slots
 }
 
 impl AlertsSection {

@@ -241,6 +241,8 @@ impl DemoEnvironment {
             )),
             flows: Library::shipped(),
             flows_env: None,
+            connections: Vec::new(),
+            vault_keys: None,
         })
         .await?;
 

@@ -51,6 +51,12 @@ fn previous_key_env() -> String {
 }
 
 impl VaultSection {
+    /// The master keys, when one is given (the admin API rotates secrets with them).
+    pub fn keys(&self) -> Option<(KeySource, Vec<KeySource>)> {
+        let current = self.current_key().ok()?;
+        Some((current, self.previous_keys().unwrap_or_default()))
+    }
+
     fn current_key(&self) -> anyhow::Result<KeySource> {
         if let Some(key) = KeySource::from_env(&self.key_env)
             .with_context(|| format!("vault: the master key in {}", self.key_env))?

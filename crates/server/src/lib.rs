@@ -4,7 +4,8 @@
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
 //! - [`metrics`]: `/metrics` in Prometheus' text format (a viewer token).
 //! - [`webhooks`]: `POST /webhooks/cybersource`, verified and committed before it is acknowledged.
-//! - [`admin`]: API tokens with roles, and the admin routes (`/api/v1/admin/…`).
+//! - [`admin`]: API tokens with roles, and the admin API (`/api/v1/admin/…`): runs, dead
+//!   letters, flows, connections, quota, summary; described by [`openapi`] at `/openapi.json`.
 //!
 //! [`router`] builds the whole application without a socket (tests call it with `oneshot`);
 //! [`serve`] runs it on a listener until the shutdown future completes.
@@ -12,6 +13,7 @@
 pub mod admin;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod orders;
 pub mod webhooks;
 
@@ -34,6 +36,18 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The Cybersource subscriptions' signing keys; `None`: webhooks are not taken.
     pub cybersource_webhooks: Option<Arc<paybridge_cybersource::webhooks::WebhookVerifier>>,
+    /// What the admin API and the console know beyond the engine.
+    pub admin: Arc<Admin>,
+}
+
+/// The admin side's settings: how the connections are set up (shown, never their secrets),
+/// and the vault rotated secrets go to.
+#[derive(Default)]
+pub struct Admin {
+    /// Empty: described from the engine's clients.
+    pub connections: Vec<admin::connections::ConnectionInfo>,
+    /// `None`: secrets cannot be rotated through the API.
+    pub vault: Option<paybridge_engine::vault::Vault>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -51,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(admin::routes())
+        .merge(openapi::routes())
         .merge(webhooks::routes())
         .layer(DefaultBodyLimit::max(256 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -67,8 +67,8 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 static SEEN: Mutex<BTreeSet<(&'static str, String)>> = Mutex::new(BTreeSet::new());
 
 async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(response) = crate::admin::authorize(&state, &headers, Role::Viewer).await {
-        return response;
+    if let Err(error) = crate::admin::authorize(&state, &headers, Role::Viewer).await {
+        return error.into_response();
     }
     let Some(handle) = &state.metrics else {
         return (

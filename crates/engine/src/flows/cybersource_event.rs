@@ -183,7 +183,7 @@ async fn review_decided(
         "case_id": resource_of(payload),
         "comments": notes.join(" / "),
     });
-    let flows = engine.flows.triggered_by("order-api", event_type);
+    let flows = engine.flows().triggered_by("order-api", event_type);
     let flows: Vec<&str> = flows.iter().map(String::as_str).collect();
     let new = crate::store::NewEvent {
         source: "order-api".into(),

@@ -15,7 +15,7 @@ use crate::flows::library::Library;
 use crate::store::{FlowVersionRecord, Store, StoreError};
 
 /// What a deployment did to one flow.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Deployed {
     pub name: String,
     /// The version the environment ran before, if any.

@@ -11,11 +11,13 @@ pub mod catalogue;
 pub mod cybersource_event;
 pub mod definition;
 pub mod deploy;
+pub mod edit;
 pub mod interpreter;
 pub mod library;
 pub mod maintenance;
 pub mod payment_resolution;
 pub mod preview;
+pub mod view;
 
 use crate::Engine;
 use crate::error::StepError;

@@ -73,7 +73,7 @@ pub(crate) async fn resolve_order(ctx: &RunContext<'_>, order_id: &str) -> Resul
             let output = serde_json::to_value(&result)
                 .map_err(|e| StepError::permanent("engine", e.to_string()))?;
             store.succeed_step(&payment_key, &output, now).await?;
-            let (update, runs) = order_update(&record, Ok(result), now, &engine.flows);
+            let (update, runs) = order_update(&record, Ok(result), now, &engine.flows());
             store
                 .record_payment(&record.id, &update, &runs, now)
                 .await?;

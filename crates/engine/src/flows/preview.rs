@@ -9,7 +9,7 @@ use crate::flows::definition::Definition;
 use crate::mapping::Context;
 
 /// One step as it would run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepPreview {
     pub name: String,
     pub action: &'static str,
@@ -25,7 +25,7 @@ pub struct StepPreview {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     pub flow: String,
     pub version: String,

@@ -224,7 +224,7 @@ pub struct NewRun {
 }
 
 /// Lifecycle of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Waiting for `next_attempt_at` (and for earlier runs of its entity).
@@ -277,7 +277,7 @@ pub struct ClaimedRun {
     pub attempt: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunRecord {
     pub id: i64,
     pub inbox_id: i64,
@@ -302,7 +302,7 @@ pub struct RunRecord {
 }
 
 /// A flow version as recorded when it was deployed.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FlowVersionRecord {
     pub name: String,
     pub version: String,
@@ -312,7 +312,7 @@ pub struct FlowVersionRecord {
 }
 
 /// Which version of a flow an environment runs, since when.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DeploymentRecord {
     pub env: String,
     pub name: String,
@@ -349,7 +349,7 @@ pub struct RunFilter {
 }
 
 /// Lifecycle of a memoized step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// Begun and not finished: the call may have taken effect.
@@ -358,7 +358,7 @@ pub enum StepStatus {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepRecord {
     pub idempotency_key: String,
     pub run_id: Option<i64>,

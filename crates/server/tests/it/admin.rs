@@ -122,6 +122,7 @@ async fn a_role_below_the_routes_is_forbidden_and_told_which_it_needs() {
         storefront_keys: std::sync::Arc::new(Vec::new()),
         metrics: None,
         cybersource_webhooks: None,
+        admin: std::sync::Arc::default(),
     };
     let headers = |secret: &secrecy::SecretString| {
         let mut headers = HeaderMap::new();
@@ -136,6 +137,7 @@ async fn a_role_below_the_routes_is_forbidden_and_told_which_it_needs() {
     let refused = paybridge_server::admin::authorize(&state, &headers(&viewer), Role::Operator)
         .await
         .unwrap_err();
+    let refused = axum::response::IntoResponse::into_response(refused);
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let bytes = axum::body::to_bytes(refused.into_body(), 1 << 16)
         .await

@@ -16,6 +16,7 @@ use url::Url;
 const KEY: &str = "storefront-key-0123456789abcdef";
 
 mod admin;
+mod admin_api;
 mod webhooks;
 
 async fn app(test_mode: bool) -> (tempfile::TempDir, axum::Router) {
@@ -71,6 +72,7 @@ async fn app_with(
         storefront_keys: Arc::new(vec![SecretString::from(KEY)]),
         metrics: None,
         cybersource_webhooks: webhooks.map(Arc::new),
+        admin: Arc::default(),
     };
     (dir, router(state), engine)
 }
