@@ -243,6 +243,7 @@ impl RunningApp {
                     config.connections.clone()
                 },
                 vault,
+                ..Default::default()
             }),
         });
         let (stop_server, stopped) = oneshot::channel::<()>();

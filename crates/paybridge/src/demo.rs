@@ -47,6 +47,9 @@ pub struct DemoOptions {
     /// How long a lost payment waits before it is looked up (Cybersource prescribes 60 s; its
     /// webhook, when it comes, resolves it sooner).
     pub payment_resolution_delay: std::time::Duration,
+    /// Run the flows deployed to this environment (seeded with the shipped templates), so that
+    /// deploying from the console changes what runs.
+    pub flows_env: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -58,6 +61,7 @@ impl Default for DemoOptions {
             concurrency: 16,
             workers: 8,
             payment_resolution_delay: std::time::Duration::from_secs(60),
+            flows_env: None,
         }
     }
 }
@@ -191,6 +195,19 @@ impl DemoEnvironment {
             .key
             .clone()
             .context("the signing key came without its key")?;
+        if let Some(env) = &options.flows_env {
+            let store =
+                paybridge_engine::Store::open_sqlite(&data_dir.join("paybridge.db")).await?;
+            paybridge_engine::flows::deploy::deploy(
+                &store,
+                &paybridge_engine::Clock::new(),
+                env,
+                &Library::shipped(),
+                Some("the demo's templates"),
+            )
+            .await?;
+            store.close().await;
+        }
         let app = RunningApp::start(AppConfig {
             // The demo's dead letters are in its summary; it tells no one.
             alerts: None,
@@ -240,7 +257,7 @@ impl DemoEnvironment {
                 SecretString::from(creds.callback_secret.clone()),
             )),
             flows: Library::shipped(),
-            flows_env: None,
+            flows_env: options.flows_env.clone(),
             connections: Vec::new(),
             vault_keys: None,
         })

@@ -7,10 +7,13 @@
 //! - [`admin`]: API tokens with roles, and the admin API (`/api/v1/admin/…`): runs, dead
 //!   letters, flows, connections, quota, summary; described by [`openapi`] at `/openapi.json`.
 //!
+//! - [`console`]: the web console at `/console`, on the admin API's functions.
+//!
 //! [`router`] builds the whole application without a socket (tests call it with `oneshot`);
 //! [`serve`] runs it on a listener until the shutdown future completes.
 
 pub mod admin;
+pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
@@ -48,6 +51,10 @@ pub struct Admin {
     pub connections: Vec<admin::connections::ConnectionInfo>,
     /// `None`: secrets cannot be rotated through the API.
     pub vault: Option<paybridge_engine::vault::Vault>,
+    /// The console's signed-in sessions.
+    pub sessions: console::Sessions,
+    /// The overview's numbers over time.
+    pub samples: console::Samples,
 }
 
 impl std::fmt::Debug for AppState {
@@ -66,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(admin::routes())
         .merge(openapi::routes())
+        .merge(console::routes())
         .merge(webhooks::routes())
         .layer(DefaultBodyLimit::max(256 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())

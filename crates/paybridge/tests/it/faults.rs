@@ -83,6 +83,7 @@ async fn run(faults: bool) -> FinalState {
         concurrency: 8,
         workers: 4,
         payment_resolution_delay: Duration::from_millis(200),
+        flows_env: None,
     })
     .await
     .unwrap();

@@ -1,5 +1,6 @@
 //! End-to-end tests of the paybridge binary and of the demo environment over HTTP.
 
+mod browser;
 mod cli;
 mod crash;
 mod demo;
