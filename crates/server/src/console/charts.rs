@@ -108,6 +108,8 @@ mod tests {
         });
         assert!(empty.contains("no data yet"));
         assert!(bar("finance per_day", 950, 1000).contains("bar hot"));
-        assert!(bar("finance per_day", 5, 1000).contains(r#"width="1""#));
+        assert!(
+            bar("finance per_day", 500, 1000).contains(r#"class="bar" x="4" y="18" width="156""#)
+        );
     }
 }
