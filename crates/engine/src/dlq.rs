@@ -130,6 +130,33 @@ pub struct Bulk {
     pub skipped: Vec<i64>,
 }
 
+/// Replays (or discards) each of `ids`; a run that is not a dead letter (any more) or no longer
+/// exists is skipped. `original`: replay on the flow version each run ran.
+pub async fn act_on(
+    store: &Store,
+    clock: &Clock,
+    ids: Vec<i64>,
+    discard_them: bool,
+    original: bool,
+) -> Result<Bulk, DlqError> {
+    let mut result = Bulk::default();
+    for id in ids {
+        let outcome = if discard_them {
+            discard(store, clock, id).await
+        } else {
+            replay_on(store, clock, id, original).await
+        };
+        match outcome {
+            Ok(()) => result.done.push(id),
+            Err(DlqError::NotDead { .. } | DlqError::NotFound(_) | DlqError::NoVersion(_)) => {
+                result.skipped.push(id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(result)
+}
+
 /// Replays (or discards) every dead letter matching `filter` (its status is ignored: dead
 /// letters are what is acted on), a page at a time.
 pub async fn bulk(
@@ -137,6 +164,7 @@ pub async fn bulk(
     clock: &Clock,
     filter: &RunFilter,
     discard_them: bool,
+    original: bool,
 ) -> Result<Bulk, DlqError> {
     let mut page = RunFilter {
         status: Some(RunStatus::Dead),
@@ -150,18 +178,16 @@ pub async fn bulk(
             return Ok(result);
         };
         page.before_id = Some(last.id);
-        for run in runs {
-            let outcome = if discard_them {
-                discard(store, clock, run.id).await
-            } else {
-                replay(store, clock, run.id).await
-            };
-            match outcome {
-                Ok(()) => result.done.push(run.id),
-                Err(DlqError::NotDead { .. }) => result.skipped.push(run.id),
-                Err(e) => return Err(e),
-            }
-        }
+        let done = act_on(
+            store,
+            clock,
+            runs.iter().map(|r| r.id).collect(),
+            discard_them,
+            original,
+        )
+        .await?;
+        result.done.extend(done.done);
+        result.skipped.extend(done.skipped);
     }
 }
 
@@ -211,11 +237,11 @@ pub struct RetrySchedule {
 
 pub fn retry_schedule(run: &RunRecord, policy: &crate::retry::RetryPolicy) -> RetrySchedule {
     let pending = matches!(run.status, RunStatus::Queued | RunStatus::Running);
-    let later = (run.attempt.max(1)..policy.max_attempts.saturating_sub(1))
+    // `attempt` counts the attempts begun; the next one is scheduled, and each that fails
+    // after it (while the policy allows another) waits up to its ceiling.
+    let later = (run.attempt + 1..policy.max_attempts)
         .map(|made| {
-            let base = u64::try_from(policy.base_delay.as_millis()).unwrap_or(u64::MAX);
-            let max = u64::try_from(policy.max_delay.as_millis()).unwrap_or(u64::MAX);
-            base.saturating_mul(1u64 << (made.min(32))).min(max)
+            u64::try_from(crate::retry::ceiling(policy, made).as_millis()).unwrap_or(u64::MAX)
         })
         .collect();
     RetrySchedule {
@@ -223,5 +249,61 @@ pub fn retry_schedule(run: &RunRecord, policy: &crate::retry::RetryPolicy) -> Re
         max_attempts: policy.max_attempts,
         next_attempt_at: pending.then_some(run.next_attempt_at),
         later_wait_ceilings_ms: if pending { later } else { Vec::new() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::RetryPolicy;
+    use std::time::Duration;
+
+    fn run(status: RunStatus, attempt: u32) -> RunRecord {
+        RunRecord {
+            id: 1,
+            inbox_id: 1,
+            flow: "order-to-cash".into(),
+            entity_key: "order:R-1".into(),
+            status,
+            attempt,
+            next_attempt_at: 5_000,
+            last_error: None,
+            last_error_kind: None,
+            last_error_status: None,
+            last_error_step: None,
+            last_error_request_id: None,
+            created_at: 0,
+            updated_at: 0,
+            finished_at: None,
+            flow_version: None,
+            flow_version_pinned: false,
+        }
+    }
+
+    #[test]
+    fn the_retry_schedule_lists_the_waits_the_policy_still_allows() {
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_millis(1_500),
+        };
+        // One attempt failed; the second is due at 5 s. If it fails, the wait before the third
+        // is at most 1 s (500 ms · 2), before the fourth 1.5 s (capped); after that, none.
+        let schedule = retry_schedule(&run(RunStatus::Queued, 1), &policy);
+        assert_eq!(schedule.next_attempt_at, Some(5_000));
+        assert_eq!(schedule.later_wait_ceilings_ms, vec![1_000, 1_500]);
+        // The ceilings are the retry policy's own.
+        assert_eq!(
+            crate::retry::ceiling(&policy, 2),
+            Duration::from_millis(1_000)
+        );
+        assert!(
+            retry_schedule(&run(RunStatus::Queued, 3), &policy)
+                .later_wait_ceilings_ms
+                .is_empty()
+        );
+        let dead = retry_schedule(&run(RunStatus::Dead, 4), &policy);
+        assert_eq!(dead.next_attempt_at, None);
+        assert!(dead.later_wait_ceilings_ms.is_empty());
     }
 }

@@ -34,6 +34,18 @@ impl Default for RetryPolicy {
 /// "Full jitter": a uniform draw between zero and the exponential ceiling
 /// `min(max_delay, base_delay · 2^(attempts_made − 1))`, taken from `sample` (any `u64`, the
 /// caller's random number), and never less than `retry_after` when the vendor sent one.
+/// The most the wait after `attempts_made` failed attempts can be (before `Retry-After`):
+/// `min(max_delay, base_delay · 2^(attempts_made − 1))`.
+pub fn ceiling(policy: &RetryPolicy, attempts_made: u32) -> Duration {
+    let exponent = attempts_made.saturating_sub(1).min(32);
+    let millis = policy
+        .base_delay
+        .as_millis()
+        .saturating_mul(1u128 << exponent)
+        .min(policy.max_delay.as_millis());
+    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+}
+
 pub fn next_attempt(
     policy: &RetryPolicy,
     attempts_made: u32,
@@ -43,11 +55,7 @@ pub fn next_attempt(
     if attempts_made == 0 || attempts_made >= policy.max_attempts {
         return None;
     }
-    let base = policy.base_delay.as_millis();
-    let exponent = (attempts_made - 1).min(32);
-    let ceiling = base
-        .saturating_mul(1u128 << exponent)
-        .min(policy.max_delay.as_millis());
+    let ceiling = ceiling(policy, attempts_made).as_millis();
     let jittered = u128::from(sample) % (ceiling + 1);
     let wait = Duration::from_millis(u64::try_from(jittered).unwrap_or(u64::MAX));
     Some(retry_after.map_or(wait, |asked| wait.max(asked)))

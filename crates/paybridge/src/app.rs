@@ -148,6 +148,7 @@ pub struct RunningApp {
     workers: Workers,
     server: JoinHandle<std::io::Result<()>>,
     stop_server: oneshot::Sender<()>,
+    admin: Arc<paybridge_server::Admin>,
 }
 
 impl RunningApp {
@@ -231,20 +232,21 @@ impl RunningApp {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let admin = Arc::new(paybridge_server::Admin {
+            connections: if config.connections.is_empty() {
+                describe_connections(&config, "custom", None, Vec::new())
+            } else {
+                config.connections.clone()
+            },
+            vault,
+            ..Default::default()
+        });
         let router = paybridge_server::router(AppState {
             engine: engine.clone(),
             storefront_keys: std::sync::Arc::new(config.storefront_keys.clone()),
             metrics: paybridge_server::metrics::install(),
             cybersource_webhooks: webhook_verifier(&config.cybersource)?,
-            admin: Arc::new(paybridge_server::Admin {
-                connections: if config.connections.is_empty() {
-                    describe_connections(&config, "custom", None, Vec::new())
-                } else {
-                    config.connections.clone()
-                },
-                vault,
-                ..Default::default()
-            }),
+            admin: admin.clone(),
         });
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(paybridge_server::serve(listener, router, async {
@@ -257,6 +259,7 @@ impl RunningApp {
             workers,
             server,
             stop_server,
+            admin,
         })
     }
 
@@ -271,6 +274,7 @@ impl RunningApp {
 
     /// Stops taking requests, lets in-flight runs finish, and closes the store.
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.admin.close();
         let _ = self.stop_server.send(());
         self.server
             .await

@@ -508,15 +508,15 @@ impl FileConfig {
         let resolved = self
             .resolve_with(refs, location, store.as_ref(), vault.as_ref(), flows)
             .await
-            .map(|mut app| {
+            .and_then(|mut app| {
                 app.connections = crate::app::describe_connections(
                     &app,
                     self.cybersource.environment.trim(),
                     self.zoho.data_centre.as_deref(),
                     slots,
                 );
-                app.vault_keys = self.vault.keys();
-                app
+                app.vault_keys = self.vault.keys()?;
+                Ok(app)
             });
         if let Some(store) = store {
             store.close().await;

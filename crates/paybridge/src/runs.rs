@@ -135,7 +135,8 @@ async fn execute(
                 if original_version {
                     bail!("--original-version replays the runs named by id, not --all");
                 }
-                let done = dlq::bulk(store, clock, &filter(&selection, clock)?, discard).await?;
+                let done =
+                    dlq::bulk(store, clock, &filter(&selection, clock)?, discard, false).await?;
                 let mut out = format!("{verb} {} dead letter(s)", done.done.len());
                 if !done.skipped.is_empty() {
                     let _ = write!(

@@ -51,10 +51,13 @@ fn previous_key_env() -> String {
 }
 
 impl VaultSection {
-    /// The master keys, when one is given (the admin API rotates secrets with them).
-    pub fn keys(&self) -> Option<(KeySource, Vec<KeySource>)> {
-        let current = self.current_key().ok()?;
-        Some((current, self.previous_keys().unwrap_or_default()))
+    /// The master keys, when one is given (the admin API rotates secrets with them); a key
+    /// that is given but unreadable is an error, not a quietly disabled rotation.
+    pub fn keys(&self) -> anyhow::Result<Option<(KeySource, Vec<KeySource>)>> {
+        if std::env::var_os(&self.key_env).is_none() && self.key_file.is_none() {
+            return Ok(None);
+        }
+        Ok(Some((self.current_key()?, self.previous_keys()?)))
     }
 
     fn current_key(&self) -> anyhow::Result<KeySource> {

@@ -55,6 +55,25 @@ pub struct Admin {
     pub sessions: console::Sessions,
     /// The overview's numbers over time.
     pub samples: console::Samples,
+    /// Set when the server stops: long-lived answers (the console's event stream) end, so that
+    /// a graceful shutdown is not held open by a browser tab.
+    pub closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("connections", &self.connections.len())
+            .field("vault", &self.vault.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Admin {
+    /// Ends the long-lived answers; call before the server's graceful shutdown.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
 }
 
 impl std::fmt::Debug for AppState {

@@ -45,7 +45,37 @@ pub fn set_field(
 ) -> Result<Edited, EditError> {
     let expression = expression.trim();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let (step_start, step_end) = step_block(&lines, step).ok_or(EditError::NoStep(step.into()))?;
+    let (from, to, new) = replacement(&lines, step, path, expression)?;
+    let text = [lines[..from].concat(), new, lines[to..].concat()].concat();
+    match definition::compile(origin, &text) {
+        Ok(flow) => {
+            let holds = match FlowView::of(&flow).field(step, path) {
+                Some(field) => !field.literal && field.expression.trim() == expression,
+                None => expression.is_empty(),
+            };
+            if !holds {
+                return Err(EditError::NotRoundTripped {
+                    step: step.into(),
+                    path: path.into(),
+                });
+            }
+            Ok(Edited {
+                text,
+                problems: Vec::new(),
+            })
+        }
+        Err(problems) => Ok(Edited { text, problems }),
+    }
+}
+
+/// Which lines to replace (`from..to`, empty to insert) and with what.
+fn replacement(
+    lines: &[&str],
+    step: &str,
+    path: &str,
+    expression: &str,
+) -> Result<(usize, usize, String), EditError> {
+    let (step_start, step_end) = step_block(lines, step).ok_or(EditError::NoStep(step.into()))?;
     let unsupported = || EditError::Unsupported {
         step: step.into(),
         path: path.into(),
@@ -69,7 +99,7 @@ pub fn set_field(
         match child {
             Some(i) => {
                 let own = indent(lines[i]);
-                let block_end = block_end(&lines, i, end);
+                let block_end = block_end(lines, i, end);
                 if depth > 0 && depth == path.split('.').count() {
                     found = Some((i, block_end));
                     break;
@@ -94,9 +124,7 @@ pub fn set_field(
                     insert_at -= 1;
                 }
                 let new = render(key, expression, field_indent);
-                return finish(
-                    &lines, insert_at, insert_at, &new, origin, step, path, expression,
-                );
+                return Ok((insert_at, insert_at, new));
             }
             None => return Err(no_field()),
         }
@@ -115,45 +143,7 @@ pub fn set_field(
             indent(lines[line]),
         )
     };
-    finish(
-        &lines, line, block_end, &new, origin, step, path, expression,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    lines: &[&str],
-    from: usize,
-    to: usize,
-    new: &str,
-    origin: &str,
-    step: &str,
-    path: &str,
-    expression: &str,
-) -> Result<Edited, EditError> {
-    let mut text: String = lines[..from].concat();
-    text.push_str(new);
-    text.push_str(&lines[to..].concat());
-    match definition::compile(origin, &text) {
-        Ok(flow) => {
-            let view = FlowView::of(&flow);
-            let holds = match view.field(step, path) {
-                Some(field) => !field.literal && field.expression.trim() == expression,
-                None => expression.is_empty(),
-            };
-            if !holds {
-                return Err(EditError::NotRoundTripped {
-                    step: step.into(),
-                    path: path.into(),
-                });
-            }
-            Ok(Edited {
-                text,
-                problems: Vec::new(),
-            })
-        }
-        Err(problems) => Ok(Edited { text, problems }),
-    }
+    Ok((line, block_end, new))
 }
 
 /// `key: <the expression as a YAML string>` at `indent`, with a line end.

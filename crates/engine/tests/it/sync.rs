@@ -397,7 +397,9 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
         flow: Some("order-to-cash".into()),
         ..RunFilter::default()
     };
-    let bulk = dlq::bulk(store, &clock, &filter, false).await.unwrap();
+    let bulk = dlq::bulk(store, &clock, &filter, false, false)
+        .await
+        .unwrap();
     assert!(bulk.done.is_empty(), "{bulk:?}");
     // …until it is replayed by id; a new dead letter is then replayed with the filter.
     dlq::replay(store, &clock, second).await.unwrap();
@@ -416,7 +418,9 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
         .await
         .unwrap();
     assert_eq!(world.settled("S-3").await.status, OrderStatus::SyncFailed);
-    let bulk = dlq::bulk(store, &clock, &filter, false).await.unwrap();
+    let bulk = dlq::bulk(store, &clock, &filter, false, false)
+        .await
+        .unwrap();
     assert_eq!(bulk.done.len(), 1);
     world.engine.wake_workers();
     assert_eq!(world.settled("S-3").await.status, OrderStatus::Completed);

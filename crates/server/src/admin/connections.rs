@@ -114,11 +114,14 @@ pub(crate) fn infos(state: &AppState) -> Vec<ConnectionInfo> {
     all
 }
 
-/// A URL without its user info (a password in a callback URL stays out of answers).
+/// A URL without its user info, query and fragment (a password or a key in a callback URL
+/// stays out of answers).
 pub fn redact_url(url: &url::Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_username("");
     let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
     shown.to_string()
 }
 

@@ -489,18 +489,17 @@ pub(crate) async fn deploy_texts(
     } else {
         let mut library = paybridge_engine::flows::library::Library::empty();
         for text in texts {
-            let origin = match definition::compile("console", text) {
-                Ok(flow) => engine
-                    .flows()
-                    .get(&flow.name)
-                    .map(|f| f.origin.clone())
-                    .unwrap_or_else(|| format!("console:{}", flow.name)),
+            let mut flow = match definition::compile("console", text) {
+                Ok(flow) => flow,
                 Err(errors) => return Ok(Err(validation_of(&errors))),
             };
-            match definition::compile(&origin, text) {
-                Ok(flow) => library.insert(flow),
-                Err(errors) => return Ok(Err(validation_of(&errors))),
-            }
+            // A new version of a running flow keeps where that one came from.
+            flow.origin = engine
+                .flows()
+                .get(&flow.name)
+                .map(|f| f.origin.clone())
+                .unwrap_or_else(|| format!("console:{}", flow.name));
+            library.insert(flow);
         }
         library
     };

@@ -265,6 +265,9 @@ pub struct BulkRequest {
     pub since: Option<i64>,
     #[serde(default)]
     pub until: Option<i64>,
+    /// Replay each run on the flow version it ran (runs that ran none are skipped).
+    #[serde(default)]
+    pub original_version: bool,
 }
 
 pub(crate) async fn bulk(
@@ -273,27 +276,13 @@ pub(crate) async fn bulk(
     discard_them: bool,
 ) -> Result<Bulk, ApiError> {
     let engine = &state.engine;
+    let original = request.original_version;
     let result = match request.ids {
         Some(ids) => {
             if ids.is_empty() || ids.len() > 1000 {
                 return Err(ApiError::bad_request("ids: give 1 to 1000 run ids"));
             }
-            let mut result = Bulk::default();
-            for id in ids {
-                let done = if discard_them {
-                    dlq::discard(&engine.store, &engine.clock, id).await
-                } else {
-                    dlq::replay(&engine.store, &engine.clock, id).await
-                };
-                match done {
-                    Ok(()) => result.done.push(id),
-                    Err(DlqError::NotDead { .. } | DlqError::NotFound(_)) => {
-                        result.skipped.push(id)
-                    }
-                    Err(e) => return Err(dlq_error(e)),
-                }
-            }
-            result
+            dlq::act_on(&engine.store, &engine.clock, ids, discard_them, original).await
         }
         None => {
             let filter = RunQuery {
@@ -304,11 +293,17 @@ pub(crate) async fn bulk(
                 ..RunQuery::default()
             }
             .filter()?;
-            dlq::bulk(&engine.store, &engine.clock, &filter, discard_them)
-                .await
-                .map_err(dlq_error)?
+            dlq::bulk(
+                &engine.store,
+                &engine.clock,
+                &filter,
+                discard_them,
+                original,
+            )
+            .await
         }
-    };
+    }
+    .map_err(dlq_error)?;
     if !discard_them && !result.done.is_empty() {
         engine.wake_workers();
     }

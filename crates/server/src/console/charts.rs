@@ -15,7 +15,8 @@ const HEIGHT: i64 = 110;
 const TOP: i64 = 28;
 const BOTTOM: i64 = 100;
 
-fn escape(text: &str) -> String {
+/// Text made safe inside SVG/HTML markup and attribute values.
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -4,18 +4,13 @@
 
 use paybridge_engine::flows::view::FlowView;
 
+use super::charts::escape;
+
 const WIDTH: usize = 360;
 const NODE_H: usize = 52;
 const GAP: usize = 22;
 const LEFT: usize = 12;
 const NODE_W: usize = 290;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

@@ -2,8 +2,9 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Form, Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::extract::{Form, FromRequestParts, Path, Query, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use paybridge_engine::flows::preview::StepPreview;
@@ -39,27 +40,34 @@ pub struct Notice {
 
 fn chrome(session: &Session, active: &'static str, notice: Option<String>) -> Chrome {
     Chrome {
-        user: session.name.clone(),
-        role: session.role.to_string(),
+        user: session.token.name.clone(),
+        role: session.token.role.to_string(),
         csrf: session.csrf.clone(),
         active,
         notice,
-        can_operate: session.role >= Role::Operator,
-        can_admin: session.role >= Role::Admin,
+        can_operate: session.token.role >= Role::Operator,
+        can_admin: session.token.role >= Role::Admin,
     }
 }
 
-/// The session of a page request, or the way to the login page.
-async fn signed_in(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Session, Response> {
-    match session::current(state, headers).await {
-        Some((_, session)) => Ok(session),
-        None => {
-            let next = uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/console");
-            let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-            Err(Redirect::to(&format!("/console/login?next={next}")).into_response())
+/// A page request's session; without one, the visitor is sent to sign in and brought back.
+pub struct SignedIn(pub Session);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<SignedIn, Response> {
+        match session::current(state, &parts.headers).await {
+            Some((_, session)) => Ok(SignedIn(session)),
+            None => {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/console");
+                let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                Err(Redirect::to(&format!("/console/login?next={next}")).into_response())
+            }
         }
     }
 }
@@ -84,15 +92,7 @@ async fn acting(
             "This form is stale or did not come from the console (CSRF check): reload the page and try again.",
         ));
     }
-    let token = paybridge_engine::tokens::TokenInfo {
-        id: session.token_id.clone(),
-        name: session.name.clone(),
-        role: session.role,
-        created_ms: 0,
-        last_used_ms: None,
-        revoked_ms: None,
-    };
-    require(&token, needed).map_err(|e| page_error(e.status, &e.message))?;
+    require(&session.token, needed).map_err(|e| page_error(e.status, &e.message))?;
     Ok(session)
 }
 
@@ -130,21 +130,9 @@ fn back_with(path: &str, notice: &str) -> Response {
     Redirect::to(&format!("{path}{sep}notice={notice}")).into_response()
 }
 
-/// `YYYY-MM-DD HH:MM:SS` UTC.
-pub fn time(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map(|t| {
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        })
-        .unwrap_or_else(|_| ms.to_string())
+/// A Unix-ms time as the console shows it (RFC 3339, UTC).
+fn time(ms: i64) -> String {
+    paybridge_engine::flows::interpreter::rfc3339(ms)
 }
 
 fn pretty(value: &Value) -> String {
@@ -196,12 +184,7 @@ pub async fn login(
     let tokens = Tokens::new(state.engine.store.clone(), state.engine.clock);
     match tokens.verify(form.token.trim()).await {
         Ok(info) => {
-            let id = state.admin.sessions.open(
-                info.id,
-                info.name,
-                info.role,
-                state.engine.clock.now_ms(),
-            );
+            let id = state.admin.sessions.open(info, state.engine.clock.now_ms());
             let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
             if let Ok(cookie) = session::set_cookie(&id, &headers).parse() {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -354,14 +337,9 @@ async fn live_html(state: &AppState) -> Result<String, ApiError> {
 
 pub async fn overview(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn(session): SignedIn,
     Query(n): Query<Notice>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     match live_html(&state).await {
         Ok(live) => render(&OverviewPage {
             chrome: chrome(&session, "overview", n.notice),
@@ -371,14 +349,7 @@ pub async fn overview(
     }
 }
 
-pub async fn live_fragment(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    if let Err(r) = signed_in(&state, &headers, &uri).await {
-        return r;
-    }
+pub async fn live_fragment(State(state): State<AppState>, _signed_in: SignedIn) -> Response {
     match live_html(&state).await {
         Ok(html) => Html(html).into_response(),
         Err(e) => api_failure(e),
@@ -387,26 +358,44 @@ pub async fn live_fragment(
 
 /// Server-sent events: a `tick` every two seconds with the numbers that change, so pages
 /// refresh what they show only when something moved.
-pub async fn events(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(r) = signed_in(&state, &headers, &uri).await {
-        return r;
-    }
-    let stream = futures::stream::unfold((state, true), |(state, first)| async move {
-        if !first {
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        }
-        let data = match state.engine.store.counts().await {
-            Ok(counts) => serde_json::json!({
-                "runs": counts.runs_by_status,
-                "orders": counts.orders_by_status,
-                "events": counts.inbox_events,
-            })
-            .to_string(),
-            Err(_) => "{}".to_string(),
-        };
-        let event = Event::default().event("tick").data(data);
-        Some((Ok::<_, std::convert::Infallible>(event), (state, false)))
-    });
+pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some((id, _)) = session::current(&state, &headers).await else {
+        return page_error(
+            StatusCode::UNAUTHORIZED,
+            "Your session ended: sign in again.",
+        );
+    };
+    let closing = state.admin.closing.subscribe();
+    let stream = futures::stream::unfold(
+        (state, id, closing, true),
+        |(state, id, mut closing, first)| async move {
+            if !first {
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    _ = closing.changed() => return None,
+                }
+            }
+            // The stream ends with the server (so shutdown is not held open) or the session.
+            if *closing.borrow() {
+                return None;
+            }
+            session::by_id(&state, &id).await?;
+            let data = match state.engine.store.counts().await {
+                Ok(counts) => serde_json::json!({
+                    "runs": counts.runs_by_status,
+                    "orders": counts.orders_by_status,
+                    "events": counts.inbox_events,
+                })
+                .to_string(),
+                Err(_) => "{}".to_string(),
+            };
+            let event = Event::default().event("tick").data(data);
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (state, id, closing, false),
+            ))
+        },
+    );
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -467,6 +456,7 @@ async fn find(state: &AppState, query: &RunQuery) -> Result<(Vec<RunRecord>, u32
     Ok((state.engine.store.find_runs(&filter).await?, filter.limit))
 }
 
+/// Every flow a run can name: the flow files this node runs and the engine's own.
 fn flow_names(state: &AppState) -> Vec<String> {
     let mut names: Vec<String> = state
         .engine
@@ -474,32 +464,18 @@ fn flow_names(state: &AppState) -> Vec<String> {
         .iter()
         .map(|f| f.name.clone())
         .collect();
-    names.extend(
-        [
-            "cybersource-event",
-            "payment-resolution",
-            "payment-watchdog",
-            "prune",
-            "zoho-token-refresh",
-        ]
-        .map(String::from),
-    );
+    names.extend(paybridge_engine::flows::Flow::ALL.map(|f| f.name().to_string()));
     names.sort();
     names
 }
 
 pub async fn runs(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn(session): SignedIn,
     Query(query): Query<RunQuery>,
     Query(n): Query<Notice>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let (runs, limit) = match find(&state, &query).await {
         Ok(found) => found,
         Err(e) => return api_failure(e),
@@ -538,13 +514,9 @@ pub async fn runs(
 
 pub async fn run_rows(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    _signed_in: SignedIn,
     Query(query): Query<RunQuery>,
 ) -> Response {
-    if let Err(r) = signed_in(&state, &headers, &uri).await {
-        return r;
-    }
     match find(&state, &query).await {
         Ok((runs, _)) => render(&RunRows { rows: rows(&runs) }),
         Err(e) => api_failure(e),
@@ -582,15 +554,10 @@ struct RunPage {
 
 pub async fn run(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn(session): SignedIn,
     Path(id): Path<i64>,
     Query(n): Query<Notice>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let view = match crate::admin::runs::run_view(&state, id).await {
         Ok(v) => v,
         Err(e) => return api_failure(e),
@@ -697,15 +664,10 @@ struct DeadLettersPage {
 
 pub async fn dead_letters(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn(session): SignedIn,
     Query(query): Query<RunQuery>,
     Query(n): Query<Notice>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let query = RunQuery {
         status: Some("dead".into()),
         limit: Some(query.limit.unwrap_or(200)),
@@ -757,16 +719,7 @@ fn parse_ids(pairs: &[(String, String)]) -> Vec<i64> {
         .collect()
 }
 
-pub async fn confirm(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn confirm(SignedIn(session): SignedIn, RawQuery(raw): RawQuery) -> Response {
     let pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
             .into_owned()
@@ -834,6 +787,7 @@ pub async fn act(
     }
     let request = crate::admin::runs::BulkRequest {
         ids: Some(ids),
+        original_version: original,
         ..Default::default()
     };
     match crate::admin::runs::bulk(&state, request, discard).await {
@@ -842,7 +796,7 @@ pub async fn act(
             let mut notice = format!("{verb} {}.", result.done.len());
             if !result.skipped.is_empty() {
                 notice.push_str(&format!(
-                    " Skipped {} that were no longer dead letters.",
+                    " Skipped {} that were no longer dead letters (or, on the original version, ran none).",
                     result.skipped.len()
                 ));
             }
@@ -873,14 +827,9 @@ struct FlowsPage {
 
 pub async fn flows(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn(session): SignedIn,
     Query(n): Query<Notice>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let flows = state
         .engine
         .flows()
@@ -931,15 +880,10 @@ const SAMPLE_ORDER: &str = include_str!("../../../../flows/samples/order-approve
 
 pub async fn flow(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn(session): SignedIn,
     Path(name): Path<String>,
     Query(query): Query<FlowQuery>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let running = match crate::admin::flows::running(&state, &name) {
         Ok(f) => f,
         Err(e) => return api_failure(e),
@@ -1112,7 +1056,7 @@ pub async fn deploy(
     let note = form
         .note
         .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| format!("deployed from the console by {}", session.name));
+        .unwrap_or_else(|| format!("deployed from the console by {}", session.token.name));
     let back = format!("/console/flows/{name}");
     match crate::admin::flows::deploy_texts(&state, form.env.trim(), &[form.text], Some(&note))
         .await
@@ -1199,14 +1143,9 @@ struct ConnectionsPage {
 
 pub async fn connections(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn(session): SignedIn,
     Query(n): Query<Notice>,
 ) -> Response {
-    let session = match signed_in(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let views = match crate::admin::connections::views(&state).await {
         Ok(v) => v,
         Err(e) => return api_failure(e),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use axum::http::{HeaderMap, header};
-use paybridge_engine::tokens::Role;
+use paybridge_engine::tokens::TokenInfo;
 use rand::RngExt as _;
 
 use crate::AppState;
@@ -17,9 +17,8 @@ pub const COOKIE: &str = "pb_console";
 
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub token_id: String,
-    pub name: String,
-    pub role: Role,
+    /// The token signed in with (never its secret).
+    pub token: TokenInfo,
     pub csrf: String,
     pub last_seen_ms: i64,
 }
@@ -36,16 +35,14 @@ fn random_id() -> String {
 }
 
 impl Sessions {
-    pub fn open(&self, token_id: String, name: String, role: Role, now_ms: i64) -> String {
+    pub fn open(&self, token: TokenInfo, now_ms: i64) -> String {
         let id = random_id();
         let mut all = self.by_id.lock().unwrap_or_else(PoisonError::into_inner);
         all.retain(|_, s| now_ms - s.last_seen_ms < IDLE_MS);
         all.insert(
             id.clone(),
             Session {
-                token_id,
-                name,
-                role,
+                token,
                 csrf: random_id(),
                 last_seen_ms: now_ms,
             },
@@ -87,12 +84,18 @@ pub fn cookie_id(headers: &HeaderMap) -> Option<&str> {
 /// The request's live session, if its token is still valid.
 pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
     let id = cookie_id(headers)?;
+    let session = by_id(state, id).await?;
+    Some((id.to_string(), session))
+}
+
+/// Session `id`, if it is live and its token is still valid (a revoked token ends it).
+pub async fn by_id(state: &AppState, id: &str) -> Option<Session> {
     let session = state
         .admin
         .sessions
         .touch(id, state.engine.clock.now_ms())?;
-    match state.engine.store.token(&session.token_id).await {
-        Ok(Some(record)) if record.revoked_ms.is_none() => Some((id.to_string(), session)),
+    match state.engine.store.token(&session.token.id).await {
+        Ok(Some(record)) if record.revoked_ms.is_none() => Some(session),
         _ => {
             state.admin.sessions.close(id);
             None

@@ -17,6 +17,7 @@ const KEY: &str = "storefront-key-0123456789abcdef";
 
 mod admin;
 mod admin_api;
+mod console;
 mod webhooks;
 
 async fn app(test_mode: bool) -> (tempfile::TempDir, axum::Router) {
