@@ -143,6 +143,24 @@ pub fn card_type_code(brand: paybridge_model::CardBrand) -> Option<&'static str>
     }
 }
 
+/// The brand of a Cybersource card type code (`001` → Visa).
+pub fn brand_of_card_type(code: &str) -> paybridge_model::CardBrand {
+    use paybridge_model::CardBrand;
+    [
+        CardBrand::Visa,
+        CardBrand::Mastercard,
+        CardBrand::Amex,
+        CardBrand::Discover,
+        CardBrand::DinersClub,
+        CardBrand::Jcb,
+        CardBrand::Maestro,
+        CardBrand::UnionPay,
+    ]
+    .into_iter()
+    .find(|brand| card_type_code(*brand) == Some(code.trim()))
+    .unwrap_or(CardBrand::Unknown)
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderInformation {

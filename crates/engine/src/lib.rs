@@ -124,13 +124,64 @@ impl Engine {
             entity_key: format!("cybersource-payment:{}", resource.unwrap_or("-")),
             payload: notification,
         };
+        // The engine's own reading first (what the event means for its order), then the flow
+        // files triggered by the event type, in that order.
+        let mut flows = vec![flows::Flow::CybersourceEvent.name().to_string()];
+        flows.extend(self.flows().triggered_by(
+            flows::definition::TriggerSource::Cybersource.inbox_source(),
+            &event.event_type,
+        ));
+        let names: Vec<&str> = flows.iter().map(String::as_str).collect();
         let accepted = self
             .store
-            .accept_event(
-                &event,
-                &[flows::Flow::CybersourceEvent.name()],
-                self.clock.now_ms(),
-            )
+            .accept_event(&event, &names, self.clock.now_ms())
+            .await?;
+        if !accepted.duplicate {
+            self.wake_workers();
+        }
+        Ok(accepted)
+    }
+
+    /// Commits a verified Zoho Books webhook delivery (a module's record) to the inbox as a
+    /// `books.<module>` event and queues its processing: the engine's own reading of credit
+    /// notes (a refund asked for in Books), then the flow files it triggers. The same delivery
+    /// again (byte for byte) changes nothing.
+    pub async fn accept_zoho_books_event(
+        &self,
+        module: &str,
+        record: serde_json::Map<String, serde_json::Value>,
+        raw: &[u8],
+    ) -> Result<store::Accepted, store::StoreError> {
+        use sha2::Digest as _;
+        let event_type = format!("books.{module}");
+        let id = record
+            .get(&format!("{module}_id"))
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_i64().map(|n| n.to_string()))
+            })
+            .unwrap_or_else(|| "-".into());
+        let event = store::NewEvent {
+            source: flows::definition::TriggerSource::Zoho.inbox_source().into(),
+            dedupe_key: format!("zoho-books:{}", hex::encode(sha2::Sha256::digest(raw))),
+            event_type: event_type.clone(),
+            // Events about one record are processed in the order they came.
+            entity_key: format!("zoho-books:{module}:{id}"),
+            payload: serde_json::json!({"module": module, "record": record}),
+        };
+        let mut flows = Vec::new();
+        if module == "creditnote" {
+            flows.push(flows::Flow::ZohoBooksEvent.name().to_string());
+        }
+        flows.extend(self.flows().triggered_by(
+            flows::definition::TriggerSource::Zoho.inbox_source(),
+            &event_type,
+        ));
+        let names: Vec<&str> = flows.iter().map(String::as_str).collect();
+        let accepted = self
+            .store
+            .accept_event(&event, &names, self.clock.now_ms())
             .await?;
         if !accepted.duplicate {
             self.wake_workers();

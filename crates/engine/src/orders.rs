@@ -110,6 +110,10 @@ pub struct PlaceOrder {
     pub idempotency_key: String,
     pub order: Order,
     pub payment: PaymentMethod,
+    /// Keep the card in Cybersource's Token Management Service: the payment creates a TMS
+    /// customer and payment instrument (`TOKEN_CREATE`), which the customer-sync template
+    /// writes to the Zoho contact. Only for a card or a transient token.
+    pub save_card: bool,
 }
 
 /// Why an order was not taken.
@@ -163,9 +167,21 @@ impl PlaceOrder {
             idempotency_key,
             order,
             payment,
+            save_card,
         } = self;
         let mut errors = order.validate();
         errors.extend(validate_payment(payment));
+        if *save_card
+            && matches!(
+                payment,
+                PaymentMethod::TmsCustomer { .. } | PaymentMethod::InstrumentIdentifier(_)
+            )
+        {
+            errors.push(FieldError::new(
+                "payment.save_card",
+                "the payment is a Cybersource token already; save_card is for a card or a transient token",
+            ));
+        }
         if idempotency_key.trim().is_empty() || idempotency_key.len() > 255 {
             errors.push(FieldError::new(
                 "Idempotency-Key",
@@ -184,7 +200,10 @@ impl PlaceOrder {
         let total = order.total().map_err(invalid)?;
         let card = payment.card_summary();
         let fingerprint = {
-            let canonical = serde_json::json!({"order": order, "payment": payment.summary()});
+            let mut canonical = serde_json::json!({"order": order, "payment": payment.summary()});
+            if *save_card {
+                canonical["save_card"] = serde_json::json!(true);
+            }
             hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
         };
         let order_id = format!("ord_{}", uuid::Uuid::now_v7().simple());
@@ -248,7 +267,12 @@ impl Engine {
     /// Returns as soon as Cybersource has answered.
     pub async fn place_order(&self, request: PlaceOrder) -> Result<Placed, PlaceError> {
         let (new, total) = request.admission(self.settings.test_mode)?;
-        let PlaceOrder { order, payment, .. } = request;
+        let PlaceOrder {
+            order,
+            payment,
+            save_card,
+            ..
+        } = request;
         let fingerprint = new.request_fingerprint.clone();
         let record = match self.store.admit_order(&new, self.clock.now_ms()).await? {
             Admission::Admitted(record) => record,
@@ -278,7 +302,9 @@ impl Engine {
                 existing
             }
         };
-        let updated = self.charge(&record, &order, &payment, total).await?;
+        let updated = self
+            .charge(&record, &order, &payment, save_card, total)
+            .await?;
         Ok(Placed::New(updated))
     }
 
@@ -287,6 +313,7 @@ impl Engine {
         record: &OrderRecord,
         order: &Order,
         payment: &PaymentMethod,
+        save_card: bool,
         total: Money,
     ) -> Result<OrderRecord, PlaceError> {
         let ctx = RunContext {
@@ -300,6 +327,7 @@ impl Engine {
             "amount": total.amount().to_string(),
             "currency": total.currency().code(),
             "payment": payment.summary(),
+            "save_card": save_card,
         });
         let result = ctx
             .step("cybersource.payment", &key, input, |attempt| async move {
@@ -311,6 +339,12 @@ impl Engine {
                     ));
                 }
                 let mut request = payment_request(record, order, payment, total);
+                if save_card {
+                    // A TMS customer with the card as its payment instrument (§3.1).
+                    request.processing_information.action_list = vec!["TOKEN_CREATE".into()];
+                    request.processing_information.action_token_types =
+                        vec!["customer".into(), "paymentInstrument".into()];
+                }
                 request.client_reference_information.transaction_id = Some(transaction_id_for(&record.id, attempt.number));
                 let response = cybersource.create_payment(&request).await?;
                 let result = PaymentResult::from_response(&response);

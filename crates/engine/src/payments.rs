@@ -38,6 +38,10 @@ pub struct PaymentResult {
     /// `rules` (those that did not ignore it), `reason_codes`, `case_priority`.
     #[serde(default)]
     pub risk: Option<serde_json::Value>,
+    /// The Cybersource tokens the payment made (`TOKEN_CREATE`): `customer_id`,
+    /// `payment_instrument_id`, `instrument_identifier_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<serde_json::Value>,
 }
 
 impl PaymentResult {
@@ -64,6 +68,15 @@ impl PaymentResult {
                 "case_priority": risk.case_priority,
             })
         });
+        let tokens = response.token_information.as_ref().and_then(|t| {
+            let id = |name: &str| t[name]["id"].as_str().map(str::to_string);
+            let customer_id = id("customer")?;
+            Some(serde_json::json!({
+                "customer_id": customer_id,
+                "payment_instrument_id": id("paymentInstrument"),
+                "instrument_identifier_id": id("instrumentIdentifier"),
+            }))
+        });
         PaymentResult {
             transaction_id: response.id.clone(),
             status: response.status.as_str().to_string(),
@@ -71,6 +84,7 @@ impl PaymentResult {
             reason,
             message,
             risk,
+            tokens,
         }
     }
 
@@ -111,6 +125,7 @@ impl PaymentResult {
                 "found through Transaction Search after the payment's answer was lost".into(),
             ),
             risk: details.risk_information.clone(),
+            tokens: None,
         })
     }
 }

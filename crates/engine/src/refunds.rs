@@ -1,5 +1,6 @@
-//! Refunds, both ways: asked for through the order API (`POST /api/v1/orders/{id}/refunds`),
-//! or made in Cybersource and learnt from its webhook. Either way a refund is admitted once —
+//! Refunds, both ways: asked for through the order API (`POST /api/v1/orders/{id}/refunds`) or
+//! in Zoho Books (a credit note for a paybridge order, learnt from a Books webhook), or made in
+//! Cybersource and learnt from its webhook. Either way a refund is admitted once —
 //! never more than was charged and not yet refunded, checked before anything is called — and
 //! its event starts the flows triggered by `order.refund_requested` (the shipped `refund`
 //! template: Cybersource refund when asked through paybridge, then a Books credit note and its
@@ -246,6 +247,61 @@ impl Engine {
         })
     }
 
+    /// Admits a refund asked for in Zoho Books: a credit note for the order (its balance is
+    /// what the customer gets back on the card), once per credit note. More than can still be
+    /// refunded is refused, before anything is called.
+    pub async fn adopt_books_credit_note(
+        &self,
+        order: &OrderRecord,
+        creditnote_id: &str,
+        creditnote_number: &str,
+        amount: Decimal,
+    ) -> Result<Option<RefundRecord>, RefundError> {
+        let currency =
+            Currency::from_code(&order.currency).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let asked = Money::rounded(amount, currency);
+        let amount_minor = asked
+            .minor_units()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if amount_minor <= 0 {
+            return Ok(None);
+        }
+        let admitted = self
+            .admit_refund(
+                order,
+                NewRefund {
+                    id: new_refund_id(),
+                    order_id: order.id.clone(),
+                    idempotency_key: format!("books:creditnote:{creditnote_id}"),
+                    request_fingerprint: creditnote_id.to_string(),
+                    amount_minor,
+                    currency: order.currency.clone(),
+                    reason: Some(format!("credit note {creditnote_number} in Zoho Books")),
+                    source: "books".into(),
+                    cybersource_refund_id: None,
+                    event: NewEvent {
+                        source: "order-api".into(),
+                        dedupe_key: format!("refund:books:{creditnote_id}"),
+                        event_type: REFUND_EVENT.into(),
+                        entity_key: format!("order:{}", order.reference),
+                        payload: serde_json::Value::Null,
+                    },
+                    flows: Vec::new(),
+                    entity_key: String::new(),
+                },
+            )
+            .await?;
+        match admitted {
+            RefundAdmission::Admitted(refund) => Ok(Some(refund)),
+            RefundAdmission::Existing(_) => Ok(None),
+            RefundAdmission::TooMuch { refundable_minor } => Err(RefundError::TooMuch {
+                asked,
+                refundable: Money::from_minor(refundable_minor.max(0), currency),
+            }),
+            RefundAdmission::NotRefundable { status } => Err(RefundError::NotRefundable { status }),
+        }
+    }
+
     /// Fills in the refund's event (the order as placed, and the refund) and its runs, and
     /// admits it.
     async fn admit_refund(
@@ -269,6 +325,8 @@ impl Engine {
                 "reason": refund.reason,
                 "source": refund.source,
                 "cybersource_refund_id": refund.cybersource_refund_id,
+                // A refund asked for in Books names its credit note (`books:creditnote:ID`).
+                "creditnote_id": refund.idempotency_key.strip_prefix("books:creditnote:"),
             },
         });
         refund.flows = self.flows().triggered_by("order-api", REFUND_EVENT);

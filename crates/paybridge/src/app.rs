@@ -138,6 +138,8 @@ pub struct ZohoConnection {
     pub crm: bool,
     /// The Zoho Desk organization, when Desk is used.
     pub desk_org_id: Option<String>,
+    /// How Books webhooks prove themselves (`None`: `POST /webhooks/zoho/books` is off).
+    pub books_webhooks: Option<paybridge_zoho::webhooks::BooksWebhookAuth>,
 }
 
 /// paybridge, running.
@@ -246,6 +248,7 @@ impl RunningApp {
             storefront_keys: std::sync::Arc::new(config.storefront_keys.clone()),
             metrics: paybridge_server::metrics::install(),
             cybersource_webhooks: webhook_verifier(&config.cybersource)?,
+            zoho_books_webhooks: config.zoho.books_webhooks.clone().map(Arc::new),
             admin: admin.clone(),
         });
         let (stop_server, stopped) = oneshot::channel::<()>();

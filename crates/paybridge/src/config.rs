@@ -17,6 +17,7 @@ use paybridge_engine::{EngineSettings, Store};
 use paybridge_model::Currency;
 use paybridge_server::admin::connections::SecretSlot;
 use paybridge_zoho::quota::{CrmPlan, DeskPlan, FinancePlan, Plans};
+use paybridge_zoho::webhooks::BooksWebhookAuth;
 use paybridge_zoho::{DataCentre, OAuthCredentials};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
@@ -280,6 +281,88 @@ pub struct ZohoSection {
     /// The Zoho Desk organization id, when Desk is used (fraud reviews open tickets there).
     #[serde(default)]
     pub desk_org_id: Option<String>,
+    /// How Zoho Books workflow webhooks prove themselves (`POST /webhooks/zoho/books` is off
+    /// without it).
+    #[serde(default)]
+    pub webhooks: Option<ZohoWebhooksSection>,
+}
+
+/// `[zoho.webhooks]`: Books has no signing of its own that is sure to be there (zoho.md §2.10),
+/// so by default the webhook carries a shared secret in a custom header or query parameter;
+/// `auth = "signature"` checks `X-Zoho-Webhook-Signature` instead ("secure this webhook").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZohoWebhooksSection {
+    /// `token` (the default) or `signature`.
+    #[serde(default = "token_auth")]
+    pub auth: String,
+    /// The shared secret (token) or signing secret, from an environment variable…
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// …or a vault entry.
+    #[serde(default)]
+    pub secret_vault: Option<String>,
+    /// `token`: the custom header the webhook sends the secret in…
+    #[serde(default = "token_header")]
+    pub header: String,
+    /// …or the URL's query parameter.
+    #[serde(default = "token_query")]
+    pub query: String,
+    /// `signature`: how far a `t=` timestamp may be from now.
+    #[serde(default = "five_minutes")]
+    pub window_secs: u64,
+}
+
+fn token_auth() -> String {
+    "token".into()
+}
+
+fn token_header() -> String {
+    "x-paybridge-token".into()
+}
+
+fn token_query() -> String {
+    "token".into()
+}
+
+impl ZohoWebhooksSection {
+    fn secret(&self) -> SecretRef<'_> {
+        SecretRef {
+            key: "zoho.webhooks.secret",
+            env: self.secret_env.as_deref(),
+            vault: self.secret_vault.as_deref(),
+        }
+    }
+
+    async fn resolve(&self, vault: Option<&Vault>) -> anyhow::Result<BooksWebhookAuth> {
+        let secret = self.secret().resolve(vault).await?;
+        let length = secret.expose_secret().chars().count();
+        match self.auth.as_str() {
+            "token" => {
+                if length < 16 {
+                    bail!("zoho.webhooks.secret: a token must be at least 16 characters");
+                }
+                if self.header.trim().is_empty() && self.query.trim().is_empty() {
+                    bail!("zoho.webhooks: name a header or a query parameter for the token");
+                }
+                Ok(BooksWebhookAuth::Token {
+                    secret,
+                    header: self.header.trim().to_ascii_lowercase(),
+                    query: self.query.trim().to_string(),
+                })
+            }
+            "signature" => {
+                if !(12..=50).contains(&length) {
+                    bail!("zoho.webhooks.secret: Zoho's signing secrets are 12 to 50 characters");
+                }
+                Ok(BooksWebhookAuth::Signature {
+                    secret,
+                    tolerance: std::time::Duration::from_secs(self.window_secs.max(1)),
+                })
+            }
+            other => bail!("zoho.webhooks.auth: {other:?} is not token or signature"),
+        }
+    }
 }
 
 /// Zoho's limits for the organization (reference zoho.md §2.3, §4.4, §5). Requests wait for
@@ -484,7 +567,10 @@ impl FileConfig {
         let webhook_vault = c
             .webhooks
             .as_ref()
-            .is_some_and(|w| w.keys.iter().any(|k| k.key_vault.is_some()));
+            .is_some_and(|w| w.keys.iter().any(|k| k.key_vault.is_some()))
+            || z.webhooks
+                .as_ref()
+                .is_some_and(|w| w.secret_vault.is_some());
         let alert_vault = webhook_vault
             || self.alerts.as_ref().is_some_and(|a| {
                 a.slack
@@ -682,6 +768,10 @@ impl FileConfig {
                 inventory: z.inventory,
                 crm: z.crm,
                 desk_org_id: z.desk_org_id.as_deref().map(str::trim).map(str::to_string),
+                books_webhooks: match &z.webhooks {
+                    Some(webhooks) => Some(webhooks.resolve(vault).await?),
+                    None => None,
+                },
             },
             storefront_keys,
             storefront_callback,
@@ -730,6 +820,13 @@ fn secret_slots(refs: &[SecretRef<'_>], config: &FileConfig) -> Vec<(&'static st
                 key.key_vault.as_deref(),
             );
         }
+    }
+    if let Some(webhooks) = &config.zoho.webhooks {
+        push(
+            "zoho.webhooks.secret",
+            webhooks.secret_env.as_deref(),
+            webhooks.secret_vault.as_deref(),
+        );
     }
     if let Some(connection) = &config.zoho.connection {
         push("zoho.connection", None, Some(connection));

@@ -77,6 +77,8 @@ struct DemoCredentials {
     organization_id: String,
     storefront_key: String,
     callback_secret: String,
+    /// The token Books webhooks carry (`?token=`).
+    books_webhook_token: String,
 }
 
 impl DemoCredentials {
@@ -99,6 +101,7 @@ impl DemoCredentials {
             organization_id: "10234695".into(),
             storefront_key: hex(24),
             callback_secret: hex(24),
+            books_webhook_token: hex(24),
         }
     }
 }
@@ -250,6 +253,13 @@ impl DemoEnvironment {
                 crm: true,
                 // The Zoho sandbox's Desk organization: review tickets go there.
                 desk_org_id: Some("60001234567".into()),
+                // Books tells paybridge of credit notes (refunds asked for in Books) and contact
+                // edits (sent on to Cybersource's TMS customer) by workflow webhooks.
+                books_webhooks: Some(paybridge_zoho::webhooks::BooksWebhookAuth::Token {
+                    secret: SecretString::from(creds.books_webhook_token.clone()),
+                    header: "x-paybridge-token".into(),
+                    query: "token".into(),
+                }),
             },
             storefront_keys: vec![SecretString::from(creds.storefront_key.clone())],
             storefront_callback: Some((

@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The Cybersource subscriptions' signing keys; `None`: webhooks are not taken.
     pub cybersource_webhooks: Option<Arc<paybridge_cybersource::webhooks::WebhookVerifier>>,
+    /// How Zoho Books webhooks prove themselves; `None`: they are not taken.
+    pub zoho_books_webhooks: Option<Arc<paybridge_zoho::webhooks::BooksWebhookAuth>>,
     /// What the admin API and the console know beyond the engine.
     pub admin: Arc<Admin>,
 }

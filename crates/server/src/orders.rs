@@ -226,6 +226,10 @@ struct PaymentRequest {
     payment_instrument_id: Option<String>,
     #[serde(default)]
     instrument_identifier: Option<String>,
+    /// Keep the card as a Cybersource TMS customer and payment instrument (card or transient
+    /// token only).
+    #[serde(default)]
+    save_card: bool,
 }
 
 #[derive(Deserialize)]
@@ -310,6 +314,7 @@ fn into_place_order(key: String, request: OrderRequest) -> Result<PlaceOrder, Ve
         .map_err(|e| problems.push(FieldError::new("currency", e.to_string())))
         .ok();
     let p = request.payment;
+    let save_card = p.save_card;
     let methods = [
         p.card.is_some(),
         p.transient_token.is_some(),
@@ -387,6 +392,7 @@ fn into_place_order(key: String, request: OrderRequest) -> Result<PlaceOrder, Ve
         idempotency_key: key,
         order,
         payment,
+        save_card,
     })
 }
 

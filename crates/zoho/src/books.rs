@@ -172,6 +172,30 @@ pub struct NewContact {
     pub notes: Option<String>,
 }
 
+/// Changes to a contact: only the fields given are sent, and only they change (custom fields
+/// by `api_name`, one by one).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_terms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
+    /// Replaces the contact persons (the primary one's e-mail is the contact's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_persons: Vec<ContactPerson>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<CustomField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Contact {
     pub contact_id: String,
@@ -688,6 +712,24 @@ impl Books {
         contact: &NewContact,
     ) -> Result<Contact, Error> {
         let body = to_value(contact)?;
+        self.finance
+            .call(
+                Method::PUT,
+                &format!("/contacts/{}", segment(contact_id)?),
+                &[],
+                Some(&body),
+                "contact",
+            )
+            .await
+    }
+
+    /// `PUT /contacts/{id}` with only the fields that change.
+    pub async fn change_contact(
+        &self,
+        contact_id: &str,
+        changes: &ContactChanges,
+    ) -> Result<Contact, Error> {
+        let body = to_value(changes)?;
         self.finance
             .call(
                 Method::PUT,

@@ -8,8 +8,8 @@
 use std::fmt;
 
 use paybridge_zoho::books::{
-    Contact, CreditNote, CustomerPayment, Invoice, NewContact, NewCreditNote, NewCustomerPayment,
-    NewInvoice, NewRefund, NewSalesOrder, SalesOrder,
+    Contact, ContactChanges, CreditNote, CustomerPayment, Invoice, NewContact, NewCreditNote,
+    NewCustomerPayment, NewInvoice, NewRefund, NewSalesOrder, SalesOrder,
 };
 use paybridge_zoho::desk::{NewTicket, Ticket, TicketUpdate};
 use paybridge_zoho::error::DUPLICATE_CONTACT_NAME;
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::Engine;
 use crate::error::StepError;
+use crate::flows::customer_tokens;
 use crate::runtime::Attempt;
 use crate::store::{InboxEvent, RefundOutcome, RefundStatus};
 
@@ -88,10 +89,18 @@ pub enum Action {
     CybersourceReverse,
     /// The trigger's held order becomes approved or declined, and its flows run.
     OrderReviewSettled,
+    /// A Books contact's fields changed (custom fields one by one).
+    BooksContactUpdate,
+    /// A TMS customer, read.
+    CybersourceCustomerGet,
+    /// A TMS customer's e-mail or merchant customer id changed (what differs only).
+    CybersourceCustomerUpdate,
+    /// A TMS payment instrument's card: brand, last four, expiry (never the number).
+    CybersourcePaymentInstrumentGet,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 29] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -117,6 +126,10 @@ impl Action {
         Action::CybersourceCapture,
         Action::CybersourceReverse,
         Action::OrderReviewSettled,
+        Action::BooksContactUpdate,
+        Action::CybersourceCustomerGet,
+        Action::CybersourceCustomerUpdate,
+        Action::CybersourcePaymentInstrumentGet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -146,6 +159,10 @@ impl Action {
             Action::CybersourceCapture => "cybersource.capture",
             Action::CybersourceReverse => "cybersource.reverse",
             Action::OrderReviewSettled => "order.review-settled",
+            Action::BooksContactUpdate => "zoho-books.contact.update",
+            Action::CybersourceCustomerGet => "cybersource.customer.get",
+            Action::CybersourceCustomerUpdate => "cybersource.customer.update",
+            Action::CybersourcePaymentInstrumentGet => "cybersource.payment-instrument.get",
         }
     }
 
@@ -202,6 +219,16 @@ impl Action {
             }
             Action::OrderReviewSettled => {
                 "the held order becomes approved or declined, and that event's flows run"
+            }
+            Action::BooksContactUpdate => {
+                "change a Books contact's fields (custom fields one by one; the rest stay)"
+            }
+            Action::CybersourceCustomerGet => "read a TMS customer (e-mail, default instrument)",
+            Action::CybersourceCustomerUpdate => {
+                "change a TMS customer's e-mail or merchant customer id (what differs; if-match)"
+            }
+            Action::CybersourcePaymentInstrumentGet => {
+                "read a TMS payment instrument's card: brand, last four, expiry (never the number)"
             }
         }
     }
@@ -319,6 +346,26 @@ impl Action {
                 req!("reference"),
             ],
             Action::OrderReviewSettled => &[req!("accepted"), req!("detail")],
+            Action::BooksContactUpdate => &[
+                req!("contact_id"),
+                opt!("contact_name"),
+                opt!("company_name"),
+                opt!("payment_terms"),
+                opt!("billing_address"),
+                opt!("shipping_address"),
+                opt!("contact_persons"),
+                opt!("custom_fields"),
+                opt!("notes"),
+            ],
+            Action::CybersourceCustomerGet => &[req!("customer_id")],
+            Action::CybersourceCustomerUpdate => &[
+                req!("customer_id"),
+                opt!("email"),
+                opt!("merchant_customer_id"),
+            ],
+            Action::CybersourcePaymentInstrumentGet => {
+                &[req!("customer_id"), opt!("payment_instrument_id")]
+            }
             Action::RefundRecorded => &[
                 req!("status"),
                 opt!("cybersource_refund_id"),
@@ -359,6 +406,23 @@ impl Action {
                 &["cybersource_id", "status"]
             }
             Action::OrderReviewSettled => &["changed"],
+            Action::BooksContactUpdate => &["contact_id", "email"],
+            Action::CybersourceCustomerGet => &[
+                "customer_id",
+                "email",
+                "merchant_customer_id",
+                "default_payment_instrument_id",
+            ],
+            Action::CybersourceCustomerUpdate => &["customer_id", "email", "changed"],
+            Action::CybersourcePaymentInstrumentGet => &[
+                "payment_instrument_id",
+                "brand",
+                "last4",
+                "expiration_month",
+                "expiration_year",
+                "expiry",
+                "instrument_identifier_id",
+            ],
             Action::BooksInvoiceMarkSent
             | Action::BooksInvoiceVoid
             | Action::InventorySalesOrderConfirm
@@ -676,6 +740,37 @@ impl Action {
                 let follow_on: FollowOnInput = read(self, input)?;
                 capture_or_reverse(call, self == Action::CybersourceCapture, follow_on).await
             }
+            Action::BooksContactUpdate => {
+                let mut input = input;
+                let contact_id = input
+                    .as_object_mut()
+                    .and_then(|fields| fields.remove("contact_id"))
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .filter(|id| !id.trim().is_empty())
+                    .ok_or_else(|| {
+                        StepError::permanent(
+                            "engine",
+                            "zoho-books.contact.update needs `contact_id`",
+                        )
+                    })?;
+                let changes: ContactChanges = read(self, input)?;
+                // Setting the same fields again is harmless: no look-up needed.
+                let contact = engine
+                    .connectors
+                    .books
+                    .change_contact(&contact_id, &changes)
+                    .await?;
+                Ok(json!({"contact_id": contact.contact_id, "email": contact.email}))
+            }
+            Action::CybersourceCustomerGet => {
+                customer_tokens::customer(engine, read(self, input)?).await
+            }
+            Action::CybersourceCustomerUpdate => {
+                customer_tokens::update_customer(engine, read(self, input)?).await
+            }
+            Action::CybersourcePaymentInstrumentGet => {
+                customer_tokens::instrument(engine, read(self, input)?).await
+            }
             Action::OrderReviewSettled => {
                 let ReviewSettled { accepted, detail } = read(self, input)?;
                 let order_id = call.order_id().ok_or_else(|| {
@@ -753,8 +848,9 @@ impl Action {
                         engine.clock.now_ms(),
                     )
                     .await?;
+                let card_saved = card_saved(call, order_id).await?;
                 engine.notify_progress();
-                Ok(json!({"done": true}))
+                Ok(json!({"done": true, "card_saved": card_saved}))
             }
         }
     }
@@ -1376,3 +1472,43 @@ async fn ensure_contact(
         Err(e) => Err(e.into()),
     }
 }
+
+/// After an order is synced: when its payment saved a card (or used a TMS customer), the
+/// `order.card_saved` event starts its flows (the customer-sync template writes the tokens to
+/// the Zoho contact, which now exists). Once per order, however often this step runs.
+async fn card_saved(call: &Call<'_>, order_id: &str) -> Result<bool, StepError> {
+    let engine = call.engine;
+    let view = crate::flows::interpreter::event_view(engine, call.event).await?;
+    if view
+        .pointer("/payment/tokens/customer_id")
+        .is_none_or(Value::is_null)
+    {
+        return Ok(false);
+    }
+    let Some(order) = engine.store.order(order_id).await? else {
+        return Ok(false);
+    };
+    let flows = engine.flows().triggered_by("order-api", CARD_SAVED_EVENT);
+    if flows.is_empty() {
+        return Ok(false);
+    }
+    let flows: Vec<&str> = flows.iter().map(String::as_str).collect();
+    let new = crate::store::NewEvent {
+        source: "order-api".into(),
+        dedupe_key: format!("card-saved:{order_id}"),
+        event_type: CARD_SAVED_EVENT.into(),
+        entity_key: format!("customer:{}", order.customer_email),
+        payload: call.event.payload.clone(),
+    };
+    let accepted = engine
+        .store
+        .accept_event(&new, &flows, engine.clock.now_ms())
+        .await?;
+    if !accepted.duplicate {
+        engine.wake_workers();
+    }
+    Ok(true)
+}
+
+/// The event of an order synced to Zoho whose payment saved a card.
+pub const CARD_SAVED_EVENT: &str = "order.card_saved";

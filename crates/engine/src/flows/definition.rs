@@ -65,6 +65,8 @@ pub enum TriggerSource {
     OrderApi,
     /// Cybersource webhooks, by event type.
     Cybersource,
+    /// Zoho webhooks: `books.<module>` (a Books workflow rule's webhook posting the record).
+    Zoho,
     /// A `[[engine.schedules]]` entry naming the flow.
     Schedule,
     /// Started by hand (CLI, console, admin API).
@@ -77,6 +79,7 @@ impl TriggerSource {
         match self {
             TriggerSource::OrderApi => "order-api",
             TriggerSource::Cybersource => "cybersource-webhook",
+            TriggerSource::Zoho => "zoho-webhook",
             TriggerSource::Schedule => "schedule",
             TriggerSource::Manual => "manual",
         }
@@ -305,6 +308,21 @@ pub fn compile(origin: &str, text: &str) -> Result<Definition, Vec<FlowError>> {
         }
     }
 
+    if file.trigger.source == TriggerSource::Zoho {
+        for event in &file.trigger.events {
+            let module = event.strip_prefix("books.").unwrap_or_default();
+            if module.is_empty() || !module.bytes().all(|b| b.is_ascii_lowercase()) {
+                error(
+                    None,
+                    Some("events"),
+                    format!(
+                        "Zoho events are `books.<module>` (a Books webhook's module, such as books.contact or books.creditnote), not {event:?}"
+                    ),
+                );
+            }
+        }
+    }
+
     let tables: Tables = file.tables.clone();
     let mapper = Mapper::new(Limits::default(), tables);
     let names: Vec<&str> = file.steps.iter().map(|s| s.name.as_str()).collect();
@@ -460,14 +478,16 @@ pub fn compile(origin: &str, text: &str) -> Result<Definition, Vec<FlowError>> {
 }
 
 /// The order API's events: a payment approved, declined, or held for review; a refund asked
-/// for (through the API, or made in Cybersource); a reviewer's decision on a held order.
-pub const ORDER_EVENTS: [&str; 6] = [
+/// for (through the API, in Books, or made in Cybersource); a reviewer's decision on a held
+/// order; a saved card (an order synced to Zoho whose payment saved one or used a TMS customer).
+pub const ORDER_EVENTS: [&str; 7] = [
     "order.approved",
     "order.declined",
     "order.held",
     "order.refund_requested",
     "order.review_accepted",
     "order.review_rejected",
+    "order.card_saved",
 ];
 
 fn template(
@@ -720,7 +740,7 @@ steps:
         assert_eq!(
             found,
             vec![
-                "f.yaml:4: field `events`: the order API has no event \"order.paid\" (it has order.approved, order.declined, order.held, order.refund_requested, order.review_accepted, order.review_rejected)",
+                "f.yaml:4: field `events`: the order API has no event \"order.paid\" (it has order.approved, order.declined, order.held, order.refund_requested, order.review_accepted, order.review_rejected, order.card_saved)",
                 "f.yaml:12: step `invoice`, field `colour`: zoho-books.invoice.create has no field `colour` (it has customer_id, date, line_items, invoice_number, reference_number, due_date, shipping_charge, exchange_rate, notes, custom_fields)",
                 "f.yaml:9: step `invoice`, field `customer_id`: reads steps.contact, but that step does not exist",
                 "f.yaml:14: step `pay`, field `action`: there is no action \"zoho-books.customer-paymnet.record\" (did you mean \"zoho-books.customer-payment.record\"?)",

@@ -158,15 +158,30 @@ pub async fn event_view(engine: &Engine, event: &InboxEvent) -> Result<Value, St
     let record = engine.store.order(order_id).await?.ok_or_else(|| {
         StepError::permanent("engine", format!("order {order_id} is not in the store"))
     })?;
-    // Decision Manager's verdict, from the payment step's stored result.
-    let risk = engine
+    // Decision Manager's verdict and the tokens, from the payment step's stored result.
+    let payment_step = engine
         .store
         .step(&crate::payments::payment_step_key(&record.reference))
-        .await?
-        .and_then(|step| step.output)
+        .await?;
+    let output = payment_step.as_ref().and_then(|step| step.output.as_ref());
+    let risk = output
         .and_then(|output| output.get("risk").cloned())
         .filter(|risk| !risk.is_null())
         .unwrap_or_else(|| json!({}));
+    // Made by the payment (`save_card`), or the TMS customer the storefront paid with.
+    let tokens = output
+        .and_then(|output| output.get("tokens").cloned())
+        .filter(|tokens| !tokens.is_null())
+        .or_else(|| {
+            let paid_with = &payment_step.as_ref()?.input.as_ref()?["payment"];
+            let customer = paid_with["tms_customer"].as_str()?;
+            Some(json!({
+                "customer_id": customer,
+                "payment_instrument_id": paid_with["payment_instrument"],
+                "instrument_identifier_id": null,
+            }))
+        })
+        .unwrap_or(Value::Null);
     let amount = paybridge_model::Currency::from_code(&record.currency)
         .map(|c| paybridge_model::Money::from_minor(record.amount_minor, c).to_decimal_string())
         .ok();
@@ -190,6 +205,7 @@ pub async fn event_view(engine: &Engine, event: &InboxEvent) -> Result<Value, St
                 "amount": amount,
                 "currency": record.currency,
                 "risk": risk,
+                "tokens": tokens,
             }),
         );
     }

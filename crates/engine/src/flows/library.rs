@@ -26,6 +26,14 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "review-decided.yaml",
         include_str!("../../../../flows/review-decided.yaml"),
     ),
+    (
+        "customer-sync.yaml",
+        include_str!("../../../../flows/customer-sync.yaml"),
+    ),
+    (
+        "contact-to-tms.yaml",
+        include_str!("../../../../flows/contact-to-tms.yaml"),
+    ),
 ];
 
 /// Compiled flow files by name.

@@ -8,6 +8,7 @@
 //!   events about them, and the scheduled jobs.
 
 pub mod catalogue;
+pub mod customer_tokens;
 pub mod cybersource_event;
 pub mod definition;
 pub mod deploy;
@@ -18,6 +19,7 @@ pub mod maintenance;
 pub mod payment_resolution;
 pub mod preview;
 pub mod view;
+pub mod zoho_books_event;
 
 use crate::Engine;
 use crate::error::StepError;
@@ -31,6 +33,8 @@ pub enum Flow {
     PaymentResolution,
     /// A Cybersource webhook → what it means for its order.
     CybersourceEvent,
+    /// A Zoho Books webhook → what it means for paybridge's orders (credit notes: refunds).
+    ZohoBooksEvent,
     /// Retention: finished history pruned (scheduled).
     Prune,
     /// The Zoho access token refreshed ahead of its expiry, off any request's path (scheduled).
@@ -40,9 +44,10 @@ pub enum Flow {
 }
 
 impl Flow {
-    pub const ALL: [Flow; 5] = [
+    pub const ALL: [Flow; 6] = [
         Flow::PaymentResolution,
         Flow::CybersourceEvent,
+        Flow::ZohoBooksEvent,
         Flow::Prune,
         Flow::ZohoTokenRefresh,
         Flow::PaymentWatchdog,
@@ -52,6 +57,7 @@ impl Flow {
         match self {
             Flow::PaymentResolution => "payment-resolution",
             Flow::CybersourceEvent => "cybersource-event",
+            Flow::ZohoBooksEvent => "zoho-books-event",
             Flow::Prune => "prune",
             Flow::ZohoTokenRefresh => "zoho-token-refresh",
             Flow::PaymentWatchdog => "payment-watchdog",
@@ -66,6 +72,7 @@ impl Flow {
         match self {
             Flow::PaymentResolution => payment_resolution::execute(ctx, event).await,
             Flow::CybersourceEvent => cybersource_event::execute(ctx, event).await,
+            Flow::ZohoBooksEvent => zoho_books_event::execute(ctx, event).await,
             Flow::Prune => maintenance::prune(ctx).await,
             Flow::ZohoTokenRefresh => maintenance::zoho_token_refresh(ctx).await,
             Flow::PaymentWatchdog => maintenance::payment_watchdog(ctx).await,
@@ -83,6 +90,9 @@ impl Flow {
             }
             Flow::CybersourceEvent => {
                 tracing::error!(event = event.id, %error, "a Cybersource event could not be processed");
+            }
+            Flow::ZohoBooksEvent => {
+                tracing::error!(event = event.id, %error, "a Zoho Books event could not be processed");
             }
             Flow::Prune | Flow::ZohoTokenRefresh | Flow::PaymentWatchdog => {
                 tracing::error!(event = event.id, flow = self.name(), %error, "a scheduled job failed for good");

@@ -125,6 +125,21 @@ pub(super) fn register(engine: &mut Engine, tables: Arc<Tables>) {
     engine.register_fn("reason_text", |code: &str| {
         paybridge_model::status::reason_text(code)
     });
+    // Zoho's custom fields: `[{api_name, value, …}]` (Books) — the value of one, or ().
+    engine.register_fn("custom_field", |fields: Array, api_name: &str| -> Dynamic {
+        fields
+            .iter()
+            .filter_map(|f| f.read_lock::<Map>().map(|m| m.clone()))
+            .find(|f| {
+                ["api_name", "label", "customfield_id"]
+                    .iter()
+                    .any(|k| f.get(*k).is_some_and(|v| text(v) == api_name))
+            })
+            .and_then(|f| f.get("value").cloned())
+            .filter(|v| !is_blank(v))
+            .unwrap_or(Dynamic::UNIT)
+    });
+    engine.register_fn("custom_field", |_: (), _: &str| Dynamic::UNIT);
     engine.register_fn("date_in_tz", date_in_tz);
     engine.register_fn("last4", |value: Dynamic| last4(&text(&value)));
     engine.register_fn("mask", |value: Dynamic| {
@@ -262,6 +277,39 @@ mod tests {
         let mapper = Mapper::new(Limits::default(), tables);
         let expression = mapper.compile(source)?;
         mapper.eval(&expression, &Context::new())
+    }
+
+    #[test]
+    fn custom_fields_are_read_by_api_name() {
+        let mapper = Mapper::new(Limits::default(), Tables::new());
+        let mut context = Context::new();
+        context.set(
+            "record",
+            &json!({"custom_fields": [
+                {"api_name": "cf_card_last4", "label": "Card last4", "value": "1111"},
+                {"api_name": "cf_blank", "value": ""},
+            ]}),
+        );
+        let get = |source: &str| {
+            let expression = mapper.compile(source).unwrap();
+            mapper.eval(&expression, &context).unwrap()
+        };
+        assert_eq!(
+            get("custom_field(record.custom_fields, \"cf_card_last4\")"),
+            json!("1111")
+        );
+        assert_eq!(
+            get("custom_field(record.custom_fields, \"Card last4\")"),
+            json!("1111")
+        );
+        assert_eq!(
+            get("custom_field(record.custom_fields, \"cf_blank\")"),
+            json!(null)
+        );
+        assert_eq!(
+            get("custom_field(record.missing, \"cf_card_last4\")"),
+            json!(null)
+        );
     }
 
     #[test]

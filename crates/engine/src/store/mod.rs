@@ -84,7 +84,8 @@ pub struct NewRefund {
     pub amount_minor: i64,
     pub currency: String,
     pub reason: Option<String>,
-    /// `api` (asked for through paybridge) or `cybersource` (made there, learnt by webhook).
+    /// `api` (asked for through paybridge), `books` (a credit note in Zoho Books) or
+    /// `cybersource` (made there, learnt by webhook).
     pub source: String,
     pub cybersource_refund_id: Option<String>,
     pub event: NewEvent,

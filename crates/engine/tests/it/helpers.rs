@@ -307,6 +307,7 @@ pub fn place(reference: &str, email: &str, unit_price: &str) -> PlaceOrder {
         idempotency_key: format!("key-{reference}"),
         order: order(reference, email, unit_price),
         payment: card(),
+        save_card: false,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod coordination;
+mod customer_sync;
 mod flows;
 mod helpers;
 mod orders;

@@ -238,3 +238,186 @@ async fn a_refund_made_in_cybersource_is_booked_in_books_once_however_often_it_i
     ));
     world.stop().await;
 }
+
+/// The Books webhook of a credit note, handed to the engine as the ingress would.
+async fn credit_note_webhook(world: &World, note: &serde_json::Value) {
+    let raw = serde_json::to_vec(&serde_json::json!({ "creditnote": note })).unwrap();
+    world
+        .engine
+        .accept_zoho_books_event("creditnote", note.as_object().unwrap().clone(), &raw)
+        .await
+        .unwrap();
+}
+
+/// Finance issues a credit note in Books for part of an order, against its invoice.
+async fn credit_note_in_books(
+    world: &World,
+    order: &paybridge_engine::store::OrderRecord,
+    amount: &str,
+    reference: Option<&str>,
+) -> serde_json::Value {
+    use paybridge_zoho::books::{InvoiceLine, NewCreditNote};
+    let made = world
+        .engine
+        .connectors
+        .books
+        .create_credit_note(
+            &NewCreditNote {
+                customer_id: order.zoho_contact_id.clone().unwrap(),
+                date: "2026-11-26".into(),
+                line_items: vec![InvoiceLine {
+                    item_id: None,
+                    name: "Returned tea".into(),
+                    description: None,
+                    rate: amount.parse().unwrap(),
+                    quantity: 1.into(),
+                }],
+                reference_number: reference.map(str::to_string),
+                ..NewCreditNote::default()
+            },
+            order.zoho_invoice_id.as_deref(),
+        )
+        .await
+        .unwrap();
+    world
+        .books()
+        .credit_notes
+        .into_iter()
+        .find(|n| n["creditnote_id"] == made.creditnote_id.as_str())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credit_note_made_in_books_is_refunded_on_the_card_and_recorded_on_the_note() {
+    let world = World::start().await;
+    world
+        .engine
+        .place_order(place("R-3", "mary@example.com", "20.00"))
+        .await
+        .unwrap();
+    let order = world.settled("R-3").await;
+
+    // Against the order's invoice, no reference: found through the invoice.
+    let note = credit_note_in_books(&world, &order, "12.00", None).await;
+    credit_note_webhook(&world, &note).await;
+    // Delivered again (Books retries; an edit posts it too): still one refund.
+    credit_note_webhook(&world, &note).await;
+    world.settled("R-3").await;
+    let store = &world.engine.store;
+    let refunds = store.refunds_of(&order.id).await.unwrap();
+    let [refund] = refunds.as_slice() else {
+        panic!("one refund: {refunds:?}")
+    };
+    let refund = finished(&world, &refund.id).await;
+    assert_eq!(
+        refund.status,
+        RefundStatus::Refunded,
+        "{:?}",
+        refund.status_detail
+    );
+    assert_eq!(refund.source, "books");
+    assert_eq!(refund.amount_minor, 1200);
+    assert_eq!(
+        refund.zoho_creditnote_id.as_deref(),
+        note["creditnote_id"].as_str()
+    );
+
+    // Cybersource refunded 12.00; Books has that one credit note (no second one), refunded to
+    // the card with the Cybersource refund's id, so its balance is nil.
+    assert_eq!(refunds_in_cybersource(&world), ["12.00"]);
+    let books = world.books();
+    let [booked] = books.credit_notes.as_slice() else {
+        panic!("one credit note: {:?}", books.credit_notes)
+    };
+    assert_eq!(booked["creditnote_id"], note["creditnote_id"]);
+    assert_eq!(booked["balance"], 0.0, "{booked}");
+    assert_eq!(booked["status"], "closed");
+    let refunds = world
+        .engine
+        .connectors
+        .books
+        .credit_note_refunds(note["creditnote_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(
+        refunds[0].reference_number.as_deref(),
+        refund.cybersource_refund_id.as_deref()
+    );
+
+    // The refund's own edit of the note comes back as a webhook: nothing more happens.
+    credit_note_webhook(&world, &books.credit_notes[0]).await;
+    world.settled("R-3").await;
+    assert_eq!(store.refunds_of(&order.id).await.unwrap().len(), 1);
+
+    // A refund through the API makes its own credit note, whose webhook is paybridge's own.
+    let api = world
+        .engine
+        .request_refund(ask("R-3", "api-1", Some("3.00")))
+        .await
+        .unwrap();
+    let api = finished(&world, &api.refund.id).await;
+    let own = world
+        .books()
+        .credit_notes
+        .into_iter()
+        .find(|n| n["reference_number"] == api.id.as_str())
+        .unwrap();
+    credit_note_webhook(&world, &own).await;
+    world.settled("R-3").await;
+    assert_eq!(store.refunds_of(&order.id).await.unwrap().len(), 2);
+    let mut refunded = refunds_in_cybersource(&world);
+    refunded.sort();
+    assert_eq!(refunded, ["12.00", "3.00"]);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_books_credit_note_for_more_than_is_left_is_refused_before_any_call() {
+    let world = World::start().await;
+    world
+        .engine
+        .place_order(place("R-4", "ida@example.com", "5.00"))
+        .await
+        .unwrap();
+    let order = world.settled("R-4").await;
+    let calls = world.cybersource.stats().requests;
+
+    // Named by the order's reference this time; 10.01 of 10.00.
+    let note = credit_note_in_books(&world, &order, "10.01", Some("R-4")).await;
+    credit_note_webhook(&world, &note).await;
+    world.settled("R-4").await;
+    assert_eq!(world.cybersource.stats().requests, calls);
+    assert!(
+        world
+            .engine
+            .store
+            .refunds_of(&order.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dead = world
+        .engine
+        .store
+        .find_runs(&paybridge_engine::store::RunFilter {
+            flow: Some("zoho-books-event".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let [dead] = dead.as_slice() else {
+        panic!("one run: {dead:?}")
+    };
+    assert_eq!(dead.status, paybridge_engine::store::RunStatus::Dead);
+    let error = dead.last_error.as_deref().unwrap();
+    assert!(
+        error.contains(&format!(
+            "credit note {} asks to refund 10.01 USD for order R-4, more than the 10.00 USD that can still be refunded",
+            note["creditnote_number"].as_str().unwrap()
+        )),
+        "{error}"
+    );
+    world.stop().await;
+}

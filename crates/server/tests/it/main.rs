@@ -35,6 +35,13 @@ async fn app_with(
     test_mode: bool,
     webhooks: Option<paybridge_cybersource::webhooks::WebhookVerifier>,
 ) -> (tempfile::TempDir, axum::Router, Engine) {
+    let (dir, mut state, engine) = app_state(test_mode).await;
+    state.cybersource_webhooks = webhooks.map(Arc::new);
+    (dir, router(state), engine)
+}
+
+/// The application's state over a fresh store, its webhooks off.
+async fn app_state(test_mode: bool) -> (tempfile::TempDir, AppState, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("paybridge.db"))
         .await
@@ -72,10 +79,11 @@ async fn app_with(
         engine: engine.clone(),
         storefront_keys: Arc::new(vec![SecretString::from(KEY)]),
         metrics: None,
-        cybersource_webhooks: webhooks.map(Arc::new),
+        cybersource_webhooks: None,
+        zoho_books_webhooks: None,
         admin: Arc::default(),
     };
-    (dir, router(state), engine)
+    (dir, state, engine)
 }
 
 fn order() -> Value {
