@@ -33,6 +33,7 @@ async fn main() {
         concurrency: concurrency.parse().unwrap(),
         reviews: false,
         foreign_currencies: false,
+        save_cards: false,
     })
     .unwrap();
     let started = Instant::now();

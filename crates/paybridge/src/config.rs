@@ -1023,6 +1023,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn books_webhooks_take_a_token_or_a_signature_and_say_what_is_wrong() {
+        let config: FileConfig = toml::from_str(EXAMPLE).unwrap();
+        let section = config
+            .zoho
+            .webhooks
+            .expect("the example sets up Books webhooks");
+        assert_eq!(section.auth, "token");
+        // PATH is set wherever tests run, and longer than 16 characters.
+        let from_env = |auth: &str| ZohoWebhooksSection {
+            auth: auth.into(),
+            secret_env: Some("PATH".into()),
+            secret_vault: None,
+            header: "X-Paybridge-Token".into(),
+            query: "token".into(),
+            window_secs: 300,
+        };
+        match from_env("token").resolve(None).await.unwrap() {
+            BooksWebhookAuth::Token { header, query, .. } => {
+                assert_eq!(
+                    (header.as_str(), query.as_str()),
+                    ("x-paybridge-token", "token")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = from_env("hmac")
+            .resolve(None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not token or signature"), "{error}");
+        let mut missing = from_env("token");
+        missing.secret_env = Some("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into());
+        let error = format!("{:#}", missing.resolve(None).await.unwrap_err());
+        assert!(
+            error.contains("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
     async fn missing_secrets_name_their_variable() {
         let mut config: FileConfig = toml::from_str(EXAMPLE).unwrap();
         // Everything from the environment: the vault (and the store) is not opened — and if
@@ -1037,6 +1078,7 @@ mod tests {
         config.storefront.callback_url = None;
         config.cybersource.shared_secret_vault = None;
         config.cybersource.webhooks = None;
+        config.zoho.webhooks = None;
         config.cybersource.shared_secret_env = Some("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into());
         let error = format!("{:#}", config.resolve().await.unwrap_err());
         assert!(

@@ -313,6 +313,31 @@ impl DemoEnvironment {
             .await
             .context("subscribing paybridge to Cybersource's webhooks")?;
 
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        // Books tells paybridge of credit notes (refunds asked for in Books) and contact edits
+        // (sent on to the TMS customer) by workflow-rule webhooks, which an admin sets up in
+        // Books' settings — here, in the sandbox's.
+        let mut books_hook = app.url().join("webhooks/zoho/books")?;
+        books_hook
+            .query_pairs_mut()
+            .append_pair("token", &creds.books_webhook_token);
+        for (module, event) in [("creditnote", "create"), ("contact", "edit")] {
+            http.post(zoho_server.url().join("__sandbox/books/webhooks")?)
+                .json(&serde_json::json!({
+                    "organization_id": creds.organization_id,
+                    "module": module,
+                    "events": [event],
+                    "url": books_hook.as_str(),
+                }))
+                .send()
+                .await?
+                .error_for_status()
+                .with_context(|| format!("setting up the Books {module} webhook"))?;
+        }
+
         let reference_prefix = format!(
             "DEMO-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase()
@@ -326,11 +351,8 @@ impl DemoEnvironment {
             concurrency: options.concurrency,
             reviews: true,
             foreign_currencies: true,
+            save_cards: true,
         })?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()?;
         Ok(DemoEnvironment {
             cybersource,
             zoho,
@@ -512,15 +534,23 @@ impl DemoEnvironment {
                     amount,
                     source: "cybersource",
                 });
+            } else if i % 5 == 3 {
+                // Finance issues a credit note in Books against the order's invoice: paybridge
+                // refunds it on the card and records the refund on the note.
+                let amount = rust_decimal::Decimal::ONE;
+                let creditnote_id = self.credit_note_in_books(&record, amount).await?;
+                made.push(DemoRefund {
+                    reference: reference.clone(),
+                    refund_id: creditnote_id,
+                    amount,
+                    source: "books",
+                });
             }
         }
         let engine = &self.app.engine;
         let wait = engine.wait_until(Duration::from_millis(100), || async {
             for refund in &made {
-                let found = match refund.source {
-                    "api" => store.refund(&refund.refund_id).await?,
-                    _ => store.refund_by_cybersource_id(&refund.refund_id).await?,
-                };
+                let found = self.refund_record(refund).await?;
                 if found.is_none_or(|r| r.status == RefundStatus::Requested) {
                     return Ok(false);
                 }
@@ -538,6 +568,215 @@ impl DemoEnvironment {
         Ok(made)
     }
 
+    /// Customer and token sync, both ways: every saved card is on its customer's Books
+    /// contact (TMS customer, brand, last four, expiry — and nothing like a card number), and
+    /// the finance team's change of a few of those contacts' e-mail in Books reaches their TMS
+    /// customers.
+    pub async fn sync_customers(
+        &self,
+        placed: &[PlacedOrder],
+        verification: &mut Verification,
+    ) -> anyhow::Result<()> {
+        let store = &self.app.engine.store;
+        let token = self.zoho_token().await?;
+        // The saved cards' contacts, each with the last four of the card saved.
+        let mut saved: std::collections::BTreeMap<String, String> = Default::default();
+        let saving: Vec<&PlacedOrder> = placed
+            .iter()
+            .filter(|p| {
+                p.plan.body["payment"]["save_card"] == true
+                    && p.plan.expectation == Expectation::Approve
+            })
+            .collect();
+        verification.cards_saved = saving.len();
+        for order in saving {
+            let Some(record) = store.order_by_reference(&order.plan.reference).await? else {
+                continue;
+            };
+            let (Some(contact_id), Some(number)) = (
+                record.zoho_contact_id.clone(),
+                order.plan.body["payment"]["card"]["number"].as_str(),
+            ) else {
+                continue;
+            };
+            saved.insert(
+                contact_id,
+                number[number.len().saturating_sub(4)..].to_string(),
+            );
+        }
+        let mut tms_customers = Vec::new();
+        for (contact_id, last4) in &saved {
+            let contact = self.books_contact(&token, contact_id).await?;
+            let field = |name: &str| {
+                contact["custom_fields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|f| f["api_name"] == name)
+                    .and_then(|f| f["value"].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let customer = field("cf_cybersource_customer");
+            if customer.is_empty() || field("cf_card_last4") != *last4 {
+                verification.problems.push(format!(
+                    "Books contact {contact_id} does not carry its saved card (TMS customer {customer:?}, last four {:?})",
+                    field("cf_card_last4")
+                ));
+                continue;
+            }
+            if paybridge_model::pan::find_in_json(&contact).is_empty() {
+                tms_customers.push((contact_id.clone(), customer, contact));
+            } else {
+                verification
+                    .problems
+                    .push(format!("Books contact {contact_id} holds a card number"));
+            }
+        }
+        // Finance corrects three customers' e-mail in Books; Books' webhook tells paybridge.
+        let mut changed = Vec::new();
+        for (contact_id, customer, contact) in tms_customers.iter().take(3) {
+            let email = format!(
+                "billing.{}",
+                contact["email"].as_str().unwrap_or("customer@example.com")
+            );
+            let mut url = self
+                .zoho_url()
+                .join(&format!("books/v3/contacts/{contact_id}"))?;
+            url.query_pairs_mut()
+                .append_pair("organization_id", &self.organization_id);
+            let answer: Value = self
+                .http
+                .put(url)
+                .header("Authorization", format!("Zoho-oauthtoken {token}"))
+                .json(&serde_json::json!({"contact_persons": [{
+                    "first_name": contact["first_name"], "last_name": contact["last_name"],
+                    "email": email, "is_primary_contact": true,
+                }]}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if answer["code"] != 0 {
+                bail!("Books refused the contact change: {answer}");
+            }
+            changed.push((customer.clone(), email));
+        }
+        let admin = &self.cybersource_admin;
+        let wait =
+            self.app
+                .engine
+                .wait_until(Duration::from_millis(100), || async {
+                    for (customer, email) in &changed {
+                        let found = admin.customer(customer).await.map_err(|e| {
+                            paybridge_engine::store::StoreError::Corrupt(e.to_string())
+                        })?;
+                        if found.buyer_information.and_then(|b| b.email).as_deref()
+                            != Some(email.as_str())
+                        {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                });
+        if tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .is_err()
+        {
+            verification.problems.push(
+                "a Books contact's new e-mail did not reach its TMS customer within 30 s".into(),
+            );
+        }
+        verification.contacts_with_saved_cards = tms_customers.len();
+        verification.contact_changes_to_tms = changed.len();
+        verification.ok = verification.problems.is_empty();
+        Ok(())
+    }
+
+    async fn books_contact(&self, token: &str, contact_id: &str) -> anyhow::Result<Value> {
+        let mut url = self
+            .zoho_url()
+            .join(&format!("books/v3/contacts/{contact_id}"))?;
+        url.query_pairs_mut()
+            .append_pair("organization_id", &self.organization_id);
+        let body: Value = self
+            .http
+            .get(url)
+            .header("Authorization", format!("Zoho-oauthtoken {token}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if body["code"] != 0 {
+            bail!("Zoho Books refused contact {contact_id}: {body}");
+        }
+        Ok(body["contact"].clone())
+    }
+
+    /// paybridge's record of a refund the demo made.
+    async fn refund_record(
+        &self,
+        refund: &DemoRefund,
+    ) -> Result<Option<paybridge_engine::store::RefundRecord>, paybridge_engine::store::StoreError>
+    {
+        let store = &self.app.engine.store;
+        match refund.source {
+            "api" => store.refund(&refund.refund_id).await,
+            "cybersource" => store.refund_by_cybersource_id(&refund.refund_id).await,
+            _ => {
+                let Some(order) = store.order_by_reference(&refund.reference).await? else {
+                    return Ok(None);
+                };
+                let key = format!("books:creditnote:{}", refund.refund_id);
+                Ok(store
+                    .refunds_of(&order.id)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.idempotency_key == key))
+            }
+        }
+    }
+
+    /// A credit note for `amount` against the order's invoice, made through the Books API as
+    /// the finance team would in Books; its id.
+    async fn credit_note_in_books(
+        &self,
+        order: &paybridge_engine::store::OrderRecord,
+        amount: rust_decimal::Decimal,
+    ) -> anyhow::Result<String> {
+        let token = self.zoho_token().await?;
+        let mut url = self.zoho_url().join("books/v3/creditnotes")?;
+        url.query_pairs_mut()
+            .append_pair("organization_id", &self.organization_id)
+            .append_pair(
+                "invoice_id",
+                order.zoho_invoice_id.as_deref().unwrap_or_default(),
+            );
+        let body: Value = self
+            .http
+            .post(url)
+            .header("Authorization", format!("Zoho-oauthtoken {token}"))
+            .json(&serde_json::json!({
+                "customer_id": order.zoho_contact_id,
+                "date": self.app.engine.clock.today(),
+                "line_items": [{"name": "Goodwill refund", "rate": amount.to_string(), "quantity": 1}],
+                "notes": "Refund to the customer's card.",
+            }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        body["creditnote"]["creditnote_id"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| {
+                format!(
+                    "Books refused the credit note for {}: {body}",
+                    order.reference
+                )
+            })
+    }
+
     /// Checks each refund: refunded in Cybersource once, one refunded credit note in Books,
     /// the storefront told.
     pub async fn verify_refunds(
@@ -545,7 +784,6 @@ impl DemoEnvironment {
         refunds: &[DemoRefund],
         verification: &mut Verification,
     ) -> anyhow::Result<()> {
-        let store = &self.app.engine.store;
         let token = self.zoho_token().await?;
         let notes = self
             .books_list(&token, "creditnotes", "creditnotes")
@@ -558,11 +796,7 @@ impl DemoEnvironment {
             .collect();
         let problems = &mut verification.problems;
         for refund in refunds {
-            let record = match refund.source {
-                "api" => store.refund(&refund.refund_id).await?,
-                _ => store.refund_by_cybersource_id(&refund.refund_id).await?,
-            };
-            let Some(record) = record else {
+            let Some(record) = self.refund_record(refund).await? else {
                 problems.push(format!(
                     "{}: refund {} unknown to paybridge",
                     refund.reference, refund.refund_id
@@ -590,9 +824,13 @@ impl DemoEnvironment {
                     refund.reference, record.id, refund.amount
                 ));
             }
+            // paybridge's credit note names its refund; one made in Books is the refund's own.
             let its_notes: Vec<&Value> = notes
                 .iter()
-                .filter(|n| n["reference_number"] == record.id.as_str())
+                .filter(|n| match refund.source {
+                    "books" => n["creditnote_id"] == refund.refund_id.as_str(),
+                    _ => n["reference_number"] == record.id.as_str(),
+                })
                 .collect();
             match its_notes.as_slice() {
                 [note]
@@ -984,6 +1222,9 @@ impl DemoEnvironment {
             problems,
             books,
             refunds: Vec::new(),
+            contacts_with_saved_cards: 0,
+            contact_changes_to_tms: 0,
+            cards_saved: 0,
         })
     }
 
@@ -1112,6 +1353,12 @@ pub struct Verification {
     pub books: BooksSnapshot,
     /// The refunds made and checked (none unless [`DemoEnvironment::refund_some`] ran).
     pub refunds: Vec<DemoRefund>,
+    /// Zoho contacts that carry a saved card's tokens, and Books e-mail changes that reached
+    /// the TMS customer (none unless [`DemoEnvironment::sync_customers`] ran).
+    pub contacts_with_saved_cards: usize,
+    pub contact_changes_to_tms: usize,
+    /// Approved orders that asked to keep the card.
+    pub cards_saved: usize,
 }
 
 /// A refund the demo made: through the order API, or in Cybersource by hand.
@@ -1142,9 +1389,17 @@ pub struct Summary {
     pub api_calls: ApiCalls,
     /// Cybersource webhook events received (each committed once, however often delivered).
     pub webhooks: u64,
-    /// Refunds made through the order API and in Cybersource, each booked in Books.
+    /// Refunds made through the order API, in Cybersource and in Books, each booked in Books.
     pub refunds_through_api: usize,
     pub refunds_in_cybersource: usize,
+    pub refunds_in_books: usize,
+    /// Approved orders that kept their card, Zoho contacts carrying a saved card's tokens, and
+    /// Books e-mail changes that reached the TMS customer.
+    pub cards_saved: usize,
+    pub contacts_with_saved_cards: usize,
+    pub contact_changes_to_tms: usize,
+    /// Zoho Books webhook events received.
+    pub books_webhooks: u64,
     /// Signed callbacks the storefront took (each delivery once), and those it refused.
     pub callbacks: usize,
     pub callbacks_refused: usize,
@@ -1279,6 +1534,19 @@ impl DemoEnvironment {
                 .iter()
                 .filter(|r| r.source == "cybersource")
                 .count(),
+            refunds_in_books: verification
+                .refunds
+                .iter()
+                .filter(|r| r.source == "books")
+                .count(),
+            cards_saved: verification.cards_saved,
+            contacts_with_saved_cards: verification.contacts_with_saved_cards,
+            contact_changes_to_tms: verification.contact_changes_to_tms,
+            books_webhooks: counts
+                .inbox_by_source
+                .get("zoho-webhook")
+                .copied()
+                .unwrap_or(0),
             callbacks: self.callbacks.callbacks().deliveries.len(),
             callbacks_refused: self.callbacks.callbacks().refused,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -1346,12 +1614,16 @@ pub fn render(summary: &Summary) -> String {
         per_order.round_dp(2)
     ));
     out.push_str(&format!(
-        "  webhooks     {} Cybersource events received, verified and processed\n",
-        s.webhooks
+        "  webhooks     {} Cybersource and {} Zoho Books events received, verified and processed\n",
+        s.webhooks, s.books_webhooks
     ));
     out.push_str(&format!(
-        "  refunds      {} through the order API · {} made in Cybersource — each a refunded credit note in Books\n",
-        s.refunds_through_api, s.refunds_in_cybersource
+        "  refunds      {} through the order API · {} made in Cybersource · {} asked for in Books — each a refunded credit note in Books\n",
+        s.refunds_through_api, s.refunds_in_cybersource, s.refunds_in_books
+    ));
+    out.push_str(&format!(
+        "  saved cards  {} orders kept the card · {} Zoho contacts carry their TMS tokens (brand, last four, expiry) · {} e-mail changes in Books sent to TMS\n",
+        s.cards_saved, s.contacts_with_saved_cards, s.contact_changes_to_tms
     ));
     out.push_str(&format!(
         "  storefront   {} signed callbacks taken ({} refused)\n",
@@ -1359,7 +1631,7 @@ pub fn render(summary: &Summary) -> String {
     ));
     if s.verification.ok {
         out.push_str(&format!(
-            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho; each refund is one Cybersource refund and one refunded credit note; the storefront heard of each once\n",
+            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho; each refund is one Cybersource refund and one refunded credit note; each saved card is on its Zoho contact and no card number is; the storefront heard of each once\n",
             s.verification.checked_orders
         ));
     } else {
@@ -1415,6 +1687,7 @@ pub async fn run(options: DemoOptions, json: bool, keep_running: bool) -> anyhow
     let mut verification = env.verify(&placed).await?;
     let refunds = env.refund_some(&placed).await?;
     env.verify_refunds(&refunds, &mut verification).await?;
+    env.sync_customers(&placed, &mut verification).await?;
     let summary = env
         .summary(&placed, &verification, started.elapsed())
         .await?;

@@ -1,8 +1,8 @@
 //! A Zoho Books webhook, after the inbox accepted it: what it means for paybridge's orders.
 //!
 //! A **credit note** for a paybridge order is a refund asked for in Books: the finance team
-//! issues the credit note (its `reference_number` the order's reference, or against the
-//! order's invoice) and paybridge refunds its balance on the card, then records the credit
+//! issues the credit note (against the order's invoice, or with the order's reference as its
+//! `reference_number`) and paybridge refunds its balance on the card, then records the credit
 //! note's refund in Books (the shipped `refund` template, source `books`). paybridge's own
 //! credit notes (their reference is the refund's id), drafts and void notes, notes about other
 //! invoices, and notes with nothing left to refund are recorded and end there. More than the
@@ -121,7 +121,8 @@ async fn credit_note(
     }
 }
 
-/// The order a credit note is for: named by its reference, or by its invoice's.
+/// The order a credit note is for: named by its reference, or by its invoice (the order's
+/// invoice in Books, or an invoice whose reference is the order's).
 async fn order_of(
     ctx: &RunContext<'_>,
     note: &Value,
@@ -136,6 +137,9 @@ async fn order_of(
     let invoice_id = text(note, "invoice_id");
     if invoice_id.is_empty() {
         return Ok(None);
+    }
+    if let Some(order) = store.order_by_zoho_invoice(invoice_id).await? {
+        return Ok(Some(order));
     }
     let invoice = ctx.engine.connectors.books.get_invoice(invoice_id).await?;
     match invoice.reference_number.as_deref().map(str::trim) {

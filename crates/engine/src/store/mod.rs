@@ -624,6 +624,14 @@ impl Store {
         delegate!(self, s => s.order_by_reference(reference).await)
     }
 
+    /// The order whose Zoho Books invoice this is.
+    pub async fn order_by_zoho_invoice(
+        &self,
+        invoice_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        delegate!(self, s => s.order_by_zoho_invoice(invoice_id).await)
+    }
+
     pub async fn stale_pending_orders(
         &self,
         before_ms: i64,

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("pg_schema_v1.sql")),
     (2, include_str!("pg_schema_v2.sql")),
     (3, include_str!("pg_schema_v3.sql")),
+    (4, include_str!("pg_schema_v4.sql")),
 ];
 
 /// The channel runs are announced on.
@@ -643,6 +644,17 @@ impl PostgresStore {
     ) -> Result<Option<OrderRecord>, StoreError> {
         let row = sqlx::query(ORDER_SELECT_BY_REFERENCE)
             .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    pub async fn order_by_zoho_invoice(
+        &self,
+        invoice_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query(ORDER_SELECT_BY_ZOHO_INVOICE)
+            .bind(invoice_id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(order_from_row).transpose()
@@ -1572,6 +1584,12 @@ const ORDER_SELECT_BY_KEY: &str = concat!(
     order_columns!(),
     " FROM orders WHERE idempotency_key = $1"
 );
+const ORDER_SELECT_BY_ZOHO_INVOICE: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE zoho_invoice_id = $1 LIMIT 1"
+);
+
 const ORDER_SELECT_BY_REFERENCE: &str = concat!(
     "SELECT ",
     order_columns!(),

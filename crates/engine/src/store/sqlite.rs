@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("schema_v3.sql")),
     (4, include_str!("schema_v4.sql")),
     (5, include_str!("schema_v5.sql")),
+    (6, include_str!("schema_v6.sql")),
 ];
 
 /// An event offered to the ingest task, with where its answer goes.
@@ -692,6 +693,17 @@ impl SqliteStore {
     ) -> Result<Option<OrderRecord>, StoreError> {
         let row = sqlx::query(ORDER_SELECT_BY_REFERENCE)
             .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    pub async fn order_by_zoho_invoice(
+        &self,
+        invoice_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query(ORDER_SELECT_BY_ZOHO_INVOICE)
+            .bind(invoice_id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(order_from_row).transpose()
@@ -1605,6 +1617,12 @@ const ORDER_SELECT_BY_KEY: &str = concat!(
     order_columns!(),
     " FROM orders WHERE idempotency_key = ?"
 );
+const ORDER_SELECT_BY_ZOHO_INVOICE: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE zoho_invoice_id = ? LIMIT 1"
+);
+
 const ORDER_SELECT_BY_REFERENCE: &str = concat!(
     "SELECT ",
     order_columns!(),

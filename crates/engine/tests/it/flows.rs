@@ -679,3 +679,64 @@ async fn a_held_order_waits_with_a_ticket_then_is_captured_and_booked_or_reverse
     );
     world.stop().await;
 }
+
+const ON_REFUND_WEBHOOK: &str = r#"
+name: refund-heard
+trigger: {source: cybersource, events: [payments.refund.status.accepted]}
+steps:
+  - name: heard
+    action: map
+    with:
+      refund: event.payload[0].data.id
+outputs:
+  refund: steps.heard.refund
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_triggered_by_cybersource_webhooks_run_after_paybridges_own_reading() {
+    let world = World::with(with_flows(&[("refund-heard.yaml", ON_REFUND_WEBHOOK)])).await;
+    for (n, event_type) in [
+        "payments.refund.status.accepted",
+        "payments.capture.status.accepted",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let notification = serde_json::json!({
+            "eventType": event_type,
+            "payload": [{"data": {"id": format!("70000000000000000000{n}"),
+                                  "clientReferenceInformation": {"code": "NOBODY"}}}],
+        });
+        world
+            .engine
+            .accept_cybersource_event(
+                format!("cybersource:wh:{n}"),
+                event_type.into(),
+                Some("7000"),
+                notification,
+            )
+            .await
+            .unwrap();
+    }
+    let store = &world.engine.store;
+    let wait = world
+        .engine
+        .wait_until(std::time::Duration::from_millis(50), || async {
+            let counts = store.counts().await?;
+            Ok(counts.runs_by_status.get("succeeded").copied().unwrap_or(0) == 3)
+        });
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .expect("the runs finish")
+        .unwrap();
+    // Both events were read by the engine; only the refund one started the flow file.
+    assert_eq!(runs_of(&world, "cybersource-event").await.len(), 2);
+    let [run] = runs_of(&world, "refund-heard").await.try_into().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let detail = dlq::show(store, run.id).await.unwrap();
+    assert_eq!(
+        outputs_of(&detail),
+        Some(serde_json::json!({"refund": "700000000000000000000"}))
+    );
+    world.stop().await;
+}

@@ -201,6 +201,7 @@ async fn killed_ten_times_while_taking_two_thousand_orders_it_loses_nothing_and_
             concurrency: 16,
             reviews: false,
             foreign_currencies: false,
+            save_cards: false,
         })
         .unwrap(),
     );

@@ -152,10 +152,19 @@ async fn every_event_delivered_twice_creates_nothing_new() {
             )
         })
         .count();
+    // And one per saved card, once its order is in Zoho.
+    let saved = placed
+        .iter()
+        .filter(|p| {
+            p.plan.body["payment"]["save_card"] == true
+                && p.plan.expectation == Expectation::Approve
+        })
+        .count();
+    assert!(saved > 0);
     let counts = env.app.engine.store.counts().await.unwrap();
     assert_eq!(
         counts.inbox_by_source.get("order-api").copied(),
-        Some(u64::try_from(placed.len() + reviews).unwrap()),
+        Some(u64::try_from(placed.len() + reviews + saved).unwrap()),
         "repeats collapsed in the inbox"
     );
     assert_eq!(
