@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Notify;
@@ -105,42 +104,12 @@ impl Channel {
         from: &str,
         to: &[String],
     ) -> Result<Channel, ChannelError> {
-        let bad = |e: &dyn fmt::Display| ChannelError::Email(e.to_string());
-        let builder = match security {
-            SmtpSecurity::StartTls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| bad(&e))?
-            }
-            SmtpSecurity::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| bad(&e))?
-            }
-            SmtpSecurity::None => {
-                let loopback = host == "localhost"
-                    || host
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback());
-                if !loopback {
-                    return Err(ChannelError::Email(format!(
-                        "security = \"none\" sends in plain text, so only to a relay on a loopback address, not {host:?}"
-                    )));
-                }
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            }
-        };
-        let mut builder = builder.port(port).timeout(Some(Duration::from_secs(30)));
-        if let Some((user, password)) = credentials {
-            builder =
-                builder.credentials(Credentials::new(user, password.expose_secret().to_string()));
-        }
-        let from = from
-            .parse::<Mailbox>()
-            .map_err(|e| ChannelError::Email(format!("from {from:?}: {e}")))?;
+        let transport = crate::mail::transport(host, port, security, credentials)
+            .map_err(ChannelError::Email)?;
+        let from = crate::mail::mailbox("from", from).map_err(ChannelError::Email)?;
         let to = to
             .iter()
-            .map(|address| {
-                address
-                    .parse::<Mailbox>()
-                    .map_err(|e| ChannelError::Email(format!("to {address:?}: {e}")))
-            })
+            .map(|address| crate::mail::mailbox("to", address).map_err(ChannelError::Email))
             .collect::<Result<Vec<_>, _>>()?;
         if to.is_empty() {
             return Err(ChannelError::Email(
@@ -148,7 +117,7 @@ impl Channel {
             ));
         }
         Ok(Channel::Email(Box::new(EmailChannel {
-            transport: builder.build(),
+            transport,
             from,
             to,
         })))

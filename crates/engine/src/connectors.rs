@@ -19,6 +19,8 @@ pub struct Connectors {
     pub desk: Option<paybridge_zoho::Desk>,
     /// Where order state changes are called back, signed.
     pub storefront: Option<crate::storefront::Storefront>,
+    /// E-mail to customers (`[email]`).
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl Connectors {
@@ -38,6 +40,7 @@ impl Connectors {
             crm: None,
             desk: None,
             storefront: None,
+            mailer: None,
         }
     }
 
@@ -69,6 +72,15 @@ impl Connectors {
             StepError::permanent(
                 "engine",
                 "the storefront has no callback URL: set `callback_url` in the [storefront] section, or guard the step with `when`",
+            )
+        })
+    }
+
+    pub fn mailer(&self) -> Result<&crate::mail::Mailer, StepError> {
+        self.mailer.as_ref().ok_or_else(|| {
+            StepError::permanent(
+                "engine",
+                "e-mail is not set up: add an [email] section (an SMTP relay and a from address), or guard the step with `when: run.connected.email`",
             )
         })
     }
@@ -121,6 +133,7 @@ impl Connectors {
             "crm": self.crm.is_some(),
             "desk": self.desk.is_some(),
             "storefront": self.storefront.is_some(),
+            "email": self.mailer.is_some(),
         })
     }
 }

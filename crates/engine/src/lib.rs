@@ -19,6 +19,7 @@
 //! - [`storefront`]: signed callbacks to the storefront.
 //! - [`schedule`]: cron-style schedules, each firing run by exactly one node.
 //! - [`alerts`]: dead letters and error spikes told to Slack and by e-mail, de-duplicated.
+//! - [`mail`]: e-mail to customers over SMTP (flows' `email.send`).
 //!
 //! The promise: an event is committed to the inbox before it is acknowledged; every side effect
 //! is a step with a deterministic key whose result is stored; a retried or re-delivered run
@@ -33,6 +34,7 @@ pub mod dlq;
 pub mod error;
 pub mod flows;
 pub mod health;
+pub mod mail;
 pub mod mapping;
 pub mod orders;
 pub mod payments;

@@ -35,6 +35,8 @@ pub struct AppConfig {
     pub alerts: Option<AlertsConfig>,
     /// Where order state changes are called back, and the secret that signs them.
     pub storefront_callback: Option<(Url, SecretString)>,
+    /// E-mail to customers (`[email]`).
+    pub email: Option<paybridge_engine::mail::Mailer>,
     /// The flow files to run (the shipped templates, or a directory's over them)…
     pub flows: Library,
     /// …or what the store says this environment runs.
@@ -199,6 +201,7 @@ impl RunningApp {
         if let Some(org_id) = &config.zoho.desk_org_id {
             connectors.desk = Some(zoho.desk(org_id.clone()));
         }
+        connectors.mailer = config.email.clone();
         if let Some((url, secret)) = &config.storefront_callback {
             connectors.storefront = Some(Storefront::new(url.clone(), secret.clone()));
         }

@@ -47,6 +47,85 @@ pub struct FileConfig {
     /// Where the flow files are.
     #[serde(default)]
     pub flows: FlowsSection,
+    /// E-mail to customers (the decline template's), through an SMTP relay.
+    #[serde(default)]
+    pub email: Option<CustomerEmailSection>,
+}
+
+/// `[email]`: the SMTP relay and sender of e-mails to customers (`email.send` in flows).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerEmailSection {
+    pub host: String,
+    #[serde(default = "submission_port")]
+    pub port: u16,
+    /// `starttls` (587), `tls` (465), or `none` (a relay on loopback only).
+    #[serde(default = "starttls")]
+    pub security: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_vault: Option<String>,
+    /// `Tea Shop <orders@shop.example>`
+    pub from: String,
+    /// Where customers' replies go, when not to `from`.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+}
+
+impl CustomerEmailSection {
+    async fn resolve(
+        &self,
+        vault: Option<&Vault>,
+    ) -> anyhow::Result<paybridge_engine::mail::Mailer> {
+        let (security, credentials) = smtp_access(
+            "email",
+            &self.security,
+            self.username.as_deref(),
+            SecretRef {
+                key: "email.password",
+                env: self.password_env.as_deref(),
+                vault: self.password_vault.as_deref(),
+            },
+            vault,
+        )
+        .await?;
+        paybridge_engine::mail::Mailer::new(
+            &self.host,
+            self.port,
+            security,
+            credentials,
+            &self.from,
+            self.reply_to.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("email: {e}"))
+    }
+}
+
+/// An SMTP relay's security and credentials (`section` names them in messages).
+async fn smtp_access(
+    section: &str,
+    security: &str,
+    username: Option<&str>,
+    password: SecretRef<'_>,
+    vault: Option<&Vault>,
+) -> anyhow::Result<(SmtpSecurity, Option<(String, SecretString)>)> {
+    let security = match security {
+        "starttls" => SmtpSecurity::StartTls,
+        "tls" => SmtpSecurity::Tls,
+        "none" => SmtpSecurity::None,
+        other => bail!("{section}.security: {other:?} is not one of starttls, tls, none"),
+    };
+    let credentials = match (username, password.is_given()) {
+        (Some(user), true) => Some((user.to_string(), password.resolve(vault).await?)),
+        (None, false) => None,
+        _ => bail!(
+            "{section}: give username and a password (password_env or password_vault) together"
+        ),
+    };
+    Ok((security, credentials))
 }
 
 /// `[flows]`: the merchant's flow files.
@@ -570,7 +649,11 @@ impl FileConfig {
             .is_some_and(|w| w.keys.iter().any(|k| k.key_vault.is_some()))
             || z.webhooks
                 .as_ref()
-                .is_some_and(|w| w.secret_vault.is_some());
+                .is_some_and(|w| w.secret_vault.is_some())
+            || self
+                .email
+                .as_ref()
+                .is_some_and(|e| e.password_vault.is_some());
         let alert_vault = webhook_vault
             || self.alerts.as_ref().is_some_and(|a| {
                 a.slack
@@ -742,6 +825,10 @@ impl FileConfig {
             Some(section) => Some(section.resolve(vault).await?),
             None => None,
         };
+        let email = match &self.email {
+            Some(section) => Some(section.resolve(vault).await?),
+            None => None,
+        };
 
         Ok(AppConfig {
             alerts,
@@ -775,6 +862,7 @@ impl FileConfig {
             },
             storefront_keys,
             storefront_callback,
+            email,
             flows,
             flows_env: self.flows.env.clone(),
             connections: Vec::new(),
@@ -858,26 +946,18 @@ impl AlertsSection {
         };
         let email = match &self.email {
             Some(email) => {
-                let security = match email.security.as_str() {
-                    "starttls" => SmtpSecurity::StartTls,
-                    "tls" => SmtpSecurity::Tls,
-                    "none" => SmtpSecurity::None,
-                    other => {
-                        bail!("alerts.email.security: {other:?} is not one of starttls, tls, none")
-                    }
-                };
-                let password = SecretRef {
-                    key: "alerts.email.password",
-                    env: email.password_env.as_deref(),
-                    vault: email.password_vault.as_deref(),
-                };
-                let credentials = match (&email.username, password.is_given()) {
-                    (Some(user), true) => Some((user.clone(), password.resolve(vault).await?)),
-                    (None, false) => None,
-                    _ => bail!(
-                        "alerts.email: give username and a password (password_env or password_vault) together"
-                    ),
-                };
+                let (security, credentials) = smtp_access(
+                    "alerts.email",
+                    &email.security,
+                    email.username.as_deref(),
+                    SecretRef {
+                        key: "alerts.email.password",
+                        env: email.password_env.as_deref(),
+                        vault: email.password_vault.as_deref(),
+                    },
+                    vault,
+                )
+                .await?;
                 let config = EmailConfig {
                     host: email.host.clone(),
                     port: email.port,
@@ -1064,6 +1144,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn customer_email_needs_a_safe_relay_and_whole_credentials() {
+        let config: FileConfig = toml::from_str(EXAMPLE).unwrap();
+        let mut email = config.email.expect("the example sets up e-mail");
+        email.password_vault = None;
+        let error = format!("{:#}", email.resolve(None).await.unwrap_err());
+        assert!(error.contains("give username and a password"), "{error}");
+        email.username = None;
+        email.security = "none".into();
+        let error = format!("{:#}", email.resolve(None).await.unwrap_err());
+        assert!(
+            error.contains("only to a relay on a loopback address"),
+            "{error}"
+        );
+        email.host = "127.0.0.1".into();
+        assert!(email.resolve(None).await.is_ok());
+        email.from = "not an address".into();
+        let error = format!("{:#}", email.resolve(None).await.unwrap_err());
+        assert!(error.contains("from"), "{error}");
+    }
+
+    #[tokio::test]
     async fn missing_secrets_name_their_variable() {
         let mut config: FileConfig = toml::from_str(EXAMPLE).unwrap();
         // Everything from the environment: the vault (and the store) is not opened — and if
@@ -1079,6 +1180,7 @@ mod tests {
         config.cybersource.shared_secret_vault = None;
         config.cybersource.webhooks = None;
         config.zoho.webhooks = None;
+        config.email = None;
         config.cybersource.shared_secret_env = Some("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into());
         let error = format!("{:#}", config.resolve().await.unwrap_err());
         assert!(

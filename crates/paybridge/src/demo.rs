@@ -20,6 +20,7 @@ use paybridge_engine::flows::library::Library;
 use paybridge_engine::store::{OrderRecord, RefundStatus, RunStatus};
 use paybridge_model::{Currency, Money, OrderStatus};
 use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
+use paybridge_sandbox::mail::MailSink;
 use paybridge_sandbox::server::RunningServer;
 use paybridge_sandbox::storefront::{
     CallbackReceiver, Expectation, OrderPlan, PlacedOrder, Storefront, StorefrontConfig,
@@ -123,6 +124,8 @@ pub struct DemoEnvironment {
     cybersource_server: RunningServer,
     zoho_server: RunningServer,
     callbacks_server: RunningServer,
+    /// The SMTP relay e-mails to customers go through (a sink that keeps them).
+    pub mail: MailSink,
     zoho_client: (String, String, String),
     organization_id: String,
     http: reqwest::Client,
@@ -169,6 +172,7 @@ impl DemoEnvironment {
         let zoho_server = RunningServer::start(zoho.router(), loopback()).await?;
         let callbacks = CallbackReceiver::new(&creds.callback_secret);
         let callbacks_server = RunningServer::start(callbacks.router(), loopback()).await?;
+        let mail = MailSink::start().await.context("starting the mail sink")?;
 
         let (data_dir, data_dir_is_temporary) = match &options.data_dir {
             Some(dir) => (dir.clone(), false),
@@ -266,6 +270,18 @@ impl DemoEnvironment {
                 callbacks_server.url().join("callbacks")?,
                 SecretString::from(creds.callback_secret.clone()),
             )),
+            // Declined customers are told why by e-mail, through the demo's SMTP sink.
+            email: Some(
+                paybridge_engine::mail::Mailer::new(
+                    "127.0.0.1",
+                    mail.addr().port(),
+                    paybridge_engine::alerts::SmtpSecurity::None,
+                    None,
+                    "Demo Tea Shop <orders@shop.example>",
+                    None,
+                )
+                .map_err(|e| anyhow::anyhow!("the demo's mail sink: {e}"))?,
+            ),
             flows: Library::shipped(),
             flows_env: options.flows_env.clone(),
             connections: Vec::new(),
@@ -364,6 +380,7 @@ impl DemoEnvironment {
             storefront_key: creds.storefront_key,
             callbacks,
             callbacks_server,
+            mail,
             cybersource_admin,
             cybersource_server,
             zoho_server,
@@ -1159,6 +1176,7 @@ impl DemoEnvironment {
                         &["on_hold", "declined"],
                         &mut problems,
                     );
+                    self.check_decline_email(&record, &mut problems);
                     if !its_invoices.is_empty() || its_orders.iter().any(|o| o["status"] != "void")
                     {
                         problems.push(format!(
@@ -1168,6 +1186,7 @@ impl DemoEnvironment {
                 }
                 (Expectation::Decline, OrderStatus::Declined) => {
                     check_callbacks(&self.callbacks, reference, &["declined"], &mut problems);
+                    self.check_decline_email(&record, &mut problems);
                     if !its_invoices.is_empty() || !its_orders.is_empty() {
                         problems.push(format!(
                             "{reference}: declined, yet {} invoice(s) and {} sales order(s) in Zoho",
@@ -1276,6 +1295,32 @@ fn check_callbacks(
         problems.push(format!(
             "{reference}: the storefront was not told why it was declined"
         ));
+    }
+}
+
+impl DemoEnvironment {
+    /// The declined customer got one e-mail saying why.
+    fn check_decline_email(&self, record: &OrderRecord, problems: &mut Vec<String>) {
+        let reference = &record.reference;
+        let to = format!("<{}>", record.customer_email);
+        let mails: Vec<_> = self
+            .mail
+            .messages()
+            .into_iter()
+            .filter(|m| {
+                m.to.contains(&to)
+                    && m.header("Subject")
+                        .is_some_and(|s| s.ends_with(&format!(" {reference}")))
+            })
+            .collect();
+        match mails.as_slice() {
+            [mail] if mail.body().contains("We could not take the") => {}
+            [_] => problems.push(format!("{reference}: the decline e-mail does not say why")),
+            other => problems.push(format!(
+                "{reference}: {} decline e-mails to the customer (expected 1)",
+                other.len()
+            )),
+        }
     }
 }
 
@@ -1400,6 +1445,8 @@ pub struct Summary {
     pub contact_changes_to_tms: usize,
     /// Zoho Books webhook events received.
     pub books_webhooks: u64,
+    /// E-mails to customers (declined ones told why).
+    pub customer_emails: usize,
     /// Signed callbacks the storefront took (each delivery once), and those it refused.
     pub callbacks: usize,
     pub callbacks_refused: usize,
@@ -1547,6 +1594,7 @@ impl DemoEnvironment {
                 .get("zoho-webhook")
                 .copied()
                 .unwrap_or(0),
+            customer_emails: self.mail.messages().len(),
             callbacks: self.callbacks.callbacks().deliveries.len(),
             callbacks_refused: self.callbacks.callbacks().refused,
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
@@ -1626,12 +1674,16 @@ pub fn render(summary: &Summary) -> String {
         s.cards_saved, s.contacts_with_saved_cards, s.contact_changes_to_tms
     ));
     out.push_str(&format!(
+        "  e-mail       {} declined customers told why (SMTP)\n",
+        s.customer_emails
+    ));
+    out.push_str(&format!(
         "  storefront   {} signed callbacks taken ({} refused)\n",
         s.callbacks, s.callbacks_refused
     ));
     if s.verification.ok {
         out.push_str(&format!(
-            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho; each refund is one Cybersource refund and one refunded credit note; each saved card is on its Zoho contact and no card number is; the storefront heard of each once\n",
+            "  verified     all {} orders: each approved one is one paid invoice and one payment in Zoho and one charge in Cybersource; no declined order reached Zoho and each declined customer got one e-mail saying why; each refund is one Cybersource refund and one refunded credit note; each saved card is on its Zoho contact and no card number is; the storefront heard of each once\n",
             s.verification.checked_orders
         ));
     } else {

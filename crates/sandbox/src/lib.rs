@@ -6,6 +6,7 @@
 //!   invoices and customer payments with real state and Zoho's rules and error codes.
 //! - [`storefront`]: a shop that places orders through paybridge's order API.
 //! - [`faults`]: deterministic fault injection shared by the simulators.
+//! - [`mail`]: an SMTP sink that keeps what it is sent (alerts, e-mails to customers).
 //! - [`server`]: binding a simulator to a loopback port and shutting it down.
 //!
 //! Every simulator is written from `reference/` (the vendors' documented contracts) and shares
@@ -14,6 +15,7 @@
 
 pub mod cybersource;
 pub mod faults;
+pub mod mail;
 pub mod server;
 pub mod storefront;
 pub mod zoho;

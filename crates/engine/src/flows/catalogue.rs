@@ -97,10 +97,12 @@ pub enum Action {
     CybersourceCustomerUpdate,
     /// A TMS payment instrument's card: brand, last four, expiry (never the number).
     CybersourcePaymentInstrumentGet,
+    /// An e-mail to a customer over SMTP.
+    EmailSend,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -130,6 +132,7 @@ impl Action {
         Action::CybersourceCustomerGet,
         Action::CybersourceCustomerUpdate,
         Action::CybersourcePaymentInstrumentGet,
+        Action::EmailSend,
     ];
 
     pub fn name(self) -> &'static str {
@@ -163,6 +166,7 @@ impl Action {
             Action::CybersourceCustomerGet => "cybersource.customer.get",
             Action::CybersourceCustomerUpdate => "cybersource.customer.update",
             Action::CybersourcePaymentInstrumentGet => "cybersource.payment-instrument.get",
+            Action::EmailSend => "email.send",
         }
     }
 
@@ -229,6 +233,9 @@ impl Action {
             }
             Action::CybersourcePaymentInstrumentGet => {
                 "read a TMS payment instrument's card: brand, last four, expiry (never the number)"
+            }
+            Action::EmailSend => {
+                "send an e-mail over SMTP ([email]); a retry re-sends the same Message-ID"
             }
         }
     }
@@ -366,6 +373,13 @@ impl Action {
             Action::CybersourcePaymentInstrumentGet => {
                 &[req!("customer_id"), opt!("payment_instrument_id")]
             }
+            Action::EmailSend => &[
+                req!("to"),
+                req!("subject"),
+                req!("text"),
+                opt!("html"),
+                opt!("reply_to"),
+            ],
             Action::RefundRecorded => &[
                 req!("status"),
                 opt!("cybersource_refund_id"),
@@ -414,6 +428,7 @@ impl Action {
                 "default_payment_instrument_id",
             ],
             Action::CybersourceCustomerUpdate => &["customer_id", "email", "changed"],
+            Action::EmailSend => &["message_id", "to"],
             Action::CybersourcePaymentInstrumentGet => &[
                 "payment_instrument_id",
                 "brand",
@@ -770,6 +785,11 @@ impl Action {
             }
             Action::CybersourcePaymentInstrumentGet => {
                 customer_tokens::instrument(engine, read(self, input)?).await
+            }
+            Action::EmailSend => {
+                let email: crate::mail::Email = read(self, input)?;
+                let message_id = engine.connectors.mailer()?.send(call.key, &email).await?;
+                Ok(json!({"message_id": message_id, "to": email.to.trim()}))
             }
             Action::OrderReviewSettled => {
                 let ReviewSettled { accepted, detail } = read(self, input)?;

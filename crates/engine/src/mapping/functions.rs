@@ -140,6 +140,28 @@ pub(super) fn register(engine: &mut Engine, tables: Arc<Tables>) {
             .unwrap_or(Dynamic::UNIT)
     });
     engine.register_fn("custom_field", |_: (), _: &str| Dynamic::UNIT);
+    // `{{name}}` in a text replaced by the map's value (a template kept in a flow table).
+    engine.register_fn("fill", |template: &str, values: Map| -> String {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            match after.find("}}") {
+                Some(end) => {
+                    let name = after[..end].trim();
+                    out.push_str(&values.get(name).map(text).unwrap_or_default());
+                    rest = &after[end + 2..];
+                }
+                None => {
+                    out.push_str(&rest[start..]);
+                    rest = "";
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    });
     engine.register_fn("date_in_tz", date_in_tz);
     engine.register_fn("last4", |value: Dynamic| last4(&text(&value)));
     engine.register_fn("mask", |value: Dynamic| {
@@ -309,6 +331,17 @@ mod tests {
         assert_eq!(
             get("custom_field(record.missing, \"cf_card_last4\")"),
             json!(null)
+        );
+    }
+
+    #[test]
+    fn fill_puts_values_into_a_template() {
+        assert_eq!(
+            eval(
+                r#"fill("Dear {{ name }}, order {{ref}}: {{missing}}{{", #{name: "Ada", ref: 42})"#
+            )
+            .unwrap(),
+            json!("Dear Ada, order 42: {{")
         );
     }
 

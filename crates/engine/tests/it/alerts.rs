@@ -1,7 +1,6 @@
 //! Alerts over real protocols: an SMTP server and a Slack-compatible webhook started here, on
 //! loopback. An outage of many dead letters sends one alert per kind, not one per letter.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,84 +11,9 @@ use paybridge_engine::alerts::{AlertSettings, Channel, SmtpSecurity};
 use paybridge_model::OrderStatus;
 use paybridge_sandbox::faults::FaultMode;
 use secrecy::SecretString;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
 
 use crate::helpers::{World, WorldOptions, place};
-
-/// A message as the SMTP server received it.
-#[derive(Debug, Clone)]
-struct Mail {
-    auth: Option<String>,
-    from: String,
-    to: Vec<String>,
-    data: String,
-}
-
-/// A small SMTP server (RFC 5321's happy path with AUTH PLAIN), keeping what it receives.
-async fn smtp_server() -> (SocketAddr, Arc<Mutex<Vec<Mail>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let inbox: Arc<Mutex<Vec<Mail>>> = Arc::default();
-    let kept = inbox.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let inbox = kept.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write
-                    .write_all(b"220 localhost ESMTP test\r\n")
-                    .await
-                    .unwrap();
-                let mut mail = Mail {
-                    auth: None,
-                    from: String::new(),
-                    to: Vec::new(),
-                    data: String::new(),
-                };
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
-                        b"250-localhost\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
-                    } else if upper.starts_with("AUTH PLAIN") {
-                        mail.auth = line.split_whitespace().nth(2).map(str::to_string);
-                        b"235 2.7.0 Authentication successful\r\n"
-                    } else if upper.starts_with("MAIL FROM:") {
-                        mail.from = line[10..].trim().to_string();
-                        b"250 OK\r\n"
-                    } else if upper.starts_with("RCPT TO:") {
-                        mail.to.push(line[8..].trim().to_string());
-                        b"250 OK\r\n"
-                    } else if upper == "DATA" {
-                        write.write_all(b"354 go ahead\r\n").await.unwrap();
-                        let mut data = String::new();
-                        while let Ok(Some(line)) = lines.next_line().await {
-                            if line == "." {
-                                break;
-                            }
-                            data.push_str(&line);
-                            data.push('\n');
-                        }
-                        mail.data = data;
-                        inbox.lock().unwrap().push(mail.clone());
-                        b"250 queued\r\n"
-                    } else if upper == "QUIT" {
-                        write.write_all(b"221 bye\r\n").await.unwrap();
-                        return;
-                    } else {
-                        b"250 OK\r\n"
-                    };
-                    write.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    (addr, inbox)
-}
 
 /// A Slack-compatible incoming webhook, keeping each posted text.
 async fn slack_webhook() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -117,7 +41,8 @@ async fn slack_webhook() -> (String, Arc<Mutex<Vec<String>>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_of_dead_letters_sends_one_alert_per_kind_by_slack_and_email() {
-    let (smtp, mails) = smtp_server().await;
+    let sink = paybridge_sandbox::mail::MailSink::start().await.unwrap();
+    let smtp = sink.addr();
     let (webhook, posts) = slack_webhook().await;
     let channels = vec![
         Channel::slack(SecretString::from(webhook.clone())).unwrap(),
@@ -190,7 +115,7 @@ async fn an_outage_of_dead_letters_sends_one_alert_per_kind_by_slack_and_email()
             .any(|t| t.contains("of the last") && t.contains("runs failed"))
     );
 
-    let mails = mails.lock().unwrap().clone();
+    let mails = sink.messages();
     assert_eq!(mails.len(), 2, "{mails:#?}");
     let mail = mails
         .iter()

@@ -101,6 +101,8 @@ pub struct WorldOptions {
     pub inventory_and_crm: bool,
     /// Storefront callbacks: URL and secret.
     pub storefront: Option<(url::Url, String)>,
+    /// E-mail to customers.
+    pub mailer: Option<paybridge_engine::mail::Mailer>,
 }
 
 impl Default for WorldOptions {
@@ -113,6 +115,7 @@ impl Default for WorldOptions {
             flows: Vec::new(),
             inventory_and_crm: false,
             storefront: None,
+            mailer: None,
         }
     }
 }
@@ -183,6 +186,7 @@ impl World {
                 SecretString::from(secret.clone()),
             ));
         }
+        connectors.mailer = options.mailer.clone();
         let mut library = Library::shipped();
         for (name, text) in &options.flows {
             match paybridge_engine::flows::definition::compile(name, text) {

@@ -381,3 +381,74 @@ async fn a_second_lost_payment_on_one_order_is_looked_up_too() {
     assert_eq!(world.cybersource.payments().len(), 1);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_customer_is_emailed_why_once_from_the_templates_text() {
+    use paybridge_engine::alerts::SmtpSecurity;
+    use paybridge_engine::mail::Mailer;
+    let sink = paybridge_sandbox::mail::MailSink::start().await.unwrap();
+    let mailer = Mailer::new(
+        "127.0.0.1",
+        sink.addr().port(),
+        SmtpSecurity::None,
+        None,
+        "Tea Shop <orders@shop.example>",
+        Some("help@shop.example"),
+    )
+    .unwrap();
+    let world = World::with(crate::helpers::WorldOptions {
+        mailer: Some(mailer),
+        ..crate::helpers::WorldOptions::default()
+    })
+    .await;
+    world
+        .engine
+        .place_order(place("R-M", "ada@example.com", "1025.50"))
+        .await
+        .unwrap();
+    world.settled("R-M").await;
+
+    let mails = sink.messages();
+    let [mail] = mails.as_slice() else {
+        panic!("one e-mail: {mails:#?}")
+    };
+    assert_eq!(mail.to, ["<ada@example.com>"]);
+    assert_eq!(mail.from, "<orders@shop.example>");
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("We could not take the payment for your order R-M")
+    );
+    assert_eq!(
+        mail.header("Reply-To").as_deref(),
+        Some("help@shop.example")
+    );
+    assert_eq!(
+        mail.header("Message-ID"),
+        Some(Mailer::message_id("order:R-M:email:declined"))
+    );
+    let body = mail.body();
+    assert!(body.contains("Dear Ada,"), "{body}");
+    assert!(
+        body.contains(
+            "of 2051.00 USD. We could not take the\npayment: The card has insufficient funds."
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("{{"), "{body}");
+
+    // The run again (a replay): the e-mail step is done, nothing is sent twice.
+    let runs = world.engine.store.runs(None, 10).await.unwrap();
+    let run = runs.iter().find(|r| r.flow == "order-declined").unwrap();
+    assert!(
+        world
+            .engine
+            .store
+            .requeue_run(run.id, world.engine.clock.now_ms())
+            .await
+            .unwrap()
+    );
+    world.engine.wake_workers();
+    world.settled("R-M").await;
+    assert_eq!(sink.messages().len(), 1);
+    world.stop().await;
+}
