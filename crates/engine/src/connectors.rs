@@ -21,6 +21,8 @@ pub struct Connectors {
     pub storefront: Option<crate::storefront::Storefront>,
     /// E-mail to customers (`[email]`).
     pub mailer: Option<crate::mail::Mailer>,
+    /// Flows' `http` steps, with the credentials of `[[http.auth]]` by name.
+    pub http: crate::http_action::HttpConnections,
 }
 
 impl Connectors {
@@ -41,6 +43,7 @@ impl Connectors {
             desk: None,
             storefront: None,
             mailer: None,
+            http: crate::http_action::HttpConnections::default(),
         }
     }
 

@@ -20,6 +20,7 @@
 //! - [`schedule`]: cron-style schedules, each firing run by exactly one node.
 //! - [`alerts`]: dead letters and error spikes told to Slack and by e-mail, de-duplicated.
 //! - [`mail`]: e-mail to customers over SMTP (flows' `email.send`).
+//! - [`http_action`]: flows' generic `http` action, with named credentials.
 //!
 //! The promise: an event is committed to the inbox before it is acknowledged; every side effect
 //! is a step with a deterministic key whose result is stored; a retried or re-delivered run
@@ -34,6 +35,7 @@ pub mod dlq;
 pub mod error;
 pub mod flows;
 pub mod health;
+pub mod http_action;
 pub mod mail;
 pub mod mapping;
 pub mod orders;
@@ -185,6 +187,26 @@ impl Engine {
             .store
             .accept_event(&event, &names, self.clock.now_ms())
             .await?;
+        if !accepted.duplicate {
+            self.wake_workers();
+        }
+        Ok(accepted)
+    }
+
+    /// Starts a flow whose trigger is `manual` on `event` (any JSON object: the run's `event`),
+    /// once per `key` however often it is asked. Refuses a flow that is not manual.
+    pub async fn start_manual(
+        &self,
+        flow: &str,
+        key: &str,
+        event: serde_json::Value,
+    ) -> Result<store::Accepted, ManualError> {
+        let new = manual_event(&self.flows(), flow, key, event)?;
+        let accepted = self
+            .store
+            .accept_event(&new, &[flow], self.clock.now_ms())
+            .await
+            .map_err(ManualError::Store)?;
         if !accepted.duplicate {
             self.wake_workers();
         }
@@ -366,4 +388,54 @@ impl Engine {
             }
         }
     }
+}
+
+/// The inbox event that starts manual flow `flow` of `library` on `event`, once per `key`
+/// (the CLI commits it to the store for the serving nodes; [`Engine::start_manual`] for itself).
+pub fn manual_event(
+    library: &flows::library::Library,
+    flow: &str,
+    key: &str,
+    event: serde_json::Value,
+) -> Result<store::NewEvent, ManualError> {
+    let Some(definition) = library.get(flow) else {
+        return Err(ManualError::NoFlow(flow.to_string()));
+    };
+    if definition.source != flows::definition::TriggerSource::Manual {
+        return Err(ManualError::NotManual(flow.to_string()));
+    }
+    if !event.is_object() {
+        return Err(ManualError::Event("the event must be a JSON object".into()));
+    }
+    if !paybridge_model::pan::find_in_json(&event).is_empty() {
+        return Err(ManualError::Event(
+            "the event carries a card number; paybridge stores none".into(),
+        ));
+    }
+    let key = key.trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(ManualError::Event(
+            "the key must be 1 to 255 characters".into(),
+        ));
+    }
+    Ok(store::NewEvent {
+        source: "manual".into(),
+        dedupe_key: format!("manual:{flow}:{key}"),
+        event_type: "manual".into(),
+        entity_key: format!("manual:{flow}:{key}"),
+        payload: event,
+    })
+}
+
+/// Why a manual run was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum ManualError {
+    #[error("there is no flow {0:?}")]
+    NoFlow(String),
+    #[error("flow {0:?} is not started by hand (its trigger's source is not manual)")]
+    NotManual(String),
+    #[error("{0}")]
+    Event(String),
+    #[error(transparent)]
+    Store(store::StoreError),
 }

@@ -37,6 +37,8 @@ pub struct AppConfig {
     pub storefront_callback: Option<(Url, SecretString)>,
     /// E-mail to customers (`[email]`).
     pub email: Option<paybridge_engine::mail::Mailer>,
+    /// Credentials flows' `http` steps name (`[[http.auth]]`).
+    pub http: std::collections::BTreeMap<String, paybridge_engine::http_action::HttpAuth>,
     /// The flow files to run (the shipped templates, or a directory's over them)…
     pub flows: Library,
     /// …or what the store says this environment runs.
@@ -202,6 +204,7 @@ impl RunningApp {
             connectors.desk = Some(zoho.desk(org_id.clone()));
         }
         connectors.mailer = config.email.clone();
+        connectors.http = paybridge_engine::http_action::HttpConnections::new(config.http.clone());
         if let Some((url, secret)) = &config.storefront_callback {
             connectors.storefront = Some(Storefront::new(url.clone(), secret.clone()));
         }

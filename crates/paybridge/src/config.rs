@@ -50,6 +50,88 @@ pub struct FileConfig {
     /// E-mail to customers (the decline template's), through an SMTP relay.
     #[serde(default)]
     pub email: Option<CustomerEmailSection>,
+    /// Credentials flows' `http` steps name.
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// `[http]`: named credentials for flows' `http` steps (`auth: '"erp"'`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    #[serde(default)]
+    pub auth: Vec<HttpAuthSection>,
+}
+
+/// `[[http.auth]]`: one named credential.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAuthSection {
+    pub name: String,
+    /// `bearer`, `basic` or `header`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    #[serde(default)]
+    pub secret_vault: Option<String>,
+    /// `basic`: the user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// `header`: the header that carries the secret.
+    #[serde(default)]
+    pub header: Option<String>,
+}
+
+impl HttpSection {
+    async fn resolve(
+        &self,
+        vault: Option<&Vault>,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, paybridge_engine::http_action::HttpAuth>>
+    {
+        use paybridge_engine::http_action::HttpAuth;
+        let mut named = std::collections::BTreeMap::new();
+        for entry in &self.auth {
+            let name = entry.name.trim();
+            if name.is_empty() {
+                bail!("http.auth: every entry needs a name");
+            }
+            let key = format!("http.auth.{name}.secret");
+            let secret = SecretRef {
+                key: &key,
+                env: entry.secret_env.as_deref(),
+                vault: entry.secret_vault.as_deref(),
+            }
+            .resolve(vault)
+            .await?;
+            let auth = match (entry.kind.as_str(), &entry.username, &entry.header) {
+                ("bearer", None, None) => HttpAuth::Bearer(secret),
+                ("basic", Some(username), None) => HttpAuth::Basic {
+                    username: username.clone(),
+                    password: secret,
+                },
+                ("header", None, Some(header)) => {
+                    if reqwest::header::HeaderName::from_bytes(header.trim().as_bytes()).is_err() {
+                        bail!("http.auth {name:?}: {header:?} is not a header name");
+                    }
+                    HttpAuth::Header {
+                        name: header.trim().to_string(),
+                        value: secret,
+                    }
+                }
+                ("bearer" | "basic" | "header", _, _) => bail!(
+                    "http.auth {name:?}: bearer takes only a secret, basic a username too, header a header too"
+                ),
+                (other, _, _) => {
+                    bail!("http.auth {name:?}: type {other:?} is not bearer, basic or header")
+                }
+            };
+            if named.insert(name.to_string(), auth).is_some() {
+                bail!("http.auth: the name {name:?} is used twice");
+            }
+        }
+        Ok(named)
+    }
 }
 
 /// `[email]`: the SMTP relay and sender of e-mails to customers (`email.send` in flows).
@@ -653,7 +735,8 @@ impl FileConfig {
             || self
                 .email
                 .as_ref()
-                .is_some_and(|e| e.password_vault.is_some());
+                .is_some_and(|e| e.password_vault.is_some())
+            || self.http.auth.iter().any(|a| a.secret_vault.is_some());
         let alert_vault = webhook_vault
             || self.alerts.as_ref().is_some_and(|a| {
                 a.slack
@@ -829,6 +912,7 @@ impl FileConfig {
             Some(section) => Some(section.resolve(vault).await?),
             None => None,
         };
+        let http = self.http.resolve(vault).await?;
 
         Ok(AppConfig {
             alerts,
@@ -863,6 +947,7 @@ impl FileConfig {
             storefront_keys,
             storefront_callback,
             email,
+            http,
             flows,
             flows_env: self.flows.env.clone(),
             connections: Vec::new(),
@@ -1165,6 +1250,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn http_credentials_are_named_once_with_what_their_type_needs() {
+        let section = |entries: &str| -> HttpSection {
+            toml::from_str::<FileConfig>(&EXAMPLE.replace(
+                "[[http.auth]]\nname = \"erp\"\ntype = \"bearer\"\nsecret_vault = \"http/erp_token\"",
+                entries,
+            ))
+            .unwrap()
+            .http
+        };
+        // PATH is set wherever tests run.
+        let named = section(
+            "[[http.auth]]\nname = \"erp\"\ntype = \"basic\"\nusername = \"pb\"\nsecret_env = \"PATH\"\n[[http.auth]]\nname = \"wms\"\ntype = \"header\"\nheader = \"X-Api-Key\"\nsecret_env = \"PATH\"",
+        )
+        .resolve(None)
+        .await
+        .unwrap();
+        assert_eq!(named.keys().collect::<Vec<_>>(), ["erp", "wms"]);
+        assert!(!format!("{named:?}").contains(&std::env::var("PATH").unwrap()));
+        for (entries, complaint) in [
+            (
+                "[[http.auth]]\nname = \"erp\"\ntype = \"basic\"\nsecret_env = \"PATH\"",
+                "basic a username too",
+            ),
+            (
+                "[[http.auth]]\nname = \"erp\"\ntype = \"oauth\"\nsecret_env = \"PATH\"",
+                "is not bearer, basic or header",
+            ),
+            (
+                "[[http.auth]]\nname = \"a\"\ntype = \"bearer\"\nsecret_env = \"PATH\"\n[[http.auth]]\nname = \"a\"\ntype = \"bearer\"\nsecret_env = \"PATH\"",
+                "used twice",
+            ),
+        ] {
+            let error = section(entries)
+                .resolve(None)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(complaint), "{error}");
+        }
+    }
+
+    #[tokio::test]
     async fn missing_secrets_name_their_variable() {
         let mut config: FileConfig = toml::from_str(EXAMPLE).unwrap();
         // Everything from the environment: the vault (and the store) is not opened — and if
@@ -1181,6 +1308,7 @@ mod tests {
         config.cybersource.webhooks = None;
         config.zoho.webhooks = None;
         config.email = None;
+        config.http.auth.clear();
         config.cybersource.shared_secret_env = Some("PAYBRIDGE_TEST_SURELY_UNSET_VARIABLE".into());
         let error = format!("{:#}", config.resolve().await.unwrap_err());
         assert!(

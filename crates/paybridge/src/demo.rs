@@ -282,6 +282,7 @@ impl DemoEnvironment {
                 )
                 .map_err(|e| anyhow::anyhow!("the demo's mail sink: {e}"))?,
             ),
+            http: Default::default(),
             flows: Library::shipped(),
             flows_env: options.flows_env.clone(),
             connections: Vec::new(),

@@ -49,6 +49,12 @@ pub enum FlowsCommand {
     Versions {
         flow: String,
     },
+    /// Start a manual flow on an event (a JSON file), once per key.
+    Start {
+        flow: String,
+        event: PathBuf,
+        key: Option<String>,
+    },
 }
 
 /// The commands that read or write the store's flow versions.
@@ -147,6 +153,31 @@ pub async fn run_with_store(
                     d.note.unwrap_or_default()
                 ));
             }
+            Outcome { text, ok: true }
+        }
+        FlowsCommand::Start { flow, event, key } => {
+            let library = library(dir).map_err(|errors| anyhow::anyhow!(problems(&errors)))?;
+            let text =
+                std::fs::read(&event).with_context(|| format!("reading {}", event.display()))?;
+            let key = key.unwrap_or_else(|| {
+                use sha2::Digest as _;
+                hex::encode(sha2::Sha256::digest(&text))
+            });
+            let payload: serde_json::Value = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is not JSON", event.display()))?;
+            let new = paybridge_engine::manual_event(&library, &flow, &key, payload)?;
+            let accepted = store.accept_event(&new, &[&flow], clock.now_ms()).await?;
+            let text = if accepted.duplicate {
+                format!(
+                    "{flow} was started with key {key} before (event {}); nothing new\n",
+                    accepted.event_id
+                )
+            } else {
+                format!(
+                    "{flow} started (event {}, key {key}); a serving node runs it: paybridge runs list --flow {flow}\n",
+                    accepted.event_id
+                )
+            };
             Outcome { text, ok: true }
         }
         other => run(dir, other)?,
@@ -313,7 +344,8 @@ pub fn run(dir: Option<&Path>, command: FlowsCommand) -> anyhow::Result<Outcome>
         FlowsCommand::Deploy { .. }
         | FlowsCommand::Promote { .. }
         | FlowsCommand::Diff { .. }
-        | FlowsCommand::Versions { .. } => {
+        | FlowsCommand::Versions { .. }
+        | FlowsCommand::Start { .. } => {
             bail!("this command needs the store: give --config")
         }
         FlowsCommand::Actions { json } => {

@@ -175,6 +175,17 @@ enum FlowsCommand {
     },
     /// Where each version of a flow was deployed, newest first.
     Versions { flow: String },
+    /// Start a flow whose trigger is `manual` on an event (a JSON file); a serving node runs it.
+    Run {
+        flow: String,
+        /// A JSON file: the run's `event`.
+        #[arg(long)]
+        event: PathBuf,
+        /// Starts the flow once per key, however often it is asked (default: the file's
+        /// SHA-256).
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -579,10 +590,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 FlowsCommand::Promote { from, to, flow } => Run::Promote { from, to, flow },
                 FlowsCommand::Diff { env } => Run::Diff { env },
                 FlowsCommand::Versions { flow } => Run::Versions { flow },
+                FlowsCommand::Run { flow, event, key } => Run::Start { flow, event, key },
             };
             let needs_store = matches!(
                 command,
-                Run::Deploy { .. } | Run::Promote { .. } | Run::Diff { .. } | Run::Versions { .. }
+                Run::Deploy { .. }
+                    | Run::Promote { .. }
+                    | Run::Diff { .. }
+                    | Run::Versions { .. }
+                    | Run::Start { .. }
             );
             let outcome = if needs_store {
                 paybridge::flows::run_with_store(dir.as_deref(), &config, command).await?

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::Engine;
 use crate::error::StepError;
-use crate::flows::customer_tokens;
+use crate::flows::{customer_tokens, cybersource_actions};
 use crate::runtime::Attempt;
 use crate::store::{InboxEvent, RefundOutcome, RefundStatus};
 
@@ -99,10 +99,20 @@ pub enum Action {
     CybersourcePaymentInstrumentGet,
     /// An e-mail to a customer over SMTP.
     EmailSend,
+    /// Authorizes a saved card (TMS token), without capture.
+    CybersourceAuthorize,
+    /// Charges a saved card (authorization and capture).
+    CybersourceSale,
+    /// Voids a sale, capture, refund or credit before settlement.
+    CybersourceVoid,
+    /// Transaction Search by merchant reference.
+    CybersourceSearch,
+    /// A request to any URL, credentials by name from the configuration.
+    Http,
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 35] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -133,6 +143,11 @@ impl Action {
         Action::CybersourceCustomerUpdate,
         Action::CybersourcePaymentInstrumentGet,
         Action::EmailSend,
+        Action::CybersourceAuthorize,
+        Action::CybersourceSale,
+        Action::CybersourceVoid,
+        Action::CybersourceSearch,
+        Action::Http,
     ];
 
     pub fn name(self) -> &'static str {
@@ -167,6 +182,11 @@ impl Action {
             Action::CybersourceCustomerUpdate => "cybersource.customer.update",
             Action::CybersourcePaymentInstrumentGet => "cybersource.payment-instrument.get",
             Action::EmailSend => "email.send",
+            Action::CybersourceAuthorize => "cybersource.authorize",
+            Action::CybersourceSale => "cybersource.sale",
+            Action::CybersourceVoid => "cybersource.void",
+            Action::CybersourceSearch => "cybersource.search",
+            Action::Http => "http",
         }
     }
 
@@ -236,6 +256,19 @@ impl Action {
             }
             Action::EmailSend => {
                 "send an e-mail over SMTP ([email]); a retry re-sends the same Message-ID"
+            }
+            Action::CybersourceAuthorize => {
+                "authorize a saved card (TMS token); an unanswered attempt is looked up or reversed first"
+            }
+            Action::CybersourceSale => {
+                "charge a saved card (TMS token); an unanswered attempt is looked up or voided first"
+            }
+            Action::CybersourceVoid => {
+                "void a sale, capture, refund or credit (found among its transactions on retry)"
+            }
+            Action::CybersourceSearch => "the transactions sent with a merchant reference",
+            Action::Http => {
+                "a request to any URL, auth by name from [[http.auth]]; the same Idempotency-Key on every attempt"
             }
         }
     }
@@ -373,6 +406,23 @@ impl Action {
             Action::CybersourcePaymentInstrumentGet => {
                 &[req!("customer_id"), opt!("payment_instrument_id")]
             }
+            Action::CybersourceAuthorize | Action::CybersourceSale => &[
+                req!("reference"),
+                req!("amount"),
+                req!("currency"),
+                opt!("customer_id"),
+                opt!("payment_instrument_id"),
+                opt!("instrument_identifier"),
+            ],
+            Action::CybersourceVoid => &[req!("transaction_id"), opt!("kind"), req!("reference")],
+            Action::CybersourceSearch => &[req!("reference"), opt!("days")],
+            Action::Http => &[
+                req!("url"),
+                opt!("method"),
+                opt!("headers"),
+                opt!("body"),
+                opt!("auth"),
+            ],
             Action::EmailSend => &[
                 req!("to"),
                 req!("subject"),
@@ -429,6 +479,18 @@ impl Action {
             ],
             Action::CybersourceCustomerUpdate => &["customer_id", "email", "changed"],
             Action::EmailSend => &["message_id", "to"],
+            Action::CybersourceAuthorize | Action::CybersourceSale => &[
+                "transaction_id",
+                "status",
+                "outcome",
+                "reason",
+                "message",
+                "amount",
+                "currency",
+            ],
+            Action::CybersourceVoid => &["void_id", "status"],
+            Action::CybersourceSearch => &["count", "transactions"],
+            Action::Http => &["status", "body"],
             Action::CybersourcePaymentInstrumentGet => &[
                 "payment_instrument_id",
                 "brand",
@@ -785,6 +847,22 @@ impl Action {
             }
             Action::CybersourcePaymentInstrumentGet => {
                 customer_tokens::instrument(engine, read(self, input)?).await
+            }
+            Action::CybersourceAuthorize | Action::CybersourceSale => {
+                let charge = read(self, input)?;
+                cybersource_actions::charge(call, self == Action::CybersourceSale, charge).await
+            }
+            Action::CybersourceVoid => cybersource_actions::void(call, read(self, input)?).await,
+            Action::CybersourceSearch => {
+                cybersource_actions::search(call, read(self, input)?).await
+            }
+            Action::Http => {
+                let request = read(self, input)?;
+                engine
+                    .connectors
+                    .http
+                    .send(&short_id(call.key), request)
+                    .await
             }
             Action::EmailSend => {
                 let email: crate::mail::Email = read(self, input)?;

@@ -9,6 +9,7 @@
 
 pub mod catalogue;
 pub mod customer_tokens;
+pub mod cybersource_actions;
 pub mod cybersource_event;
 pub mod definition;
 pub mod deploy;

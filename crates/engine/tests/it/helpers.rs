@@ -103,6 +103,8 @@ pub struct WorldOptions {
     pub storefront: Option<(url::Url, String)>,
     /// E-mail to customers.
     pub mailer: Option<paybridge_engine::mail::Mailer>,
+    /// Named credentials for `http` steps.
+    pub http_auth: std::collections::BTreeMap<String, paybridge_engine::http_action::HttpAuth>,
 }
 
 impl Default for WorldOptions {
@@ -116,6 +118,7 @@ impl Default for WorldOptions {
             inventory_and_crm: false,
             storefront: None,
             mailer: None,
+            http_auth: Default::default(),
         }
     }
 }
@@ -187,6 +190,8 @@ impl World {
             ));
         }
         connectors.mailer = options.mailer.clone();
+        connectors.http =
+            paybridge_engine::http_action::HttpConnections::new(options.http_auth.clone());
         let mut library = Library::shipped();
         for (name, text) in &options.flows {
             match paybridge_engine::flows::definition::compile(name, text) {

@@ -225,3 +225,51 @@ fn deploy_diff_promote_and_versions_keep_each_environments_flows() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("nothing is deployed to staging"));
 }
+
+#[test]
+fn run_starts_a_manual_flow_once_per_key_for_the_serving_nodes() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("paybridge.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\npath = {:?}\n", work.path().join("paybridge.db")),
+    )
+    .unwrap();
+    let dir = work.path().join("flows");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("resync.yaml"),
+        "name: resync\ntrigger: {source: manual}\nsteps:\n  - name: echo\n    action: map\n    with:\n      reference: event.reference\n",
+    )
+    .unwrap();
+    let event = work.path().join("event.json");
+    std::fs::write(&event, r#"{"reference": "WEB-1"}"#).unwrap();
+    let run = |flow: &str| {
+        flows(&[
+            "run",
+            flow,
+            "--event",
+            event.to_str().unwrap(),
+            "--key",
+            "resync-web-1",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ])
+    };
+    let first = run("resync");
+    let text = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{text}");
+    assert!(
+        text.contains("resync started (event 1, key resync-web-1)"),
+        "{text}"
+    );
+    let again = run("resync");
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("nothing new"), "{text}");
+    let refused = run("order-to-cash");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("is not started by hand"), "{stderr}");
+}

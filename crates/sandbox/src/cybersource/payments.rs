@@ -165,9 +165,32 @@ pub(super) async fn create(
     Extension(merchant): Extension<Merchant>,
     body: Bytes,
 ) -> Response {
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
         return sandbox.refuse(&Refusal::new("INVALID_DATA"));
     };
+    // Paid with a TMS customer or payment instrument and no billTo: the instrument's billing
+    // address is the payment's, as Cybersource fills it in from the token.
+    if request.pointer("/orderInformation/billTo").is_none() {
+        let customer = text(&request, "paymentInformation.customer.id").map(str::to_string);
+        let instrument =
+            text(&request, "paymentInformation.paymentInstrument.id").map(str::to_string);
+        if (customer.is_some() || instrument.is_some())
+            && let Ok(card) = sandbox.vault().resolve(
+                &merchant.0,
+                customer.as_deref(),
+                instrument.as_deref(),
+                None,
+            )
+            && let (Some(bill_to), Some(order)) = (
+                card.bill_to,
+                request
+                    .get_mut("orderInformation")
+                    .and_then(Value::as_object_mut),
+            )
+        {
+            order.insert("billTo".into(), bill_to);
+        }
+    }
     let mut check = FieldCheck::default();
     let mrn = check
         .text(&request, "clientReferenceInformation.code", true)

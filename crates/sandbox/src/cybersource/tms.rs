@@ -132,6 +132,8 @@ pub(super) struct VaultCard {
     pub number: String,
     pub expiration: Option<(String, String)>,
     pub card_type: Option<String>,
+    /// The payment instrument's billing address, if it has one.
+    pub bill_to: Option<Value>,
 }
 
 fn masked(number: &str) -> String {
@@ -316,6 +318,9 @@ impl Vault {
             number: identifier.number.clone(),
             expiration,
             card_type: instrument.and_then(|pi| pi.card["type"].as_str().map(str::to_string)),
+            bill_to: instrument
+                .map(|pi| pi.bill_to.clone())
+                .filter(|b| b.as_object().is_some_and(|o| !o.is_empty())),
         })
     }
 }

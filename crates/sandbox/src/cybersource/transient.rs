@@ -202,6 +202,7 @@ impl CybersourceSandbox {
                 captured.expiration_year.clone(),
             )),
             card_type: captured.card_type.clone(),
+            bill_to: None,
         })
     }
 }

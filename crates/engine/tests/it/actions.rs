@@ -1,0 +1,345 @@
+//! Flow actions beyond the shipped templates', against the sandboxes and a receiver started
+//! here: charging a saved card (sale, authorize, void, search) from a flow started by hand, and
+//! the generic `http` action with named credentials, retries and one Idempotency-Key.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use paybridge_engine::ManualError;
+use paybridge_engine::dlq;
+use paybridge_engine::http_action::HttpAuth;
+use paybridge_engine::store::{RunFilter, RunRecord, RunStatus, StepStatus};
+use paybridge_sandbox::cybersource::ledger::Kind;
+use paybridge_sandbox::faults::FaultMode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::helpers::{World, WorldOptions, place};
+
+const CHARGE: &str = r#"
+name: charge-saved-card
+trigger: {source: manual}
+steps:
+  - name: charge
+    action: cybersource.sale
+    with:
+      reference: event.reference
+      amount: event.amount
+      currency: '"USD"'
+      customer_id: event.customer_id
+  - name: found
+    action: cybersource.search
+    when: steps.charge.outcome == "approved"
+    with:
+      reference: event.reference
+  - name: undo
+    action: cybersource.void
+    when: event.cancel == true && steps.charge.outcome == "approved"
+    with:
+      transaction_id: steps.charge.transaction_id
+      reference: event.reference
+outputs:
+  outcome: steps.charge.outcome
+  reason: steps.charge.reason
+  transaction_id: steps.charge.transaction_id
+  found: steps.found.count
+  void_id: steps.undo.void_id
+"#;
+
+async fn runs_of(world: &World, flow: &str) -> Vec<RunRecord> {
+    world
+        .engine
+        .store
+        .find_runs(&RunFilter {
+            flow: Some(flow.into()),
+            limit: 100,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// Waits for no run to be queued or running.
+async fn quiet(world: &World) {
+    let store = &world.engine.store;
+    let wait = world
+        .engine
+        .wait_until(Duration::from_millis(20), || async {
+            let counts = store.counts().await?;
+            Ok(counts.runs_by_status.get("queued").copied().unwrap_or(0)
+                + counts.runs_by_status.get("running").copied().unwrap_or(0)
+                == 0)
+        });
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the runs finish")
+        .unwrap();
+}
+
+async fn outputs_of_run(world: &World, id: i64) -> Value {
+    let detail = dlq::show(&world.engine.store, id).await.unwrap();
+    detail
+        .steps
+        .iter()
+        .find(|s| s.name == "outputs" && s.status == StepStatus::Succeeded)
+        .and_then(|s| s.output.clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_card_is_charged_once_even_when_the_answer_is_lost_and_declines_are_outcomes() {
+    let world = World::with(WorldOptions {
+        flows: vec![("charge-saved-card.yaml".into(), CHARGE.into())],
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .engine
+        .place_order(paybridge_engine::PlaceOrder {
+            save_card: true,
+            ..place("A-1", "ada@example.com", "10.00")
+        })
+        .await
+        .unwrap();
+    world.settled("A-1").await;
+    let payment = world
+        .engine
+        .store
+        .step(&paybridge_engine::payments::payment_step_key("A-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let customer = payment.output.unwrap()["tokens"]["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Cybersource charges, then its answer is lost: the retry finds the charge.
+    world.fault(
+        false,
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::ErrorAfter { status: 502 },
+        1,
+    );
+    let event = json!({"reference": "SUB-2026-11", "amount": "12.34", "customer_id": customer});
+    world
+        .engine
+        .start_manual("charge-saved-card", "sub-2026-11", event.clone())
+        .await
+        .unwrap();
+    // Asked again with the same key: nothing new.
+    let again = world
+        .engine
+        .start_manual("charge-saved-card", "sub-2026-11", event)
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    quiet(&world).await;
+    let sales: Vec<_> = world
+        .cybersource
+        .transactions()
+        .into_iter()
+        .filter(|t| t.kind == Kind::Authorization && t.amount.to_string() == "12.34")
+        .collect();
+    assert_eq!(sales.len(), 1, "one charge: {sales:?}");
+    let [run] = runs_of(&world, "charge-saved-card")
+        .await
+        .try_into()
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
+    let outputs = outputs_of_run(&world, run.id).await;
+    assert_eq!(outputs["outcome"], "approved");
+    assert_eq!(outputs["transaction_id"], sales[0].id.as_str());
+    assert_eq!(outputs["found"], 1);
+
+    // A decline is the step's outcome, for the flow to act on — not a failure.
+    world
+        .engine
+        .start_manual(
+            "charge-saved-card",
+            "sub-declined",
+            json!({"reference": "SUB-D", "amount": "2051.00", "customer_id": customer}),
+        )
+        .await
+        .unwrap();
+    // And a charge voided in the same flow.
+    world
+        .engine
+        .start_manual(
+            "charge-saved-card",
+            "sub-voided",
+            json!({"reference": "SUB-V", "amount": "3.00", "customer_id": customer, "cancel": true}),
+        )
+        .await
+        .unwrap();
+    quiet(&world).await;
+    for run in runs_of(&world, "charge-saved-card").await {
+        assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
+        let outputs = outputs_of_run(&world, run.id).await;
+        match outputs["transaction_id"].as_str() {
+            _ if outputs["outcome"] == "declined" => {
+                assert_eq!(outputs["reason"], "INSUFFICIENT_FUND");
+            }
+            _ if outputs["void_id"].is_string() => {
+                let voided = world
+                    .cybersource
+                    .transactions()
+                    .into_iter()
+                    .filter(|t| t.kind == Kind::Void)
+                    .count();
+                assert_eq!(voided, 1);
+            }
+            _ => assert_eq!(outputs["outcome"], "approved"),
+        }
+    }
+    assert_eq!(runs_of(&world, "charge-saved-card").await.len(), 3);
+
+    // Only manual flows start by hand, and never on a card number.
+    assert!(matches!(
+        world
+            .engine
+            .start_manual("order-to-cash", "x", json!({}))
+            .await,
+        Err(ManualError::NotManual(_))
+    ));
+    assert!(matches!(
+        world
+            .engine
+            .start_manual(
+                "charge-saved-card",
+                "y",
+                json!({"note": "4111 1111 1111 1111"})
+            )
+            .await,
+        Err(ManualError::Event(_))
+    ));
+    world.stop().await;
+}
+
+const NOTIFY_ERP: &str = r#"
+name: notify-erp
+trigger: {source: order-api, events: [order.approved]}
+steps:
+  - name: erp
+    action: http
+    with:
+      url: tables.erp.url
+      auth: '"erp"'
+      headers: '#{ "X-Source": "paybridge" }'
+      body: '#{ reference: event.order.reference, amount: event.payment.amount }'
+  - name: ack
+    action: map
+    with:
+      erp_id: steps.erp.body.id
+outputs:
+  erp_id: steps.ack.erp_id
+  status: steps.erp.status
+tables:
+  erp:
+    url: "URL"
+"#;
+
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+    answers: Arc<Mutex<Vec<StatusCode>>>,
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> (StatusCode, axum::Json<Value>) {
+    receiver.seen.lock().unwrap().push((headers, body));
+    let status = receiver
+        .answers
+        .lock()
+        .unwrap()
+        .pop()
+        .unwrap_or(StatusCode::CREATED);
+    if status.is_success() {
+        (status, axum::Json(json!({"id": "ERP-77"})))
+    } else {
+        (
+            status,
+            axum::Json(json!({"error": "order 4111111111111111 refused"})),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_steps_carry_named_credentials_and_one_idempotency_key_through_retries() {
+    let receiver = Receiver::default();
+    // Popped from the end: first 503, then 201.
+    *receiver.answers.lock().unwrap() = vec![StatusCode::CREATED, StatusCode::SERVICE_UNAVAILABLE];
+    let router = axum::Router::new()
+        .route("/orders", post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/orders", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let flow = NOTIFY_ERP.replace("\"URL\"", &format!("{url:?}"));
+    let world = World::with(WorldOptions {
+        flows: vec![("notify-erp.yaml".into(), flow)],
+        http_auth: BTreeMap::from([(
+            "erp".to_string(),
+            HttpAuth::Bearer(SecretString::from("erp-token-123")),
+        )]),
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .engine
+        .place_order(place("H-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    world.settled("H-1").await;
+    quiet(&world).await;
+
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "a 503, then the retry");
+    let key = |h: &HeaderMap| h["idempotency-key"].to_str().unwrap().to_string();
+    assert_eq!(key(&seen[0].0), key(&seen[1].0));
+    assert_eq!(seen[1].0["authorization"], "Bearer erp-token-123");
+    assert_eq!(seen[1].0["x-source"], "paybridge");
+    assert_eq!(seen[1].1, json!({"reference": "H-1", "amount": "20.00"}));
+    let [run] = runs_of(&world, "notify-erp").await.try_into().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(
+        outputs_of_run(&world, run.id).await,
+        json!({"erp_id": "ERP-77", "status": 201})
+    );
+
+    // A refusal fails the run with the status and the start of the body, never a secret or a
+    // card number.
+    *receiver.answers.lock().unwrap() = vec![StatusCode::UNPROCESSABLE_ENTITY];
+    world
+        .engine
+        .place_order(place("H-2", "grace@example.com", "10.00"))
+        .await
+        .unwrap();
+    world.settled("H-2").await;
+    quiet(&world).await;
+    let dead: Vec<_> = runs_of(&world, "notify-erp")
+        .await
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Dead)
+        .collect();
+    let [dead] = dead.as_slice() else {
+        panic!("one dead run: {dead:?}")
+    };
+    let error = dead.last_error.clone().unwrap();
+    assert!(error.contains("answered HTTP 422"), "{error}");
+    assert!(
+        !error.contains("4111111111111111") && !error.contains("erp-token-123"),
+        "{error}"
+    );
+    assert_eq!(dead.last_error_status, Some(422));
+    world.stop().await;
+}
