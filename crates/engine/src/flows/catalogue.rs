@@ -109,10 +109,12 @@ pub enum Action {
     CybersourceSearch,
     /// A request to any URL, credentials by name from the configuration.
     Http,
+    /// A TMS customer created (a token for a customer).
+    CybersourceCustomerCreate,
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -148,6 +150,7 @@ impl Action {
         Action::CybersourceVoid,
         Action::CybersourceSearch,
         Action::Http,
+        Action::CybersourceCustomerCreate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -187,6 +190,7 @@ impl Action {
             Action::CybersourceVoid => "cybersource.void",
             Action::CybersourceSearch => "cybersource.search",
             Action::Http => "http",
+            Action::CybersourceCustomerCreate => "cybersource.customer.create",
         }
     }
 
@@ -269,6 +273,9 @@ impl Action {
             Action::CybersourceSearch => "the transactions sent with a merchant reference",
             Action::Http => {
                 "a request to any URL, auth by name from [[http.auth]]; the same Idempotency-Key on every attempt"
+            }
+            Action::CybersourceCustomerCreate => {
+                "create a TMS customer (an unknown outcome stops for a person: TMS cannot be searched)"
             }
         }
     }
@@ -416,6 +423,7 @@ impl Action {
             ],
             Action::CybersourceVoid => &[req!("transaction_id"), opt!("kind"), req!("reference")],
             Action::CybersourceSearch => &[req!("reference"), opt!("days")],
+            Action::CybersourceCustomerCreate => &[req!("email"), opt!("merchant_customer_id")],
             Action::Http => &[
                 req!("url"),
                 opt!("method"),
@@ -471,7 +479,7 @@ impl Action {
             }
             Action::OrderReviewSettled => &["changed"],
             Action::BooksContactUpdate => &["contact_id", "email"],
-            Action::CybersourceCustomerGet => &[
+            Action::CybersourceCustomerGet | Action::CybersourceCustomerCreate => &[
                 "customer_id",
                 "email",
                 "merchant_customer_id",
@@ -841,6 +849,10 @@ impl Action {
             }
             Action::CybersourceCustomerGet => {
                 customer_tokens::customer(engine, read(self, input)?).await
+            }
+            Action::CybersourceCustomerCreate => {
+                customer_tokens::create_customer(engine, call.attempt.uncertain, read(self, input)?)
+                    .await
             }
             Action::CybersourceCustomerUpdate => {
                 customer_tokens::update_customer(engine, read(self, input)?).await

@@ -180,3 +180,45 @@ pub(crate) async fn update_customer(
         }
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewCustomer {
+    pub email: String,
+    #[serde(default)]
+    pub merchant_customer_id: Option<String>,
+}
+
+/// Creates a TMS customer (one write; cards come with a payment's `save_card`). TMS has no
+/// search for customers: an attempt whose outcome is unknown is not
+/// repeated blindly — the step fails for a person to check the Business Center.
+pub(crate) async fn create_customer(
+    engine: &Engine,
+    uncertain: bool,
+    input: NewCustomer,
+) -> Result<Value, StepError> {
+    if uncertain {
+        return Err(StepError::permanent(
+            "cybersource",
+            format!(
+                "an earlier attempt to create the TMS customer for {} may have succeeded, and TMS cannot be searched for it: check the Business Center, then replay (creates another) or discard this run",
+                input.email.trim()
+            ),
+        ));
+    }
+    let cybersource = &engine.connectors.cybersource;
+    let request = CustomerRequest {
+        buyer_information: Some(BuyerInformation {
+            email: Some(input.email.trim().to_string()),
+            merchant_customer_id: input
+                .merchant_customer_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string),
+        }),
+        ..CustomerRequest::default()
+    };
+    let customer = cybersource.create_customer(&request).await?;
+    Ok(customer_output(&customer))
+}

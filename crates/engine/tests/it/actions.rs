@@ -343,3 +343,94 @@ async fn http_steps_carry_named_credentials_and_one_idempotency_key_through_retr
     assert_eq!(dead.last_error_status, Some(422));
     world.stop().await;
 }
+
+const NEW_CUSTOMER: &str = r#"
+name: new-tms-customer
+trigger: {source: manual}
+steps:
+  - name: customer
+    action: cybersource.customer.create
+    with:
+      email: event.email
+      merchant_customer_id: event.contact_id
+outputs:
+  customer_id: steps.customer.customer_id
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tms_customer_is_created_and_an_unknown_outcome_stops_for_a_person() {
+    let world = World::with(WorldOptions {
+        flows: vec![("new-tms-customer.yaml".into(), NEW_CUSTOMER.into())],
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .engine
+        .start_manual(
+            "new-tms-customer",
+            "c-1",
+            json!({"email": "ada@example.com", "contact_id": "460000000026049"}),
+        )
+        .await
+        .unwrap();
+    quiet(&world).await;
+    let [run] = runs_of(&world, "new-tms-customer")
+        .await
+        .try_into()
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
+    let id = outputs_of_run(&world, run.id).await["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let customer = world
+        .engine
+        .connectors
+        .cybersource
+        .customer(&id)
+        .await
+        .unwrap();
+    let buyer = customer.buyer_information.unwrap();
+    assert_eq!(buyer.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(
+        buyer.merchant_customer_id.as_deref(),
+        Some("460000000026049")
+    );
+
+    // Created, but the answer lost: no second customer; the run waits for a person.
+    world.fault(
+        false,
+        "POST",
+        "/tms/v2/customers",
+        FaultMode::ErrorAfter { status: 502 },
+        1,
+    );
+    world
+        .engine
+        .start_manual(
+            "new-tms-customer",
+            "c-2",
+            json!({"email": "grace@example.com"}),
+        )
+        .await
+        .unwrap();
+    quiet(&world).await;
+    let dead: Vec<_> = runs_of(&world, "new-tms-customer")
+        .await
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Dead)
+        .collect();
+    let [dead] = dead.as_slice() else {
+        panic!("one dead run: {dead:?}")
+    };
+    assert_eq!(dead.attempt, 2, "one more look, no more writes");
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap()
+            .contains("may have succeeded, and TMS cannot be searched for it"),
+        "{:?}",
+        dead.last_error
+    );
+    world.stop().await;
+}
