@@ -226,6 +226,37 @@ impl Driver {
         );
     }
 
+    /// Sets the window's width (the height stays 900).
+    async fn resize(&self, width: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": 900})),
+        )
+        .await;
+    }
+
+    /// Each page, at a phone's width, fits it: nothing makes the page scroll sideways (wide
+    /// tables scroll inside their own box).
+    async fn fits_a_phone(&self, pages: &[String]) {
+        self.resize(390).await;
+        for page in pages {
+            self.go(page).await;
+            let widths = self
+                .script(
+                    "return [document.documentElement.scrollWidth, window.innerWidth];",
+                    json!([]),
+                )
+                .await;
+            let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+            assert!(
+                scroll <= inner,
+                "{page} is {scroll} px wide in a {inner} px window"
+            );
+        }
+        self.resize(1280).await;
+    }
+
     async fn screenshot(&self, name: &str, width: u32) {
         if std::env::var_os("PAYBRIDGE_SCREENSHOTS").is_none() {
             return;
@@ -338,6 +369,20 @@ async fn an_operator_watches_runs_fixes_a_mapping_and_replays_a_dead_letter_in_t
         .await;
     browser.screenshot("overview", 1280).await;
     browser.screenshot("overview-phone", 390).await;
+    browser
+        .fits_a_phone(
+            &[
+                "",
+                "/runs",
+                "/dead-letters",
+                "/flows",
+                "/flows/order-to-cash",
+                "/connections",
+            ]
+            .map(|page| format!("{console}{page}")),
+        )
+        .await;
+    browser.go(&console).await;
 
     // Zoho CRM refuses the next write (a permanent 400): the order's run is a dead letter.
     env.zoho.faults().add(FaultRule::next(
