@@ -155,6 +155,7 @@ pub struct RunningApp {
     server: JoinHandle<std::io::Result<()>>,
     stop_server: oneshot::Sender<()>,
     admin: Arc<paybridge_server::Admin>,
+    sampler: JoinHandle<()>,
 }
 
 impl RunningApp {
@@ -249,14 +250,17 @@ impl RunningApp {
             vault,
             ..Default::default()
         });
-        let router = paybridge_server::router(AppState {
+        let state = AppState {
             engine: engine.clone(),
             storefront_keys: std::sync::Arc::new(config.storefront_keys.clone()),
             metrics: paybridge_server::metrics::install(),
             cybersource_webhooks: webhook_verifier(&config.cybersource)?,
             zoho_books_webhooks: config.zoho.books_webhooks.clone().map(Arc::new),
             admin: admin.clone(),
-        });
+        };
+        // The console overview's minute readings (ends when the server closes).
+        let sampler = paybridge_server::console::spawn_sampler(state.clone());
+        let router = paybridge_server::router(state);
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(paybridge_server::serve(listener, router, async {
             let _ = stopped.await;
@@ -269,6 +273,7 @@ impl RunningApp {
             server,
             stop_server,
             admin,
+            sampler,
         })
     }
 
@@ -289,6 +294,7 @@ impl RunningApp {
             .await
             .context("the HTTP server task failed")?
             .context("the HTTP server failed")?;
+        let _ = self.sampler.await;
         self.workers.stop().await;
         self.engine.store.close().await;
         Ok(())

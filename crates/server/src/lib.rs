@@ -55,8 +55,6 @@ pub struct Admin {
     pub vault: Option<paybridge_engine::vault::Vault>,
     /// The console's signed-in sessions.
     pub sessions: console::Sessions,
-    /// The overview's numbers over time.
-    pub samples: console::Samples,
     /// Set when the server stops: long-lived answers (the console's event stream) end, so that
     /// a graceful shutdown is not held open by a browser tab.
     pub closing: tokio::sync::watch::Sender<bool>,

@@ -522,6 +522,26 @@ impl Store {
     }
 
     /// Keeps a flow version's text (once), so that runs of it can be replayed on it later.
+    /// Keeps a console overview reading for its minute (`false`: another node took that
+    /// minute's), and drops those before `keep_after_ms`.
+    pub async fn record_sample(
+        &self,
+        at_ms: i64,
+        sample: &str,
+        keep_after_ms: i64,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.record_sample(at_ms, sample, keep_after_ms).await)
+    }
+
+    /// The overview readings from `since_ms` on, oldest first.
+    pub async fn samples_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        delegate!(self, s => s.samples_since(since_ms, limit).await)
+    }
+
     pub async fn record_flow_version(&self, version: &FlowVersionRecord) -> Result<(), StoreError> {
         delegate!(self, s => s.record_flow_version(version).await)
     }

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("pg_schema_v2.sql")),
     (3, include_str!("pg_schema_v3.sql")),
     (4, include_str!("pg_schema_v4.sql")),
+    (5, include_str!("pg_schema_v5.sql")),
 ];
 
 /// The channel runs are announced on.
@@ -393,6 +394,47 @@ impl PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    pub async fn record_sample(
+        &self,
+        at_ms: i64,
+        sample: &str,
+        keep_after_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO overview_samples (at_ms, sample) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(at_ms)
+        .bind(sample)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0;
+        if inserted {
+            sqlx::query("DELETE FROM overview_samples WHERE at_ms < $1")
+                .bind(keep_after_ms)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(inserted)
+    }
+
+    pub async fn samples_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, sample FROM overview_samples WHERE at_ms >= $1 ORDER BY at_ms LIMIT $2",
+        )
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("at_ms")?, row.try_get("sample")?)))
+            .collect()
     }
 
     pub async fn record_flow_version(&self, version: &FlowVersionRecord) -> Result<(), StoreError> {

@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("schema_v4.sql")),
     (5, include_str!("schema_v5.sql")),
     (6, include_str!("schema_v6.sql")),
+    (7, include_str!("schema_v7.sql")),
 ];
 
 /// An event offered to the ingest task, with where its answer goes.
@@ -442,6 +443,46 @@ impl SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    pub async fn record_sample(
+        &self,
+        at_ms: i64,
+        sample: &str,
+        keep_after_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted =
+            sqlx::query("INSERT OR IGNORE INTO overview_samples (at_ms, sample) VALUES (?, ?)")
+                .bind(at_ms)
+                .bind(sample)
+                .execute(&self.writer)
+                .await?
+                .rows_affected()
+                > 0;
+        if inserted {
+            sqlx::query("DELETE FROM overview_samples WHERE at_ms < ?")
+                .bind(keep_after_ms)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(inserted)
+    }
+
+    pub async fn samples_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, sample FROM overview_samples WHERE at_ms >= ? ORDER BY at_ms LIMIT ?",
+        )
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("at_ms")?, row.try_get("sample")?)))
+            .collect()
     }
 
     pub async fn record_flow_version(&self, version: &FlowVersionRecord) -> Result<(), StoreError> {

@@ -490,3 +490,32 @@ async fn a_dead_letter_and_its_orders_sync_failure_are_one_commit() {
         );
     }
 }
+
+#[tokio::test]
+async fn overview_readings_are_kept_once_a_minute_and_for_a_while() {
+    for db in backends().await {
+        let store = db.open().await;
+        let (a, b) = (db.open().await, 60_000_i64);
+        // Two nodes take the same minute's reading: the first is kept.
+        assert!(store.record_sample(b, "first", 0).await.unwrap());
+        assert!(!a.record_sample(b, "second", 0).await.unwrap());
+        assert!(store.record_sample(3 * b, "third", 0).await.unwrap());
+        assert_eq!(
+            store.samples_since(0, 10).await.unwrap(),
+            [(b, "first".to_string()), (3 * b, "third".to_string())]
+        );
+        assert_eq!(store.samples_since(2 * b, 10).await.unwrap().len(), 1);
+        // A new reading drops those older than what is kept.
+        assert!(store.record_sample(5 * b, "fifth", 2 * b).await.unwrap());
+        assert_eq!(
+            store
+                .samples_since(0, 10)
+                .await
+                .unwrap()
+                .iter()
+                .map(|(at, _)| *at)
+                .collect::<Vec<_>>(),
+            [3 * b, 5 * b]
+        );
+    }
+}

@@ -14,9 +14,6 @@ mod graph;
 mod pages;
 pub mod session;
 
-use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
-
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -86,7 +83,7 @@ async fn secure_headers(request: Request, next: Next) -> Response {
 }
 
 /// One reading of the numbers the overview charts over time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub at_ms: i64,
     pub orders: u64,
@@ -98,28 +95,40 @@ pub struct Sample {
     pub quota: Vec<(String, u64, u64)>,
 }
 
-/// The last hours of samples (one at most every [`Samples::EVERY_MS`]), in memory.
-#[derive(Debug, Default)]
-pub struct Samples {
-    samples: Mutex<VecDeque<Sample>>,
+/// A reading a minute, kept in the store (the first node to take a minute's wins).
+pub const SAMPLE_EVERY_MS: i64 = 60_000;
+/// How far back the overview's charts go.
+pub const CHART_SPAN_MS: i64 = 24 * 3_600_000;
+/// How long readings are kept.
+const KEEP_MS: i64 = 7 * 24 * 3_600_000;
+
+/// Takes this minute's reading and keeps it, unless a node took it already.
+pub async fn record_sample(state: &AppState) -> Result<bool, crate::admin::ApiError> {
+    let mut sample = pages::take_sample(state).await?;
+    sample.at_ms -= sample.at_ms.rem_euclid(SAMPLE_EVERY_MS);
+    let text = serde_json::to_string(&sample).unwrap_or_default();
+    Ok(state
+        .engine
+        .store
+        .record_sample(sample.at_ms, &text, sample.at_ms - KEEP_MS)
+        .await?)
 }
 
-impl Samples {
-    pub const EVERY_MS: i64 = 5_000;
-    const KEEP: usize = 720;
-
-    /// Adds `sample` unless the last is too recent; returns all, oldest first.
-    pub fn add(&self, sample: Sample) -> Vec<Sample> {
-        let mut all = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
-        let due = all
-            .back()
-            .is_none_or(|last| sample.at_ms - last.at_ms >= Self::EVERY_MS);
-        if due {
-            all.push_back(sample);
-            while all.len() > Self::KEEP {
-                all.pop_front();
+/// Takes a reading every minute until the server closes, so that the overview shows the last
+/// day whenever it is opened.
+pub fn spawn_sampler(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut closing = state.admin.closing.subscribe();
+        loop {
+            if let Err(e) = record_sample(&state).await {
+                tracing::warn!(error = %e.message, "the console could not take its minute's reading");
+            }
+            let now = state.engine.clock.now_ms();
+            let wait = SAMPLE_EVERY_MS - now.rem_euclid(SAMPLE_EVERY_MS);
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(1))) => {}
+                _ = closing.wait_for(|closed| *closed) => return,
             }
         }
-        all.iter().cloned().collect()
-    }
+    })
 }

@@ -246,16 +246,16 @@ struct LiveFragment {
     bars: Vec<String>,
 }
 
-async fn live_html(state: &AppState) -> Result<String, ApiError> {
+/// The overview's numbers now.
+pub(super) async fn take_sample(state: &AppState) -> Result<Sample, ApiError> {
     let summary = crate::admin::summarize(state).await?;
     let quota = crate::admin::quota_lines(state)
         .await
         .unwrap_or_default()
         .unwrap_or_default();
-    let orders: u64 = summary.orders_by_status.values().sum();
-    let sample = Sample {
+    Ok(Sample {
         at_ms: state.engine.clock.now_ms(),
-        orders,
+        orders: summary.orders_by_status.values().sum(),
         queue_depth: summary.queue_depth,
         dead_letters: summary.dead_letters,
         success_rate: summary.success_rate_percent,
@@ -270,8 +270,29 @@ async fn live_html(state: &AppState) -> Result<String, ApiError> {
                 )
             })
             .collect(),
-    };
-    let samples = state.admin.samples.add(sample);
+    })
+}
+
+async fn live_html(state: &AppState) -> Result<String, ApiError> {
+    let summary = crate::admin::summarize(state).await?;
+    let quota = crate::admin::quota_lines(state)
+        .await
+        .unwrap_or_default()
+        .unwrap_or_default();
+    let orders: u64 = summary.orders_by_status.values().sum();
+    let now = take_sample(state).await?;
+    // The last day's readings, and now.
+    let mut samples: Vec<Sample> = state
+        .engine
+        .store
+        .samples_since(now.at_ms - super::CHART_SPAN_MS, 24 * 60 + 1)
+        .await?
+        .into_iter()
+        .filter_map(|(_, text)| serde_json::from_str(&text).ok())
+        .collect();
+    if samples.last().is_none_or(|last| last.at_ms < now.at_ms) {
+        samples.push(now);
+    }
     let series =
         |title: &str, unit: &'static str, f: &dyn Fn(&Sample) -> Option<u64>| charts::Series {
             title: title.to_string(),

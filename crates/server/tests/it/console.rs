@@ -211,3 +211,51 @@ async fn forms_need_the_sessions_csrf_token_and_the_role() {
     let (status, _, _) = send(&app, Method::GET, "/console", Some(&operator), None).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn the_overview_charts_the_last_day_from_readings_kept_in_the_store() {
+    use paybridge_server::console::{SAMPLE_EVERY_MS, Sample, record_sample};
+    let (_dir, state, engine) = crate::app_state(false).await;
+    let app = paybridge_server::router(state.clone());
+
+    // Two hours ago, another node took a reading: 7 orders.
+    let now = engine.clock.now_ms();
+    let then = now - 2 * 3_600_000;
+    let then = then - then.rem_euclid(SAMPLE_EVERY_MS);
+    let old = Sample {
+        at_ms: then,
+        orders: 7,
+        queue_depth: 0,
+        dead_letters: 0,
+        success_rate: None,
+        latency_p95_ms: None,
+        quota: Vec::new(),
+    };
+    assert!(
+        engine
+            .store
+            .record_sample(then, &serde_json::to_string(&old).unwrap(), 0)
+            .await
+            .unwrap()
+    );
+    // This minute's reading, once per minute whichever node asks.
+    let minute = |ms: i64| ms - ms.rem_euclid(SAMPLE_EVERY_MS);
+    let before = minute(engine.clock.now_ms());
+    assert!(record_sample(&state).await.unwrap());
+    let again = record_sample(&state).await.unwrap();
+    if minute(engine.clock.now_ms()) == before {
+        assert!(!again, "one reading a minute");
+    }
+    let kept = engine.store.samples_since(then, 100).await.unwrap();
+    assert!(kept.len() >= 2 && kept[0].0 == then, "{kept:?}");
+
+    let (cookie, _) = sign_in(&app, &engine, Role::Viewer).await;
+    let (status, _, live) = send(&app, Method::GET, "/console/live", Some(&cookie), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let orders = live
+        .split("<svg class=\"chart\"")
+        .find(|chart| chart.contains("aria-label=\"Orders:"))
+        .unwrap();
+    assert!(orders.contains("max 7"), "{orders}");
+    assert!(orders.contains("<polyline"), "a line over time: {orders}");
+}
