@@ -84,7 +84,8 @@ pub struct TokenInfo {
     pub revoked_ms: Option<i64>,
 }
 
-fn info(record: TokenRecord) -> Result<TokenInfo, TokenError> {
+/// What may be shown of a stored token.
+pub fn info(record: TokenRecord) -> Result<TokenInfo, TokenError> {
     Ok(TokenInfo {
         role: record.role.parse()?,
         id: record.id,

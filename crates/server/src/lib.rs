@@ -53,8 +53,6 @@ pub struct Admin {
     pub connections: Vec<admin::connections::ConnectionInfo>,
     /// `None`: secrets cannot be rotated through the API.
     pub vault: Option<paybridge_engine::vault::Vault>,
-    /// The console's signed-in sessions.
-    pub sessions: console::Sessions,
     /// Set when the server stops: long-lived answers (the console's event stream) end, so that
     /// a graceful shutdown is not held open by a browser tab.
     pub closing: tokio::sync::watch::Sender<bool>,

@@ -302,6 +302,16 @@ pub struct RunRecord {
     pub flow_version_pinned: bool,
 }
 
+/// A console session, shared by every node: the SHA-256 of its id (the cookie's value), the
+/// token signed in with, its CSRF token, when it was last used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub id_hash: String,
+    pub token_id: String,
+    pub csrf: String,
+    pub last_seen_ms: i64,
+}
+
 /// A flow version as recorded when it was deployed.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FlowVersionRecord {
@@ -522,6 +532,27 @@ impl Store {
     }
 
     /// Keeps a flow version's text (once), so that runs of it can be replayed on it later.
+    /// Opens a console session, and forgets those idle since before `expired_before_ms`.
+    pub async fn open_session(
+        &self,
+        session: &ConsoleSession,
+        expired_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.open_session(session, expired_before_ms).await)
+    }
+
+    pub async fn session(&self, id_hash: &str) -> Result<Option<ConsoleSession>, StoreError> {
+        delegate!(self, s => s.session(id_hash).await)
+    }
+
+    pub async fn touch_session(&self, id_hash: &str, now_ms: i64) -> Result<(), StoreError> {
+        delegate!(self, s => s.touch_session(id_hash, now_ms).await)
+    }
+
+    pub async fn close_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        delegate!(self, s => s.close_session(id_hash).await)
+    }
+
     /// Keeps a console overview reading for its minute (`false`: another node took that
     /// minute's), and drops those before `keep_after_ms`.
     pub async fn record_sample(

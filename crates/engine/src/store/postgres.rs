@@ -17,11 +17,11 @@ use super::rows::{
     sealed_from_row, step_columns, step_from_row, token_record,
 };
 use super::{
-    Accepted, Admission, ClaimedRun, ConnectionRecord, Counts, DeploymentRecord, FailureRecord,
-    FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun, OrderRecord,
-    PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome, RefundRecord,
-    RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord, StoreError,
-    TokenRecord,
+    Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
+    FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
+    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome,
+    RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord,
+    StoreError, TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("pg_schema_v3.sql")),
     (4, include_str!("pg_schema_v4.sql")),
     (5, include_str!("pg_schema_v5.sql")),
+    (6, include_str!("pg_schema_v6.sql")),
 ];
 
 /// The channel runs are announced on.
@@ -394,6 +395,62 @@ impl PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    pub async fn open_session(
+        &self,
+        session: &ConsoleSession,
+        expired_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE last_seen_ms < $1")
+            .bind(expired_before_ms)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, token_id, csrf, last_seen_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.token_id)
+        .bind(&session.csrf)
+        .bind(session.last_seen_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, id_hash: &str) -> Result<Option<ConsoleSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id_hash, token_id, csrf, last_seen_ms FROM console_sessions WHERE id_hash = $1",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ConsoleSession {
+                id_hash: row.try_get("id_hash")?,
+                token_id: row.try_get("token_id")?,
+                csrf: row.try_get("csrf")?,
+                last_seen_ms: row.try_get("last_seen_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn touch_session(&self, id_hash: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE console_sessions SET last_seen_ms = $1 WHERE id_hash = $2")
+            .bind(now_ms)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn record_sample(

@@ -17,11 +17,11 @@ use super::rows::{
     sealed_from_row, step_columns, step_from_row, token_record,
 };
 use super::{
-    Accepted, Admission, ClaimedRun, ConnectionRecord, Counts, DeploymentRecord, FailureRecord,
-    FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun, OrderRecord,
-    PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome, RefundRecord,
-    RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord, StoreError,
-    TokenRecord,
+    Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
+    FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
+    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome,
+    RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord,
+    StoreError, TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("schema_v5.sql")),
     (6, include_str!("schema_v6.sql")),
     (7, include_str!("schema_v7.sql")),
+    (8, include_str!("schema_v8.sql")),
 ];
 
 /// An event offered to the ingest task, with where its answer goes.
@@ -443,6 +444,62 @@ impl SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    pub async fn open_session(
+        &self,
+        session: &ConsoleSession,
+        expired_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE last_seen_ms < ?")
+            .bind(expired_before_ms)
+            .execute(&self.writer)
+            .await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, token_id, csrf, last_seen_ms) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.token_id)
+        .bind(&session.csrf)
+        .bind(session.last_seen_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, id_hash: &str) -> Result<Option<ConsoleSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id_hash, token_id, csrf, last_seen_ms FROM console_sessions WHERE id_hash = ?",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ConsoleSession {
+                id_hash: row.try_get("id_hash")?,
+                token_id: row.try_get("token_id")?,
+                csrf: row.try_get("csrf")?,
+                last_seen_ms: row.try_get("last_seen_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn touch_session(&self, id_hash: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE console_sessions SET last_seen_ms = ? WHERE id_hash = ?")
+            .bind(now_ms)
+            .bind(id_hash)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     pub async fn record_sample(

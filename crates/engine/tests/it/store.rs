@@ -519,3 +519,30 @@ async fn overview_readings_are_kept_once_a_minute_and_for_a_while() {
         );
     }
 }
+
+#[tokio::test]
+async fn console_sessions_are_shared_touched_expired_and_closed() {
+    use paybridge_engine::store::ConsoleSession;
+    for db in backends().await {
+        let store = db.open().await;
+        let other = db.open().await;
+        let session = |id: &str, seen: i64| ConsoleSession {
+            id_hash: id.into(),
+            token_id: "tok".into(),
+            csrf: "csrf".into(),
+            last_seen_ms: seen,
+        };
+        store.open_session(&session("a", 100), 0).await.unwrap();
+        assert_eq!(other.session("a").await.unwrap(), Some(session("a", 100)));
+        other.touch_session("a", 500).await.unwrap();
+        assert_eq!(store.session("a").await.unwrap().unwrap().last_seen_ms, 500);
+        // Opening one forgets those idle since before the cut.
+        store.open_session(&session("old", 10), 0).await.unwrap();
+        store.open_session(&session("b", 900), 400).await.unwrap();
+        assert!(store.session("old").await.unwrap().is_none());
+        assert!(store.session("a").await.unwrap().is_some());
+        other.close_session("a").await.unwrap();
+        assert!(store.session("a").await.unwrap().is_none());
+        assert!(store.session("b").await.unwrap().is_some());
+    }
+}

@@ -22,8 +22,6 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 
-pub use session::Sessions;
-
 pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/console", get(pages::overview))

@@ -184,7 +184,17 @@ pub async fn login(
     let tokens = Tokens::new(state.engine.store.clone(), state.engine.clock);
     match tokens.verify(form.token.trim()).await {
         Ok(info) => {
-            let id = state.admin.sessions.open(info, state.engine.clock.now_ms());
+            let id = match session::open(&state, &info).await {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(error = %e, "a console session could not be opened");
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The session could not be stored; try again.",
+                    )
+                        .into_response();
+                }
+            };
             let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
             if let Ok(cookie) = session::set_cookie(&id, &headers).parse() {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -216,7 +226,7 @@ pub async fn logout(
     if let Some((id, session)) = session::current(&state, &headers).await
         && session::csrf_ok(&session, form.csrf.as_deref())
     {
-        state.admin.sessions.close(&id);
+        session::close(&state, &id).await;
     }
     let mut response = Redirect::to("/console/login").into_response();
     if let Ok(cookie) = session::clear_cookie().parse() {

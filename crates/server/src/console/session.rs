@@ -1,18 +1,22 @@
 //! Console sessions: a token is exchanged once for a session (an `HttpOnly`, `SameSite=Strict`
 //! cookie naming a random id), each with its own CSRF token that every form and script sends
 //! back. The token is checked again on every request, so revoking it ends its sessions.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+//!
+//! Sessions are kept in the store, so every node behind a load balancer knows them and a
+//! restart signs nobody out; the store holds only the SHA-256 of a session's id.
 
 use axum::http::{HeaderMap, header};
+use paybridge_engine::store::ConsoleSession;
 use paybridge_engine::tokens::TokenInfo;
 use rand::RngExt as _;
+use sha2::Digest as _;
 
 use crate::AppState;
 
 /// How long a session lasts without being used.
 pub const IDLE_MS: i64 = 8 * 3_600_000;
+/// A session's last use is written at most this often (not on every request).
+const TOUCH_EVERY_MS: i64 = 60_000;
 pub const COOKIE: &str = "pb_console";
 
 #[derive(Debug, Clone)]
@@ -23,49 +27,42 @@ pub struct Session {
     pub last_seen_ms: i64,
 }
 
-/// The live sessions of this process (a restart signs everyone out).
-#[derive(Debug, Default)]
-pub struct Sessions {
-    by_id: Mutex<HashMap<String, Session>>,
-}
-
 fn random_id() -> String {
     let bytes: [u8; 24] = rand::rng().random();
     hex::encode(bytes)
 }
 
-impl Sessions {
-    pub fn open(&self, token: TokenInfo, now_ms: i64) -> String {
-        let id = random_id();
-        let mut all = self.by_id.lock().unwrap_or_else(PoisonError::into_inner);
-        all.retain(|_, s| now_ms - s.last_seen_ms < IDLE_MS);
-        all.insert(
-            id.clone(),
-            Session {
-                token,
+fn hash(id: &str) -> String {
+    hex::encode(sha2::Sha256::digest(id.as_bytes()))
+}
+
+/// Opens a session for `token`; its id (the cookie's value).
+pub async fn open(
+    state: &AppState,
+    token: &TokenInfo,
+) -> Result<String, paybridge_engine::store::StoreError> {
+    let id = random_id();
+    let now = state.engine.clock.now_ms();
+    state
+        .engine
+        .store
+        .open_session(
+            &ConsoleSession {
+                id_hash: hash(&id),
+                token_id: token.id.clone(),
                 csrf: random_id(),
-                last_seen_ms: now_ms,
+                last_seen_ms: now,
             },
-        );
-        id
-    }
+            now - IDLE_MS,
+        )
+        .await?;
+    Ok(id)
+}
 
-    pub fn close(&self, id: &str) {
-        self.by_id
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
-    }
-
-    fn touch(&self, id: &str, now_ms: i64) -> Option<Session> {
-        let mut all = self.by_id.lock().unwrap_or_else(PoisonError::into_inner);
-        let session = all.get_mut(id)?;
-        if now_ms - session.last_seen_ms >= IDLE_MS {
-            all.remove(id);
-            return None;
-        }
-        session.last_seen_ms = now_ms;
-        Some(session.clone())
+/// Ends session `id` (signing out).
+pub async fn close(state: &AppState, id: &str) {
+    if let Err(e) = state.engine.store.close_session(&hash(id)).await {
+        tracing::warn!(error = %e, "a console session could not be closed");
     }
 }
 
@@ -90,17 +87,33 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<(String, S
 
 /// Session `id`, if it is live and its token is still valid (a revoked token ends it).
 pub async fn by_id(state: &AppState, id: &str) -> Option<Session> {
-    let session = state
-        .admin
-        .sessions
-        .touch(id, state.engine.clock.now_ms())?;
-    match state.engine.store.token(&session.token.id).await {
-        Ok(Some(record)) if record.revoked_ms.is_none() => Some(session),
-        _ => {
-            state.admin.sessions.close(id);
-            None
-        }
+    let store = &state.engine.store;
+    let now = state.engine.clock.now_ms();
+    let id_hash = hash(id);
+    let stored = store.session(&id_hash).await.ok()??;
+    if now - stored.last_seen_ms >= IDLE_MS {
+        close(state, id).await;
+        return None;
     }
+    let token = match store.token(&stored.token_id).await {
+        Ok(Some(record)) if record.revoked_ms.is_none() => {
+            paybridge_engine::tokens::info(record).ok()?
+        }
+        _ => {
+            close(state, id).await;
+            return None;
+        }
+    };
+    if now - stored.last_seen_ms >= TOUCH_EVERY_MS
+        && let Err(e) = store.touch_session(&id_hash, now).await
+    {
+        tracing::warn!(error = %e, "a console session's last use could not be recorded");
+    }
+    Some(Session {
+        token,
+        csrf: stored.csrf,
+        last_seen_ms: now,
+    })
 }
 
 /// The `Set-Cookie` value of a new session (`Secure` when the request came over HTTPS through

@@ -259,3 +259,23 @@ async fn the_overview_charts_the_last_day_from_readings_kept_in_the_store() {
     assert!(orders.contains("max 7"), "{orders}");
     assert!(orders.contains("<polyline"), "a line over time: {orders}");
 }
+
+#[tokio::test]
+async fn a_session_is_known_to_every_node_on_the_store_and_kept_only_as_a_hash() {
+    let (_dir, state, engine) = crate::app_state(false).await;
+    let first = paybridge_server::router(state.clone());
+    // Another node: the same store, its own memory.
+    let other = paybridge_server::router(paybridge_server::AppState {
+        admin: std::sync::Arc::default(),
+        ..state
+    });
+    let (cookie, _) = sign_in(&first, &engine, Role::Viewer).await;
+    let (status, _, _) = send(&other, Method::GET, "/console/runs", Some(&cookie), None).await;
+    assert_eq!(status, StatusCode::OK, "the other node knows the session");
+
+    let id = cookie.split_once('=').unwrap().1;
+    assert!(engine.store.session(id).await.unwrap().is_none());
+    use sha2::Digest as _;
+    let hashed = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+    assert!(engine.store.session(&hashed).await.unwrap().is_some());
+}
