@@ -84,7 +84,10 @@ struct Inner {
     http: reqwest::Client,
     base_url: Url,
     host: String,
-    signer: Signer,
+    merchant_id: String,
+    key_id: String,
+    /// Replaced whole when the shared secret is rotated ([`Client::set_shared_secret`]).
+    signer: std::sync::RwLock<Signer>,
     calls: AtomicU64,
 }
 
@@ -120,7 +123,9 @@ impl Client {
                 http,
                 base_url,
                 host,
-                signer,
+                merchant_id: config.credentials.merchant_id.clone(),
+                key_id: config.credentials.key_id.clone(),
+                signer: std::sync::RwLock::new(signer),
                 calls: AtomicU64::new(0),
             }),
         })
@@ -128,7 +133,24 @@ impl Client {
 
     /// The merchant id requests are made for.
     pub fn merchant_id(&self) -> &str {
-        self.inner.signer.merchant_id()
+        &self.inner.merchant_id
+    }
+
+    /// Signs from now on with a new shared secret of the same key (a rotated secret), checked
+    /// first: a value that is not a key leaves the old one in use.
+    pub fn set_shared_secret(&self, shared_secret: &secrecy::SecretString) -> Result<(), Error> {
+        let signer = Signer::new(&crate::auth::Credentials {
+            merchant_id: self.inner.merchant_id.clone(),
+            key_id: self.inner.key_id.clone(),
+            shared_secret: shared_secret.clone(),
+        })
+        .map_err(|e| Error::Config(e.to_string()))?;
+        *self
+            .inner
+            .signer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = signer;
+        Ok(())
     }
 
     /// Number of HTTP requests this client has sent.
@@ -174,13 +196,18 @@ impl Client {
 
         let body = body.unwrap_or_default();
         let date = http_date(SystemTime::now());
-        let signed = self.inner.signer.sign(&SigningInput {
-            method: method.as_str(),
-            host: &self.inner.host,
-            path_and_query: &path_and_query,
-            date: &date,
-            body: &body,
-        });
+        let signed = self
+            .inner
+            .signer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .sign(&SigningInput {
+                method: method.as_str(),
+                host: &self.inner.host,
+                path_and_query: &path_and_query,
+                date: &date,
+                body: &body,
+            });
 
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, header_value(&self.inner.host)?);

@@ -321,7 +321,8 @@ pub fn compact(json: &str) -> String {
 
 /// Verifies deliveries against the signing keys of one or more subscriptions.
 pub struct WebhookVerifier {
-    keys: HashMap<String, SecretBox<[u8]>>,
+    /// By key id; a rotated key replaces its entry ([`WebhookVerifier::set_key`]).
+    keys: std::sync::RwLock<HashMap<String, SecretBox<[u8]>>>,
     window: Duration,
     seen: Mutex<HashMap<Vec<u8>, i64>>,
 }
@@ -329,7 +330,7 @@ pub struct WebhookVerifier {
 impl fmt::Debug for WebhookVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookVerifier")
-            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("key_ids", &self.key_ids())
             .field("window", &self.window)
             .finish_non_exhaustive()
     }
@@ -340,7 +341,7 @@ impl WebhookVerifier {
     /// minutes; shorter is safer).
     pub fn new(window: Duration) -> WebhookVerifier {
         WebhookVerifier {
-            keys: HashMap::new(),
+            keys: std::sync::RwLock::new(HashMap::new()),
             window,
             seen: Mutex::new(HashMap::new()),
         }
@@ -348,12 +349,32 @@ impl WebhookVerifier {
 
     /// Adds a digital-signature key (`keyInformation.key` of `/kms/egress/v2/keys-sym`).
     pub fn add_key(&mut self, key_id: impl Into<String>, key: &SecretString) -> Result<(), Error> {
+        self.set_key(key_id, key)
+    }
+
+    /// Adds a key, or replaces the key of that id (a rotated key), from now on.
+    pub fn set_key(&self, key_id: impl Into<String>, key: &SecretString) -> Result<(), Error> {
         let bytes = BASE64
             .decode(key.expose_secret().trim())
             .map_err(|_| Error::Config("the webhook signing key is not base64".into()))?;
         self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key_id.into(), SecretBox::from(bytes.into_boxed_slice()));
         Ok(())
+    }
+
+    /// The ids of the keys it takes.
+    pub fn key_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// Checks a delivery and returns its notification. `now_ms` is the receiver's clock.
@@ -365,8 +386,11 @@ impl WebhookVerifier {
     ) -> Result<Notification, WebhookError> {
         let header =
             parse_signature_header(signature_header.ok_or(WebhookError::MissingSignature)?)?;
-        let key = self
+        let keys = self
             .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = keys
             .get(&header.key_id)
             .ok_or_else(|| WebhookError::UnknownKey(header.key_id.clone()))?;
         let age = Duration::from_millis(now_ms.abs_diff(header.timestamp_ms));
@@ -390,6 +414,7 @@ impl WebhookVerifier {
             mac.update(format!("{}.{payload}", header.timestamp_ms).as_bytes());
             mac.verify_slice(&header.signature).is_ok()
         });
+        drop(keys);
         if !matches {
             return Err(WebhookError::BadSignature);
         }

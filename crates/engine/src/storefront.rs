@@ -21,7 +21,8 @@ use crate::error::StepError;
 #[derive(Clone)]
 pub struct Storefront {
     url: Url,
-    secret: SecretString,
+    /// Shared by clones; replaced when the secret is rotated ([`Storefront::set_secret`]).
+    secret: std::sync::Arc<std::sync::RwLock<SecretString>>,
     http: reqwest::Client,
 }
 
@@ -53,7 +54,19 @@ impl Storefront {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("an HTTP client with timeouts builds");
-        Storefront { url, secret, http }
+        Storefront {
+            url,
+            secret: std::sync::Arc::new(std::sync::RwLock::new(secret)),
+            http,
+        }
+    }
+
+    /// Signs callbacks with `secret` from now on (a rotated secret).
+    pub fn set_secret(&self, secret: SecretString) {
+        *self
+            .secret
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = secret;
     }
 
     pub fn url(&self) -> &Url {
@@ -71,7 +84,13 @@ impl Storefront {
         let body = serde_json::to_vec(body)
             .map_err(|e| StepError::permanent("storefront", e.to_string()))?;
         let timestamp = now_ms / 1000;
-        let signature = signature(self.secret.expose_secret().as_bytes(), timestamp, &body);
+        let signature = {
+            let secret = self
+                .secret
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            signature(secret.expose_secret().as_bytes(), timestamp, &body)
+        };
         let answer = self
             .http
             .post(self.url.clone())

@@ -156,6 +156,7 @@ pub struct RunningApp {
     stop_server: oneshot::Sender<()>,
     admin: Arc<paybridge_server::Admin>,
     sampler: JoinHandle<()>,
+    secrets: JoinHandle<()>,
 }
 
 impl RunningApp {
@@ -252,14 +253,20 @@ impl RunningApp {
         });
         let state = AppState {
             engine: engine.clone(),
-            storefront_keys: std::sync::Arc::new(config.storefront_keys.clone()),
+            storefront_keys: paybridge_server::shared(config.storefront_keys.clone()),
             metrics: paybridge_server::metrics::install(),
             cybersource_webhooks: webhook_verifier(&config.cybersource)?,
-            zoho_books_webhooks: config.zoho.books_webhooks.clone().map(Arc::new),
+            zoho_books_webhooks: config
+                .zoho
+                .books_webhooks
+                .clone()
+                .map(paybridge_server::shared),
             admin: admin.clone(),
         };
         // The console overview's minute readings (ends when the server closes).
         let sampler = paybridge_server::console::spawn_sampler(state.clone());
+        // Secrets another node rotates are picked up here too (ends when the server closes).
+        let secrets = paybridge_server::admin::live_secrets::spawn_watcher(state.clone());
         let router = paybridge_server::router(state);
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(paybridge_server::serve(listener, router, async {
@@ -274,6 +281,7 @@ impl RunningApp {
             stop_server,
             admin,
             sampler,
+            secrets,
         })
     }
 
@@ -295,6 +303,7 @@ impl RunningApp {
             .context("the HTTP server task failed")?
             .context("the HTTP server failed")?;
         let _ = self.sampler.await;
+        let _ = self.secrets.await;
         self.workers.stop().await;
         self.engine.store.close().await;
         Ok(())

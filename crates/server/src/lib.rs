@@ -29,18 +29,32 @@ use paybridge_engine::Engine;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 
+/// A value every request reads and a rotated secret replaces.
+pub type Shared<T> = Arc<std::sync::RwLock<T>>;
+
+pub fn shared<T>(value: T) -> Shared<T> {
+    Arc::new(std::sync::RwLock::new(value))
+}
+
+/// The value now.
+pub fn read<T>(value: &Shared<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    value
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
     /// API keys storefronts present as `Authorization: Bearer <key>`.
-    pub storefront_keys: Arc<Vec<SecretString>>,
+    pub storefront_keys: Shared<Vec<SecretString>>,
     /// What `/metrics` renders ([`metrics::install`]); `None` answers 503.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The Cybersource subscriptions' signing keys; `None`: webhooks are not taken.
     pub cybersource_webhooks: Option<Arc<paybridge_cybersource::webhooks::WebhookVerifier>>,
     /// How Zoho Books webhooks prove themselves; `None`: they are not taken.
-    pub zoho_books_webhooks: Option<Arc<paybridge_zoho::webhooks::BooksWebhookAuth>>,
+    pub zoho_books_webhooks: Option<Shared<paybridge_zoho::webhooks::BooksWebhookAuth>>,
     /// What the admin API and the console know beyond the engine.
     pub admin: Arc<Admin>,
 }
@@ -56,6 +70,8 @@ pub struct Admin {
     /// Set when the server stops: long-lived answers (the console's event stream) end, so that
     /// a graceful shutdown is not held open by a browser tab.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// A digest of each vault-held secret as this node last put it to use, by vault entry.
+    pub secret_digests: std::sync::Mutex<std::collections::HashMap<String, [u8; 32]>>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -77,7 +93,7 @@ impl Admin {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("storefront_keys", &self.storefront_keys.len())
+            .field("storefront_keys", &read(&self.storefront_keys).len())
             .finish_non_exhaustive()
     }
 }

@@ -284,8 +284,7 @@ fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let known = presented.is_some_and(|key| {
-        state
-            .storefront_keys
+        crate::read(&state.storefront_keys)
             .iter()
             .any(|k| bool::from(k.expose_secret().as_bytes().ct_eq(key.as_bytes())))
     });

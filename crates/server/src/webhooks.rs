@@ -190,7 +190,8 @@ async fn zoho_books(
         body: &json,
         now_ms: state.engine.clock.now_ms(),
     };
-    let event = match auth.verify(&delivery) {
+    let verified = crate::read(auth).verify(&delivery);
+    let event = match verified {
         Ok(event) => event,
         Err(e @ WebhookError::Malformed(_)) => {
             return refused_from(

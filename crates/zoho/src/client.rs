@@ -173,6 +173,22 @@ impl Client {
     }
 
     /// Access-token refreshes requested from Zoho Accounts.
+    /// Uses a rotated client secret from now on (the next call refreshes with it).
+    pub async fn set_client_secret(&self, secret: secrecy::SecretString) {
+        self.inner
+            .tokens
+            .set_credentials(|c| c.client_secret = secret)
+            .await;
+    }
+
+    /// Uses a rotated refresh token from now on (the next call refreshes with it).
+    pub async fn set_refresh_token(&self, token: secrecy::SecretString) {
+        self.inner
+            .tokens
+            .set_credentials(|c| c.refresh_token = token)
+            .await;
+    }
+
     pub fn token_refreshes(&self) -> u64 {
         self.inner.tokens.refreshes()
     }

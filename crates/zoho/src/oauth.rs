@@ -256,7 +256,8 @@ const LEASE_POLL: Duration = Duration::from_millis(200);
 /// processes, a [`RefreshLock`] lets one refresh at a time, and the refresh budget (10 per 10
 /// minutes per refresh token, in the shared [`Budgets`]) is never overdrawn.
 pub(crate) struct TokenCache {
-    credentials: OAuthCredentials,
+    /// Replaced when a secret is rotated ([`TokenCache::set_credentials`]).
+    credentials: std::sync::RwLock<OAuthCredentials>,
     /// The API domain to use until a token answer names one.
     default_api_domain: Url,
     current: Mutex<Option<AccessToken>>,
@@ -275,7 +276,7 @@ impl TokenCache {
         budgets: Option<Budgets>,
     ) -> TokenCache {
         TokenCache {
-            credentials,
+            credentials: std::sync::RwLock::new(credentials),
             default_api_domain,
             current: Mutex::new(None),
             rejected: std::sync::Mutex::new(None),
@@ -285,22 +286,38 @@ impl TokenCache {
         }
     }
 
+    /// The credentials as they are now.
+    fn credentials(&self) -> OAuthCredentials {
+        self.credentials
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Uses `change`d credentials from now on (a rotated client secret or refresh token): the
+    /// cached access token is dropped, so the next call refreshes with them.
+    pub(crate) async fn set_credentials(&self, change: impl FnOnce(&mut OAuthCredentials)) {
+        change(
+            &mut self
+                .credentials
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        *self.current.lock().await = None;
+    }
+
     /// The connection's name for leases and budgets: the client and a digest of the refresh
     /// token (never the token itself).
     fn connection_key(&self) -> String {
         use sha2::Digest as _;
-        let digest =
-            sha2::Sha256::digest(self.credentials.refresh_token.expose_secret().as_bytes());
-        format!(
-            "zoho-oauth:{}:{}",
-            self.credentials.client_id,
-            hex::encode(&digest[..8])
-        )
+        let c = self.credentials();
+        let digest = sha2::Sha256::digest(c.refresh_token.expose_secret().as_bytes());
+        format!("zoho-oauth:{}:{}", c.client_id, hex::encode(&digest[..8]))
     }
 
     fn sealing_key(&self) -> chacha20poly1305::Key {
         use sha2::Digest as _;
-        let c = &self.credentials;
+        let c = &self.credentials();
         let digest = sha2::Sha256::new()
             .chain_update(b"paybridge zoho shared access token\0")
             .chain_update(c.client_id.as_bytes())
@@ -423,7 +440,7 @@ impl TokenCache {
             if started.elapsed() > LEASE {
                 return Err(Error::QuotaExhausted {
                     product: "accounts",
-                    organization: self.credentials.client_id.clone(),
+                    organization: self.credentials().client_id.clone(),
                     retry_after: LEASE_POLL,
                 });
             }
@@ -499,7 +516,7 @@ impl TokenCache {
     }
 
     async fn refresh(&self, http: &reqwest::Client) -> Result<AccessToken, Error> {
-        let c = &self.credentials;
+        let c = &self.credentials();
         let form = [
             ("grant_type", "refresh_token"),
             ("client_id", c.client_id.as_str()),

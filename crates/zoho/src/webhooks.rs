@@ -148,6 +148,30 @@ pub fn sign(
 }
 
 impl BooksWebhookAuth {
+    /// Uses a rotated secret from now on (the same way of proving).
+    pub fn set_secret(&mut self, new: SecretString) {
+        match self {
+            BooksWebhookAuth::Token { secret, .. } | BooksWebhookAuth::Signature { secret, .. } => {
+                *secret = new;
+            }
+        }
+    }
+
+    /// Whether `secret` is one this way of proving takes: a token of 16 characters or more, a
+    /// signing secret of 12 to 50 (as Zoho asks).
+    pub fn accepts(&self, secret: &SecretString) -> Result<(), String> {
+        let length = secret.expose_secret().trim().chars().count();
+        match self {
+            BooksWebhookAuth::Token { .. } if length < 16 => {
+                Err("a webhook token must be at least 16 characters".into())
+            }
+            BooksWebhookAuth::Signature { .. } if !(12..=50).contains(&length) => {
+                Err("Zoho's signing secrets are 12 to 50 characters".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the delivery's proof, then reads the record out of it.
     pub fn verify(&self, delivery: &Delivery<'_>) -> Result<BooksEvent, WebhookError> {
         match self {

@@ -459,3 +459,25 @@ async fn an_expired_transient_token_is_invalid_data() {
     }
     assert!(sandbox.payments().is_empty());
 }
+
+#[tokio::test]
+async fn a_rotated_shared_secret_signs_from_the_next_request_on() {
+    let (_sandbox, server) = sandbox().await;
+    let wrong = "BBECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let client = client(&server, wrong);
+    assert!(matches!(
+        client.create_payment(&sale("10.00")).await,
+        Err(Error::Unauthorized { .. })
+    ));
+    // Not a key: refused, and the one in use stays.
+    assert!(
+        client
+            .set_shared_secret(&secrecy::SecretString::from("not base64!"))
+            .is_err()
+    );
+    client
+        .set_shared_secret(&secrecy::SecretString::from(SECRET))
+        .unwrap();
+    // Clones share it (the engine's connectors are clones).
+    assert!(client.clone().create_payment(&sale("10.00")).await.is_ok());
+}

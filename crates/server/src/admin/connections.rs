@@ -223,7 +223,8 @@ pub struct Rotated {
     pub key: String,
     /// The vault entry written.
     pub vault_entry: String,
-    /// The running connection keeps the value it started with until paybridge restarts.
+    /// When the new value is in use: at once on this node, within 30 s on the others (a
+    /// stored Zoho connection: at the next start).
     pub takes_effect: String,
 }
 
@@ -233,7 +234,6 @@ pub(crate) async fn rotate_secret(
     key: &str,
     value: &SecretString,
 ) -> Result<Rotated, ApiError> {
-    use secrecy::ExposeSecret as _;
     let infos = infos(state);
     let info = infos
         .iter()
@@ -262,21 +262,25 @@ pub(crate) async fn rotate_secret(
             "this process has no vault key: set PAYBRIDGE_MASTER_KEY (or [vault] key_file) to rotate secrets",
         ));
     };
-    if value.expose_secret().trim().is_empty() {
-        return Err(ApiError::bad_request("the new value is empty"));
-    }
+    // A value the connection cannot use is refused before anything is stored.
+    let target = super::live_secrets::target(state, key, value)?;
     vault
         .set(&slot.reference, value)
         .await
         .map_err(|e| ApiError::unavailable("the vault could not store the secret", &e))?;
-    tracing::info!(%connection, %key, entry = %slot.reference, "secret rotated");
+    state
+        .admin
+        .secret_digests
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(slot.reference.clone(), super::live_secrets::digest(value));
+    let takes_effect = super::live_secrets::apply(state, target, value).await;
+    tracing::info!(%connection, %key, entry = %slot.reference, %takes_effect, "secret rotated");
     Ok(Rotated {
         connection: connection.to_string(),
         key: key.to_string(),
         vault_entry: slot.reference.clone(),
-        takes_effect:
-            "when paybridge next starts (the running connection keeps the value it started with)"
-                .into(),
+        takes_effect,
     })
 }
 

@@ -9,6 +9,7 @@
 
 pub mod connections;
 pub mod flows;
+pub mod live_secrets;
 pub mod runs;
 
 use axum::Json;

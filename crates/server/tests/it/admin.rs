@@ -119,7 +119,7 @@ async fn a_role_below_the_routes_is_forbidden_and_told_which_it_needs() {
     let (_, admin) = tokens.create("root", Role::Admin).await.unwrap();
     let state = paybridge_server::AppState {
         engine,
-        storefront_keys: std::sync::Arc::new(Vec::new()),
+        storefront_keys: paybridge_server::shared(Vec::new()),
         metrics: None,
         cybersource_webhooks: None,
         zoho_books_webhooks: None,

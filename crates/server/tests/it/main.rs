@@ -18,6 +18,7 @@ const KEY: &str = "storefront-key-0123456789abcdef";
 mod admin;
 mod admin_api;
 mod console;
+mod rotation;
 mod webhooks;
 
 async fn app(test_mode: bool) -> (tempfile::TempDir, axum::Router) {
@@ -77,7 +78,7 @@ async fn app_state(test_mode: bool) -> (tempfile::TempDir, AppState, Engine) {
     );
     let state = AppState {
         engine: engine.clone(),
-        storefront_keys: Arc::new(vec![SecretString::from(KEY)]),
+        storefront_keys: paybridge_server::shared(vec![SecretString::from(KEY)]),
         metrics: None,
         cybersource_webhooks: None,
         zoho_books_webhooks: None,

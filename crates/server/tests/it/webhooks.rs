@@ -168,7 +168,7 @@ async fn books_app(
     auth: Option<paybridge_zoho::webhooks::BooksWebhookAuth>,
 ) -> (tempfile::TempDir, axum::Router, paybridge_engine::Engine) {
     let (dir, mut state, engine) = crate::app_state(false).await;
-    state.zoho_books_webhooks = auth.map(std::sync::Arc::new);
+    state.zoho_books_webhooks = auth.map(paybridge_server::shared);
     (dir, paybridge_server::router(state), engine)
 }
 

@@ -353,3 +353,20 @@ async fn the_throttle_answers_access_denied_and_is_transient() {
     assert_eq!(error.kind(), FailureKind::Transient);
     assert!(error.retry_after().is_some());
 }
+
+#[tokio::test]
+async fn a_rotated_refresh_token_and_client_secret_are_used_from_the_next_call_on() {
+    let (_sandbox, server) = sandbox(config()).await;
+    let mut config = client_config(&server, "1000.CLIENT");
+    config.credentials.refresh_token = SecretString::from("1000.revoked.token");
+    config.credentials.client_secret = SecretString::from("old-secret");
+    let client = Client::new(config).unwrap();
+    assert!(client.books(ORG).get_contact("1").await.is_err());
+    client.set_client_secret(SecretString::from("secret")).await;
+    client
+        .set_refresh_token(SecretString::from("1000.refresh.token"))
+        .await;
+    // A contact that does not exist: Books answered, so the token was good.
+    let answer = client.books(ORG).get_contact("1").await;
+    assert!(!matches!(answer, Err(Error::OAuth { .. })), "{answer:?}");
+}
