@@ -31,6 +31,7 @@ pub mod alerts;
 pub mod clock;
 pub mod connectors;
 pub mod coordination;
+pub mod crm_channel;
 pub mod dlq;
 pub mod error;
 pub mod flows;
@@ -182,6 +183,42 @@ impl Engine {
             flows::definition::TriggerSource::Zoho.inbox_source(),
             &event_type,
         ));
+        let names: Vec<&str> = flows.iter().map(String::as_str).collect();
+        let accepted = self
+            .store
+            .accept_event(&event, &names, self.clock.now_ms())
+            .await?;
+        if !accepted.duplicate {
+            self.wake_workers();
+        }
+        Ok(accepted)
+    }
+
+    /// Commits a verified Zoho CRM notification to the inbox as a `crm.<Module>.<operation>`
+    /// event and queues the flows it triggers. The same callback again (byte for byte)
+    /// changes nothing.
+    pub async fn accept_zoho_crm_event(
+        &self,
+        notification: &paybridge_zoho::crm::Notification,
+        raw: &[u8],
+    ) -> Result<store::Accepted, store::StoreError> {
+        use sha2::Digest as _;
+        let event_type = format!("crm.{}.{}", notification.module, notification.operation);
+        let event = store::NewEvent {
+            source: flows::definition::TriggerSource::Zoho.inbox_source().into(),
+            dedupe_key: format!("zoho-crm:{}", hex::encode(sha2::Sha256::digest(raw))),
+            event_type: event_type.clone(),
+            entity_key: format!(
+                "zoho-crm:{}:{}",
+                notification.module,
+                notification.ids.first().map(String::as_str).unwrap_or("-")
+            ),
+            payload: serde_json::to_value(notification).unwrap_or_default(),
+        };
+        let flows = self.flows().triggered_by(
+            flows::definition::TriggerSource::Zoho.inbox_source(),
+            &event_type,
+        );
         let names: Vec<&str> = flows.iter().map(String::as_str).collect();
         let accepted = self
             .store

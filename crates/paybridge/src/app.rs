@@ -144,6 +144,8 @@ pub struct ZohoConnection {
     pub desk_org_id: Option<String>,
     /// How Books webhooks prove themselves (`None`: `POST /webhooks/zoho/books` is off).
     pub books_webhooks: Option<paybridge_zoho::webhooks::BooksWebhookAuth>,
+    /// The CRM notification channel to keep (`None`: `POST /webhooks/zoho/crm` is off).
+    pub crm_channel: Option<paybridge_engine::crm_channel::CrmChannel>,
 }
 
 /// paybridge, running.
@@ -157,6 +159,7 @@ pub struct RunningApp {
     admin: Arc<paybridge_server::Admin>,
     sampler: JoinHandle<()>,
     secrets: JoinHandle<()>,
+    crm_channel: Option<JoinHandle<()>>,
 }
 
 impl RunningApp {
@@ -261,12 +264,23 @@ impl RunningApp {
                 .books_webhooks
                 .clone()
                 .map(paybridge_server::shared),
+            zoho_crm_channel: config
+                .zoho
+                .crm_channel
+                .as_ref()
+                .map(|c| Arc::new((c.channel_id.clone(), c.token.clone()))),
             admin: admin.clone(),
         };
         // The console overview's minute readings (ends when the server closes).
         let sampler = paybridge_server::console::spawn_sampler(state.clone());
         // Secrets another node rotates are picked up here too (ends when the server closes).
         let secrets = paybridge_server::admin::live_secrets::spawn_watcher(state.clone());
+        // The CRM notification channel, kept alive (ends when the server closes).
+        let crm_channel = config
+            .zoho
+            .crm_channel
+            .clone()
+            .map(|channel| channel.spawn_keeper(engine.clone(), admin.closing.subscribe()));
         let router = paybridge_server::router(state);
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(paybridge_server::serve(listener, router, async {
@@ -282,6 +296,7 @@ impl RunningApp {
             admin,
             sampler,
             secrets,
+            crm_channel,
         })
     }
 
@@ -304,6 +319,9 @@ impl RunningApp {
             .context("the HTTP server failed")?;
         let _ = self.sampler.await;
         let _ = self.secrets.await;
+        if let Some(keeper) = self.crm_channel {
+            let _ = keeper.await;
+        }
         self.workers.stop().await;
         self.engine.store.close().await;
         Ok(())

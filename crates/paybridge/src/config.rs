@@ -446,6 +446,73 @@ pub struct ZohoSection {
     /// without it).
     #[serde(default)]
     pub webhooks: Option<ZohoWebhooksSection>,
+    /// The CRM notification channel paybridge keeps (`POST /webhooks/zoho/crm` is off without).
+    #[serde(default)]
+    pub crm_notifications: Option<CrmNotificationsSection>,
+}
+
+/// `[zoho.crm_notifications]`: a CRM watch channel, created or renewed by paybridge daily.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmNotificationsSection {
+    /// A number of your choosing that names the channel (`1000000068001`).
+    pub channel_id: String,
+    /// `Contacts.edit`, `Accounts.all`, … (zoho.md §4.5).
+    pub events: Vec<String>,
+    /// paybridge's `/webhooks/zoho/crm` as Zoho reaches it.
+    pub notify_url: Url,
+    /// The token CRM echoes (at most 50 characters), from an environment variable…
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// …or a vault entry.
+    #[serde(default)]
+    pub token_vault: Option<String>,
+}
+
+impl CrmNotificationsSection {
+    async fn resolve(
+        &self,
+        crm: bool,
+        vault: Option<&Vault>,
+    ) -> anyhow::Result<paybridge_engine::crm_channel::CrmChannel> {
+        if !crm {
+            bail!("zoho.crm_notifications: set crm = true in [zoho] (the channel is a CRM one)");
+        }
+        let id = self.channel_id.trim();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("zoho.crm_notifications.channel_id: a number, such as 1000000068001");
+        }
+        if self.events.is_empty() {
+            bail!("zoho.crm_notifications.events: name at least one, such as Contacts.edit");
+        }
+        for event in &self.events {
+            let ok = event.split_once('.').is_some_and(|(module, op)| {
+                !module.is_empty() && matches!(op, "create" | "edit" | "delete" | "all")
+            });
+            if !ok {
+                bail!(
+                    "zoho.crm_notifications.events: {event:?} is not Module.create|edit|delete|all"
+                );
+            }
+        }
+        let token = SecretRef {
+            key: "zoho.crm_notifications.token",
+            env: self.token_env.as_deref(),
+            vault: self.token_vault.as_deref(),
+        }
+        .resolve(vault)
+        .await?;
+        let length = token.expose_secret().chars().count();
+        if !(16..=50).contains(&length) {
+            bail!("zoho.crm_notifications.token: 16 to 50 characters (CRM takes at most 50)");
+        }
+        Ok(paybridge_engine::crm_channel::CrmChannel {
+            channel_id: id.to_string(),
+            events: self.events.clone(),
+            notify_url: self.notify_url.to_string(),
+            token,
+        })
+    }
 }
 
 /// `[zoho.webhooks]`: Books has no signing of its own that is sure to be there (zoho.md §2.10),
@@ -732,6 +799,9 @@ impl FileConfig {
             || z.webhooks
                 .as_ref()
                 .is_some_and(|w| w.secret_vault.is_some())
+            || z.crm_notifications
+                .as_ref()
+                .is_some_and(|n| n.token_vault.is_some())
             || self
                 .email
                 .as_ref()
@@ -943,6 +1013,10 @@ impl FileConfig {
                     Some(webhooks) => Some(webhooks.resolve(vault).await?),
                     None => None,
                 },
+                crm_channel: match &z.crm_notifications {
+                    Some(section) => Some(section.resolve(z.crm, vault).await?),
+                    None => None,
+                },
             },
             storefront_keys,
             storefront_callback,
@@ -999,6 +1073,13 @@ fn secret_slots(refs: &[SecretRef<'_>], config: &FileConfig) -> Vec<(&'static st
             "zoho.webhooks.secret",
             webhooks.secret_env.as_deref(),
             webhooks.secret_vault.as_deref(),
+        );
+    }
+    if let Some(notifications) = &config.zoho.crm_notifications {
+        push(
+            "zoho.crm_notifications.token",
+            notifications.token_env.as_deref(),
+            notifications.token_vault.as_deref(),
         );
     }
     if let Some(connection) = &config.zoho.connection {

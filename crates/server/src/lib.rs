@@ -55,6 +55,9 @@ pub struct AppState {
     pub cybersource_webhooks: Option<Arc<paybridge_cybersource::webhooks::WebhookVerifier>>,
     /// How Zoho Books webhooks prove themselves; `None`: they are not taken.
     pub zoho_books_webhooks: Option<Shared<paybridge_zoho::webhooks::BooksWebhookAuth>>,
+    /// The CRM notification channel paybridge keeps (its id and token); `None`: CRM
+    /// notifications are not taken.
+    pub zoho_crm_channel: Option<Arc<(String, SecretString)>>,
     /// What the admin API and the console know beyond the engine.
     pub admin: Arc<Admin>,
 }

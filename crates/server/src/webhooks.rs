@@ -7,6 +7,9 @@
 //! refused with the reason and counted, and nothing of it is stored; a store that cannot
 //! commit answers `503` so that Cybersource delivers again.
 //!
+//! `POST /webhooks/zoho/crm` takes the callbacks of the CRM notification channel paybridge
+//! keeps (`[zoho.crm_notifications]`), proven by the channel's token, the same way.
+//!
 //! `POST /webhooks/zoho/books` takes Zoho Books workflow-rule webhooks (the record as the
 //! default payload, JSON or the `JSONString` form field), proven by a shared secret in a header
 //! or query parameter, or by `X-Zoho-Webhook-Signature` (`[zoho.webhooks]`); the same rules
@@ -27,6 +30,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/webhooks/cybersource", post(cybersource))
         .route("/webhooks/zoho/books", post(zoho_books))
+        .route("/webhooks/zoho/crm", post(zoho_crm))
 }
 
 fn refused(status: StatusCode, reason: &'static str, message: String) -> Response {
@@ -89,7 +93,7 @@ async fn cybersource(State(state): State<AppState>, headers: HeaderMap, body: By
             "the notification carries a card number; paybridge stores none".into(),
         );
     }
-    match state
+    let result = state
         .engine
         .accept_cybersource_event(
             notification.dedupe_key(),
@@ -97,35 +101,8 @@ async fn cybersource(State(state): State<AppState>, headers: HeaderMap, body: By
             notification.resource_id(),
             stored,
         )
-        .await
-    {
-        Ok(accepted) if accepted.duplicate => {
-            metrics::counter!("paybridge_webhooks_total", "source" => "cybersource", "outcome" => "duplicate")
-                .increment(1);
-            (
-                StatusCode::OK,
-                Json(json!({"duplicate": true, "event_id": accepted.event_id})),
-            )
-                .into_response()
-        }
-        Ok(accepted) => {
-            metrics::counter!("paybridge_webhooks_total", "source" => "cybersource", "outcome" => "accepted")
-                .increment(1);
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"accepted": true, "event_id": accepted.event_id})),
-            )
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot commit a Cybersource webhook; it will be delivered again");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": {"code": "unavailable", "message": "the event could not be stored; deliver it again"}})),
-            )
-                .into_response()
-        }
-    }
+        .await;
+    committed("cybersource", result, None)
 }
 
 fn pairs(text: &str) -> Vec<(String, String)> {
@@ -223,13 +200,80 @@ async fn zoho_books(
         );
     }
     let module = event.module.clone();
-    match state
+    let result = state
         .engine
         .accept_zoho_books_event(&module, event.record, &json)
-        .await
-    {
+        .await;
+    committed(SOURCE, result, Some(format!("books.{module}")))
+}
+
+async fn zoho_crm(State(state): State<AppState>, body: Bytes) -> Response {
+    use paybridge_zoho::crm::{Notification, NotificationError};
+    use secrecy::ExposeSecret as _;
+    const SOURCE: &str = "zoho-crm";
+    let Some(channel) = &state.zoho_crm_channel else {
+        return refused_from(
+            SOURCE,
+            StatusCode::NOT_FOUND,
+            "not_configured",
+            "Zoho CRM notifications are not configured here (zoho.crm_notifications in paybridge.toml)".into(),
+        );
+    };
+    let registered = [(channel.0.clone(), channel.1.expose_secret().to_string())];
+    let notification = match Notification::verify(&body, &registered) {
+        Ok(notification) => notification,
+        Err(e @ NotificationError::Malformed(_)) => {
+            return refused_from(
+                SOURCE,
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                e.to_string(),
+            );
+        }
+        Err(e @ NotificationError::UnknownChannel(_)) => {
+            return refused_from(
+                SOURCE,
+                StatusCode::UNAUTHORIZED,
+                "unknown_channel",
+                e.to_string(),
+            );
+        }
+        Err(e) => {
+            return refused_from(
+                SOURCE,
+                StatusCode::UNAUTHORIZED,
+                "wrong_token",
+                e.to_string(),
+            );
+        }
+    };
+    let stored = serde_json::to_value(&notification).unwrap_or_default();
+    if !paybridge_model::pan::find_in_json(&stored).is_empty() {
+        return refused_from(
+            SOURCE,
+            StatusCode::BAD_REQUEST,
+            "card_number",
+            "the notification carries a card number; paybridge stores none".into(),
+        );
+    }
+    let event_type = format!("crm.{}.{}", notification.module, notification.operation);
+    let result = state
+        .engine
+        .accept_zoho_crm_event(&notification, &body)
+        .await;
+    committed(SOURCE, result, Some(event_type))
+}
+
+/// The answer to a verified delivery, once the store has it: `202` (new), `200` (already in),
+/// or `503` so that the sender delivers it again.
+fn committed(
+    source: &'static str,
+    result: Result<paybridge_engine::store::Accepted, paybridge_engine::store::StoreError>,
+    event_type: Option<String>,
+) -> Response {
+    match result {
         Ok(accepted) if accepted.duplicate => {
-            metrics::counter!("paybridge_webhooks_total", "source" => SOURCE, "outcome" => "duplicate")
+            metrics::counter!("paybridge_webhooks_total", "source" => source, "outcome" => "duplicate")
                 .increment(1);
             (
                 StatusCode::OK,
@@ -238,16 +282,16 @@ async fn zoho_books(
                 .into_response()
         }
         Ok(accepted) => {
-            metrics::counter!("paybridge_webhooks_total", "source" => SOURCE, "outcome" => "accepted")
+            metrics::counter!("paybridge_webhooks_total", "source" => source, "outcome" => "accepted")
                 .increment(1);
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"accepted": true, "event_id": accepted.event_id, "event_type": format!("books.{module}")})),
-            )
-                .into_response()
+            let mut body = json!({"accepted": true, "event_id": accepted.event_id});
+            if let Some(event_type) = event_type {
+                body["event_type"] = json!(event_type);
+            }
+            (StatusCode::ACCEPTED, Json(body)).into_response()
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot commit a Zoho Books webhook; it will be delivered again");
+            tracing::error!(source, error = %e, "cannot commit a webhook delivery; it will be delivered again");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({"error": {"code": "unavailable", "message": "the event could not be stored; deliver it again"}})),

@@ -310,13 +310,25 @@ pub fn compile(origin: &str, text: &str) -> Result<Definition, Vec<FlowError>> {
 
     if file.trigger.source == TriggerSource::Zoho {
         for event in &file.trigger.events {
-            let module = event.strip_prefix("books.").unwrap_or_default();
-            if module.is_empty() || !module.bytes().all(|b| b.is_ascii_lowercase()) {
+            let books = event
+                .strip_prefix("books.")
+                .is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_lowercase()));
+            let crm = event
+                .strip_prefix("crm.")
+                .and_then(|rest| rest.split_once('.'))
+                .is_some_and(|(module, operation)| {
+                    !module.is_empty()
+                        && module
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        && matches!(operation, "insert" | "update" | "delete")
+                });
+            if !books && !crm {
                 error(
                     None,
                     Some("events"),
                     format!(
-                        "Zoho events are `books.<module>` (a Books webhook's module, such as books.contact or books.creditnote), not {event:?}"
+                        "Zoho events are `books.<module>` (a Books webhook's module, such as books.contact) or `crm.<Module>.<insert|update|delete>` (a CRM notification, such as crm.Contacts.update), not {event:?}"
                     ),
                 );
             }

@@ -434,3 +434,108 @@ async fn a_tms_customer_is_created_and_an_unknown_outcome_stops_for_a_person() {
     );
     world.stop().await;
 }
+
+const CRM_EDITED: &str = r#"
+name: crm-contact-edited
+trigger: {source: zoho, events: [crm.Contacts.update]}
+steps:
+  - name: seen
+    action: map
+    with:
+      id: event.ids[0]
+      module: event["module"]
+outputs:
+  id: steps.seen.id
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paybridge_keeps_a_crm_channel_whose_callbacks_start_flows() {
+    use paybridge_engine::crm_channel::CrmChannel;
+    use paybridge_zoho::crm::Notification;
+    let world = World::with(WorldOptions {
+        inventory_and_crm: true,
+        flows: vec![("crm-contact-edited.yaml".into(), CRM_EDITED.into())],
+        ..WorldOptions::default()
+    })
+    .await;
+    // paybridge's `/webhooks/zoho/crm`, as the server crate serves it: the token checked, the
+    // notification committed.
+    let token = "crm-channel-token-0123";
+    let engine = world.engine.clone();
+    let router = axum::Router::new().route(
+        "/webhooks/zoho/crm",
+        post(move |body: axum::body::Bytes| {
+            let engine = engine.clone();
+            async move {
+                let registered = [("1000000068001".to_string(), token.to_string())];
+                match Notification::verify(&body, &registered) {
+                    Ok(n) => {
+                        engine.accept_zoho_crm_event(&n, &body).await.unwrap();
+                        StatusCode::ACCEPTED
+                    }
+                    Err(_) => StatusCode::UNAUTHORIZED,
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notify_url = format!(
+        "http://{}/webhooks/zoho/crm",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let channel = CrmChannel {
+        channel_id: "1000000068001".into(),
+        events: vec!["Contacts.edit".into()],
+        notify_url,
+        token: SecretString::from(token),
+    };
+    // Created the first time, renewed after.
+    channel.keep(&world.engine).await.unwrap();
+    channel.keep(&world.engine).await.unwrap();
+    let crm = world.engine.connectors.crm().unwrap();
+    let live = crm.notification_channels().await.unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+
+    // A contact edited in CRM: its callback starts the flow.
+    let created = crm
+        .upsert(
+            "Contacts",
+            &[
+                serde_json::from_value(
+                    json!({"Last_Name": "Hopper", "Email": "grace@example.com"}),
+                )
+                .unwrap(),
+            ],
+            &["Email"],
+        )
+        .await
+        .unwrap();
+    let id = created[0].details["id"].as_str().unwrap().to_string();
+    crm.update(
+        "Contacts",
+        &[serde_json::from_value(json!({"id": id, "Phone": "555-0100"})).unwrap()],
+    )
+    .await
+    .unwrap();
+    let store = &world.engine.store;
+    let wait = world
+        .engine
+        .wait_until(Duration::from_millis(20), || async {
+            Ok(!runs_of(&world, "crm-contact-edited").await.is_empty())
+        });
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the callback came")
+        .unwrap();
+    quiet(&world).await;
+    let [run] = runs_of(&world, "crm-contact-edited")
+        .await
+        .try_into()
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
+    assert_eq!(outputs_of_run(&world, run.id).await, json!({"id": id}));
+    assert!(store.counts().await.unwrap().inbox_by_source["zoho-webhook"] >= 1);
+    world.stop().await;
+}

@@ -82,6 +82,7 @@ async fn app_state(test_mode: bool) -> (tempfile::TempDir, AppState, Engine) {
         metrics: None,
         cybersource_webhooks: None,
         zoho_books_webhooks: None,
+        zoho_crm_channel: None,
         admin: Arc::default(),
     };
     (dir, state, engine)

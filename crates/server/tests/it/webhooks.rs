@@ -372,3 +372,62 @@ async fn signed_books_webhooks_are_checked_and_unconfigured_ones_refused() {
             .contains("zoho.webhooks")
     );
 }
+
+// Zoho CRM notifications ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn crm_notifications_with_the_channels_token_are_committed_once_and_others_refused() {
+    let (_dir, mut state, engine) = crate::app_state(false).await;
+    state.zoho_crm_channel = Some(std::sync::Arc::new((
+        "1000000068001".to_string(),
+        SecretString::from("crm-channel-token-0123"),
+    )));
+    let app = paybridge_server::router(state);
+    let notification = |token: &str, channel: &str| {
+        json!({"server_time": 1718115953625_i64, "query_params": {}, "module": "Contacts",
+               "resource_uri": "https://www.zohoapis.com/crm/v8/Contacts",
+               "ids": ["5725767000003000010"], "affected_fields": [{"5725767000003000010": ["Email"]}],
+               "operation": "update", "channel_id": channel, "token": token})
+        .to_string()
+    };
+    let good = notification("crm-channel-token-0123", "1000000068001");
+    let (status, answer) = books_deliver(&app, "/webhooks/zoho/crm", &[JSON], good.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["event_type"], "crm.Contacts.update");
+    let stored = engine
+        .store
+        .inbox_event(answer["event_id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.source, "zoho-webhook");
+    assert_eq!(stored.payload["ids"][0], "5725767000003000010");
+    let (status, answer) = books_deliver(&app, "/webhooks/zoho/crm", &[JSON], good).await;
+    assert_eq!(
+        (status, answer["duplicate"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+
+    for (body, status, reason) in [
+        (
+            notification("guess", "1000000068001"),
+            StatusCode::UNAUTHORIZED,
+            "wrong_token",
+        ),
+        (
+            notification("crm-channel-token-0123", "999"),
+            StatusCode::UNAUTHORIZED,
+            "unknown_channel",
+        ),
+        ("{}".to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+    ] {
+        let (got, answer) = books_deliver(&app, "/webhooks/zoho/crm", &[JSON], body).await;
+        assert_eq!(got, status, "{reason}: {answer}");
+        assert_eq!(answer["error"]["code"], reason);
+        assert!(!answer.to_string().contains("crm-channel-token-0123"));
+    }
+    assert_eq!(engine.store.counts().await.unwrap().inbox_events, 1);
+
+    let (_dir, off, _) = books_app(None).await;
+    let (status, _) = books_deliver(&off, "/webhooks/zoho/crm", &[JSON], "{}".into()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
