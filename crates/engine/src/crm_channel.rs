@@ -65,7 +65,9 @@ impl CrmChannel {
         let live = crm.notification_channels().await?;
         let known = live.iter().any(|c| match &c.channel_id {
             serde_json::Value::String(s) => *s == self.channel_id,
-            other => other.as_u64().is_some_and(|n| self.channel_id.parse() == Ok(n)),
+            other => other
+                .as_u64()
+                .is_some_and(|n| self.channel_id.parse() == Ok(n)),
         });
         if known {
             crm.renew_notifications(&[channel]).await

@@ -111,10 +111,12 @@ pub enum Action {
     Http,
     /// A TMS customer created (a token for a customer).
     CybersourceCustomerCreate,
+    /// A Decision Manager review case decided.
+    CybersourceCaseDecide,
 }
 
 impl Action {
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::Map,
         Action::Check,
         Action::BooksContactEnsure,
@@ -151,6 +153,7 @@ impl Action {
         Action::CybersourceSearch,
         Action::Http,
         Action::CybersourceCustomerCreate,
+        Action::CybersourceCaseDecide,
     ];
 
     pub fn name(self) -> &'static str {
@@ -191,6 +194,7 @@ impl Action {
             Action::CybersourceSearch => "cybersource.search",
             Action::Http => "http",
             Action::CybersourceCustomerCreate => "cybersource.customer.create",
+            Action::CybersourceCaseDecide => "cybersource.case.decide",
         }
     }
 
@@ -276,6 +280,9 @@ impl Action {
             }
             Action::CybersourceCustomerCreate => {
                 "create a TMS customer (an unknown outcome stops for a person: TMS cannot be searched)"
+            }
+            Action::CybersourceCaseDecide => {
+                "accept or reject a Decision Manager case, optionally capturing or reversing (an unknown outcome stops for a person)"
             }
         }
     }
@@ -424,6 +431,12 @@ impl Action {
             Action::CybersourceVoid => &[req!("transaction_id"), opt!("kind"), req!("reference")],
             Action::CybersourceSearch => &[req!("reference"), opt!("days")],
             Action::CybersourceCustomerCreate => &[req!("email"), opt!("merchant_customer_id")],
+            Action::CybersourceCaseDecide => &[
+                req!("case_id"),
+                req!("decision"),
+                opt!("comments"),
+                opt!("settle"),
+            ],
             Action::Http => &[
                 req!("url"),
                 opt!("method"),
@@ -497,6 +510,7 @@ impl Action {
                 "currency",
             ],
             Action::CybersourceVoid => &["void_id", "status"],
+            Action::CybersourceCaseDecide => &["case_id", "status", "settled"],
             Action::CybersourceSearch => &["count", "transactions"],
             Action::Http => &["status", "body"],
             Action::CybersourcePaymentInstrumentGet => &[
@@ -865,6 +879,9 @@ impl Action {
                 cybersource_actions::charge(call, self == Action::CybersourceSale, charge).await
             }
             Action::CybersourceVoid => cybersource_actions::void(call, read(self, input)?).await,
+            Action::CybersourceCaseDecide => {
+                cybersource_actions::decide(call, read(self, input)?).await
+            }
             Action::CybersourceSearch => {
                 cybersource_actions::search(call, read(self, input)?).await
             }

@@ -282,3 +282,61 @@ pub(crate) async fn search(call: &Call<'_>, input: Search) -> Result<Value, Step
         .collect();
     Ok(json!({"count": transactions.len(), "transactions": transactions}))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Decide {
+    /// The Decision Manager case (the held payment's id).
+    pub case_id: String,
+    /// `accept` or `reject`.
+    pub decision: String,
+    #[serde(default)]
+    pub comments: Option<String>,
+    /// Also capture (accept) or reverse (reject) the reviewed authorization.
+    #[serde(default)]
+    pub settle: bool,
+}
+
+/// Decides a Decision Manager review case. A case cannot be looked up here, so an attempt whose
+/// outcome is unknown is not repeated blindly: the step stops for a person to check the case.
+pub(crate) async fn decide(call: &Call<'_>, input: Decide) -> Result<Value, StepError> {
+    use paybridge_cybersource::risk::CaseDecision;
+    let decision = match input.decision.trim().to_ascii_lowercase().as_str() {
+        "accept" => CaseDecision::Accept {
+            capture: input.settle,
+        },
+        "reject" => CaseDecision::Reject {
+            reverse: input.settle,
+        },
+        other => {
+            return Err(StepError::permanent(
+                "engine",
+                format!("decision: {other:?} is neither accept nor reject"),
+            ));
+        }
+    };
+    if call.attempt.uncertain {
+        return Err(StepError::permanent(
+            "cybersource",
+            format!(
+                "an earlier attempt to decide case {} may have been taken: check the case in the Business Center, then replay or discard this run",
+                input.case_id.trim()
+            ),
+        ));
+    }
+    let answer = call
+        .engine
+        .connectors
+        .cybersource
+        .decide_case(
+            input.case_id.trim(),
+            decision,
+            input.comments.as_deref().unwrap_or("decided by paybridge"),
+        )
+        .await?;
+    Ok(json!({
+        "case_id": answer.id,
+        "status": answer.status,
+        "settled": answer.processing_information.is_some(),
+    }))
+}

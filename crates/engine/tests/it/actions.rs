@@ -539,3 +539,68 @@ async fn paybridge_keeps_a_crm_channel_whose_callbacks_start_flows() {
     assert!(store.counts().await.unwrap().inbox_by_source["zoho-webhook"] >= 1);
     world.stop().await;
 }
+
+const DECIDE: &str = r#"
+name: decide-case
+trigger: {source: manual}
+steps:
+  - name: decided
+    action: cybersource.case.decide
+    with:
+      case_id: event.case_id
+      decision: '"accept"'
+      comments: '"checked by phone"'
+      settle: true
+outputs:
+  settled: steps.decided.settled
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_case_is_decided_and_captured_from_a_flow() {
+    let world = World::with(WorldOptions {
+        flows: vec![("decide-case.yaml".into(), DECIDE.into())],
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .engine
+        .place_order(place("D-1", "dm-review-ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let order = world.settled("D-1").await;
+    let payment = order.payment_id.clone().unwrap();
+    world
+        .engine
+        .start_manual("decide-case", "d-1", json!({"case_id": payment}))
+        .await
+        .unwrap();
+    quiet(&world).await;
+    let [run] = runs_of(&world, "decide-case").await.try_into().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
+    assert_eq!(
+        outputs_of_run(&world, run.id).await,
+        json!({"settled": true})
+    );
+    let captured: Vec<_> = world
+        .cybersource
+        .transactions()
+        .into_iter()
+        .filter(|t| t.kind == Kind::Capture && t.parent_id.as_deref() == Some(payment.as_str()))
+        .collect();
+    assert_eq!(captured.len(), 1, "{captured:?}");
+
+    // Decided already: Cybersource refuses a second decision, which fails the run with its words.
+    world
+        .engine
+        .start_manual("decide-case", "d-2", json!({"case_id": payment}))
+        .await
+        .unwrap();
+    quiet(&world).await;
+    let dead: Vec<_> = runs_of(&world, "decide-case")
+        .await
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Dead)
+        .collect();
+    assert_eq!(dead.len(), 1);
+    world.stop().await;
+}
