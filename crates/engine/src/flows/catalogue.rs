@@ -113,12 +113,20 @@ pub enum Action {
     CybersourceCustomerCreate,
     /// A Decision Manager review case decided.
     CybersourceCaseDecide,
+    /// No call: goes on at the later step named by `to` (the next step when empty).
+    Branch,
+    /// No call: `key` looked up in the object `in` (a flow table, an earlier output).
+    Lookup,
+    /// Money paid back from a Books customer payment.
+    BooksCustomerPaymentRefund,
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 40] = [
         Action::Map,
         Action::Check,
+        Action::Branch,
+        Action::Lookup,
         Action::BooksContactEnsure,
         Action::BooksInvoiceCreate,
         Action::BooksInvoiceFromSalesOrder,
@@ -154,12 +162,15 @@ impl Action {
         Action::Http,
         Action::CybersourceCustomerCreate,
         Action::CybersourceCaseDecide,
+        Action::BooksCustomerPaymentRefund,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Action::Map => "map",
             Action::Check => "check",
+            Action::Branch => "branch",
+            Action::Lookup => "lookup",
             Action::BooksContactEnsure => "zoho-books.contact.ensure",
             Action::BooksInvoiceCreate => "zoho-books.invoice.create",
             Action::BooksInvoiceFromSalesOrder => "zoho-books.invoice.from-sales-order",
@@ -195,6 +206,7 @@ impl Action {
             Action::Http => "http",
             Action::CybersourceCustomerCreate => "cybersource.customer.create",
             Action::CybersourceCaseDecide => "cybersource.case.decide",
+            Action::BooksCustomerPaymentRefund => "zoho-books.customer-payment.refund",
         }
     }
 
@@ -207,6 +219,12 @@ impl Action {
         match self {
             Action::Map => "no call; the mapped fields become the step's output",
             Action::Check => "no call; stops the run with `message` unless `that` is true",
+            Action::Branch => {
+                "no call; goes on at the later step named by `to` (the next when empty)"
+            }
+            Action::Lookup => {
+                "no call; `key` looked up in the object `in` (a table, an output), else `default`"
+            }
             Action::BooksContactEnsure => {
                 "find the customer's Books contact by e-mail (remembered), or create it"
             }
@@ -284,6 +302,9 @@ impl Action {
             Action::CybersourceCaseDecide => {
                 "accept or reject a Decision Manager case, optionally capturing or reversing (an unknown outcome stops for a person)"
             }
+            Action::BooksCustomerPaymentRefund => {
+                "pay money back from a customer payment (found among its refunds on retry)"
+            }
         }
     }
 
@@ -292,6 +313,8 @@ impl Action {
         Some(match self {
             Action::Map | Action::CrmContactUpsert | Action::CrmAccountUpsert => return None,
             Action::Check => &[req!("that"), req!("message")],
+            Action::Branch => &[opt!("to")],
+            Action::Lookup => &[req!("in"), req!("key"), opt!("default")],
             Action::BooksContactEnsure => &[req!("email"), req!("contact"), opt!("currency_code")],
             Action::BooksInvoiceCreate => &[
                 req!("customer_id"),
@@ -431,6 +454,15 @@ impl Action {
             Action::CybersourceVoid => &[req!("transaction_id"), opt!("kind"), req!("reference")],
             Action::CybersourceSearch => &[req!("reference"), opt!("days")],
             Action::CybersourceCustomerCreate => &[req!("email"), opt!("merchant_customer_id")],
+            Action::BooksCustomerPaymentRefund => &[
+                req!("payment_id"),
+                req!("date"),
+                req!("amount"),
+                opt!("from_account_id"),
+                opt!("refund_mode"),
+                opt!("reference_number"),
+                opt!("description"),
+            ],
             Action::CybersourceCaseDecide => &[
                 req!("case_id"),
                 req!("decision"),
@@ -465,6 +497,8 @@ impl Action {
         match self {
             Action::Map => &[],
             Action::Check => &["ok"],
+            Action::Branch => &["to"],
+            Action::Lookup => &["value", "found"],
             Action::BooksContactEnsure => &["contact_id", "created"],
             Action::BooksInvoiceCreate | Action::BooksInvoiceFromSalesOrder => &[
                 "invoice_id",
@@ -511,6 +545,7 @@ impl Action {
             ],
             Action::CybersourceVoid => &["void_id", "status"],
             Action::CybersourceCaseDecide => &["case_id", "status", "settled"],
+            Action::BooksCustomerPaymentRefund => &["payment_refund_id", "amount"],
             Action::CybersourceSearch => &["count", "transactions"],
             Action::Http => &["status", "body"],
             Action::CybersourcePaymentInstrumentGet => &[
@@ -535,7 +570,10 @@ impl Action {
     /// Whether the action has an effect. Those without one are pure functions of their
     /// mapped fields: they are neither memoized nor shown as requests by `flows test`.
     pub fn has_effect(self) -> bool {
-        !matches!(self, Action::Map | Action::Check)
+        !matches!(
+            self,
+            Action::Map | Action::Check | Action::Branch | Action::Lookup
+        )
     }
 
     /// Does the action, or — after an attempt with an unknown outcome — finds what it did.
@@ -543,6 +581,25 @@ impl Action {
         let engine = call.engine;
         match self {
             Action::Map => Ok(input),
+            Action::Branch => {
+                let Branch { to } = read(self, input)?;
+                Ok(json!({"to": to.unwrap_or_default().trim()}))
+            }
+            Action::Lookup => {
+                let Lookup {
+                    within,
+                    key,
+                    default,
+                } = read(self, input)?;
+                let key = match key {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                Ok(match within.get(&key).filter(|v| !v.is_null()) {
+                    Some(value) => json!({"value": value, "found": true}),
+                    None => json!({"value": default, "found": false}),
+                })
+            }
             Action::Check => {
                 let Check { that, message } = read(self, input)?;
                 if that {
@@ -882,6 +939,56 @@ impl Action {
             Action::CybersourceCaseDecide => {
                 cybersource_actions::decide(call, read(self, input)?).await
             }
+            Action::BooksCustomerPaymentRefund => {
+                let mut input = input;
+                let payment_id = input
+                    .as_object_mut()
+                    .and_then(|fields| fields.remove("payment_id"))
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .filter(|id| !id.trim().is_empty())
+                    .ok_or_else(|| {
+                        StepError::permanent(
+                            "engine",
+                            "zoho-books.customer-payment.refund needs `payment_id`",
+                        )
+                    })?;
+                let mut refund: NewRefund = read(self, input)?;
+                let books = &engine.connectors.books;
+                if call.attempt.uncertain
+                    && let Some(found) = books
+                        .customer_payment_refunds(&payment_id)
+                        .await?
+                        .into_iter()
+                        .find(|r| {
+                            r.amount == refund.amount
+                                && r.reference_number == refund.reference_number
+                        })
+                {
+                    return Ok(json!({
+                        "payment_refund_id": found.payment_refund_id,
+                        "amount": found.amount.to_string(),
+                    }));
+                }
+                if refund.from_account_id.is_none() {
+                    // The organization's first bank account, as the Books form proposes.
+                    let accounts = books.bank_accounts().await?;
+                    refund.from_account_id = accounts
+                        .into_iter()
+                        .find(|a| a.account_type.as_deref() == Some("bank"))
+                        .map(|a| a.account_id);
+                    if refund.from_account_id.is_none() {
+                        return Err(StepError::permanent(
+                            "zoho-books",
+                            "the organization has no bank account to refund from: give from_account_id",
+                        ));
+                    }
+                }
+                let made = books.refund_customer_payment(&payment_id, &refund).await?;
+                Ok(json!({
+                    "payment_refund_id": made.payment_refund_id,
+                    "amount": made.amount.to_string(),
+                }))
+            }
             Action::CybersourceSearch => {
                 cybersource_actions::search(call, read(self, input)?).await
             }
@@ -1057,6 +1164,23 @@ fn read<T: DeserializeOwned>(action: Action, input: Value) -> Result<T, StepErro
             format!("the mapped fields do not fit {action}: {e}"),
         )
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Branch {
+    #[serde(default)]
+    to: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Lookup {
+    #[serde(rename = "in")]
+    within: serde_json::Map<String, Value>,
+    key: Value,
+    #[serde(default)]
+    default: Value,
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Engine;
 use crate::error::StepError;
-use crate::flows::catalogue::Call;
+use crate::flows::catalogue::{Action, Call};
 use crate::flows::definition::{Definition, OnFailure, Step};
 use crate::mapping::{Context, MappingError};
 use crate::runtime::{Attempt, RunContext};
@@ -125,6 +125,26 @@ pub async fn execute(
                 json!({"error": error.message, "failed": true})
             }
         };
+        if step.action == Action::Branch
+            && let Some(to) = output["to"].as_str().filter(|to| !to.is_empty())
+        {
+            // Only forward: a flow never loops.
+            match flow.steps.iter().position(|s| s.name == to) {
+                Some(at) if at >= index => index = at,
+                Some(_) => {
+                    return Err(step_error(
+                        step,
+                        format!("branch to {to:?}: a branch goes only to a later step"),
+                    ));
+                }
+                None => {
+                    return Err(step_error(
+                        step,
+                        format!("branch to {to:?}: there is no such step"),
+                    ));
+                }
+            }
+        }
         outputs.insert(step.name.clone(), output);
     }
     if !flow.outputs.is_empty() {

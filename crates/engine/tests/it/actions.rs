@@ -604,3 +604,121 @@ async fn a_review_case_is_decided_and_captured_from_a_flow() {
     assert_eq!(dead.len(), 1);
     world.stop().await;
 }
+
+const REFUND_PAYMENT: &str = r#"
+name: refund-payment
+trigger: {source: manual}
+tables:
+  modes: {card: creditcard}
+steps:
+  - name: mode
+    action: lookup
+    with:
+      in: tables.modes
+      key: event.method
+      default: '"cash"'
+  - name: route
+    action: branch
+    with:
+      to: 'if dec(event.amount) > dec("100") { "too_much" } else { "" }'
+  - name: refund
+    action: zoho-books.customer-payment.refund
+    with:
+      payment_id: event.payment_id
+      date: run.today
+      amount: event.amount
+      refund_mode: steps.mode.value
+      reference_number: event.reference
+  - name: done
+    action: branch
+    with:
+      to: '"end"'
+  - name: too_much
+    action: check
+    with:
+      that: 'false'
+      message: '"refunds over 100 go through finance"'
+  - name: end
+    action: map
+    with:
+      refund_id: steps.refund.payment_refund_id
+outputs:
+  refund_id: steps.end.refund_id
+  mode: steps.mode.value
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_and_branch_steps_route_a_books_payment_refund() {
+    let world = World::with(WorldOptions {
+        flows: vec![("refund-payment.yaml".into(), REFUND_PAYMENT.into())],
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .engine
+        .place_order(place("P-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let order = world.settled("P-1").await;
+    // An advance the customer paid in Books (unapplied: it can be refunded).
+    let advance = world
+        .engine
+        .connectors
+        .books
+        .create_customer_payment(&paybridge_zoho::books::NewCustomerPayment {
+            customer_id: order.zoho_contact_id.clone().unwrap(),
+            payment_mode: "banktransfer".into(),
+            amount: "20.00".parse().unwrap(),
+            date: world.engine.clock.today(),
+            reference_number: Some("ADV-1".into()),
+            description: None,
+            account_id: None,
+            exchange_rate: None,
+            invoices: Vec::new(),
+            custom_fields: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let payment_id = advance.payment_id;
+    for (key, amount) in [("small", "5.00"), ("big", "150.00")] {
+        world
+            .engine
+            .start_manual(
+                "refund-payment",
+                key,
+                json!({"payment_id": payment_id, "amount": amount, "method": "card", "reference": format!("RF-{key}")}),
+            )
+            .await
+            .unwrap();
+    }
+    quiet(&world).await;
+    let runs = runs_of(&world, "refund-payment").await;
+    let small = runs
+        .iter()
+        .find(|r| r.entity_key.ends_with("small"))
+        .unwrap();
+    assert_eq!(small.status, RunStatus::Succeeded, "{:?}", small.last_error);
+    let outputs = outputs_of_run(&world, small.id).await;
+    assert_eq!(outputs["mode"], "creditcard");
+    let refunds = world
+        .engine
+        .connectors
+        .books
+        .customer_payment_refunds(&payment_id)
+        .await
+        .unwrap();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].amount, rust_decimal::Decimal::new(5, 0));
+    assert_eq!(refunds[0].refund_mode.as_deref(), Some("creditcard"));
+    assert_eq!(outputs["refund_id"], refunds[0].payment_refund_id.as_str());
+    // The big one branched past the refund to the check, which stopped it.
+    let big = runs.iter().find(|r| r.entity_key.ends_with("big")).unwrap();
+    assert_eq!(big.status, RunStatus::Dead);
+    assert!(
+        big.last_error
+            .as_deref()
+            .unwrap()
+            .contains("refunds over 100 go through finance")
+    );
+    world.stop().await;
+}
