@@ -39,6 +39,12 @@ impl Clock {
     }
 
     /// Today's date (UTC) as `yyyy-mm-dd`.
+    /// The date now in time zone `zone` (IANA, e.g. `Europe/Berlin`), or in UTC when the zone
+    /// is unknown.
+    pub fn today_in(&self, zone: &str) -> String {
+        date_at(self.now_ms(), zone).unwrap_or_else(|| self.today())
+    }
+
     pub fn today(&self) -> String {
         let now = time::OffsetDateTime::from_unix_timestamp(self.now_ms() / 1000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -50,5 +56,33 @@ impl Clock {
 impl Default for Clock {
     fn default() -> Clock {
         Clock::new()
+    }
+}
+
+/// The date (`yyyy-mm-dd`) at Unix milliseconds `ms` in time zone `zone`.
+pub fn date_at(ms: i64, zone: &str) -> Option<String> {
+    let now = jiff::Timestamp::from_millisecond(ms).ok()?;
+    let zone = jiff::tz::TimeZone::get(zone).ok()?;
+    Some(now.to_zoned(zone).date().to_string())
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::date_at;
+
+    #[test]
+    fn the_date_is_the_time_zones() {
+        // 2025-11-26 00:30 UTC.
+        let ms: i64 = "2025-11-26T00:30:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
+        assert_eq!(date_at(ms, "UTC").as_deref(), Some("2025-11-26"));
+        assert_eq!(
+            date_at(ms, "America/Chicago").as_deref(),
+            Some("2025-11-25")
+        );
+        assert_eq!(date_at(ms, "Asia/Kolkata").as_deref(), Some("2025-11-26"));
+        assert_eq!(date_at(ms, "Mars/Olympus"), None);
     }
 }

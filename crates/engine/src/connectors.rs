@@ -14,6 +14,8 @@ pub struct Connectors {
     pub books: paybridge_zoho::Books,
     /// The Zoho Books organization's base currency.
     pub books_currency: Currency,
+    /// The organization's time zone (IANA): flows' `run.today` is its date there.
+    pub books_time_zone: String,
     pub inventory: Option<paybridge_zoho::Inventory>,
     pub crm: Option<paybridge_zoho::Crm>,
     pub desk: Option<paybridge_zoho::Desk>,
@@ -38,6 +40,7 @@ impl Connectors {
             zoho,
             books,
             books_currency,
+            books_time_zone: "UTC".into(),
             inventory: None,
             crm: None,
             desk: None,

@@ -133,6 +133,8 @@ pub struct ZohoConnection {
     pub api_domain: Url,
     pub organization_id: String,
     pub base_currency: Currency,
+    /// The organization's time zone (IANA).
+    pub time_zone: String,
     /// The organization's Zoho limits; `None` sends unmetered (only against a simulator
     /// without limits).
     pub quotas: Option<Plans>,
@@ -199,6 +201,7 @@ impl RunningApp {
         let books = zoho.books(config.zoho.organization_id.clone());
         let mut connectors =
             Connectors::new(cybersource, zoho.clone(), books, config.zoho.base_currency);
+        connectors.books_time_zone = config.zoho.time_zone.clone();
         if config.zoho.inventory {
             connectors.inventory = Some(zoho.inventory(config.zoho.organization_id.clone()));
         }

@@ -429,6 +429,10 @@ pub struct ZohoSection {
     pub organization_id: String,
     /// The organization's base currency.
     pub base_currency: String,
+    /// The organization's time zone (IANA, as in Books' organization profile): the date
+    /// invoices, payments and credit notes carry (`run.today`). UTC by default.
+    #[serde(default = "utc")]
+    pub time_zone: String,
     /// The organization's Zoho plans: paybridge keeps under their limits.
     #[serde(default)]
     pub quotas: QuotaSection,
@@ -539,6 +543,10 @@ pub struct ZohoWebhooksSection {
     /// `signature`: how far a `t=` timestamp may be from now.
     #[serde(default = "five_minutes")]
     pub window_secs: u64,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 fn token_auth() -> String {
@@ -948,6 +956,12 @@ impl FileConfig {
             bail!("zoho.organization_id must be the numeric Zoho Books organization id");
         }
         let base_currency = Currency::from_code(&z.base_currency).context("zoho.base_currency")?;
+        if jiff::tz::TimeZone::get(z.time_zone.trim()).is_err() {
+            bail!(
+                "zoho.time_zone: {:?} is not a time zone (use an IANA name such as Europe/Berlin)",
+                z.time_zone
+            );
+        }
 
         let keys = api_keys.resolve(vault).await?;
         let storefront_keys: Vec<SecretString> = keys
@@ -1005,6 +1019,7 @@ impl FileConfig {
                 api_domain,
                 organization_id: z.organization_id.trim().to_string(),
                 base_currency,
+                time_zone: z.time_zone.trim().to_string(),
                 quotas: z.quotas.plans()?,
                 inventory: z.inventory,
                 crm: z.crm,

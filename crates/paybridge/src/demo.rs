@@ -246,6 +246,7 @@ impl DemoEnvironment {
                 api_domain: zoho_server.url(),
                 organization_id: creds.organization_id.clone(),
                 base_currency: Currency::USD,
+                time_zone: "UTC".into(),
                 quotas: Some(Plans {
                     finance: FinancePlan {
                         per_minute: limits.books_per_minute,

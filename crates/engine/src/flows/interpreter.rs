@@ -256,11 +256,12 @@ pub fn base_context(
             "event_id": event.id,
             "event_type": event.event_type,
             "now_ms": now_ms,
-            "today": engine.clock.today(),
+            "today": engine.clock.today_in(&engine.connectors.books_time_zone),
             "connected": engine.connectors.connected(),
             "books": {
                 "organization_id": engine.connectors.books.organization_id(),
                 "currency": engine.connectors.books_currency.code(),
+                "time_zone": engine.connectors.books_time_zone,
             },
         }),
     );
