@@ -119,10 +119,14 @@ pub enum Action {
     Lookup,
     /// Money paid back from a Books customer payment.
     BooksCustomerPaymentRefund,
+    /// A Books contact updated or created, found by a unique custom field.
+    BooksContactUpsert,
+    /// A Books invoice updated or created, found by a unique custom field.
+    BooksInvoiceUpsert,
 }
 
 impl Action {
-    pub const ALL: [Action; 40] = [
+    pub const ALL: [Action; 42] = [
         Action::Map,
         Action::Check,
         Action::Branch,
@@ -163,6 +167,8 @@ impl Action {
         Action::CybersourceCustomerCreate,
         Action::CybersourceCaseDecide,
         Action::BooksCustomerPaymentRefund,
+        Action::BooksContactUpsert,
+        Action::BooksInvoiceUpsert,
     ];
 
     pub fn name(self) -> &'static str {
@@ -207,6 +213,8 @@ impl Action {
             Action::CybersourceCustomerCreate => "cybersource.customer.create",
             Action::CybersourceCaseDecide => "cybersource.case.decide",
             Action::BooksCustomerPaymentRefund => "zoho-books.customer-payment.refund",
+            Action::BooksContactUpsert => "zoho-books.contact.upsert",
+            Action::BooksInvoiceUpsert => "zoho-books.invoice.upsert",
         }
     }
 
@@ -304,6 +312,9 @@ impl Action {
             }
             Action::BooksCustomerPaymentRefund => {
                 "pay money back from a customer payment (found among its refunds on retry)"
+            }
+            Action::BooksContactUpsert | Action::BooksInvoiceUpsert => {
+                "update the record whose unique custom field has this value, or create it (its own look-up)"
             }
         }
     }
@@ -454,6 +465,34 @@ impl Action {
             Action::CybersourceVoid => &[req!("transaction_id"), opt!("kind"), req!("reference")],
             Action::CybersourceSearch => &[req!("reference"), opt!("days")],
             Action::CybersourceCustomerCreate => &[req!("email"), opt!("merchant_customer_id")],
+            Action::BooksContactUpsert => &[
+                req!("unique_field"),
+                req!("unique_value"),
+                req!("contact_name"),
+                req!("contact_type"),
+                opt!("company_name"),
+                opt!("customer_sub_type"),
+                opt!("currency_id"),
+                opt!("payment_terms"),
+                opt!("billing_address"),
+                opt!("shipping_address"),
+                opt!("contact_persons"),
+                opt!("custom_fields"),
+                opt!("notes"),
+            ],
+            Action::BooksInvoiceUpsert => &[
+                req!("unique_field"),
+                req!("unique_value"),
+                req!("customer_id"),
+                req!("date"),
+                req!("line_items"),
+                opt!("reference_number"),
+                opt!("due_date"),
+                opt!("shipping_charge"),
+                opt!("exchange_rate"),
+                opt!("notes"),
+                opt!("custom_fields"),
+            ],
             Action::BooksCustomerPaymentRefund => &[
                 req!("payment_id"),
                 req!("date"),
@@ -546,6 +585,16 @@ impl Action {
             Action::CybersourceVoid => &["void_id", "status"],
             Action::CybersourceCaseDecide => &["case_id", "status", "settled"],
             Action::BooksCustomerPaymentRefund => &["payment_refund_id", "amount"],
+            Action::BooksContactUpsert => &["contact_id", "created"],
+            Action::BooksInvoiceUpsert => &[
+                "invoice_id",
+                "invoice_number",
+                "status",
+                "total",
+                "balance",
+                "currency_code",
+                "created",
+            ],
             Action::CybersourceSearch => &["count", "transactions"],
             Action::Http => &["status", "body"],
             Action::CybersourcePaymentInstrumentGet => &[
@@ -938,6 +987,28 @@ impl Action {
             Action::CybersourceVoid => cybersource_actions::void(call, read(self, input)?).await,
             Action::CybersourceCaseDecide => {
                 cybersource_actions::decide(call, read(self, input)?).await
+            }
+            Action::BooksContactUpsert => {
+                let (key, input) = unique_key(self, input)?;
+                let contact: NewContact = read(self, input)?;
+                let done = engine
+                    .connectors
+                    .books
+                    .upsert_contact(&key, &contact)
+                    .await?;
+                Ok(json!({"contact_id": done.record.contact_id, "created": done.created}))
+            }
+            Action::BooksInvoiceUpsert => {
+                let (key, input) = unique_key(self, input)?;
+                let invoice: NewInvoice = read(self, input)?;
+                let done = engine
+                    .connectors
+                    .books
+                    .upsert_invoice(&key, &invoice)
+                    .await?;
+                let mut output = invoice_output(&done.record);
+                output["created"] = json!(done.created);
+                Ok(output)
             }
             Action::BooksCustomerPaymentRefund => {
                 let mut input = input;
@@ -1530,6 +1601,34 @@ struct SyncedIds {
     contact_id: String,
     invoice_id: String,
     payment_id: String,
+}
+
+/// The unique custom field an upsert finds its record by, taken out of the mapped fields.
+fn unique_key(
+    action: Action,
+    mut input: Value,
+) -> Result<(paybridge_zoho::books::UniqueKey, Value), StepError> {
+    let mut take = |name: &str| {
+        input
+            .as_object_mut()
+            .and_then(|fields| fields.remove(name))
+            .and_then(|v| match v {
+                Value::String(s) => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| StepError::permanent("engine", format!("{action} needs `{name}`")))
+    };
+    let api_name = take("unique_field")?;
+    let value = take("unique_value")?;
+    Ok((
+        paybridge_zoho::books::UniqueKey {
+            api_name: api_name.trim().to_string(),
+            value: value.trim().to_string(),
+        },
+        input,
+    ))
 }
 
 fn invoice_output(i: &Invoice) -> Value {

@@ -722,3 +722,69 @@ async fn lookup_and_branch_steps_route_a_books_payment_refund() {
     );
     world.stop().await;
 }
+
+const UPSERT: &str = r#"
+name: upsert-customer
+trigger: {source: manual}
+steps:
+  - name: contact
+    action: zoho-books.contact.upsert
+    with:
+      unique_field: '"cf_paybridge_id"'
+      unique_value: event.customer_ref
+      contact_name: event.name
+      contact_type: '"customer"'
+      notes: event.note
+  - name: invoice
+    action: zoho-books.invoice.upsert
+    with:
+      unique_field: '"cf_paybridge_id"'
+      unique_value: '"INV-" + event.customer_ref'
+      customer_id: steps.contact.contact_id
+      date: run.today
+      line_items: '[#{ name: "Subscription", rate: event.price, quantity: 1 }]'
+outputs:
+  contact_id: steps.contact.contact_id
+  contact_created: steps.contact.created
+  invoice_id: steps.invoice.invoice_id
+  invoice_created: steps.invoice.created
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn books_upserts_create_once_then_update_the_same_records() {
+    let world = World::with(WorldOptions {
+        flows: vec![("upsert-customer.yaml".into(), UPSERT.into())],
+        ..WorldOptions::default()
+    })
+    .await;
+    let mut outputs = Vec::new();
+    for (key, note, price) in [("first", "new", "10.00"), ("second", "changed", "12.00")] {
+        world
+            .engine
+            .start_manual(
+                "upsert-customer",
+                key,
+                json!({"customer_ref": "CUS-7", "name": "Ada Lovelace", "note": note, "price": price}),
+            )
+            .await
+            .unwrap();
+        quiet(&world).await;
+        let run = runs_of(&world, "upsert-customer")
+            .await
+            .into_iter()
+            .find(|r| r.entity_key.ends_with(key))
+            .unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
+        outputs.push(outputs_of_run(&world, run.id).await);
+    }
+    assert_eq!(outputs[0]["contact_created"], true);
+    assert_eq!(outputs[1]["contact_created"], false);
+    assert_eq!(outputs[0]["contact_id"], outputs[1]["contact_id"]);
+    assert_eq!(outputs[0]["invoice_id"], outputs[1]["invoice_id"]);
+    let books = world.books();
+    assert_eq!(books.contacts.len(), 1);
+    assert_eq!(books.contacts[0]["notes"], "changed");
+    assert_eq!(books.invoices.len(), 1);
+    assert_eq!(books.invoices[0]["total"], 12.0);
+    world.stop().await;
+}
