@@ -91,6 +91,20 @@ impl CrmChannel {
                     }
                     Err(e) => {
                         tracing::error!(channel = %self.channel_id, error = %e, "the CRM notification channel could not be kept; trying again in a minute");
+                        // Unrenewed, the channel lapses within the week and CRM changes stop
+                        // reaching the flows: someone has to know (once per alert window).
+                        if let Some(alerts) = &engine.alerts {
+                            alerts.raise(crate::alerts::Alert {
+                                key: format!("crm-channel:{}", self.channel_id),
+                                title: format!(
+                                    "Zoho CRM notification channel {} could not be renewed",
+                                    self.channel_id
+                                ),
+                                body: format!(
+                                    "CRM answered: {e}. Until it is renewed (paybridge tries again every minute), the channel lapses at its expiry and CRM changes stop reaching the flows."
+                                ),
+                            });
+                        }
                         Duration::from_secs(60)
                     }
                 };

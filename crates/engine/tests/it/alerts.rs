@@ -176,3 +176,53 @@ fn plain_text_smtp_is_refused_beyond_loopback_and_addresses_are_checked() {
     );
     assert!(Channel::slack(SecretString::from("not a url")).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crm_channel_that_cannot_be_renewed_is_told_once() {
+    let (webhook, posts) = slack_webhook().await;
+    let world = World::with(WorldOptions {
+        inventory_and_crm: true,
+        alerts: Some((
+            AlertSettings::default(),
+            vec![Channel::slack(SecretString::from(webhook)).unwrap()],
+        )),
+        ..WorldOptions::default()
+    })
+    .await;
+    // CRM refuses to list the channels: the keeper cannot renew.
+    world.fault(
+        true,
+        "GET",
+        "/crm/v8/actions/watch",
+        FaultMode::ErrorBefore { status: 500 },
+        100,
+    );
+    let channel = paybridge_engine::crm_channel::CrmChannel {
+        channel_id: "1000000068001".into(),
+        events: vec!["Contacts.edit".into()],
+        notify_url: "http://127.0.0.1:9/webhooks/zoho/crm".into(),
+        token: SecretString::from("crm-channel-token-0123"),
+    };
+    let (close, closing) = tokio::sync::watch::channel(false);
+    let keeper = channel.spawn_keeper(world.engine.clone(), closing);
+    let alerts = world.engine.alerts.clone().unwrap();
+    let wait = world
+        .engine
+        .wait_until(Duration::from_millis(20), || async {
+            alerts.flush().await;
+            Ok(!posts.lock().unwrap().is_empty())
+        });
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the alert went out")
+        .unwrap();
+    close.send(true).unwrap();
+    keeper.await.unwrap();
+    let posts = posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(
+        posts[0].contains("Zoho CRM notification channel 1000000068001 could not be renewed"),
+        "{posts:?}"
+    );
+    world.stop().await;
+}
