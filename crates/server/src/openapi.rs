@@ -28,7 +28,7 @@ use crate::admin::{self, ApiError, connections, flows, runs};
         runs::list_runs, runs::show_run, runs::list_dead_letters, runs::replay, runs::discard,
         runs::bulk_replay, runs::bulk_discard,
         flows::list_flows, flows::show_flow, flows::versions, flows::version, flows::diff,
-        flows::validate, flows::test, flows::edit_field, flows::deploy_flows, flows::promote,
+        flows::validate, flows::test, flows::run_manual, flows::edit_field, flows::deploy_flows, flows::promote,
         flows::deployments,
         connections::list, connections::test, connections::rotate,
     ),

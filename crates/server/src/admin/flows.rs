@@ -35,6 +35,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         )
         .route("/api/v1/admin/flows/{name}/diff", get(diff))
         .route("/api/v1/admin/flows/{name}/test", post(test))
+        .route("/api/v1/admin/flows/{name}/run", post(run_manual))
         .route("/api/v1/admin/flows/{name}/fields", post(edit_field))
 }
 
@@ -285,6 +286,59 @@ pub(crate) async fn validate(
 ) -> Result<Json<Validation>, ApiError> {
     authorize(&state, &headers, Role::Viewer).await?;
     Ok(Json(validation(&request.text)))
+}
+
+/// An event to start a manual flow on.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// The run's `event`: any JSON object (never a card number).
+    pub event: Value,
+    /// Starts the flow once per key, however often it is asked.
+    pub key: String,
+}
+
+/// A manual flow started (or started before with this key).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Started {
+    pub event_id: i64,
+    /// The key was used before: nothing new was started.
+    pub duplicate: bool,
+}
+
+/// Starts a flow whose trigger is `manual` on an event, once per key; a worker runs it.
+#[utoipa::path(post, path = "/api/v1/admin/flows/{name}/run", tag = "flows",
+    params(("name" = String, Path, description = "the flow's name")),
+    request_body = RunRequest,
+    responses((status = 202, body = Started), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the flow is not started by hand"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn run_manual(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Json(request): Json<RunRequest>,
+) -> Result<(StatusCode, Json<Started>), ApiError> {
+    use paybridge_engine::ManualError;
+    authorize(&state, &headers, Role::Operator).await?;
+    match state
+        .engine
+        .start_manual(&name, &request.key, request.event)
+        .await
+    {
+        Ok(accepted) => Ok((
+            StatusCode::ACCEPTED,
+            Json(Started {
+                event_id: accepted.event_id,
+                duplicate: accepted.duplicate,
+            }),
+        )),
+        Err(e @ ManualError::NoFlow(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ ManualError::NotManual(_)) => Err(ApiError::conflict(e.to_string())),
+        Err(e @ ManualError::Event(_)) => Err(ApiError::bad_request(e.to_string())),
+        Err(ManualError::Store(e)) => Err(e.into()),
+    }
 }
 
 /// A flow run on paper over a sample event.

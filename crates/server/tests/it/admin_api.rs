@@ -307,6 +307,12 @@ async fn every_route_needs_a_token_and_its_role() {
         ),
         (
             Method::POST,
+            "/api/v1/admin/flows/order-to-cash/run".into(),
+            Role::Operator,
+            Some(json!({"event": {}, "key": "k"})),
+        ),
+        (
+            Method::POST,
             "/api/v1/admin/flows/deploy".into(),
             Role::Admin,
             Some(json!({"env": "dev"})),
@@ -777,4 +783,33 @@ fn the_openapi_document_is_valid_and_unchanged() {
         stored == pretty,
         "the OpenAPI document changed; if that is intended, run with PAYBRIDGE_UPDATE_SNAPSHOTS=1 and commit docs/openapi.json"
     );
+}
+
+#[tokio::test]
+async fn only_manual_flows_are_started_by_hand() {
+    let api = Api::new().await;
+    let (status, answer) = api
+        .post(
+            "/api/v1/admin/flows/order-to-cash/run",
+            Some(&api.operator),
+            Some(json!({"event": {"x": 1}, "key": "k-1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not started by hand"),
+        "{answer}"
+    );
+    let (status, _) = api
+        .post(
+            "/api/v1/admin/flows/nowhere/run",
+            Some(&api.operator),
+            Some(json!({"event": {}, "key": "k-1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(api.engine.store.counts().await.unwrap().inbox_events, 0);
 }
