@@ -106,7 +106,12 @@ async fn every_event_delivered_twice_creates_nothing_new() {
     let requeued = env.rerun_all_runs(&progress).await.unwrap();
     let runs = env.app.engine.store.runs(None, 1000).await.unwrap();
     assert_eq!(requeued, runs.len());
-    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
+    let unfinished: Vec<_> = runs
+        .iter()
+        .filter(|r| r.status != RunStatus::Succeeded)
+        .map(|r| (&r.flow, r.status, &r.last_error))
+        .collect();
+    assert!(unfinished.is_empty(), "{unfinished:?}");
     // One order-to-cash run per approved order; the rest process Cybersource's webhooks.
     assert_eq!(
         runs.iter().filter(|r| r.flow == "order-to-cash").count(),
