@@ -230,6 +230,46 @@ impl Engine {
         Ok(accepted)
     }
 
+    /// Commits one event of a verified Zoho Desk webhook delivery as a `desk.<eventType>` event
+    /// (`desk.Ticket_Update`) and queues the flows it triggers; the same event again changes
+    /// nothing.
+    pub async fn accept_zoho_desk_event(
+        &self,
+        event: &paybridge_zoho::desk::Event,
+    ) -> Result<store::Accepted, store::StoreError> {
+        use sha2::Digest as _;
+        let event_type = format!("desk.{}", event.event_type);
+        let payload = serde_json::to_value(event).unwrap_or_default();
+        let id = event.payload["id"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| event.payload["id"].as_i64().map(|n| n.to_string()))
+            .unwrap_or_else(|| "-".into());
+        let new = store::NewEvent {
+            source: flows::definition::TriggerSource::Zoho.inbox_source().into(),
+            dedupe_key: format!(
+                "zoho-desk:{}",
+                hex::encode(sha2::Sha256::digest(payload.to_string().as_bytes()))
+            ),
+            event_type: event_type.clone(),
+            entity_key: format!("zoho-desk:{id}"),
+            payload,
+        };
+        let flows = self.flows().triggered_by(
+            flows::definition::TriggerSource::Zoho.inbox_source(),
+            &event_type,
+        );
+        let names: Vec<&str> = flows.iter().map(String::as_str).collect();
+        let accepted = self
+            .store
+            .accept_event(&new, &names, self.clock.now_ms())
+            .await?;
+        if !accepted.duplicate {
+            self.wake_workers();
+        }
+        Ok(accepted)
+    }
+
     /// Starts a flow whose trigger is `manual` on `event` (any JSON object: the run's `event`),
     /// once per `key` however often it is asked. Refuses a flow that is not manual.
     pub async fn start_manual(

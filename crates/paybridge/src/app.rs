@@ -146,6 +146,8 @@ pub struct ZohoConnection {
     pub desk_org_id: Option<String>,
     /// How Books webhooks prove themselves (`None`: `POST /webhooks/zoho/books` is off).
     pub books_webhooks: Option<paybridge_zoho::webhooks::BooksWebhookAuth>,
+    /// The secret Desk webhooks carry (`None`: `POST /webhooks/zoho/desk` is off).
+    pub desk_webhook_secret: Option<SecretString>,
     /// The CRM notification channel to keep (`None`: `POST /webhooks/zoho/crm` is off).
     pub crm_channel: Option<paybridge_engine::crm_channel::CrmChannel>,
 }
@@ -267,6 +269,10 @@ impl RunningApp {
                 .books_webhooks
                 .clone()
                 .map(paybridge_server::shared),
+            zoho_desk_webhooks: match (&config.zoho.desk_org_id, &config.zoho.desk_webhook_secret) {
+                (Some(org), Some(secret)) => Some(Arc::new((org.clone(), secret.clone()))),
+                _ => None,
+            },
             zoho_crm_channel: config
                 .zoho
                 .crm_channel

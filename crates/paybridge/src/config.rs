@@ -453,6 +453,20 @@ pub struct ZohoSection {
     /// The CRM notification channel paybridge keeps (`POST /webhooks/zoho/crm` is off without).
     #[serde(default)]
     pub crm_notifications: Option<CrmNotificationsSection>,
+    /// The secret Desk webhooks carry in their URL (`POST /webhooks/zoho/desk` is off without).
+    #[serde(default)]
+    pub desk_webhooks: Option<DeskWebhooksSection>,
+}
+
+/// `[zoho.desk_webhooks]`: Desk signs nothing, so its webhook URL carries a secret
+/// (`…/webhooks/zoho/desk?secret=<secret>`) that every delivery repeats.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskWebhooksSection {
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    #[serde(default)]
+    pub secret_vault: Option<String>,
 }
 
 /// `[zoho.crm_notifications]`: a CRM watch channel, created or renewed by paybridge daily.
@@ -810,6 +824,9 @@ impl FileConfig {
             || z.crm_notifications
                 .as_ref()
                 .is_some_and(|n| n.token_vault.is_some())
+            || z.desk_webhooks
+                .as_ref()
+                .is_some_and(|d| d.secret_vault.is_some())
             || self
                 .email
                 .as_ref()
@@ -1028,6 +1045,27 @@ impl FileConfig {
                     Some(webhooks) => Some(webhooks.resolve(vault).await?),
                     None => None,
                 },
+                desk_webhook_secret: match &z.desk_webhooks {
+                    Some(section) => {
+                        if z.desk_org_id.is_none() {
+                            bail!(
+                                "zoho.desk_webhooks: set desk_org_id in [zoho] (the deliveries name it)"
+                            );
+                        }
+                        let secret = SecretRef {
+                            key: "zoho.desk_webhooks.secret",
+                            env: section.secret_env.as_deref(),
+                            vault: section.secret_vault.as_deref(),
+                        }
+                        .resolve(vault)
+                        .await?;
+                        if secret.expose_secret().chars().count() < 16 {
+                            bail!("zoho.desk_webhooks.secret: at least 16 characters");
+                        }
+                        Some(secret)
+                    }
+                    None => None,
+                },
                 crm_channel: match &z.crm_notifications {
                     Some(section) => Some(section.resolve(z.crm, vault).await?),
                     None => None,
@@ -1088,6 +1126,13 @@ fn secret_slots(refs: &[SecretRef<'_>], config: &FileConfig) -> Vec<(&'static st
             "zoho.webhooks.secret",
             webhooks.secret_env.as_deref(),
             webhooks.secret_vault.as_deref(),
+        );
+    }
+    if let Some(desk) = &config.zoho.desk_webhooks {
+        push(
+            "zoho.desk_webhooks.secret",
+            desk.secret_env.as_deref(),
+            desk.secret_vault.as_deref(),
         );
     }
     if let Some(notifications) = &config.zoho.crm_notifications {

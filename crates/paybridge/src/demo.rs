@@ -261,6 +261,7 @@ impl DemoEnvironment {
                 // Books tells paybridge of credit notes (refunds asked for in Books) and contact
                 // edits (sent on to Cybersource's TMS customer) by workflow webhooks.
                 crm_channel: None,
+                desk_webhook_secret: None,
                 books_webhooks: Some(paybridge_zoho::webhooks::BooksWebhookAuth::Token {
                     secret: SecretString::from(creds.books_webhook_token.clone()),
                     header: "x-paybridge-token".into(),

@@ -58,6 +58,9 @@ pub struct AppState {
     /// The CRM notification channel paybridge keeps (its id and token); `None`: CRM
     /// notifications are not taken.
     pub zoho_crm_channel: Option<Arc<(String, SecretString)>>,
+    /// The Desk organization and the secret its webhooks carry (`?secret=`); `None`: Desk
+    /// webhooks are not taken.
+    pub zoho_desk_webhooks: Option<Arc<(String, SecretString)>>,
     /// What the admin API and the console know beyond the engine.
     pub admin: Arc<Admin>,
 }

@@ -10,6 +10,10 @@
 //! `POST /webhooks/zoho/crm` takes the callbacks of the CRM notification channel paybridge
 //! keeps (`[zoho.crm_notifications]`), proven by the channel's token, the same way.
 //!
+//! `POST /webhooks/zoho/desk` takes Zoho Desk webhook deliveries (an array of events), proven
+//! by the secret in the webhook's URL (`?secret=`, `[zoho.desk_webhooks]`); each event is
+//! committed on its own.
+//!
 //! `POST /webhooks/zoho/books` takes Zoho Books workflow-rule webhooks (the record as the
 //! default payload, JSON or the `JSONString` form field), proven by a shared secret in a header
 //! or query parameter, or by `X-Zoho-Webhook-Signature` (`[zoho.webhooks]`); the same rules
@@ -31,6 +35,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .route("/webhooks/cybersource", post(cybersource))
         .route("/webhooks/zoho/books", post(zoho_books))
         .route("/webhooks/zoho/crm", post(zoho_crm))
+        .route("/webhooks/zoho/desk", post(zoho_desk))
 }
 
 fn refused(status: StatusCode, reason: &'static str, message: String) -> Response {
@@ -298,5 +303,95 @@ fn committed(
             )
                 .into_response()
         }
+    }
+}
+
+async fn zoho_desk(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    use paybridge_zoho::desk::{DeliveryError, verify_delivery};
+    use secrecy::ExposeSecret as _;
+    const SOURCE: &str = "zoho-desk";
+    let Some(desk) = &state.zoho_desk_webhooks else {
+        return refused_from(
+            SOURCE,
+            StatusCode::NOT_FOUND,
+            "not_configured",
+            "Zoho Desk webhooks are not configured here (zoho.desk_webhooks in paybridge.toml)"
+                .into(),
+        );
+    };
+    let query = pairs(query.as_deref().unwrap_or_default());
+    let given = query
+        .iter()
+        .find(|(name, _)| name == "secret")
+        .map(|(_, v)| v.as_str());
+    let events = match verify_delivery(desk.1.expose_secret(), given, &desk.0, &body) {
+        Ok(events) => events,
+        Err(e @ DeliveryError::Malformed(_)) => {
+            return refused_from(
+                SOURCE,
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                e.to_string(),
+            );
+        }
+        Err(e @ DeliveryError::WrongOrganization(_)) => {
+            return refused_from(
+                SOURCE,
+                StatusCode::UNAUTHORIZED,
+                "wrong_organization",
+                e.to_string(),
+            );
+        }
+        Err(e) => {
+            return refused_from(
+                SOURCE,
+                StatusCode::UNAUTHORIZED,
+                "wrong_secret",
+                e.to_string(),
+            );
+        }
+    };
+    let values = serde_json::to_value(&events).unwrap_or_default();
+    if !paybridge_model::pan::find_in_json(&values).is_empty() {
+        return refused_from(
+            SOURCE,
+            StatusCode::BAD_REQUEST,
+            "card_number",
+            "the delivery carries a card number; paybridge stores none".into(),
+        );
+    }
+    // Each event on its own; the delivery is answered once all are in.
+    let mut last = None;
+    let mut new = 0;
+    for event in &events {
+        match state.engine.accept_zoho_desk_event(event).await {
+            Ok(accepted) => {
+                if !accepted.duplicate {
+                    new += 1;
+                }
+                last = Some(accepted);
+            }
+            Err(e) => return committed(SOURCE, Err(e), None),
+        }
+    }
+    match last {
+        Some(mut accepted) => {
+            accepted.duplicate = new == 0;
+            let kinds: Vec<String> = events
+                .iter()
+                .map(|e| format!("desk.{}", e.event_type))
+                .collect();
+            committed(SOURCE, Ok(accepted), Some(kinds.join(",")))
+        }
+        None => refused_from(
+            SOURCE,
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the delivery holds no event".into(),
+        ),
     }
 }

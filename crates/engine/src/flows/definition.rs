@@ -323,12 +323,15 @@ pub fn compile(origin: &str, text: &str) -> Result<Definition, Vec<FlowError>> {
                             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
                         && matches!(operation, "insert" | "update" | "delete")
                 });
-            if !books && !crm {
+            let desk = event.strip_prefix("desk.").is_some_and(|kind| {
+                !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
+            if !books && !crm && !desk {
                 error(
                     None,
                     Some("events"),
                     format!(
-                        "Zoho events are `books.<module>` (a Books webhook's module, such as books.contact) or `crm.<Module>.<insert|update|delete>` (a CRM notification, such as crm.Contacts.update), not {event:?}"
+                        "Zoho events are `books.<module>` (a Books webhook's module, such as books.contact) `crm.<Module>.<insert|update|delete>` (a CRM notification, such as crm.Contacts.update) or `desk.<eventType>` (a Desk webhook, such as desk.Ticket_Update), not {event:?}"
                     ),
                 );
             }

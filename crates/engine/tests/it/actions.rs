@@ -788,3 +788,61 @@ async fn books_upserts_create_once_then_update_the_same_records() {
     assert_eq!(books.invoices[0]["total"], 12.0);
     world.stop().await;
 }
+
+const DESK_CLOSED: &str = r#"
+name: review-ticket-closed
+trigger: {source: zoho, events: [desk.Ticket_Update]}
+steps:
+  - name: closed
+    action: map
+    when: event.payload.status == "Closed"
+    with:
+      ticket: event.payload.id
+      decision: default_to(event.payload.cf.cf_decision, "none")
+outputs:
+  decision: steps.closed.decision
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desk_webhook_events_start_the_flows_of_their_type() {
+    let world = World::with(WorldOptions {
+        flows: vec![("review-ticket-closed.yaml".into(), DESK_CLOSED.into())],
+        ..WorldOptions::default()
+    })
+    .await;
+    let event: paybridge_zoho::desk::Event = serde_json::from_value(json!({
+        "eventType": "Ticket_Update", "orgId": "60001234567",
+        "payload": {"id": "1892000000093001", "status": "Closed", "cf": {"cf_decision": "accept"}}
+    }))
+    .unwrap();
+    assert!(
+        !world
+            .engine
+            .accept_zoho_desk_event(&event)
+            .await
+            .unwrap()
+            .duplicate
+    );
+    assert!(
+        world
+            .engine
+            .accept_zoho_desk_event(&event)
+            .await
+            .unwrap()
+            .duplicate
+    );
+    let other: paybridge_zoho::desk::Event =
+        serde_json::from_value(json!({"eventType": "Ticket_Add", "payload": {"id": "2"}})).unwrap();
+    world.engine.accept_zoho_desk_event(&other).await.unwrap();
+    quiet(&world).await;
+    let [run] = runs_of(&world, "review-ticket-closed")
+        .await
+        .try_into()
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
+    assert_eq!(
+        outputs_of_run(&world, run.id).await,
+        json!({"decision": "accept"})
+    );
+    world.stop().await;
+}

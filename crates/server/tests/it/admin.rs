@@ -124,6 +124,7 @@ async fn a_role_below_the_routes_is_forbidden_and_told_which_it_needs() {
         cybersource_webhooks: None,
         zoho_books_webhooks: None,
         zoho_crm_channel: None,
+        zoho_desk_webhooks: None,
         admin: std::sync::Arc::default(),
     };
     let headers = |secret: &secrecy::SecretString| {

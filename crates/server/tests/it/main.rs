@@ -83,6 +83,7 @@ async fn app_state(test_mode: bool) -> (tempfile::TempDir, AppState, Engine) {
         cybersource_webhooks: None,
         zoho_books_webhooks: None,
         zoho_crm_channel: None,
+        zoho_desk_webhooks: None,
         admin: Arc::default(),
     };
     (dir, state, engine)

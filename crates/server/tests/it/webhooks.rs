@@ -431,3 +431,77 @@ async fn crm_notifications_with_the_channels_token_are_committed_once_and_others
     let (status, _) = books_deliver(&off, "/webhooks/zoho/crm", &[JSON], "{}".into()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+// Zoho Desk webhooks ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn desk_deliveries_with_the_urls_secret_commit_each_event_once() {
+    let (_dir, mut state, engine) = crate::app_state(false).await;
+    state.zoho_desk_webhooks = Some(std::sync::Arc::new((
+        "60001234567".to_string(),
+        SecretString::from("desk-webhook-secret-0123"),
+    )));
+    let app = paybridge_server::router(state);
+    let delivery = json!([
+        {"eventType": "Ticket_Update", "orgId": "60001234567", "eventTime": "1764115200000",
+         "payload": {"id": "1892000000093001", "status": "Closed", "cf": {"cf_decision": "accept"}},
+         "prevState": {"status": "Open"}},
+        {"eventType": "Ticket_Thread_Add", "orgId": "60001234567", "eventTime": "1764115200001",
+         "payload": {"id": "1892000000093005", "ticketId": "1892000000093001"}}
+    ])
+    .to_string();
+    let uri = "/webhooks/zoho/desk?secret=desk-webhook-secret-0123";
+    let (status, answer) = books_deliver(&app, uri, &[JSON], delivery.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        answer["event_type"],
+        "desk.Ticket_Update,desk.Ticket_Thread_Add"
+    );
+    assert_eq!(engine.store.counts().await.unwrap().inbox_events, 2);
+    // Desk delivers again: nothing new.
+    let (status, answer) = books_deliver(&app, uri, &[JSON], delivery.clone()).await;
+    assert_eq!(
+        (status, answer["duplicate"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+
+    let other_org = delivery.replace("60001234567", "99999");
+    for (uri, body, status, reason) in [
+        (
+            "/webhooks/zoho/desk?secret=guess",
+            delivery.clone(),
+            StatusCode::UNAUTHORIZED,
+            "wrong_secret",
+        ),
+        (
+            "/webhooks/zoho/desk",
+            delivery.clone(),
+            StatusCode::UNAUTHORIZED,
+            "wrong_secret",
+        ),
+        (
+            uri,
+            other_org,
+            StatusCode::UNAUTHORIZED,
+            "wrong_organization",
+        ),
+        (
+            uri,
+            "{}".to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            uri,
+            "[]".to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+    ] {
+        let (got, answer) = books_deliver(&app, uri, &[JSON], body).await;
+        assert_eq!(got, status, "{reason}: {answer}");
+        assert_eq!(answer["error"]["code"], reason);
+        assert!(!answer.to_string().contains("desk-webhook-secret-0123"));
+    }
+    assert_eq!(engine.store.counts().await.unwrap().inbox_events, 2);
+}
