@@ -7,7 +7,36 @@ use crate::card::{CardBrand, luhn_valid};
 
 /// True when `text` contains something that looks like a card number.
 pub fn contains_pan(text: &str) -> bool {
-    digit_runs(text).any(|run| looks_like_pan(&run))
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some((end, digits)) = run_at(bytes, i) {
+            if looks_like_pan(&digits) && !inside_hex_token(bytes, i, end) {
+                return true;
+            }
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Whether the digits at `start..end` are part of a long hexadecimal token — a vendor id such
+/// as a TMS customer's (32 hex characters), a UUID without dashes, a digest — rather than a card
+/// number written out: the letters and digits around them, taken together, are all hex and at
+/// least 24 characters long.
+fn inside_hex_token(bytes: &[u8], start: usize, end: usize) -> bool {
+    let mut from = start;
+    while from > 0 && bytes[from - 1].is_ascii_alphanumeric() {
+        from -= 1;
+    }
+    let mut to = end;
+    while to < bytes.len() && bytes[to].is_ascii_alphanumeric() {
+        to += 1;
+    }
+    let token = &bytes[from..to];
+    token.len() >= 24 && token.len() > end - start && token.iter().all(u8::is_ascii_hexdigit)
 }
 
 /// Replaces every card number in `text` with a mask that keeps the last four digits.
@@ -18,6 +47,7 @@ pub fn redact(text: &str) -> String {
     while i < bytes.len() {
         if let Some((end, digits)) = run_at(bytes, i)
             && looks_like_pan(&digits)
+            && !inside_hex_token(bytes, i, end)
         {
             out.push_str("[card ****");
             out.push_str(&digits[digits.len() - 4..]);
@@ -71,22 +101,6 @@ fn looks_like_pan(digits: &str) -> bool {
         && luhn_valid(digits)
 }
 
-/// Runs of digits, joined across single ' ' or '-' separators between digits.
-fn digit_runs(text: &str) -> impl Iterator<Item = String> + '_ {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < bytes.len() {
-            if let Some((end, digits)) = run_at(bytes, i) {
-                i = end;
-                return Some(digits);
-            }
-            i += 1;
-        }
-        None
-    })
-}
-
 /// If a digit run starts at `start` (and is not the tail of a longer run), returns where it ends
 /// and its digits.
 fn run_at(bytes: &[u8], start: usize) -> Option<(usize, String)> {
@@ -120,6 +134,20 @@ fn run_at(bytes: &[u8], start: usize) -> Option<(usize, String)> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn digits_inside_long_hex_ids_are_not_cards() {
+        // A TMS customer id whose digits happen to hold a Luhn-valid Visa number.
+        let id = "F6E4111111111111111DAB2EA6A0C3E9";
+        assert_eq!(id.len(), 32);
+        assert!(!contains_pan(id));
+        assert!(find_in_json(&serde_json::json!({"value": id})).is_empty());
+        assert_eq!(redact(id), id);
+        // Written out, or glued to a word that is not hex, it is still a card number.
+        assert!(contains_pan("card 4111111111111111"));
+        assert!(contains_pan("ref4111111111111111"));
+        assert!(contains_pan("x-4111111111111111-DAB2EA6A0C3E9"));
+    }
 
     #[test]
     fn finds_plain_and_grouped_numbers() {
