@@ -484,6 +484,7 @@ impl DemoEnvironment {
     pub async fn refund_some(&self, placed: &[PlacedOrder]) -> anyhow::Result<Vec<DemoRefund>> {
         let store = &self.app.engine.store;
         let mut made = Vec::new();
+        let mut books_token: Option<String> = None;
         let approved: Vec<&PlacedOrder> = placed
             .iter()
             .filter(|p| p.plan.expectation == Expectation::Approve)
@@ -559,7 +560,12 @@ impl DemoEnvironment {
                 // Finance issues a credit note in Books against the order's invoice: paybridge
                 // refunds it on the card and records the refund on the note.
                 let amount = rust_decimal::Decimal::ONE;
-                let creditnote_id = self.credit_note_in_books(&record, amount).await?;
+                // One access token for all of them (Zoho throttles refreshes).
+                if books_token.is_none() {
+                    books_token = Some(self.zoho_token().await?);
+                }
+                let token = books_token.as_deref().unwrap_or_default();
+                let creditnote_id = self.credit_note_in_books(token, &record, amount).await?;
                 made.push(DemoRefund {
                     reference: reference.clone(),
                     refund_id: creditnote_id,
@@ -762,10 +768,10 @@ impl DemoEnvironment {
     /// the finance team would in Books; its id.
     async fn credit_note_in_books(
         &self,
+        token: &str,
         order: &paybridge_engine::store::OrderRecord,
         amount: rust_decimal::Decimal,
     ) -> anyhow::Result<String> {
-        let token = self.zoho_token().await?;
         let mut url = self.zoho_url().join("books/v3/creditnotes")?;
         url.query_pairs_mut()
             .append_pair("organization_id", &self.organization_id)
