@@ -129,17 +129,42 @@ impl Engine {
             entity_key: format!("cybersource-payment:{}", resource.unwrap_or("-")),
             payload: notification,
         };
-        // The engine's own reading first (what the event means for its order), then the flow
-        // files triggered by the event type, in that order.
-        let mut flows = vec![flows::Flow::CybersourceEvent.name().to_string()];
-        flows.extend(self.flows().triggered_by(
-            flows::definition::TriggerSource::Cybersource.inbox_source(),
-            &event.event_type,
-        ));
+        // The engine's own reading first (what the event means for its order).
+        self.accept_triggered(
+            &event,
+            flows::definition::TriggerSource::Cybersource,
+            Some(flows::Flow::CybersourceEvent),
+        )
+        .await
+    }
+
+    /// Commits `event` to the inbox with a run of `built_in` (first) and of every flow file its
+    /// source and type trigger, and wakes the workers when it is new.
+    pub async fn accept_triggered(
+        &self,
+        event: &store::NewEvent,
+        source: flows::definition::TriggerSource,
+        built_in: Option<flows::Flow>,
+    ) -> Result<store::Accepted, store::StoreError> {
+        let mut flows: Vec<String> = built_in.map(|f| f.name().to_string()).into_iter().collect();
+        flows.extend(
+            self.flows()
+                .triggered_by(source.inbox_source(), &event.event_type),
+        );
         let names: Vec<&str> = flows.iter().map(String::as_str).collect();
+        self.accept(event, &names).await
+    }
+
+    /// Commits `event` to the inbox with a run of each of `flows`, and wakes the workers when
+    /// it is new (a repeat changes nothing).
+    pub async fn accept(
+        &self,
+        event: &store::NewEvent,
+        flows: &[&str],
+    ) -> Result<store::Accepted, store::StoreError> {
         let accepted = self
             .store
-            .accept_event(&event, &names, self.clock.now_ms())
+            .accept_event(event, flows, self.clock.now_ms())
             .await?;
         if !accepted.duplicate {
             self.wake_workers();
@@ -170,28 +195,15 @@ impl Engine {
         let event = store::NewEvent {
             source: flows::definition::TriggerSource::Zoho.inbox_source().into(),
             dedupe_key: format!("zoho-books:{}", hex::encode(sha2::Sha256::digest(raw))),
-            event_type: event_type.clone(),
+            event_type,
             // Events about one record are processed in the order they came.
             entity_key: format!("zoho-books:{module}:{id}"),
             payload: serde_json::json!({"module": module, "record": record}),
         };
-        let mut flows = Vec::new();
-        if module == "creditnote" {
-            flows.push(flows::Flow::ZohoBooksEvent.name().to_string());
-        }
-        flows.extend(self.flows().triggered_by(
-            flows::definition::TriggerSource::Zoho.inbox_source(),
-            &event_type,
-        ));
-        let names: Vec<&str> = flows.iter().map(String::as_str).collect();
-        let accepted = self
-            .store
-            .accept_event(&event, &names, self.clock.now_ms())
-            .await?;
-        if !accepted.duplicate {
-            self.wake_workers();
-        }
-        Ok(accepted)
+        // Credit notes are read by the engine first: a refund asked for in Books.
+        let built_in = (module == "creditnote").then_some(flows::Flow::ZohoBooksEvent);
+        self.accept_triggered(&event, flows::definition::TriggerSource::Zoho, built_in)
+            .await
     }
 
     /// Commits a verified Zoho CRM notification to the inbox as a `crm.<Module>.<operation>`
@@ -207,7 +219,7 @@ impl Engine {
         let event = store::NewEvent {
             source: flows::definition::TriggerSource::Zoho.inbox_source().into(),
             dedupe_key: format!("zoho-crm:{}", hex::encode(sha2::Sha256::digest(raw))),
-            event_type: event_type.clone(),
+            event_type,
             entity_key: format!(
                 "zoho-crm:{}:{}",
                 notification.module,
@@ -215,19 +227,8 @@ impl Engine {
             ),
             payload: serde_json::to_value(notification).unwrap_or_default(),
         };
-        let flows = self.flows().triggered_by(
-            flows::definition::TriggerSource::Zoho.inbox_source(),
-            &event_type,
-        );
-        let names: Vec<&str> = flows.iter().map(String::as_str).collect();
-        let accepted = self
-            .store
-            .accept_event(&event, &names, self.clock.now_ms())
-            .await?;
-        if !accepted.duplicate {
-            self.wake_workers();
-        }
-        Ok(accepted)
+        self.accept_triggered(&event, flows::definition::TriggerSource::Zoho, None)
+            .await
     }
 
     /// Commits one event of a verified Zoho Desk webhook delivery as a `desk.<eventType>` event
@@ -251,23 +252,12 @@ impl Engine {
                 "zoho-desk:{}",
                 hex::encode(sha2::Sha256::digest(payload.to_string().as_bytes()))
             ),
-            event_type: event_type.clone(),
+            event_type,
             entity_key: format!("zoho-desk:{id}"),
             payload,
         };
-        let flows = self.flows().triggered_by(
-            flows::definition::TriggerSource::Zoho.inbox_source(),
-            &event_type,
-        );
-        let names: Vec<&str> = flows.iter().map(String::as_str).collect();
-        let accepted = self
-            .store
-            .accept_event(&new, &names, self.clock.now_ms())
-            .await?;
-        if !accepted.duplicate {
-            self.wake_workers();
-        }
-        Ok(accepted)
+        self.accept_triggered(&new, flows::definition::TriggerSource::Zoho, None)
+            .await
     }
 
     /// Starts a flow whose trigger is `manual` on `event` (any JSON object: the run's `event`),
@@ -279,15 +269,7 @@ impl Engine {
         event: serde_json::Value,
     ) -> Result<store::Accepted, ManualError> {
         let new = manual_event(&self.flows(), flow, key, event)?;
-        let accepted = self
-            .store
-            .accept_event(&new, &[flow], self.clock.now_ms())
-            .await
-            .map_err(ManualError::Store)?;
-        if !accepted.duplicate {
-            self.wake_workers();
-        }
-        Ok(accepted)
+        self.accept(&new, &[flow]).await.map_err(ManualError::Store)
     }
 
     /// Offers one firing of a schedule to the inbox (duplicates from other nodes collapse).
@@ -303,14 +285,7 @@ impl Engine {
             entity_key: format!("schedule:{}", entry.name),
             payload: serde_json::json!({"schedule": entry.name, "cron": entry.cron, "at_ms": at_ms}),
         };
-        let accepted = self
-            .store
-            .accept_event(&event, &[entry.flow.as_str()], self.clock.now_ms())
-            .await?;
-        if !accepted.duplicate {
-            self.wake_workers();
-        }
-        Ok(accepted)
+        self.accept(&event, &[entry.flow.as_str()]).await
     }
 
     /// Runs the flow files of `library` instead of the shipped templates alone.

@@ -667,11 +667,7 @@ impl DemoEnvironment {
                 "billing.{}",
                 contact["email"].as_str().unwrap_or("customer@example.com")
             );
-            let mut url = self
-                .zoho_url()
-                .join(&format!("books/v3/contacts/{contact_id}"))?;
-            url.query_pairs_mut()
-                .append_pair("organization_id", &self.organization_id);
+            let url = self.books_url(&format!("contacts/{contact_id}"))?;
             let answer: Value = self
                 .http
                 .put(url)
@@ -721,11 +717,7 @@ impl DemoEnvironment {
     }
 
     async fn books_contact(&self, token: &str, contact_id: &str) -> anyhow::Result<Value> {
-        let mut url = self
-            .zoho_url()
-            .join(&format!("books/v3/contacts/{contact_id}"))?;
-        url.query_pairs_mut()
-            .append_pair("organization_id", &self.organization_id);
+        let url = self.books_url(&format!("contacts/{contact_id}"))?;
         let body: Value = self
             .http
             .get(url)
@@ -772,13 +764,11 @@ impl DemoEnvironment {
         order: &paybridge_engine::store::OrderRecord,
         amount: rust_decimal::Decimal,
     ) -> anyhow::Result<String> {
-        let mut url = self.zoho_url().join("books/v3/creditnotes")?;
-        url.query_pairs_mut()
-            .append_pair("organization_id", &self.organization_id)
-            .append_pair(
-                "invoice_id",
-                order.zoho_invoice_id.as_deref().unwrap_or_default(),
-            );
+        let mut url = self.books_url("creditnotes")?;
+        url.query_pairs_mut().append_pair(
+            "invoice_id",
+            order.zoho_invoice_id.as_deref().unwrap_or_default(),
+        );
         let body: Value = self
             .http
             .post(url)
@@ -976,6 +966,14 @@ impl DemoEnvironment {
         Ok(requeued)
     }
 
+    /// A Books API address of the demo's organization (`contacts/123`).
+    fn books_url(&self, path: &str) -> anyhow::Result<Url> {
+        let mut url = self.zoho_url().join(&format!("books/v3/{path}"))?;
+        url.query_pairs_mut()
+            .append_pair("organization_id", &self.organization_id);
+        Ok(url)
+    }
+
     /// A fresh access token from the Zoho sandbox's own token endpoint.
     async fn zoho_token(&self) -> anyhow::Result<String> {
         let (client_id, client_secret, refresh_token) = &self.zoho_client;
@@ -1002,9 +1000,8 @@ impl DemoEnvironment {
     async fn books_list(&self, token: &str, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
         let mut rows = Vec::new();
         for page in 1.. {
-            let mut url = self.zoho_url().join(&format!("books/v3/{path}"))?;
+            let mut url = self.books_url(path)?;
             url.query_pairs_mut()
-                .append_pair("organization_id", &self.organization_id)
                 .append_pair("page", &page.to_string())
                 .append_pair("per_page", "200");
             let body: Value = self

@@ -528,6 +528,8 @@ pub struct CreditNote {
     #[serde(with = "crate::number")]
     pub balance: Decimal,
     #[serde(default)]
+    pub currency_code: Option<String>,
+    #[serde(default)]
     pub custom_fields: Vec<CustomFieldValue>,
 }
 

@@ -892,10 +892,7 @@ impl Action {
             }
             Action::BooksCreditNoteCreate => {
                 let mut input = input;
-                let invoice_id = input
-                    .as_object_mut()
-                    .and_then(|fields| fields.remove("invoice_id"))
-                    .and_then(|v| v.as_str().map(str::to_string));
+                let invoice_id = take_text(&mut input, "invoice_id");
                 let note: NewCreditNote = read(self, input)?;
                 let books = &engine.connectors.books;
                 if call.attempt.uncertain
@@ -947,17 +944,7 @@ impl Action {
             }
             Action::BooksContactUpdate => {
                 let mut input = input;
-                let contact_id = input
-                    .as_object_mut()
-                    .and_then(|fields| fields.remove("contact_id"))
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .filter(|id| !id.trim().is_empty())
-                    .ok_or_else(|| {
-                        StepError::permanent(
-                            "engine",
-                            "zoho-books.contact.update needs `contact_id`",
-                        )
-                    })?;
+                let contact_id = take_required(self, &mut input, "contact_id")?;
                 let changes: ContactChanges = read(self, input)?;
                 // Setting the same fields again is harmless: no look-up needed.
                 let contact = engine
@@ -1012,17 +999,7 @@ impl Action {
             }
             Action::BooksCustomerPaymentRefund => {
                 let mut input = input;
-                let payment_id = input
-                    .as_object_mut()
-                    .and_then(|fields| fields.remove("payment_id"))
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .filter(|id| !id.trim().is_empty())
-                    .ok_or_else(|| {
-                        StepError::permanent(
-                            "engine",
-                            "zoho-books.customer-payment.refund needs `payment_id`",
-                        )
-                    })?;
+                let payment_id = take_required(self, &mut input, "payment_id")?;
                 let mut refund: NewRefund = read(self, input)?;
                 let books = &engine.connectors.books;
                 if call.attempt.uncertain
@@ -1368,18 +1345,12 @@ async fn capture_or_reverse(
     } else {
         "ics_auth_reversal"
     };
-    if call.attempt.uncertain {
-        let payment = cybersource.transaction(&input.payment_id).await?;
-        for id in payment.related_ids() {
-            let related = cybersource.transaction(&id).await?;
-            if related
-                .application_information
-                .application(application)
-                .is_some()
-            {
-                return Ok(json!({"cybersource_id": related.id, "status": related.status}));
-            }
-        }
+    if call.attempt.uncertain
+        && let Some(done) =
+            cybersource_actions::related_by_application(cybersource, &input.payment_id, application)
+                .await?
+    {
+        return Ok(json!({"cybersource_id": done.id, "status": done.status}));
     }
     let reference = ClientReference {
         code: input.reference.clone(),
@@ -1603,25 +1574,33 @@ struct SyncedIds {
     payment_id: String,
 }
 
+/// A text field taken out of the mapped fields (for the fields an action sends apart from the
+/// record: a path segment, a header), if it is there.
+fn take_text(input: &mut Value, name: &str) -> Option<String> {
+    input
+        .as_object_mut()
+        .and_then(|fields| fields.remove(name))
+        .and_then(|v| match v {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// [`take_text`], required.
+fn take_required(action: Action, input: &mut Value, name: &str) -> Result<String, StepError> {
+    take_text(input, name)
+        .ok_or_else(|| StepError::permanent("engine", format!("{action} needs `{name}`")))
+}
+
 /// The unique custom field an upsert finds its record by, taken out of the mapped fields.
 fn unique_key(
     action: Action,
     mut input: Value,
 ) -> Result<(paybridge_zoho::books::UniqueKey, Value), StepError> {
-    let mut take = |name: &str| {
-        input
-            .as_object_mut()
-            .and_then(|fields| fields.remove(name))
-            .and_then(|v| match v {
-                Value::String(s) => Some(s),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| StepError::permanent("engine", format!("{action} needs `{name}`")))
-    };
-    let api_name = take("unique_field")?;
-    let value = take("unique_value")?;
+    let api_name = take_required(action, &mut input, "unique_field")?;
+    let value = take_required(action, &mut input, "unique_value")?;
     Ok((
         paybridge_zoho::books::UniqueKey {
             api_name: api_name.trim().to_string(),
@@ -1827,7 +1806,16 @@ async fn ensure_contact(
 /// `order.card_saved` event starts its flows (the customer-sync template writes the tokens to
 /// the Zoho contact, which now exists). Once per order, however often this step runs.
 async fn card_saved(call: &Call<'_>, order_id: &str) -> Result<bool, StepError> {
+    use crate::flows::definition::TriggerSource;
     let engine = call.engine;
+    // Every order passes here: no store read unless some flow wants the event.
+    if engine
+        .flows()
+        .triggered_by(TriggerSource::OrderApi.inbox_source(), CARD_SAVED_EVENT)
+        .is_empty()
+    {
+        return Ok(false);
+    }
     let view = crate::flows::interpreter::event_view(engine, call.event).await?;
     if view
         .pointer("/payment/tokens/customer_id")
@@ -1838,25 +1826,16 @@ async fn card_saved(call: &Call<'_>, order_id: &str) -> Result<bool, StepError> 
     let Some(order) = engine.store.order(order_id).await? else {
         return Ok(false);
     };
-    let flows = engine.flows().triggered_by("order-api", CARD_SAVED_EVENT);
-    if flows.is_empty() {
-        return Ok(false);
-    }
-    let flows: Vec<&str> = flows.iter().map(String::as_str).collect();
     let new = crate::store::NewEvent {
-        source: "order-api".into(),
+        source: TriggerSource::OrderApi.inbox_source().into(),
         dedupe_key: format!("card-saved:{order_id}"),
         event_type: CARD_SAVED_EVENT.into(),
         entity_key: format!("customer:{}", order.customer_email),
         payload: call.event.payload.clone(),
     };
-    let accepted = engine
-        .store
-        .accept_event(&new, &flows, engine.clock.now_ms())
+    engine
+        .accept_triggered(&new, TriggerSource::OrderApi, None)
         .await?;
-    if !accepted.duplicate {
-        engine.wake_workers();
-    }
     Ok(true)
 }
 

@@ -196,18 +196,10 @@ pub(crate) async fn void(call: &Call<'_>, input: Void) -> Result<Value, StepErro
         }
     };
     let id = input.transaction_id.trim();
-    if call.attempt.uncertain {
-        let original = cybersource.transaction(id).await?;
-        for related in original.related_ids() {
-            let details = cybersource.transaction(&related).await?;
-            if details
-                .application_information
-                .application("ics_void")
-                .is_some()
-            {
-                return Ok(json!({"void_id": details.id, "status": details.status}));
-            }
-        }
+    if call.attempt.uncertain
+        && let Some(done) = related_by_application(cybersource, id, "ics_void").await?
+    {
+        return Ok(json!({"void_id": done.id, "status": done.status}));
     }
     let answer = cybersource
         .void(
@@ -242,6 +234,27 @@ pub(crate) async fn void(call: &Call<'_>, input: Void) -> Result<Value, StepErro
         ));
     }
     Ok(json!({"void_id": answer.id, "status": answer.status.as_str()}))
+}
+
+/// The transaction related to `id` (its capture, reversal, void, …) that ran `application`,
+/// if any: how a follow-on whose answer was lost is found instead of sent again.
+pub(crate) async fn related_by_application(
+    cybersource: &paybridge_cybersource::Client,
+    id: &str,
+    application: &str,
+) -> Result<Option<paybridge_cybersource::search::TransactionDetails>, StepError> {
+    let original = cybersource.transaction(id).await?;
+    for related in original.related_ids() {
+        let details = cybersource.transaction(&related).await?;
+        if details
+            .application_information
+            .application(application)
+            .is_some()
+        {
+            return Ok(Some(details));
+        }
+    }
+    Ok(None)
 }
 
 #[derive(Debug, Deserialize)]

@@ -183,8 +183,6 @@ async fn review_decided(
         "case_id": resource_of(payload),
         "comments": notes.join(" / "),
     });
-    let flows = engine.flows().triggered_by("order-api", event_type);
-    let flows: Vec<&str> = flows.iter().map(String::as_str).collect();
     let new = crate::store::NewEvent {
         source: "order-api".into(),
         dedupe_key: format!("review:{}", order.id),
@@ -193,12 +191,14 @@ async fn review_decided(
         payload: body,
     };
     let accepted_event = engine
-        .store
-        .accept_event(&new, &flows, engine.clock.now_ms())
+        .accept_triggered(
+            &new,
+            crate::flows::definition::TriggerSource::OrderApi,
+            None,
+        )
         .await?;
     if !accepted_event.duplicate {
         tracing::info!(order = %order.reference, event_type, "a reviewer decided a held order");
-        engine.wake_workers();
     }
     Ok(())
 }

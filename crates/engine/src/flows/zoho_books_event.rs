@@ -8,53 +8,44 @@
 //! invoices, and notes with nothing left to refund are recorded and end there. More than the
 //! order can still refund fails the run with the amounts, before anything is called.
 
+use paybridge_zoho::books::{CreditNote, CreditNoteStatus};
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use crate::error::StepError;
 use crate::refunds::RefundError;
 use crate::runtime::RunContext;
 use crate::store::{InboxEvent, OrderRecord};
 
-fn text<'a>(record: &'a Value, field: &str) -> &'a str {
-    record[field].as_str().unwrap_or_default().trim()
-}
-
-/// A Books amount: a JSON number or a decimal string, read exactly.
-fn decimal(record: &Value, field: &str) -> Option<Decimal> {
-    match &record[field] {
-        Value::Number(n) => n.to_string().parse().ok(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 pub(crate) async fn execute(ctx: &RunContext<'_>, event: &InboxEvent) -> Result<(), StepError> {
-    let record = &event.payload["record"];
     match event.event_type.as_str() {
-        "books.creditnote" => credit_note(ctx, event, record).await,
+        "books.creditnote" => {
+            let note: CreditNote = serde_json::from_value(event.payload["record"].clone())
+                .map_err(|e| {
+                    StepError::permanent(
+                        "zoho-books",
+                        format!("the webhook's record is not a Books credit note: {e}"),
+                    )
+                })?;
+            credit_note(ctx, event, &note).await
+        }
         _ => Ok(()),
     }
+}
+
+/// A text field, trimmed; `None` when absent or empty.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 async fn credit_note(
     ctx: &RunContext<'_>,
     event: &InboxEvent,
-    note: &Value,
+    note: &CreditNote,
 ) -> Result<(), StepError> {
     let engine = ctx.engine;
-    let id = text(note, "creditnote_id");
-    if id.is_empty() {
-        return Err(StepError::permanent(
-            "zoho-books",
-            "the credit note in the webhook has no creditnote_id",
-        ));
-    }
-    let number = match text(note, "creditnote_number") {
-        "" => id,
-        number => number,
-    };
-    let reference = text(note, "reference_number");
+    let id = note.creditnote_id.trim();
+    let number = given(&note.creditnote_number).unwrap_or(id);
+    let reference = given(&note.reference_number).unwrap_or_default();
     // paybridge's own credit notes (the refund template's) name their refund.
     if reference.starts_with("ref_") && engine.store.refund(reference).await?.is_some() {
         tracing::debug!(
@@ -63,16 +54,16 @@ async fn credit_note(
         );
         return Ok(());
     }
-    match text(note, "status") {
-        "draft" | "void" => {
-            tracing::info!(
-                event = event.id,
-                creditnote = number,
-                "a draft or void credit note; nothing to refund yet"
-            );
-            return Ok(());
-        }
-        _ => {}
+    if matches!(
+        note.status,
+        CreditNoteStatus::Draft | CreditNoteStatus::Void
+    ) {
+        tracing::info!(
+            event = event.id,
+            creditnote = number,
+            "a draft or void credit note; nothing to refund yet"
+        );
+        return Ok(());
     }
     let Some(order) = order_of(ctx, note, reference).await? else {
         tracing::info!(
@@ -82,8 +73,9 @@ async fn credit_note(
         );
         return Ok(());
     };
-    let currency = text(note, "currency_code");
-    if !currency.is_empty() && !currency.eq_ignore_ascii_case(&order.currency) {
+    if let Some(currency) = given(&note.currency_code)
+        && !currency.eq_ignore_ascii_case(&order.currency)
+    {
         return Err(StepError::permanent(
             "zoho-books",
             format!(
@@ -92,11 +84,11 @@ async fn credit_note(
             ),
         ));
     }
-    let balance = decimal(note, "balance").or_else(|| decimal(note, "total"));
-    let Some(balance) = balance.filter(|b| *b > Decimal::ZERO) else {
+    if note.balance <= Decimal::ZERO {
         tracing::info!(creditnote = number, order = %order.reference, "a credit note with nothing left to refund");
         return Ok(());
-    };
+    }
+    let balance = note.balance;
     match engine
         .adopt_books_credit_note(&order, id, number, balance)
         .await
@@ -125,7 +117,7 @@ async fn credit_note(
 /// invoice in Books, or an invoice whose reference is the order's).
 async fn order_of(
     ctx: &RunContext<'_>,
-    note: &Value,
+    note: &CreditNote,
     reference: &str,
 ) -> Result<Option<OrderRecord>, StepError> {
     let store = &ctx.engine.store;
@@ -134,10 +126,9 @@ async fn order_of(
     {
         return Ok(Some(order));
     }
-    let invoice_id = text(note, "invoice_id");
-    if invoice_id.is_empty() {
+    let Some(invoice_id) = given(&note.invoice_id) else {
         return Ok(None);
-    }
+    };
     if let Some(order) = store.order_by_zoho_invoice(invoice_id).await? {
         return Ok(Some(order));
     }

@@ -10,15 +10,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use paybridge_engine::ManualError;
-use paybridge_engine::dlq;
 use paybridge_engine::http_action::HttpAuth;
-use paybridge_engine::store::{RunFilter, RunRecord, RunStatus, StepStatus};
+use paybridge_engine::store::RunStatus;
 use paybridge_sandbox::cybersource::ledger::Kind;
 use paybridge_sandbox::faults::FaultMode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{World, WorldOptions, place};
+use crate::helpers::{World, WorldOptions, outputs_of_run, place, quiet, runs_of};
 
 const CHARGE: &str = r#"
 name: charge-saved-card
@@ -49,46 +48,6 @@ outputs:
   found: steps.found.count
   void_id: steps.undo.void_id
 "#;
-
-async fn runs_of(world: &World, flow: &str) -> Vec<RunRecord> {
-    world
-        .engine
-        .store
-        .find_runs(&RunFilter {
-            flow: Some(flow.into()),
-            limit: 100,
-            ..RunFilter::default()
-        })
-        .await
-        .unwrap()
-}
-
-/// Waits for no run to be queued or running.
-async fn quiet(world: &World) {
-    let store = &world.engine.store;
-    let wait = world
-        .engine
-        .wait_until(Duration::from_millis(20), || async {
-            let counts = store.counts().await?;
-            Ok(counts.runs_by_status.get("queued").copied().unwrap_or(0)
-                + counts.runs_by_status.get("running").copied().unwrap_or(0)
-                == 0)
-        });
-    tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .expect("the runs finish")
-        .unwrap();
-}
-
-async fn outputs_of_run(world: &World, id: i64) -> Value {
-    let detail = dlq::show(&world.engine.store, id).await.unwrap();
-    detail
-        .steps
-        .iter()
-        .find(|s| s.name == "outputs" && s.status == StepStatus::Succeeded)
-        .and_then(|s| s.output.clone())
-        .unwrap_or(Value::Null)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_card_is_charged_once_even_when_the_answer_is_lost_and_declines_are_outcomes() {

@@ -3,37 +3,18 @@
 //! contact's new e-mail reaches the TMS customer. Books webhooks are handed to the engine as
 //! the ingress would (the HTTP side is tested in the server crate and the demo).
 
-use std::time::Duration;
-
 use paybridge_engine::PlaceOrder;
-use paybridge_engine::store::{RunFilter, RunRecord, RunStatus};
+use paybridge_engine::store::RunStatus;
 use paybridge_zoho::books::{ContactChanges, ContactPerson, custom_value};
 use serde_json::Value;
 
-use crate::helpers::{ORG, World, WorldOptions, place};
+use crate::helpers::{ORG, World, WorldOptions, outputs_of_run, place, quiet, runs_of};
 
 fn saving(reference: &str, email: &str) -> PlaceOrder {
     PlaceOrder {
         save_card: true,
         ..place(reference, email, "10.00")
     }
-}
-
-/// Waits until no run is queued or running.
-async fn quiet(world: &World) {
-    let store = &world.engine.store;
-    let wait = world
-        .engine
-        .wait_until(Duration::from_millis(50), || async {
-            let counts = store.counts().await?;
-            Ok(counts.runs_by_status.get("queued").copied().unwrap_or(0)
-                + counts.runs_by_status.get("running").copied().unwrap_or(0)
-                == 0)
-        });
-    tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .expect("the runs finish")
-        .unwrap();
 }
 
 /// The Books webhook of a record, as Books would post it (`{"contact": {…}}`).
@@ -46,33 +27,6 @@ async fn books_webhook(world: &World, module: &str, record: &Value) {
         .unwrap();
     assert!(!accepted.duplicate);
     quiet(world).await;
-}
-
-async fn runs_of(world: &World, flow: &str) -> Vec<RunRecord> {
-    world
-        .engine
-        .store
-        .find_runs(&RunFilter {
-            flow: Some(flow.into()),
-            limit: 100,
-            ..RunFilter::default()
-        })
-        .await
-        .unwrap()
-}
-
-/// What a run of a flow file recorded as its outputs.
-async fn outputs(world: &World, run: &RunRecord) -> Value {
-    let key = format!("flow:{}:event:{}:outputs", run.flow, run.inbox_id);
-    world
-        .engine
-        .store
-        .step(&key)
-        .await
-        .unwrap()
-        .unwrap()
-        .output
-        .unwrap()
 }
 
 fn contact_record(world: &World, contact_id: &str) -> Value {
@@ -109,7 +63,7 @@ async fn a_saved_card_reaches_the_zoho_contacts_and_a_books_email_change_reaches
         panic!("one customer-sync run: {runs:?}")
     };
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-    let tms_id = outputs(&world, run).await["customer_id"]
+    let tms_id = outputs_of_run(&world, run.id).await["customer_id"]
         .as_str()
         .unwrap()
         .to_string();

@@ -2,10 +2,10 @@
 //! every Zoho product connected, and what a bad flow file can (not) do.
 
 use paybridge_engine::dlq;
-use paybridge_engine::store::{RunFilter, RunStatus, StepStatus};
+use paybridge_engine::store::{RunStatus, StepStatus};
 use paybridge_model::OrderStatus;
 
-use crate::helpers::{ORG, World, WorldOptions, place};
+use crate::helpers::{ORG, World, WorldOptions, place, runs_of};
 
 fn with_flows(flows: &[(&str, &str)]) -> WorldOptions {
     WorldOptions {
@@ -15,20 +15,6 @@ fn with_flows(flows: &[(&str, &str)]) -> WorldOptions {
             .collect(),
         ..WorldOptions::default()
     }
-}
-
-/// The runs of `flow`, newest first.
-async fn runs_of(world: &World, flow: &str) -> Vec<paybridge_engine::store::RunRecord> {
-    dlq::list(
-        &world.engine.store,
-        &RunFilter {
-            flow: Some(flow.into()),
-            limit: 100,
-            ..RunFilter::default()
-        },
-    )
-    .await
-    .unwrap()
 }
 
 /// A finished run's outputs (kept as its `outputs` step).

@@ -324,3 +324,47 @@ pub fn place(reference: &str, email: &str, unit_price: &str) -> PlaceOrder {
 pub fn admitted(request: &PlaceOrder) -> paybridge_engine::store::NewOrder {
     request.admission(true).expect("a valid order").0
 }
+
+/// Waits until no run is queued or running.
+pub async fn quiet(world: &World) {
+    let store = &world.engine.store;
+    let wait = world
+        .engine
+        .wait_until(Duration::from_millis(20), || async {
+            let counts = store.counts().await?;
+            Ok(counts.runs_by_status.get("queued").copied().unwrap_or(0)
+                + counts.runs_by_status.get("running").copied().unwrap_or(0)
+                == 0)
+        });
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the runs finish")
+        .unwrap();
+}
+
+/// The runs of `flow`, newest first.
+pub async fn runs_of(world: &World, flow: &str) -> Vec<paybridge_engine::store::RunRecord> {
+    world
+        .engine
+        .store
+        .find_runs(&paybridge_engine::store::RunFilter {
+            flow: Some(flow.into()),
+            limit: 100,
+            ..paybridge_engine::store::RunFilter::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// What a finished run of a flow file recorded as its outputs (null when none).
+pub async fn outputs_of_run(world: &World, id: i64) -> serde_json::Value {
+    let detail = paybridge_engine::dlq::show(&world.engine.store, id)
+        .await
+        .unwrap();
+    detail
+        .steps
+        .iter()
+        .find(|s| s.name == "outputs" && s.status == paybridge_engine::store::StepStatus::Succeeded)
+        .and_then(|s| s.output.clone())
+        .unwrap_or(serde_json::Value::Null)
+}

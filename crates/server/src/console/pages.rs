@@ -263,8 +263,12 @@ pub(super) async fn take_sample(state: &AppState) -> Result<Sample, ApiError> {
         .await
         .unwrap_or_default()
         .unwrap_or_default();
-    Ok(Sample {
-        at_ms: state.engine.clock.now_ms(),
+    Ok(sample_of(&summary, &quota, state.engine.clock.now_ms()))
+}
+
+fn sample_of(summary: &Summary, quota: &[crate::admin::QuotaLine], at_ms: i64) -> Sample {
+    Sample {
+        at_ms,
         orders: summary.orders_by_status.values().sum(),
         queue_depth: summary.queue_depth,
         dead_letters: summary.dead_letters,
@@ -280,7 +284,7 @@ pub(super) async fn take_sample(state: &AppState) -> Result<Sample, ApiError> {
                 )
             })
             .collect(),
-    })
+    }
 }
 
 async fn live_html(state: &AppState) -> Result<String, ApiError> {
@@ -290,7 +294,7 @@ async fn live_html(state: &AppState) -> Result<String, ApiError> {
         .unwrap_or_default()
         .unwrap_or_default();
     let orders: u64 = summary.orders_by_status.values().sum();
-    let now = take_sample(state).await?;
+    let now = sample_of(&summary, &quota, state.engine.clock.now_ms());
     // The last day's readings, and now.
     let mut samples: Vec<Sample> = state
         .engine
