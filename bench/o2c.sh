@@ -39,7 +39,7 @@ listen = "127.0.0.1:18190"
 [store]
 path = "$WORK/paybridge.db"
 [engine]
-workers = 8
+workers = ${WORKERS:-8}
 test_mode = true
 [cybersource]
 environment = "http://127.0.0.1:18181/"
@@ -67,10 +67,19 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:18190/readyz" >/dev/null && break
   sleep 0.1
 done
+if [ -n "${PROFILE:-}" ]; then
+  # PROFILE=out.data: sample paybridge's stacks while the load runs (perf, software clock).
+  perf record -e cpu-clock -F ${PROFILE_HZ:-299} --call-graph ${PROFILE_GRAPH:-fp} -o "$PROFILE" -p "$PAYBRIDGE" 2>"$WORK/perf.log" &
+  PERF=$!
+fi
 ./target/release/examples/o2c_load "http://127.0.0.1:18190/" storefront-key-0123456789abcdef \
   "$ORDERS" "$CONCURRENCY" "$WORK/paybridge.db"
+if [ -n "${PROFILE:-}" ]; then kill -INT $PERF; wait $PERF || true; fi
+if [ -n "${METRICS:-}" ]; then curl -sf "http://127.0.0.1:18190/metrics" >"$METRICS" || true; fi
 # utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat).
 TICKS=$(awk '{print $14 + $15}' "/proc/$PAYBRIDGE/stat")
 HZ=$(getconf CLK_TCK)
 RSS=$(ps -o rss= -p "$PAYBRIDGE")
+SANDBOX_TICKS=$(awk '{print $14 + $15}' "/proc/$SANDBOX/stat")
+echo "sandbox: $(echo "scale=2; $SANDBOX_TICKS / $HZ" | bc) s of CPU in all"
 echo "paybridge: $(echo "scale=2; $TICKS / $HZ" | bc) s of CPU in all, $(echo "scale=3; $TICKS * 1000 / $HZ / $ORDERS" | bc) ms per order; RSS ${RSS} KB"

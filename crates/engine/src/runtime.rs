@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::Engine;
 use crate::error::StepError;
-use crate::store::StepStatus;
+use crate::store::StepStart;
 
 /// What a step knows about its own history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,28 +49,7 @@ impl RunContext<'_> {
         Fut: Future<Output = Result<T, StepError>>,
     {
         let store = &self.engine.store;
-        let previous = store.step(key).await?;
-        if let Some(done) = previous
-            .as_ref()
-            .filter(|s| s.status == StepStatus::Succeeded)
-        {
-            metrics::counter!("paybridge_steps_total", "step" => name.to_string(), "outcome" => "reused")
-                .increment(1);
-            let output = done.output.clone().unwrap_or(serde_json::Value::Null);
-            return serde_json::from_value(output).map_err(|e| {
-                StepError::permanent(
-                    "store",
-                    format!("stored result of step {key} is unreadable: {e}"),
-                )
-            });
-        }
-        let uncertain = previous.as_ref().is_some_and(|s| match s.status {
-            StepStatus::Started => true,
-            StepStatus::Failed => s
-                .error_kind
-                .is_none_or(|k| k == FailureKind::OutcomeUnknown),
-            StepStatus::Succeeded => false,
-        });
+        // Checked before anything is stored: a card number never reaches the store or a vendor.
         let pans = paybridge_model::pan::find_in_json(&input);
         if !pans.is_empty() {
             let mut error = StepError::permanent(
@@ -83,7 +62,7 @@ impl RunContext<'_> {
             error.step = Some(name.to_string());
             return Err(error);
         }
-        let number = store
+        let (number, uncertain) = match store
             .begin_step(
                 self.run_id,
                 key,
@@ -91,7 +70,22 @@ impl RunContext<'_> {
                 Some(&input),
                 self.engine.clock.now_ms(),
             )
-            .await?;
+            .await?
+        {
+            StepStart::Begun { attempt, uncertain } => (attempt, uncertain),
+            StepStart::Succeeded(output) => {
+                metrics::counter!("paybridge_steps_total", "step" => name.to_string(), "outcome" => "reused")
+                    .increment(1);
+                return serde_json::from_value(output.unwrap_or(serde_json::Value::Null)).map_err(
+                    |e| {
+                        StepError::permanent(
+                            "store",
+                            format!("stored result of step {key} is unreadable: {e}"),
+                        )
+                    },
+                );
+            }
+        };
         tracing::debug!(step = name, key, attempt = number, uncertain, run_id = ?self.run_id, "step started");
         let started = std::time::Instant::now();
         let result = effect(Attempt { number, uncertain })
@@ -151,5 +145,32 @@ impl RunContext<'_> {
                 Err(error)
             }
         }
+    }
+
+    /// Records what a step has nothing to call for (a flow's outputs): kept with the run, in
+    /// one write, unless its key holds a result already (then that one stands).
+    pub async fn record(
+        &self,
+        name: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StepError> {
+        let pans = paybridge_model::pan::find_in_json(value);
+        if !pans.is_empty() {
+            let mut error = StepError::permanent(
+                "engine",
+                format!(
+                    "refused to store step {key}: it holds a card number (at {})",
+                    pans.join(", ")
+                ),
+            );
+            error.step = Some(name.to_string());
+            return Err(error);
+        }
+        self.engine
+            .store
+            .record_step(self.run_id, key, name, value, self.engine.clock.now_ms())
+            .await?;
+        Ok(())
     }
 }

@@ -217,13 +217,9 @@ async fn pinned_version(
     run: &ClaimedRun,
     deployed: &std::sync::Arc<Definition>,
 ) -> std::sync::Arc<Definition> {
-    let record = match engine.store.run(run.id).await {
-        Ok(Some(record)) => record,
-        _ => return deployed.clone(),
-    };
-    match record.flow_version {
-        Some(version) if record.flow_version_pinned && version != deployed.version => {
-            match crate::flows::deploy::compiled(&engine.store, &run.flow, &version).await {
+    match &run.flow_version {
+        Some(version) if run.flow_version_pinned && *version != deployed.version => {
+            match crate::flows::deploy::compiled(&engine.store, &run.flow, version).await {
                 Ok(original) => std::sync::Arc::new(original),
                 Err(e) => {
                     tracing::error!(run_id = run.id, %version, error = %e, "the pinned flow version cannot be run; running the deployed one");
@@ -248,7 +244,7 @@ async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
     execute_in_span(engine, owner, run).instrument(span).await;
 }
 
-async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
+async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
     let heartbeat = {
         let engine = engine.clone();
         let owner = owner.to_string();
@@ -277,7 +273,15 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
         Some(file) => Some(Runnable::File(pinned_version(engine, &run, file).await)),
         None => Flow::parse(&run.flow).map(Runnable::BuiltIn),
     };
-    let event = engine.store.inbox_event(run.inbox_id).await;
+    // Read with the claim; read again only to say why it could not be.
+    let event = match run.event.take() {
+        Some(event) => Ok(event),
+        None => engine.store.inbox_event(run.inbox_id).await,
+    };
+    let version = match &flow {
+        Some(Runnable::File(file)) => Some(file.version.clone()),
+        _ => None,
+    };
     let result = match (&flow, &event) {
         (Some(flow), Ok(event)) => {
             let ctx = RunContext {
@@ -304,7 +308,7 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
     let outcome = match result {
         Ok(()) => engine
             .store
-            .finish_run(run.id, owner, now)
+            .finish_run(run.id, owner, version.as_deref(), now)
             .await
             .map(|kept| (kept, "succeeded")),
         Err(error) => {
@@ -325,7 +329,7 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
                     tracing::info!(%error, retry_in_ms = wait.as_millis(), "run failed; will retry");
                     engine
                         .store
-                        .retry_run(run.id, owner, at, &error.record(), now)
+                        .retry_run(run.id, owner, version.as_deref(), at, &error.record(), now)
                         .await
                         .map(|kept| (kept, "retrying"))
                 }
@@ -342,7 +346,14 @@ async fn execute_in_span(engine: &Engine, owner: &str, run: ClaimedRun) {
                     };
                     let result = engine
                         .store
-                        .dead_letter_run(run.id, owner, &error.record(), order_failed, now)
+                        .dead_letter_run(
+                            run.id,
+                            owner,
+                            version.as_deref(),
+                            &error.record(),
+                            order_failed,
+                            now,
+                        )
                         .await;
                     match (flow, &event, &result) {
                         (Some(Runnable::BuiltIn(flow)), Ok(event), Ok(true)) => {

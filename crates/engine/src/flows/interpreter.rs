@@ -21,13 +21,10 @@ pub async fn execute(
     event: &InboxEvent,
 ) -> Result<(), StepError> {
     let engine = ctx.engine;
-    if let Some(run_id) = ctx.run_id {
-        // Which version ran is part of the run's history (and what a replay can ask for).
+    if ctx.run_id.is_some() {
+        // Which version ran is part of the run's history (and what a replay can ask for): its
+        // text is kept once, and the run notes the version with its outcome.
         engine.record_flow_version(flow).await?;
-        engine
-            .store
-            .set_run_flow_version(run_id, &flow.version)
-            .await?;
     }
     let trigger = event_view(engine, event).await?;
     let mut context = base_context(flow, engine, event, ctx.run_id, &trigger);
@@ -158,9 +155,7 @@ pub async fn execute(
             values.insert(name.clone(), value);
         }
         let key = format!("flow:{}:event:{}:outputs", flow.name, event.id);
-        let values = Value::Object(values);
-        ctx.step("outputs", &key, values.clone(), |_| async { Ok(values) })
-            .await?;
+        ctx.record("outputs", &key, &Value::Object(values)).await?;
     }
     Ok(())
 }

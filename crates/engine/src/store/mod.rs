@@ -276,6 +276,22 @@ pub struct ClaimedRun {
     pub entity_key: String,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// The flow version the run last executed, and whether a replay pinned it to that one.
+    pub flow_version: Option<String>,
+    pub flow_version_pinned: bool,
+    /// The run's event, read with the claim (`None` if it could not be read: the worker reads
+    /// it again to say why).
+    pub event: Option<InboxEvent>,
+}
+
+/// What beginning a step found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepStart {
+    /// This attempt may go ahead: its number (1 for the first), and whether an earlier attempt
+    /// may have taken effect (then it looks the effect up before writing again).
+    Begun { attempt: u32, uncertain: bool },
+    /// The step succeeded before: its stored result, not to be done again.
+    Succeeded(Option<serde_json::Value>),
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -604,7 +620,9 @@ impl Store {
         delegate!(self, s => s.pin_run_flow_version(run_id, pinned).await)
     }
 
-    /// Notes the flow version a run executes (unless it is pinned to another).
+    /// Notes the flow version a run executed (unless it is pinned to another). Workers note it
+    /// with the run's outcome; this is for a run whose history is written by hand (tests,
+    /// repairs).
     pub async fn set_run_flow_version(&self, run_id: i64, version: &str) -> Result<(), StoreError> {
         delegate!(self, s => s.set_run_flow_version(run_id, version).await)
     }
@@ -741,19 +759,28 @@ impl Store {
         delegate!(self, s => s.renew_lease(run_id, owner, now, lease).await)
     }
 
-    pub async fn finish_run(&self, run_id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
-        delegate!(self, s => s.finish_run(run_id, owner, now).await)
+    /// Records a run's success. The outcomes (`finish_run`, `retry_run`, `dead_letter_run`)
+    /// also note the flow version the run executed (`flow_version`, unless it is pinned).
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        flow_version: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.finish_run(run_id, owner, flow_version, now).await)
     }
 
     pub async fn retry_run(
         &self,
         run_id: i64,
         owner: &str,
+        flow_version: Option<&str>,
         at: i64,
         failure: &FailureRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.retry_run(run_id, owner, at, failure, now).await)
+        delegate!(self, s => s.retry_run(run_id, owner, flow_version, at, failure, now).await)
     }
 
     /// Dead-letters a run. With `order_failed` (an order id and why), an order still
@@ -763,11 +790,12 @@ impl Store {
         &self,
         run_id: i64,
         owner: &str,
+        flow_version: Option<&str>,
         failure: &FailureRecord,
         order_failed: Option<(&str, &str)>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.dead_letter_run(run_id, owner, failure, order_failed, now).await)
+        delegate!(self, s => s.dead_letter_run(run_id, owner, flow_version, failure, order_failed, now).await)
     }
 
     /// Puts a finished or dead run back in the queue (replay, re-delivery). Its finished steps
@@ -809,7 +837,9 @@ impl Store {
         delegate!(self, s => s.steps_of_run(run_id).await)
     }
 
-    /// Marks a step as begun (committed before the call is made); returns its attempt number.
+    /// Marks a step as begun (committed before the call is made), in one write: a new step, or
+    /// another attempt of one that did not succeed; a step that succeeded is left as it is and
+    /// its result returned.
     pub async fn begin_step(
         &self,
         run_id: Option<i64>,
@@ -817,8 +847,21 @@ impl Store {
         name: &str,
         input: Option<&serde_json::Value>,
         now: i64,
-    ) -> Result<u32, StoreError> {
+    ) -> Result<StepStart, StoreError> {
         delegate!(self, s => s.begin_step(run_id, key, name, input, now).await)
+    }
+
+    /// Records a step that has nothing to call (a flow's outputs) as succeeded with `output`,
+    /// unless the key is already taken (then what it holds stands).
+    pub async fn record_step(
+        &self,
+        run_id: Option<i64>,
+        key: &str,
+        name: &str,
+        output: &serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.record_step(run_id, key, name, output, now).await)
     }
 
     pub async fn succeed_step(

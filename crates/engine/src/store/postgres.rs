@@ -12,16 +12,17 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::rows::{
-    TokenRow, bucket_size, count, deployment_from_row, flow_version_from_row, millis,
-    order_columns, order_from_row, refund_columns, refund_from_row, run_columns, run_from_row,
-    sealed_from_row, step_columns, step_from_row, token_record,
+    TokenRow, bucket_size, claim_returning, claimed_from_row, count, deployment_from_row,
+    flow_version_from_row, millis, order_columns, order_from_row, refund_columns, refund_from_row,
+    run_columns, run_from_row, sealed_from_row, step_columns, step_from_row, step_start_from_row,
+    token_record,
 };
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
     FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
     OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome,
     RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord,
-    StoreError, TokenRecord,
+    StepStart, StoreError, TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
@@ -235,22 +236,14 @@ impl PostgresStore {
             tx.commit().await?;
             return Ok(Admission::Existing(order_from_row(&existing)?));
         }
-        let taken: Option<String> =
-            sqlx::query_scalar("SELECT id FROM orders WHERE reference = $1")
-                .bind(&order.reference)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if taken.is_some() {
-            return Err(StoreError::ReferenceTaken {
-                reference: order.reference.clone(),
-            });
-        }
         let inbox_id = insert_event(&mut tx, &order.event, now).await?;
-        sqlx::query(
+        // A reference already taken fails the insert (UNIQUE): nothing of this admission stays.
+        let inserted = sqlx::query(concat!(
             "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
                                  amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
+            order_columns!()
+        ))
         .bind(&order.id)
         .bind(&order.reference)
         .bind(&order.idempotency_key)
@@ -264,9 +257,15 @@ impl PostgresStore {
         .bind(&order.card_last4)
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let record = fetch_order(&mut tx, &order.id).await?;
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(db) if db.is_unique_violation() => StoreError::ReferenceTaken {
+                reference: order.reference.clone(),
+            },
+            _ => StoreError::from(e),
+        })?;
+        let record = order_from_row(&inserted)?;
         tx.commit().await?;
         Ok(Admission::Admitted(record))
     }
@@ -326,11 +325,12 @@ impl PostgresStore {
         now: i64,
     ) -> Result<OrderRecord, StoreError> {
         let mut tx = self.begin().await?;
-        let changed = sqlx::query(
+        let updated = sqlx::query(concat!(
             "UPDATE orders SET status = $1, payment_id = $2, payment_status = $3, decline_reason = $4,
                                status_detail = $5, failure_kind = $6, updated_at = $7
-             WHERE id = $8",
-        )
+             WHERE id = $8 RETURNING ",
+            order_columns!()
+        ))
         .bind(update.status.as_str())
         .bind(&update.payment_id)
         .bind(&update.payment_status)
@@ -339,16 +339,13 @@ impl PostgresStore {
         .bind(update.failure_kind.map(|k| k.as_str()))
         .bind(now)
         .bind(order_id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!("order {order_id}")));
-        }
+        .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
+        let record = order_from_row(&updated)?;
         for run in runs {
             insert_run(&mut tx, run, now).await?;
         }
-        let record = fetch_order(&mut tx, order_id).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -853,7 +850,7 @@ impl PostgresStore {
         lease: Duration,
     ) -> Result<Option<ClaimedRun>, StoreError> {
         for status in ["running", "queued"] {
-            let row = sqlx::query(
+            let row = sqlx::query(concat!(
                 "UPDATE runs
                     SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, updated_at = $3
                   WHERE id = (
@@ -867,7 +864,9 @@ impl PostgresStore {
                          ORDER BY r.next_attempt_at, r.id
                          LIMIT 1
                          FOR UPDATE SKIP LOCKED)
-                RETURNING id, inbox_id, flow, entity_key, attempt",
+                ",
+                claim_returning!()
+            ),
             )
             .bind(owner)
             .bind(now + millis(lease))
@@ -876,13 +875,7 @@ impl PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
             if let Some(row) = row {
-                return Ok(Some(ClaimedRun {
-                    id: row.try_get("id")?,
-                    inbox_id: row.try_get("inbox_id")?,
-                    flow: row.try_get("flow")?,
-                    entity_key: row.try_get("entity_key")?,
-                    attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
-                }));
+                return claimed_from_row(&row).map(Some);
             }
         }
         Ok(None)
@@ -908,16 +901,24 @@ impl PostgresStore {
         Ok(changed == 1)
     }
 
-    pub async fn finish_run(&self, run_id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        flow_version: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
             "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
                              last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
-                             finished_at = $1, updated_at = $1
+                             finished_at = $1, updated_at = $1,
+                             flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE($4, flow_version) ELSE flow_version END
               WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
         )
         .bind(now)
         .bind(run_id)
         .bind(owner)
+        .bind(flow_version)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -928,12 +929,14 @@ impl PostgresStore {
         &self,
         run_id: i64,
         owner: &str,
+        flow_version: Option<&str>,
         at: i64,
         failure: &FailureRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
-            "UPDATE runs SET status = 'queued', next_attempt_at = $1, lease_owner = NULL, lease_expires_at = NULL,
+            "UPDATE runs SET status = 'queued', next_attempt_at = $1, flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE($10, flow_version) ELSE flow_version END,
+                             lease_owner = NULL, lease_expires_at = NULL,
                              last_error = $2, last_error_kind = $3, last_error_status = $4, last_error_step = $5,
                              last_error_request_id = $6, updated_at = $7
               WHERE id = $8 AND lease_owner = $9 AND status = 'running'",
@@ -947,6 +950,7 @@ impl PostgresStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
+        .bind(flow_version)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -957,13 +961,15 @@ impl PostgresStore {
         &self,
         run_id: i64,
         owner: &str,
+        flow_version: Option<&str>,
         failure: &FailureRecord,
         order_failed: Option<(&str, &str)>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let changed = sqlx::query(
-            "UPDATE runs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL,
+            "UPDATE runs SET status = 'dead', flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE($10, flow_version) ELSE flow_version END,
+                             lease_owner = NULL, lease_expires_at = NULL,
                              last_error = $1, last_error_kind = $2, last_error_status = $3, last_error_step = $4,
                              last_error_request_id = $5, finished_at = $6, updated_at = $7
               WHERE id = $8 AND lease_owner = $9 AND status = 'running'",
@@ -977,6 +983,7 @@ impl PostgresStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
+        .bind(flow_version)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -1100,15 +1107,18 @@ impl PostgresStore {
         name: &str,
         input: Option<&serde_json::Value>,
         now: i64,
-    ) -> Result<u32, StoreError> {
-        let attempts: Option<i64> = sqlx::query_scalar(
+    ) -> Result<StepStart, StoreError> {
+        // Another attempt keeps the previous one's failure kind, or makes it `outcome_unknown`
+        // if that one never finished (a crash), so that the caller knows whether to look first.
+        let row = sqlx::query(
             "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
              VALUES ($1, $2, $3, 'started', 1, $5, $4)
              ON CONFLICT (idempotency_key) DO UPDATE
                 SET status = 'started', attempts = steps.attempts + 1, run_id = COALESCE(excluded.run_id, steps.run_id),
-                    input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL
+                    input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL,
+                    error_kind = CASE WHEN steps.status = 'started' THEN 'outcome_unknown' ELSE steps.error_kind END
               WHERE steps.status != 'succeeded'
-             RETURNING attempts",
+             RETURNING attempts, error_kind",
         )
         .bind(key)
         .bind(run_id)
@@ -1117,9 +1127,38 @@ impl PostgresStore {
         .bind(input.map(serde_json::Value::to_string))
         .fetch_optional(&self.pool)
         .await?;
-        let attempts = attempts
-            .ok_or_else(|| StoreError::Corrupt(format!("step {key} has already succeeded")))?;
-        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+        match row {
+            Some(row) => step_start_from_row(&row),
+            None => {
+                let done = self.step(key).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("step {key} neither begun nor found"))
+                })?;
+                Ok(StepStart::Succeeded(done.output))
+            }
+        }
+    }
+
+    pub async fn record_step(
+        &self,
+        run_id: Option<i64>,
+        key: &str,
+        name: &str,
+        output: &serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
+             VALUES ($1, $2, $3, 'succeeded', 1, $4, $5, $5)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(run_id)
+        .bind(name)
+        .bind(output.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub async fn succeed_step(
@@ -1704,17 +1743,6 @@ const ORDER_SELECT_RECENT: &str = concat!(
     order_columns!(),
     " FROM orders ORDER BY created_at DESC, id LIMIT $1"
 );
-
-async fn fetch_order(
-    tx: &mut Transaction<'static, Postgres>,
-    id: &str,
-) -> Result<OrderRecord, StoreError> {
-    let row = sqlx::query(ORDER_SELECT_BY_ID)
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
-    order_from_row(&row)
-}
 
 const RUN_SELECT_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1");
 const RUN_SELECT_RECENT: &str = concat!(

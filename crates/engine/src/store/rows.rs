@@ -9,9 +9,12 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
+use paybridge_model::FailureKind;
+
 use super::{
-    DeploymentRecord, FlowVersionRecord, OrderRecord, RefundRecord, RefundStatus, RunRecord,
-    RunStatus, SealedSecret, StepRecord, StepStatus, StoreError, TokenRecord, parse_kind,
+    ClaimedRun, DeploymentRecord, FlowVersionRecord, InboxEvent, OrderRecord, RefundRecord,
+    RefundStatus, RunRecord, RunStatus, SealedSecret, StepRecord, StepStart, StepStatus,
+    StoreError, TokenRecord, parse_kind,
 };
 
 /// The column types the stores use, read by name from either backend's rows.
@@ -230,6 +233,57 @@ pub(super) fn run_from_row(row: &impl Columns) -> Result<RunRecord, StoreError> 
         finished_at: row.maybe_int("finished_at")?,
         flow_version: row.maybe_text("flow_version")?,
         flow_version_pinned: row.int("flow_version_pinned")? != 0,
+    })
+}
+
+/// What a claim returns: the run, and its event read in the same statement.
+macro_rules! claim_returning {
+    () => {
+        "RETURNING id, inbox_id, flow, entity_key, attempt, flow_version, flow_version_pinned,
+           (SELECT source FROM inbox WHERE inbox.id = runs.inbox_id) AS event_source,
+           (SELECT dedupe_key FROM inbox WHERE inbox.id = runs.inbox_id) AS event_dedupe_key,
+           (SELECT event_type FROM inbox WHERE inbox.id = runs.inbox_id) AS event_type,
+           (SELECT entity_key FROM inbox WHERE inbox.id = runs.inbox_id) AS event_entity_key,
+           (SELECT payload FROM inbox WHERE inbox.id = runs.inbox_id) AS event_payload,
+           (SELECT received_at FROM inbox WHERE inbox.id = runs.inbox_id) AS event_received_at"
+    };
+}
+pub(super) use claim_returning;
+
+pub(super) fn claimed_from_row(row: &impl Columns) -> Result<ClaimedRun, StoreError> {
+    let inbox_id = row.int("inbox_id")?;
+    let event = (|| {
+        let payload = row.maybe_text("event_payload").ok()??;
+        Some(InboxEvent {
+            id: inbox_id,
+            source: row.maybe_text("event_source").ok()??,
+            dedupe_key: row.maybe_text("event_dedupe_key").ok()??,
+            event_type: row.maybe_text("event_type").ok()??,
+            entity_key: row.maybe_text("event_entity_key").ok()??,
+            payload: serde_json::from_str(&payload).ok()?,
+            received_at: row.maybe_int("event_received_at").ok()??,
+        })
+    })();
+    Ok(ClaimedRun {
+        id: row.int("id")?,
+        inbox_id,
+        flow: row.text("flow")?,
+        entity_key: row.text("entity_key")?,
+        attempt: u32::try_from(row.int("attempt")?).unwrap_or(u32::MAX),
+        flow_version: row.maybe_text("flow_version")?,
+        flow_version_pinned: row.int("flow_version_pinned")? != 0,
+        event,
+    })
+}
+
+/// The step upsert's `RETURNING attempts, error_kind`: on another attempt, `error_kind` is the
+/// kind of the previous attempt's failure (`outcome_unknown` when it never finished).
+pub(super) fn step_start_from_row(row: &impl Columns) -> Result<StepStart, StoreError> {
+    let attempt = u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX);
+    let previous = parse_kind(row.maybe_text("error_kind")?);
+    Ok(StepStart::Begun {
+        attempt,
+        uncertain: attempt > 1 && previous.is_none_or(|k| k == FailureKind::OutcomeUnknown),
     })
 }
 

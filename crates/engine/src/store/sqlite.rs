@@ -5,23 +5,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use paybridge_model::OrderStatus;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Connection as _, Row, Sqlite, Transaction};
 
 use super::rows::{
-    TokenRow, bucket_size, count, deployment_from_row, flow_version_from_row, millis,
-    order_columns, order_from_row, refund_columns, refund_from_row, run_columns, run_from_row,
-    sealed_from_row, step_columns, step_from_row, token_record,
+    TokenRow, bucket_size, claim_returning, claimed_from_row, count, deployment_from_row,
+    flow_version_from_row, millis, order_columns, order_from_row, refund_columns, refund_from_row,
+    run_columns, run_from_row, sealed_from_row, step_columns, step_from_row, step_start_from_row,
+    token_record,
 };
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
     FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
     OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome,
     RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord,
-    StoreError, TokenRecord,
+    StepStart, StoreError, TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
@@ -48,7 +50,7 @@ struct Offer {
 const INGEST_BATCH: usize = 512;
 
 /// Writes offered events in batches: one transaction for whatever has queued up meanwhile.
-async fn ingest(writer: SqlitePool, mut offers: tokio::sync::mpsc::Receiver<Offer>) {
+async fn ingest(writer: Writer, mut offers: tokio::sync::mpsc::Receiver<Offer>) {
     let mut batch = Vec::with_capacity(INGEST_BATCH);
     while offers.recv_many(&mut batch, INGEST_BATCH).await > 0 {
         let results = ingest_batch(&writer, &batch).await;
@@ -70,8 +72,9 @@ async fn ingest(writer: SqlitePool, mut offers: tokio::sync::mpsc::Receiver<Offe
     }
 }
 
-async fn ingest_batch(writer: &SqlitePool, batch: &[Offer]) -> Result<Vec<Accepted>, StoreError> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+async fn ingest_batch(writer: &Writer, batch: &[Offer]) -> Result<Vec<Accepted>, StoreError> {
+    let mut conn = writer.lock().await;
+    let mut tx = begin(&mut conn).await?;
     let mut results = Vec::with_capacity(batch.len());
     for offer in batch {
         let event = &offer.event;
@@ -116,13 +119,23 @@ async fn ingest_batch(writer: &SqlitePool, batch: &[Offer]) -> Result<Vec<Accept
     Ok(results)
 }
 
+/// The one connection that writes, used directly rather than through a pool: sqlx's pool pings
+/// a connection's thread each time one is given back (and, by default, each time one is
+/// taken), and with a single writer every such round trip would hold up every other write.
+type Writer = std::sync::Arc<tokio::sync::Mutex<SqliteConnection>>;
+
+/// Begins a write transaction that takes SQLite's write lock at once.
+async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>, StoreError> {
+    Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers (WAL: they never wait for the writer).
     pool: SqlitePool,
     /// The one connection that writes: writers queue here, in order, instead of contending
     /// for SQLite's lock and sleeping in its busy handler.
-    writer: SqlitePool,
+    writer: Writer,
     /// Events for the ingest task (group commit).
     ingest: tokio::sync::mpsc::Sender<Offer>,
     path: PathBuf,
@@ -138,14 +151,19 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
             // Pages freed by retention go back to the file system (see `prune`).
-            .auto_vacuum(SqliteAutoVacuum::Incremental);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
-            .await?;
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
+            // Checkpoint the WAL every ~40 MB rather than SQLite's ~4 MB: each checkpoint copies
+            // pages back and syncs the file while the writer waits, and a hot page written many
+            // times in between is copied once.
+            .pragma("wal_autocheckpoint", "10000");
+        // No ping before each use (sqlx's default): a file on this machine does not hang up,
+        // and the ping is a round trip to the connection's thread.
+        let writer: Writer = std::sync::Arc::new(tokio::sync::Mutex::new(
+            SqliteConnection::connect_with(&options).await?,
+        ));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let (offers, offered) = tokio::sync::mpsc::channel(4 * INGEST_BATCH);
@@ -167,11 +185,7 @@ impl SqliteStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
-        self.writer.close().await;
-    }
-
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        // The writer closes when the last clone of the store (and the ingest task) is gone.
     }
 
     /// A file made before auto-vacuum was set keeps its old mode until a full `VACUUM`: run it
@@ -181,7 +195,7 @@ impl SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         if mode != 2 {
-            let mut conn = self.writer.acquire().await?;
+            let mut conn = self.writer.lock().await;
             sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
                 .execute(&mut *conn)
                 .await?;
@@ -205,7 +219,8 @@ impl SqliteStore {
         .await?;
         let below_id = oldest_kept.map_or(0, |id| id + 1);
         loop {
-            let mut tx = self.begin().await?;
+            let mut writer = self.writer.lock().await;
+            let mut tx = begin(&mut writer).await?;
             let ids: Vec<i64> = sqlx::query_scalar(
                 "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded')
                    AND (updated_at < ?1 OR id < ?2) LIMIT ?3",
@@ -240,15 +255,15 @@ impl SqliteStore {
                 AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)",
         )
         .bind(cutoffs.finished_before_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?
         .rows_affected();
         // Leases a day past their end (quota buckets are trimmed as they are spent).
         sqlx::query("DELETE FROM leases WHERE until_ms < ?")
             .bind(cutoffs.now_ms - 86_400_000)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.writer.lock().await;
         let free_before: i64 = sqlx::query_scalar("PRAGMA freelist_count")
             .fetch_one(&mut *conn)
             .await?;
@@ -273,10 +288,11 @@ impl SqliteStore {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
         )
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         for (version, sql) in MIGRATIONS {
-            let mut tx = self.begin().await?;
+            let mut writer = self.writer.lock().await;
+            let mut tx = begin(&mut writer).await?;
             let applied: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
                     .bind(version)
@@ -296,7 +312,8 @@ impl SqliteStore {
     }
 
     pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = begin(&mut writer).await?;
         if let Some(existing) = sqlx::query(ORDER_SELECT_BY_KEY)
             .bind(&order.idempotency_key)
             .fetch_optional(&mut *tx)
@@ -305,21 +322,14 @@ impl SqliteStore {
             tx.commit().await?;
             return Ok(Admission::Existing(order_from_row(&existing)?));
         }
-        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM orders WHERE reference = ?")
-            .bind(&order.reference)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Err(StoreError::ReferenceTaken {
-                reference: order.reference.clone(),
-            });
-        }
         let inbox_id = insert_event(&mut tx, &order.event, now).await?;
-        sqlx::query(
+        // A reference already taken fails the insert (UNIQUE): nothing of this admission stays.
+        let inserted = sqlx::query(concat!(
             "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
                                  amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+            order_columns!()
+        ))
         .bind(&order.id)
         .bind(&order.reference)
         .bind(&order.idempotency_key)
@@ -333,9 +343,15 @@ impl SqliteStore {
         .bind(&order.card_last4)
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let record = fetch_order(&mut tx, &order.id).await?;
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(db) if db.is_unique_violation() => StoreError::ReferenceTaken {
+                reference: order.reference.clone(),
+            },
+            _ => StoreError::from(e),
+        })?;
+        let record = order_from_row(&inserted)?;
         tx.commit().await?;
         Ok(Admission::Admitted(record))
     }
@@ -374,12 +390,14 @@ impl SqliteStore {
         runs: &[NewRun],
         now: i64,
     ) -> Result<OrderRecord, StoreError> {
-        let mut tx = self.begin().await?;
-        let changed = sqlx::query(
+        let mut writer = self.writer.lock().await;
+        let mut tx = begin(&mut writer).await?;
+        let updated = sqlx::query(concat!(
             "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
                                status_detail = ?, failure_kind = ?, updated_at = ?
-             WHERE id = ?",
-        )
+             WHERE id = ? RETURNING ",
+            order_columns!()
+        ))
         .bind(update.status.as_str())
         .bind(&update.payment_id)
         .bind(&update.payment_status)
@@ -388,16 +406,13 @@ impl SqliteStore {
         .bind(update.failure_kind.map(|k| k.as_str()))
         .bind(now)
         .bind(order_id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!("order {order_id}")));
-        }
+        .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
+        let record = order_from_row(&updated)?;
         for run in runs {
             insert_run(&mut tx, run, now).await?;
         }
-        let record = fetch_order(&mut tx, order_id).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -409,7 +424,8 @@ impl SqliteStore {
         note: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "INSERT OR IGNORE INTO flow_versions (name, version, text, origin, recorded_ms)
              VALUES (?, ?, ?, ?, ?)",
@@ -453,7 +469,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM console_sessions WHERE last_seen_ms < ?")
             .bind(expired_before_ms)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         sqlx::query(
             "INSERT INTO console_sessions (id_hash, token_id, csrf, last_seen_ms) VALUES (?, ?, ?, ?)",
@@ -462,7 +478,7 @@ impl SqliteStore {
         .bind(&session.token_id)
         .bind(&session.csrf)
         .bind(session.last_seen_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -489,7 +505,7 @@ impl SqliteStore {
         sqlx::query("UPDATE console_sessions SET last_seen_ms = ? WHERE id_hash = ?")
             .bind(now_ms)
             .bind(id_hash)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }
@@ -497,7 +513,7 @@ impl SqliteStore {
     pub async fn close_session(&self, id_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?")
             .bind(id_hash)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }
@@ -512,14 +528,14 @@ impl SqliteStore {
             sqlx::query("INSERT OR IGNORE INTO overview_samples (at_ms, sample) VALUES (?, ?)")
                 .bind(at_ms)
                 .bind(sample)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.lock().await)
                 .await?
                 .rows_affected()
                 > 0;
         if inserted {
             sqlx::query("DELETE FROM overview_samples WHERE at_ms < ?")
                 .bind(keep_after_ms)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.lock().await)
                 .await?;
         }
         Ok(inserted)
@@ -552,7 +568,7 @@ impl SqliteStore {
         .bind(&version.text)
         .bind(&version.origin)
         .bind(version.recorded_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -601,7 +617,7 @@ impl SqliteStore {
         sqlx::query("UPDATE runs SET flow_version_pinned = ?1 WHERE id = ?2")
             .bind(i64::from(pinned))
             .bind(run_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }
@@ -610,7 +626,7 @@ impl SqliteStore {
         sqlx::query("UPDATE runs SET flow_version = ?1 WHERE id = ?2 AND flow_version_pinned = 0 AND (flow_version IS NULL OR flow_version <> ?1)")
             .bind(version)
             .bind(run_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }
@@ -620,7 +636,8 @@ impl SqliteStore {
         refund: &NewRefund,
         now: i64,
     ) -> Result<RefundAdmission, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = begin(&mut writer).await?;
         // One refund decision at a time per order.
         let order = sqlx::query(concat!(
             "SELECT ",
@@ -768,7 +785,7 @@ impl SqliteStore {
         .bind(outcome.detail)
         .bind(now)
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?
         .rows_affected();
         if changed == 0 {
@@ -841,7 +858,7 @@ impl SqliteStore {
             .bind(detail)
             .bind(now)
             .bind(order_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }
@@ -865,7 +882,7 @@ impl SqliteStore {
         .bind(payment_id)
         .bind(now)
         .bind(order_id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -897,7 +914,7 @@ impl SqliteStore {
         now: i64,
         lease: Duration,
     ) -> Result<Option<ClaimedRun>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "UPDATE runs
                 SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, attempt = attempt + 1, updated_at = ?3
               WHERE id = (
@@ -918,23 +935,16 @@ impl SqliteStore {
                                        AND e.status IN ('queued', 'running'))
                              ORDER BY r.next_attempt_at, r.id LIMIT 1))
                      ORDER BY next_attempt_at, id LIMIT 1)
-            RETURNING id, inbox_id, flow, entity_key, attempt",
+            ",
+            claim_returning!()
+        ),
         )
         .bind(owner)
         .bind(now + millis(lease))
         .bind(now)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.lock().await)
         .await?;
-        row.map(|row| {
-            Ok(ClaimedRun {
-                id: row.try_get("id")?,
-                inbox_id: row.try_get("inbox_id")?,
-                flow: row.try_get("flow")?,
-                entity_key: row.try_get("entity_key")?,
-                attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
-            })
-        })
-        .transpose()
+        row.as_ref().map(claimed_from_row).transpose()
     }
 
     pub async fn renew_lease(
@@ -951,23 +961,31 @@ impl SqliteStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?
         .rows_affected();
         Ok(changed == 1)
     }
 
-    pub async fn finish_run(&self, run_id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        owner: &str,
+        flow_version: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
             "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
                              last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
-                             finished_at = ?1, updated_at = ?1
+                             finished_at = ?1, updated_at = ?1,
+                             flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?4, flow_version) ELSE flow_version END
               WHERE id = ?2 AND lease_owner = ?3 AND status = 'running'",
         )
         .bind(now)
         .bind(run_id)
         .bind(owner)
-        .execute(&self.writer)
+        .bind(flow_version)
+        .execute(&mut *self.writer.lock().await)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -977,17 +995,20 @@ impl SqliteStore {
         &self,
         run_id: i64,
         owner: &str,
+        flow_version: Option<&str>,
         at: i64,
         failure: &FailureRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
-            "UPDATE runs SET status = 'queued', next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+            "UPDATE runs SET status = 'queued', next_attempt_at = ?, flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
+                             lease_owner = NULL, lease_expires_at = NULL,
                              last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
                              last_error_request_id = ?, updated_at = ?
               WHERE id = ? AND lease_owner = ? AND status = 'running'",
         )
         .bind(at)
+        .bind(flow_version)
         .bind(&failure.message)
         .bind(failure.kind.as_str())
         .bind(failure.http_status.map(i64::from))
@@ -996,7 +1017,7 @@ impl SqliteStore {
         .bind(now)
         .bind(run_id)
         .bind(owner)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -1006,17 +1027,21 @@ impl SqliteStore {
         &self,
         run_id: i64,
         owner: &str,
+        flow_version: Option<&str>,
         failure: &FailureRecord,
         order_failed: Option<(&str, &str)>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = begin(&mut writer).await?;
         let changed = sqlx::query(
-            "UPDATE runs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL,
+            "UPDATE runs SET status = 'dead', flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
+                             lease_owner = NULL, lease_expires_at = NULL,
                              last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
                              last_error_request_id = ?, finished_at = ?, updated_at = ?
               WHERE id = ? AND lease_owner = ? AND status = 'running'",
         )
+        .bind(flow_version)
         .bind(&failure.message)
         .bind(failure.kind.as_str())
         .bind(failure.http_status.map(i64::from))
@@ -1054,7 +1079,7 @@ impl SqliteStore {
         )
         .bind(now)
         .bind(run_id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -1067,7 +1092,7 @@ impl SqliteStore {
         )
         .bind(now)
         .bind(run_id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?
         .rows_affected();
         Ok(changed == 1)
@@ -1143,26 +1168,58 @@ impl SqliteStore {
         name: &str,
         input: Option<&serde_json::Value>,
         now: i64,
-    ) -> Result<u32, StoreError> {
-        let attempts: Option<i64> = sqlx::query_scalar(
+    ) -> Result<StepStart, StoreError> {
+        // Another attempt keeps the previous one's failure kind, or makes it `outcome_unknown`
+        // if that one never finished (a crash), so that the caller knows whether to look first.
+        let row = sqlx::query(
             "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
              VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
              ON CONFLICT (idempotency_key) DO UPDATE
                 SET status = 'started', attempts = steps.attempts + 1, run_id = COALESCE(excluded.run_id, steps.run_id),
-                    input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL
+                    input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL,
+                    error_kind = CASE WHEN steps.status = 'started' THEN 'outcome_unknown' ELSE steps.error_kind END
               WHERE steps.status != 'succeeded'
-             RETURNING attempts",
+             RETURNING attempts, error_kind",
         )
         .bind(key)
         .bind(run_id)
         .bind(name)
         .bind(now)
         .bind(input.map(serde_json::Value::to_string))
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.lock().await)
         .await?;
-        let attempts = attempts
-            .ok_or_else(|| StoreError::Corrupt(format!("step {key} has already succeeded")))?;
-        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+        match row {
+            Some(row) => step_start_from_row(&row),
+            None => {
+                let done = self.step(key).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("step {key} neither begun nor found"))
+                })?;
+                Ok(StepStart::Succeeded(done.output))
+            }
+        }
+    }
+
+    pub async fn record_step(
+        &self,
+        run_id: Option<i64>,
+        key: &str,
+        name: &str,
+        output: &serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
+             VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?5)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(run_id)
+        .bind(name)
+        .bind(output.to_string())
+        .bind(now)
+        .execute(&mut *self.writer.lock().await)
+        .await?;
+        Ok(())
     }
 
     pub async fn succeed_step(
@@ -1178,7 +1235,7 @@ impl SqliteStore {
         .bind(output.to_string())
         .bind(now)
         .bind(key)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -1200,7 +1257,7 @@ impl SqliteStore {
         .bind(&failure.request_id)
         .bind(now)
         .bind(key)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -1221,7 +1278,7 @@ impl SqliteStore {
         .bind(&secret.sealed)
         .bind(now)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -1263,7 +1320,7 @@ impl SqliteStore {
         .bind(now)
         .bind(name)
         .bind(old_key_id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1271,7 +1328,7 @@ impl SqliteStore {
     pub async fn vault_delete(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM vault_secrets WHERE name = ?")
             .bind(name)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1287,7 +1344,7 @@ impl SqliteStore {
         )
         .bind(name)
         .bind(value)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(
             sqlx::query_scalar("SELECT value FROM vault_meta WHERE name = ?")
@@ -1309,7 +1366,7 @@ impl SqliteStore {
         .bind(&connection.vendor)
         .bind(connection.settings.to_string())
         .bind(connection.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -1317,7 +1374,7 @@ impl SqliteStore {
     pub async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM connections WHERE name = ?")
             .bind(name)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1353,7 +1410,7 @@ impl SqliteStore {
         .bind(&token.role)
         .bind(&token.secret_hash)
         .bind(token.created_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -1385,7 +1442,7 @@ impl SqliteStore {
         sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
             .bind(now)
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }
@@ -1395,7 +1452,7 @@ impl SqliteStore {
             sqlx::query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
                 .bind(now)
                 .bind(id)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.lock().await)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1420,7 +1477,7 @@ impl SqliteStore {
         .bind(holder)
         .bind(now.saturating_add(ttl_ms))
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1442,7 +1499,7 @@ impl SqliteStore {
         .bind(name)
         .bind(sealed)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -1462,7 +1519,7 @@ impl SqliteStore {
         sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
             .bind(name)
             .bind(holder)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(())
     }
@@ -1479,7 +1536,8 @@ impl SqliteStore {
         cost: u64,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = begin(&mut writer).await?;
         let paused: Option<i64> =
             sqlx::query_scalar("SELECT until_ms FROM quota_pauses WHERE key = ? AND until_ms > ?")
                 .bind(key)
@@ -1582,7 +1640,7 @@ impl SqliteStore {
         )
         .bind(key)
         .bind(until_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -1620,7 +1678,7 @@ impl SqliteStore {
         .bind(key)
         .bind(value)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         self.xref(system, kind, key)
             .await?
@@ -1667,7 +1725,7 @@ impl SqliteStore {
 /// it is.
 /// Commits a new event to the inbox (its dedupe key must be new); returns its id.
 async fn insert_event(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     event: &NewEvent,
     now: i64,
 ) -> Result<i64, StoreError> {
@@ -1686,7 +1744,7 @@ async fn insert_event(
 }
 
 async fn insert_run(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     run: &NewRun,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -1736,17 +1794,6 @@ const ORDER_SELECT_RECENT: &str = concat!(
     order_columns!(),
     " FROM orders ORDER BY created_at DESC, id LIMIT ?"
 );
-
-async fn fetch_order(
-    tx: &mut Transaction<'static, Sqlite>,
-    id: &str,
-) -> Result<OrderRecord, StoreError> {
-    let row = sqlx::query(ORDER_SELECT_BY_ID)
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
-    order_from_row(&row)
-}
 
 const RUN_SELECT_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?");
 const RUN_SELECT_RECENT: &str = concat!(

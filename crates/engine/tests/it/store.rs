@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use paybridge_engine::store::{
-    Admission, FailureRecord, NewEvent, NewOrder, NewRun, PaymentUpdate, RunStatus, StepStatus,
-    Store, StoreError,
+    Admission, FailureRecord, NewEvent, NewOrder, NewRun, PaymentUpdate, RunStatus, StepStart,
+    StepStatus, Store, StoreError,
 };
 use paybridge_model::{FailureKind, OrderStatus};
 
@@ -121,7 +121,7 @@ async fn runs_of_one_entity_never_overtake_each_other() {
         assert_eq!(second.entity_key, "customer:bob");
         assert!(store.claim_run("w3", 20, LEASE).await.unwrap().is_none());
 
-        assert!(store.finish_run(first.id, "w1", 30).await.unwrap());
+        assert!(store.finish_run(first.id, "w1", None, 30).await.unwrap());
         let third = store.claim_run("w3", 30, LEASE).await.unwrap().unwrap();
         assert_eq!(third.entity_key, "customer:ada");
         assert!(third.id > first.id);
@@ -149,9 +149,14 @@ async fn an_expired_lease_passes_the_run_to_another_worker() {
                 .await
                 .unwrap()
         );
-        assert!(!store.finish_run(run.id, "crashed", 1002).await.unwrap());
+        assert!(
+            !store
+                .finish_run(run.id, "crashed", None, 1002)
+                .await
+                .unwrap()
+        );
         assert!(store.renew_lease(run.id, "w2", 1002, lease).await.unwrap());
-        assert!(store.finish_run(run.id, "w2", 1003).await.unwrap());
+        assert!(store.finish_run(run.id, "w2", None, 1003).await.unwrap());
     }
 }
 
@@ -163,7 +168,14 @@ async fn retries_wait_their_turn_and_dead_letters_can_be_replayed() {
         let run = store.claim_run("w", 0, LEASE).await.unwrap().unwrap();
         assert!(
             store
-                .retry_run(run.id, "w", 5_000, &failure(FailureKind::Transient), 10)
+                .retry_run(
+                    run.id,
+                    "w",
+                    None,
+                    5_000,
+                    &failure(FailureKind::Transient),
+                    10
+                )
                 .await
                 .unwrap()
         );
@@ -174,7 +186,14 @@ async fn retries_wait_their_turn_and_dead_letters_can_be_replayed() {
 
         assert!(
             store
-                .dead_letter_run(again.id, "w", &failure(FailureKind::Permanent), None, 5_001)
+                .dead_letter_run(
+                    again.id,
+                    "w",
+                    Some("v2"),
+                    &failure(FailureKind::Permanent),
+                    None,
+                    5_001
+                )
                 .await
                 .unwrap()
         );
@@ -186,33 +205,60 @@ async fn retries_wait_their_turn_and_dead_letters_can_be_replayed() {
         );
         assert_eq!(dead.last_error_kind, Some(FailureKind::Permanent));
         assert_eq!(dead.last_error_status, Some(500));
+        assert_eq!(
+            dead.flow_version.as_deref(),
+            Some("v2"),
+            "noted with the outcome"
+        );
         assert!(
             store.claim_run("w", 9_999, LEASE).await.unwrap().is_none(),
             "dead runs stay put"
         );
 
+        // Replayed on its original version: the claim says which, and the outcome keeps it.
+        store.pin_run_flow_version(again.id, true).await.unwrap();
         assert!(store.requeue_run(again.id, 10_000).await.unwrap());
         let replayed = store.claim_run("w", 10_000, LEASE).await.unwrap().unwrap();
         assert_eq!(replayed.id, again.id);
         assert_eq!(replayed.attempt, 1, "a replay starts a fresh retry budget");
+        assert_eq!(
+            (
+                replayed.flow_version.as_deref(),
+                replayed.flow_version_pinned
+            ),
+            (Some("v2"), true)
+        );
+        let event = replayed
+            .event
+            .as_ref()
+            .expect("the event comes with the claim");
+        let stored = store.inbox_event(replayed.inbox_id).await.unwrap();
+        assert_eq!(
+            (event.id, &event.dedupe_key, &event.payload),
+            (stored.id, &stored.dedupe_key, &stored.payload)
+        );
         assert!(
             !store.requeue_run(again.id, 10_001).await.unwrap(),
             "a running run is not requeued"
         );
+        assert!(
+            store
+                .finish_run(again.id, "w", Some("v3"), 10_002)
+                .await
+                .unwrap()
+        );
+        let finished = store.run(again.id).await.unwrap().unwrap();
+        assert_eq!(finished.flow_version.as_deref(), Some("v2"), "pinned");
     }
 }
 
 #[tokio::test]
 async fn steps_count_attempts_and_keep_their_result() {
+    let begun = |attempt, uncertain| StepStart::Begun { attempt, uncertain };
     for db in backends().await {
         let store = db.open().await;
-        assert_eq!(
-            store
-                .begin_step(None, "k", "zoho-books.invoice", None, 1)
-                .await
-                .unwrap(),
-            1
-        );
+        let begin = |now| store.begin_step(None, "k", "zoho-books.invoice", None, now);
+        assert_eq!(begin(1).await.unwrap(), begun(1, false));
         let started = store.step("k").await.unwrap().unwrap();
         assert_eq!(started.status, StepStatus::Started);
         store
@@ -225,11 +271,23 @@ async fn steps_count_attempts_and_keep_their_result() {
             (StepStatus::Failed, Some(FailureKind::OutcomeUnknown))
         );
         assert_eq!(
-            store
-                .begin_step(None, "k", "zoho-books.invoice", None, 3)
-                .await
-                .unwrap(),
-            2
+            begin(3).await.unwrap(),
+            begun(2, true),
+            "the failed attempt may have taken effect"
+        );
+        store
+            .fail_step("k", &failure(FailureKind::Transient), 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            begin(3).await.unwrap(),
+            begun(3, false),
+            "a transient failure took no effect"
+        );
+        assert_eq!(
+            begin(3).await.unwrap(),
+            begun(4, true),
+            "an attempt that never finished (a crash) may have"
         );
         store
             .succeed_step("k", &serde_json::json!({"invoice_id": "9"}), 4)
@@ -238,13 +296,12 @@ async fn steps_count_attempts_and_keep_their_result() {
         let done = store.step("k").await.unwrap().unwrap();
         assert_eq!(done.status, StepStatus::Succeeded);
         assert_eq!(done.output, Some(serde_json::json!({"invoice_id": "9"})));
-        assert!(
-            store
-                .begin_step(None, "k", "zoho-books.invoice", None, 5)
-                .await
-                .is_err(),
-            "a finished step is not begun again"
+        assert_eq!(
+            begin(5).await.unwrap(),
+            StepStart::Succeeded(Some(serde_json::json!({"invoice_id": "9"}))),
+            "a finished step is not begun again: its result is returned"
         );
+        assert_eq!(store.step("k").await.unwrap().unwrap().attempts, 4);
         store
             .fail_step("k", &failure(FailureKind::Permanent), 6)
             .await
@@ -253,6 +310,22 @@ async fn steps_count_attempts_and_keep_their_result() {
             store.step("k").await.unwrap().unwrap().status,
             StepStatus::Succeeded,
             "nor failed afterwards"
+        );
+
+        // A step with nothing to call is recorded in one write; the first record stands.
+        let outputs = serde_json::json!({"total": "10.00"});
+        store
+            .record_step(None, "o", "outputs", &outputs, 7)
+            .await
+            .unwrap();
+        store
+            .record_step(None, "o", "outputs", &serde_json::json!({}), 8)
+            .await
+            .unwrap();
+        let recorded = store.step("o").await.unwrap().unwrap();
+        assert_eq!(
+            (recorded.status, recorded.output, recorded.finished_at),
+            (StepStatus::Succeeded, Some(outputs), Some(7))
         );
     }
 }
@@ -351,7 +424,7 @@ async fn finished_runs(store: &Store, prefix: &str, count: usize, at: i64, paylo
             .await
             .unwrap();
         store.succeed_step(&key, &input, at).await.unwrap();
-        assert!(store.finish_run(run.id, "w", at).await.unwrap());
+        assert!(store.finish_run(run.id, "w", None, at).await.unwrap());
     }
 }
 
@@ -376,6 +449,7 @@ async fn retention_prunes_old_and_surplus_history_keeps_dead_letters_and_shrinks
             .dead_letter_run(
                 dead.id,
                 "w",
+                None,
                 &failure(FailureKind::Permanent),
                 None,
                 now - 40 * day,
@@ -453,6 +527,7 @@ async fn a_dead_letter_and_its_orders_sync_failure_are_one_commit() {
                 .dead_letter_run(
                     run.id,
                     "w",
+                    None,
                     &failure(FailureKind::Permanent),
                     Some((&order.id, "Zoho sync failed: no")),
                     3,
@@ -477,6 +552,7 @@ async fn a_dead_letter_and_its_orders_sync_failure_are_one_commit() {
                 .dead_letter_run(
                     claimed.id,
                     "someone-else",
+                    None,
                     &failure(FailureKind::Permanent),
                     Some((&other.id, "no")),
                     6,

@@ -176,7 +176,7 @@ impl Api {
             .unwrap();
         assert!(
             store
-                .dead_letter_run(claimed.id, "test", &failure, None, now)
+                .dead_letter_run(claimed.id, "test", None, &failure, None, now)
                 .await
                 .unwrap()
         );

@@ -328,12 +328,7 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         Some(found) => found,
         None => ctx.org.contacts.iter().collect(),
     };
-    let balances = if candidates.len() > 8 {
-        Some(balances(ctx.org))
-    } else {
-        None
-    };
-    let rows = candidates
+    let found: Vec<&Record> = candidates
         .into_iter()
         .filter(|c| {
             matches(
@@ -357,6 +352,16 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
             Some("Status.Inactive") => text(c, "status") == "inactive",
             Some(_) => false,
         })
+        .collect();
+    // Balances for what is returned: all at once when that is many, else one by one (a
+    // search that finds one contact must not add up every organization's transactions).
+    let balances = if found.len() > 8 {
+        Some(balances(ctx.org))
+    } else {
+        None
+    };
+    let rows = found
+        .into_iter()
         .map(|c| {
             let c = match &balances {
                 Some(all) => with_balances_from(all, c),

@@ -10,7 +10,7 @@ use time::macros::format_description;
 
 use super::{
     BooksError, Ctx, Organization, Record, Reply, amount, apply_update, check_unique, currency_for,
-    customer, date_or_today, decimal, field, find_by_unique, matches, merge_custom_fields, money,
+    customer, date_or_today, decimal, find_by_unique, matches, merge_custom_fields, money,
     newest_first, position, price_lines, round, text, timestamp, today, upsert_body, upsert_key,
     valid_date,
 };
@@ -104,9 +104,8 @@ pub(super) fn build(
     };
     if ctx
         .org
-        .invoices
-        .iter()
-        .any(|i| field(i, "invoice_number").eq_ignore_ascii_case(&number))
+        .invoice_numbers
+        .contains(&number.to_ascii_lowercase())
     {
         // The code for a repeated invoice number is not documented (zoho.md §6).
         return Err(BooksError::new(

@@ -23,7 +23,7 @@ pub(super) use webhooks::{
     control_add as webhooks_control_add, control_deliveries as webhooks_control_deliveries,
 };
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::atomic::AtomicU64;
 
@@ -67,6 +67,8 @@ pub(super) struct Organization {
     pub items: Vec<Record>,
     pub salesorders: Vec<Record>,
     pub invoices: Vec<Record>,
+    /// Invoice numbers (ASCII lower case), which are unique: a new invoice checks here.
+    pub invoice_numbers: HashSet<String>,
     pub payments: Vec<Record>,
     pub payment_refunds: Vec<Record>,
     pub creditnotes: Vec<Record>,
@@ -142,6 +144,7 @@ impl Organization {
             items: Vec::new(),
             salesorders: Vec::new(),
             invoices: Vec::new(),
+            invoice_numbers: HashSet::new(),
             payments: Vec::new(),
             payment_refunds: Vec::new(),
             creditnotes: Vec::new(),
@@ -174,6 +177,8 @@ impl Organization {
             .or_default()
             .invoices
             .push(self.invoices.len());
+        self.invoice_numbers
+            .insert(field(&invoice, "invoice_number").to_ascii_lowercase());
         self.invoices.push(invoice);
     }
 
