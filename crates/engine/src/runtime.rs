@@ -50,16 +50,9 @@ impl RunContext<'_> {
     {
         let store = &self.engine.store;
         // Checked before anything is stored: a card number never reaches the store or a vendor.
-        let pans = paybridge_model::pan::find_in_json(&input);
-        if !pans.is_empty() {
-            let mut error = StepError::permanent(
-                "engine",
-                format!(
-                    "refused to run step {key}: its input holds a card number (at {})",
-                    pans.join(", ")
-                ),
-            );
-            error.step = Some(name.to_string());
+        if let Some(error) = card_number_in(&input, name, |at| {
+            format!("refused to run step {key}: its input holds a card number (at {at})")
+        }) {
             return Err(error);
         }
         let (number, uncertain) = match store
@@ -107,16 +100,9 @@ impl RunContext<'_> {
                 let output = serde_json::to_value(&value).map_err(|e| {
                     StepError::permanent("engine", format!("cannot store the result of {key}: {e}"))
                 })?;
-                let pans = paybridge_model::pan::find_in_json(&output);
-                if !pans.is_empty() {
-                    let mut error = StepError::permanent(
-                        "engine",
-                        format!(
-                            "refused to store a card number from step {key} (at {})",
-                            pans.join(", ")
-                        ),
-                    );
-                    error.step = Some(name.to_string());
+                if let Some(error) = card_number_in(&output, name, |at| {
+                    format!("refused to store a card number from step {key} (at {at})")
+                }) {
                     store
                         .fail_step(key, &error.record(), self.engine.clock.now_ms())
                         .await?;
@@ -155,16 +141,9 @@ impl RunContext<'_> {
         key: &str,
         value: &serde_json::Value,
     ) -> Result<(), StepError> {
-        let pans = paybridge_model::pan::find_in_json(value);
-        if !pans.is_empty() {
-            let mut error = StepError::permanent(
-                "engine",
-                format!(
-                    "refused to store step {key}: it holds a card number (at {})",
-                    pans.join(", ")
-                ),
-            );
-            error.step = Some(name.to_string());
+        if let Some(error) = card_number_in(value, name, |at| {
+            format!("refused to store step {key}: it holds a card number (at {at})")
+        }) {
             return Err(error);
         }
         self.engine
@@ -173,4 +152,20 @@ impl RunContext<'_> {
             .await?;
         Ok(())
     }
+}
+
+/// The error for a card number found in what step `name` would send or keep, if there is one
+/// (`message` is told where it is).
+fn card_number_in(
+    value: &serde_json::Value,
+    name: &str,
+    message: impl FnOnce(String) -> String,
+) -> Option<StepError> {
+    let pans = paybridge_model::pan::find_in_json(value);
+    if pans.is_empty() {
+        return None;
+    }
+    let mut error = StepError::permanent("engine", message(pans.join(", ")));
+    error.step = Some(name.to_string());
+    Some(error)
 }
