@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Order to cash, end to end: `paybridge sandbox` (Cybersource + Zoho, limits off, no latency) in
-# one process, `paybridge serve` (SQLite, 8 workers, budgets off) in another, and a storefront
-# placing ORDERS orders. Prints orders/s and paybridge's CPU time per order.
+# one process, `paybridge serve` (SQLite, 16 workers unless WORKERS=, budgets off) in another,
+# and a storefront placing ORDERS orders. Prints orders/s and the CPU time of both processes.
+# PROFILE=file records paybridge with perf; METRICS=file keeps its /metrics at the end.
 # Usage: bench/o2c.sh [orders] [concurrency]   (builds in release mode)
 set -euo pipefail
 ORDERS=${1:-2000}
@@ -39,7 +40,7 @@ listen = "127.0.0.1:18190"
 [store]
 path = "$WORK/paybridge.db"
 [engine]
-workers = ${WORKERS:-8}
+workers = ${WORKERS:-16}
 test_mode = true
 [cybersource]
 environment = "http://127.0.0.1:18181/"
@@ -75,7 +76,11 @@ fi
 ./target/release/examples/o2c_load "http://127.0.0.1:18190/" storefront-key-0123456789abcdef \
   "$ORDERS" "$CONCURRENCY" "$WORK/paybridge.db"
 if [ -n "${PROFILE:-}" ]; then kill -INT $PERF; wait $PERF || true; fi
-if [ -n "${METRICS:-}" ]; then curl -sf "http://127.0.0.1:18190/metrics" >"$METRICS" || true; fi
+if [ -n "${METRICS:-}" ]; then
+  # METRICS=file: paybridge's /metrics at the end (a viewer token made for the purpose).
+  TOKEN=$(BENCH_SECRET=$SECRET BENCH_ZOHO_SECRET=bench-secret BENCH_ZOHO_REFRESH=1000.bench.refresh BENCH_STOREFRONT=storefront-key-0123456789abcdef ./target/release/paybridge tokens create --config "$WORK/paybridge.toml" --name bench --role viewer 2>"$WORK/token.log" | grep -o 'pb_[A-Za-z0-9_-]*' | head -1)
+  curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:18190/metrics" >"$METRICS" || { echo "metrics: not read"; cat "$WORK/token.log"; }
+fi
 # utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat).
 TICKS=$(awk '{print $14 + $15}' "/proc/$PAYBRIDGE/stat")
 HZ=$(getconf CLK_TCK)

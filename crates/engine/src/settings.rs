@@ -111,7 +111,7 @@ fn default_resolution_delay() -> Duration {
 }
 
 fn default_workers() -> usize {
-    4
+    16
 }
 
 fn default_lease_ms() -> Duration {

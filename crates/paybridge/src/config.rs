@@ -1231,7 +1231,7 @@ mod tests {
             config.cybersource.shared_secret_vault.as_deref(),
             Some("cybersource/shared_secret")
         );
-        assert_eq!(config.engine.workers, 4);
+        assert_eq!(config.engine.workers, 16);
         let plans = config.zoho.quotas.plans().unwrap().unwrap();
         assert_eq!(
             (plans.finance.per_minute, plans.finance.per_day),

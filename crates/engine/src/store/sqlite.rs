@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use paybridge_model::OrderStatus;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::sqlite::{
-    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection as _, Row, Sqlite, Transaction};
 
 use super::rows::{
@@ -119,25 +116,80 @@ async fn ingest_batch(writer: &Writer, batch: &[Offer]) -> Result<Vec<Accepted>,
     Ok(results)
 }
 
-/// The one connection that writes, used directly rather than through a pool: sqlx's pool pings
-/// a connection's thread each time one is given back (and, by default, each time one is
-/// taken), and with a single writer every such round trip would hold up every other write.
+/// The one connection that writes. Connections are used directly rather than through sqlx's
+/// pool, which pings a connection's thread each time one is given back (and, by default, each
+/// time one is taken): a round trip per query, and with a single writer every such round trip
+/// would hold up every other write.
 type Writer = std::sync::Arc<tokio::sync::Mutex<SqliteConnection>>;
+
+/// How many connections read (WAL: readers never wait for the writer, nor it for them).
+const READERS: usize = 4;
+
+/// The reader connections, taken in turn.
+#[derive(Debug)]
+struct Readers {
+    connections: Vec<tokio::sync::Mutex<SqliteConnection>>,
+    next: std::sync::atomic::AtomicUsize,
+}
 
 /// Begins a write transaction that takes SQLite's write lock at once.
 async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>, StoreError> {
     Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
 }
 
+/// A write for the writer task: its statements, run in the current group's transaction; what it
+/// returns is delivered once that transaction is committed (or its commit failed).
+type Job = Box<
+    dyn for<'c> FnOnce(&'c mut SqliteConnection) -> futures::future::BoxFuture<'c, Deliver> + Send,
+>;
+/// Hands a job's result to its caller: `None` once committed, else why the commit failed.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// The most writes one group transaction takes.
+const WRITE_GROUP: usize = 256;
+
+/// Group commit for writes that must be committed before their caller goes on: whatever has
+/// queued while the previous group was being written goes in one transaction, each job back to
+/// back on the one writer connection, and one commit. A job that must be all or nothing on its
+/// own begins a savepoint (`Connection::begin` inside the group's transaction).
+async fn write_groups(writer: Writer, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+    let mut group = Vec::with_capacity(WRITE_GROUP);
+    while jobs.recv_many(&mut group, WRITE_GROUP).await > 0 {
+        let mut conn = writer.lock().await;
+        let mut delivers = Vec::with_capacity(group.len());
+        let committed = match begin(&mut conn).await {
+            Ok(mut tx) => {
+                for job in group.drain(..) {
+                    delivers.push(job(&mut tx).await);
+                }
+                tx.commit().await.map_err(|e| e.to_string())
+            }
+            // The jobs are dropped unrun: their callers hear that nothing was written.
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin a write transaction");
+                group.clear();
+                continue;
+            }
+        };
+        drop(conn);
+        let failure = committed.err();
+        for deliver in delivers {
+            deliver(failure.as_deref());
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers (WAL: they never wait for the writer).
-    pool: SqlitePool,
+    readers: std::sync::Arc<Readers>,
     /// The one connection that writes: writers queue here, in order, instead of contending
     /// for SQLite's lock and sleeping in its busy handler.
     writer: Writer,
     /// Events for the ingest task (group commit).
     ingest: tokio::sync::mpsc::Sender<Offer>,
+    /// Writes for the writer task (group commit).
+    writes: tokio::sync::mpsc::Sender<Job>,
     path: PathBuf,
 }
 
@@ -156,22 +208,28 @@ impl SqliteStore {
             // pages back and syncs the file while the writer waits, and a hot page written many
             // times in between is copied once.
             .pragma("wal_autocheckpoint", "10000");
-        // No ping before each use (sqlx's default): a file on this machine does not hang up,
-        // and the ping is a round trip to the connection's thread.
         let writer: Writer = std::sync::Arc::new(tokio::sync::Mutex::new(
             SqliteConnection::connect_with(&options).await?,
         ));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(tokio::sync::Mutex::new(
+                SqliteConnection::connect_with(&options).await?,
+            ));
+        }
+        let readers = std::sync::Arc::new(Readers {
+            connections: readers,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        });
         let (offers, offered) = tokio::sync::mpsc::channel(4 * INGEST_BATCH);
         tokio::spawn(ingest(writer.clone(), offered));
+        let (writes, written) = tokio::sync::mpsc::channel(4 * WRITE_GROUP);
+        tokio::spawn(write_groups(writer.clone(), written));
         let store = SqliteStore {
-            pool,
+            readers,
             writer,
             ingest: offers,
+            writes,
             path: path.to_path_buf(),
         };
         store.migrate().await?;
@@ -179,20 +237,70 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Runs `op` on the writer connection in the current group transaction (see
+    /// [`write_groups`]) and returns its result once that is committed.
+    async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut SqliteConnection,
+            ) -> futures::future::BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = op(conn).await;
+                let deliver: Deliver = Box::new(move |failure: Option<&str>| {
+                    let _ = answer.send(match failure {
+                        None => result,
+                        Some(e) => {
+                            Err(StoreError::Corrupt(format!("cannot commit the write: {e}")))
+                        }
+                    });
+                });
+                deliver
+            })
+        });
+        self.writes
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Corrupt("the store is closed".into()))?;
+        answered
+            .await
+            .map_err(|_| StoreError::Corrupt("the write was not committed".into()))?
+    }
+
     pub fn location(&self) -> String {
         format!("sqlite:{}", self.path.display())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
-        // The writer closes when the last clone of the store (and the ingest task) is gone.
+        // The connections close when the last clone of the store (and its tasks) is gone;
+        // until then, writes already queued are still committed.
+    }
+
+    /// A reader connection: a free one if there is one, else the next in turn.
+    async fn reader(&self) -> tokio::sync::MutexGuard<'_, SqliteConnection> {
+        let all = &self.readers.connections;
+        let first = self
+            .readers
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..all.len() {
+            if let Ok(free) = all[(first + i) % all.len()].try_lock() {
+                return free;
+            }
+        }
+        all[first % all.len()].lock().await
     }
 
     /// A file made before auto-vacuum was set keeps its old mode until a full `VACUUM`: run it
     /// once, so that from then on pruning shrinks the file.
     async fn ensure_incremental_vacuum(&self) -> Result<(), StoreError> {
         let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.reader().await)
             .await?;
         if mode != 2 {
             let mut conn = self.writer.lock().await;
@@ -215,7 +323,7 @@ impl SqliteStore {
             "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded') ORDER BY id DESC LIMIT 1 OFFSET ?",
         )
         .bind(i64::try_from(cutoffs.keep_runs).unwrap_or(i64::MAX))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?;
         let below_id = oldest_kept.map_or(0, |id| id + 1);
         loop {
@@ -312,48 +420,54 @@ impl SqliteStore {
     }
 
     pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = begin(&mut writer).await?;
-        if let Some(existing) = sqlx::query(ORDER_SELECT_BY_KEY)
-            .bind(&order.idempotency_key)
-            .fetch_optional(&mut *tx)
-            .await?
-        {
-            tx.commit().await?;
-            return Ok(Admission::Existing(order_from_row(&existing)?));
-        }
-        let inbox_id = insert_event(&mut tx, &order.event, now).await?;
-        // A reference already taken fails the insert (UNIQUE): nothing of this admission stays.
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
-                                 amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
-            order_columns!()
-        ))
-        .bind(&order.id)
-        .bind(&order.reference)
-        .bind(&order.idempotency_key)
-        .bind(&order.request_fingerprint)
-        .bind(inbox_id)
-        .bind(OrderStatus::PendingPayment.as_str())
-        .bind(&order.currency)
-        .bind(order.amount_minor)
-        .bind(&order.customer_email)
-        .bind(&order.card_brand)
-        .bind(&order.card_last4)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
+        let order = order.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let order = &order;
+                let mut tx = conn.begin().await?;
+                if let Some(existing) = sqlx::query(ORDER_SELECT_BY_KEY)
+                    .bind(&order.idempotency_key)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                {
+                    tx.commit().await?;
+                    return Ok(Admission::Existing(order_from_row(&existing)?));
+                }
+                let inbox_id = insert_event(&mut tx, &order.event, now).await?;
+                // A reference already taken fails the insert (UNIQUE): nothing of this admission stays.
+                let inserted = sqlx::query(concat!(
+                    "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
+                                         amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+                    order_columns!()
+                ))
+                .bind(&order.id)
+                .bind(&order.reference)
+                .bind(&order.idempotency_key)
+                .bind(&order.request_fingerprint)
+                .bind(inbox_id)
+                .bind(OrderStatus::PendingPayment.as_str())
+                .bind(&order.currency)
+                .bind(order.amount_minor)
+                .bind(&order.customer_email)
+                .bind(&order.card_brand)
+                .bind(&order.card_last4)
+                .bind(now)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| match e.as_database_error() {
+                    Some(db) if db.is_unique_violation() => StoreError::ReferenceTaken {
+                        reference: order.reference.clone(),
+                    },
+                    _ => StoreError::from(e),
+                })?;
+                let record = order_from_row(&inserted)?;
+                tx.commit().await?;
+                Ok(Admission::Admitted(record))
+            })
+        })
         .await
-        .map_err(|e| match e.as_database_error() {
-            Some(db) if db.is_unique_violation() => StoreError::ReferenceTaken {
-                reference: order.reference.clone(),
-            },
-            _ => StoreError::from(e),
-        })?;
-        let record = order_from_row(&inserted)?;
-        tx.commit().await?;
-        Ok(Admission::Admitted(record))
     }
 
     /// Commits an event (and the runs it starts) unless one with its dedupe key is in already.
@@ -390,31 +504,37 @@ impl SqliteStore {
         runs: &[NewRun],
         now: i64,
     ) -> Result<OrderRecord, StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = begin(&mut writer).await?;
-        let updated = sqlx::query(concat!(
-            "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
-                               status_detail = ?, failure_kind = ?, updated_at = ?
-             WHERE id = ? RETURNING ",
-            order_columns!()
-        ))
-        .bind(update.status.as_str())
-        .bind(&update.payment_id)
-        .bind(&update.payment_status)
-        .bind(&update.decline_reason)
-        .bind(&update.status_detail)
-        .bind(update.failure_kind.map(|k| k.as_str()))
-        .bind(now)
-        .bind(order_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
-        let record = order_from_row(&updated)?;
-        for run in runs {
-            insert_run(&mut tx, run, now).await?;
-        }
-        tx.commit().await?;
-        Ok(record)
+        let (order_id, update, runs) = (order_id.to_owned(), update.clone(), runs.to_vec());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (order_id, update, runs) = (order_id.as_str(), &update, &runs);
+                let mut tx = conn.begin().await?;
+                let updated = sqlx::query(concat!(
+                    "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
+                                       status_detail = ?, failure_kind = ?, updated_at = ?
+                     WHERE id = ? RETURNING ",
+                    order_columns!()
+                ))
+                .bind(update.status.as_str())
+                .bind(&update.payment_id)
+                .bind(&update.payment_status)
+                .bind(&update.decline_reason)
+                .bind(&update.status_detail)
+                .bind(update.failure_kind.map(|k| k.as_str()))
+                .bind(now)
+                .bind(order_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
+                let record = order_from_row(&updated)?;
+                for run in runs {
+                    insert_run(&mut tx, run, now).await?;
+                }
+                tx.commit().await?;
+                Ok(record)
+            })
+        })
+        .await
     }
 
     pub async fn deploy_flow(
@@ -488,7 +608,7 @@ impl SqliteStore {
             "SELECT id_hash, token_id, csrf, last_seen_ms FROM console_sessions WHERE id_hash = ?",
         )
         .bind(id_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?;
         row.map(|row| {
             Ok(ConsoleSession {
@@ -551,7 +671,7 @@ impl SqliteStore {
         )
         .bind(since_ms)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await)
         .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("at_ms")?, row.try_get("sample")?)))
@@ -580,7 +700,7 @@ impl SqliteStore {
              ORDER BY name",
         )
         .bind(env)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await)
         .await?;
         rows.iter().map(deployment_from_row).collect()
     }
@@ -593,7 +713,7 @@ impl SqliteStore {
             "SELECT env, name, version, deployed_ms, note FROM flow_deployments WHERE name = ? ORDER BY id DESC",
         )
         .bind(name)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await)
         .await?;
         rows.iter().map(deployment_from_row).collect()
     }
@@ -608,7 +728,7 @@ impl SqliteStore {
         )
         .bind(name)
         .bind(version)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?;
         row.as_ref().map(flow_version_from_row).transpose()
     }
@@ -734,7 +854,7 @@ impl SqliteStore {
             " FROM refunds WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?;
         row.as_ref().map(refund_from_row).transpose()
     }
@@ -749,7 +869,7 @@ impl SqliteStore {
             " FROM refunds WHERE cybersource_refund_id = ?"
         ))
         .bind(cybersource_refund_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?;
         row.as_ref().map(refund_from_row).transpose()
     }
@@ -761,7 +881,7 @@ impl SqliteStore {
             " FROM refunds WHERE order_id = ? ORDER BY created_at, id"
         ))
         .bind(order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await)
         .await?;
         rows.iter().map(refund_from_row).collect()
     }
@@ -797,7 +917,7 @@ impl SqliteStore {
     pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
         let row = sqlx::query(ORDER_SELECT_BY_ID)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await)
             .await?;
         row.as_ref().map(order_from_row).transpose()
     }
@@ -808,7 +928,7 @@ impl SqliteStore {
     ) -> Result<Option<OrderRecord>, StoreError> {
         let row = sqlx::query(ORDER_SELECT_BY_REFERENCE)
             .bind(reference)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await)
             .await?;
         row.as_ref().map(order_from_row).transpose()
     }
@@ -819,7 +939,7 @@ impl SqliteStore {
     ) -> Result<Option<OrderRecord>, StoreError> {
         let row = sqlx::query(ORDER_SELECT_BY_ZOHO_INVOICE)
             .bind(invoice_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await)
             .await?;
         row.as_ref().map(order_from_row).transpose()
     }
@@ -833,7 +953,7 @@ impl SqliteStore {
         let rows = sqlx::query(ORDER_SELECT_STALE)
             .bind(before_ms)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await)
             .await?;
         rows.iter().map(order_from_row).collect()
     }
@@ -841,7 +961,7 @@ impl SqliteStore {
     pub async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
         let rows = sqlx::query(ORDER_SELECT_RECENT)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await)
             .await?;
         rows.iter().map(order_from_row).collect()
     }
@@ -871,20 +991,27 @@ impl SqliteStore {
         payment_id: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE orders SET status = ?, zoho_contact_id = ?, zoho_invoice_id = ?, zoho_payment_id = ?,
-                               status_detail = NULL, updated_at = ?
-             WHERE id = ?",
-        )
-        .bind(OrderStatus::Completed.as_str())
-        .bind(contact_id)
-        .bind(invoice_id)
-        .bind(payment_id)
-        .bind(now)
-        .bind(order_id)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let ids = [order_id, contact_id, invoice_id, payment_id].map(str::to_owned);
+        self.write(move |conn| {
+            Box::pin(async move {
+                let [order_id, contact_id, invoice_id, payment_id] = ids.each_ref().map(String::as_str);
+                sqlx::query(
+                    "UPDATE orders SET status = ?, zoho_contact_id = ?, zoho_invoice_id = ?, zoho_payment_id = ?,
+                                       status_detail = NULL, updated_at = ?
+                     WHERE id = ?",
+                )
+                .bind(OrderStatus::Completed.as_str())
+                .bind(contact_id)
+                .bind(invoice_id)
+                .bind(payment_id)
+                .bind(now)
+                .bind(order_id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn inbox_event(&self, id: i64) -> Result<InboxEvent, StoreError> {
@@ -892,7 +1019,7 @@ impl SqliteStore {
             "SELECT id, source, dedupe_key, event_type, entity_key, payload, received_at FROM inbox WHERE id = ?",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("inbox event {id}")))?;
         let payload: String = row.try_get("payload")?;
@@ -914,37 +1041,44 @@ impl SqliteStore {
         now: i64,
         lease: Duration,
     ) -> Result<Option<ClaimedRun>, StoreError> {
-        let row = sqlx::query(concat!(
-            "UPDATE runs
-                SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, attempt = attempt + 1, updated_at = ?3
-              WHERE id = (
-                    SELECT id FROM (
-                        SELECT * FROM (
-                            SELECT r.id, r.next_attempt_at FROM runs r
-                             WHERE r.status = 'queued' AND r.next_attempt_at <= ?3
-                               AND NOT EXISTS (SELECT 1 FROM runs e
-                                     WHERE e.entity_key = r.entity_key AND e.id < r.id
-                                       AND e.status IN ('queued', 'running'))
-                             ORDER BY r.next_attempt_at, r.id LIMIT 1)
-                        UNION ALL
-                        SELECT * FROM (
-                            SELECT r.id, r.next_attempt_at FROM runs r
-                             WHERE r.status = 'running' AND r.lease_expires_at < ?3
-                               AND NOT EXISTS (SELECT 1 FROM runs e
-                                     WHERE e.entity_key = r.entity_key AND e.id < r.id
-                                       AND e.status IN ('queued', 'running'))
-                             ORDER BY r.next_attempt_at, r.id LIMIT 1))
-                     ORDER BY next_attempt_at, id LIMIT 1)
-            ",
-            claim_returning!()
-        ),
-        )
-        .bind(owner)
-        .bind(now + millis(lease))
-        .bind(now)
-        .fetch_optional(&mut *self.writer.lock().await)
-        .await?;
-        row.as_ref().map(claimed_from_row).transpose()
+        let owner = owner.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let owner = owner.as_str();
+                let row = sqlx::query(concat!(
+                    "UPDATE runs
+                        SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, attempt = attempt + 1, updated_at = ?3
+                      WHERE id = (
+                            SELECT id FROM (
+                                SELECT * FROM (
+                                    SELECT r.id, r.next_attempt_at FROM runs r
+                                     WHERE r.status = 'queued' AND r.next_attempt_at <= ?3
+                                       AND NOT EXISTS (SELECT 1 FROM runs e
+                                             WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                               AND e.status IN ('queued', 'running'))
+                                     ORDER BY r.next_attempt_at, r.id LIMIT 1)
+                                UNION ALL
+                                SELECT * FROM (
+                                    SELECT r.id, r.next_attempt_at FROM runs r
+                                     WHERE r.status = 'running' AND r.lease_expires_at < ?3
+                                       AND NOT EXISTS (SELECT 1 FROM runs e
+                                             WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                               AND e.status IN ('queued', 'running'))
+                                     ORDER BY r.next_attempt_at, r.id LIMIT 1))
+                             ORDER BY next_attempt_at, id LIMIT 1)
+                    ",
+                    claim_returning!()
+                ),
+                )
+                .bind(owner)
+                .bind(now + millis(lease))
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?;
+                row.as_ref().map(claimed_from_row).transpose()
+            })
+        })
+        .await
     }
 
     pub async fn renew_lease(
@@ -974,21 +1108,28 @@ impl SqliteStore {
         flow_version: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
-                             last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
-                             finished_at = ?1, updated_at = ?1,
-                             flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?4, flow_version) ELSE flow_version END
-              WHERE id = ?2 AND lease_owner = ?3 AND status = 'running'",
-        )
-        .bind(now)
-        .bind(run_id)
-        .bind(owner)
-        .bind(flow_version)
-        .execute(&mut *self.writer.lock().await)
-        .await?
-        .rows_affected();
-        Ok(changed == 1)
+        let (owner, flow_version) = (owner.to_owned(), flow_version.map(str::to_owned));
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (owner, flow_version) = (owner.as_str(), flow_version.as_deref());
+                let changed = sqlx::query(
+                    "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
+                                     last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
+                                     finished_at = ?1, updated_at = ?1,
+                                     flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?4, flow_version) ELSE flow_version END
+                      WHERE id = ?2 AND lease_owner = ?3 AND status = 'running'",
+                )
+                .bind(now)
+                .bind(run_id)
+                .bind(owner)
+                .bind(flow_version)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                Ok(changed == 1)
+            })
+        })
+        .await
     }
 
     pub async fn retry_run(
@@ -1000,27 +1141,38 @@ impl SqliteStore {
         failure: &FailureRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE runs SET status = 'queued', next_attempt_at = ?, flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
-                             lease_owner = NULL, lease_expires_at = NULL,
-                             last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
-                             last_error_request_id = ?, updated_at = ?
-              WHERE id = ? AND lease_owner = ? AND status = 'running'",
-        )
-        .bind(at)
-        .bind(flow_version)
-        .bind(&failure.message)
-        .bind(failure.kind.as_str())
-        .bind(failure.http_status.map(i64::from))
-        .bind(&failure.step)
-        .bind(&failure.request_id)
-        .bind(now)
-        .bind(run_id)
-        .bind(owner)
-        .execute(&mut *self.writer.lock().await)
-        .await?
-        .rows_affected();
-        Ok(changed == 1)
+        let (owner, flow_version, failure) = (
+            owner.to_owned(),
+            flow_version.map(str::to_owned),
+            failure.clone(),
+        );
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (owner, flow_version, failure) = (owner.as_str(), flow_version.as_deref(), &failure);
+                let changed = sqlx::query(
+                    "UPDATE runs SET status = 'queued', next_attempt_at = ?, flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
+                                     lease_owner = NULL, lease_expires_at = NULL,
+                                     last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
+                                     last_error_request_id = ?, updated_at = ?
+                      WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                )
+                .bind(at)
+                .bind(flow_version)
+                .bind(&failure.message)
+                .bind(failure.kind.as_str())
+                .bind(failure.http_status.map(i64::from))
+                .bind(&failure.step)
+                .bind(&failure.request_id)
+                .bind(now)
+                .bind(run_id)
+                .bind(owner)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                Ok(changed == 1)
+            })
+        })
+        .await
     }
 
     pub async fn dead_letter_run(
@@ -1032,43 +1184,55 @@ impl SqliteStore {
         order_failed: Option<(&str, &str)>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = begin(&mut writer).await?;
-        let changed = sqlx::query(
-            "UPDATE runs SET status = 'dead', flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
-                             lease_owner = NULL, lease_expires_at = NULL,
-                             last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
-                             last_error_request_id = ?, finished_at = ?, updated_at = ?
-              WHERE id = ? AND lease_owner = ? AND status = 'running'",
-        )
-        .bind(flow_version)
-        .bind(&failure.message)
-        .bind(failure.kind.as_str())
-        .bind(failure.http_status.map(i64::from))
-        .bind(&failure.step)
-        .bind(&failure.request_id)
-        .bind(now)
-        .bind(now)
-        .bind(run_id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 1
-            && let Some((order_id, detail)) = order_failed
-        {
-            sqlx::query(
-                "UPDATE orders SET status = 'sync_failed', status_detail = ?1, updated_at = ?2
-                  WHERE id = ?3 AND status = 'approved'",
-            )
-            .bind(detail)
-            .bind(now)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(changed == 1)
+        let (owner, flow_version, failure) = (
+            owner.to_owned(),
+            flow_version.map(str::to_owned),
+            failure.clone(),
+        );
+        let order_failed = order_failed.map(|(o, d)| (o.to_owned(), d.to_owned()));
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (owner, flow_version, failure) = (owner.as_str(), flow_version.as_deref(), &failure);
+                let order_failed = order_failed.as_ref().map(|(o, d)| (o.as_str(), d.as_str()));
+                let mut tx = conn.begin().await?;
+                let changed = sqlx::query(
+                    "UPDATE runs SET status = 'dead', flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
+                                     lease_owner = NULL, lease_expires_at = NULL,
+                                     last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
+                                     last_error_request_id = ?, finished_at = ?, updated_at = ?
+                      WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                )
+                .bind(flow_version)
+                .bind(&failure.message)
+                .bind(failure.kind.as_str())
+                .bind(failure.http_status.map(i64::from))
+                .bind(&failure.step)
+                .bind(&failure.request_id)
+                .bind(now)
+                .bind(now)
+                .bind(run_id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed == 1
+                    && let Some((order_id, detail)) = order_failed
+                {
+                    sqlx::query(
+                        "UPDATE orders SET status = 'sync_failed', status_detail = ?1, updated_at = ?2
+                          WHERE id = ?3 AND status = 'approved'",
+                    )
+                    .bind(detail)
+                    .bind(now)
+                    .bind(order_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(changed == 1)
+            })
+        })
+        .await
     }
 
     pub async fn requeue_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
@@ -1108,7 +1272,7 @@ impl SqliteStore {
             .bind(filter.until_ms)
             .bind(filter.before_id)
             .bind(i64::from(filter.limit.max(1)))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await)
             .await?;
         rows.iter().map(run_from_row).collect()
     }
@@ -1116,7 +1280,7 @@ impl SqliteStore {
     pub async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
         let row = sqlx::query(RUN_SELECT_BY_ID)
             .bind(run_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await)
             .await?;
         row.as_ref().map(run_from_row).transpose()
     }
@@ -1129,7 +1293,7 @@ impl SqliteStore {
         let rows = sqlx::query(RUN_SELECT_RECENT)
             .bind(status.map(RunStatus::as_str))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await)
             .await?;
         rows.iter().map(run_from_row).collect()
     }
@@ -1141,14 +1305,14 @@ impl SqliteStore {
                  UNION ALL
                  SELECT MIN(lease_expires_at) AS t FROM runs WHERE status = 'running')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.reader().await)
         .await?)
     }
 
     pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
         let row = sqlx::query(STEP_SELECT_BY_KEY)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await)
             .await?;
         row.as_ref().map(step_from_row).transpose()
     }
@@ -1156,7 +1320,7 @@ impl SqliteStore {
     pub async fn steps_of_run(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
         let rows = sqlx::query(STEP_SELECT_BY_RUN)
             .bind(run_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await)
             .await?;
         rows.iter().map(step_from_row).collect()
     }
@@ -1171,7 +1335,15 @@ impl SqliteStore {
     ) -> Result<StepStart, StoreError> {
         // Another attempt keeps the previous one's failure kind, or makes it `outcome_unknown`
         // if that one never finished (a crash), so that the caller knows whether to look first.
-        let row = sqlx::query(
+        let (owned_key, name, input) = (
+            key.to_owned(),
+            name.to_owned(),
+            input.map(serde_json::Value::to_string),
+        );
+        let begun = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = sqlx::query(
             "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
              VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
              ON CONFLICT (idempotency_key) DO UPDATE
@@ -1181,15 +1353,19 @@ impl SqliteStore {
               WHERE steps.status != 'succeeded'
              RETURNING attempts, error_kind",
         )
-        .bind(key)
-        .bind(run_id)
-        .bind(name)
-        .bind(now)
-        .bind(input.map(serde_json::Value::to_string))
-        .fetch_optional(&mut *self.writer.lock().await)
-        .await?;
-        match row {
-            Some(row) => step_start_from_row(&row),
+                    .bind(owned_key)
+                    .bind(run_id)
+                    .bind(name)
+                    .bind(now)
+                    .bind(input)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    row.as_ref().map(step_start_from_row).transpose()
+                })
+            })
+            .await?;
+        match begun {
+            Some(start) => Ok(start),
             None => {
                 let done = self.step(key).await?.ok_or_else(|| {
                     StoreError::Corrupt(format!("step {key} neither begun nor found"))
@@ -1207,19 +1383,26 @@ impl SqliteStore {
         output: &serde_json::Value,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
-             VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?5)
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(run_id)
-        .bind(name)
-        .bind(output.to_string())
-        .bind(now)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let (key, name, output) = (key.to_owned(), name.to_owned(), output.to_string());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (key, name) = (key.as_str(), name.as_str());
+                sqlx::query(
+                    "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
+                     VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?5)
+                     ON CONFLICT (idempotency_key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(run_id)
+                .bind(name)
+                .bind(output)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn succeed_step(
@@ -1228,16 +1411,23 @@ impl SqliteStore {
         output: &serde_json::Value,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE steps SET status = 'succeeded', output = ?, error = NULL, error_kind = NULL, error_status = NULL,
-                              finished_at = ? WHERE idempotency_key = ?",
-        )
-        .bind(output.to_string())
-        .bind(now)
-        .bind(key)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let (key, output) = (key.to_owned(), output.clone());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (key, output) = (key.as_str(), &output);
+                sqlx::query(
+                    "UPDATE steps SET status = 'succeeded', output = ?, error = NULL, error_kind = NULL, error_status = NULL,
+                                      finished_at = ? WHERE idempotency_key = ?",
+                )
+                .bind(output.to_string())
+                .bind(now)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn fail_step(
@@ -1246,20 +1436,27 @@ impl SqliteStore {
         failure: &FailureRecord,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE steps SET status = 'failed', error = ?, error_kind = ?, error_status = ?, error_request_id = ?,
-                              finished_at = ?
-              WHERE idempotency_key = ? AND status != 'succeeded'",
-        )
-        .bind(&failure.message)
-        .bind(failure.kind.as_str())
-        .bind(failure.http_status.map(i64::from))
-        .bind(&failure.request_id)
-        .bind(now)
-        .bind(key)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let (key, failure) = (key.to_owned(), failure.clone());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (key, failure) = (key.as_str(), &failure);
+                sqlx::query(
+                    "UPDATE steps SET status = 'failed', error = ?, error_kind = ?, error_status = ?, error_request_id = ?,
+                                      finished_at = ?
+                      WHERE idempotency_key = ? AND status != 'succeeded'",
+                )
+                .bind(&failure.message)
+                .bind(failure.kind.as_str())
+                .bind(failure.http_status.map(i64::from))
+                .bind(&failure.request_id)
+                .bind(now)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     // Vault --------------------------------------------------------------------------------
@@ -1288,7 +1485,7 @@ impl SqliteStore {
             "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets WHERE name = ?",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?;
         row.as_ref().map(sealed_from_row).transpose()
     }
@@ -1297,7 +1494,7 @@ impl SqliteStore {
         let rows = sqlx::query(
             "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets ORDER BY name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await)
         .await?;
         rows.iter().map(sealed_from_row).collect()
     }
@@ -1349,7 +1546,7 @@ impl SqliteStore {
         Ok(
             sqlx::query_scalar("SELECT value FROM vault_meta WHERE name = ?")
                 .bind(name)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.reader().await)
                 .await?,
         )
     }
@@ -1384,7 +1581,7 @@ impl SqliteStore {
             "SELECT name, vendor, settings, updated_ms FROM connections WHERE name = ?",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?;
         row.map(|(name, vendor, settings, updated_ms)| {
             let settings = serde_json::from_str(&settings)
@@ -1421,7 +1618,7 @@ impl SqliteStore {
              FROM api_tokens WHERE id = ?",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?
         .map(token_record))
     }
@@ -1431,7 +1628,7 @@ impl SqliteStore {
             "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
              FROM api_tokens ORDER BY created_ms, id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await)
         .await?
         .into_iter()
         .map(token_record)
@@ -1486,7 +1683,7 @@ impl SqliteStore {
         Ok(
             sqlx::query_scalar("SELECT sealed FROM shared_tokens WHERE name = ?")
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.reader().await)
                 .await?,
         )
     }
@@ -1511,7 +1708,7 @@ impl SqliteStore {
         )
         .bind(prefix)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await)
         .await?)
     }
 
@@ -1625,7 +1822,7 @@ impl SqliteStore {
             .bind(key)
             .bind(window)
             .bind(now - window - bucket_size(*window))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.reader().await)
             .await?;
             used.push(u64::try_from(sum).unwrap_or(0));
         }
@@ -1657,7 +1854,7 @@ impl SqliteStore {
         .bind(system)
         .bind(kind)
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await)
         .await?)
     }
 
@@ -1688,7 +1885,7 @@ impl SqliteStore {
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         let mut counts = Counts::default();
         for row in sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await)
             .await?
         {
             counts
@@ -1696,7 +1893,7 @@ impl SqliteStore {
                 .insert(row.try_get("status")?, count(&row)?);
         }
         for row in sqlx::query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await)
             .await?
         {
             counts
@@ -1704,11 +1901,11 @@ impl SqliteStore {
                 .insert(row.try_get("status")?, count(&row)?);
         }
         let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.reader().await)
             .await?;
         counts.inbox_events = u64::try_from(inbox).unwrap_or(0);
         for row in sqlx::query("SELECT source, COUNT(*) AS n FROM inbox GROUP BY source")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await)
             .await?
         {
             counts
