@@ -28,18 +28,18 @@ pub async fn execute(
     }
     let trigger = event_view(engine, event).await?;
     let mut context = base_context(flow, engine, event, ctx.run_id, &trigger);
-    let mut outputs = Map::new();
+    // Each step's output joins `steps` as it comes (converted once, not the whole map per step).
+    context.set("steps", &json!({}));
     let mut index = 0;
     while let Some(step) = flow.steps.get(index) {
         index += 1;
-        context.set("steps", &Value::Object(outputs.clone()));
         if let Some(when) = &step.when {
             let go = flow
                 .mapper
                 .eval_condition(when, &context)
                 .map_err(|e| mapping_failed(step, "when", e))?;
             if !go {
-                outputs.insert(step.name.clone(), json!({"skipped": true}));
+                context.insert("steps", &step.name, &json!({"skipped": true}));
                 continue;
             }
         }
@@ -142,10 +142,9 @@ pub async fn execute(
                 }
             }
         }
-        outputs.insert(step.name.clone(), output);
+        context.insert("steps", &step.name, &output);
     }
     if !flow.outputs.is_empty() {
-        context.set("steps", &Value::Object(outputs));
         let mut values = Map::new();
         for (name, expression) in &flow.outputs {
             let value = flow

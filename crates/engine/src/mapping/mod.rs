@@ -200,7 +200,26 @@ impl Context {
     /// Sets (or replaces) the variable `name`. The value is converted once and shared: every
     /// expression of the step reads the same copy (as a constant, so none can change it).
     pub fn set(&mut self, name: &str, value: &serde_json::Value) {
-        let value = to_dynamic(value).into_shared();
+        self.set_dynamic(name, to_dynamic(value));
+    }
+
+    /// Adds `key` to the object variable `name` (an empty one if there is none yet), without
+    /// converting what it holds already: each step's output joins `steps` this way.
+    pub fn insert(&mut self, name: &str, key: &str, value: &serde_json::Value) {
+        let value = to_dynamic(value);
+        if let Some((_, slot)) = self.variables.iter_mut().find(|(n, _)| n == name)
+            && let Some(mut map) = slot.write_lock::<rhai::Map>()
+        {
+            map.insert(key.into(), value);
+            return;
+        }
+        let mut map = rhai::Map::new();
+        map.insert(key.into(), value);
+        self.set_dynamic(name, Dynamic::from_map(map));
+    }
+
+    fn set_dynamic(&mut self, name: &str, value: Dynamic) {
+        let value = value.into_shared();
         match self.variables.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value,
             None => self.variables.push((name.to_string(), value)),
@@ -284,6 +303,23 @@ mod tests {
             eval("event.order.missing", event).unwrap(),
             serde_json::Value::Null
         );
+    }
+
+    #[test]
+    fn step_outputs_join_steps_one_by_one() {
+        let mapper = Mapper::new(Limits::default(), Tables::new());
+        let both = mapper
+            .compile(r#"`${steps.contact.id}/${steps.invoice.total}`"#)
+            .unwrap();
+        let first = mapper.compile("steps.contact.id").unwrap();
+        let mut context = Context::new();
+        context.insert("steps", "contact", &json!({"id": "c1"}));
+        assert_eq!(mapper.eval(&first, &context).unwrap(), json!("c1"));
+        context.insert("steps", "invoice", &json!({"total": "10.00"}));
+        assert_eq!(mapper.eval(&both, &context).unwrap(), json!("c1/10.00"));
+        // A later output of the same name replaces the earlier one.
+        context.insert("steps", "contact", &json!({"id": "c2"}));
+        assert_eq!(mapper.eval(&first, &context).unwrap(), json!("c2"));
     }
 
     #[test]
