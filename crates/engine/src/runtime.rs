@@ -67,6 +67,7 @@ impl RunContext<'_> {
         {
             StepStart::Begun { attempt, uncertain } => (attempt, uncertain),
             StepStart::Succeeded(output) => {
+                tracing::debug!(step = name, key, "step done before; its result is reused");
                 metrics::counter!("paybridge_steps_total", "step" => name.to_string(), "outcome" => "reused")
                     .increment(1);
                 return serde_json::from_value(output.unwrap_or(serde_json::Value::Null)).map_err(

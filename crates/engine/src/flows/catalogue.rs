@@ -1151,6 +1151,9 @@ pub struct Call<'a> {
     /// The step's idempotency key.
     pub key: &'a str,
     pub event: &'a InboxEvent,
+    /// What the run's mappings see as `event` (for an order, its payment's outcome too), as
+    /// read when the run began.
+    pub trigger: &'a Value,
 }
 
 impl Call<'_> {
@@ -1808,7 +1811,8 @@ async fn ensure_contact(
 async fn card_saved(call: &Call<'_>, order_id: &str) -> Result<bool, StepError> {
     use crate::flows::definition::TriggerSource;
     let engine = call.engine;
-    // Every order passes here: no store read unless some flow wants the event.
+    // Every order passes here: no store read unless some flow wants the event and the payment
+    // (as the run read it when it began) left a TMS customer.
     if engine
         .flows()
         .triggered_by(TriggerSource::OrderApi.inbox_source(), CARD_SAVED_EVENT)
@@ -1816,8 +1820,8 @@ async fn card_saved(call: &Call<'_>, order_id: &str) -> Result<bool, StepError> 
     {
         return Ok(false);
     }
-    let view = crate::flows::interpreter::event_view(engine, call.event).await?;
-    if view
+    if call
+        .trigger
         .pointer("/payment/tokens/customer_id")
         .is_none_or(Value::is_null)
     {

@@ -72,6 +72,7 @@ pub async fn execute(
                 },
                 key: &key,
                 event,
+                trigger: &trigger,
             };
             step.action.execute(&call, input).await
         } else {
@@ -82,6 +83,7 @@ pub async fn execute(
                     attempt: a,
                     key: &key,
                     event,
+                    trigger: &trigger,
                 };
                 let action = step.action;
                 async move { action.execute(&call, input).await }
