@@ -50,6 +50,12 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
   sleep 0.1
 done
+if [ -n "${PROFILE:-}" ]; then
+  # PROFILE=out.data: sample paybridge's stacks while the load runs (perf, software clock).
+  perf record -e cpu-clock -F 999 --call-graph dwarf -o "$PROFILE" -p "$PAYBRIDGE" 2>"$WORK/perf.log" &
+  PERF=$!
+fi
 ./target/release/examples/ingest_load "http://127.0.0.1:$PORT/webhooks/cybersource" \
   "$KEY_ID" "$KEY" "$SECONDS_TO_RUN" "$CONNECTIONS"
+if [ -n "${PROFILE:-}" ]; then kill -INT $PERF; wait $PERF || true; fi
 ps -o rss=,time= -p "$PAYBRIDGE" | awk '{print "paybridge RSS " $1/1024 " MB, CPU time " $2}'

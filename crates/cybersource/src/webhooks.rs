@@ -324,7 +324,16 @@ pub struct WebhookVerifier {
     /// By key id; a rotated key replaces its entry ([`WebhookVerifier::set_key`]).
     keys: std::sync::RwLock<HashMap<String, SecretBox<[u8]>>>,
     window: Duration,
-    seen: Mutex<HashMap<Vec<u8>, i64>>,
+    seen: Mutex<Seen>,
+}
+
+/// The signatures of deliveries accepted lately, and when each came, oldest first: each is
+/// forgotten once no delivery carrying it could pass the timestamp window any more (forgetting
+/// in arrival order costs nothing per delivery; scanning them all did, at thousands a second).
+#[derive(Default)]
+struct Seen {
+    signatures: std::collections::HashSet<Vec<u8>>,
+    arrivals: std::collections::VecDeque<(i64, Vec<u8>)>,
 }
 
 impl fmt::Debug for WebhookVerifier {
@@ -343,7 +352,7 @@ impl WebhookVerifier {
         WebhookVerifier {
             keys: std::sync::RwLock::new(HashMap::new()),
             window,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen::default()),
         }
     }
 
@@ -423,14 +432,22 @@ impl WebhookVerifier {
                 .seen
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let horizon = i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX);
-            seen.retain(|_, at| now_ms.saturating_sub(*at) <= horizon);
-            if seen
-                .insert(header.signature.clone(), header.timestamp_ms)
-                .is_some()
+            // A delivery accepted at `arrived` carried a timestamp within the window of it, so
+            // two windows later that timestamp is outside the window for good.
+            let horizon = i64::try_from(self.window.as_millis())
+                .unwrap_or(i64::MAX)
+                .saturating_mul(2);
+            while let Some((arrived, _)) = seen.arrivals.front()
+                && now_ms.saturating_sub(*arrived) > horizon
             {
+                if let Some((_, signature)) = seen.arrivals.pop_front() {
+                    seen.signatures.remove(&signature);
+                }
+            }
+            if !seen.signatures.insert(header.signature.clone()) {
                 return Err(WebhookError::Replayed);
             }
+            seen.arrivals.push_back((now_ms, header.signature.clone()));
         }
         let payload = match serde_json::from_str::<Value>(wire.payload.get()) {
             Ok(Value::Array(items)) => items
@@ -852,6 +869,35 @@ mod tests {
             .err(),
             Some(WebhookError::Replayed)
         );
+    }
+
+    #[test]
+    fn signatures_seen_are_forgotten_once_out_of_the_window_for_good() {
+        let mut v = WebhookVerifier::new(Duration::from_secs(60));
+        v.add_key("k", &SecretString::from("dGVzdF9rZXk=")).unwrap();
+        let deliver = |v: &WebhookVerifier, n: i64, t: i64, now: i64| {
+            let payload = format!(r#"{{"data":{{"id":"{n}"}}}}"#);
+            let header = format!("t={t};keyId=k;sig={}", sign(b"test_key", t, &payload));
+            v.verify(Some(&header), body(&payload).as_bytes(), now)
+        };
+        let t0 = 1_700_000_000_000;
+        for n in 0..1_000 {
+            assert!(deliver(&v, n, t0 + n, t0 + n).is_ok());
+        }
+        assert_eq!(
+            deliver(&v, 7, t0 + 7, t0 + 60_000).err(),
+            Some(WebhookError::Replayed),
+            "within the window a repeat is a replay"
+        );
+        // Two windows on, a new delivery forgets all of those; a repeat is stale anyway.
+        let later = t0 + 1_000 + 120_001;
+        assert!(deliver(&v, 5_000, later, later).is_ok());
+        assert_eq!(v.seen.lock().unwrap().signatures.len(), 1);
+        assert_eq!(v.seen.lock().unwrap().arrivals.len(), 1);
+        assert!(matches!(
+            deliver(&v, 7, t0 + 7, later),
+            Err(WebhookError::Stale(_))
+        ));
     }
 
     #[test]
