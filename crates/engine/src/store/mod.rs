@@ -848,7 +848,17 @@ impl Store {
         input: Option<&serde_json::Value>,
         now: i64,
     ) -> Result<StepStart, StoreError> {
-        delegate!(self, s => s.begin_step(run_id, key, name, input, now).await)
+        // `None`: the step had succeeded, so nothing was written; its result is read instead.
+        let begun = delegate!(self, s => s.begin_step(run_id, key, name, input, now).await)?;
+        match begun {
+            Some(start) => Ok(start),
+            None => {
+                let done = self.step(key).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("step {key} neither begun nor found"))
+                })?;
+                Ok(StepStart::Succeeded(done.output))
+            }
+        }
     }
 
     /// Records a step that has nothing to call (a flow's outputs) as succeeded with `output`,

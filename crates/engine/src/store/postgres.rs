@@ -1100,6 +1100,8 @@ impl PostgresStore {
         rows.iter().map(step_from_row).collect()
     }
 
+    /// `None` when the step had succeeded (nothing is written; [`super::Store::begin_step`]
+    /// reads its result).
     pub async fn begin_step(
         &self,
         run_id: Option<i64>,
@@ -1107,7 +1109,7 @@ impl PostgresStore {
         name: &str,
         input: Option<&serde_json::Value>,
         now: i64,
-    ) -> Result<StepStart, StoreError> {
+    ) -> Result<Option<StepStart>, StoreError> {
         // Another attempt keeps the previous one's failure kind, or makes it `outcome_unknown`
         // if that one never finished (a crash), so that the caller knows whether to look first.
         let row = sqlx::query(
@@ -1127,15 +1129,7 @@ impl PostgresStore {
         .bind(input.map(serde_json::Value::to_string))
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => step_start_from_row(&row),
-            None => {
-                let done = self.step(key).await?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("step {key} neither begun nor found"))
-                })?;
-                Ok(StepStart::Succeeded(done.output))
-            }
-        }
+        row.as_ref().map(step_start_from_row).transpose()
     }
 
     pub async fn record_step(

@@ -35,87 +35,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("schema_v8.sql")),
 ];
 
-/// An event offered to the ingest task, with where its answer goes.
-struct Offer {
-    event: NewEvent,
-    flows: Vec<String>,
-    now: i64,
-    answer: tokio::sync::oneshot::Sender<Result<Accepted, StoreError>>,
-}
-
-/// The most events one ingest transaction takes.
-const INGEST_BATCH: usize = 512;
-
-/// Writes offered events in batches: one transaction for whatever has queued up meanwhile.
-async fn ingest(writer: Writer, mut offers: tokio::sync::mpsc::Receiver<Offer>) {
-    let mut batch = Vec::with_capacity(INGEST_BATCH);
-    while offers.recv_many(&mut batch, INGEST_BATCH).await > 0 {
-        let results = ingest_batch(&writer, &batch).await;
-        match results {
-            Ok(results) => {
-                for (offer, result) in batch.drain(..).zip(results) {
-                    let _ = offer.answer.send(Ok(result));
-                }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                for offer in batch.drain(..) {
-                    let _ = offer.answer.send(Err(StoreError::Corrupt(format!(
-                        "cannot commit the event: {message}"
-                    ))));
-                }
-            }
-        }
-    }
-}
-
-async fn ingest_batch(writer: &Writer, batch: &[Offer]) -> Result<Vec<Accepted>, StoreError> {
-    let mut conn = writer.lock().await;
-    let mut tx = begin(&mut conn).await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for offer in batch {
-        let event = &offer.event;
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        )
-        .bind(&event.source)
-        .bind(&event.dedupe_key)
-        .bind(&event.event_type)
-        .bind(&event.entity_key)
-        .bind(event.payload.to_string())
-        .bind(offer.now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(id) = inserted else {
-            let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE dedupe_key = ?")
-                .bind(&event.dedupe_key)
-                .fetch_one(&mut *tx)
-                .await?;
-            results.push(Accepted {
-                event_id: id,
-                duplicate: true,
-            });
-            continue;
-        };
-        for flow in &offer.flows {
-            let run = NewRun {
-                inbox_id: id,
-                flow: flow.clone(),
-                entity_key: event.entity_key.clone(),
-                not_before: None,
-            };
-            insert_run(&mut tx, &run, offer.now).await?;
-        }
-        results.push(Accepted {
-            event_id: id,
-            duplicate: false,
-        });
-    }
-    tx.commit().await?;
-    Ok(results)
-}
-
 /// The one connection that writes. Connections are used directly rather than through sqlx's
 /// pool, which pings a connection's thread each time one is given back (and, by default, each
 /// time one is taken): a round trip per query, and with a single writer every such round trip
@@ -150,8 +69,9 @@ const WRITE_GROUP: usize = 256;
 
 /// Group commit for writes that must be committed before their caller goes on: whatever has
 /// queued while the previous group was being written goes in one transaction, each job back to
-/// back on the one writer connection, and one commit. A job that must be all or nothing on its
-/// own begins a savepoint (`Connection::begin` inside the group's transaction).
+/// back on the one writer connection, and one commit (inbox events included). A job that must
+/// be all or nothing on its own begins a savepoint (`Connection::begin` inside the group's
+/// transaction).
 async fn write_groups(writer: Writer, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
     let mut group = Vec::with_capacity(WRITE_GROUP);
     while jobs.recv_many(&mut group, WRITE_GROUP).await > 0 {
@@ -186,8 +106,6 @@ pub struct SqliteStore {
     /// The one connection that writes: writers queue here, in order, instead of contending
     /// for SQLite's lock and sleeping in its busy handler.
     writer: Writer,
-    /// Events for the ingest task (group commit).
-    ingest: tokio::sync::mpsc::Sender<Offer>,
     /// Writes for the writer task (group commit).
     writes: tokio::sync::mpsc::Sender<Job>,
     path: PathBuf,
@@ -221,14 +139,11 @@ impl SqliteStore {
             connections: readers,
             next: std::sync::atomic::AtomicUsize::new(0),
         });
-        let (offers, offered) = tokio::sync::mpsc::channel(4 * INGEST_BATCH);
-        tokio::spawn(ingest(writer.clone(), offered));
         let (writes, written) = tokio::sync::mpsc::channel(4 * WRITE_GROUP);
         tokio::spawn(write_groups(writer.clone(), written));
         let store = SqliteStore {
             readers,
             writer,
-            ingest: offers,
             writes,
             path: path.to_path_buf(),
         };
@@ -472,29 +387,59 @@ impl SqliteStore {
 
     /// Commits an event (and the runs it starts) unless one with its dedupe key is in already.
     ///
-    /// Group commit: events offered at the same time are written in one transaction by the
-    /// ingest task, so that a burst of webhooks costs one commit, not one each; each caller
-    /// still returns only once its event is committed.
+    /// Like every hot write, it joins the writer task's group (see [`write_groups`]): a burst
+    /// of webhooks costs one commit, not one each, and each caller returns only once its event
+    /// is committed. The event and its runs go in together or not at all (a savepoint).
     pub async fn accept_event(
         &self,
         event: &NewEvent,
         flows: &[&str],
         now: i64,
     ) -> Result<Accepted, StoreError> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let offer = Offer {
-            event: event.clone(),
-            flows: flows.iter().map(|f| (*f).to_string()).collect(),
-            now,
-            answer,
-        };
-        self.ingest
-            .send(offer)
-            .await
-            .map_err(|_| StoreError::Corrupt("the store is closed".into()))?;
-        answered
-            .await
-            .map_err(|_| StoreError::Corrupt("the ingest task stopped".into()))?
+        let event = event.clone();
+        let flows: Vec<String> = flows.iter().map(|f| (*f).to_string()).collect();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let mut tx = conn.begin().await?;
+                let inserted: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
+                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+                )
+                .bind(&event.source)
+                .bind(&event.dedupe_key)
+                .bind(&event.event_type)
+                .bind(&event.entity_key)
+                .bind(event.payload.to_string())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(id) = inserted else {
+                    let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE dedupe_key = ?")
+                        .bind(&event.dedupe_key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    return Ok(Accepted {
+                        event_id: id,
+                        duplicate: true,
+                    });
+                };
+                for flow in flows {
+                    let run = NewRun {
+                        inbox_id: id,
+                        flow,
+                        entity_key: event.entity_key.clone(),
+                        not_before: None,
+                    };
+                    insert_run(&mut tx, &run, now).await?;
+                }
+                tx.commit().await?;
+                Ok(Accepted {
+                    event_id: id,
+                    duplicate: false,
+                })
+            })
+        })
+        .await
     }
 
     pub async fn record_payment(
@@ -1325,6 +1270,8 @@ impl SqliteStore {
         rows.iter().map(step_from_row).collect()
     }
 
+    /// `None` when the step had succeeded (nothing is written; [`super::Store::begin_step`]
+    /// reads its result).
     pub async fn begin_step(
         &self,
         run_id: Option<i64>,
@@ -1332,7 +1279,7 @@ impl SqliteStore {
         name: &str,
         input: Option<&serde_json::Value>,
         now: i64,
-    ) -> Result<StepStart, StoreError> {
+    ) -> Result<Option<StepStart>, StoreError> {
         // Another attempt keeps the previous one's failure kind, or makes it `outcome_unknown`
         // if that one never finished (a crash), so that the caller knows whether to look first.
         let (owned_key, name, input) = (
@@ -1364,15 +1311,7 @@ impl SqliteStore {
                 })
             })
             .await?;
-        match begun {
-            Some(start) => Ok(start),
-            None => {
-                let done = self.step(key).await?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("step {key} neither begun nor found"))
-                })?;
-                Ok(StepStart::Succeeded(done.output))
-            }
-        }
+        Ok(begun)
     }
 
     pub async fn record_step(
