@@ -9,7 +9,7 @@ ORDERS=${1:-2000}
 CONCURRENCY=${2:-32}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
-trap 'kill $SANDBOX $PAYBRIDGE 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $SANDBOX $PAYBRIDGE 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/serve.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
 cd "$ROOT"
 cargo build --release --quiet --bin paybridge --example o2c_load
 SECRET=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
@@ -61,7 +61,7 @@ enabled = false
 api_keys_env = "BENCH_STOREFRONT"
 TOML
 BENCH_SECRET=$SECRET BENCH_ZOHO_SECRET=bench-secret BENCH_ZOHO_REFRESH=1000.bench.refresh \
-  BENCH_STOREFRONT=storefront-key-0123456789abcdef RUST_LOG=warn \
+  BENCH_STOREFRONT=storefront-key-0123456789abcdef RUST_LOG=${RUST_LOG:-warn} \
   ./target/release/paybridge serve --config "$WORK/paybridge.toml" >"$WORK/serve.log" 2>&1 &
 PAYBRIDGE=$!
 for _ in $(seq 1 100); do

@@ -7,7 +7,6 @@ use std::time::Duration;
 use paybridge_model::OrderStatus;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 
 use paybridge_model::FailureKind;
 
@@ -27,29 +26,29 @@ pub(super) trait Columns {
 }
 
 macro_rules! columns_of {
-    ($row:ty) => {
+    ($row:ty, $get:ident) => {
         impl Columns for $row {
             fn text(&self, column: &str) -> Result<String, StoreError> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn maybe_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn int(&self, column: &str) -> Result<i64, StoreError> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn maybe_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
             fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
-                Ok(self.try_get(column)?)
+                Ok(self.$get(column)?)
             }
         }
     };
 }
 
-columns_of!(SqliteRow);
-columns_of!(PgRow);
+columns_of!(rusqlite::Row<'_>, get);
+columns_of!(PgRow, try_get);
 
 /// The bucket of a quota window: a sixtieth of it, at least a millisecond.
 pub(super) fn bucket_size(window_ms: i64) -> i64 {

@@ -1,19 +1,23 @@
-//! The embedded SQLite backend (WAL). Read-modify-write transactions begin `IMMEDIATE` so that
-//! concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
+//! The embedded SQLite backend (WAL), on rusqlite.
+//!
+//! One connection writes, on a thread of its own, in groups: whatever writes have queued go in
+//! one transaction and one commit (see [`write_groups`]). Reads take one of a few reader
+//! connections and run on the calling task's thread: in WAL mode a reader never waits for the
+//! writer, and the reads here are index look-ups and bounded lists that take microseconds, so
+//! a hand-off to another thread would cost more than the read.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
 use paybridge_model::OrderStatus;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection as _, Row, Sqlite, Transaction};
+use rusqlite::{Connection, OptionalExtension as _, Params, Row, TransactionBehavior, params};
 
 use super::rows::{
-    TokenRow, bucket_size, claim_returning, claimed_from_row, count, deployment_from_row,
+    bucket_size, claim_returning, claimed_from_row, count, deployment_from_row,
     flow_version_from_row, millis, order_columns, order_from_row, refund_columns, refund_from_row,
     run_columns, run_from_row, sealed_from_row, step_columns, step_from_row, step_start_from_row,
-    token_record,
 };
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
@@ -35,115 +39,202 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("schema_v8.sql")),
 ];
 
-/// The one connection that writes. Connections are used directly rather than through sqlx's
-/// pool, which pings a connection's thread each time one is given back (and, by default, each
-/// time one is taken): a round trip per query, and with a single writer every such round trip
-/// would hold up every other write.
-type Writer = std::sync::Arc<tokio::sync::Mutex<SqliteConnection>>;
-
-/// How many connections read (WAL: readers never wait for the writer, nor it for them).
+/// How many connections read.
 const READERS: usize = 4;
 
-/// The reader connections, taken in turn.
-#[derive(Debug)]
-struct Readers {
-    connections: Vec<tokio::sync::Mutex<SqliteConnection>>,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-/// Begins a write transaction that takes SQLite's write lock at once.
-async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>, StoreError> {
-    Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
-}
-
-/// A write for the writer task: its statements, run in the current group's transaction; what it
-/// returns is delivered once that transaction is committed (or its commit failed).
-type Job = Box<
-    dyn for<'c> FnOnce(&'c mut SqliteConnection) -> futures::future::BoxFuture<'c, Deliver> + Send,
->;
-/// Hands a job's result to its caller: `None` once committed, else why the commit failed.
-type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+/// Statements each connection keeps prepared (the store has about sixty).
+const STATEMENT_CACHE: usize = 128;
 
 /// The most writes one group transaction takes.
 const WRITE_GROUP: usize = 256;
 
-/// Group commit for writes that must be committed before their caller goes on: whatever has
-/// queued while the previous group was being written goes in one transaction, each job back to
-/// back on the one writer connection, and one commit (inbox events included). A job that must
-/// be all or nothing on its own begins a savepoint (`Connection::begin` inside the group's
-/// transaction).
-async fn write_groups(writer: Writer, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
-    let mut group = Vec::with_capacity(WRITE_GROUP);
-    while jobs.recv_many(&mut group, WRITE_GROUP).await > 0 {
-        let mut conn = writer.lock().await;
-        let mut delivers = Vec::with_capacity(group.len());
-        let committed = match begin(&mut conn).await {
-            Ok(mut tx) => {
-                for job in group.drain(..) {
-                    delivers.push(job(&mut tx).await);
-                }
-                tx.commit().await.map_err(|e| e.to_string())
-            }
-            // The jobs are dropped unrun: their callers hear that nothing was written.
-            Err(e) => {
-                tracing::error!(error = %e, "cannot begin a write transaction");
-                group.clear();
+/// A write for the writer thread: its statements, run on the writer connection; what it
+/// returns is delivered once its transaction is committed (or its commit failed).
+type Job = Box<dyn FnOnce(&mut Connection) -> Deliver + Send>;
+/// Hands a job's result to its caller: `None` once committed, else why the commit failed.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+
+enum Write {
+    /// Runs inside the current group's transaction (a job that must be all or nothing on its
+    /// own takes a savepoint: [`atomic`]).
+    Grouped(Job),
+    /// Runs on its own, outside any transaction (`VACUUM`, checkpoints, migrations).
+    Alone(Job),
+}
+
+/// Group commit, on the writer's own thread: the first write that comes begins a transaction;
+/// every write that queues while it runs joins it, back to back; one commit, then each caller
+/// hears its answer. A burst of steps, claims or webhooks costs one commit, not one each.
+fn write_groups(mut conn: Connection, writes: mpsc::Receiver<Write>) {
+    let mut next = None;
+    loop {
+        let write = match next.take() {
+            Some(write) => write,
+            None => match writes.recv() {
+                Ok(write) => write,
+                // Every handle on the store is gone: the connection closes.
+                Err(mpsc::RecvError) => return,
+            },
+        };
+        let first = match write {
+            Write::Alone(job) => {
+                job(&mut conn)(None);
                 continue;
             }
+            Write::Grouped(job) => job,
         };
-        drop(conn);
-        let failure = committed.err();
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // The job is dropped unrun: its caller hears that nothing was written.
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            continue;
+        }
+        let mut delivers = Vec::with_capacity(16);
+        delivers.push(first(&mut conn));
+        while delivers.len() < WRITE_GROUP {
+            match writes.try_recv() {
+                Ok(Write::Grouped(job)) => delivers.push(job(&mut conn)),
+                Ok(alone) => {
+                    next = Some(alone);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let failure = conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            e.to_string()
+        });
         for deliver in delivers {
             deliver(failure.as_deref());
         }
     }
 }
 
+/// Runs `op` in a savepoint: all of its writes stay, or none do.
+fn atomic<T>(
+    conn: &mut Connection,
+    op: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let savepoint = conn.savepoint()?;
+    let value = op(&savepoint)?;
+    savepoint.commit()?;
+    Ok(value)
+}
+
+/// The first row `sql` gives, decoded.
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    rows.next()?.map(decode).transpose()
+}
+
+/// Every row `sql` gives, decoded.
+fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next()? {
+        decoded.push(decode(row)?);
+    }
+    Ok(decoded)
+}
+
+/// The first column of the first row `sql` gives.
+fn scalar<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Result<Option<T>, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params, |row| row.get(0))
+        .optional()?)
+}
+
+/// Runs a statement that returns no rows; how many rows it changed.
+fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<u64, StoreError> {
+    let changed = conn.prepare_cached(sql)?.execute(params)?;
+    Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+}
+
+fn is_unique_violation(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// Opens a connection to `path` with the settings every connection needs.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    Ok(conn)
+}
+
+/// The reader connections, taken in turn.
+#[derive(Debug)]
+struct Readers {
+    connections: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// Readers (WAL: they never wait for the writer).
-    readers: std::sync::Arc<Readers>,
-    /// The one connection that writes: writers queue here, in order, instead of contending
-    /// for SQLite's lock and sleeping in its busy handler.
-    writer: Writer,
-    /// Writes for the writer task (group commit).
-    writes: tokio::sync::mpsc::Sender<Job>,
+    readers: Arc<Readers>,
+    /// Writes for the writer thread.
+    writes: mpsc::Sender<Write>,
     path: PathBuf,
 }
 
 impl SqliteStore {
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true)
-            // Pages freed by retention go back to the file system (see `prune`).
-            .auto_vacuum(SqliteAutoVacuum::Incremental)
-            // Checkpoint the WAL every ~40 MB rather than SQLite's ~4 MB: each checkpoint copies
-            // pages back and syncs the file while the writer waits, and a hot page written many
-            // times in between is copied once.
-            .pragma("wal_autocheckpoint", "10000");
-        let writer: Writer = std::sync::Arc::new(tokio::sync::Mutex::new(
-            SqliteConnection::connect_with(&options).await?,
-        ));
+        let writer = connect(path)?;
+        // Pages freed by retention go back to the file system (see `prune`); set before the
+        // first table, so it comes first.
+        writer.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "{} cannot be put in WAL mode (it is in {mode} mode)",
+                path.display()
+            )));
+        }
+        // Checkpoint the WAL every ~40 MB rather than SQLite's ~4 MB: each checkpoint copies
+        // pages back and syncs the file while the writer waits, and a hot page written many
+        // times in between is copied once.
+        writer.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000")?;
+        // A write that must be all or nothing within its group takes a savepoint, whose undo
+        // pages SQLite keeps in a temporary file unless told to keep them in memory (they are
+        // a few pages: a write's own changes).
+        writer.execute_batch("PRAGMA temp_store = MEMORY")?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            readers.push(tokio::sync::Mutex::new(
-                SqliteConnection::connect_with(&options).await?,
-            ));
+            readers.push(Mutex::new(connect(path)?));
         }
-        let readers = std::sync::Arc::new(Readers {
-            connections: readers,
-            next: std::sync::atomic::AtomicUsize::new(0),
-        });
-        let (writes, written) = tokio::sync::mpsc::channel(4 * WRITE_GROUP);
-        tokio::spawn(write_groups(writer.clone(), written));
+        let (writes, queued) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_groups(writer, queued))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the store's writer: {e}")))?;
         let store = SqliteStore {
-            readers,
-            writer,
+            readers: Arc::new(Readers {
+                connections: readers,
+                next: AtomicUsize::new(0),
+            }),
             writes,
             path: path.to_path_buf(),
         };
@@ -157,34 +248,58 @@ impl SqliteStore {
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut SqliteConnection,
-            ) -> futures::future::BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(op, Write::Grouped).await
+    }
+
+    /// Runs `op` on the writer connection outside any transaction, between groups.
+    async fn write_alone<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(op, Write::Alone).await
+    }
+
+    async fn submit<T, F>(&self, op: F, kind: fn(Job) -> Write) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = op(conn).await;
-                let deliver: Deliver = Box::new(move |failure: Option<&str>| {
-                    let _ = answer.send(match failure {
-                        None => result,
-                        Some(e) => {
-                            Err(StoreError::Corrupt(format!("cannot commit the write: {e}")))
-                        }
-                    });
+            let result = op(conn);
+            Box::new(move |failure: Option<&str>| {
+                let _ = answer.send(match failure {
+                    None => result,
+                    Some(e) => Err(StoreError::Corrupt(format!("cannot commit the write: {e}"))),
                 });
-                deliver
             })
         });
         self.writes
-            .send(job)
-            .await
+            .send(kind(job))
             .map_err(|_| StoreError::Corrupt("the store is closed".into()))?;
         answered
             .await
             .map_err(|_| StoreError::Corrupt("the write was not committed".into()))?
+    }
+
+    /// Runs `op` on a reader connection: a free one if there is one, else the next in turn.
+    fn read<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let all = &self.readers.connections;
+        let first = self.readers.next.fetch_add(1, Ordering::Relaxed);
+        let free = (0..all.len()).find_map(|i| all[(first + i) % all.len()].try_lock().ok());
+        let conn: MutexGuard<'_, Connection> = match free {
+            Some(conn) => conn,
+            None => all[first % all.len()]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+        op(&conn)
     }
 
     pub fn location(&self) -> String {
@@ -192,37 +307,20 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
-        // The connections close when the last clone of the store (and its tasks) is gone;
-        // until then, writes already queued are still committed.
-    }
-
-    /// A reader connection: a free one if there is one, else the next in turn.
-    async fn reader(&self) -> tokio::sync::MutexGuard<'_, SqliteConnection> {
-        let all = &self.readers.connections;
-        let first = self
-            .readers
-            .next
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        for i in 0..all.len() {
-            if let Ok(free) = all[(first + i) % all.len()].try_lock() {
-                return free;
-            }
-        }
-        all[first % all.len()].lock().await
+        // The connections close when the last clone of the store is gone; until then, writes
+        // already queued are still committed.
     }
 
     /// A file made before auto-vacuum was set keeps its old mode until a full `VACUUM`: run it
     /// once, so that from then on pruning shrinks the file.
     async fn ensure_incremental_vacuum(&self) -> Result<(), StoreError> {
-        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
-            .fetch_one(&mut *self.reader().await)
+        let mode: Option<i64> = self.read(|conn| scalar(conn, "PRAGMA auto_vacuum", []))?;
+        if mode != Some(2) {
+            self.write_alone(|conn| {
+                conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")?;
+                Ok(())
+            })
             .await?;
-        if mode != 2 {
-            let mut conn = self.writer.lock().await;
-            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("VACUUM").execute(&mut *conn).await?;
             tracing::info!(path = %self.path.display(), "store switched to incremental vacuum");
         }
         Ok(())
@@ -234,152 +332,167 @@ impl SqliteStore {
         const BATCH: i64 = 5_000;
         let mut report = PruneReport::default();
         // Finished runs past their age, or beyond the newest `keep_runs`.
-        let oldest_kept: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded') ORDER BY id DESC LIMIT 1 OFFSET ?",
-        )
-        .bind(i64::try_from(cutoffs.keep_runs).unwrap_or(i64::MAX))
-        .fetch_optional(&mut *self.reader().await)
-        .await?;
-        let below_id = oldest_kept.map_or(0, |id| id + 1);
-        loop {
-            let mut writer = self.writer.lock().await;
-            let mut tx = begin(&mut writer).await?;
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded')
-                   AND (updated_at < ?1 OR id < ?2) LIMIT ?3",
+        let keep = i64::try_from(cutoffs.keep_runs).unwrap_or(i64::MAX);
+        let oldest_kept: Option<i64> = self.read(|conn| {
+            scalar(
+                conn,
+                "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded') ORDER BY id DESC LIMIT 1 OFFSET ?",
+                [keep],
             )
-            .bind(cutoffs.finished_before_ms)
-            .bind(below_id)
-            .bind(BATCH)
-            .fetch_all(&mut *tx)
-            .await?;
-            if ids.is_empty() {
+        })?;
+        let below_id = oldest_kept.map_or(0, |id| id + 1);
+        let finished_before = cutoffs.finished_before_ms;
+        loop {
+            let (steps, runs) = self
+                .write(move |conn| {
+                    atomic(conn, |conn| {
+                        let ids: Vec<i64> = all(
+                            conn,
+                            "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded')
+                               AND (updated_at < ?1 OR id < ?2) LIMIT ?3",
+                            params![finished_before, below_id, BATCH],
+                            |row| Ok(row.get(0)?),
+                        )?;
+                        if ids.is_empty() {
+                            return Ok((0, 0));
+                        }
+                        let list = serde_json::to_string(&ids).expect("ids serialize");
+                        let steps = execute(
+                            conn,
+                            "DELETE FROM steps WHERE run_id IN (SELECT value FROM json_each(?))",
+                            [&list],
+                        )?;
+                        let runs = execute(
+                            conn,
+                            "DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))",
+                            [&list],
+                        )?;
+                        Ok((steps, runs))
+                    })
+                })
+                .await?;
+            if runs == 0 {
                 break;
             }
-            let list = serde_json::to_string(&ids).expect("ids serialize");
-            report.steps +=
-                sqlx::query("DELETE FROM steps WHERE run_id IN (SELECT value FROM json_each(?))")
-                    .bind(&list)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            report.runs +=
-                sqlx::query("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))")
-                    .bind(&list)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            tx.commit().await?;
+            report.steps += steps;
+            report.runs += runs;
         }
-        // Events nothing refers to any more.
-        report.inbox_events = sqlx::query(
-            "DELETE FROM inbox WHERE received_at < ?1
-                AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.inbox_id = inbox.id)
-                AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)",
-        )
-        .bind(cutoffs.finished_before_ms)
-        .execute(&mut *self.writer.lock().await)
-        .await?
-        .rows_affected();
-        // Leases a day past their end (quota buckets are trimmed as they are spent).
-        sqlx::query("DELETE FROM leases WHERE until_ms < ?")
-            .bind(cutoffs.now_ms - 86_400_000)
-            .execute(&mut *self.writer.lock().await)
+        let now = cutoffs.now_ms;
+        report.inbox_events = self
+            .write(move |conn| {
+                // Events nothing refers to any more.
+                let events = execute(
+                    conn,
+                    "DELETE FROM inbox WHERE received_at < ?1
+                        AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.inbox_id = inbox.id)
+                        AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)",
+                    [finished_before],
+                )?;
+                // Leases a day past their end (quota buckets are trimmed as they are spent).
+                execute(
+                    conn,
+                    "DELETE FROM leases WHERE until_ms < ?",
+                    [now - 86_400_000],
+                )?;
+                Ok(events)
+            })
             .await?;
-        let mut conn = self.writer.lock().await;
-        let free_before: i64 = sqlx::query_scalar("PRAGMA freelist_count")
-            .fetch_one(&mut *conn)
+        report.bytes_freed = self
+            .write_alone(|conn| {
+                let pragma = |sql: &str| -> Result<i64, StoreError> {
+                    Ok(conn.query_row(sql, [], |row| row.get(0))?)
+                };
+                let free_before = pragma("PRAGMA freelist_count")?;
+                // It frees a page each time it is stepped: step it to the end.
+                let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+                let mut freeing = vacuum.query([])?;
+                while freeing.next()?.is_some() {}
+                drop(freeing);
+                drop(vacuum);
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                let free_after = pragma("PRAGMA freelist_count")?;
+                let page_size = pragma("PRAGMA page_size")?;
+                Ok(u64::try_from((free_before - free_after).max(0) * page_size).unwrap_or(0))
+            })
             .await?;
-        sqlx::query("PRAGMA incremental_vacuum")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut *conn)
-            .await?;
-        let free_after: i64 = sqlx::query_scalar("PRAGMA freelist_count")
-            .fetch_one(&mut *conn)
-            .await?;
-        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
-            .fetch_one(&mut *conn)
-            .await?;
-        report.bytes_freed =
-            u64::try_from((free_before - free_after).max(0) * page_size).unwrap_or(0);
         Ok(report)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        for (version, sql) in MIGRATIONS {
-            let mut writer = self.writer.lock().await;
-            let mut tx = begin(&mut writer).await?;
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if applied.is_none() {
-                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now') * 1000)")
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?;
-                tracing::info!(version, "store schema migrated");
+        self.write_alone(|conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            )?;
+            for (version, sql) in MIGRATIONS {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let applied: Option<i64> = scalar(
+                    &tx,
+                    "SELECT version FROM schema_migrations WHERE version = ?",
+                    [version],
+                )?;
+                if applied.is_none() {
+                    tx.execute_batch(sql)?;
+                    execute(
+                        &tx,
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now') * 1000)",
+                        [version],
+                    )?;
+                    tracing::info!(version, "store schema migrated");
+                }
+                tx.commit()?;
             }
-            tx.commit().await?;
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
         let order = order.clone();
         self.write(move |conn| {
-            Box::pin(async move {
-                let order = &order;
-                let mut tx = conn.begin().await?;
-                if let Some(existing) = sqlx::query(ORDER_SELECT_BY_KEY)
-                    .bind(&order.idempotency_key)
-                    .fetch_optional(&mut *tx)
-                    .await?
+            atomic(conn, |conn| {
+                if let Some(existing) =
+                    one(conn, ORDER_SELECT_BY_KEY, [&order.idempotency_key], |row| order_from_row(row))?
                 {
-                    tx.commit().await?;
-                    return Ok(Admission::Existing(order_from_row(&existing)?));
+                    return Ok(Admission::Existing(existing));
                 }
-                let inbox_id = insert_event(&mut tx, &order.event, now).await?;
+                let inbox_id = insert_event(conn, &order.event, now)?;
                 // A reference already taken fails the insert (UNIQUE): nothing of this admission stays.
-                let inserted = sqlx::query(concat!(
-                    "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
-                                         amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
-                    order_columns!()
-                ))
-                .bind(&order.id)
-                .bind(&order.reference)
-                .bind(&order.idempotency_key)
-                .bind(&order.request_fingerprint)
-                .bind(inbox_id)
-                .bind(OrderStatus::PendingPayment.as_str())
-                .bind(&order.currency)
-                .bind(order.amount_minor)
-                .bind(&order.customer_email)
-                .bind(&order.card_brand)
-                .bind(&order.card_last4)
-                .bind(now)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| match e.as_database_error() {
-                    Some(db) if db.is_unique_violation() => StoreError::ReferenceTaken {
-                        reference: order.reference.clone(),
-                    },
-                    _ => StoreError::from(e),
-                })?;
-                let record = order_from_row(&inserted)?;
-                tx.commit().await?;
-                Ok(Admission::Admitted(record))
+                one(
+                    conn,
+                    concat!(
+                        "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
+                                             amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+                        order_columns!()
+                    ),
+                    params![
+                        order.id,
+                        order.reference,
+                        order.idempotency_key,
+                        order.request_fingerprint,
+                        inbox_id,
+                        OrderStatus::PendingPayment.as_str(),
+                        order.currency,
+                        order.amount_minor,
+                        order.customer_email,
+                        order.card_brand,
+                        order.card_last4,
+                        now,
+                        now,
+                    ],
+                    |row| order_from_row(row),
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::ReferenceTaken {
+                            reference: order.reference.clone(),
+                        }
+                    } else {
+                        e
+                    }
+                })?
+                .map(Admission::Admitted)
+                .ok_or_else(|| StoreError::Corrupt("an inserted order returned no row".into()))
             })
         })
         .await
@@ -387,9 +500,9 @@ impl SqliteStore {
 
     /// Commits an event (and the runs it starts) unless one with its dedupe key is in already.
     ///
-    /// Like every hot write, it joins the writer task's group (see [`write_groups`]): a burst
-    /// of webhooks costs one commit, not one each, and each caller returns only once its event
-    /// is committed. The event and its runs go in together or not at all (a savepoint).
+    /// Like every write, it joins the writer's group (see [`write_groups`]): a burst of
+    /// webhooks costs one commit, not one each, and each caller returns only once its event is
+    /// committed. The event and its runs go in together or not at all (a savepoint).
     pub async fn accept_event(
         &self,
         event: &NewEvent,
@@ -399,25 +512,24 @@ impl SqliteStore {
         let event = event.clone();
         let flows: Vec<String> = flows.iter().map(|f| (*f).to_string()).collect();
         self.write(move |conn| {
-            Box::pin(async move {
-                let mut tx = conn.begin().await?;
-                let inserted: Option<i64> = sqlx::query_scalar(
+            atomic(conn, |conn| {
+                let inserted: Option<i64> = scalar(
+                    conn,
                     "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
                      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                )
-                .bind(&event.source)
-                .bind(&event.dedupe_key)
-                .bind(&event.event_type)
-                .bind(&event.entity_key)
-                .bind(event.payload.to_string())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
+                    params![
+                        event.source,
+                        event.dedupe_key,
+                        event.event_type,
+                        event.entity_key,
+                        event.payload.to_string(),
+                        now,
+                    ],
+                )?;
                 let Some(id) = inserted else {
-                    let id: i64 = sqlx::query_scalar("SELECT id FROM inbox WHERE dedupe_key = ?")
-                        .bind(&event.dedupe_key)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    let id: i64 =
+                        scalar(conn, "SELECT id FROM inbox WHERE dedupe_key = ?", [&event.dedupe_key])?
+                            .ok_or_else(|| StoreError::Corrupt(format!("inbox event {:?} vanished", event.dedupe_key)))?;
                     return Ok(Accepted {
                         event_id: id,
                         duplicate: true,
@@ -430,9 +542,8 @@ impl SqliteStore {
                         entity_key: event.entity_key.clone(),
                         not_before: None,
                     };
-                    insert_run(&mut tx, &run, now).await?;
+                    insert_run(conn, &run, now)?;
                 }
-                tx.commit().await?;
                 Ok(Accepted {
                     event_id: id,
                     duplicate: false,
@@ -451,31 +562,31 @@ impl SqliteStore {
     ) -> Result<OrderRecord, StoreError> {
         let (order_id, update, runs) = (order_id.to_owned(), update.clone(), runs.to_vec());
         self.write(move |conn| {
-            Box::pin(async move {
-                let (order_id, update, runs) = (order_id.as_str(), &update, &runs);
-                let mut tx = conn.begin().await?;
-                let updated = sqlx::query(concat!(
-                    "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
-                                       status_detail = ?, failure_kind = ?, updated_at = ?
-                     WHERE id = ? RETURNING ",
-                    order_columns!()
-                ))
-                .bind(update.status.as_str())
-                .bind(&update.payment_id)
-                .bind(&update.payment_status)
-                .bind(&update.decline_reason)
-                .bind(&update.status_detail)
-                .bind(update.failure_kind.map(|k| k.as_str()))
-                .bind(now)
-                .bind(order_id)
-                .fetch_optional(&mut *tx)
-                .await?
+            atomic(conn, |conn| {
+                let record = one(
+                    conn,
+                    concat!(
+                        "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
+                                           status_detail = ?, failure_kind = ?, updated_at = ?
+                         WHERE id = ? RETURNING ",
+                        order_columns!()
+                    ),
+                    params![
+                        update.status.as_str(),
+                        update.payment_id,
+                        update.payment_status,
+                        update.decline_reason,
+                        update.status_detail,
+                        update.failure_kind.map(|k| k.as_str()),
+                        now,
+                        order_id,
+                    ],
+                    |row| order_from_row(row),
+                )?
                 .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
-                let record = order_from_row(&updated)?;
-                for run in runs {
-                    insert_run(&mut tx, run, now).await?;
+                for run in &runs {
+                    insert_run(conn, run, now)?;
                 }
-                tx.commit().await?;
                 Ok(record)
             })
         })
@@ -489,42 +600,32 @@ impl SqliteStore {
         note: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = begin(&mut writer).await?;
-        sqlx::query(
-            "INSERT OR IGNORE INTO flow_versions (name, version, text, origin, recorded_ms)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&version.name)
-        .bind(&version.version)
-        .bind(&version.text)
-        .bind(&version.origin)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let current: Option<String> = sqlx::query_scalar(
-            "SELECT version FROM flow_deployments WHERE env = ? AND name = ? ORDER BY id DESC LIMIT 1",
-        )
-        .bind(env)
-        .bind(&version.name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if current.as_deref() == Some(version.version.as_str()) {
-            tx.commit().await?;
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO flow_deployments (env, name, version, deployed_ms, note) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(env)
-        .bind(&version.name)
-        .bind(&version.version)
-        .bind(now)
-        .bind(note)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        let (env, version, note) = (env.to_owned(), version.clone(), note.map(str::to_owned));
+        self.write(move |conn| {
+            atomic(conn, |conn| {
+                execute(
+                    conn,
+                    "INSERT OR IGNORE INTO flow_versions (name, version, text, origin, recorded_ms)
+                     VALUES (?, ?, ?, ?, ?)",
+                    params![version.name, version.version, version.text, version.origin, now],
+                )?;
+                let current: Option<String> = scalar(
+                    conn,
+                    "SELECT version FROM flow_deployments WHERE env = ? AND name = ? ORDER BY id DESC LIMIT 1",
+                    params![env, version.name],
+                )?;
+                if current.as_deref() == Some(version.version.as_str()) {
+                    return Ok(false);
+                }
+                execute(
+                    conn,
+                    "INSERT INTO flow_deployments (env, name, version, deployed_ms, note) VALUES (?, ?, ?, ?, ?)",
+                    params![env, version.name, version.version, now, note],
+                )?;
+                Ok(true)
+            })
+        })
+        .await
     }
 
     pub async fn open_session(
@@ -532,55 +633,67 @@ impl SqliteStore {
         session: &ConsoleSession,
         expired_before_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM console_sessions WHERE last_seen_ms < ?")
-            .bind(expired_before_ms)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        sqlx::query(
-            "INSERT INTO console_sessions (id_hash, token_id, csrf, last_seen_ms) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&session.id_hash)
-        .bind(&session.token_id)
-        .bind(&session.csrf)
-        .bind(session.last_seen_ms)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let session = session.clone();
+        self.write(move |conn| {
+            atomic(conn, |conn| {
+                execute(
+                    conn,
+                    "DELETE FROM console_sessions WHERE last_seen_ms < ?",
+                    [expired_before_ms],
+                )?;
+                execute(
+                    conn,
+                    "INSERT INTO console_sessions (id_hash, token_id, csrf, last_seen_ms) VALUES (?, ?, ?, ?)",
+                    params![session.id_hash, session.token_id, session.csrf, session.last_seen_ms],
+                )?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn session(&self, id_hash: &str) -> Result<Option<ConsoleSession>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id_hash, token_id, csrf, last_seen_ms FROM console_sessions WHERE id_hash = ?",
-        )
-        .bind(id_hash)
-        .fetch_optional(&mut *self.reader().await)
-        .await?;
-        row.map(|row| {
-            Ok(ConsoleSession {
-                id_hash: row.try_get("id_hash")?,
-                token_id: row.try_get("token_id")?,
-                csrf: row.try_get("csrf")?,
-                last_seen_ms: row.try_get("last_seen_ms")?,
-            })
+        self.read(|conn| {
+            one(
+                conn,
+                "SELECT id_hash, token_id, csrf, last_seen_ms FROM console_sessions WHERE id_hash = ?",
+                [id_hash],
+                |row| {
+                    Ok(ConsoleSession {
+                        id_hash: row.get("id_hash")?,
+                        token_id: row.get("token_id")?,
+                        csrf: row.get("csrf")?,
+                        last_seen_ms: row.get("last_seen_ms")?,
+                    })
+                },
+            )
         })
-        .transpose()
     }
 
     pub async fn touch_session(&self, id_hash: &str, now_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE console_sessions SET last_seen_ms = ? WHERE id_hash = ?")
-            .bind(now_ms)
-            .bind(id_hash)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(())
+        let id_hash = id_hash.to_owned();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE console_sessions SET last_seen_ms = ? WHERE id_hash = ?",
+                params![now_ms, id_hash],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn close_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?")
-            .bind(id_hash)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(())
+        let id_hash = id_hash.to_owned();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "DELETE FROM console_sessions WHERE id_hash = ?",
+                [id_hash],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn record_sample(
@@ -589,21 +702,25 @@ impl SqliteStore {
         sample: &str,
         keep_after_ms: i64,
     ) -> Result<bool, StoreError> {
-        let inserted =
-            sqlx::query("INSERT OR IGNORE INTO overview_samples (at_ms, sample) VALUES (?, ?)")
-                .bind(at_ms)
-                .bind(sample)
-                .execute(&mut *self.writer.lock().await)
-                .await?
-                .rows_affected()
-                > 0;
-        if inserted {
-            sqlx::query("DELETE FROM overview_samples WHERE at_ms < ?")
-                .bind(keep_after_ms)
-                .execute(&mut *self.writer.lock().await)
-                .await?;
-        }
-        Ok(inserted)
+        let sample = sample.to_owned();
+        self.write(move |conn| {
+            atomic(conn, |conn| {
+                let inserted = execute(
+                    conn,
+                    "INSERT OR IGNORE INTO overview_samples (at_ms, sample) VALUES (?, ?)",
+                    params![at_ms, sample],
+                )? > 0;
+                if inserted {
+                    execute(
+                        conn,
+                        "DELETE FROM overview_samples WHERE at_ms < ?",
+                        [keep_after_ms],
+                    )?;
+                }
+                Ok(inserted)
+            })
+        })
+        .await
     }
 
     pub async fn samples_since(
@@ -611,56 +728,61 @@ impl SqliteStore {
         since_ms: i64,
         limit: u32,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at_ms, sample FROM overview_samples WHERE at_ms >= ? ORDER BY at_ms LIMIT ?",
-        )
-        .bind(since_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *self.reader().await)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("at_ms")?, row.try_get("sample")?)))
-            .collect()
+        self.read(|conn| {
+            all(
+                conn,
+                "SELECT at_ms, sample FROM overview_samples WHERE at_ms >= ? ORDER BY at_ms LIMIT ?",
+                params![since_ms, i64::from(limit)],
+                |row| Ok((row.get("at_ms")?, row.get("sample")?)),
+            )
+        })
     }
 
     pub async fn record_flow_version(&self, version: &FlowVersionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT OR IGNORE INTO flow_versions (name, version, text, origin, recorded_ms)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&version.name)
-        .bind(&version.version)
-        .bind(&version.text)
-        .bind(&version.origin)
-        .bind(version.recorded_ms)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let version = version.clone();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT OR IGNORE INTO flow_versions (name, version, text, origin, recorded_ms)
+                 VALUES (?, ?, ?, ?, ?)",
+                params![
+                    version.name,
+                    version.version,
+                    version.text,
+                    version.origin,
+                    version.recorded_ms
+                ],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn deployments(&self, env: &str) -> Result<Vec<DeploymentRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT env, name, version, deployed_ms, note FROM flow_deployments d
-             WHERE env = ? AND id = (SELECT MAX(id) FROM flow_deployments e WHERE e.env = d.env AND e.name = d.name)
-             ORDER BY name",
-        )
-        .bind(env)
-        .fetch_all(&mut *self.reader().await)
-        .await?;
-        rows.iter().map(deployment_from_row).collect()
+        self.read(|conn| {
+            all(
+                conn,
+                "SELECT env, name, version, deployed_ms, note FROM flow_deployments d
+                 WHERE env = ? AND id = (SELECT MAX(id) FROM flow_deployments e WHERE e.env = d.env AND e.name = d.name)
+                 ORDER BY name",
+                [env],
+                |row| deployment_from_row(row),
+            )
+        })
     }
 
     pub async fn deployment_history(
         &self,
         name: &str,
     ) -> Result<Vec<DeploymentRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT env, name, version, deployed_ms, note FROM flow_deployments WHERE name = ? ORDER BY id DESC",
-        )
-        .bind(name)
-        .fetch_all(&mut *self.reader().await)
-        .await?;
-        rows.iter().map(deployment_from_row).collect()
+        self.read(|conn| {
+            all(
+                conn,
+                "SELECT env, name, version, deployed_ms, note FROM flow_deployments WHERE name = ? ORDER BY id DESC",
+                [name],
+                |row| deployment_from_row(row),
+            )
+        })
     }
 
     pub async fn flow_version(
@@ -668,32 +790,39 @@ impl SqliteStore {
         name: &str,
         version: &str,
     ) -> Result<Option<FlowVersionRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT name, version, text, origin, recorded_ms FROM flow_versions WHERE name = ? AND version = ?",
-        )
-        .bind(name)
-        .bind(version)
-        .fetch_optional(&mut *self.reader().await)
-        .await?;
-        row.as_ref().map(flow_version_from_row).transpose()
+        self.read(|conn| {
+            one(
+                conn,
+                "SELECT name, version, text, origin, recorded_ms FROM flow_versions WHERE name = ? AND version = ?",
+                [name, version],
+                |row| flow_version_from_row(row),
+            )
+        })
     }
 
     pub async fn pin_run_flow_version(&self, run_id: i64, pinned: bool) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET flow_version_pinned = ?1 WHERE id = ?2")
-            .bind(i64::from(pinned))
-            .bind(run_id)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(())
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE runs SET flow_version_pinned = ?1 WHERE id = ?2",
+                params![i64::from(pinned), run_id],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn set_run_flow_version(&self, run_id: i64, version: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET flow_version = ?1 WHERE id = ?2 AND flow_version_pinned = 0 AND (flow_version IS NULL OR flow_version <> ?1)")
-            .bind(version)
-            .bind(run_id)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(())
+        let version = version.to_owned();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE runs SET flow_version = ?1 WHERE id = ?2 AND flow_version_pinned = 0 AND (flow_version IS NULL OR flow_version <> ?1)",
+                params![version, run_id],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn admit_refund(
@@ -701,134 +830,53 @@ impl SqliteStore {
         refund: &NewRefund,
         now: i64,
     ) -> Result<RefundAdmission, StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = begin(&mut writer).await?;
-        // One refund decision at a time per order.
-        let order = sqlx::query(concat!(
-            "SELECT ",
-            order_columns!(),
-            " FROM orders WHERE id = ?"
-        ))
-        .bind(&refund.order_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| order_from_row(&row))
-        .transpose()?
-        .ok_or_else(|| StoreError::NotFound(format!("order {}", refund.order_id)))?;
-        let existing = sqlx::query(concat!(
-            "SELECT ", refund_columns!(),
-            " FROM refunds WHERE (order_id = ? AND idempotency_key = ?) OR cybersource_refund_id = ?"
-        ))
-        .bind(&refund.order_id)
-        .bind(&refund.idempotency_key)
-        .bind(&refund.cybersource_refund_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            tx.commit().await?;
-            return Ok(RefundAdmission::Existing(refund_from_row(&row)?));
-        }
-        if order.payment_id.is_none()
-            || !matches!(
-                order.status,
-                OrderStatus::Approved | OrderStatus::Completed | OrderStatus::SyncFailed
-            )
-        {
-            return Ok(RefundAdmission::NotRefundable {
-                status: order.status,
-            });
-        }
-        let refunded: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds WHERE order_id = ? AND status <> 'failed'",
-        )
-        .bind(&refund.order_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let refundable = order.amount_minor - refunded;
-        if refund.amount_minor > refundable {
-            return Ok(RefundAdmission::TooMuch {
-                refundable_minor: refundable,
-            });
-        }
-        let inbox_id = insert_event(&mut tx, &refund.event, now).await?;
-        sqlx::query(
-            "INSERT INTO refunds (id, order_id, idempotency_key, request_fingerprint, inbox_id, amount_minor,
-                                  currency, reason, source, status, cybersource_refund_id, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&refund.id)
-        .bind(&refund.order_id)
-        .bind(&refund.idempotency_key)
-        .bind(&refund.request_fingerprint)
-        .bind(inbox_id)
-        .bind(refund.amount_minor)
-        .bind(&refund.currency)
-        .bind(&refund.reason)
-        .bind(&refund.source)
-        .bind(RefundStatus::Requested.as_str())
-        .bind(&refund.cybersource_refund_id)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for flow in &refund.flows {
-            let run = NewRun {
-                inbox_id,
-                flow: flow.clone(),
-                entity_key: refund.entity_key.clone(),
-                not_before: None,
-            };
-            insert_run(&mut tx, &run, now).await?;
-        }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            refund_columns!(),
-            " FROM refunds WHERE id = ?"
-        ))
-        .bind(&refund.id)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(RefundAdmission::Admitted(refund_from_row(&row)?))
+        let refund = refund.clone();
+        self.write(move |conn| atomic(conn, |conn| admit_refund(conn, &refund, now)))
+            .await
     }
 
     pub async fn refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            refund_columns!(),
-            " FROM refunds WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *self.reader().await)
-        .await?;
-        row.as_ref().map(refund_from_row).transpose()
+        self.read(|conn| {
+            one(
+                conn,
+                concat!("SELECT ", refund_columns!(), " FROM refunds WHERE id = ?"),
+                [id],
+                |row| refund_from_row(row),
+            )
+        })
     }
 
     pub async fn refund_by_cybersource_id(
         &self,
         cybersource_refund_id: &str,
     ) -> Result<Option<RefundRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            refund_columns!(),
-            " FROM refunds WHERE cybersource_refund_id = ?"
-        ))
-        .bind(cybersource_refund_id)
-        .fetch_optional(&mut *self.reader().await)
-        .await?;
-        row.as_ref().map(refund_from_row).transpose()
+        self.read(|conn| {
+            one(
+                conn,
+                concat!(
+                    "SELECT ",
+                    refund_columns!(),
+                    " FROM refunds WHERE cybersource_refund_id = ?"
+                ),
+                [cybersource_refund_id],
+                |row| refund_from_row(row),
+            )
+        })
     }
 
     pub async fn refunds_of(&self, order_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            refund_columns!(),
-            " FROM refunds WHERE order_id = ? ORDER BY created_at, id"
-        ))
-        .bind(order_id)
-        .fetch_all(&mut *self.reader().await)
-        .await?;
-        rows.iter().map(refund_from_row).collect()
+        self.read(|conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    refund_columns!(),
+                    " FROM refunds WHERE order_id = ? ORDER BY created_at, id"
+                ),
+                [order_id],
+                |row| refund_from_row(row),
+            )
+        })
     }
 
     pub async fn finish_refund(
@@ -837,56 +885,55 @@ impl SqliteStore {
         outcome: &RefundOutcome<'_>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let changed = sqlx::query(
-            "UPDATE refunds SET status = ?,
-                    cybersource_refund_id = COALESCE(?, cybersource_refund_id),
-                    zoho_creditnote_id = COALESCE(?, zoho_creditnote_id),
-                    status_detail = ?, updated_at = ?
-             WHERE id = ?",
-        )
-        .bind(outcome.status.as_str())
-        .bind(outcome.cybersource_refund_id)
-        .bind(outcome.zoho_creditnote_id)
-        .bind(outcome.detail)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *self.writer.lock().await)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!("refund {id}")));
-        }
-        Ok(())
+        let id = id.to_owned();
+        let status = outcome.status.as_str();
+        let (refund_id, creditnote_id, detail) = (
+            outcome.cybersource_refund_id.map(str::to_owned),
+            outcome.zoho_creditnote_id.map(str::to_owned),
+            outcome.detail.map(str::to_owned),
+        );
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE refunds SET status = ?,
+                        cybersource_refund_id = COALESCE(?, cybersource_refund_id),
+                        zoho_creditnote_id = COALESCE(?, zoho_creditnote_id),
+                        status_detail = ?, updated_at = ?
+                 WHERE id = ?",
+                params![status, refund_id, creditnote_id, detail, now, id],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("refund {id}")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
-        let row = sqlx::query(ORDER_SELECT_BY_ID)
-            .bind(id)
-            .fetch_optional(&mut *self.reader().await)
-            .await?;
-        row.as_ref().map(order_from_row).transpose()
+        self.read(|conn| one(conn, ORDER_SELECT_BY_ID, [id], |row| order_from_row(row)))
     }
 
     pub async fn order_by_reference(
         &self,
         reference: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let row = sqlx::query(ORDER_SELECT_BY_REFERENCE)
-            .bind(reference)
-            .fetch_optional(&mut *self.reader().await)
-            .await?;
-        row.as_ref().map(order_from_row).transpose()
+        self.read(|conn| {
+            one(conn, ORDER_SELECT_BY_REFERENCE, [reference], |row| {
+                order_from_row(row)
+            })
+        })
     }
 
     pub async fn order_by_zoho_invoice(
         &self,
         invoice_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let row = sqlx::query(ORDER_SELECT_BY_ZOHO_INVOICE)
-            .bind(invoice_id)
-            .fetch_optional(&mut *self.reader().await)
-            .await?;
-        row.as_ref().map(order_from_row).transpose()
+        self.read(|conn| {
+            one(conn, ORDER_SELECT_BY_ZOHO_INVOICE, [invoice_id], |row| {
+                order_from_row(row)
+            })
+        })
     }
 
     /// Orders whose payment was started before `before_ms` and never answered.
@@ -895,20 +942,22 @@ impl SqliteStore {
         before_ms: i64,
         limit: u32,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        let rows = sqlx::query(ORDER_SELECT_STALE)
-            .bind(before_ms)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.reader().await)
-            .await?;
-        rows.iter().map(order_from_row).collect()
+        self.read(|conn| {
+            all(
+                conn,
+                ORDER_SELECT_STALE,
+                params![before_ms, i64::from(limit)],
+                |row| order_from_row(row),
+            )
+        })
     }
 
     pub async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
-        let rows = sqlx::query(ORDER_SELECT_RECENT)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.reader().await)
-            .await?;
-        rows.iter().map(order_from_row).collect()
+        self.read(|conn| {
+            all(conn, ORDER_SELECT_RECENT, [i64::from(limit)], |row| {
+                order_from_row(row)
+            })
+        })
     }
 
     pub async fn set_order_status(
@@ -918,14 +967,16 @@ impl SqliteStore {
         detail: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orders SET status = ?, status_detail = COALESCE(?, status_detail), updated_at = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(detail)
-            .bind(now)
-            .bind(order_id)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(())
+        let (order_id, detail) = (order_id.to_owned(), detail.map(str::to_owned));
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE orders SET status = ?, status_detail = COALESCE(?, status_detail), updated_at = ? WHERE id = ?",
+                params![status.as_str(), detail, now, order_id],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn complete_order_sync(
@@ -938,46 +989,49 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let ids = [order_id, contact_id, invoice_id, payment_id].map(str::to_owned);
         self.write(move |conn| {
-            Box::pin(async move {
-                let [order_id, contact_id, invoice_id, payment_id] = ids.each_ref().map(String::as_str);
-                sqlx::query(
-                    "UPDATE orders SET status = ?, zoho_contact_id = ?, zoho_invoice_id = ?, zoho_payment_id = ?,
-                                       status_detail = NULL, updated_at = ?
-                     WHERE id = ?",
-                )
-                .bind(OrderStatus::Completed.as_str())
-                .bind(contact_id)
-                .bind(invoice_id)
-                .bind(payment_id)
-                .bind(now)
-                .bind(order_id)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
+            let [order_id, contact_id, invoice_id, payment_id] = ids;
+            execute(
+                conn,
+                "UPDATE orders SET status = ?, zoho_contact_id = ?, zoho_invoice_id = ?, zoho_payment_id = ?,
+                                   status_detail = NULL, updated_at = ?
+                 WHERE id = ?",
+                params![
+                    OrderStatus::Completed.as_str(),
+                    contact_id,
+                    invoice_id,
+                    payment_id,
+                    now,
+                    order_id
+                ],
+            )?;
+            Ok(())
         })
         .await
     }
 
     pub async fn inbox_event(&self, id: i64) -> Result<InboxEvent, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, source, dedupe_key, event_type, entity_key, payload, received_at FROM inbox WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&mut *self.reader().await)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("inbox event {id}")))?;
-        let payload: String = row.try_get("payload")?;
-        Ok(InboxEvent {
-            id: row.try_get("id")?,
-            source: row.try_get("source")?,
-            dedupe_key: row.try_get("dedupe_key")?,
-            event_type: row.try_get("event_type")?,
-            entity_key: row.try_get("entity_key")?,
-            payload: serde_json::from_str(&payload)
-                .map_err(|e| StoreError::Corrupt(format!("inbox event {id} payload: {e}")))?,
-            received_at: row.try_get("received_at")?,
-        })
+        self.read(|conn| {
+            one(
+                conn,
+                "SELECT id, source, dedupe_key, event_type, entity_key, payload, received_at FROM inbox WHERE id = ?",
+                [id],
+                |row| {
+                    let payload: String = row.get("payload")?;
+                    Ok(InboxEvent {
+                        id: row.get("id")?,
+                        source: row.get("source")?,
+                        dedupe_key: row.get("dedupe_key")?,
+                        event_type: row.get("event_type")?,
+                        entity_key: row.get("entity_key")?,
+                        payload: serde_json::from_str(&payload).map_err(|e| {
+                            StoreError::Corrupt(format!("inbox event {id} payload: {e}"))
+                        })?,
+                        received_at: row.get("received_at")?,
+                    })
+                },
+            )
+        })?
+        .ok_or_else(|| StoreError::NotFound(format!("inbox event {id}")))
     }
 
     pub async fn claim_run(
@@ -988,9 +1042,9 @@ impl SqliteStore {
     ) -> Result<Option<ClaimedRun>, StoreError> {
         let owner = owner.to_owned();
         self.write(move |conn| {
-            Box::pin(async move {
-                let owner = owner.as_str();
-                let row = sqlx::query(concat!(
+            one(
+                conn,
+                concat!(
                     "UPDATE runs
                         SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, attempt = attempt + 1, updated_at = ?3
                       WHERE id = (
@@ -1014,14 +1068,9 @@ impl SqliteStore {
                     ",
                     claim_returning!()
                 ),
-                )
-                .bind(owner)
-                .bind(now + millis(lease))
-                .bind(now)
-                .fetch_optional(&mut *conn)
-                .await?;
-                row.as_ref().map(claimed_from_row).transpose()
-            })
+                params![owner, now + millis(lease), now],
+                |row| claimed_from_row(row),
+            )
         })
         .await
     }
@@ -1033,17 +1082,16 @@ impl SqliteStore {
         now: i64,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE runs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
-        )
-        .bind(now + millis(lease))
-        .bind(now)
-        .bind(run_id)
-        .bind(owner)
-        .execute(&mut *self.writer.lock().await)
-        .await?
-        .rows_affected();
-        Ok(changed == 1)
+        let owner = owner.to_owned();
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE runs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                params![now + millis(lease), now, run_id, owner],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     pub async fn finish_run(
@@ -1055,24 +1103,16 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let (owner, flow_version) = (owner.to_owned(), flow_version.map(str::to_owned));
         self.write(move |conn| {
-            Box::pin(async move {
-                let (owner, flow_version) = (owner.as_str(), flow_version.as_deref());
-                let changed = sqlx::query(
-                    "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
-                                     last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
-                                     finished_at = ?1, updated_at = ?1,
-                                     flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?4, flow_version) ELSE flow_version END
-                      WHERE id = ?2 AND lease_owner = ?3 AND status = 'running'",
-                )
-                .bind(now)
-                .bind(run_id)
-                .bind(owner)
-                .bind(flow_version)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                Ok(changed == 1)
-            })
+            let changed = execute(
+                conn,
+                "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
+                                 last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
+                                 finished_at = ?1, updated_at = ?1,
+                                 flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?4, flow_version) ELSE flow_version END
+                  WHERE id = ?2 AND lease_owner = ?3 AND status = 'running'",
+                params![now, run_id, owner, flow_version],
+            )?;
+            Ok(changed == 1)
         })
         .await
     }
@@ -1092,30 +1132,27 @@ impl SqliteStore {
             failure.clone(),
         );
         self.write(move |conn| {
-            Box::pin(async move {
-                let (owner, flow_version, failure) = (owner.as_str(), flow_version.as_deref(), &failure);
-                let changed = sqlx::query(
-                    "UPDATE runs SET status = 'queued', next_attempt_at = ?, flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
-                                     lease_owner = NULL, lease_expires_at = NULL,
-                                     last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
-                                     last_error_request_id = ?, updated_at = ?
-                      WHERE id = ? AND lease_owner = ? AND status = 'running'",
-                )
-                .bind(at)
-                .bind(flow_version)
-                .bind(&failure.message)
-                .bind(failure.kind.as_str())
-                .bind(failure.http_status.map(i64::from))
-                .bind(&failure.step)
-                .bind(&failure.request_id)
-                .bind(now)
-                .bind(run_id)
-                .bind(owner)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                Ok(changed == 1)
-            })
+            let changed = execute(
+                conn,
+                "UPDATE runs SET status = 'queued', next_attempt_at = ?, flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
+                                 lease_owner = NULL, lease_expires_at = NULL,
+                                 last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
+                                 last_error_request_id = ?, updated_at = ?
+                  WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                params![
+                    at,
+                    flow_version,
+                    failure.message,
+                    failure.kind.as_str(),
+                    failure.http_status.map(i64::from),
+                    failure.step,
+                    failure.request_id,
+                    now,
+                    run_id,
+                    owner,
+                ],
+            )?;
+            Ok(changed == 1)
         })
         .await
     }
@@ -1136,44 +1173,37 @@ impl SqliteStore {
         );
         let order_failed = order_failed.map(|(o, d)| (o.to_owned(), d.to_owned()));
         self.write(move |conn| {
-            Box::pin(async move {
-                let (owner, flow_version, failure) = (owner.as_str(), flow_version.as_deref(), &failure);
-                let order_failed = order_failed.as_ref().map(|(o, d)| (o.as_str(), d.as_str()));
-                let mut tx = conn.begin().await?;
-                let changed = sqlx::query(
+            atomic(conn, |conn| {
+                let changed = execute(
+                    conn,
                     "UPDATE runs SET status = 'dead', flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
                                      lease_owner = NULL, lease_expires_at = NULL,
                                      last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
                                      last_error_request_id = ?, finished_at = ?, updated_at = ?
                       WHERE id = ? AND lease_owner = ? AND status = 'running'",
-                )
-                .bind(flow_version)
-                .bind(&failure.message)
-                .bind(failure.kind.as_str())
-                .bind(failure.http_status.map(i64::from))
-                .bind(&failure.step)
-                .bind(&failure.request_id)
-                .bind(now)
-                .bind(now)
-                .bind(run_id)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                    params![
+                        flow_version,
+                        failure.message,
+                        failure.kind.as_str(),
+                        failure.http_status.map(i64::from),
+                        failure.step,
+                        failure.request_id,
+                        now,
+                        now,
+                        run_id,
+                        owner,
+                    ],
+                )?;
                 if changed == 1
-                    && let Some((order_id, detail)) = order_failed
+                    && let Some((order_id, detail)) = &order_failed
                 {
-                    sqlx::query(
+                    execute(
+                        conn,
                         "UPDATE orders SET status = 'sync_failed', status_detail = ?1, updated_at = ?2
                           WHERE id = ?3 AND status = 'approved'",
-                    )
-                    .bind(detail)
-                    .bind(now)
-                    .bind(order_id)
-                    .execute(&mut *tx)
-                    .await?;
+                        params![detail, now, order_id],
+                    )?;
                 }
-                tx.commit().await?;
                 Ok(changed == 1)
             })
         })
@@ -1181,53 +1211,54 @@ impl SqliteStore {
     }
 
     pub async fn requeue_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE runs SET status = 'queued', attempt = 0, next_attempt_at = ?1, lease_owner = NULL,
-                             lease_expires_at = NULL, finished_at = NULL, updated_at = ?1
-              WHERE id = ?2 AND status IN ('succeeded', 'dead', 'discarded')",
-        )
-        .bind(now)
-        .bind(run_id)
-        .execute(&mut *self.writer.lock().await)
-        .await?
-        .rows_affected();
-        Ok(changed == 1)
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE runs SET status = 'queued', attempt = 0, next_attempt_at = ?1, lease_owner = NULL,
+                                 lease_expires_at = NULL, finished_at = NULL, updated_at = ?1
+                  WHERE id = ?2 AND status IN ('succeeded', 'dead', 'discarded')",
+                params![now, run_id],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     /// A dead letter set aside: kept as history, never run again unless replayed.
     pub async fn discard_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE runs SET status = 'discarded', updated_at = ?1 WHERE id = ?2 AND status = 'dead'",
-        )
-        .bind(now)
-        .bind(run_id)
-        .execute(&mut *self.writer.lock().await)
-        .await?
-        .rows_affected();
-        Ok(changed == 1)
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE runs SET status = 'discarded', updated_at = ?1 WHERE id = ?2 AND status = 'dead'",
+                params![now, run_id],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     /// Runs matching `filter`, newest first.
     pub async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = sqlx::query(RUN_SELECT_FILTERED)
-            .bind(filter.status.map(RunStatus::as_str))
-            .bind(filter.flow.as_deref())
-            .bind(filter.entity.as_deref())
-            .bind(filter.since_ms)
-            .bind(filter.until_ms)
-            .bind(filter.before_id)
-            .bind(i64::from(filter.limit.max(1)))
-            .fetch_all(&mut *self.reader().await)
-            .await?;
-        rows.iter().map(run_from_row).collect()
+        self.read(|conn| {
+            all(
+                conn,
+                RUN_SELECT_FILTERED,
+                params![
+                    filter.status.map(RunStatus::as_str),
+                    filter.flow.as_deref(),
+                    filter.entity.as_deref(),
+                    filter.since_ms,
+                    filter.until_ms,
+                    filter.before_id,
+                    i64::from(filter.limit.max(1)),
+                ],
+                |row| run_from_row(row),
+            )
+        })
     }
 
     pub async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
-        let row = sqlx::query(RUN_SELECT_BY_ID)
-            .bind(run_id)
-            .fetch_optional(&mut *self.reader().await)
-            .await?;
-        row.as_ref().map(run_from_row).transpose()
+        self.read(|conn| one(conn, RUN_SELECT_BY_ID, [run_id], |row| run_from_row(row)))
     }
 
     pub async fn runs(
@@ -1235,39 +1266,36 @@ impl SqliteStore {
         status: Option<RunStatus>,
         limit: u32,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = sqlx::query(RUN_SELECT_RECENT)
-            .bind(status.map(RunStatus::as_str))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.reader().await)
-            .await?;
-        rows.iter().map(run_from_row).collect()
+        self.read(|conn| {
+            all(
+                conn,
+                RUN_SELECT_RECENT,
+                params![status.map(RunStatus::as_str), i64::from(limit)],
+                |row| run_from_row(row),
+            )
+        })
     }
 
     pub async fn next_wakeup(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(t) FROM (
-                 SELECT MIN(next_attempt_at) AS t FROM runs WHERE status = 'queued'
-                 UNION ALL
-                 SELECT MIN(lease_expires_at) AS t FROM runs WHERE status = 'running')",
-        )
-        .fetch_one(&mut *self.reader().await)
-        .await?)
+        self.read(|conn| {
+            Ok(scalar::<Option<i64>>(
+                conn,
+                "SELECT MIN(t) FROM (
+                     SELECT MIN(next_attempt_at) AS t FROM runs WHERE status = 'queued'
+                     UNION ALL
+                     SELECT MIN(lease_expires_at) AS t FROM runs WHERE status = 'running')",
+                [],
+            )?
+            .flatten())
+        })
     }
 
     pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
-        let row = sqlx::query(STEP_SELECT_BY_KEY)
-            .bind(key)
-            .fetch_optional(&mut *self.reader().await)
-            .await?;
-        row.as_ref().map(step_from_row).transpose()
+        self.read(|conn| one(conn, STEP_SELECT_BY_KEY, [key], |row| step_from_row(row)))
     }
 
     pub async fn steps_of_run(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
-        let rows = sqlx::query(STEP_SELECT_BY_RUN)
-            .bind(run_id)
-            .fetch_all(&mut *self.reader().await)
-            .await?;
-        rows.iter().map(step_from_row).collect()
+        self.read(|conn| all(conn, STEP_SELECT_BY_RUN, [run_id], |row| step_from_row(row)))
     }
 
     /// `None` when the step had succeeded (nothing is written; [`super::Store::begin_step`]
@@ -1282,36 +1310,27 @@ impl SqliteStore {
     ) -> Result<Option<StepStart>, StoreError> {
         // Another attempt keeps the previous one's failure kind, or makes it `outcome_unknown`
         // if that one never finished (a crash), so that the caller knows whether to look first.
-        let (owned_key, name, input) = (
+        let (key, name, input) = (
             key.to_owned(),
             name.to_owned(),
             input.map(serde_json::Value::to_string),
         );
-        let begun = self
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = sqlx::query(
-            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
-             VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
-             ON CONFLICT (idempotency_key) DO UPDATE
-                SET status = 'started', attempts = steps.attempts + 1, run_id = COALESCE(excluded.run_id, steps.run_id),
-                    input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL,
-                    error_kind = CASE WHEN steps.status = 'started' THEN 'outcome_unknown' ELSE steps.error_kind END
-              WHERE steps.status != 'succeeded'
-             RETURNING attempts, error_kind",
-        )
-                    .bind(owned_key)
-                    .bind(run_id)
-                    .bind(name)
-                    .bind(now)
-                    .bind(input)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    row.as_ref().map(step_start_from_row).transpose()
-                })
-            })
-            .await?;
-        Ok(begun)
+        self.write(move |conn| {
+            one(
+                conn,
+                "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
+                 VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
+                 ON CONFLICT (idempotency_key) DO UPDATE
+                    SET status = 'started', attempts = steps.attempts + 1, run_id = COALESCE(excluded.run_id, steps.run_id),
+                        input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL,
+                        error_kind = CASE WHEN steps.status = 'started' THEN 'outcome_unknown' ELSE steps.error_kind END
+                  WHERE steps.status != 'succeeded'
+                 RETURNING attempts, error_kind",
+                params![key, run_id, name, now, input],
+                |row| step_start_from_row(row),
+            )
+        })
+        .await
     }
 
     pub async fn record_step(
@@ -1324,22 +1343,14 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let (key, name, output) = (key.to_owned(), name.to_owned(), output.to_string());
         self.write(move |conn| {
-            Box::pin(async move {
-                let (key, name) = (key.as_str(), name.as_str());
-                sqlx::query(
-                    "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
-                     VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?5)
-                     ON CONFLICT (idempotency_key) DO NOTHING",
-                )
-                .bind(key)
-                .bind(run_id)
-                .bind(name)
-                .bind(output)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
+            execute(
+                conn,
+                "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?5)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+                params![key, run_id, name, output, now],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -1350,21 +1361,15 @@ impl SqliteStore {
         output: &serde_json::Value,
         now: i64,
     ) -> Result<(), StoreError> {
-        let (key, output) = (key.to_owned(), output.clone());
+        let (key, output) = (key.to_owned(), output.to_string());
         self.write(move |conn| {
-            Box::pin(async move {
-                let (key, output) = (key.as_str(), &output);
-                sqlx::query(
-                    "UPDATE steps SET status = 'succeeded', output = ?, error = NULL, error_kind = NULL, error_status = NULL,
-                                      finished_at = ? WHERE idempotency_key = ?",
-                )
-                .bind(output.to_string())
-                .bind(now)
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
+            execute(
+                conn,
+                "UPDATE steps SET status = 'succeeded', output = ?, error = NULL, error_kind = NULL, error_status = NULL,
+                                  finished_at = ? WHERE idempotency_key = ?",
+                params![output, now, key],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -1377,23 +1382,21 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let (key, failure) = (key.to_owned(), failure.clone());
         self.write(move |conn| {
-            Box::pin(async move {
-                let (key, failure) = (key.as_str(), &failure);
-                sqlx::query(
-                    "UPDATE steps SET status = 'failed', error = ?, error_kind = ?, error_status = ?, error_request_id = ?,
-                                      finished_at = ?
-                      WHERE idempotency_key = ? AND status != 'succeeded'",
-                )
-                .bind(&failure.message)
-                .bind(failure.kind.as_str())
-                .bind(failure.http_status.map(i64::from))
-                .bind(&failure.request_id)
-                .bind(now)
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
+            execute(
+                conn,
+                "UPDATE steps SET status = 'failed', error = ?, error_kind = ?, error_status = ?, error_request_id = ?,
+                                  finished_at = ?
+                  WHERE idempotency_key = ? AND status != 'succeeded'",
+                params![
+                    failure.message,
+                    failure.kind.as_str(),
+                    failure.http_status.map(i64::from),
+                    failure.request_id,
+                    now,
+                    key,
+                ],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -1401,41 +1404,49 @@ impl SqliteStore {
     // Vault --------------------------------------------------------------------------------
 
     pub async fn vault_put(&self, secret: &SealedSecret, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO vault_secrets (name, key_id, wrapped_key, sealed, created_ms, updated_ms)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id,
-                 wrapped_key = excluded.wrapped_key, sealed = excluded.sealed,
-                 updated_ms = excluded.updated_ms",
-        )
-        .bind(&secret.name)
-        .bind(&secret.key_id)
-        .bind(&secret.wrapped_key)
-        .bind(&secret.sealed)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let secret = secret.clone();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT INTO vault_secrets (name, key_id, wrapped_key, sealed, created_ms, updated_ms)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id,
+                     wrapped_key = excluded.wrapped_key, sealed = excluded.sealed,
+                     updated_ms = excluded.updated_ms",
+                params![
+                    secret.name,
+                    secret.key_id,
+                    secret.wrapped_key,
+                    secret.sealed,
+                    now,
+                    now
+                ],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn vault_get(&self, name: &str) -> Result<Option<SealedSecret>, StoreError> {
-        let row = sqlx::query(
-            "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets WHERE name = ?",
-        )
-        .bind(name)
-        .fetch_optional(&mut *self.reader().await)
-        .await?;
-        row.as_ref().map(sealed_from_row).transpose()
+        self.read(|conn| {
+            one(
+                conn,
+                "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets WHERE name = ?",
+                [name],
+                |row| sealed_from_row(row),
+            )
+        })
     }
 
     pub async fn vault_all(&self) -> Result<Vec<SealedSecret>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets ORDER BY name",
-        )
-        .fetch_all(&mut *self.reader().await)
-        .await?;
-        rows.iter().map(sealed_from_row).collect()
+        self.read(|conn| {
+            all(
+                conn,
+                "SELECT name, key_id, wrapped_key, sealed, created_ms, updated_ms FROM vault_secrets ORDER BY name",
+                [],
+                |row| sealed_from_row(row),
+            )
+        })
     }
 
     /// Replaces a secret's wrapped key (rotation), if it is still under `old_key_id`.
@@ -1447,26 +1458,30 @@ impl SqliteStore {
         wrapped_key: &[u8],
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE vault_secrets SET key_id = ?, wrapped_key = ?, updated_ms = ?
-             WHERE name = ? AND key_id = ?",
-        )
-        .bind(new_key_id)
-        .bind(wrapped_key)
-        .bind(now)
-        .bind(name)
-        .bind(old_key_id)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let (name, old_key_id, new_key_id, wrapped_key) = (
+            name.to_owned(),
+            old_key_id.to_owned(),
+            new_key_id.to_owned(),
+            wrapped_key.to_vec(),
+        );
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE vault_secrets SET key_id = ?, wrapped_key = ?, updated_ms = ?
+                 WHERE name = ? AND key_id = ?",
+                params![new_key_id, wrapped_key, now, name, old_key_id],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     pub async fn vault_delete(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM vault_secrets WHERE name = ?")
-            .bind(name)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let name = name.to_owned();
+        self.write(move |conn| {
+            Ok(execute(conn, "DELETE FROM vault_secrets WHERE name = ?", [name])? == 1)
+        })
+        .await
     }
 
     /// The value stored under `name`, or `value` stored now if there was none.
@@ -1475,122 +1490,133 @@ impl SqliteStore {
         name: &str,
         value: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        sqlx::query(
-            "INSERT INTO vault_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(
-            sqlx::query_scalar("SELECT value FROM vault_meta WHERE name = ?")
-                .bind(name)
-                .fetch_one(&mut *self.reader().await)
-                .await?,
-        )
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT INTO vault_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                params![name, value],
+            )?;
+            scalar(conn, "SELECT value FROM vault_meta WHERE name = ?", [&name])?
+                .ok_or_else(|| StoreError::Corrupt(format!("vault meta {name:?} vanished")))
+        })
+        .await
     }
 
     // Connections ----------------------------------------------------------------------------
 
     pub async fn put_connection(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO connections (name, vendor, settings, updated_ms) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET vendor = excluded.vendor, \
-             settings = excluded.settings, updated_ms = excluded.updated_ms",
-        )
-        .bind(&connection.name)
-        .bind(&connection.vendor)
-        .bind(connection.settings.to_string())
-        .bind(connection.updated_ms)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let (name, vendor, settings, updated_ms) = (
+            connection.name.clone(),
+            connection.vendor.clone(),
+            connection.settings.to_string(),
+            connection.updated_ms,
+        );
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT INTO connections (name, vendor, settings, updated_ms) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET vendor = excluded.vendor, \
+                 settings = excluded.settings, updated_ms = excluded.updated_ms",
+                params![name, vendor, settings, updated_ms],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM connections WHERE name = ?")
-            .bind(name)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let name = name.to_owned();
+        self.write(move |conn| {
+            Ok(execute(conn, "DELETE FROM connections WHERE name = ?", [name])? == 1)
+        })
+        .await
     }
 
     pub async fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
-        let row: Option<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT name, vendor, settings, updated_ms FROM connections WHERE name = ?",
-        )
-        .bind(name)
-        .fetch_optional(&mut *self.reader().await)
-        .await?;
-        row.map(|(name, vendor, settings, updated_ms)| {
-            let settings = serde_json::from_str(&settings)
-                .map_err(|e| StoreError::Corrupt(format!("connection {name:?}: {e}")))?;
-            Ok(ConnectionRecord {
-                name,
-                vendor,
-                settings,
-                updated_ms,
-            })
+        self.read(|conn| {
+            one(
+                conn,
+                "SELECT name, vendor, settings, updated_ms FROM connections WHERE name = ?",
+                [name],
+                |row| {
+                    let name: String = row.get("name")?;
+                    let settings: String = row.get("settings")?;
+                    Ok(ConnectionRecord {
+                        settings: serde_json::from_str(&settings).map_err(|e| {
+                            StoreError::Corrupt(format!("connection {name:?}: {e}"))
+                        })?,
+                        vendor: row.get("vendor")?,
+                        updated_ms: row.get("updated_ms")?,
+                        name,
+                    })
+                },
+            )
         })
-        .transpose()
     }
 
     // Admin API tokens -------------------------------------------------------------------------
 
     pub async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, name, role, secret_hash, created_ms) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&token.id)
-        .bind(&token.name)
-        .bind(&token.role)
-        .bind(&token.secret_hash)
-        .bind(token.created_ms)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let token = token.clone();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT INTO api_tokens (id, name, role, secret_hash, created_ms) VALUES (?, ?, ?, ?, ?)",
+                params![token.id, token.name, token.role, token.secret_hash, token.created_ms],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(sqlx::query_as::<_, TokenRow>(
-            "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
-             FROM api_tokens WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&mut *self.reader().await)
-        .await?
-        .map(token_record))
+        self.read(|conn| {
+            one(
+                conn,
+                "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
+                 FROM api_tokens WHERE id = ?",
+                [id],
+                token_from_row,
+            )
+        })
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        Ok(sqlx::query_as::<_, TokenRow>(
-            "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
-             FROM api_tokens ORDER BY created_ms, id",
-        )
-        .fetch_all(&mut *self.reader().await)
-        .await?
-        .into_iter()
-        .map(token_record)
-        .collect())
+        self.read(|conn| {
+            all(
+                conn,
+                "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
+                 FROM api_tokens ORDER BY created_ms, id",
+                [],
+                token_from_row,
+            )
+        })
     }
 
     pub async fn touch_token(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(())
+        let id = id.to_owned();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE api_tokens SET last_used_ms = ? WHERE id = ?",
+                params![now, id],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *self.writer.lock().await)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Ok(execute(
+                conn,
+                "UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
+                params![now, id],
+            )? == 1)
+        })
+        .await
     }
 
     // Coordination ---------------------------------------------------------------------------
@@ -1604,60 +1630,66 @@ impl SqliteStore {
         now: i64,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO leases (name, holder, until_ms) VALUES (?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
-             WHERE leases.until_ms <= ? OR leases.holder = excluded.holder",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(now.saturating_add(ttl_ms))
-        .bind(now)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |conn| {
+            Ok(execute(
+                conn,
+                "INSERT INTO leases (name, holder, until_ms) VALUES (?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+                 WHERE leases.until_ms <= ? OR leases.holder = excluded.holder",
+                params![name, holder, now.saturating_add(ttl_ms), now],
+            )? == 1)
+        })
+        .await
     }
 
     pub async fn shared_token(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT sealed FROM shared_tokens WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&mut *self.reader().await)
-                .await?,
-        )
+        self.read(|conn| {
+            scalar(
+                conn,
+                "SELECT sealed FROM shared_tokens WHERE name = ?",
+                [name],
+            )
+        })
     }
 
     pub async fn share_token(&self, name: &str, sealed: &[u8], now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO shared_tokens (name, sealed, updated_ms) VALUES (?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_ms = excluded.updated_ms",
-        )
-        .bind(name)
-        .bind(sealed)
-        .bind(now)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let (name, sealed) = (name.to_owned(), sealed.to_vec());
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT INTO shared_tokens (name, sealed, updated_ms) VALUES (?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_ms = excluded.updated_ms",
+                params![name, sealed, now],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Names of the unexpired leases whose names start with `prefix`.
     pub async fn leases_held(&self, prefix: &str, now: i64) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM leases WHERE substr(name, 1, length(?1)) = ?1 AND until_ms > ?2",
-        )
-        .bind(prefix)
-        .bind(now)
-        .fetch_all(&mut *self.reader().await)
-        .await?)
+        self.read(|conn| {
+            all(
+                conn,
+                "SELECT name FROM leases WHERE substr(name, 1, length(?1)) = ?1 AND until_ms > ?2",
+                params![prefix, now],
+                |row| Ok(row.get(0)?),
+            )
+        })
     }
 
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
-            .bind(name)
-            .bind(holder)
-            .execute(&mut *self.writer.lock().await)
-            .await?;
-        Ok(())
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |conn| {
+            execute(
+                conn,
+                "DELETE FROM leases WHERE name = ? AND holder = ?",
+                params![name, holder],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Spends `cost` from `key`'s windows (`(limit, window_ms)`) at `now`, atomically, or says
@@ -1672,77 +1704,9 @@ impl SqliteStore {
         cost: u64,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = begin(&mut writer).await?;
-        let paused: Option<i64> =
-            sqlx::query_scalar("SELECT until_ms FROM quota_pauses WHERE key = ? AND until_ms > ?")
-                .bind(key)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(until) = paused {
-            tx.commit().await?;
-            return Ok(Some(until - now));
-        }
-        let cost_i = i64::try_from(cost).unwrap_or(i64::MAX);
-        let mut wait = 0i64;
-        for (limit, window) in windows {
-            let bucket = bucket_size(*window);
-            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
-            // Buckets that started before this are wholly out of the window.
-            let oldest = now - window - bucket;
-            sqlx::query(
-                "DELETE FROM quota_buckets WHERE key = ? AND window_ms = ? AND bucket_ms <= ?",
-            )
-            .bind(key)
-            .bind(window)
-            .bind(oldest)
-            .execute(&mut *tx)
-            .await?;
-            let buckets: Vec<(i64, i64)> = sqlx::query_as(
-                "SELECT bucket_ms, cost FROM quota_buckets WHERE key = ? AND window_ms = ?
-                 ORDER BY bucket_ms",
-            )
-            .bind(key)
-            .bind(window)
-            .fetch_all(&mut *tx)
-            .await?;
-            let used: i64 = buckets.iter().map(|(_, c)| c).sum();
-            if used + cost_i <= limit {
-                continue;
-            }
-            // Wait for the oldest buckets to leave the window until the cost fits.
-            let mut left = used;
-            for (start, spent) in buckets {
-                left -= spent;
-                if left + cost_i <= limit {
-                    wait = wait.max(start + bucket + window - now);
-                    break;
-                }
-            }
-            if left + cost_i > limit {
-                wait = wait.max(*window);
-            }
-        }
-        if wait > 0 {
-            tx.commit().await?;
-            return Ok(Some(wait));
-        }
-        for (_, window) in windows {
-            let bucket = bucket_size(*window);
-            sqlx::query(
-                "INSERT INTO quota_buckets (key, window_ms, bucket_ms, cost) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (key, window_ms, bucket_ms) DO UPDATE SET cost = cost + excluded.cost",
-            )
-            .bind(key)
-            .bind(window)
-            .bind(now - now.rem_euclid(bucket))
-            .bind(cost_i)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(None)
+        let (key, windows) = (key.to_owned(), windows.to_vec());
+        self.write(move |conn| atomic(conn, |conn| quota_take(conn, &key, &windows, cost, now)))
+            .await
     }
 
     /// Units spent in each of `key`'s windows.
@@ -1752,33 +1716,35 @@ impl SqliteStore {
         windows: &[i64],
         now: i64,
     ) -> Result<Vec<u64>, StoreError> {
-        let mut used = Vec::with_capacity(windows.len());
-        for window in windows {
-            let sum: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(SUM(cost), 0) FROM quota_buckets
-                 WHERE key = ? AND window_ms = ? AND bucket_ms > ?",
-            )
-            .bind(key)
-            .bind(window)
-            .bind(now - window - bucket_size(*window))
-            .fetch_one(&mut *self.reader().await)
-            .await?;
-            used.push(u64::try_from(sum).unwrap_or(0));
-        }
-        Ok(used)
+        self.read(|conn| {
+            windows
+                .iter()
+                .map(|window| {
+                    let sum: Option<i64> = scalar(
+                        conn,
+                        "SELECT COALESCE(SUM(cost), 0) FROM quota_buckets
+                         WHERE key = ? AND window_ms = ? AND bucket_ms > ?",
+                        params![key, window, now - window - bucket_size(*window)],
+                    )?;
+                    Ok(u64::try_from(sum.unwrap_or(0)).unwrap_or(0))
+                })
+                .collect()
+        })
     }
 
     /// Lends nothing from `key` until `until_ms`.
     pub async fn quota_pause(&self, key: &str, until_ms: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO quota_pauses (key, until_ms) VALUES (?, ?)
-             ON CONFLICT (key) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)",
-        )
-        .bind(key)
-        .bind(until_ms)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        let key = key.to_owned();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT INTO quota_pauses (key, until_ms) VALUES (?, ?)
+                 ON CONFLICT (key) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)",
+                params![key, until_ms],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn xref(
@@ -1787,14 +1753,7 @@ impl SqliteStore {
         kind: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT value FROM xrefs WHERE system = ? AND kind = ? AND external_key = ?",
-        )
-        .bind(system)
-        .bind(kind)
-        .bind(key)
-        .fetch_optional(&mut *self.reader().await)
-        .await?)
+        self.read(|conn| scalar(conn, XREF_SELECT, [system, kind, key]))
     }
 
     pub async fn put_xref(
@@ -1805,86 +1764,236 @@ impl SqliteStore {
         value: &str,
         now: i64,
     ) -> Result<String, StoreError> {
-        sqlx::query(
-            "INSERT INTO xrefs (system, kind, external_key, value, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (system, kind, external_key) DO NOTHING",
-        )
-        .bind(system)
-        .bind(kind)
-        .bind(key)
-        .bind(value)
-        .bind(now)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        self.xref(system, kind, key)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("xref {system}/{kind}/{key} vanished")))
+        let [system, kind, key, value] = [system, kind, key, value].map(str::to_owned);
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT INTO xrefs (system, kind, external_key, value, created_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (system, kind, external_key) DO NOTHING",
+                params![system, kind, key, value, now],
+            )?;
+            scalar(conn, XREF_SELECT, [&system, &kind, &key])?
+                .ok_or_else(|| StoreError::Corrupt(format!("xref {system}/{kind}/{key} vanished")))
+        })
+        .await
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
-        let mut counts = Counts::default();
-        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
-            .fetch_all(&mut *self.reader().await)
-            .await?
-        {
-            counts
-                .orders_by_status
-                .insert(row.try_get("status")?, count(&row)?);
-        }
-        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
-            .fetch_all(&mut *self.reader().await)
-            .await?
-        {
-            counts
-                .runs_by_status
-                .insert(row.try_get("status")?, count(&row)?);
-        }
-        let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox")
-            .fetch_one(&mut *self.reader().await)
-            .await?;
-        counts.inbox_events = u64::try_from(inbox).unwrap_or(0);
-        for row in sqlx::query("SELECT source, COUNT(*) AS n FROM inbox GROUP BY source")
-            .fetch_all(&mut *self.reader().await)
-            .await?
-        {
-            counts
-                .inbox_by_source
-                .insert(row.try_get("source")?, count(&row)?);
-        }
-        Ok(counts)
+        self.read(|conn| {
+            let by = |sql: &str| -> Result<Vec<(String, u64)>, StoreError> {
+                all(conn, sql, [], |row| Ok((row.get(0)?, count(row)?)))
+            };
+            Ok(Counts {
+                orders_by_status: by("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")?
+                    .into_iter()
+                    .collect(),
+                runs_by_status: by("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")?
+                    .into_iter()
+                    .collect(),
+                inbox_events: scalar::<i64>(conn, "SELECT COUNT(*) FROM inbox", [])?
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                inbox_by_source: by("SELECT source, COUNT(*) AS n FROM inbox GROUP BY source")?
+                    .into_iter()
+                    .collect(),
+            })
+        })
     }
+}
+
+fn token_from_row(row: &Row<'_>) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        role: row.get("role")?,
+        secret_hash: row.get("secret_hash")?,
+        created_ms: row.get("created_ms")?,
+        last_used_ms: row.get("last_used_ms")?,
+        revoked_ms: row.get("revoked_ms")?,
+    })
+}
+
+fn admit_refund(
+    conn: &Connection,
+    refund: &NewRefund,
+    now: i64,
+) -> Result<RefundAdmission, StoreError> {
+    // One refund decision at a time per order (the writer is alone).
+    let order = one(conn, ORDER_SELECT_BY_ID, [&refund.order_id], |row| {
+        order_from_row(row)
+    })?
+    .ok_or_else(|| StoreError::NotFound(format!("order {}", refund.order_id)))?;
+    let existing = one(
+        conn,
+        concat!(
+            "SELECT ",
+            refund_columns!(),
+            " FROM refunds WHERE (order_id = ? AND idempotency_key = ?) OR cybersource_refund_id = ?"
+        ),
+        params![
+            refund.order_id,
+            refund.idempotency_key,
+            refund.cybersource_refund_id
+        ],
+        |row| refund_from_row(row),
+    )?;
+    if let Some(existing) = existing {
+        return Ok(RefundAdmission::Existing(existing));
+    }
+    if order.payment_id.is_none()
+        || !matches!(
+            order.status,
+            OrderStatus::Approved | OrderStatus::Completed | OrderStatus::SyncFailed
+        )
+    {
+        return Ok(RefundAdmission::NotRefundable {
+            status: order.status,
+        });
+    }
+    let refunded: i64 = scalar(
+        conn,
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refunds WHERE order_id = ? AND status <> 'failed'",
+        [&refund.order_id],
+    )?
+    .unwrap_or(0);
+    let refundable = order.amount_minor - refunded;
+    if refund.amount_minor > refundable {
+        return Ok(RefundAdmission::TooMuch {
+            refundable_minor: refundable,
+        });
+    }
+    let inbox_id = insert_event(conn, &refund.event, now)?;
+    execute(
+        conn,
+        "INSERT INTO refunds (id, order_id, idempotency_key, request_fingerprint, inbox_id, amount_minor,
+                              currency, reason, source, status, cybersource_refund_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            refund.id,
+            refund.order_id,
+            refund.idempotency_key,
+            refund.request_fingerprint,
+            inbox_id,
+            refund.amount_minor,
+            refund.currency,
+            refund.reason,
+            refund.source,
+            RefundStatus::Requested.as_str(),
+            refund.cybersource_refund_id,
+            now,
+            now,
+        ],
+    )?;
+    for flow in &refund.flows {
+        let run = NewRun {
+            inbox_id,
+            flow: flow.clone(),
+            entity_key: refund.entity_key.clone(),
+            not_before: None,
+        };
+        insert_run(conn, &run, now)?;
+    }
+    one(
+        conn,
+        concat!("SELECT ", refund_columns!(), " FROM refunds WHERE id = ?"),
+        [&refund.id],
+        |row| refund_from_row(row),
+    )?
+    .map(RefundAdmission::Admitted)
+    .ok_or_else(|| StoreError::Corrupt(format!("refund {} vanished", refund.id)))
+}
+
+fn quota_take(
+    conn: &Connection,
+    key: &str,
+    windows: &[(u64, i64)],
+    cost: u64,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let paused: Option<i64> = scalar(
+        conn,
+        "SELECT until_ms FROM quota_pauses WHERE key = ? AND until_ms > ?",
+        params![key, now],
+    )?;
+    if let Some(until) = paused {
+        return Ok(Some(until - now));
+    }
+    let cost_i = i64::try_from(cost).unwrap_or(i64::MAX);
+    let mut wait = 0i64;
+    for (limit, window) in windows {
+        let bucket = bucket_size(*window);
+        let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+        // Buckets that started before this are wholly out of the window.
+        let oldest = now - window - bucket;
+        execute(
+            conn,
+            "DELETE FROM quota_buckets WHERE key = ? AND window_ms = ? AND bucket_ms <= ?",
+            params![key, window, oldest],
+        )?;
+        let buckets: Vec<(i64, i64)> = all(
+            conn,
+            "SELECT bucket_ms, cost FROM quota_buckets WHERE key = ? AND window_ms = ?
+             ORDER BY bucket_ms",
+            params![key, window],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let used: i64 = buckets.iter().map(|(_, c)| c).sum();
+        if used + cost_i <= limit {
+            continue;
+        }
+        // Wait for the oldest buckets to leave the window until the cost fits.
+        let mut left = used;
+        for (start, spent) in buckets {
+            left -= spent;
+            if left + cost_i <= limit {
+                wait = wait.max(start + bucket + window - now);
+                break;
+            }
+        }
+        if left + cost_i > limit {
+            wait = wait.max(*window);
+        }
+    }
+    if wait > 0 {
+        return Ok(Some(wait));
+    }
+    for (_, window) in windows {
+        let bucket = bucket_size(*window);
+        execute(
+            conn,
+            "INSERT INTO quota_buckets (key, window_ms, bucket_ms, cost) VALUES (?, ?, ?, ?)
+             ON CONFLICT (key, window_ms, bucket_ms) DO UPDATE SET cost = cost + excluded.cost",
+            params![key, window, now - now.rem_euclid(bucket), cost_i],
+        )?;
+    }
+    Ok(None)
+}
+
+/// Commits a new event to the inbox (its dedupe key must be new); returns its id.
+fn insert_event(conn: &Connection, event: &NewEvent, now: i64) -> Result<i64, StoreError> {
+    scalar(
+        conn,
+        "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        params![
+            event.source,
+            event.dedupe_key,
+            event.event_type,
+            event.entity_key,
+            event.payload.to_string(),
+            now,
+        ],
+    )?
+    .ok_or_else(|| StoreError::Corrupt("an inserted event returned no id".into()))
 }
 
 /// Queues a run of `run.flow` for its event — or, when that flow already ran for the event and
 /// succeeded, queues it again (a second lost payment on one order needs a second lookup; finished
 /// steps are reused, so nothing is done twice). A run still queued, running or dead is left as
 /// it is.
-/// Commits a new event to the inbox (its dedupe key must be new); returns its id.
-async fn insert_event(
-    tx: &mut Transaction<'_, Sqlite>,
-    event: &NewEvent,
-    now: i64,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(&event.source)
-    .bind(&event.dedupe_key)
-    .bind(&event.event_type)
-    .bind(&event.entity_key)
-    .bind(event.payload.to_string())
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?)
-}
-
-async fn insert_run(
-    tx: &mut Transaction<'_, Sqlite>,
-    run: &NewRun,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
+fn insert_run(conn: &Connection, run: &NewRun, now: i64) -> Result<(), StoreError> {
+    execute(
+        conn,
         "INSERT INTO runs (inbox_id, flow, entity_key, status, attempt, next_attempt_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, 'queued', 0, ?5, ?4, ?4)
          ON CONFLICT (inbox_id, flow) DO UPDATE
@@ -1892,16 +2001,19 @@ async fn insert_run(
                 lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL,
                 updated_at = excluded.updated_at
           WHERE runs.status = 'succeeded'",
-    )
-    .bind(run.inbox_id)
-    .bind(&run.flow)
-    .bind(&run.entity_key)
-    .bind(now)
-    .bind(run.not_before.unwrap_or(now).max(now))
-    .execute(&mut **tx)
-    .await?;
+        params![
+            run.inbox_id,
+            run.flow,
+            run.entity_key,
+            now,
+            run.not_before.unwrap_or(now).max(now)
+        ],
+    )?;
     Ok(())
 }
+
+const XREF_SELECT: &str =
+    "SELECT value FROM xrefs WHERE system = ? AND kind = ? AND external_key = ?";
 
 const ORDER_SELECT_BY_ID: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?");
 const ORDER_SELECT_BY_KEY: &str = concat!(
