@@ -9,7 +9,7 @@ ORDERS=${1:-2000}
 CONCURRENCY=${2:-32}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
-trap 'kill $SANDBOX $PAYBRIDGE 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/serve.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
+trap 'kill $SANDBOX $PAYBRIDGE 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/serve.log" "$KEEP_LOG"; [ -n "${KEEP_DB:-}" ] && cp "$WORK"/paybridge.db* "$KEEP_DB"/; rm -rf "$WORK"' EXIT
 cd "$ROOT"
 cargo build --release --quiet --bin paybridge --example o2c_load
 SECRET=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=

@@ -5,8 +5,8 @@
 
 use futures::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use http::Method;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer as _};
 
 use crate::client::{Answer, Call, Client, Host, Meter};
 use crate::error::Error;
@@ -241,18 +241,74 @@ fn shape(answer: &Answer, key: &str, e: &serde_json::Error) -> Error {
 
 /// Takes the first of `keys` present out of the envelope, or the whole body when the key is
 /// empty. Several keys cover names that differ between the API and its description (a sales
-/// order is `salesorder` or `sales_order`).
+/// order is `salesorder` or `sales_order`). The rest of the envelope is skipped, not built.
 pub(crate) fn extract<T: DeserializeOwned>(answer: &Answer, keys: &[&str]) -> Result<T, Error> {
     if keys.first().is_none_or(|k| k.is_empty()) {
         return serde_json::from_slice(&answer.body).map_err(|e| shape(answer, "", &e));
     }
-    let mut body: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&answer.body).map_err(|e| shape(answer, keys[0], &e))?;
-    let value = keys
-        .iter()
-        .find_map(|k| body.remove(*k))
-        .unwrap_or(serde_json::Value::Null);
-    serde_json::from_value(value).map_err(|e| shape(answer, keys[0], &e))
+    let picked = serde_json::Deserializer::from_slice(&answer.body)
+        .deserialize_map(Pick::<T> {
+            keys,
+            picked: std::marker::PhantomData,
+        })
+        .map_err(|e| shape(answer, keys[0], &e))?;
+    match picked {
+        Some(value) => Ok(value),
+        // None of the keys: as if the value were null (an `Option` reads as `None`).
+        None => T::deserialize(serde_json::Value::Null).map_err(|e| shape(answer, keys[0], &e)),
+    }
+}
+
+/// Reads an envelope's members, keeping the value of the first of `keys` (in their order).
+struct Pick<'k, T> {
+    keys: &'k [&'k str],
+    picked: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned> serde::de::Visitor<'de> for Pick<'_, T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        let mut best: Option<(usize, T)> = None;
+        while let Some(rank) = map.next_key_seed(KeyRank(self.keys))? {
+            match rank {
+                Some(rank) if best.as_ref().is_none_or(|(kept, _)| rank < *kept) => {
+                    best = Some((rank, map.next_value()?));
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(best.map(|(_, value)| value))
+    }
+}
+
+/// A member's name, read as its place among the wanted keys (without copying it).
+struct KeyRank<'k>(&'k [&'k str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyRank<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeyRank<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|k| *k == name))
+    }
 }
 
 pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, Error> {
@@ -292,5 +348,41 @@ mod tests {
         let a = answer(201, r#"{"code":0,"message":"ok","sales_order":{"id":"1"}}"#);
         let v: serde_json::Value = extract(&a, &["salesorder", "sales_order"]).unwrap();
         assert_eq!(v["id"], "1");
+    }
+
+    #[test]
+    fn the_first_key_wins_whatever_the_order_of_the_members() {
+        let a = answer(
+            201,
+            r#"{"sales_order":{"id":"late"},"code":0,"list":[1,{"a":"\"x"}],"salesorder":{"id":"first"}}"#,
+        );
+        let v: serde_json::Value = extract(&a, &["salesorder", "sales_order"]).unwrap();
+        assert_eq!(v["id"], "first");
+        let v: serde_json::Value = extract(&a, &["sales_order"]).unwrap();
+        assert_eq!(v["id"], "late");
+    }
+
+    #[test]
+    fn a_missing_key_reads_as_null() {
+        #[derive(Debug, Deserialize)]
+        struct Invoice {
+            invoice_id: String,
+        }
+        let found = answer(200, r#"{"code":0,"invoice":{"invoice_id":"9"}}"#);
+        assert_eq!(
+            extract::<Invoice>(&found, &["invoice"]).unwrap().invoice_id,
+            "9"
+        );
+        let a = answer(200, r#"{"code":0,"message":"ok"}"#);
+        let none: Option<Invoice> = extract(&a, &["invoice"]).unwrap();
+        assert!(none.is_none());
+        let e = extract::<Invoice>(&a, &["invoice"]).unwrap_err();
+        assert!(
+            e.to_string().contains("unexpected shape for invoice"),
+            "{e}"
+        );
+        let broken = answer(200, r#"{"code":0,"invoice":{"invoice_id":7}}"#);
+        let e = extract::<Invoice>(&broken, &["invoice"]).unwrap_err();
+        assert!(e.to_string().contains("invoice"), "{e}");
     }
 }
