@@ -12,10 +12,11 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::rows::{
-    TokenRow, bucket_size, claim_returning, claimed_from_row, count, deployment_from_row,
-    flow_version_from_row, millis, order_columns, order_from_row, refund_columns, refund_from_row,
-    run_columns, run_from_row, sealed_from_row, step_columns, step_from_row, step_start_from_row,
-    token_record,
+    bucket_size, claim_returning, claimed_from_row, connection_from_row, count,
+    deployment_from_row, flow_version_from_row, inbox_event_from_row, millis, order_columns,
+    order_from_row, quota_wait, refund_columns, refund_from_row, run_columns, run_from_row,
+    sealed_from_row, session_from_row, step_columns, step_from_row, step_start_from_row,
+    token_from_row,
 };
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
@@ -422,15 +423,7 @@ impl PostgresStore {
         .bind(id_hash)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(ConsoleSession {
-                id_hash: row.try_get("id_hash")?,
-                token_id: row.try_get("token_id")?,
-                csrf: row.try_get("csrf")?,
-                last_seen_ms: row.try_get("last_seen_ms")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(session_from_row).transpose()
     }
 
     pub async fn touch_session(&self, id_hash: &str, now_ms: i64) -> Result<(), StoreError> {
@@ -827,17 +820,7 @@ impl PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("inbox event {id}")))?;
-        let payload: String = row.try_get("payload")?;
-        Ok(InboxEvent {
-            id: row.try_get("id")?,
-            source: row.try_get("source")?,
-            dedupe_key: row.try_get("dedupe_key")?,
-            event_type: row.try_get("event_type")?,
-            entity_key: row.try_get("entity_key")?,
-            payload: serde_json::from_str(&payload)
-                .map_err(|e| StoreError::Corrupt(format!("inbox event {id} payload: {e}")))?,
-            received_at: row.try_get("received_at")?,
-        })
+        inbox_event_from_row(&row)
     }
 
     /// Claims the next due run: first a run whose worker's lease ran out (rare, and older work),
@@ -1313,23 +1296,13 @@ impl PostgresStore {
     }
 
     pub async fn connection(&self, name: &str) -> Result<Option<ConnectionRecord>, StoreError> {
-        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+        let row = sqlx::query(
             "SELECT name, vendor, settings, updated_ms FROM connections WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(name, vendor, settings, updated_ms)| {
-            let settings = serde_json::from_str(&settings)
-                .map_err(|e| StoreError::Corrupt(format!("connection {name:?}: {e}")))?;
-            Ok(ConnectionRecord {
-                name,
-                vendor,
-                settings,
-                updated_ms,
-            })
-        })
-        .transpose()
+        row.as_ref().map(connection_from_row).transpose()
     }
 
     // Admin API tokens -------------------------------------------------------------------------
@@ -1349,26 +1322,26 @@ impl PostgresStore {
     }
 
     pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(sqlx::query_as::<_, TokenRow>(
+        let row = sqlx::query(
             "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
              FROM api_tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?
-        .map(token_record))
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        Ok(sqlx::query_as::<_, TokenRow>(
+        sqlx::query(
             "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
              FROM api_tokens ORDER BY created_ms, id",
         )
         .fetch_all(&self.pool)
         .await?
-        .into_iter()
-        .map(token_record)
-        .collect())
+        .iter()
+        .map(token_from_row)
+        .collect()
     }
 
     pub async fn touch_token(&self, id: &str, now: i64) -> Result<(), StoreError> {
@@ -1510,22 +1483,7 @@ impl PostgresStore {
             .bind(window)
             .fetch_all(&mut *tx)
             .await?;
-            let used: i64 = buckets.iter().map(|(_, c)| c).sum();
-            if used + cost_i <= limit {
-                continue;
-            }
-            // Wait for the oldest buckets to leave the window until the cost fits.
-            let mut left = used;
-            for (start, spent) in buckets {
-                left -= spent;
-                if left + cost_i <= limit {
-                    wait = wait.max(start + bucket + window - now);
-                    break;
-                }
-            }
-            if left + cost_i > limit {
-                wait = wait.max(*window);
-            }
+            wait = wait.max(quota_wait(&buckets, limit, cost_i, *window, bucket, now));
         }
         if wait > 0 {
             tx.commit().await?;

@@ -11,9 +11,9 @@ use sqlx::postgres::PgRow;
 use paybridge_model::FailureKind;
 
 use super::{
-    ClaimedRun, DeploymentRecord, FlowVersionRecord, InboxEvent, OrderRecord, RefundRecord,
-    RefundStatus, RunRecord, RunStatus, SealedSecret, StepRecord, StepStart, StepStatus,
-    StoreError, TokenRecord, parse_kind,
+    ClaimedRun, ConnectionRecord, ConsoleSession, DeploymentRecord, FlowVersionRecord, InboxEvent,
+    OrderRecord, RefundRecord, RefundStatus, RunRecord, RunStatus, SealedSecret, StepRecord,
+    StepStart, StepStatus, StoreError, TokenRecord, parse_kind,
 };
 
 /// The column types the stores use, read by name from either backend's rows.
@@ -75,28 +75,75 @@ pub(super) fn sealed_from_row(row: &impl Columns) -> Result<SealedSecret, StoreE
     })
 }
 
-pub(super) type TokenRow = (
-    String,
-    String,
-    String,
-    Vec<u8>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
+pub(super) fn token_from_row(row: &impl Columns) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: row.text("id")?,
+        name: row.text("name")?,
+        role: row.text("role")?,
+        secret_hash: row.bytes("secret_hash")?,
+        created_ms: row.int("created_ms")?,
+        last_used_ms: row.maybe_int("last_used_ms")?,
+        revoked_ms: row.maybe_int("revoked_ms")?,
+    })
+}
 
-pub(super) fn token_record(
-    (id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms): TokenRow,
-) -> TokenRecord {
-    TokenRecord {
-        id,
+pub(super) fn session_from_row(row: &impl Columns) -> Result<ConsoleSession, StoreError> {
+    Ok(ConsoleSession {
+        id_hash: row.text("id_hash")?,
+        token_id: row.text("token_id")?,
+        csrf: row.text("csrf")?,
+        last_seen_ms: row.int("last_seen_ms")?,
+    })
+}
+
+pub(super) fn connection_from_row(row: &impl Columns) -> Result<ConnectionRecord, StoreError> {
+    let name = row.text("name")?;
+    let settings = serde_json::from_str(&row.text("settings")?)
+        .map_err(|e| StoreError::Corrupt(format!("connection {name:?}: {e}")))?;
+    Ok(ConnectionRecord {
+        vendor: row.text("vendor")?,
+        updated_ms: row.int("updated_ms")?,
+        settings,
         name,
-        role,
-        secret_hash,
-        created_ms,
-        last_used_ms,
-        revoked_ms,
+    })
+}
+
+pub(super) fn inbox_event_from_row(row: &impl Columns) -> Result<InboxEvent, StoreError> {
+    let id = row.int("id")?;
+    Ok(InboxEvent {
+        id,
+        source: row.text("source")?,
+        dedupe_key: row.text("dedupe_key")?,
+        event_type: row.text("event_type")?,
+        entity_key: row.text("entity_key")?,
+        payload: serde_json::from_str(&row.text("payload")?)
+            .map_err(|e| StoreError::Corrupt(format!("inbox event {id} payload: {e}")))?,
+        received_at: row.int("received_at")?,
+    })
+}
+
+/// How long until `cost` fits in a window of `window_ms` holding `buckets` (`(start, spent)`,
+/// oldest first, each `bucket_ms` long) under `limit`: 0 when it fits now. Buckets leave the
+/// window oldest first; a cost that never fits waits a whole window.
+pub(super) fn quota_wait(
+    buckets: &[(i64, i64)],
+    limit: i64,
+    cost: i64,
+    window_ms: i64,
+    bucket_ms: i64,
+    now: i64,
+) -> i64 {
+    let mut left: i64 = buckets.iter().map(|(_, spent)| spent).sum();
+    if left + cost <= limit {
+        return 0;
     }
+    for (start, spent) in buckets {
+        left -= spent;
+        if left + cost <= limit {
+            return start + bucket_ms + window_ms - now;
+        }
+    }
+    window_ms
 }
 
 macro_rules! order_columns {
@@ -309,4 +356,26 @@ pub(super) fn step_from_row(row: &impl Columns) -> Result<StepRecord, StoreError
         finished_at: row.maybe_int("finished_at")?,
         idempotency_key: key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quota_wait;
+
+    #[test]
+    fn a_cost_waits_for_the_oldest_buckets_to_leave_the_window() {
+        // 100 per 60 s, buckets of 1 s: 40 spent at 0 s, 50 at 10 s; now is 30 s.
+        let buckets = [(0, 40), (10_000, 50)];
+        assert_eq!(quota_wait(&buckets, 100, 10, 60_000, 1_000, 30_000), 0);
+        // 20 more fits once the first bucket is out: at 61 s.
+        assert_eq!(quota_wait(&buckets, 100, 20, 60_000, 1_000, 30_000), 31_000);
+        // 60 fits only once both are out: at 71 s.
+        assert_eq!(quota_wait(&buckets, 100, 60, 60_000, 1_000, 30_000), 41_000);
+        // More than the limit never fits: a whole window.
+        assert_eq!(
+            quota_wait(&buckets, 100, 101, 60_000, 1_000, 30_000),
+            60_000
+        );
+        assert_eq!(quota_wait(&[], 100, 100, 60_000, 1_000, 30_000), 0);
+    }
 }

@@ -15,9 +15,11 @@ use paybridge_model::OrderStatus;
 use rusqlite::{Connection, OptionalExtension as _, Params, Row, TransactionBehavior, params};
 
 use super::rows::{
-    bucket_size, claim_returning, claimed_from_row, count, deployment_from_row,
-    flow_version_from_row, millis, order_columns, order_from_row, refund_columns, refund_from_row,
-    run_columns, run_from_row, sealed_from_row, step_columns, step_from_row, step_start_from_row,
+    bucket_size, claim_returning, claimed_from_row, connection_from_row, count,
+    deployment_from_row, flow_version_from_row, inbox_event_from_row, millis, order_columns,
+    order_from_row, quota_wait, refund_columns, refund_from_row, run_columns, run_from_row,
+    sealed_from_row, session_from_row, step_columns, step_from_row, step_start_from_row,
+    token_from_row,
 };
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
@@ -83,7 +85,8 @@ fn write_groups(mut conn: Connection, writes: mpsc::Receiver<Write>) {
             }
             Write::Grouped(job) => job,
         };
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // BEGIN and COMMIT prepared once (a group is begun and committed thousands of times a second).
+        if let Err(e) = execute(&conn, "BEGIN IMMEDIATE", []) {
             // The job is dropped unrun: its caller hears that nothing was written.
             tracing::error!(error = %e, "cannot begin a write transaction");
             continue;
@@ -100,7 +103,7 @@ fn write_groups(mut conn: Connection, writes: mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        let failure = conn.execute_batch("COMMIT").err().map(|e| {
+        let failure = execute(&conn, "COMMIT", []).err().map(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()
         });
@@ -658,14 +661,7 @@ impl SqliteStore {
                 conn,
                 "SELECT id_hash, token_id, csrf, last_seen_ms FROM console_sessions WHERE id_hash = ?",
                 [id_hash],
-                |row| {
-                    Ok(ConsoleSession {
-                        id_hash: row.get("id_hash")?,
-                        token_id: row.get("token_id")?,
-                        csrf: row.get("csrf")?,
-                        last_seen_ms: row.get("last_seen_ms")?,
-                    })
-                },
+                |row| session_from_row(row),
             )
         })
     }
@@ -1015,20 +1011,7 @@ impl SqliteStore {
                 conn,
                 "SELECT id, source, dedupe_key, event_type, entity_key, payload, received_at FROM inbox WHERE id = ?",
                 [id],
-                |row| {
-                    let payload: String = row.get("payload")?;
-                    Ok(InboxEvent {
-                        id: row.get("id")?,
-                        source: row.get("source")?,
-                        dedupe_key: row.get("dedupe_key")?,
-                        event_type: row.get("event_type")?,
-                        entity_key: row.get("entity_key")?,
-                        payload: serde_json::from_str(&payload).map_err(|e| {
-                            StoreError::Corrupt(format!("inbox event {id} payload: {e}"))
-                        })?,
-                        received_at: row.get("received_at")?,
-                    })
-                },
+                |row| inbox_event_from_row(row),
             )
         })?
         .ok_or_else(|| StoreError::NotFound(format!("inbox event {id}")))
@@ -1539,18 +1522,7 @@ impl SqliteStore {
                 conn,
                 "SELECT name, vendor, settings, updated_ms FROM connections WHERE name = ?",
                 [name],
-                |row| {
-                    let name: String = row.get("name")?;
-                    let settings: String = row.get("settings")?;
-                    Ok(ConnectionRecord {
-                        settings: serde_json::from_str(&settings).map_err(|e| {
-                            StoreError::Corrupt(format!("connection {name:?}: {e}"))
-                        })?,
-                        vendor: row.get("vendor")?,
-                        updated_ms: row.get("updated_ms")?,
-                        name,
-                    })
-                },
+                |row| connection_from_row(row),
             )
         })
     }
@@ -1577,7 +1549,7 @@ impl SqliteStore {
                 "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
                  FROM api_tokens WHERE id = ?",
                 [id],
-                token_from_row,
+                |row| token_from_row(row),
             )
         })
     }
@@ -1589,7 +1561,7 @@ impl SqliteStore {
                 "SELECT id, name, role, secret_hash, created_ms, last_used_ms, revoked_ms \
                  FROM api_tokens ORDER BY created_ms, id",
                 [],
-                token_from_row,
+                |row| token_from_row(row),
             )
         })
     }
@@ -1801,18 +1773,6 @@ impl SqliteStore {
     }
 }
 
-fn token_from_row(row: &Row<'_>) -> Result<TokenRecord, StoreError> {
-    Ok(TokenRecord {
-        id: row.get("id")?,
-        name: row.get("name")?,
-        role: row.get("role")?,
-        secret_hash: row.get("secret_hash")?,
-        created_ms: row.get("created_ms")?,
-        last_used_ms: row.get("last_used_ms")?,
-        revoked_ms: row.get("revoked_ms")?,
-    })
-}
-
 fn admit_refund(
     conn: &Connection,
     refund: &NewRefund,
@@ -1937,22 +1897,7 @@ fn quota_take(
             params![key, window],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        let used: i64 = buckets.iter().map(|(_, c)| c).sum();
-        if used + cost_i <= limit {
-            continue;
-        }
-        // Wait for the oldest buckets to leave the window until the cost fits.
-        let mut left = used;
-        for (start, spent) in buckets {
-            left -= spent;
-            if left + cost_i <= limit {
-                wait = wait.max(start + bucket + window - now);
-                break;
-            }
-        }
-        if left + cost_i > limit {
-            wait = wait.max(*window);
-        }
+        wait = wait.max(quota_wait(&buckets, limit, cost_i, *window, bucket, now));
     }
     if wait > 0 {
         return Ok(Some(wait));
