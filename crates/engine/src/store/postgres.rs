@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("pg_schema_v4.sql")),
     (5, include_str!("pg_schema_v5.sql")),
     (6, include_str!("pg_schema_v6.sql")),
+    (7, include_str!("pg_schema_v7.sql")),
 ];
 
 /// The channel runs are announced on.
@@ -1720,5 +1721,5 @@ const STEP_SELECT_BY_KEY: &str = concat!(
 const STEP_SELECT_BY_RUN: &str = concat!(
     "SELECT ",
     step_columns!(),
-    " FROM steps WHERE run_id = $1 ORDER BY started_at, idempotency_key"
+    " FROM steps WHERE run_id = $1 ORDER BY started_at, seq"
 );

@@ -2012,5 +2012,5 @@ const STEP_SELECT_BY_KEY: &str = concat!(
 const STEP_SELECT_BY_RUN: &str = concat!(
     "SELECT ",
     step_columns!(),
-    " FROM steps WHERE run_id = ? ORDER BY started_at, idempotency_key"
+    " FROM steps WHERE run_id = ? ORDER BY started_at, rowid"
 );

@@ -331,6 +331,27 @@ async fn steps_count_attempts_and_keep_their_result() {
 }
 
 #[tokio::test]
+async fn a_runs_steps_read_in_the_order_they_began_even_within_one_millisecond() {
+    for db in backends().await {
+        let store = db.open().await;
+        let run = queued_run(&store, "SAME-MS", "order:SAME-MS", 1).await;
+        for key in ["z-first", "m-second", "a-third"] {
+            store
+                .begin_step(Some(run), key, key, None, 5)
+                .await
+                .unwrap();
+        }
+        store
+            .record_step(Some(run), "0-outputs", "outputs", &serde_json::json!({}), 5)
+            .await
+            .unwrap();
+        let steps = store.steps_of_run(run).await.unwrap();
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["z-first", "m-second", "a-third", "outputs"]);
+    }
+}
+
+#[tokio::test]
 async fn a_run_may_be_queued_for_later() {
     for db in backends().await {
         let store = db.open().await;
