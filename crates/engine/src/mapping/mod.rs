@@ -198,7 +198,9 @@ impl Context {
     }
 
     /// Sets (or replaces) the variable `name`. The value is converted once and shared: every
-    /// expression of the step reads the same copy (as a constant, so none can change it).
+    /// expression of the step reads the same copy. It is read-only all the way down (a shared
+    /// value is written through by rhai unless the value itself is marked read-only), so no
+    /// expression can change what a later one reads.
     pub fn set(&mut self, name: &str, value: &serde_json::Value) {
         self.set_dynamic(name, to_dynamic(value));
     }
@@ -206,7 +208,7 @@ impl Context {
     /// Adds `key` to the object variable `name` (an empty one if there is none yet), without
     /// converting what it holds already: each step's output joins `steps` this way.
     pub fn insert(&mut self, name: &str, key: &str, value: &serde_json::Value) {
-        let value = to_dynamic(value);
+        let value = to_dynamic(value).into_read_only();
         if let Some((_, slot)) = self.variables.iter_mut().find(|(n, _)| n == name)
             && let Some(mut map) = slot.write_lock::<rhai::Map>()
         {
@@ -219,7 +221,7 @@ impl Context {
     }
 
     fn set_dynamic(&mut self, name: &str, value: Dynamic) {
-        let value = value.into_shared();
+        let value = value.into_read_only().into_shared();
         match self.variables.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value,
             None => self.variables.push((name.to_string(), value)),
@@ -241,6 +243,12 @@ fn classify(error: EvalAltResult) -> MappingError {
         EvalAltResult::ErrorTooManyVariables(..) | EvalAltResult::ErrorTooManyModules(..) => {
             MappingError::Limit("it declared too many variables".into())
         }
+        EvalAltResult::ErrorAssignmentToConstant(..)
+        | EvalAltResult::ErrorNonPureMethodCallOnConstant(..) => MappingError::Runtime(
+            "a mapping cannot change what it reads (event, steps, tables, run); \
+             copy the value with `let` first"
+                .into(),
+        ),
         EvalAltResult::ErrorParsing(kind, pos) => MappingError::Syntax {
             message: kind.to_string(),
             line: pos.line().unwrap_or(1),
@@ -346,6 +354,53 @@ mod tests {
     #[test]
     fn eval_is_not_available() {
         assert!(eval("eval(\"1\")", json!({})).is_err());
+    }
+
+    #[test]
+    fn no_expression_can_change_what_later_ones_read() {
+        let mapper = Mapper::new(Limits::default(), Tables::new());
+        let mut context = Context::new();
+        let event = json!({"a": 1, "list": [1, 2], "m": {"k": 1}});
+        context.set("event", &event);
+        context.insert("steps", "contact", &json!({"id": "c1", "tags": ["x"]}));
+        for source in [
+            "event = 5",
+            "event += 5",
+            "event.a = 7",
+            "event.m.k = 9",
+            "event.list[0] = 9",
+            "event.list += [5]",
+            "event.list.push(3)",
+            "event.clear()",
+            "event.m.clear()",
+            "fn f() { this.a = 11; } event.f()",
+            "steps = #{}",
+            "steps.contact.id = \"c2\"",
+            "steps.contact.tags.push(\"y\")",
+        ] {
+            let expression = mapper.compile(source).unwrap();
+            let error = mapper.eval(&expression, &context).unwrap_err();
+            assert!(
+                error.to_string().contains("cannot change what it reads"),
+                "{source}: {error}"
+            );
+        }
+        let read = |source: &str| mapper.eval(&mapper.compile(source).unwrap(), &context);
+        assert_eq!(read("event").unwrap(), event);
+        assert_eq!(
+            read("steps").unwrap(),
+            json!({"contact": {"id": "c1", "tags": ["x"]}})
+        );
+        // A copy is the expression's own to change.
+        assert_eq!(
+            read("let e = event; e.a = 3; e.list.push(3); [e.a, e.list.len(), event.a]").unwrap(),
+            json!([3, 3, 1])
+        );
+        assert_eq!(
+            read("fn f(x) { x.a = 10; x.a } f(event)").unwrap(),
+            json!(10)
+        );
+        assert_eq!(read("event.a").unwrap(), json!(1));
     }
 
     #[test]
