@@ -10,11 +10,11 @@ pub fn contains_pan(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if let Some((end, digits)) = run_at(bytes, i) {
-            if looks_like_pan(&digits) && !inside_hex_token(bytes, i, end) {
+        if let Some(run) = run_at(bytes, i) {
+            if run.looks_like_pan() && !inside_hex_token(bytes, i, run.end) {
                 return true;
             }
-            i = end;
+            i = run.end;
         } else {
             i += 1;
         }
@@ -45,14 +45,14 @@ pub fn redact(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if let Some((end, digits)) = run_at(bytes, i)
-            && looks_like_pan(&digits)
-            && !inside_hex_token(bytes, i, end)
+        if let Some(run) = run_at(bytes, i)
+            && run.looks_like_pan()
+            && !inside_hex_token(bytes, i, run.end)
         {
             out.push_str("[card ****");
-            out.push_str(&digits[digits.len() - 4..]);
+            out.push_str(run.last_four());
             out.push(']');
-            i = end;
+            i = run.end;
             continue;
         }
         let ch = text[i..].chars().next().unwrap_or(' ');
@@ -67,27 +67,74 @@ pub fn redact(text: &str) -> String {
 /// skipped: Zoho ids are 15–19 digit numbers that can pass Luhn by chance.
 pub fn find_in_json(value: &serde_json::Value) -> Vec<String> {
     let mut found = Vec::new();
-    walk(value, "$".to_string(), None, &mut found);
+    walk(value, &mut Vec::new(), None, &mut found);
     found
 }
 
-fn walk(value: &serde_json::Value, path: String, key: Option<&str>, found: &mut Vec<String>) {
+/// One step of the way from the root to a value: a member's key or an item's index.
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Walks `value` at `path` (kept as segments and written out only for a find: payloads are
+/// scanned on every step, and almost all of them hold no card).
+fn walk<'a>(
+    value: &'a serde_json::Value,
+    path: &mut Vec<Segment<'a>>,
+    key: Option<&str>,
+    found: &mut Vec<String>,
+) {
     use serde_json::Value;
     let is_id = key.is_some_and(is_identifier_key);
-    match value {
-        Value::String(text) if !is_id && contains_pan(text) => found.push(path),
-        Value::Number(n) if !is_id && contains_pan(&n.to_string()) => found.push(path),
+    let card = match value {
+        Value::String(text) => !is_id && contains_pan(text),
+        Value::Number(n) => !is_id && number_may_be_pan(n) && contains_pan(&n.to_string()),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, format!("{path}[{i}]"), key, found);
+                path.push(Segment::Index(i));
+                walk(item, path, key, found);
+                path.pop();
             }
+            false
         }
         Value::Object(fields) => {
             for (k, v) in fields {
-                walk(v, format!("{path}.{k}"), Some(k), found);
+                path.push(Segment::Key(k));
+                walk(v, path, Some(k), found);
+                path.pop();
+            }
+            false
+        }
+        Value::Null | Value::Bool(_) => false,
+    };
+    if card {
+        let mut written = String::from("$");
+        for segment in path.iter() {
+            match segment {
+                Segment::Key(k) => {
+                    written.push('.');
+                    written.push_str(k);
+                }
+                Segment::Index(i) => {
+                    written.push('[');
+                    written.push_str(&i.to_string());
+                    written.push(']');
+                }
             }
         }
-        _ => {}
+        found.push(written);
+    }
+}
+
+/// Whether a JSON number can hold a card number: an integer needs at least 12 digits; any
+/// other number is checked as written.
+fn number_may_be_pan(n: &serde_json::Number) -> bool {
+    const SMALLEST: u64 = 100_000_000_000;
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => u >= SMALLEST,
+        (None, Some(i)) => i.unsigned_abs() >= SMALLEST,
+        (None, None) => true,
     }
 }
 
@@ -95,27 +142,54 @@ fn is_identifier_key(key: &str) -> bool {
     key == "id" || key.ends_with("_id") || key.ends_with("_ids") || key.ends_with("Id")
 }
 
-fn looks_like_pan(digits: &str) -> bool {
-    (12..=19).contains(&digits.len())
-        && CardBrand::detect(digits).valid_length(digits.len())
-        && luhn_valid(digits)
+/// A run of digits (grouping spaces and dashes left out): the first 19 are kept, which is all a
+/// card number can have; a longer run is no card.
+struct Run {
+    end: usize,
+    len: usize,
+    digits: [u8; 19],
+}
+
+impl Run {
+    fn digits(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.digits[..self.len.min(19)]).unwrap_or("")
+    }
+
+    fn looks_like_pan(&self) -> bool {
+        let digits = self.digits();
+        (12..=19).contains(&self.len)
+            && CardBrand::detect(digits).valid_length(self.len)
+            && luhn_valid(digits)
+    }
+
+    fn last_four(&self) -> &str {
+        let digits = self.digits();
+        &digits[digits.len().saturating_sub(4)..]
+    }
 }
 
 /// If a digit run starts at `start` (and is not the tail of a longer run), returns where it ends
 /// and its digits.
-fn run_at(bytes: &[u8], start: usize) -> Option<(usize, String)> {
+fn run_at(bytes: &[u8], start: usize) -> Option<Run> {
     if !bytes[start].is_ascii_digit() || (start > 0 && bytes[start - 1].is_ascii_digit()) {
         return None;
     }
-    let mut digits = String::new();
+    let mut run = Run {
+        end: start,
+        len: 0,
+        digits: [0; 19],
+    };
     let mut i = start;
-    let mut end = start;
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii_digit() {
-            digits.push(char::from(b));
+            if let Some(slot) = run.digits.get_mut(run.len) {
+                *slot = b;
+            }
+            run.len += 1;
             i += 1;
-            end = i;
+            run.end = i;
         } else if (b == b' ' || b == b'-')
             && i + 1 < bytes.len()
             && bytes[i + 1].is_ascii_digit()
@@ -127,7 +201,7 @@ fn run_at(bytes: &[u8], start: usize) -> Option<(usize, String)> {
             break;
         }
     }
-    Some((end, digits))
+    Some(run)
 }
 
 #[cfg(test)]
@@ -187,6 +261,24 @@ mod tests {
         assert_eq!(
             find_in_json(&value),
             vec!["$.amount", "$.line_items[0].description", "$.notes"]
+        );
+    }
+
+    #[test]
+    fn json_paths_name_members_and_items_and_numbers_of_any_sign() {
+        let value = serde_json::json!({
+            "a": [[0, "x"], ["4111111111111111"]],
+            "b": {"c": -4111111111111111i64, "d": 411111111111.0, "e": 41111111111u64},
+            "f": "4111111111111111 and 5555555555554444",
+        });
+        assert_eq!(
+            find_in_json(&value),
+            vec!["$.a[1][0]", "$.b.c", "$.f"],
+            "the float has 12 digits but is no valid Visa length; 11 digits are never a card"
+        );
+        assert_eq!(
+            redact("4111111111111111 and 5555555555554444"),
+            "[card ****1111] and [card ****4444]"
         );
     }
 
