@@ -236,12 +236,8 @@ pub fn base_context(
     run_id: Option<i64>,
     trigger: &Value,
 ) -> Context {
-    let mut context = Context::new();
+    let mut context = flow.mapper.context();
     context.set("event", trigger);
-    context.set(
-        "tables",
-        &serde_json::to_value(flow.mapper.tables()).unwrap_or(Value::Null),
-    );
     let now_ms = engine.clock.now_ms();
     context.set(
         "run",

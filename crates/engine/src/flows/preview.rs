@@ -6,7 +6,6 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::flows::definition::Definition;
-use crate::mapping::Context;
 
 /// One step as it would run.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -60,12 +59,8 @@ pub fn preview(
     run: &Value,
     samples: &Map<String, Value>,
 ) -> Preview {
-    let mut context = Context::new();
+    let mut context = flow.mapper.context();
     context.set("event", event);
-    context.set(
-        "tables",
-        &serde_json::to_value(flow.mapper.tables()).unwrap_or(Value::Null),
-    );
     context.set("run", run);
     let mut outputs = Map::new();
     let mut steps = Vec::new();

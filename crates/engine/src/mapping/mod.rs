@@ -81,6 +81,11 @@ pub enum MappingError {
 pub struct Expression {
     source: Arc<str>,
     ast: Arc<AST>,
+    /// When the whole expression is a member path (`event.order.customer.email`), its names:
+    /// such an expression (most of a flow's fields) is read by walking the maps, without
+    /// running the script. Anything else the walk meets (a missing variable, a value that is not
+    /// a map before the last name) is left to rhai, so the result and the errors are rhai's.
+    path: Option<Arc<[Box<str>]>>,
 }
 
 impl std::fmt::Debug for Expression {
@@ -101,6 +106,8 @@ impl Expression {
 pub struct Mapper {
     engine: Arc<Engine>,
     tables: Arc<Tables>,
+    /// `tables` as mappings read it, converted once per flow version (shared, read-only).
+    tables_value: Dynamic,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -128,14 +135,25 @@ impl Mapper {
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
         functions::register(&mut engine, tables.clone());
+        let tables_value = serde_json::to_value(&*tables)
+            .map(|value| to_dynamic(&value).into_read_only().into_shared())
+            .unwrap_or(Dynamic::UNIT);
         Mapper {
             engine: Arc::new(engine),
             tables,
+            tables_value,
         }
     }
 
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// A context for one run (or preview) of this flow version: `tables` is set already.
+    pub fn context(&self) -> Context {
+        let mut context = Context::new();
+        context.set_dynamic("tables", self.tables_value.clone());
+        context
     }
 
     /// Compiles `source` once (per flow version).
@@ -151,6 +169,7 @@ impl Mapper {
         Ok(Expression {
             source: source.into(),
             ast: Arc::new(ast),
+            path: member_path(source),
         })
     }
 
@@ -160,6 +179,11 @@ impl Mapper {
         expression: &Expression,
         context: &Context,
     ) -> Result<serde_json::Value, MappingError> {
+        if let Some(path) = &expression.path
+            && let Some(value) = context.walk(path)
+        {
+            return value.map_err(MappingError::Result);
+        }
         let mut scope = Scope::new();
         for (name, value) in &context.variables {
             scope.push_constant_dynamic(name.as_str(), value.clone());
@@ -220,6 +244,29 @@ impl Context {
         self.set_dynamic(name, Dynamic::from_map(map));
     }
 
+    /// The value at `path` (a variable and member names), when every name before the last
+    /// names a member of a map; `None` leaves the expression to rhai.
+    fn walk(&self, path: &[Box<str>]) -> Option<Result<serde_json::Value, String>> {
+        let (variable, members) = path.split_first()?;
+        let (_, root) = self.variables.iter().find(|(n, _)| **n == **variable)?;
+        fn step(
+            value: &Dynamic,
+            members: &[Box<str>],
+        ) -> Option<Result<serde_json::Value, String>> {
+            let Some((name, rest)) = members.split_first() else {
+                return Some(from_dynamic(value));
+            };
+            let map = value.read_lock::<rhai::Map>()?;
+            match map.get(&**name) {
+                Some(member) => step(member, rest),
+                // rhai reads a missing member as (); a name after it is rhai's to refuse.
+                None if rest.is_empty() => Some(Ok(serde_json::Value::Null)),
+                None => None,
+            }
+        }
+        step(root, members)
+    }
+
     fn set_dynamic(&mut self, name: &str, value: Dynamic) {
         let value = value.into_read_only().into_shared();
         match self.variables.iter_mut().find(|(n, _)| n == name) {
@@ -227,6 +274,20 @@ impl Context {
             None => self.variables.push((name.to_string(), value)),
         }
     }
+}
+
+/// The names of `source` when it is nothing but a member path: identifiers joined by dots
+/// (spaces around them allowed), at least a variable and one member.
+fn member_path(source: &str) -> Option<Arc<[Box<str>]>> {
+    let names: Vec<Box<str>> = source.trim().split('.').map(|n| n.trim().into()).collect();
+    let identifier = |name: &str| {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    (names.len() >= 2 && names.iter().all(|n| identifier(n))).then(|| names.into())
 }
 
 fn classify(error: EvalAltResult) -> MappingError {
@@ -358,8 +419,10 @@ mod tests {
 
     #[test]
     fn no_expression_can_change_what_later_ones_read() {
-        let mapper = Mapper::new(Limits::default(), Tables::new());
-        let mut context = Context::new();
+        let mut tables = Tables::new();
+        tables.insert("modes".into(), [("visa".to_string(), json!("card"))].into());
+        let mapper = Mapper::new(Limits::default(), tables);
+        let mut context = mapper.context();
         let event = json!({"a": 1, "list": [1, 2], "m": {"k": 1}});
         context.set("event", &event);
         context.insert("steps", "contact", &json!({"id": "c1", "tags": ["x"]}));
@@ -377,6 +440,8 @@ mod tests {
             "steps = #{}",
             "steps.contact.id = \"c2\"",
             "steps.contact.tags.push(\"y\")",
+            "tables.modes.visa = \"cash\"",
+            "tables.modes.clear()",
         ] {
             let expression = mapper.compile(source).unwrap();
             let error = mapper.eval(&expression, &context).unwrap_err();
@@ -387,6 +452,12 @@ mod tests {
         }
         let read = |source: &str| mapper.eval(&mapper.compile(source).unwrap(), &context);
         assert_eq!(read("event").unwrap(), event);
+        assert_eq!(read("tables").unwrap(), json!({"modes": {"visa": "card"}}));
+        assert_eq!(
+            read("tables").unwrap(),
+            mapper.eval(&mapper.compile("tables").unwrap(), &mapper.context()).unwrap(),
+            "every run's context shares the flow's one converted copy"
+        );
         assert_eq!(
             read("steps").unwrap(),
             json!({"contact": {"id": "c1", "tags": ["x"]}})
@@ -401,6 +472,65 @@ mod tests {
             json!(10)
         );
         assert_eq!(read("event.a").unwrap(), json!(1));
+    }
+
+    /// A member path is read without running the script, and gives what rhai gives.
+    #[test]
+    fn member_paths_read_like_rhai() {
+        let mapper = Mapper::new(Limits::default(), Tables::new());
+        let mut context = Context::new();
+        context.set(
+            "event",
+            &json!({
+                "order": {"customer": {"email": "a@b.c", "phone": null}, "amount": 12.5,
+                          "lines": [{"sku": "x"}], "len": 3, "n": 7},
+                "type": "order.approved",
+            }),
+        );
+        context.insert("steps", "contact", &json!({"contact_id": "c1"}));
+        let sources = [
+            "event.order.customer.email",
+            " event . order .customer.email ",
+            "event.order.customer.phone",
+            "event.order.customer.missing",
+            "event.order.amount",
+            "event.order.lines",
+            "event.order.len",
+            "event.order",
+            "steps.contact.contact_id",
+            "steps.invoice",
+            // Left to rhai: not a map before the last name, no such variable, a string's
+            // getter, a missing member with more after it.
+            "event.order.n.x",
+            "event.type.len",
+            "nothing.here",
+            "steps.invoice.invoice_id",
+            "event.order.missing.x",
+        ];
+        for source in sources {
+            let expression = mapper.compile(source).unwrap();
+            let by_script = {
+                let mut plain = expression.clone();
+                plain.path = None;
+                mapper.eval(&plain, &context)
+            };
+            assert_eq!(mapper.eval(&expression, &context), by_script, "{source}");
+        }
+        assert_eq!(
+            mapper
+                .eval(&mapper.compile("event.order.amount").unwrap(), &context)
+                .unwrap(),
+            json!("12.5")
+        );
+        for source in [
+            "event",
+            "event.order.lines[0]",
+            "event.order.email.trim()",
+            "a.b + c.d",
+        ] {
+            assert!(member_path(source).is_none(), "{source}");
+        }
+        assert!(member_path("run.books.organization_id").is_some());
     }
 
     #[test]
