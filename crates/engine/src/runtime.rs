@@ -109,8 +109,10 @@ impl RunContext<'_> {
                         .await?;
                     return Err(error);
                 }
+                // The run writes again before anything depends on it (the next step, its
+                // outputs, its end), so the success need not be waited for.
                 store
-                    .succeed_step(key, &output, self.engine.clock.now_ms())
+                    .succeed_step_in_run(key, &output, self.engine.clock.now_ms())
                     .await?;
                 Ok(value)
             }

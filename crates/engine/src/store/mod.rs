@@ -885,6 +885,23 @@ impl Store {
         delegate!(self, s => s.succeed_step(key, output, now).await)
     }
 
+    /// Marks a step succeeded, for a run that writes again before anything can depend on it:
+    /// SQLite queues the write (its single writer commits writes in the order they come, so the
+    /// run's next write is committed with it or after it) instead of waiting for its commit;
+    /// PostgreSQL commits it now. A crash before the commit leaves the step begun, so that its
+    /// next attempt looks its effect up first, as after any crash during a step.
+    pub async fn succeed_step_in_run(
+        &self,
+        key: &str,
+        output: &serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.queue_step_success(key, output, now),
+            Store::Postgres(s) => s.succeed_step(key, output, now).await,
+        }
+    }
+
     pub async fn fail_step(
         &self,
         key: &str,

@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("pg_schema_v5.sql")),
     (6, include_str!("pg_schema_v6.sql")),
     (7, include_str!("pg_schema_v7.sql")),
+    (8, include_str!("pg_schema_v8.sql")),
 ];
 
 /// The channel runs are announced on.

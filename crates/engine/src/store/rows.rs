@@ -282,7 +282,8 @@ pub(super) fn run_from_row(row: &impl Columns) -> Result<RunRecord, StoreError> 
     })
 }
 
-/// What a claim returns: the run, and its event read in the same statement.
+/// What a claim returns on PostgreSQL: the run, and its event read in the same statement.
+/// (SQLite reads the same columns with a join after its update: `claimed_from_row` reads both.)
 macro_rules! claim_returning {
     () => {
         "RETURNING id, inbox_id, flow, entity_key, attempt, flow_version, flow_version_pinned,

@@ -15,11 +15,10 @@ use paybridge_model::OrderStatus;
 use rusqlite::{Connection, OptionalExtension as _, Params, Row, TransactionBehavior, params};
 
 use super::rows::{
-    bucket_size, claim_returning, claimed_from_row, connection_from_row, count,
-    deployment_from_row, flow_version_from_row, inbox_event_from_row, millis, order_columns,
-    order_from_row, quota_wait, refund_columns, refund_from_row, run_columns, run_from_row,
-    sealed_from_row, session_from_row, step_columns, step_from_row, step_start_from_row,
-    token_from_row,
+    bucket_size, claimed_from_row, connection_from_row, count, deployment_from_row,
+    flow_version_from_row, inbox_event_from_row, millis, order_columns, order_from_row, quota_wait,
+    refund_columns, refund_from_row, run_columns, run_from_row, sealed_from_row, session_from_row,
+    step_columns, step_from_row, step_start_from_row, token_from_row,
 };
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
@@ -39,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("schema_v6.sql")),
     (7, include_str!("schema_v7.sql")),
     (8, include_str!("schema_v8.sql")),
+    (9, include_str!("schema_v9.sql")),
 ];
 
 /// How many connections read.
@@ -110,6 +110,24 @@ fn write_groups(mut conn: Connection, writes: mpsc::Receiver<Write>) {
         for deliver in delivers {
             deliver(failure.as_deref());
         }
+    }
+}
+
+/// The write that marks a step succeeded with `output`.
+fn succeed_step_job(
+    key: &str,
+    output: &serde_json::Value,
+    now: i64,
+) -> impl FnOnce(&mut Connection) -> Result<(), StoreError> + Send + 'static {
+    let (key, output) = (key.to_owned(), output.to_string());
+    move |conn| {
+        execute(
+            conn,
+            "UPDATE steps SET status = 'succeeded', output = ?, error = NULL, error_kind = NULL, error_status = NULL,
+                              finished_at = ? WHERE idempotency_key = ?",
+            params![output, now, key],
+        )?;
+        Ok(())
     }
 }
 
@@ -1025,33 +1043,49 @@ impl SqliteStore {
     ) -> Result<Option<ClaimedRun>, StoreError> {
         let owner = owner.to_owned();
         self.write(move |conn| {
+            // Found, then taken, then read: one writer, inside its transaction, so nothing
+            // comes between. (One UPDATE … RETURNING did it all, but SQLite gathers RETURNING
+            // rows in a temporary table and read the event once per column.)
+            let Some(id) = scalar::<i64>(
+                conn,
+                "SELECT id FROM (
+                     SELECT * FROM (
+                         SELECT r.id, r.next_attempt_at FROM runs r
+                          WHERE r.status = 'queued' AND r.next_attempt_at <= ?1
+                            AND NOT EXISTS (SELECT 1 FROM runs e
+                                  WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                    AND e.status IN ('queued', 'running'))
+                          ORDER BY r.next_attempt_at, r.id LIMIT 1)
+                     UNION ALL
+                     SELECT * FROM (
+                         SELECT r.id, r.next_attempt_at FROM runs r INDEXED BY runs_lease_expiry
+                          WHERE r.status = 'running' AND r.lease_expires_at < ?1
+                            AND NOT EXISTS (SELECT 1 FROM runs e
+                                  WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                    AND e.status IN ('queued', 'running'))
+                          ORDER BY r.next_attempt_at, r.id LIMIT 1))
+                  ORDER BY next_attempt_at, id LIMIT 1",
+                [now],
+            )?
+            else {
+                return Ok(None);
+            };
+            execute(
+                conn,
+                "UPDATE runs
+                    SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, attempt = attempt + 1, updated_at = ?3
+                  WHERE id = ?4",
+                params![owner, now + millis(lease), now, id],
+            )?;
             one(
                 conn,
-                concat!(
-                    "UPDATE runs
-                        SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, attempt = attempt + 1, updated_at = ?3
-                      WHERE id = (
-                            SELECT id FROM (
-                                SELECT * FROM (
-                                    SELECT r.id, r.next_attempt_at FROM runs r
-                                     WHERE r.status = 'queued' AND r.next_attempt_at <= ?3
-                                       AND NOT EXISTS (SELECT 1 FROM runs e
-                                             WHERE e.entity_key = r.entity_key AND e.id < r.id
-                                               AND e.status IN ('queued', 'running'))
-                                     ORDER BY r.next_attempt_at, r.id LIMIT 1)
-                                UNION ALL
-                                SELECT * FROM (
-                                    SELECT r.id, r.next_attempt_at FROM runs r
-                                     WHERE r.status = 'running' AND r.lease_expires_at < ?3
-                                       AND NOT EXISTS (SELECT 1 FROM runs e
-                                             WHERE e.entity_key = r.entity_key AND e.id < r.id
-                                               AND e.status IN ('queued', 'running'))
-                                     ORDER BY r.next_attempt_at, r.id LIMIT 1))
-                             ORDER BY next_attempt_at, id LIMIT 1)
-                    ",
-                    claim_returning!()
-                ),
-                params![owner, now + millis(lease), now],
+                "SELECT r.id, r.inbox_id, r.flow, r.entity_key, r.attempt, r.flow_version, r.flow_version_pinned,
+                        i.source AS event_source, i.dedupe_key AS event_dedupe_key, i.event_type,
+                        i.entity_key AS event_entity_key, i.payload AS event_payload,
+                        i.received_at AS event_received_at
+                   FROM runs r LEFT JOIN inbox i ON i.id = r.inbox_id
+                  WHERE r.id = ?",
+                [id],
                 |row| claimed_from_row(row),
             )
         })
@@ -1266,7 +1300,8 @@ impl SqliteStore {
                 "SELECT MIN(t) FROM (
                      SELECT MIN(next_attempt_at) AS t FROM runs WHERE status = 'queued'
                      UNION ALL
-                     SELECT MIN(lease_expires_at) AS t FROM runs WHERE status = 'running')",
+                     SELECT MIN(lease_expires_at) AS t FROM runs INDEXED BY runs_lease_expiry
+                      WHERE status = 'running')",
                 [],
             )?
             .flatten())
@@ -1299,7 +1334,9 @@ impl SqliteStore {
             input.map(serde_json::Value::to_string),
         );
         self.write(move |conn| {
-            one(
+            // Read back after, not RETURNING: SQLite gathers RETURNING rows in a temporary
+            // table, which costs more than the look-up (this runs for every step).
+            let begun = execute(
                 conn,
                 "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
                  VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
@@ -1307,9 +1344,16 @@ impl SqliteStore {
                     SET status = 'started', attempts = steps.attempts + 1, run_id = COALESCE(excluded.run_id, steps.run_id),
                         input = COALESCE(excluded.input, steps.input), started_at = excluded.started_at, finished_at = NULL,
                         error_kind = CASE WHEN steps.status = 'started' THEN 'outcome_unknown' ELSE steps.error_kind END
-                  WHERE steps.status != 'succeeded'
-                 RETURNING attempts, error_kind",
+                  WHERE steps.status != 'succeeded'",
                 params![key, run_id, name, now, input],
+            )?;
+            if begun == 0 {
+                return Ok(None);
+            }
+            one(
+                conn,
+                "SELECT attempts, error_kind FROM steps WHERE idempotency_key = ?",
+                [&key],
                 |row| step_start_from_row(row),
             )
         })
@@ -1344,17 +1388,35 @@ impl SqliteStore {
         output: &serde_json::Value,
         now: i64,
     ) -> Result<(), StoreError> {
-        let (key, output) = (key.to_owned(), output.to_string());
-        self.write(move |conn| {
-            execute(
-                conn,
-                "UPDATE steps SET status = 'succeeded', output = ?, error = NULL, error_kind = NULL, error_status = NULL,
-                                  finished_at = ? WHERE idempotency_key = ?",
-                params![output, now, key],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(succeed_step_job(key, output, now)).await
+    }
+
+    /// Queues a step's success without waiting for its commit. Writes are committed in the
+    /// order they are queued (one writer, first in first out), so whatever the caller writes
+    /// next is committed with it or after it; until then a reader still sees the step begun.
+    pub fn queue_step_success(
+        &self,
+        key: &str,
+        output: &serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let op = succeed_step_job(key, output, now);
+        let key = key.to_owned();
+        let job: Job = Box::new(move |conn| {
+            let result = op(conn);
+            Box::new(move |failure: Option<&str>| {
+                let error = match (result, failure) {
+                    (Err(e), _) => e.to_string(),
+                    (Ok(()), Some(e)) => format!("cannot commit the write: {e}"),
+                    (Ok(()), None) => return,
+                };
+                // The step stays begun: its next attempt looks its effect up first.
+                tracing::error!(step = %key, %error, "a step's success was not stored");
+            })
+        });
+        self.writes
+            .send(Write::Grouped(job))
+            .map_err(|_| StoreError::Corrupt("the store is closed".into()))
     }
 
     pub async fn fail_step(
