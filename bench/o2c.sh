@@ -2,7 +2,8 @@
 # Order to cash, end to end: `paybridge sandbox` (Cybersource + Zoho, limits off, no latency) in
 # one process, `paybridge serve` (SQLite, 16 workers unless WORKERS=, budgets off) in another,
 # and a storefront placing ORDERS orders. Prints orders/s and the CPU time of both processes.
-# PROFILE=file records paybridge with perf; METRICS=file keeps its /metrics at the end.
+# PROFILE=file records paybridge with perf; METRICS=file keeps its /metrics at the end;
+# PAYBRIDGE_BIN=path serves with another build (to compare two builds within one session).
 # Usage: bench/o2c.sh [orders] [concurrency]   (builds in release mode)
 set -euo pipefail
 ORDERS=${1:-2000}
@@ -62,7 +63,7 @@ api_keys_env = "BENCH_STOREFRONT"
 TOML
 BENCH_SECRET=$SECRET BENCH_ZOHO_SECRET=bench-secret BENCH_ZOHO_REFRESH=1000.bench.refresh \
   BENCH_STOREFRONT=storefront-key-0123456789abcdef RUST_LOG=${RUST_LOG:-warn} \
-  ./target/release/paybridge serve --config "$WORK/paybridge.toml" >"$WORK/serve.log" 2>&1 &
+  "${PAYBRIDGE_BIN:-./target/release/paybridge}" serve --config "$WORK/paybridge.toml" >"$WORK/serve.log" 2>&1 &
 PAYBRIDGE=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:18190/readyz" >/dev/null && break

@@ -90,10 +90,13 @@ async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
             .await
         {
             Ok(Some(run)) => {
+                metrics::counter!("paybridge_claims_total", "outcome" => "run").increment(1);
                 execute(&engine, &owner, run).await;
                 continue;
             }
-            Ok(None) => {}
+            Ok(None) => {
+                metrics::counter!("paybridge_claims_total", "outcome" => "none").increment(1);
+            }
             Err(e) => {
                 tracing::error!(worker = %owner, error = %e, "cannot claim runs; will try again")
             }
