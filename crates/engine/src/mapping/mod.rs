@@ -455,7 +455,9 @@ mod tests {
         assert_eq!(read("tables").unwrap(), json!({"modes": {"visa": "card"}}));
         assert_eq!(
             read("tables").unwrap(),
-            mapper.eval(&mapper.compile("tables").unwrap(), &mapper.context()).unwrap(),
+            mapper
+                .eval(&mapper.compile("tables").unwrap(), &mapper.context())
+                .unwrap(),
             "every run's context shares the flow's one converted copy"
         );
         assert_eq!(
