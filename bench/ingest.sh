@@ -2,6 +2,7 @@
 # Webhook ingest: signed Cybersource notifications, each about a new payment, against
 # `paybridge serve` (release build, SQLite store) — durable accepts per second and latency.
 # Usage: bench/ingest.sh [seconds] [connections]   (builds in release mode)
+# PAYBRIDGE_BIN=path serves with another build (to compare two builds within one session).
 set -euo pipefail
 SECONDS_TO_RUN=${1:-10}
 CONNECTIONS=${2:-32}
@@ -44,7 +45,7 @@ api_keys_env = "BENCH_STOREFRONT"
 TOML
 BENCH_SECRET=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= BENCH_WEBHOOK_KEY=$KEY \
   BENCH_STOREFRONT=storefront-key-0123456789abcdef RUST_LOG=warn \
-  ./target/release/paybridge serve --config "$WORK/paybridge.toml" >"$WORK/serve.log" 2>&1 &
+  "${PAYBRIDGE_BIN:-./target/release/paybridge}" serve --config "$WORK/paybridge.toml" >"$WORK/serve.log" 2>&1 &
 PAYBRIDGE=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break

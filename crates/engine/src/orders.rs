@@ -330,7 +330,7 @@ impl Engine {
             "save_card": save_card,
         });
         let result = ctx
-            .step("cybersource.payment", &key, input, |attempt| async move {
+            .step("cybersource.payment", &key, input, |attempt, _| async move {
                 if attempt.uncertain {
                     return Err(StepError::new(
                         FailureKind::OutcomeUnknown,

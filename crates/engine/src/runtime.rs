@@ -35,7 +35,7 @@ pub struct RunContext<'a> {
 impl RunContext<'_> {
     /// Runs `effect` once for `key`, or returns what it returned before. `input` is what the
     /// step is asked to do, kept with it for whoever reads a dead letter (it is scanned: a card
-    /// number in it fails the step before any call).
+    /// number in it fails the step before any call); once kept, it is handed to `effect`.
     pub async fn step<T, F, Fut>(
         &self,
         name: &str,
@@ -45,7 +45,7 @@ impl RunContext<'_> {
     ) -> Result<T, StepError>
     where
         T: Serialize + DeserializeOwned,
-        F: FnOnce(Attempt) -> Fut,
+        F: FnOnce(Attempt, serde_json::Value) -> Fut,
         Fut: Future<Output = Result<T, StepError>>,
     {
         let store = &self.engine.store;
@@ -82,7 +82,7 @@ impl RunContext<'_> {
         };
         tracing::debug!(step = name, key, attempt = number, uncertain, run_id = ?self.run_id, "step started");
         let started = std::time::Instant::now();
-        let result = effect(Attempt { number, uncertain })
+        let result = effect(Attempt { number, uncertain }, input)
             .await
             .map_err(|mut error| {
                 error.step.get_or_insert_with(|| name.to_string());

@@ -76,7 +76,7 @@ pub async fn execute(
             };
             step.action.execute(&call, input).await
         } else {
-            ctx.step(&step.name, &key, input.clone(), |a| {
+            ctx.step(&step.name, &key, input, |a, input| {
                 attempt.store(a.number, Ordering::Relaxed);
                 let call = Call {
                     engine,

@@ -50,7 +50,7 @@ pub(crate) async fn resolve_order(ctx: &RunContext<'_>, order_id: &str) -> Resul
             "cybersource.resolution",
             &format!("{payment_key}:{attempt}:resolution"),
             serde_json::json!({"order": record.reference, "transaction_id": transaction_id, "search_days": SEARCH_DAYS}),
-            |_| async {
+            |_, _| async {
             let resolution = cybersource
                 .resolve_unanswered(&record.reference, &transaction_id, &Unanswered::Voidable, SEARCH_DAYS)
                 .await?;

@@ -47,8 +47,32 @@ macro_rules! columns_of {
     };
 }
 
-columns_of!(rusqlite::Row<'_>, get);
+columns_of!(rusqlite::Row<'_>, get_by_name);
 columns_of!(PgRow, try_get);
+
+/// Reads a SQLite column by name. rusqlite finds a name by comparing it with each column's in
+/// turn, for every value read; the decoders read columns in the order they are selected, so the
+/// column after the one read last is tried first (checked by name, so a wrong guess costs one
+/// comparison, never a wrong value). Column names within one result are distinct.
+trait ByName {
+    fn get_by_name<T: rusqlite::types::FromSql>(&self, column: &str) -> Result<T, rusqlite::Error>;
+}
+
+impl ByName for rusqlite::Row<'_> {
+    fn get_by_name<T: rusqlite::types::FromSql>(&self, column: &str) -> Result<T, rusqlite::Error> {
+        thread_local! {
+            static NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        }
+        let statement = self.as_ref();
+        let guess = NEXT.get();
+        let index = match statement.column_name(guess) {
+            Ok(name) if name.eq_ignore_ascii_case(column) => guess,
+            _ => statement.column_index(column)?,
+        };
+        NEXT.set(index + 1);
+        self.get(index)
+    }
+}
 
 /// The bucket of a quota window: a sixtieth of it, at least a millisecond.
 pub(super) fn bucket_size(window_ms: i64) -> i64 {
@@ -361,6 +385,22 @@ pub(super) fn step_from_row(row: &impl Columns) -> Result<StepRecord, StoreError
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sqlite_columns_are_read_by_name_in_any_order() {
+        use super::Columns as _;
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let read = |order: &[&str]| -> Vec<i64> {
+            conn.query_row("SELECT 1 AS a, 2 AS b, 3 AS Cee", [], |row| {
+                Ok(order.iter().map(|c| row.int(c).unwrap()).collect())
+            })
+            .unwrap()
+        };
+        assert_eq!(read(&["a", "b", "cee"]), [1, 2, 3]);
+        assert_eq!(read(&["CEE", "a", "b", "b", "a"]), [3, 1, 2, 2, 1]);
+        let missing = conn.query_row("SELECT 1 AS a", [], |row| Ok(row.int("z").is_err()));
+        assert!(missing.unwrap());
+    }
+
     use super::quota_wait;
 
     #[test]
