@@ -825,40 +825,48 @@ impl PostgresStore {
         inbox_event_from_row(&row)
     }
 
-    /// Claims the next due run: first a run whose worker's lease ran out (rare, and older work),
-    /// then the queued run due first — each found by reading `runs_claim` in order and skipping
-    /// rows other nodes are claiming, so a backlog of any size costs the same.
+    /// Claims the next due run: first a run whose worker's lease ran out (rare, and older work:
+    /// found through `runs_lease_expiry`, which holds only running runs), then the queued run
+    /// due first (read from `runs_claim` in order) — each skipping rows other nodes are
+    /// claiming, so a backlog of any size costs the same. The two conditions are written out
+    /// (not one query with the status as a parameter) so that the planner can use the partial
+    /// indexes.
     pub async fn claim_run(
         &self,
         owner: &str,
         now: i64,
         lease: Duration,
     ) -> Result<Option<ClaimedRun>, StoreError> {
-        for status in ["running", "queued"] {
-            let row = sqlx::query(concat!(
-                "UPDATE runs
-                    SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, updated_at = $3
-                  WHERE id = (
-                        SELECT r.id FROM runs r
-                         WHERE r.status = $4
-                           AND CASE WHEN $4 = 'queued' THEN r.next_attempt_at <= $3
-                                    ELSE r.lease_expires_at < $3 END
-                           AND NOT EXISTS (SELECT 1 FROM runs e
-                                            WHERE e.entity_key = r.entity_key AND e.id < r.id
-                                              AND e.status IN ('queued', 'running'))
-                         ORDER BY r.next_attempt_at, r.id
-                         LIMIT 1
-                         FOR UPDATE SKIP LOCKED)
-                ",
-                claim_returning!()
-            ),
-            )
-            .bind(owner)
-            .bind(now + millis(lease))
-            .bind(now)
-            .bind(status)
-            .fetch_optional(&self.pool)
-            .await?;
+        macro_rules! claim_where {
+            ($condition:literal) => {
+                concat!(
+                    "UPDATE runs
+                        SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, updated_at = $3
+                      WHERE id = (
+                            SELECT r.id FROM runs r
+                             WHERE ",
+                    $condition,
+                    "
+                               AND NOT EXISTS (SELECT 1 FROM runs e
+                                                WHERE e.entity_key = r.entity_key AND e.id < r.id
+                                                  AND e.status IN ('queued', 'running'))
+                             ORDER BY r.next_attempt_at, r.id
+                             LIMIT 1
+                             FOR UPDATE SKIP LOCKED)
+                    ",
+                    claim_returning!()
+                )
+            };
+        }
+        const EXPIRED: &str = claim_where!("r.status = 'running' AND r.lease_expires_at < $3");
+        const DUE: &str = claim_where!("r.status = 'queued' AND r.next_attempt_at <= $3");
+        for sql in [EXPIRED, DUE] {
+            let row = sqlx::query(sql)
+                .bind(owner)
+                .bind(now + millis(lease))
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
             if let Some(row) = row {
                 return claimed_from_row(&row).map(Some);
             }
