@@ -304,9 +304,11 @@ fn classify(error: EvalAltResult) -> MappingError {
         EvalAltResult::ErrorTooManyVariables(..) | EvalAltResult::ErrorTooManyModules(..) => {
             MappingError::Limit("it declared too many variables".into())
         }
+        // The context's variables are read-only (see `Context::set`); a script's own `const`
+        // cannot be assigned at all (a syntax error), only changed in place by a method.
         EvalAltResult::ErrorAssignmentToConstant(..)
         | EvalAltResult::ErrorNonPureMethodCallOnConstant(..) => MappingError::Runtime(
-            "a mapping cannot change what it reads (event, steps, tables, run); \
+            "a mapping cannot change what it reads (event, steps, tables, run) or a constant; \
              copy the value with `let` first"
                 .into(),
         ),
@@ -474,6 +476,9 @@ mod tests {
             json!(10)
         );
         assert_eq!(read("event.a").unwrap(), json!(1));
+        // A script's own constant is refused when compiled, by name.
+        let own = mapper.compile("const limit = 5; limit = 6").unwrap_err();
+        assert!(own.to_string().contains("limit"), "{own}");
     }
 
     /// A member path is read without running the script, and gives what rhai gives.

@@ -5,6 +5,10 @@
 //! connections and run on the calling task's thread: in WAL mode a reader never waits for the
 //! writer, and the reads here are index look-ups and bounded lists that take microseconds, so
 //! a hand-off to another thread would cost more than the read.
+//!
+//! Writes read back what they need (`last_insert_rowid`, a look-up by key) rather than use
+//! `RETURNING`: SQLite gathers RETURNING rows in a temporary table, which costs more than the
+//! look-up on the writer's warm cache, and these writes run several times for every order.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -289,10 +293,30 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel();
+        self.enqueue(op, kind, move |result| {
+            let _ = answer.send(result);
+        })?;
+        answered
+            .await
+            .map_err(|_| StoreError::Corrupt("the write was not committed".into()))?
+    }
+
+    /// Queues `op` for the writer; `answer` hears its result once its transaction is committed
+    /// (or why that failed). Writes are committed in the order they are queued.
+    fn enqueue<T, F>(
+        &self,
+        op: F,
+        kind: fn(Job) -> Write,
+        answer: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let job: Job = Box::new(move |conn| {
             let result = op(conn);
             Box::new(move |failure: Option<&str>| {
-                let _ = answer.send(match failure {
+                answer(match failure {
                     None => result,
                     Some(e) => Err(StoreError::Corrupt(format!("cannot commit the write: {e}"))),
                 });
@@ -300,10 +324,7 @@ impl SqliteStore {
         });
         self.writes
             .send(kind(job))
-            .map_err(|_| StoreError::Corrupt("the store is closed".into()))?;
-        answered
-            .await
-            .map_err(|_| StoreError::Corrupt("the write was not committed".into()))?
+            .map_err(|_| StoreError::Corrupt("the store is closed".into()))
     }
 
     /// Runs `op` on a reader connection: a free one if there is one, else the next in turn.
@@ -327,9 +348,12 @@ impl SqliteStore {
         format!("sqlite:{}", self.path.display())
     }
 
+    /// Waits until every write queued so far is committed (a step's queued success among
+    /// them). The connections close when the last clone of the store is gone.
     pub async fn close(&self) {
-        // The connections close when the last clone of the store is gone; until then, writes
-        // already queued are still committed.
+        if let Err(e) = self.write(|_| Ok(())).await {
+            tracing::warn!(error = %e, "the store's last writes may not all be committed");
+        }
     }
 
     /// A file made before auto-vacuum was set keeps its old mode until a full `VACUUM`: run it
@@ -476,16 +500,13 @@ impl SqliteStore {
                 {
                     return Ok(Admission::Existing(existing));
                 }
-                let inbox_id = insert_event(conn, &order.event, now)?;
+                let inbox_id = insert_new_event(conn, &order.event, now)?;
                 // A reference already taken fails the insert (UNIQUE): nothing of this admission stays.
-                one(
+                execute(
                     conn,
-                    concat!(
-                        "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
-                                             amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
-                        order_columns!()
-                    ),
+                    "INSERT INTO orders (id, reference, idempotency_key, request_fingerprint, inbox_id, status, currency,
+                                         amount_minor, customer_email, card_brand, card_last4, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     params![
                         order.id,
                         order.reference,
@@ -501,7 +522,6 @@ impl SqliteStore {
                         now,
                         now,
                     ],
-                    |row| order_from_row(row),
                 )
                 .map_err(|e| {
                     if is_unique_violation(&e) {
@@ -511,9 +531,10 @@ impl SqliteStore {
                     } else {
                         e
                     }
-                })?
-                .map(Admission::Admitted)
-                .ok_or_else(|| StoreError::Corrupt("an inserted order returned no row".into()))
+                })?;
+                one(conn, ORDER_SELECT_BY_ID, [&order.id], |row| order_from_row(row))?
+                    .map(Admission::Admitted)
+                    .ok_or_else(|| StoreError::Corrupt("an inserted order cannot be read".into()))
             })
         })
         .await
@@ -534,23 +555,15 @@ impl SqliteStore {
         let flows: Vec<String> = flows.iter().map(|f| (*f).to_string()).collect();
         self.write(move |conn| {
             atomic(conn, |conn| {
-                let inserted: Option<i64> = scalar(
-                    conn,
-                    "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
-                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                    params![
-                        event.source,
-                        event.dedupe_key,
-                        event.event_type,
-                        event.entity_key,
-                        event.payload.to_string(),
-                        now,
-                    ],
-                )?;
-                let Some(id) = inserted else {
-                    let id: i64 =
-                        scalar(conn, "SELECT id FROM inbox WHERE dedupe_key = ?", [&event.dedupe_key])?
-                            .ok_or_else(|| StoreError::Corrupt(format!("inbox event {:?} vanished", event.dedupe_key)))?;
+                let Some(id) = insert_event(conn, &event, now)? else {
+                    let id: i64 = scalar(
+                        conn,
+                        "SELECT id FROM inbox WHERE dedupe_key = ?",
+                        [&event.dedupe_key],
+                    )?
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("inbox event {:?} vanished", event.dedupe_key))
+                    })?;
                     return Ok(Accepted {
                         event_id: id,
                         duplicate: true,
@@ -584,14 +597,11 @@ impl SqliteStore {
         let (order_id, update, runs) = (order_id.to_owned(), update.clone(), runs.to_vec());
         self.write(move |conn| {
             atomic(conn, |conn| {
-                let record = one(
+                execute(
                     conn,
-                    concat!(
-                        "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
-                                           status_detail = ?, failure_kind = ?, updated_at = ?
-                         WHERE id = ? RETURNING ",
-                        order_columns!()
-                    ),
+                    "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
+                                       status_detail = ?, failure_kind = ?, updated_at = ?
+                     WHERE id = ?",
                     params![
                         update.status.as_str(),
                         update.payment_id,
@@ -602,9 +612,10 @@ impl SqliteStore {
                         now,
                         order_id,
                     ],
-                    |row| order_from_row(row),
-                )?
-                .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
+                )?;
+                // No such order: nothing was updated and nothing is read.
+                let record = one(conn, ORDER_SELECT_BY_ID, [&order_id], |row| order_from_row(row))?
+                    .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
                 for run in &runs {
                     insert_run(conn, run, now)?;
                 }
@@ -1043,9 +1054,8 @@ impl SqliteStore {
     ) -> Result<Option<ClaimedRun>, StoreError> {
         let owner = owner.to_owned();
         self.write(move |conn| {
-            // Found, then taken, then read: one writer, inside its transaction, so nothing
-            // comes between. (One UPDATE … RETURNING did it all, but SQLite gathers RETURNING
-            // rows in a temporary table and read the event once per column.)
+            // Found, then taken, then read with its event (one join): one writer, inside its
+            // transaction, so nothing comes between.
             let Some(id) = scalar::<i64>(
                 conn,
                 "SELECT id FROM (
@@ -1149,27 +1159,15 @@ impl SqliteStore {
             failure.clone(),
         );
         self.write(move |conn| {
-            let changed = execute(
+            end_attempt(
                 conn,
-                "UPDATE runs SET status = 'queued', next_attempt_at = ?, flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
-                                 lease_owner = NULL, lease_expires_at = NULL,
-                                 last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
-                                 last_error_request_id = ?, updated_at = ?
-                  WHERE id = ? AND lease_owner = ? AND status = 'running'",
-                params![
-                    at,
-                    flow_version,
-                    failure.message,
-                    failure.kind.as_str(),
-                    failure.http_status.map(i64::from),
-                    failure.step,
-                    failure.request_id,
-                    now,
-                    run_id,
-                    owner,
-                ],
-            )?;
-            Ok(changed == 1)
+                run_id,
+                &owner,
+                flow_version.as_deref(),
+                &failure,
+                Some(at),
+                now,
+            )
         })
         .await
     }
@@ -1191,27 +1189,16 @@ impl SqliteStore {
         let order_failed = order_failed.map(|(o, d)| (o.to_owned(), d.to_owned()));
         self.write(move |conn| {
             atomic(conn, |conn| {
-                let changed = execute(
+                let changed = end_attempt(
                     conn,
-                    "UPDATE runs SET status = 'dead', flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
-                                     lease_owner = NULL, lease_expires_at = NULL,
-                                     last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
-                                     last_error_request_id = ?, finished_at = ?, updated_at = ?
-                      WHERE id = ? AND lease_owner = ? AND status = 'running'",
-                    params![
-                        flow_version,
-                        failure.message,
-                        failure.kind.as_str(),
-                        failure.http_status.map(i64::from),
-                        failure.step,
-                        failure.request_id,
-                        now,
-                        now,
-                        run_id,
-                        owner,
-                    ],
+                    run_id,
+                    &owner,
+                    flow_version.as_deref(),
+                    &failure,
+                    None,
+                    now,
                 )?;
-                if changed == 1
+                if changed
                     && let Some((order_id, detail)) = &order_failed
                 {
                     execute(
@@ -1221,7 +1208,7 @@ impl SqliteStore {
                         params![detail, now, order_id],
                     )?;
                 }
-                Ok(changed == 1)
+                Ok(changed)
             })
         })
         .await
@@ -1334,8 +1321,6 @@ impl SqliteStore {
             input.map(serde_json::Value::to_string),
         );
         self.write(move |conn| {
-            // Read back after, not RETURNING: SQLite gathers RETURNING rows in a temporary
-            // table, which costs more than the look-up (this runs for every step).
             let begun = execute(
                 conn,
                 "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
@@ -1400,23 +1385,17 @@ impl SqliteStore {
         output: &serde_json::Value,
         now: i64,
     ) -> Result<(), StoreError> {
-        let op = succeed_step_job(key, output, now);
-        let key = key.to_owned();
-        let job: Job = Box::new(move |conn| {
-            let result = op(conn);
-            Box::new(move |failure: Option<&str>| {
-                let error = match (result, failure) {
-                    (Err(e), _) => e.to_string(),
-                    (Ok(()), Some(e)) => format!("cannot commit the write: {e}"),
-                    (Ok(()), None) => return,
-                };
-                // The step stays begun: its next attempt looks its effect up first.
-                tracing::error!(step = %key, %error, "a step's success was not stored");
-            })
-        });
-        self.writes
-            .send(Write::Grouped(job))
-            .map_err(|_| StoreError::Corrupt("the store is closed".into()))
+        let step = key.to_owned();
+        self.enqueue(
+            succeed_step_job(key, output, now),
+            Write::Grouped,
+            move |result| {
+                if let Err(error) = result {
+                    // The step stays begun: its next attempt looks its effect up first.
+                    tracing::error!(%step, %error, "a step's success was not stored");
+                }
+            },
+        )
     }
 
     pub async fn fail_step(
@@ -1884,7 +1863,7 @@ fn admit_refund(
             refundable_minor: refundable,
         });
     }
-    let inbox_id = insert_event(conn, &refund.event, now)?;
+    let inbox_id = insert_new_event(conn, &refund.event, now)?;
     execute(
         conn,
         "INSERT INTO refunds (id, order_id, idempotency_key, request_fingerprint, inbox_id, amount_minor,
@@ -1976,12 +1955,12 @@ fn quota_take(
     Ok(None)
 }
 
-/// Commits a new event to the inbox (its dedupe key must be new); returns its id.
-fn insert_event(conn: &Connection, event: &NewEvent, now: i64) -> Result<i64, StoreError> {
-    scalar(
+/// Adds an event to the inbox and returns its id; `None` when its dedupe key is in already.
+fn insert_event(conn: &Connection, event: &NewEvent, now: i64) -> Result<Option<i64>, StoreError> {
+    let inserted = execute(
         conn,
         "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
         params![
             event.source,
             event.dedupe_key,
@@ -1990,8 +1969,57 @@ fn insert_event(conn: &Connection, event: &NewEvent, now: i64) -> Result<i64, St
             event.payload.to_string(),
             now,
         ],
-    )?
-    .ok_or_else(|| StoreError::Corrupt("an inserted event returned no id".into()))
+    )?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+}
+
+/// Adds an event that must be new (an order's or a refund's own); its id.
+fn insert_new_event(conn: &Connection, event: &NewEvent, now: i64) -> Result<i64, StoreError> {
+    insert_event(conn, event, now)?.ok_or_else(|| {
+        StoreError::Corrupt(format!("inbox event {:?} is in already", event.dedupe_key))
+    })
+}
+
+/// Ends the attempt `owner` holds on run `run_id` with `failure`: queued again at `retry_at`,
+/// or dead (finished now) without one. The flow version it ran goes with it unless pinned.
+/// False when the run is not `owner`'s to end (its lease ran out and another took it).
+fn end_attempt(
+    conn: &Connection,
+    run_id: i64,
+    owner: &str,
+    flow_version: Option<&str>,
+    failure: &FailureRecord,
+    retry_at: Option<i64>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let (status, finished_at) = match retry_at {
+        Some(_) => (RunStatus::Queued, None),
+        None => (RunStatus::Dead, Some(now)),
+    };
+    let changed = execute(
+        conn,
+        "UPDATE runs SET status = ?, next_attempt_at = COALESCE(?, next_attempt_at),
+                         flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
+                         lease_owner = NULL, lease_expires_at = NULL,
+                         last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
+                         last_error_request_id = ?, finished_at = ?, updated_at = ?
+          WHERE id = ? AND lease_owner = ? AND status = 'running'",
+        params![
+            status.as_str(),
+            retry_at,
+            flow_version,
+            failure.message,
+            failure.kind.as_str(),
+            failure.http_status.map(i64::from),
+            failure.step,
+            failure.request_id,
+            finished_at,
+            now,
+            run_id,
+            owner,
+        ],
+    )?;
+    Ok(changed == 1)
 }
 
 /// Queues a run of `run.flow` for its event — or, when that flow already ran for the event and
