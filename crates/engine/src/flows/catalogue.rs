@@ -661,6 +661,7 @@ impl Action {
                 let input: EnsureContact = read(self, input)?;
                 ensure_contact(
                     engine,
+                    call.attempt,
                     &input.email,
                     input.contact,
                     input.currency_code.as_deref(),
@@ -1717,6 +1718,7 @@ const CONTACT_BY_EMAIL: &str = "contact-by-email";
 /// (3062) with another contact is resolved by naming ours "Name (email)" (and the currency).
 async fn ensure_contact(
     engine: &Engine,
+    attempt: Attempt,
     email: &str,
     contact: NewContact,
     currency_code: Option<&str>,
@@ -1766,14 +1768,20 @@ async fn ensure_contact(
     match books.create_contact(&contact).await {
         Ok(made) => remember(made, true).await,
         Err(e) if e.books_code() == Some(DUPLICATE_CONTACT_NAME) => {
-            // The name is taken: by this customer (an earlier attempt whose answer was lost,
-            // with the e-mail not yet searchable) or by someone else.
-            if let Some(same) = books.find_contact_by_name(&name).await?.filter(|c| {
-                c.email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                    && same_currency(c)
-            }) {
+            // The name is taken: by someone else, or by this customer when an earlier attempt
+            // created the contact and its answer was lost (with the e-mail not yet
+            // searchable). Only then is the holder worth a look: otherwise the search by
+            // e-mail just found no customer of ours, and runs of one customer go one at a
+            // time, so the holder is someone else.
+            if attempt.uncertain
+                && let Some(same) = books.find_contact_by_name(&name).await?.filter(|c| {
+                    c.email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                        && c.contact_type.as_deref().is_none_or(|t| t == "customer")
+                        && same_currency(c)
+                })
+            {
                 return remember(same, false).await;
             }
             let distinct = match &currency {

@@ -107,6 +107,8 @@ fn write_groups(mut conn: Connection, writes: mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
+        metrics::counter!("paybridge_store_commits_total").increment(1);
+        metrics::counter!("paybridge_store_writes_total").increment(delivers.len() as u64);
         let failure = execute(&conn, "COMMIT", []).err().map(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()

@@ -72,6 +72,62 @@ async fn a_returning_customer_reuses_the_contact_without_a_search() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namesake_gets_a_contact_of_their_own_in_three_calls() {
+    // Both customers are called Ada Lovelace (the helpers' name) but have their own e-mail.
+    let world = World::start().await;
+    world
+        .engine
+        .place_order(place("S-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    world.settled("S-1").await;
+    let calls_before = world.engine.connectors.zoho.api_calls();
+    world
+        .engine
+        .place_order(place("S-2", "other.ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(world.settled("S-2").await.status, OrderStatus::Completed);
+    assert_eq!(
+        world.engine.connectors.zoho.api_calls() - calls_before,
+        6,
+        "search, refused create, create as \"Name (email)\", invoice, mark sent, payment"
+    );
+    let books = world.books();
+    let mut names: Vec<(&str, &str)> = books
+        .contacts
+        .iter()
+        .map(|c| {
+            (
+                c["contact_name"].as_str().unwrap(),
+                c["email"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("Ada Lovelace", "ada@example.com"),
+            (
+                "Ada Lovelace (other.ada@example.com)",
+                "other.ada@example.com"
+            )
+        ]
+    );
+    let second = books
+        .invoices
+        .iter()
+        .find(|i| i["reference_number"] == "S-2")
+        .unwrap();
+    assert_eq!(
+        second["customer_name"],
+        "Ada Lovelace (other.ada@example.com)"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invoice_whose_answer_was_lost_and_whose_look_up_failed_is_still_found_not_duplicated() {
     // The create takes effect but its answer is lost; the next attempt's look-up fails too;
     // the attempt after that must still look first (the fault test found this).

@@ -225,6 +225,79 @@ async fn lists_page_at_most_200_rows() {
 }
 
 #[tokio::test]
+async fn contacts_are_found_by_exact_name_and_email_after_a_rename_too() {
+    let (_sandbox, server, token) = start().await;
+    let token = Some(token.as_str());
+    let get = reqwest::Method::GET;
+    let mut ids = Vec::new();
+    for (name, email) in [
+        ("Ada Lovelace", "ada@example.com"),
+        ("Ada Byron", "ada@example.com"),
+    ] {
+        let (status, made) = books(
+            &server,
+            token,
+            reqwest::Method::POST,
+            "books/v3/contacts",
+            &[("organization_id", ORG)],
+            Some(json!({"contact_name": name, "contact_persons": [{"email": email, "is_primary_contact": true}]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        ids.push(made["contact"]["contact_id"].as_str().unwrap().to_string());
+    }
+    let names = |page: &Value| -> Vec<String> {
+        page["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["contact_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let search = |query: Vec<(&'static str, &'static str)>| {
+        let server = &server;
+        let get = get.clone();
+        async move {
+            let mut query = query;
+            query.push(("organization_id", ORG));
+            let (status, page) = books(server, token, get, "books/v3/contacts", &query, None).await;
+            assert_eq!(status, 200, "{page}");
+            page
+        }
+    };
+    // Exact match on the name, ignoring case and surrounding spaces; a prefix is no match.
+    let page = search(vec![("contact_name", "  ADA lovelace ")]).await;
+    assert_eq!(names(&page), ["Ada Lovelace"]);
+    assert!(names(&search(vec![("contact_name", "Ada")]).await).is_empty());
+    // Both share the e-mail; the name narrows it down.
+    let mut both = names(&search(vec![("email", "ADA@example.com")]).await);
+    both.sort();
+    assert_eq!(both, ["Ada Byron", "Ada Lovelace"]);
+    let page = search(vec![
+        ("email", "ada@example.com"),
+        ("contact_name", "Ada Byron"),
+    ])
+    .await;
+    assert_eq!(names(&page), ["Ada Byron"]);
+    // A renamed contact is found by its new name only.
+    let (status, _) = books(
+        &server,
+        token,
+        reqwest::Method::PUT,
+        &format!("books/v3/contacts/{}", ids[0]),
+        &[("organization_id", ORG)],
+        Some(json!({"contact_name": "Augusta King"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(names(&search(vec![("contact_name", "Ada Lovelace")]).await).is_empty());
+    assert_eq!(
+        names(&search(vec![("contact_name", "augusta king")]).await),
+        ["Augusta King"]
+    );
+}
+
+#[tokio::test]
 async fn a_revoked_refresh_token_takes_its_access_tokens_with_it() {
     let (_sandbox, server, token) = start().await;
     let revoked: Value = http()

@@ -310,23 +310,28 @@ pub(super) fn upsert(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
 }
 
 pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
-    // A search by e-mail reads the index instead of every contact.
-    let by_email: Option<Vec<&Record>> = ctx.query.get("email").map(|email| {
-        ctx.org
-            .contact_emails
+    // A search by e-mail or by name reads its index instead of every contact.
+    let org = &*ctx.org;
+    let contact = |id: &String| {
+        position(&org.contacts, "contact_id", id, "Contact")
+            .ok()
+            .map(|i| &org.contacts[i])
+    };
+    let candidates: Vec<&Record> = if let Some(email) = ctx.query.get("email") {
+        org.contact_emails
             .get(&email.trim().to_lowercase())
             .into_iter()
             .flatten()
-            .filter_map(|id| {
-                position(&ctx.org.contacts, "contact_id", id, "Contact")
-                    .ok()
-                    .map(|i| &ctx.org.contacts[i])
-            })
+            .filter_map(contact)
             .collect()
-    });
-    let candidates: Vec<&Record> = match by_email {
-        Some(found) => found,
-        None => ctx.org.contacts.iter().collect(),
+    } else if let Some(name) = ctx.query.get("contact_name") {
+        org.contact_names
+            .get(&name.trim().to_lowercase())
+            .into_iter()
+            .filter_map(contact)
+            .collect()
+    } else {
+        org.contacts.iter().collect()
     };
     let found: Vec<&Record> = candidates
         .into_iter()
