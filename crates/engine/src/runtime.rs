@@ -135,31 +135,11 @@ impl RunContext<'_> {
             }
         }
     }
-
-    /// Records what a step has nothing to call for (a flow's outputs): kept with the run, in
-    /// one write, unless its key holds a result already (then that one stands).
-    pub async fn record(
-        &self,
-        name: &str,
-        key: &str,
-        value: &serde_json::Value,
-    ) -> Result<(), StepError> {
-        if let Some(error) = card_number_in(value, name, |at| {
-            format!("refused to store step {key}: it holds a card number (at {at})")
-        }) {
-            return Err(error);
-        }
-        self.engine
-            .store
-            .record_step(self.run_id, key, name, value, self.engine.clock.now_ms())
-            .await?;
-        Ok(())
-    }
 }
 
 /// The error for a card number found in what step `name` would send or keep, if there is one
 /// (`message` is told where it is).
-fn card_number_in(
+pub(crate) fn card_number_in(
     value: &serde_json::Value,
     name: &str,
     message: impl FnOnce(String) -> String,

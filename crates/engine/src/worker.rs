@@ -16,7 +16,7 @@ use crate::flows::definition::Definition;
 use crate::flows::interpreter;
 use crate::retry::next_attempt;
 use crate::runtime::RunContext;
-use crate::store::ClaimedRun;
+use crate::store::{ClaimedRun, RecordedStep};
 
 /// Longest a worker sleeps without looking at the store (new work from this process wakes it
 /// at once).
@@ -293,7 +293,7 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
             };
             match flow {
                 Runnable::File(file) => interpreter::execute(file, &ctx, event).await,
-                Runnable::BuiltIn(flow) => flow.execute(&ctx, event).await,
+                Runnable::BuiltIn(flow) => flow.execute(&ctx, event).await.map(|()| None),
             }
         }
         (None, _) => Err(StepError::permanent(
@@ -309,11 +309,18 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
 
     let now = engine.clock.now_ms();
     let outcome = match result {
-        Ok(()) => engine
-            .store
-            .finish_run(run.id, owner, version.as_deref(), now)
-            .await
-            .map(|kept| (kept, "succeeded")),
+        Ok(outputs) => {
+            let record = outputs.as_ref().map(|o| RecordedStep {
+                key: &o.key,
+                name: "outputs",
+                value: &o.value,
+            });
+            engine
+                .store
+                .finish_run(run.id, owner, version.as_deref(), record, now)
+                .await
+                .map(|kept| (kept, "succeeded"))
+        }
         Err(error) => {
             let wait = if error.kind.is_retryable() {
                 let sample = rand::rng().random::<u64>();

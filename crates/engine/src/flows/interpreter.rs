@@ -11,15 +11,23 @@ use crate::error::StepError;
 use crate::flows::catalogue::{Action, Call};
 use crate::flows::definition::{Definition, OnFailure, Step};
 use crate::mapping::{Context, MappingError};
-use crate::runtime::{Attempt, RunContext};
+use crate::runtime::{Attempt, RunContext, card_number_in};
 use crate::store::InboxEvent;
 
-/// Runs `flow` for `event`.
+/// A run's outputs (the flow's `outputs:`), kept as a step of the run under `key` when the
+/// run is finished, in the same write.
+#[derive(Debug)]
+pub struct Outputs {
+    pub key: String,
+    pub value: Value,
+}
+
+/// Runs `flow` for `event`; what it gives is the run's outputs, if the flow has any.
 pub async fn execute(
     flow: &Definition,
     ctx: &RunContext<'_>,
     event: &InboxEvent,
-) -> Result<(), StepError> {
+) -> Result<Option<Outputs>, StepError> {
     let engine = ctx.engine;
     if ctx.run_id.is_some() {
         // Which version ran is part of the run's history (and what a replay can ask for): its
@@ -146,19 +154,25 @@ pub async fn execute(
         }
         context.insert("steps", &step.name, &output);
     }
-    if !flow.outputs.is_empty() {
-        let mut values = Map::new();
-        for (name, expression) in &flow.outputs {
-            let value = flow
-                .mapper
-                .eval(expression, &context)
-                .map_err(|e| StepError::permanent("engine", format!("output `{name}`: {e}")))?;
-            values.insert(name.clone(), value);
-        }
-        let key = format!("flow:{}:event:{}:outputs", flow.name, event.id);
-        ctx.record("outputs", &key, &Value::Object(values)).await?;
+    if flow.outputs.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let mut values = Map::new();
+    for (name, expression) in &flow.outputs {
+        let value = flow
+            .mapper
+            .eval(expression, &context)
+            .map_err(|e| StepError::permanent("engine", format!("output `{name}`: {e}")))?;
+        values.insert(name.clone(), value);
+    }
+    let key = format!("flow:{}:event:{}:outputs", flow.name, event.id);
+    let value = Value::Object(values);
+    if let Some(error) = card_number_in(&value, "outputs", |at| {
+        format!("refused to store step {key}: it holds a card number (at {at})")
+    }) {
+        return Err(error);
+    }
+    Ok(Some(Outputs { key, value }))
 }
 
 /// What mappings see as `event`. Order API events carry the order and, once Cybersource has

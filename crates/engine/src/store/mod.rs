@@ -286,6 +286,15 @@ pub struct ClaimedRun {
     pub event: Option<InboxEvent>,
 }
 
+/// A step with nothing to call, recorded as succeeded with its value (a flow's `outputs:`),
+/// unless its key holds a result already (then that one stands).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordedStep<'a> {
+    pub key: &'a str,
+    pub name: &'a str,
+    pub value: &'a serde_json::Value,
+}
+
 /// What beginning a step found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepStart {
@@ -763,14 +772,17 @@ impl Store {
 
     /// Records a run's success. The outcomes (`finish_run`, `retry_run`, `dead_letter_run`)
     /// also note the flow version the run executed (`flow_version`, unless it is pinned).
+    /// Ends a run as succeeded, with what it leaves besides its steps (`record`: its flow's
+    /// outputs) in the same write. `false` when the run is no longer `owner`'s.
     pub async fn finish_run(
         &self,
         run_id: i64,
         owner: &str,
         flow_version: Option<&str>,
+        record: Option<RecordedStep<'_>>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.finish_run(run_id, owner, flow_version, now).await)
+        delegate!(self, s => s.finish_run(run_id, owner, flow_version, record, now).await)
     }
 
     pub async fn retry_run(

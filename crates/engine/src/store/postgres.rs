@@ -21,9 +21,9 @@ use super::rows::{
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
     FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
-    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome,
-    RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord,
-    StepStart, StoreError, TokenRecord,
+    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RecordedStep, RefundAdmission,
+    RefundOutcome, RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret,
+    StepRecord, StepStart, StoreError, TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
@@ -899,8 +899,11 @@ impl PostgresStore {
         run_id: i64,
         owner: &str,
         flow_version: Option<&str>,
+        record: Option<RecordedStep<'_>>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        // The outputs are kept only by the run's owner, with its end or not at all.
+        let mut tx = self.begin().await?;
         let changed = sqlx::query(
             "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
                              last_error = NULL, last_error_kind = NULL, last_error_status = NULL,
@@ -912,9 +915,17 @@ impl PostgresStore {
         .bind(run_id)
         .bind(owner)
         .bind(flow_version)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if changed == 1
+            && let Some(record) = record
+        {
+            record_step_query(Some(run_id), record.key, record.name, record.value, now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(changed == 1)
     }
 
@@ -1133,18 +1144,9 @@ impl PostgresStore {
         output: &serde_json::Value,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
-             VALUES ($1, $2, $3, 'succeeded', 1, $4, $5, $5)
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(run_id)
-        .bind(name)
-        .bind(output.to_string())
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        record_step_query(run_id, key, name, output, now)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -1732,3 +1734,23 @@ const STEP_SELECT_BY_RUN: &str = concat!(
     step_columns!(),
     " FROM steps WHERE run_id = $1 ORDER BY started_at, seq"
 );
+
+/// The statement that records a step with nothing to call as succeeded, unless its key is taken.
+fn record_step_query<'q>(
+    run_id: Option<i64>,
+    key: &'q str,
+    name: &'q str,
+    output: &serde_json::Value,
+    now: i64,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
+         VALUES ($1, $2, $3, 'succeeded', 1, $4, $5, $5)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(run_id)
+    .bind(name)
+    .bind(output.to_string())
+    .bind(now)
+}

@@ -27,9 +27,9 @@ use super::rows::{
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
     FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
-    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RefundAdmission, RefundOutcome,
-    RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret, StepRecord,
-    StepStart, StoreError, TokenRecord,
+    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RecordedStep, RefundAdmission,
+    RefundOutcome, RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret,
+    StepRecord, StepStart, StoreError, TokenRecord,
 };
 
 /// Schema versions, applied in order, each once.
@@ -135,6 +135,25 @@ fn succeed_step_job(
         )?;
         Ok(())
     }
+}
+
+/// Records a step with nothing to call as succeeded, unless its key is taken.
+fn insert_recorded_step(
+    conn: &Connection,
+    run_id: Option<i64>,
+    key: &str,
+    name: &str,
+    output: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    execute(
+        conn,
+        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
+         VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?5)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        params![key, run_id, name, output, now],
+    )?;
+    Ok(())
 }
 
 /// Runs `op` in a savepoint: all of its writes stay, or none do.
@@ -1128,10 +1147,13 @@ impl SqliteStore {
         run_id: i64,
         owner: &str,
         flow_version: Option<&str>,
+        record: Option<RecordedStep<'_>>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let (owner, flow_version) = (owner.to_owned(), flow_version.map(str::to_owned));
-        self.write(move |conn| {
+        let record = record.map(|r| (r.key.to_owned(), r.name.to_owned(), r.value.to_string()));
+        // The outputs are kept only by the run's owner, with its end or not at all.
+        self.write(move |conn| atomic(conn, |conn| {
             let changed = execute(
                 conn,
                 "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,
@@ -1141,8 +1163,13 @@ impl SqliteStore {
                   WHERE id = ?2 AND lease_owner = ?3 AND status = 'running'",
                 params![now, run_id, owner, flow_version],
             )?;
+            if changed == 1
+                && let Some((key, name, output)) = &record
+            {
+                insert_recorded_step(conn, Some(run_id), key, name, output, now)?;
+            }
             Ok(changed == 1)
-        })
+        }))
         .await
     }
 
@@ -1356,17 +1383,8 @@ impl SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let (key, name, output) = (key.to_owned(), name.to_owned(), output.to_string());
-        self.write(move |conn| {
-            execute(
-                conn,
-                "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
-                 VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?5)
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-                params![key, run_id, name, output, now],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |conn| insert_recorded_step(conn, run_id, &key, &name, &output, now))
+            .await
     }
 
     pub async fn succeed_step(

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use paybridge_engine::store::{
-    Admission, FailureRecord, NewEvent, NewOrder, NewRun, PaymentUpdate, RunStatus, StepStart,
-    StepStatus, Store, StoreError,
+    Admission, FailureRecord, NewEvent, NewOrder, NewRun, PaymentUpdate, RecordedStep, RunStatus,
+    StepStart, StepStatus, Store, StoreError,
 };
 use paybridge_model::{FailureKind, OrderStatus};
 
@@ -121,7 +121,12 @@ async fn runs_of_one_entity_never_overtake_each_other() {
         assert_eq!(second.entity_key, "customer:bob");
         assert!(store.claim_run("w3", 20, LEASE).await.unwrap().is_none());
 
-        assert!(store.finish_run(first.id, "w1", None, 30).await.unwrap());
+        assert!(
+            store
+                .finish_run(first.id, "w1", None, None, 30)
+                .await
+                .unwrap()
+        );
         let third = store.claim_run("w3", 30, LEASE).await.unwrap().unwrap();
         assert_eq!(third.entity_key, "customer:ada");
         assert!(third.id > first.id);
@@ -149,14 +154,38 @@ async fn an_expired_lease_passes_the_run_to_another_worker() {
                 .await
                 .unwrap()
         );
+        // Nor leave outputs: a run's outputs are kept by its owner, with its end.
+        let outputs = |by: &str| serde_json::json!({"by": by});
+        let record = |value| RecordedStep {
+            key: "A1-outputs",
+            name: "outputs",
+            value,
+        };
+        let stale = outputs("crashed");
         assert!(
             !store
-                .finish_run(run.id, "crashed", None, 1002)
+                .finish_run(run.id, "crashed", None, Some(record(&stale)), 1002)
                 .await
                 .unwrap()
         );
+        assert!(store.step("A1-outputs").await.unwrap().is_none());
         assert!(store.renew_lease(run.id, "w2", 1002, lease).await.unwrap());
-        assert!(store.finish_run(run.id, "w2", None, 1003).await.unwrap());
+        let kept = outputs("w2");
+        assert!(
+            store
+                .finish_run(run.id, "w2", None, Some(record(&kept)), 1003)
+                .await
+                .unwrap()
+        );
+        let step = store.step("A1-outputs").await.unwrap().unwrap();
+        assert_eq!(
+            (step.run_id, step.status, step.output, step.finished_at),
+            (Some(run.id), StepStatus::Succeeded, Some(kept), Some(1003))
+        );
+        assert_eq!(
+            store.run(run.id).await.unwrap().unwrap().status,
+            RunStatus::Succeeded
+        );
     }
 }
 
@@ -243,7 +272,7 @@ async fn retries_wait_their_turn_and_dead_letters_can_be_replayed() {
         );
         assert!(
             store
-                .finish_run(again.id, "w", Some("v3"), 10_002)
+                .finish_run(again.id, "w", Some("v3"), None, 10_002)
                 .await
                 .unwrap()
         );
@@ -445,7 +474,7 @@ async fn finished_runs(store: &Store, prefix: &str, count: usize, at: i64, paylo
             .await
             .unwrap();
         store.succeed_step(&key, &input, at).await.unwrap();
-        assert!(store.finish_run(run.id, "w", None, at).await.unwrap());
+        assert!(store.finish_run(run.id, "w", None, None, at).await.unwrap());
     }
 }
 
