@@ -226,7 +226,9 @@ impl Action {
     pub fn summary(self) -> &'static str {
         match self {
             Action::Map => "no call; the mapped fields become the step's output",
-            Action::Check => "no call; stops the run with `message` unless `that` is true",
+            Action::Check => {
+                "no call; stops the run with `message` unless `that` is true (`message` is read only then)"
+            }
             Action::Branch => {
                 "no call; goes on at the later step named by `to` (the next when empty)"
             }
@@ -1239,6 +1241,8 @@ struct Lookup {
 #[serde(deny_unknown_fields)]
 struct Check {
     that: bool,
+    /// Read only when `that` is false.
+    #[serde(default)]
     message: String,
 }
 

@@ -184,6 +184,13 @@ impl Step {
         mapper: &Mapper,
         context: &Context,
     ) -> Result<serde_json::Value, (String, MappingError)> {
+        // A check that holds says nothing: its message is read only when it fails.
+        if self.action == Action::Check
+            && let Some((name, that)) = self.with.iter().find(|(name, _)| name == "that")
+            && fill(mapper, name, that, context)? == serde_json::Value::Bool(true)
+        {
+            return Ok(serde_json::json!({"that": true}));
+        }
         let mut fields = serde_json::Map::new();
         for (name, template) in &self.with {
             let value = fill(mapper, name, template, context)?;
@@ -698,6 +705,34 @@ steps:
 outputs:
   said: steps.again.copy
 "#;
+
+    #[test]
+    fn a_check_reads_its_message_only_when_it_fails() {
+        let flow = compile(
+            "check.yaml",
+            r#"name: check
+trigger: {source: order-api, events: [order.approved]}
+steps:
+  - name: gate
+    action: check
+    with:
+      that: event.ok
+      message: '"no: " + dec("not a number")'
+"#,
+        )
+        .unwrap();
+        let step = &flow.steps[0];
+        let mut context = flow.mapper.context();
+        context.set("event", &serde_json::json!({"ok": true}));
+        assert_eq!(
+            step.map_fields(&flow.mapper, &context).unwrap(),
+            serde_json::json!({"that": true})
+        );
+        context.set("event", &serde_json::json!({"ok": false}));
+        let (field, error) = step.map_fields(&flow.mapper, &context).unwrap_err();
+        assert_eq!(field, "message");
+        assert!(error.to_string().contains("not a decimal"), "{error}");
+    }
 
     #[test]
     fn a_good_file_compiles() {

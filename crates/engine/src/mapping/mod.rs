@@ -16,6 +16,7 @@
 //! The built-in functions are in [`functions`].
 
 mod convert;
+mod fast;
 pub mod functions;
 
 use std::collections::BTreeMap;
@@ -86,6 +87,10 @@ pub struct Expression {
     /// running the script. Anything else the walk meets (a missing variable, a value that is not
     /// a map before the last name) is left to rhai, so the result and the errors are rhai's.
     path: Option<Arc<[Box<str>]>>,
+    /// When the expression is otherwise plain (text joined with `+`, comparisons, `&&`, `||`,
+    /// `!`, `if`; see [`fast`]), its parse: read without running the script whenever the
+    /// values it meets are texts, booleans or `()`.
+    fast: Option<Arc<fast::Fast>>,
 }
 
 impl std::fmt::Debug for Expression {
@@ -108,6 +113,8 @@ pub struct Mapper {
     tables: Arc<Tables>,
     /// `tables` as mappings read it, converted once per flow version (shared, read-only).
     tables_value: Dynamic,
+    /// The longest text an expression may make.
+    max_text: usize,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -142,6 +149,7 @@ impl Mapper {
             engine: Arc::new(engine),
             tables,
             tables_value,
+            max_text: limits.max_string_size,
         }
     }
 
@@ -166,10 +174,16 @@ impl Mapper {
                 line: e.1.line().unwrap_or(1),
                 column: e.1.position().unwrap_or(1),
             })?;
+        let path = member_path(source);
+        let fast = match path {
+            Some(_) => None,
+            None => fast::Fast::parse(source).map(Arc::new),
+        };
         Ok(Expression {
             source: source.into(),
             ast: Arc::new(ast),
-            path: member_path(source),
+            path,
+            fast,
         })
     }
 
@@ -183,6 +197,11 @@ impl Mapper {
             && let Some(value) = context.walk(path)
         {
             return value.map_err(MappingError::Result);
+        }
+        if let Some(fast) = &expression.fast
+            && let Some(value) = fast.eval(context, self.max_text)
+        {
+            return Ok(value);
         }
         let mut scope = Scope::new();
         for (name, value) in &context.variables {
