@@ -76,6 +76,35 @@ pub struct NewOrder {
     pub event: NewEvent,
 }
 
+impl NewOrder {
+    /// The record of this order just admitted under `inbox_id`, as the store holds it.
+    fn admitted(&self, inbox_id: i64, now: i64) -> OrderRecord {
+        OrderRecord {
+            id: self.id.clone(),
+            reference: self.reference.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            request_fingerprint: self.request_fingerprint.clone(),
+            inbox_id,
+            status: OrderStatus::PendingPayment,
+            currency: self.currency.clone(),
+            amount_minor: self.amount_minor,
+            customer_email: self.customer_email.clone(),
+            card_brand: self.card_brand.clone(),
+            card_last4: self.card_last4.clone(),
+            payment_id: None,
+            payment_status: None,
+            decline_reason: None,
+            status_detail: None,
+            failure_kind: None,
+            zoho_contact_id: None,
+            zoho_invoice_id: None,
+            zoho_payment_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A refund to admit, with the event that starts its flows.
 #[derive(Debug, Clone)]
 pub struct NewRefund {

@@ -553,9 +553,7 @@ impl SqliteStore {
                         e
                     }
                 })?;
-                one(conn, ORDER_SELECT_BY_ID, [&order.id], |row| order_from_row(row))?
-                    .map(Admission::Admitted)
-                    .ok_or_else(|| StoreError::Corrupt("an inserted order cannot be read".into()))
+                Ok(Admission::Admitted(order.admitted(inbox_id, now)))
             })
         })
         .await
@@ -1350,6 +1348,20 @@ impl SqliteStore {
             input.map(serde_json::Value::to_string),
         );
         self.write(move |conn| {
+            // Most steps are new: one insert says so, with nothing to read back.
+            let fresh = execute(
+                conn,
+                "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
+                 VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+                params![key, run_id, name, now, input],
+            )?;
+            if fresh == 1 {
+                return Ok(Some(StepStart::Begun {
+                    attempt: 1,
+                    uncertain: false,
+                }));
+            }
             let begun = execute(
                 conn,
                 "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
