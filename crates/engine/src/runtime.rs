@@ -137,6 +137,43 @@ impl RunContext<'_> {
     }
 }
 
+impl RunContext<'_> {
+    /// Runs a step whose effect records the step itself, in the same write to the store (see
+    /// `Action::records_its_own_step`): no begin, no success of its own. Its input is scanned
+    /// for card numbers first, as every step's is.
+    pub async fn own_step<F, Fut>(
+        &self,
+        name: &str,
+        key: &str,
+        input: serde_json::Value,
+        effect: F,
+    ) -> Result<serde_json::Value, StepError>
+    where
+        F: FnOnce(serde_json::Value) -> Fut,
+        Fut: Future<Output = Result<serde_json::Value, StepError>>,
+    {
+        if let Some(error) = card_number_in(&input, name, |at| {
+            format!("refused to run step {key}: its input holds a card number (at {at})")
+        }) {
+            return Err(error);
+        }
+        let started = std::time::Instant::now();
+        let result = effect(input).await;
+        metrics::histogram!("paybridge_step_duration_seconds", "step" => name.to_string())
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!(
+            "paybridge_steps_total",
+            "step" => name.to_string(),
+            "outcome" => if result.is_ok() { "succeeded" } else { "failed" }
+        )
+        .increment(1);
+        if let Err(error) = &result {
+            tracing::warn!(step = name, key, kind = error.kind.as_str(), %error, "step failed");
+        }
+        result
+    }
+}
+
 /// The error for a card number found in what step `name` would send or keep, if there is one
 /// (`message` is told where it is).
 pub(crate) fn card_number_in(

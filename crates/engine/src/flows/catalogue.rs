@@ -21,7 +21,7 @@ use crate::Engine;
 use crate::error::StepError;
 use crate::flows::{customer_tokens, cybersource_actions};
 use crate::runtime::Attempt;
-use crate::store::{InboxEvent, RefundOutcome, RefundStatus};
+use crate::store::{InboxEvent, OwnStep, RefundOutcome, RefundStatus, ZohoIds};
 
 /// A field an action takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -620,6 +620,12 @@ impl Action {
 
     /// Whether the action has an effect. Those without one are pure functions of their
     /// mapped fields: they are neither memoized nor shown as requests by `flows test`.
+    /// The action's effect is a write to paybridge's own store that records the step itself,
+    /// in the same write (once per key): it needs no begin and no success of its own.
+    pub fn records_its_own_step(self) -> bool {
+        self == Action::OrderSynced
+    }
+
     pub fn has_effect(self) -> bool {
         !matches!(
             self,
@@ -1116,26 +1122,46 @@ impl Action {
                 Ok(json!({"done": true}))
             }
             Action::OrderSynced => {
-                let ids: SyncedIds = read(self, input)?;
+                // A write to paybridge's own store, done in one write with recording the step
+                // (see `records_its_own_step`).
+                let SyncedIds {
+                    contact_id,
+                    invoice_id,
+                    payment_id,
+                } = read(self, input.clone())?;
                 let order_id = call.order_id().ok_or_else(|| {
                     StepError::permanent(
                         "engine",
                         "order.synced needs a flow triggered by an order",
                     )
                 })?;
-                engine
+                let output = json!({"done": true});
+                let step = OwnStep {
+                    run_id: call.run_id,
+                    key: call.key,
+                    name: call.step,
+                    input: &input,
+                    output: &output,
+                };
+                let ids = ZohoIds {
+                    contact_id,
+                    invoice_id,
+                    payment_id,
+                };
+                let before = engine
                     .store
-                    .complete_order_sync(
-                        order_id,
-                        &ids.contact_id,
-                        &ids.invoice_id,
-                        &ids.payment_id,
-                        engine.clock.now_ms(),
-                    )
+                    .complete_order_sync(order_id, &ids, step, engine.clock.now_ms())
                     .await?;
-                let card_saved = card_saved(call, order_id).await?;
-                engine.notify_progress();
-                Ok(json!({"done": true, "card_saved": card_saved}))
+                // Every time, so that a crash right after the write cannot lose it: the event
+                // is kept once per order.
+                card_saved(call, order_id).await?;
+                match before {
+                    Some(output) => Ok(output),
+                    None => {
+                        engine.notify_progress();
+                        Ok(output)
+                    }
+                }
             }
         }
     }
@@ -1150,6 +1176,10 @@ impl fmt::Display for Action {
 /// What an action is called with besides its input.
 pub struct Call<'a> {
     pub engine: &'a Engine,
+    /// The run the step is part of (`None` outside a run).
+    pub run_id: Option<i64>,
+    /// The step's name in its flow.
+    pub step: &'a str,
     pub attempt: Attempt,
     /// The step's idempotency key.
     pub key: &'a str,

@@ -71,28 +71,30 @@ pub async fn execute(
             None => format!("flow:{}:event:{}:{}", flow.name, event.id, step.name),
         };
         let attempt = AtomicU32::new(0);
+        let once = Attempt {
+            number: 1,
+            uncertain: false,
+        };
+        let call = |attempt| Call {
+            engine,
+            run_id: ctx.run_id,
+            step: &step.name,
+            attempt,
+            key: &key,
+            event,
+            trigger: &trigger,
+        };
         let result = if !step.action.has_effect() {
-            let call = Call {
-                engine,
-                attempt: Attempt {
-                    number: 1,
-                    uncertain: false,
-                },
-                key: &key,
-                event,
-                trigger: &trigger,
-            };
-            step.action.execute(&call, input).await
+            step.action.execute(&call(once), input).await
+        } else if step.action.records_its_own_step() {
+            ctx.own_step(&step.name, &key, input, |input| async {
+                step.action.execute(&call(once), input).await
+            })
+            .await
         } else {
             ctx.step(&step.name, &key, input, |a, input| {
                 attempt.store(a.number, Ordering::Relaxed);
-                let call = Call {
-                    engine,
-                    attempt: a,
-                    key: &key,
-                    event,
-                    trigger: &trigger,
-                };
+                let call = call(a);
                 let action = step.action;
                 async move { action.execute(&call, input).await }
             })

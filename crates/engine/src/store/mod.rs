@@ -324,6 +324,25 @@ pub struct RecordedStep<'a> {
     pub value: &'a serde_json::Value,
 }
 
+/// An order's records in Zoho once it is synced.
+#[derive(Debug, Clone)]
+pub struct ZohoIds {
+    pub contact_id: String,
+    pub invoice_id: String,
+    pub payment_id: String,
+}
+
+/// A step whose whole effect is a write to this store (`order.synced`): recorded as succeeded
+/// in that same write, so the write is done once per key and needs no begin of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnStep<'a> {
+    pub run_id: Option<i64>,
+    pub key: &'a str,
+    pub name: &'a str,
+    pub input: &'a serde_json::Value,
+    pub output: &'a serde_json::Value,
+}
+
 /// What beginning a step found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepStart {
@@ -763,15 +782,17 @@ impl Store {
         delegate!(self, s => s.set_order_status(order_id, status, detail, now).await)
     }
 
+    /// Marks the order synced (completed, with its Zoho ids) as `step`, in one write: `None`
+    /// when done now, or the step's stored output when it had succeeded before (then nothing
+    /// is written).
     pub async fn complete_order_sync(
         &self,
         order_id: &str,
-        contact_id: &str,
-        invoice_id: &str,
-        payment_id: &str,
+        ids: &ZohoIds,
+        step: OwnStep<'_>,
         now: i64,
-    ) -> Result<(), StoreError> {
-        delegate!(self, s => s.complete_order_sync(order_id, contact_id, invoice_id, payment_id, now).await)
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        delegate!(self, s => s.complete_order_sync(order_id, ids, step, now).await)
     }
 
     pub async fn inbox_event(&self, id: i64) -> Result<InboxEvent, StoreError> {

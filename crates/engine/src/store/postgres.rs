@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::rows::{
-    bucket_size, claim_returning, claimed_from_row, connection_from_row, count,
-    deployment_from_row, flow_version_from_row, inbox_event_from_row, millis, order_columns,
+    Columns, bucket_size, claim_returning, claimed_from_row, connection_from_row, count,
+    deployment_from_row, flow_version_from_row, inbox_event_from_row, json, millis, order_columns,
     order_from_row, quota_wait, refund_columns, refund_from_row, run_columns, run_from_row,
     sealed_from_row, session_from_row, step_columns, step_from_row, step_start_from_row,
     token_from_row,
@@ -21,9 +21,9 @@ use super::rows::{
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
     FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
-    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RecordedStep, RefundAdmission,
+    OrderRecord, OwnStep, PaymentUpdate, PruneCutoffs, PruneReport, RecordedStep, RefundAdmission,
     RefundOutcome, RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret,
-    StepRecord, StepStart, StoreError, TokenRecord,
+    StepRecord, StepStart, StoreError, TokenRecord, ZohoIds,
 };
 
 /// Schema versions, applied in order, each once.
@@ -793,25 +793,29 @@ impl PostgresStore {
     pub async fn complete_order_sync(
         &self,
         order_id: &str,
-        contact_id: &str,
-        invoice_id: &str,
-        payment_id: &str,
+        ids: &ZohoIds,
+        step: OwnStep<'_>,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let mut tx = self.begin().await?;
+        if let Some(before) = own_step(&mut tx, step, now).await? {
+            return Ok(Some(before));
+        }
         sqlx::query(
             "UPDATE orders SET status = $1, zoho_contact_id = $2, zoho_invoice_id = $3, zoho_payment_id = $4,
                                status_detail = NULL, updated_at = $5
              WHERE id = $6",
         )
         .bind(OrderStatus::Completed.as_str())
-        .bind(contact_id)
-        .bind(invoice_id)
-        .bind(payment_id)
+        .bind(&ids.contact_id)
+        .bind(&ids.invoice_id)
+        .bind(&ids.payment_id)
         .bind(now)
         .bind(order_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(None)
     }
 
     pub async fn inbox_event(&self, id: i64) -> Result<InboxEvent, StoreError> {
@@ -1753,4 +1757,58 @@ fn record_step_query<'q>(
     .bind(name)
     .bind(output.to_string())
     .bind(now)
+}
+
+/// Records `step` as succeeded, for the write it is part of (in `tx`): `Some(output)` when it
+/// had succeeded before (the write must not be done again), `None` when the write is to be done.
+async fn own_step(
+    tx: &mut Transaction<'static, Postgres>,
+    step: OwnStep<'_>,
+    now: i64,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let (input, output) = (step.input.to_string(), step.output.to_string());
+    let fresh = sqlx::query(
+        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, output, started_at, finished_at)
+         VALUES ($1, $2, $3, 'succeeded', 1, $4, $5, $6, $6)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(step.key)
+    .bind(step.run_id)
+    .bind(step.name)
+    .bind(&input)
+    .bind(&output)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if fresh == 1 {
+        return Ok(None);
+    }
+    // Begun or failed before (by an earlier version of paybridge): this write finishes it.
+    let before =
+        sqlx::query("SELECT status, output FROM steps WHERE idempotency_key = $1 FOR UPDATE")
+            .bind(step.key)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if let Some(row) = before
+        && row.text("status")? == "succeeded"
+    {
+        return Ok(Some(
+            json(step.key, "output", row.maybe_text("output")?)?.unwrap_or(serde_json::Value::Null),
+        ));
+    }
+    sqlx::query(
+        "UPDATE steps SET status = 'succeeded', attempts = attempts + 1, run_id = COALESCE($2, run_id),
+                          input = $3, output = $4, error = NULL, error_kind = NULL, error_status = NULL,
+                          error_request_id = NULL, started_at = $5, finished_at = $5
+          WHERE idempotency_key = $1",
+    )
+    .bind(step.key)
+    .bind(step.run_id)
+    .bind(&input)
+    .bind(&output)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(None)
 }

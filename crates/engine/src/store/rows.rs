@@ -208,7 +208,7 @@ fn http_status(value: Option<i64>) -> Option<u16> {
     value.and_then(|s| u16::try_from(s).ok())
 }
 
-fn json(
+pub(super) fn json(
     key: &str,
     what: &str,
     text: Option<String>,

@@ -19,17 +19,17 @@ use paybridge_model::OrderStatus;
 use rusqlite::{Connection, OptionalExtension as _, Params, Row, TransactionBehavior, params};
 
 use super::rows::{
-    bucket_size, claimed_from_row, connection_from_row, count, deployment_from_row,
-    flow_version_from_row, inbox_event_from_row, millis, order_columns, order_from_row, quota_wait,
-    refund_columns, refund_from_row, run_columns, run_from_row, sealed_from_row, session_from_row,
-    step_columns, step_from_row, step_start_from_row, token_from_row,
+    Columns, bucket_size, claimed_from_row, connection_from_row, count, deployment_from_row,
+    flow_version_from_row, inbox_event_from_row, json, millis, order_columns, order_from_row,
+    quota_wait, refund_columns, refund_from_row, run_columns, run_from_row, sealed_from_row,
+    session_from_row, step_columns, step_from_row, step_start_from_row, token_from_row,
 };
 use super::{
     Accepted, Admission, ClaimedRun, ConnectionRecord, ConsoleSession, Counts, DeploymentRecord,
     FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
-    OrderRecord, PaymentUpdate, PruneCutoffs, PruneReport, RecordedStep, RefundAdmission,
+    OrderRecord, OwnStep, PaymentUpdate, PruneCutoffs, PruneReport, RecordedStep, RefundAdmission,
     RefundOutcome, RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret,
-    StepRecord, StepStart, StoreError, TokenRecord,
+    StepRecord, StepStart, StoreError, TokenRecord, ZohoIds,
 };
 
 /// Schema versions, applied in order, each once.
@@ -154,6 +154,69 @@ fn insert_recorded_step(
         params![key, run_id, name, output, now],
     )?;
     Ok(())
+}
+
+/// An [`OwnStep`] carried to the writer thread.
+struct OwnedStep {
+    run_id: Option<i64>,
+    key: String,
+    name: String,
+    input: String,
+    output: String,
+}
+
+impl From<OwnStep<'_>> for OwnedStep {
+    fn from(step: OwnStep<'_>) -> OwnedStep {
+        OwnedStep {
+            run_id: step.run_id,
+            key: step.key.to_owned(),
+            name: step.name.to_owned(),
+            input: step.input.to_string(),
+            output: step.output.to_string(),
+        }
+    }
+}
+
+/// Records `step` as succeeded, for the write it is part of: `Some(output)` when it had
+/// succeeded before (the write must not be done again), `None` when the write is to be done.
+fn own_step(
+    conn: &Connection,
+    step: &OwnedStep,
+    now: i64,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let fresh = execute(
+        conn,
+        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, output, started_at, finished_at)
+         VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?6, ?6)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        params![step.key, step.run_id, step.name, step.input, step.output, now],
+    )?;
+    if fresh == 1 {
+        return Ok(None);
+    }
+    // Begun or failed before (by an earlier version of paybridge): this write finishes it.
+    let before = one(
+        conn,
+        "SELECT status, output FROM steps WHERE idempotency_key = ?",
+        [&step.key],
+        |row| Ok((row.text("status")?, row.maybe_text("output")?)),
+    )?;
+    if let Some((status, output)) = before
+        && status == "succeeded"
+    {
+        return Ok(Some(
+            json(&step.key, "output", output)?.unwrap_or(serde_json::Value::Null),
+        ));
+    }
+    execute(
+        conn,
+        "UPDATE steps SET status = 'succeeded', attempts = attempts + 1, run_id = COALESCE(?2, run_id),
+                          input = ?3, output = ?4, error = NULL, error_kind = NULL, error_status = NULL,
+                          error_request_id = NULL, started_at = ?5, finished_at = ?5
+          WHERE idempotency_key = ?1",
+        params![step.key, step.run_id, step.input, step.output, now],
+    )?;
+    Ok(None)
 }
 
 /// Runs `op` in a savepoint: all of its writes stay, or none do.
@@ -1026,29 +1089,33 @@ impl SqliteStore {
     pub async fn complete_order_sync(
         &self,
         order_id: &str,
-        contact_id: &str,
-        invoice_id: &str,
-        payment_id: &str,
+        ids: &ZohoIds,
+        step: OwnStep<'_>,
         now: i64,
-    ) -> Result<(), StoreError> {
-        let ids = [order_id, contact_id, invoice_id, payment_id].map(str::to_owned);
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let (order_id, ids) = (order_id.to_owned(), ids.clone());
+        let step = OwnedStep::from(step);
         self.write(move |conn| {
-            let [order_id, contact_id, invoice_id, payment_id] = ids;
-            execute(
-                conn,
-                "UPDATE orders SET status = ?, zoho_contact_id = ?, zoho_invoice_id = ?, zoho_payment_id = ?,
-                                   status_detail = NULL, updated_at = ?
-                 WHERE id = ?",
-                params![
-                    OrderStatus::Completed.as_str(),
-                    contact_id,
-                    invoice_id,
-                    payment_id,
-                    now,
-                    order_id
-                ],
-            )?;
-            Ok(())
+            atomic(conn, |conn| {
+                if let Some(before) = own_step(conn, &step, now)? {
+                    return Ok(Some(before));
+                }
+                execute(
+                    conn,
+                    "UPDATE orders SET status = ?, zoho_contact_id = ?, zoho_invoice_id = ?, zoho_payment_id = ?,
+                                       status_detail = NULL, updated_at = ?
+                     WHERE id = ?",
+                    params![
+                        OrderStatus::Completed.as_str(),
+                        ids.contact_id,
+                        ids.invoice_id,
+                        ids.payment_id,
+                        now,
+                        order_id
+                    ],
+                )?;
+                Ok(None)
+            })
         })
         .await
     }

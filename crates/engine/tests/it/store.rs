@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use paybridge_engine::store::{
-    Admission, FailureRecord, NewEvent, NewOrder, NewRun, PaymentUpdate, RecordedStep, RunStatus,
-    StepStart, StepStatus, Store, StoreError,
+    Admission, FailureRecord, NewEvent, NewOrder, NewRun, OwnStep, PaymentUpdate, RecordedStep,
+    RunStatus, StepStart, StepStatus, Store, StoreError, ZohoIds,
 };
 use paybridge_model::{FailureKind, OrderStatus};
 
@@ -671,5 +671,97 @@ async fn console_sessions_are_shared_touched_expired_and_closed() {
         other.close_session("a").await.unwrap();
         assert!(store.session("a").await.unwrap().is_none());
         assert!(store.session("b").await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn an_order_is_marked_synced_with_its_step_in_one_write_once_per_key() {
+    for db in backends().await {
+        let store = db.open().await;
+        let Admission::Admitted(order) = store
+            .admit_order(&new_order("SY1", "SY1"), 1)
+            .await
+            .unwrap()
+        else {
+            panic!("new order")
+        };
+        let ids = ZohoIds {
+            contact_id: "c1".into(),
+            invoice_id: "i1".into(),
+            payment_id: "p1".into(),
+        };
+        let input = serde_json::json!({"contact_id": "c1", "invoice_id": "i1", "payment_id": "p1"});
+        let output = serde_json::json!({"done": true});
+        let step = |key| OwnStep {
+            run_id: None,
+            key,
+            name: "synced",
+            input: &input,
+            output: &output,
+        };
+        assert_eq!(
+            store
+                .complete_order_sync(&order.id, &ids, step("SY1:synced"), 5)
+                .await
+                .unwrap(),
+            None,
+            "done now"
+        );
+        let synced = store.order(&order.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                synced.status,
+                synced.zoho_invoice_id.as_deref(),
+                synced.updated_at
+            ),
+            (OrderStatus::Completed, Some("i1"), 5)
+        );
+        let recorded = store.step("SY1:synced").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                recorded.status,
+                recorded.attempts,
+                recorded.input.as_ref(),
+                recorded.output.as_ref()
+            ),
+            (StepStatus::Succeeded, 1, Some(&input), Some(&output))
+        );
+        // Again under the same key: the stored output, and nothing written.
+        store
+            .set_order_status(&order.id, OrderStatus::SyncFailed, None, 6)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .complete_order_sync(&order.id, &ids, step("SY1:synced"), 7)
+                .await
+                .unwrap(),
+            Some(output.clone())
+        );
+        assert_eq!(
+            store.order(&order.id).await.unwrap().unwrap().status,
+            OrderStatus::SyncFailed
+        );
+        // A step begun before (and never finished) is finished by the write.
+        store
+            .begin_step(None, "SY1:again", "synced", Some(&input), 8)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .complete_order_sync(&order.id, &ids, step("SY1:again"), 9)
+                .await
+                .unwrap(),
+            None
+        );
+        let finished = store.step("SY1:again").await.unwrap().unwrap();
+        assert_eq!(
+            (finished.status, finished.attempts),
+            (StepStatus::Succeeded, 2)
+        );
+        assert_eq!(
+            store.order(&order.id).await.unwrap().unwrap().status,
+            OrderStatus::Completed
+        );
     }
 }
