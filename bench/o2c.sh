@@ -3,7 +3,8 @@
 # one process, `paybridge serve` (SQLite, 16 workers unless WORKERS=, budgets off) in another,
 # and a storefront placing ORDERS orders. Prints orders/s and the CPU time of both processes.
 # PROFILE=file records paybridge with perf; METRICS=file keeps its /metrics at the end;
-# PAYBRIDGE_BIN=path serves with another build (to compare two builds within one session).
+# PAYBRIDGE_BIN=path serves with another build (to compare two builds within one session),
+# SANDBOX_BIN=path runs the sandboxes of another build.
 # Usage: bench/o2c.sh [orders] [concurrency]   (builds in release mode)
 set -euo pipefail
 ORDERS=${1:-2000}
@@ -33,7 +34,7 @@ organization_id = "10234695"
 name = "Bench"
 currency_code = "USD"
 TOML
-./target/release/paybridge sandbox --config "$WORK/sandbox.toml" >"$WORK/sandbox.log" 2>&1 &
+"${SANDBOX_BIN:-./target/release/paybridge}" sandbox --config "$WORK/sandbox.toml" >"$WORK/sandbox.log" 2>&1 &
 SANDBOX=$!
 cat > "$WORK/paybridge.toml" <<TOML
 [server]

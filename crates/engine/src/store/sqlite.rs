@@ -66,6 +66,11 @@ enum Write {
     Grouped(Job),
     /// Runs on its own, outside any transaction (`VACUUM`, checkpoints, migrations).
     Alone(Job),
+    /// A read of what runs need at once (an order, a step, a cross-reference), on the writer's
+    /// connection: its cache is warm, where a reader's is emptied whenever the WAL changed. It
+    /// runs between groups, outside any transaction, so it sees what was committed before it
+    /// came — never a group's writes before their commit.
+    Read(Job),
 }
 
 /// Group commit, on the writer's own thread: the first write that comes begins a transaction;
@@ -83,7 +88,7 @@ fn write_groups(mut conn: Connection, writes: mpsc::Receiver<Write>) {
             },
         };
         let first = match write {
-            Write::Alone(job) => {
+            Write::Alone(job) | Write::Read(job) => {
                 job(&mut conn)(None);
                 continue;
             }
@@ -96,10 +101,13 @@ fn write_groups(mut conn: Connection, writes: mpsc::Receiver<Write>) {
             continue;
         }
         let mut delivers = Vec::with_capacity(16);
+        // Reads that come while the group runs wait for its commit.
+        let mut reads = Vec::new();
         delivers.push(first(&mut conn));
         while delivers.len() < WRITE_GROUP {
             match writes.try_recv() {
                 Ok(Write::Grouped(job)) => delivers.push(job(&mut conn)),
+                Ok(Write::Read(job)) => reads.push(job),
                 Ok(alone) => {
                     next = Some(alone);
                     break;
@@ -115,6 +123,9 @@ fn write_groups(mut conn: Connection, writes: mpsc::Receiver<Write>) {
         });
         for deliver in delivers {
             deliver(failure.as_deref());
+        }
+        for read in reads {
+            read(&mut conn)(None);
         }
     }
 }
@@ -360,6 +371,16 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.submit(op, Write::Grouped).await
+    }
+
+    /// Runs the read `op` on the writer connection, between groups (see [`Write::Read`]).
+    async fn read_hot<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(move |conn: &mut Connection| op(conn), Write::Read)
+            .await
     }
 
     /// Runs `op` on the writer connection outside any transaction, between groups.
@@ -1018,7 +1039,9 @@ impl SqliteStore {
     }
 
     pub async fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
-        self.read(|conn| one(conn, ORDER_SELECT_BY_ID, [id], |row| order_from_row(row)))
+        let id = id.to_owned();
+        self.read_hot(move |conn| one(conn, ORDER_SELECT_BY_ID, [id], |row| order_from_row(row)))
+            .await
     }
 
     pub async fn order_by_reference(
@@ -1390,7 +1413,9 @@ impl SqliteStore {
     }
 
     pub async fn step(&self, key: &str) -> Result<Option<StepRecord>, StoreError> {
-        self.read(|conn| one(conn, STEP_SELECT_BY_KEY, [key], |row| step_from_row(row)))
+        let key = key.to_owned();
+        self.read_hot(move |conn| one(conn, STEP_SELECT_BY_KEY, [key], |row| step_from_row(row)))
+            .await
     }
 
     pub async fn steps_of_run(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
@@ -1865,7 +1890,9 @@ impl SqliteStore {
         kind: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        self.read(|conn| scalar(conn, XREF_SELECT, [system, kind, key]))
+        let key = [system, kind, key].map(str::to_owned);
+        self.read_hot(move |conn| scalar(conn, XREF_SELECT, key))
+            .await
     }
 
     pub async fn put_xref(
