@@ -1745,6 +1745,9 @@ async fn crm_upsert(
 }
 
 const CONTACT_BY_EMAIL: &str = "contact-by-email";
+/// Display names of the contacts paybridge made or found (lower case): names are unique in an
+/// organization, so a namesake goes straight to "Name (email)" instead of a refused create.
+const CONTACT_NAME: &str = "contact-name";
 
 /// The customer's Books contact: known from the xref table, else found by e-mail, else
 /// created. A contact's currency is fixed, so a customer paying in another currency than the
@@ -1771,13 +1774,17 @@ async fn ensure_contact(
     }
     let (system, email, kind) = (&system, &email, &kind);
     let remember = |contact: Contact, created: bool| async move {
+        let now = engine.clock.now_ms();
         let contact_id = store
+            .put_xref(system, kind, email, &contact.contact_id, now)
+            .await?;
+        store
             .put_xref(
                 system,
-                kind,
-                email,
+                CONTACT_NAME,
+                &contact.contact_name.trim().to_lowercase(),
                 &contact.contact_id,
-                engine.clock.now_ms(),
+                now,
             )
             .await?;
         Ok::<_, StepError>(json!({"contact_id": contact_id, "created": created}))
@@ -1799,49 +1806,56 @@ async fn ensure_contact(
         return remember(existing, false).await;
     }
     let name = contact.contact_name.clone();
-    match books.create_contact(&contact).await {
+    // A name paybridge has seen on a contact is taken (after an attempt whose answer was
+    // lost, Books is asked: the contact may be this customer's own).
+    let known_taken = !attempt.uncertain
+        && store
+            .xref(system, CONTACT_NAME, &name.trim().to_lowercase())
+            .await?
+            .is_some();
+    if !known_taken {
+        match books.create_contact(&contact).await {
+            Ok(made) => return remember(made, true).await,
+            Err(e) if e.books_code() == Some(DUPLICATE_CONTACT_NAME) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // The name is taken: by someone else, or by this customer when an earlier attempt created
+    // the contact and its answer was lost (with the e-mail not yet searchable). Only then is
+    // the holder worth a look: otherwise the search by e-mail just found no customer of ours,
+    // and runs of one customer go one at a time, so the holder is someone else.
+    if attempt.uncertain
+        && let Some(same) = books.find_contact_by_name(&name).await?.filter(|c| {
+            c.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                && c.contact_type.as_deref().is_none_or(|t| t == "customer")
+                && same_currency(c)
+        })
+    {
+        return remember(same, false).await;
+    }
+    let distinct = match &currency {
+        Some(id) => format!("{name} ({email}, {})", currency_code.unwrap_or(id)),
+        None => format!("{name} ({email})"),
+    };
+    let renamed = NewContact {
+        contact_name: distinct.clone(),
+        ..contact
+    };
+    match books.create_contact(&renamed).await {
         Ok(made) => remember(made, true).await,
         Err(e) if e.books_code() == Some(DUPLICATE_CONTACT_NAME) => {
-            // The name is taken: by someone else, or by this customer when an earlier attempt
-            // created the contact and its answer was lost (with the e-mail not yet
-            // searchable). Only then is the holder worth a look: otherwise the search by
-            // e-mail just found no customer of ours, and runs of one customer go one at a
-            // time, so the holder is someone else.
-            if attempt.uncertain
-                && let Some(same) = books.find_contact_by_name(&name).await?.filter(|c| {
-                    c.email
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                        && c.contact_type.as_deref().is_none_or(|t| t == "customer")
-                        && same_currency(c)
-                })
-            {
-                return remember(same, false).await;
-            }
-            let distinct = match &currency {
-                Some(id) => format!("{name} ({email}, {})", currency_code.unwrap_or(id)),
-                None => format!("{name} ({email})"),
-            };
-            let renamed = NewContact {
-                contact_name: distinct.clone(),
-                ..contact
-            };
-            match books.create_contact(&renamed).await {
-                Ok(made) => remember(made, true).await,
-                Err(e) if e.books_code() == Some(DUPLICATE_CONTACT_NAME) => {
-                    let ours = books
-                        .find_contact_by_name(&distinct)
-                        .await?
-                        .ok_or_else(|| {
-                            StepError::permanent(
-                                "zoho-books",
-                                format!("contact {distinct:?} exists but cannot be found"),
-                            )
-                        })?;
-                    remember(ours, false).await
-                }
-                Err(e) => Err(e.into()),
-            }
+            let ours = books
+                .find_contact_by_name(&distinct)
+                .await?
+                .ok_or_else(|| {
+                    StepError::permanent(
+                        "zoho-books",
+                        format!("contact {distinct:?} exists but cannot be found"),
+                    )
+                })?;
+            remember(ours, false).await
         }
         Err(e) => Err(e.into()),
     }
