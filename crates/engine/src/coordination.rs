@@ -37,6 +37,10 @@ pub struct StoreLedger {
     store: Store,
     clock: Clock,
     slices: Arc<Mutex<HashMap<String, Slice>>>,
+    /// Held while a slice is taken from the store: requests that find the local slice spent
+    /// at the same moment take one slice between them (each taking its own, the last one's
+    /// would replace the others' unspent units, and those would be lost to everyone).
+    taking: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +68,7 @@ impl StoreLedger {
             store,
             clock,
             slices: Arc::default(),
+            taking: Arc::default(),
         }
     }
 
@@ -89,17 +94,26 @@ impl BudgetLedger for StoreLedger {
         cost: u64,
     ) -> BoxFuture<'a, Result<Grant, ZohoError>> {
         Box::pin(async move {
-            let now = self.clock.now_ms();
-            let previous = {
+            // From the local slice, if it has enough; else one request at a time takes the
+            // next slice, the others looking at the local one again once it is taken.
+            let spend_local = |now: i64| {
                 let mut slices = self.slices();
                 match slices.get_mut(key) {
                     Some(slice) if slice.good_until_ms > now && slice.remaining >= cost => {
                         slice.remaining -= cost;
-                        return Ok(Grant::Granted);
+                        Ok(())
                     }
-                    Some(slice) => Some(*slice),
-                    None => None,
+                    other => Err(other.map(|slice| *slice)),
                 }
+            };
+            if spend_local(self.clock.now_ms()).is_ok() {
+                return Ok(Grant::Granted);
+            }
+            let _taking = self.taking.lock().await;
+            let now = self.clock.now_ms();
+            let previous = match spend_local(now) {
+                Ok(()) => return Ok(Grant::Granted),
+                Err(previous) => previous,
             };
             let windows: Vec<(u64, i64)> =
                 quotas.iter().map(|q| (q.limit, millis(q.window))).collect();

@@ -246,6 +246,45 @@ async fn a_node_takes_budget_in_slices_and_never_more_than_the_limit() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_at_the_same_moment_take_one_slice_between_them() {
+    for db in backends().await {
+        let store = db.open().await;
+        let clock = Clock::new();
+        let node = Budgets::new(
+            Plans {
+                finance: FinancePlan {
+                    per_minute: 1_000,
+                    per_day: 100_000,
+                },
+                max_wait: Duration::from_secs(1),
+                ..Plans::default()
+            },
+            Arc::new(StoreLedger::new(store.clone(), clock)),
+        );
+        // Sixteen workers spending 50 units each, all at once. A slice taken by one while
+        // another's was being taken used to replace the other's unspent units, lost to
+        // everyone: the store handed out far more than was spent. Now whatever is taken is
+        // spent, but for what is left of the last slice (at most 20, a fiftieth of the minute).
+        let asking = (0..16).map(|_| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    node.acquire(Product::Finance, "org", 1).await.unwrap();
+                }
+            })
+        });
+        for worker in futures::future::join_all(asking).await {
+            worker.unwrap();
+        }
+        let used = store
+            .quota_used("zoho:books:org", &[60_500], clock.now_ms())
+            .await
+            .unwrap()[0];
+        assert!((800..=820).contains(&used), "800 spent, {used} taken");
+    }
+}
+
 #[tokio::test]
 async fn crm_concurrency_slots_are_shared_by_every_node_and_free_themselves() {
     use paybridge_zoho::quota::{BudgetLedger as _, CrmPlan};
