@@ -88,14 +88,7 @@ impl RunContext<'_> {
                 error.step.get_or_insert_with(|| name.to_string());
                 error
             });
-        metrics::histogram!("paybridge_step_duration_seconds", "step" => name.to_string())
-            .record(started.elapsed().as_secs_f64());
-        metrics::counter!(
-            "paybridge_steps_total",
-            "step" => name.to_string(),
-            "outcome" => if result.is_ok() { "succeeded" } else { "failed" }
-        )
-        .increment(1);
+        count_step(name, started, result.is_ok());
         match result {
             Ok(value) => {
                 let output = serde_json::to_value(&value).map_err(|e| {
@@ -135,9 +128,7 @@ impl RunContext<'_> {
             }
         }
     }
-}
 
-impl RunContext<'_> {
     /// Runs a step whose effect records the step itself, in the same write to the store (see
     /// `Action::records_its_own_step`): no begin, no success of its own. Its input is scanned
     /// for card numbers first, as every step's is.
@@ -159,19 +150,24 @@ impl RunContext<'_> {
         }
         let started = std::time::Instant::now();
         let result = effect(input).await;
-        metrics::histogram!("paybridge_step_duration_seconds", "step" => name.to_string())
-            .record(started.elapsed().as_secs_f64());
-        metrics::counter!(
-            "paybridge_steps_total",
-            "step" => name.to_string(),
-            "outcome" => if result.is_ok() { "succeeded" } else { "failed" }
-        )
-        .increment(1);
+        count_step(name, started, result.is_ok());
         if let Err(error) = &result {
             tracing::warn!(step = name, key, kind = error.kind.as_str(), %error, "step failed");
         }
         result
     }
+}
+
+/// A step's duration and outcome, in `/metrics`.
+fn count_step(name: &str, started: std::time::Instant, succeeded: bool) {
+    metrics::histogram!("paybridge_step_duration_seconds", "step" => name.to_string())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(
+        "paybridge_steps_total",
+        "step" => name.to_string(),
+        "outcome" => if succeeded { "succeeded" } else { "failed" }
+    )
+    .increment(1);
 }
 
 /// The error for a card number found in what step `name` would send or keep, if there is one

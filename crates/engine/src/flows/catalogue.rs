@@ -618,14 +618,14 @@ impl Action {
         }
     }
 
-    /// Whether the action has an effect. Those without one are pure functions of their
-    /// mapped fields: they are neither memoized nor shown as requests by `flows test`.
     /// The action's effect is a write to paybridge's own store that records the step itself,
     /// in the same write (once per key): it needs no begin and no success of its own.
     pub fn records_its_own_step(self) -> bool {
         self == Action::OrderSynced
     }
 
+    /// Whether the action has an effect. Those without one are pure functions of their
+    /// mapped fields: they are neither memoized nor shown as requests by `flows test`.
     pub fn has_effect(self) -> bool {
         !matches!(
             self,
@@ -1155,13 +1155,10 @@ impl Action {
                 // Every time, so that a crash right after the write cannot lose it: the event
                 // is kept once per order.
                 card_saved(call, order_id).await?;
-                match before {
-                    Some(output) => Ok(output),
-                    None => {
-                        engine.notify_progress();
-                        Ok(output)
-                    }
+                if before.is_none() {
+                    engine.notify_progress();
                 }
+                Ok(before.unwrap_or(output))
             }
         }
     }
@@ -1749,6 +1746,11 @@ const CONTACT_BY_EMAIL: &str = "contact-by-email";
 /// organization, so a namesake goes straight to "Name (email)" instead of a refused create.
 const CONTACT_NAME: &str = "contact-name";
 
+/// A display name as `CONTACT_NAME` keeps it (Books compares names ignoring case).
+fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
 /// The customer's Books contact: known from the xref table, else found by e-mail, else
 /// created. A contact's currency is fixed, so a customer paying in another currency than the
 /// organization's gets a contact of that currency (`contact.currency_id`). A display-name clash
@@ -1782,7 +1784,7 @@ async fn ensure_contact(
             .put_xref(
                 system,
                 CONTACT_NAME,
-                &contact.contact_name.trim().to_lowercase(),
+                &name_key(&contact.contact_name),
                 &contact.contact_id,
                 now,
             )
@@ -1810,7 +1812,7 @@ async fn ensure_contact(
     // lost, Books is asked: the contact may be this customer's own).
     let known_taken = !attempt.uncertain
         && store
-            .xref(system, CONTACT_NAME, &name.trim().to_lowercase())
+            .xref(system, CONTACT_NAME, &name_key(&name))
             .await?
             .is_some();
     if !known_taken {

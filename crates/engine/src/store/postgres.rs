@@ -925,9 +925,16 @@ impl PostgresStore {
         if changed == 1
             && let Some(record) = record
         {
-            record_step_query(Some(run_id), record.key, record.name, record.value, now)
-                .execute(&mut *tx)
-                .await?;
+            record_step_query(
+                Some(run_id),
+                record.key,
+                record.name,
+                None,
+                record.value,
+                now,
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(changed == 1)
@@ -1148,7 +1155,7 @@ impl PostgresStore {
         output: &serde_json::Value,
         now: i64,
     ) -> Result<(), StoreError> {
-        record_step_query(run_id, key, name, output, now)
+        record_step_query(run_id, key, name, None, output, now)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -1739,22 +1746,25 @@ const STEP_SELECT_BY_RUN: &str = concat!(
     " FROM steps WHERE run_id = $1 ORDER BY started_at, seq"
 );
 
-/// The statement that records a step with nothing to call as succeeded, unless its key is taken.
+/// The statement that records a step as succeeded with `output` (and the `input` it was
+/// asked, if any), unless its key is taken.
 fn record_step_query<'q>(
     run_id: Option<i64>,
     key: &'q str,
     name: &'q str,
+    input: Option<&serde_json::Value>,
     output: &serde_json::Value,
     now: i64,
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     sqlx::query(
-        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
-         VALUES ($1, $2, $3, 'succeeded', 1, $4, $5, $5)
+        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, output, started_at, finished_at)
+         VALUES ($1, $2, $3, 'succeeded', 1, $4, $5, $6, $6)
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(key)
     .bind(run_id)
     .bind(name)
+    .bind(input.map(serde_json::Value::to_string))
     .bind(output.to_string())
     .bind(now)
 }
@@ -1766,18 +1776,14 @@ async fn own_step(
     step: OwnStep<'_>,
     now: i64,
 ) -> Result<Option<serde_json::Value>, StoreError> {
-    let (input, output) = (step.input.to_string(), step.output.to_string());
-    let fresh = sqlx::query(
-        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, output, started_at, finished_at)
-         VALUES ($1, $2, $3, 'succeeded', 1, $4, $5, $6, $6)
-         ON CONFLICT (idempotency_key) DO NOTHING",
+    let fresh = record_step_query(
+        step.run_id,
+        step.key,
+        step.name,
+        Some(step.input),
+        step.output,
+        now,
     )
-    .bind(step.key)
-    .bind(step.run_id)
-    .bind(step.name)
-    .bind(&input)
-    .bind(&output)
-    .bind(now)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -1805,8 +1811,8 @@ async fn own_step(
     )
     .bind(step.key)
     .bind(step.run_id)
-    .bind(&input)
-    .bind(&output)
+    .bind(step.input.to_string())
+    .bind(step.output.to_string())
     .bind(now)
     .execute(&mut **tx)
     .await?;

@@ -148,23 +148,25 @@ fn succeed_step_job(
     }
 }
 
-/// Records a step with nothing to call as succeeded, unless its key is taken.
+/// Records a step as succeeded with `output` (and the `input` it was asked, if any), unless
+/// its key is taken; whether it was.
 fn insert_recorded_step(
     conn: &Connection,
     run_id: Option<i64>,
     key: &str,
     name: &str,
+    input: Option<&str>,
     output: &str,
     now: i64,
-) -> Result<(), StoreError> {
-    execute(
+) -> Result<bool, StoreError> {
+    let inserted = execute(
         conn,
-        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, output, started_at, finished_at)
-         VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?5)
+        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, output, started_at, finished_at)
+         VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?6, ?6)
          ON CONFLICT (idempotency_key) DO NOTHING",
-        params![key, run_id, name, output, now],
+        params![key, run_id, name, input, output, now],
     )?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 /// An [`OwnStep`] carried to the writer thread.
@@ -195,14 +197,8 @@ fn own_step(
     step: &OwnedStep,
     now: i64,
 ) -> Result<Option<serde_json::Value>, StoreError> {
-    let fresh = execute(
-        conn,
-        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, output, started_at, finished_at)
-         VALUES (?1, ?2, ?3, 'succeeded', 1, ?4, ?5, ?6, ?6)
-         ON CONFLICT (idempotency_key) DO NOTHING",
-        params![step.key, step.run_id, step.name, step.input, step.output, now],
-    )?;
-    if fresh == 1 {
+    let (key, input, output) = (&step.key, &step.input, &step.output);
+    if insert_recorded_step(conn, step.run_id, key, &step.name, Some(input), output, now)? {
         return Ok(None);
     }
     // Begun or failed before (by an earlier version of paybridge): this write finishes it.
@@ -1254,7 +1250,7 @@ impl SqliteStore {
             if changed == 1
                 && let Some((key, name, output)) = &record
             {
-                insert_recorded_step(conn, Some(run_id), key, name, output, now)?;
+                insert_recorded_step(conn, Some(run_id), key, name, None, output, now)?;
             }
             Ok(changed == 1)
         }))
@@ -1487,8 +1483,10 @@ impl SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let (key, name, output) = (key.to_owned(), name.to_owned(), output.to_string());
-        self.write(move |conn| insert_recorded_step(conn, run_id, &key, &name, &output, now))
-            .await
+        self.write(move |conn| {
+            insert_recorded_step(conn, run_id, &key, &name, None, &output, now).map(|_| ())
+        })
+        .await
     }
 
     pub async fn succeed_step(
