@@ -35,3 +35,6 @@ RSS=$(ps -o rss= -p "$PAYBRIDGE")
 SANDBOX_TICKS=$(awk '{print $14 + $15}' "/proc/$SANDBOX/stat")
 echo "sandbox: $(echo "scale=2; $SANDBOX_TICKS / $HZ" | bc) s of CPU in all"
 echo "paybridge: $(echo "scale=2; $TICKS / $HZ" | bc) s of CPU in all, $(echo "scale=3; $TICKS * 1000 / $HZ / $ORDERS" | bc) ms per order; RSS ${RSS} KB"
+# Bytes paybridge wrote (write and pwrite calls: the WAL, checkpoints, sockets), per order.
+WCHAR=$(awk '/^wchar/ {print $2}' "/proc/$PAYBRIDGE/io")
+echo "paybridge: $(echo "$WCHAR / 1024 / $ORDERS" | bc) KB written per order"

@@ -164,14 +164,7 @@ pub(super) fn register(engine: &mut Engine, tables: Arc<Tables>) {
     });
     engine.register_fn("date_in_tz", date_in_tz);
     engine.register_fn("last4", |value: Dynamic| last4(&text(&value)));
-    engine.register_fn("mask", |value: Dynamic| {
-        let last = last4(&text(&value));
-        if last.is_empty() {
-            String::new()
-        } else {
-            format!("**** {last}")
-        }
-    });
+    engine.register_fn("mask", |value: Dynamic| masked(&text(&value)));
 }
 
 fn text(value: &Dynamic) -> String {
@@ -202,10 +195,8 @@ fn decimal(value: Dynamic) -> Result<Decimal> {
     }
     if value.is_string() {
         let text = text(&value);
-        let trimmed = text.trim();
-        return Decimal::from_str(trimmed)
-            .or_else(|_| Decimal::from_scientific(trimmed))
-            .map_err(|_| format!("dec: {text:?} is not a decimal number").into());
+        return decimal_text(&text)
+            .ok_or_else(|| format!("dec: {text:?} is not a decimal number").into());
     }
     if value.is_unit() {
         return Err("dec: the value is missing (it is ())".into());
@@ -270,6 +261,24 @@ fn date_in_tz(timestamp: Dynamic, zone: &str) -> Result<ImmutableString> {
     let zone = jiff::tz::TimeZone::get(zone)
         .map_err(|_| format!("date_in_tz: {zone:?} is not a time zone"))?;
     Ok(instant.to_zoned(zone).date().to_string().into())
+}
+
+/// The card number's last four digits, masked (`**** 1111`), or nothing when it has no digits.
+pub(super) fn masked(value: &str) -> String {
+    let last = last4(value);
+    if last.is_empty() {
+        String::new()
+    } else {
+        format!("**** {last}")
+    }
+}
+
+/// `text` read as a decimal (`dec`): plain or scientific notation, spaces around it ignored.
+pub(super) fn decimal_text(text: &str) -> Option<Decimal> {
+    let trimmed = text.trim();
+    Decimal::from_str(trimmed)
+        .or_else(|_| Decimal::from_scientific(trimmed))
+        .ok()
 }
 
 fn last4(value: &str) -> String {

@@ -113,8 +113,8 @@ pub struct Mapper {
     tables: Arc<Tables>,
     /// `tables` as mappings read it, converted once per flow version (shared, read-only).
     tables_value: Dynamic,
-    /// The longest text an expression may make.
-    max_text: usize,
+    /// The sandbox's bounds (the fast reading leaves anything near them to rhai).
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -149,7 +149,7 @@ impl Mapper {
             engine: Arc::new(engine),
             tables,
             tables_value,
-            max_text: limits.max_string_size,
+            limits,
         }
     }
 
@@ -199,7 +199,7 @@ impl Mapper {
             return value.map_err(MappingError::Result);
         }
         if let Some(fast) = &expression.fast
-            && let Some(value) = fast.eval(context, self.max_text)
+            && let Some(value) = fast.eval(&fast::Env::new(context, &self.tables, &self.limits))
         {
             return Ok(value);
         }
