@@ -255,6 +255,14 @@ impl Fast {
                     };
                     return Some(Value::Bool((decimal(left)? == decimal(right)?) == *equal));
                 }
+                // Whether a value is `()` does not depend on what else it could be: `event.card
+                // != ()` holds for a card (a map) as for a text.
+                if let (Fast::Path(path), Fast::Unit) | (Fast::Unit, Fast::Path(path)) =
+                    (&**left, &**right)
+                {
+                    let unit = Fast::at(env, local, path, |value| Some(value.is_unit()))?;
+                    return Some(Value::Bool(unit == *equal));
+                }
                 let (left, right) = (left.read(env, local)?, right.read(env, local)?);
                 Value::Bool((left == right) == *equal)
             }
@@ -913,6 +921,7 @@ mod tests {
             r#"lookup("modes", "none", "card")"#,
             r#"dec(event.amount) == dec("10.0")"#,
             r#"dec(" 1e1 ") != dec(event.amount)"#,
+            "event.map != () && event.n != () && () == event.missing",
         ] {
             let fast = fast_eval(source, &context, &Limits::default());
             assert!(fast.is_some(), "{source} is read fast");
