@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use crate::Engine;
 use crate::error::StepError;
 use crate::payments::{PaymentResult, order_update, payment_step_key, transaction_id_for};
-use crate::runtime::RunContext;
-use crate::store::{Admission, NewEvent, NewOrder, OrderRecord, StoreError};
+use crate::runtime::{Attempt, RunContext};
+use crate::store::{Admission, NewEvent, NewOrder, NewStep, OrderRecord, StoreError};
 
 /// The `order.placed` event the order API commits to the inbox. It never holds a card number.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,6 +206,16 @@ impl PlaceOrder {
             }
             hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
         };
+        let reference = order.reference.trim();
+        let payment_input = payment_step_input(reference, total, payment, *save_card);
+        if let Some(error) = crate::runtime::card_number_in(&payment_input, PAYMENT_STEP, |at| {
+            format!("the payment's summary holds a card number (at {at})")
+        }) {
+            return Err(PlaceError::Invalid(vec![FieldError::new(
+                "payment",
+                error.message,
+            )]));
+        }
         let order_id = format!("ord_{}", uuid::Uuid::now_v7().simple());
         let placed = OrderPlaced {
             order_id: order_id.clone(),
@@ -222,7 +232,7 @@ impl PlaceOrder {
         }
         let new = NewOrder {
             id: order_id,
-            reference: order.reference.trim().to_string(),
+            reference: reference.to_string(),
             idempotency_key: idempotency_key.clone(),
             request_fingerprint: fingerprint,
             currency: order.currency.code().to_string(),
@@ -234,8 +244,13 @@ impl PlaceOrder {
                 source: "order-api".into(),
                 dedupe_key: format!("order-api:{idempotency_key}"),
                 event_type: "order.placed".into(),
-                entity_key: format!("order:{}", order.reference.trim()),
+                entity_key: format!("order:{reference}"),
                 payload,
+            },
+            payment_step: NewStep {
+                key: payment_step_key(reference),
+                name: PAYMENT_STEP.into(),
+                input: payment_input,
             },
         };
         Ok((new, total))
@@ -248,6 +263,25 @@ impl Placed {
             Placed::New(r) | Placed::Replayed(r) => r,
         }
     }
+}
+
+/// The name of the order API's payment step.
+const PAYMENT_STEP: &str = "cybersource.payment";
+
+/// What the payment step is asked to do, as kept with it (no card number: the payment's summary).
+fn payment_step_input(
+    reference: &str,
+    total: Money,
+    payment: &PaymentMethod,
+    save_card: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "order": reference,
+        "amount": total.amount().to_string(),
+        "currency": total.currency().code(),
+        "payment": payment.summary(),
+        "save_card": save_card,
+    })
 }
 
 /// A payment whose charging request died before Cybersource's answer was recorded: its outcome
@@ -274,40 +308,46 @@ impl Engine {
             ..
         } = request;
         let fingerprint = new.request_fingerprint.clone();
-        let record = match self.store.admit_order(&new, self.clock.now_ms()).await? {
-            Admission::Admitted(record) => record,
-            Admission::Existing(existing) => {
-                if existing.request_fingerprint != fingerprint {
-                    return Err(PlaceError::KeyReused(Box::new(existing)));
-                }
-                let retry_payment = existing.status == OrderStatus::PaymentFailed
-                    && existing.failure_kind == Some(FailureKind::Transient);
-                if existing.status == OrderStatus::PendingPayment {
-                    // Still being charged — unless the request that was charging it died: then
-                    // the payment's outcome is unknown and is resolved like any lost answer.
-                    let stale =
-                        i64::try_from(self.settings.payment_stale.as_millis()).unwrap_or(i64::MAX);
-                    if self.clock.now_ms() - existing.updated_at < stale {
-                        return Err(PlaceError::InProgress(Box::new(existing)));
+        let (record, payment_begun) =
+            match self.store.admit_order(&new, self.clock.now_ms()).await? {
+                Admission::Admitted {
+                    order,
+                    payment_begun,
+                } => (order, payment_begun),
+                Admission::Existing(existing) => {
+                    if existing.request_fingerprint != fingerprint {
+                        return Err(PlaceError::KeyReused(Box::new(existing)));
                     }
-                    return Ok(Placed::Replayed(
-                        self.record_payment_outcome(&existing, Err(died_while_charging(None)))
-                            .await?,
-                    ));
+                    let retry_payment = existing.status == OrderStatus::PaymentFailed
+                        && existing.failure_kind == Some(FailureKind::Transient);
+                    if existing.status == OrderStatus::PendingPayment {
+                        // Still being charged — unless the request that was charging it died: then
+                        // the payment's outcome is unknown and is resolved like any lost answer.
+                        let stale = i64::try_from(self.settings.payment_stale.as_millis())
+                            .unwrap_or(i64::MAX);
+                        if self.clock.now_ms() - existing.updated_at < stale {
+                            return Err(PlaceError::InProgress(Box::new(existing)));
+                        }
+                        return Ok(Placed::Replayed(
+                            self.record_payment_outcome(&existing, Err(died_while_charging(None)))
+                                .await?,
+                        ));
+                    }
+                    if !retry_payment {
+                        return Ok(Placed::Replayed(existing));
+                    }
+                    // Nothing reached Cybersource last time: this repeat may try again.
+                    (existing, false)
                 }
-                if !retry_payment {
-                    return Ok(Placed::Replayed(existing));
-                }
-                // Nothing reached Cybersource last time: this repeat may try again.
-                existing
-            }
-        };
+            };
+        let step = Some(new.payment_step).filter(|_| payment_begun);
         let updated = self
-            .charge(&record, &order, &payment, save_card, total)
+            .charge(&record, &order, &payment, save_card, total, step)
             .await?;
         Ok(Placed::New(updated))
     }
 
+    /// Charges the order: its payment step, `begun` with its admission or begun here.
     async fn charge(
         &self,
         record: &OrderRecord,
@@ -315,43 +355,50 @@ impl Engine {
         payment: &PaymentMethod,
         save_card: bool,
         total: Money,
+        begun: Option<NewStep>,
     ) -> Result<OrderRecord, PlaceError> {
         let ctx = RunContext {
             engine: self,
             run_id: None,
         };
-        let key = payment_step_key(&record.reference);
         let cybersource = &self.connectors.cybersource;
-        let input = serde_json::json!({
-            "order": record.reference,
-            "amount": total.amount().to_string(),
-            "currency": total.currency().code(),
-            "payment": payment.summary(),
-            "save_card": save_card,
-        });
-        let result = ctx
-            .step("cybersource.payment", &key, input, |attempt, _| async move {
-                if attempt.uncertain {
-                    return Err(StepError::new(
-                        FailureKind::OutcomeUnknown,
-                        "cybersource",
-                        "an earlier attempt to charge this order may have been processed",
-                    ));
-                }
-                let mut request = payment_request(record, order, payment, total);
-                if save_card {
-                    // A TMS customer with the card as its payment instrument (§3.1).
-                    request.processing_information.action_list = vec!["TOKEN_CREATE".into()];
-                    request.processing_information.action_token_types =
-                        vec!["customer".into(), "paymentInstrument".into()];
-                }
-                request.client_reference_information.transaction_id = Some(transaction_id_for(&record.id, attempt.number));
-                let response = cybersource.create_payment(&request).await?;
-                let result = PaymentResult::from_response(&response);
-                tracing::info!(order = %record.reference, transaction_id = %response.id, status = %response.status, outcome = ?result.outcome, "Cybersource answered the payment");
-                Ok(result)
-            })
-            .await;
+        let effect = |attempt: Attempt, _| async move {
+            if attempt.uncertain {
+                return Err(StepError::new(
+                    FailureKind::OutcomeUnknown,
+                    "cybersource",
+                    "an earlier attempt to charge this order may have been processed",
+                ));
+            }
+            let mut request = payment_request(record, order, payment, total);
+            if save_card {
+                // A TMS customer with the card as its payment instrument (§3.1).
+                request.processing_information.action_list = vec!["TOKEN_CREATE".into()];
+                request.processing_information.action_token_types =
+                    vec!["customer".into(), "paymentInstrument".into()];
+            }
+            request.client_reference_information.transaction_id =
+                Some(transaction_id_for(&record.id, attempt.number));
+            let response = cybersource.create_payment(&request).await?;
+            let result = PaymentResult::from_response(&response);
+            tracing::info!(order = %record.reference, transaction_id = %response.id, status = %response.status, outcome = ?result.outcome, "Cybersource answered the payment");
+            Ok(result)
+        };
+        let result = match begun {
+            Some(step) => {
+                let first = Attempt {
+                    number: 1,
+                    uncertain: false,
+                };
+                ctx.run_begun(PAYMENT_STEP, &step.key, step.input, first, effect)
+                    .await
+            }
+            None => {
+                let input = payment_step_input(&record.reference, total, payment, save_card);
+                let key = payment_step_key(&record.reference);
+                ctx.step(PAYMENT_STEP, &key, input, effect).await
+            }
+        };
         self.record_payment_outcome(record, result).await
     }
 

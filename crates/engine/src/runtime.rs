@@ -80,14 +80,34 @@ impl RunContext<'_> {
                 );
             }
         };
+        self.run_begun(name, key, input, Attempt { number, uncertain }, effect)
+            .await
+    }
+
+    /// Runs `effect` for step `key`, begun already (`attempt`) in another write (the order
+    /// API's payment step is begun with the order's admission), and records what it came to.
+    /// `input` was scanned for card numbers before it was stored.
+    pub async fn run_begun<T, F, Fut>(
+        &self,
+        name: &str,
+        key: &str,
+        input: serde_json::Value,
+        attempt: Attempt,
+        effect: F,
+    ) -> Result<T, StepError>
+    where
+        T: Serialize,
+        F: FnOnce(Attempt, serde_json::Value) -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let store = &self.engine.store;
+        let Attempt { number, uncertain } = attempt;
         tracing::debug!(step = name, key, attempt = number, uncertain, run_id = ?self.run_id, "step started");
         let started = std::time::Instant::now();
-        let result = effect(Attempt { number, uncertain }, input)
-            .await
-            .map_err(|mut error| {
-                error.step.get_or_insert_with(|| name.to_string());
-                error
-            });
+        let result = effect(attempt, input).await.map_err(|mut error| {
+            error.step.get_or_insert_with(|| name.to_string());
+            error
+        });
         count_step(name, started, result.is_ok());
         match result {
             Ok(value) => {

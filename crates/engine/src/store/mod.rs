@@ -74,6 +74,18 @@ pub struct NewOrder {
     pub card_brand: Option<String>,
     pub card_last4: Option<String>,
     pub event: NewEvent,
+    /// The order's payment step, begun in the admission's own write (one write less on the
+    /// storefront's path).
+    pub payment_step: NewStep,
+}
+
+/// A step to begin (attempt 1) in the same write as something else.
+#[derive(Debug, Clone)]
+pub struct NewStep {
+    pub key: String,
+    pub name: String,
+    /// What the step is asked to do (scanned for card numbers before it comes here).
+    pub input: serde_json::Value,
 }
 
 impl NewOrder {
@@ -228,8 +240,12 @@ pub struct OrderRecord {
 /// The result of admitting an order.
 #[derive(Debug, Clone)]
 pub enum Admission {
-    /// New: committed with its inbox event, status `pending_payment`.
-    Admitted(OrderRecord),
+    /// New: committed with its inbox event, status `pending_payment`; `payment_begun` when its
+    /// payment step was begun with it (attempt 1), as it is unless the step's key was taken.
+    Admitted {
+        order: OrderRecord,
+        payment_begun: bool,
+    },
     /// The Idempotency-Key was seen before: the first order, as it stands.
     Existing(OrderRecord),
 }

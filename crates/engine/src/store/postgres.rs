@@ -269,8 +269,25 @@ impl PostgresStore {
             _ => StoreError::from(e),
         })?;
         let record = order_from_row(&inserted)?;
+        let step = &order.payment_step;
+        let payment_begun = sqlx::query(
+            "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
+             VALUES ($1, NULL, $2, 'started', 1, $3, $4)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&step.key)
+        .bind(&step.name)
+        .bind(step.input.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
         tx.commit().await?;
-        Ok(Admission::Admitted(record))
+        Ok(Admission::Admitted {
+            order: record,
+            payment_begun,
+        })
     }
 
     /// Commits an event (and the runs it starts) unless one with its dedupe key is in already.

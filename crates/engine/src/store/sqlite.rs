@@ -633,7 +633,13 @@ impl SqliteStore {
                         e
                     }
                 })?;
-                Ok(Admission::Admitted(order.admitted(inbox_id, now)))
+                let step = &order.payment_step;
+                let payment_begun =
+                    insert_fresh_step(conn, None, &step.key, &step.name, Some(&step.input.to_string()), now)?;
+                Ok(Admission::Admitted {
+                    order: order.admitted(inbox_id, now),
+                    payment_begun,
+                })
             })
         })
         .await
@@ -1437,14 +1443,7 @@ impl SqliteStore {
         );
         self.write(move |conn| {
             // Most steps are new: one insert says so, with nothing to read back.
-            let fresh = execute(
-                conn,
-                "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
-                 VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-                params![key, run_id, name, now, input],
-            )?;
-            if fresh == 1 {
+            if insert_fresh_step(conn, run_id, &key, &name, input.as_deref(), now)? {
                 return Ok(Some(StepStart::Begun {
                     attempt: 1,
                     uncertain: false,
@@ -2150,6 +2149,25 @@ fn end_attempt(
 /// succeeded, queues it again (a second lost payment on one order needs a second lookup; finished
 /// steps are reused, so nothing is done twice). A run still queued, running or dead is left as
 /// it is.
+/// Begins step `key` (attempt 1) unless the key is taken; whether it did.
+fn insert_fresh_step(
+    conn: &Connection,
+    run_id: Option<i64>,
+    key: &str,
+    name: &str,
+    input: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let inserted = execute(
+        conn,
+        "INSERT INTO steps (idempotency_key, run_id, name, status, attempts, input, started_at)
+         VALUES (?1, ?2, ?3, 'started', 1, ?5, ?4)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        params![key, run_id, name, now, input],
+    )?;
+    Ok(inserted == 1)
+}
+
 fn insert_run(conn: &Connection, run: &NewRun, now: i64) -> Result<(), StoreError> {
     execute(
         conn,

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use paybridge_engine::store::{
-    Admission, FailureRecord, NewEvent, NewOrder, NewRun, OwnStep, PaymentUpdate, RecordedStep,
-    RunStatus, StepStart, StepStatus, Store, StoreError, ZohoIds,
+    Admission, FailureRecord, NewEvent, NewOrder, NewRun, NewStep, OwnStep, PaymentUpdate,
+    RecordedStep, RunStatus, StepStart, StepStatus, Store, StoreError, ZohoIds,
 };
 use paybridge_model::{FailureKind, OrderStatus};
 
@@ -30,12 +30,17 @@ fn new_order(reference: &str, key: &str) -> NewOrder {
             entity_key: format!("order:{reference}"),
             payload: serde_json::json!({"reference": reference}),
         },
+        payment_step: NewStep {
+            key: format!("order:{reference}:cybersource:payment"),
+            name: "cybersource.payment".into(),
+            input: serde_json::json!({"order": reference, "amount": "12.34"}),
+        },
     }
 }
 
 /// Admits an order and queues a run for `entity`; returns the inbox id.
 async fn queued_run(store: &Store, reference: &str, entity: &str, now: i64) -> i64 {
-    let Admission::Admitted(order) = store
+    let Admission::Admitted { order, .. } = store
         .admit_order(&new_order(reference, reference), now)
         .await
         .unwrap()
@@ -78,10 +83,27 @@ async fn an_idempotency_key_admits_one_order_and_one_event() {
     for db in backends().await {
         let store = db.open().await;
         let first = store.admit_order(&new_order("R1", "K1"), 1).await.unwrap();
-        let Admission::Admitted(order) = first else {
-            panic!("admitted")
+        let Admission::Admitted {
+            order,
+            payment_begun: true,
+        } = first
+        else {
+            panic!("admitted, its payment step begun")
         };
         assert_eq!(order.status, OrderStatus::PendingPayment);
+        // The payment step is begun with the order: attempt 1, its input kept.
+        let step = store
+            .step("order:R1:cybersource:payment")
+            .await
+            .unwrap()
+            .expect("payment step");
+        assert_eq!(step.status, StepStatus::Started);
+        assert_eq!(step.attempts, 1);
+        assert_eq!(step.run_id, None);
+        assert_eq!(
+            step.input,
+            Some(serde_json::json!({"order": "R1", "amount": "12.34"}))
+        );
         let again = store.admit_order(&new_order("R1", "K1"), 2).await.unwrap();
         let Admission::Existing(existing) = again else {
             panic!("existing")
@@ -382,10 +404,33 @@ async fn a_runs_steps_read_in_the_order_they_began_even_within_one_millisecond()
 }
 
 #[tokio::test]
+async fn an_order_whose_payment_step_key_is_taken_is_admitted_without_beginning_it() {
+    for db in backends().await {
+        let store = db.open().await;
+        let key = "order:R9:cybersource:payment";
+        store
+            .begin_step(None, key, "cybersource.payment", None, 1)
+            .await
+            .unwrap();
+        let admitted = store.admit_order(&new_order("R9", "K9"), 2).await.unwrap();
+        assert!(matches!(
+            admitted,
+            Admission::Admitted {
+                payment_begun: false,
+                ..
+            }
+        ));
+        // The step stands as it was: the caller begins its next attempt the usual way.
+        let step = store.step(key).await.unwrap().unwrap();
+        assert_eq!((step.attempts, step.started_at, step.input), (1, 1, None));
+    }
+}
+
+#[tokio::test]
 async fn a_run_may_be_queued_for_later() {
     for db in backends().await {
         let store = db.open().await;
-        let Admission::Admitted(order) =
+        let Admission::Admitted { order, .. } =
             store.admit_order(&new_order("L1", "L1"), 0).await.unwrap()
         else {
             panic!("new")
@@ -678,7 +723,7 @@ async fn console_sessions_are_shared_touched_expired_and_closed() {
 async fn an_order_is_marked_synced_with_its_step_in_one_write_once_per_key() {
     for db in backends().await {
         let store = db.open().await;
-        let Admission::Admitted(order) = store
+        let Admission::Admitted { order, .. } = store
             .admit_order(&new_order("SY1", "SY1"), 1)
             .await
             .unwrap()
