@@ -21,7 +21,7 @@ use crate::Engine;
 use crate::error::StepError;
 use crate::flows::{customer_tokens, cybersource_actions};
 use crate::runtime::Attempt;
-use crate::store::{InboxEvent, OwnStep, RefundOutcome, RefundStatus, ZohoIds};
+use crate::store::{InboxEvent, OwnStep, RefundOutcome, RefundStatus, XrefEntry, ZohoIds};
 
 /// A field an action takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1777,18 +1777,26 @@ async fn ensure_contact(
     let (system, email, kind) = (&system, &email, &kind);
     let remember = |contact: Contact, created: bool| async move {
         let now = engine.clock.now_ms();
+        let name = name_key(&contact.contact_name);
+        let entries = [
+            XrefEntry {
+                kind,
+                key: email,
+                value: &contact.contact_id,
+            },
+            XrefEntry {
+                kind: CONTACT_NAME,
+                key: &name,
+                value: &contact.contact_id,
+            },
+        ];
+        // The e-mail's contact: this one, or the one a concurrent run kept first.
         let contact_id = store
-            .put_xref(system, kind, email, &contact.contact_id, now)
-            .await?;
-        store
-            .put_xref(
-                system,
-                CONTACT_NAME,
-                &name_key(&contact.contact_name),
-                &contact.contact_id,
-                now,
-            )
-            .await?;
+            .put_xrefs(system, &entries, now)
+            .await?
+            .into_iter()
+            .next();
+        let contact_id = contact_id.unwrap_or(contact.contact_id);
         Ok::<_, StepError>(json!({"contact_id": contact_id, "created": created}))
     };
     // Ours when its currency is the one asked for (none asked: the organization's).

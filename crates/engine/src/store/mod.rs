@@ -79,6 +79,14 @@ pub struct NewOrder {
     pub payment_step: NewStep,
 }
 
+/// A cross-reference to keep: `key` (of `kind`) → `value`.
+#[derive(Debug, Clone, Copy)]
+pub struct XrefEntry<'a> {
+    pub kind: &'a str,
+    pub key: &'a str,
+    pub value: &'a str,
+}
+
 /// A step to begin (attempt 1) in the same write as something else.
 #[derive(Debug, Clone)]
 pub struct NewStep {
@@ -1127,7 +1135,22 @@ impl Store {
         value: &str,
         now: i64,
     ) -> Result<String, StoreError> {
-        delegate!(self, s => s.put_xref(system, kind, key, value, now).await)
+        let mut held = self
+            .put_xrefs(system, &[XrefEntry { kind, key, value }], now)
+            .await?;
+        held.pop()
+            .ok_or_else(|| StoreError::Corrupt(format!("xref {system}/{kind}/{key} vanished")))
+    }
+
+    /// [`Store::put_xref`] for several entries of `system` in one write: the value each key
+    /// holds afterwards, in their order.
+    pub async fn put_xrefs(
+        &self,
+        system: &str,
+        entries: &[XrefEntry<'_>],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        delegate!(self, s => s.put_xrefs(system, entries, now).await)
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {

@@ -23,7 +23,7 @@ use super::{
     FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
     OrderRecord, OwnStep, PaymentUpdate, PruneCutoffs, PruneReport, RecordedStep, RefundAdmission,
     RefundOutcome, RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret,
-    StepRecord, StepStart, StoreError, TokenRecord, ZohoIds,
+    StepRecord, StepStart, StoreError, TokenRecord, XrefEntry, ZohoIds,
 };
 
 /// Schema versions, applied in order, each once.
@@ -1598,28 +1598,40 @@ impl PostgresStore {
         .await?)
     }
 
-    pub async fn put_xref(
+    pub async fn put_xrefs(
         &self,
         system: &str,
-        kind: &str,
-        key: &str,
-        value: &str,
+        entries: &[XrefEntry<'_>],
         now: i64,
-    ) -> Result<String, StoreError> {
-        sqlx::query(
-            "INSERT INTO xrefs (system, kind, external_key, value, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (system, kind, external_key) DO NOTHING",
-        )
-        .bind(system)
-        .bind(kind)
-        .bind(key)
-        .bind(value)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        self.xref(system, kind, key)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("xref {system}/{kind}/{key} vanished")))
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut held = Vec::with_capacity(entries.len());
+        for entry in entries {
+            sqlx::query(
+                "INSERT INTO xrefs (system, kind, external_key, value, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (system, kind, external_key) DO NOTHING",
+            )
+            .bind(system)
+            .bind(entry.kind)
+            .bind(entry.key)
+            .bind(entry.value)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            // This one, or the first writer's (read in a statement of its own, which sees a
+            // concurrent writer's insert once committed).
+            let value: String = sqlx::query_scalar(
+                "SELECT value FROM xrefs WHERE system = $1 AND kind = $2 AND external_key = $3",
+            )
+            .bind(system)
+            .bind(entry.kind)
+            .bind(entry.key)
+            .fetch_one(&mut *tx)
+            .await?;
+            held.push(value);
+        }
+        tx.commit().await?;
+        Ok(held)
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {

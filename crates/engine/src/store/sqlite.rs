@@ -29,7 +29,7 @@ use super::{
     FailureRecord, FlowVersionRecord, InboxEvent, NewEvent, NewOrder, NewRefund, NewRun,
     OrderRecord, OwnStep, PaymentUpdate, PruneCutoffs, PruneReport, RecordedStep, RefundAdmission,
     RefundOutcome, RefundRecord, RefundStatus, RunFilter, RunRecord, RunStatus, SealedSecret,
-    StepRecord, StepStart, StoreError, TokenRecord, ZohoIds,
+    StepRecord, StepStart, StoreError, TokenRecord, XrefEntry, ZohoIds,
 };
 
 /// Schema versions, applied in order, each once.
@@ -1892,24 +1892,31 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn put_xref(
+    pub async fn put_xrefs(
         &self,
         system: &str,
-        kind: &str,
-        key: &str,
-        value: &str,
+        entries: &[XrefEntry<'_>],
         now: i64,
-    ) -> Result<String, StoreError> {
-        let [system, kind, key, value] = [system, kind, key, value].map(str::to_owned);
+    ) -> Result<Vec<String>, StoreError> {
+        let system = system.to_owned();
+        let entries: Vec<[String; 3]> = entries
+            .iter()
+            .map(|e| [e.kind, e.key, e.value].map(str::to_owned))
+            .collect();
         self.write(move |conn| {
-            execute(
-                conn,
-                "INSERT INTO xrefs (system, kind, external_key, value, created_at) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (system, kind, external_key) DO NOTHING",
-                params![system, kind, key, value, now],
-            )?;
-            scalar(conn, XREF_SELECT, [&system, &kind, &key])?
-                .ok_or_else(|| StoreError::Corrupt(format!("xref {system}/{kind}/{key} vanished")))
+            let mut held = Vec::with_capacity(entries.len());
+            for [kind, key, value] in &entries {
+                execute(
+                    conn,
+                    "INSERT INTO xrefs (system, kind, external_key, value, created_at) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (system, kind, external_key) DO NOTHING",
+                    params![system, kind, key, value, now],
+                )?;
+                held.push(scalar(conn, XREF_SELECT, [&system, kind, key])?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("xref {system}/{kind}/{key} vanished"))
+                })?);
+            }
+            Ok(held)
         })
         .await
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use paybridge_engine::store::{
     Admission, FailureRecord, NewEvent, NewOrder, NewRun, NewStep, OwnStep, PaymentUpdate,
-    RecordedStep, RunStatus, StepStart, StepStatus, Store, StoreError, ZohoIds,
+    RecordedStep, RunStatus, StepStart, StepStatus, Store, StoreError, XrefEntry, ZohoIds,
 };
 use paybridge_model::{FailureKind, OrderStatus};
 
@@ -490,6 +490,35 @@ async fn the_first_cross_reference_wins() {
                 .await
                 .unwrap(),
             None
+        );
+        // Several at once, in one write: each key keeps its first value.
+        let held = store
+            .put_xrefs(
+                "zoho-books:1",
+                &[
+                    XrefEntry {
+                        kind: "contact-by-email",
+                        key: "a@x.io",
+                        value: "333",
+                    },
+                    XrefEntry {
+                        kind: "contact-name",
+                        key: "ada lovelace",
+                        value: "333",
+                    },
+                ],
+                3,
+            )
+            .await
+            .unwrap();
+        assert_eq!(held, ["111", "333"]);
+        assert_eq!(
+            store
+                .xref("zoho-books:1", "contact-name", "ada lovelace")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("333")
         );
     }
 }
