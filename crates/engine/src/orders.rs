@@ -21,7 +21,9 @@ use sha2::{Digest, Sha256};
 
 use crate::Engine;
 use crate::error::StepError;
-use crate::payments::{PaymentResult, order_update, payment_step_key, transaction_id_for};
+use crate::payments::{
+    PAYMENT_STEP, PaymentResult, order_update, payment_step_key, transaction_id_for,
+};
 use crate::runtime::{Attempt, RunContext};
 use crate::store::{Admission, NewEvent, NewOrder, NewStep, OrderRecord, StoreError};
 
@@ -264,9 +266,6 @@ impl Placed {
         }
     }
 }
-
-/// The name of the order API's payment step.
-const PAYMENT_STEP: &str = "cybersource.payment";
 
 /// What the payment step is asked to do, as kept with it (no card number: the payment's summary).
 fn payment_step_input(

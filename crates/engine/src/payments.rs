@@ -130,6 +130,9 @@ impl PaymentResult {
     }
 }
 
+/// The name of the order API's payment step.
+pub const PAYMENT_STEP: &str = "cybersource.payment";
+
 /// The idempotency key of an order's payment step.
 pub fn payment_step_key(reference: &str) -> String {
     format!("order:{reference}:cybersource:payment")

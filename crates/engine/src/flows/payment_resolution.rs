@@ -88,7 +88,7 @@ pub(crate) async fn resolve_order(ctx: &RunContext<'_>, order_id: &str) -> Resul
                 kind: FailureKind::Transient,
                 http_status: None,
                 request_id: None,
-                step: Some("cybersource.payment".into()),
+                step: Some(crate::payments::PAYMENT_STEP.into()),
             };
             store.fail_step(&payment_key, &resolved, now).await?;
             let update = PaymentUpdate {
