@@ -174,7 +174,15 @@ api_keys_env = "PAYBRIDGE_SCALE_STOREFRONT_KEYS"
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "runs stranded: {:?}",
+            "{} runs of {total} (by flow: {:?}), stranded: {:?}",
+            runs.len(),
+            runs.iter().fold(
+                std::collections::BTreeMap::<&str, usize>::new(),
+                |mut by, r| {
+                    *by.entry(r.flow.as_str()).or_default() += 1;
+                    by
+                }
+            ),
             runs.iter()
                 .filter(|r| r.status != RunStatus::Succeeded)
                 .map(|r| (r.id, r.status, r.last_error.clone()))
