@@ -111,6 +111,9 @@ postgres_schema = "{schema}"
 [engine]
 workers = 4
 test_mode = true
+# No scheduled firings: each is a run, and one at a minute the test spans would be counted
+# with the orders' runs (the token refresh fires every ten minutes).
+schedules = []
 
 [cybersource]
 environment = "{cybersource}"
