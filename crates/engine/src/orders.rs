@@ -339,14 +339,22 @@ impl Engine {
                     (existing, false)
                 }
             };
-        let step = Some(new.payment_step).filter(|_| payment_begun);
         let updated = self
-            .charge(&record, &order, &payment, save_card, total, step)
+            .charge(
+                &record,
+                &order,
+                &payment,
+                save_card,
+                total,
+                new.payment_step,
+                payment_begun,
+            )
             .await?;
         Ok(Placed::New(updated))
     }
 
-    /// Charges the order: its payment step, `begun` with its admission or begun here.
+    /// Charges the order: its payment `step`, `begun` with its admission or begun here.
+    #[allow(clippy::too_many_arguments)]
     async fn charge(
         &self,
         record: &OrderRecord,
@@ -354,7 +362,8 @@ impl Engine {
         payment: &PaymentMethod,
         save_card: bool,
         total: Money,
-        begun: Option<NewStep>,
+        step: NewStep,
+        begun: bool,
     ) -> Result<OrderRecord, PlaceError> {
         let ctx = RunContext {
             engine: self,
@@ -383,25 +392,19 @@ impl Engine {
             tracing::info!(order = %record.reference, transaction_id = %response.id, status = %response.status, outcome = ?result.outcome, "Cybersource answered the payment");
             Ok(result)
         };
-        let result = match begun {
-            Some(step) => {
-                let first = Attempt {
-                    number: 1,
-                    uncertain: false,
-                };
-                ctx.run_begun(PAYMENT_STEP, &step.key, step.input, first, effect)
-                    .await
-            }
-            None => {
-                let input = payment_step_input(&record.reference, total, payment, save_card);
-                let key = payment_step_key(&record.reference);
-                ctx.step(PAYMENT_STEP, &key, input, effect).await
-            }
+        let result = if begun {
+            let first = Attempt {
+                number: 1,
+                uncertain: false,
+            };
+            ctx.run_begun(PAYMENT_STEP, &step.key, step.input, first, effect)
+                .await
+        } else {
+            ctx.step(PAYMENT_STEP, &step.key, step.input, effect).await
         };
         self.record_payment_outcome(record, result).await
     }
 
-    /// Records what the payment step came to and queues what follows.
     /// The watchdog: orders whose payment was started more than `payment_stale` ago and never
     /// answered (the process charging them died) are resolved like any lost answer — looked up
     /// in Cybersource by the payment-resolution flow, never charged blindly again. Returns how
@@ -440,6 +443,7 @@ impl Engine {
         Ok(stuck.len())
     }
 
+    /// Records what the payment step came to and queues what follows.
     async fn record_payment_outcome(
         &self,
         record: &OrderRecord,

@@ -49,12 +49,7 @@ impl RunContext<'_> {
         Fut: Future<Output = Result<T, StepError>>,
     {
         let store = &self.engine.store;
-        // Checked before anything is stored: a card number never reaches the store or a vendor.
-        if let Some(error) = card_number_in(&input, name, |at| {
-            format!("refused to run step {key}: its input holds a card number (at {at})")
-        }) {
-            return Err(error);
-        }
+        refuse_card_number(&input, name, key)?;
         let (number, uncertain) = match store
             .begin_step(
                 self.run_id,
@@ -163,11 +158,7 @@ impl RunContext<'_> {
         F: FnOnce(serde_json::Value) -> Fut,
         Fut: Future<Output = Result<serde_json::Value, StepError>>,
     {
-        if let Some(error) = card_number_in(&input, name, |at| {
-            format!("refused to run step {key}: its input holds a card number (at {at})")
-        }) {
-            return Err(error);
-        }
+        refuse_card_number(&input, name, key)?;
         let started = std::time::Instant::now();
         let result = effect(input).await;
         count_step(name, started, result.is_ok());
@@ -175,6 +166,17 @@ impl RunContext<'_> {
             tracing::warn!(step = name, key, kind = error.kind.as_str(), %error, "step failed");
         }
         result
+    }
+}
+
+/// Fails step `key` before anything is stored or sent when its `input` holds a card number: a
+/// card number never reaches the store or a vendor.
+fn refuse_card_number(input: &serde_json::Value, name: &str, key: &str) -> Result<(), StepError> {
+    match card_number_in(input, name, |at| {
+        format!("refused to run step {key}: its input holds a card number (at {at})")
+    }) {
+        Some(error) => Err(error),
+        None => Ok(()),
     }
 }
 

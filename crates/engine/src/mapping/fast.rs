@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use rhai::{Dynamic, ImmutableString};
 use serde_json::Value;
 
-use super::{Context, Limits, Tables, functions};
+use super::{Context, Limits, Tables, functions, walk};
 
 /// A parsed plain expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,24 +168,6 @@ fn plain(value: &Dynamic) -> Option<Value> {
     }
 }
 
-/// `f` of the value at `members` under `value`; a missing last member is `()`, as rhai reads
-/// it; anything else the walk meets is rhai's.
-fn walk<R>(
-    value: &Dynamic,
-    members: &[Box<str>],
-    f: &mut dyn FnMut(&Dynamic) -> Option<R>,
-) -> Option<R> {
-    let Some((name, rest)) = members.split_first() else {
-        return f(value);
-    };
-    let map = value.read_lock::<rhai::Map>()?;
-    match map.get(&**name) {
-        Some(member) => walk(member, rest, f),
-        None if rest.is_empty() => f(&Dynamic::UNIT),
-        None => None,
-    }
-}
-
 impl Fast {
     /// `source` parsed, when all of it is a plain expression.
     pub(super) fn parse(source: &str) -> Option<Fast> {
@@ -219,12 +201,7 @@ impl Fast {
             }
             scope = l.outer;
         }
-        let (_, value) = env
-            .context
-            .variables
-            .iter()
-            .find(|(name, _)| **name == **root)?;
-        walk(value, members, &mut f)
+        env.context.read(path, &mut f)
     }
 
     fn read(&self, env: &Env<'_>, local: Option<&Local<'_>>) -> Option<Value> {

@@ -266,24 +266,14 @@ impl Context {
     /// The value at `path` (a variable and member names), when every name before the last
     /// names a member of a map; `None` leaves the expression to rhai.
     fn walk(&self, path: &[Box<str>]) -> Option<Result<serde_json::Value, String>> {
+        self.read(path, &mut |value| Some(from_dynamic(value)))
+    }
+
+    /// `f` of the value at `path` (a variable and member names), as [`walk`] finds it.
+    fn read<R>(&self, path: &[Box<str>], f: &mut dyn FnMut(&Dynamic) -> Option<R>) -> Option<R> {
         let (variable, members) = path.split_first()?;
         let (_, root) = self.variables.iter().find(|(n, _)| **n == **variable)?;
-        fn step(
-            value: &Dynamic,
-            members: &[Box<str>],
-        ) -> Option<Result<serde_json::Value, String>> {
-            let Some((name, rest)) = members.split_first() else {
-                return Some(from_dynamic(value));
-            };
-            let map = value.read_lock::<rhai::Map>()?;
-            match map.get(&**name) {
-                Some(member) => step(member, rest),
-                // rhai reads a missing member as (); a name after it is rhai's to refuse.
-                None if rest.is_empty() => Some(Ok(serde_json::Value::Null)),
-                None => None,
-            }
-        }
-        step(root, members)
+        walk(root, members, f)
     }
 
     fn set_dynamic(&mut self, name: &str, value: Dynamic) {
@@ -292,6 +282,25 @@ impl Context {
             Some(slot) => slot.1 = value,
             None => self.variables.push((name.to_string(), value)),
         }
+    }
+}
+
+/// `f` of the value at `members` under `value`; a missing last member is `()`, as rhai reads it;
+/// anything else the walk meets (a name after a missing one, a value that is not a map before
+/// the last name) is rhai's: `None`.
+fn walk<R>(
+    value: &Dynamic,
+    members: &[Box<str>],
+    f: &mut dyn FnMut(&Dynamic) -> Option<R>,
+) -> Option<R> {
+    let Some((name, rest)) = members.split_first() else {
+        return f(value);
+    };
+    let map = value.read_lock::<rhai::Map>()?;
+    match map.get(&**name) {
+        Some(member) => walk(member, rest, f),
+        None if rest.is_empty() => f(&Dynamic::UNIT),
+        None => None,
     }
 }
 

@@ -594,6 +594,8 @@ impl SqliteStore {
 
     pub async fn admit_order(&self, order: &NewOrder, now: i64) -> Result<Admission, StoreError> {
         let order = order.clone();
+        // Written as text here, not on the writer's thread.
+        let payment_input = order.payment_step.input.to_string();
         self.write(move |conn| {
             atomic(conn, |conn| {
                 if let Some(existing) =
@@ -635,7 +637,7 @@ impl SqliteStore {
                 })?;
                 let step = &order.payment_step;
                 let payment_begun =
-                    insert_fresh_step(conn, None, &step.key, &step.name, Some(&step.input.to_string()), now)?;
+                    insert_fresh_step(conn, None, &step.key, &step.name, Some(&payment_input), now)?;
                 Ok(Admission::Admitted {
                     order: order.admitted(inbox_id, now),
                     payment_begun,
@@ -2152,10 +2154,6 @@ fn end_attempt(
     Ok(changed == 1)
 }
 
-/// Queues a run of `run.flow` for its event — or, when that flow already ran for the event and
-/// succeeded, queues it again (a second lost payment on one order needs a second lookup; finished
-/// steps are reused, so nothing is done twice). A run still queued, running or dead is left as
-/// it is.
 /// Begins step `key` (attempt 1) unless the key is taken; whether it did.
 fn insert_fresh_step(
     conn: &Connection,
@@ -2175,6 +2173,10 @@ fn insert_fresh_step(
     Ok(inserted == 1)
 }
 
+/// Queues a run of `run.flow` for its event — or, when that flow already ran for the event and
+/// succeeded, queues it again (a second lost payment on one order needs a second lookup; finished
+/// steps are reused, so nothing is done twice). A run still queued, running or dead is left as
+/// it is.
 fn insert_run(conn: &Connection, run: &NewRun, now: i64) -> Result<(), StoreError> {
     execute(
         conn,
