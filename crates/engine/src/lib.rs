@@ -79,6 +79,9 @@ pub struct Engine {
     flows_env: Option<Arc<str>>,
     /// Flow versions this process has kept in the store (each once).
     recorded_versions: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Display names a run of this process is creating a Books contact under right now (see
+    /// `ensure_contact`): a namesake's run waits for no answer to know the name is taken.
+    contact_names_in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     pub clock: Clock,
     /// Each connection's last error and test, as this process saw them.
     pub health: Arc<health::Health>,
@@ -103,6 +106,7 @@ impl Engine {
             ))),
             flows_env: None,
             recorded_versions: Arc::default(),
+            contact_names_in_flight: Arc::default(),
             clock: Clock::new(),
             health: Arc::default(),
             alerts: None,

@@ -1817,12 +1817,15 @@ async fn ensure_contact(
     }
     let name = contact.contact_name.clone();
     // A name paybridge has seen on a contact is taken (after an attempt whose answer was
-    // lost, Books is asked: the contact may be this customer's own).
+    // lost, Books is asked: the contact may be this customer's own), and so is one another
+    // run of this process is creating a contact under (a namesake placed at the same moment).
+    let claim = NameClaim::take(engine, name_key(&name));
     let known_taken = !attempt.uncertain
-        && store
-            .xref(system, CONTACT_NAME, &name_key(&name))
-            .await?
-            .is_some();
+        && (claim.is_none()
+            || store
+                .xref(system, CONTACT_NAME, &name_key(&name))
+                .await?
+                .is_some());
     if !known_taken {
         match books.create_contact(&contact).await {
             Ok(made) => return remember(made, true).await,
@@ -1868,6 +1871,34 @@ async fn ensure_contact(
             remember(ours, false).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A display name this run is creating a Books contact under, until the contact is made and
+/// its name kept (or the attempt ends): other runs of the process treat the name as taken.
+struct NameClaim<'e> {
+    names: &'e std::sync::Mutex<std::collections::HashSet<String>>,
+    name: String,
+}
+
+impl<'e> NameClaim<'e> {
+    /// The claim on `name`, or `None` when another run holds it.
+    fn take(engine: &'e Engine, name: String) -> Option<NameClaim<'e>> {
+        let names = &engine.contact_names_in_flight;
+        let fresh = names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.clone());
+        fresh.then_some(NameClaim { names, name })
+    }
+}
+
+impl Drop for NameClaim<'_> {
+    fn drop(&mut self) {
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.name);
     }
 }
 
