@@ -3,6 +3,9 @@
 # `paybridge serve` (release build, SQLite store) — durable accepts per second and latency.
 # Usage: bench/ingest.sh [seconds] [connections]   (builds in release mode)
 # PAYBRIDGE_BIN=path serves with another build (to compare two builds within one session).
+# At the end: the runs still queued (read with the sqlite3 shell) and paybridge's RSS. The load
+# outruns the workers, so this is also the backlog benchmark; DRAIN=1 then waits for the workers
+# to empty the queue, sampling the queue and RSS every second.
 set -euo pipefail
 SECONDS_TO_RUN=${1:-10}
 CONNECTIONS=${2:-32}
@@ -59,4 +62,22 @@ fi
 ./target/release/examples/ingest_load "http://127.0.0.1:$PORT/webhooks/cybersource" \
   "$KEY_ID" "$KEY" "$SECONDS_TO_RUN" "$CONNECTIONS"
 if [ -n "${PROFILE:-}" ]; then kill -INT $PERF; wait $PERF || true; fi
-ps -o rss=,time= -p "$PAYBRIDGE" | awk '{print "paybridge RSS " $1/1024 " MB, CPU time " $2}'
+queued() {
+  sqlite3 -readonly "$WORK/paybridge.db" \
+    "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')"
+}
+rss_mb() { ps -o rss= -p "$PAYBRIDGE" | awk '{print int($1 / 1024)}'; }
+QUEUED=$(queued)
+ps -o rss=,time= -p "$PAYBRIDGE" | awk -v q="$QUEUED" \
+  '{print "paybridge RSS " $1/1024 " MB, CPU time " $2 "; runs queued " q}'
+if [ -n "${DRAIN:-}" ]; then
+  START=$(date +%s) MAX_RSS=$(rss_mb) LEFT=$QUEUED
+  while [ "$LEFT" -gt 0 ]; do
+    sleep 1
+    LEFT=$(queued) RSS=$(rss_mb)
+    [ "$RSS" -gt "$MAX_RSS" ] && MAX_RSS=$RSS
+    echo "$(( $(date +%s) - START )) s: $LEFT queued, RSS $RSS MB"
+  done
+  TOOK=$(( $(date +%s) - START ))
+  echo "drained $QUEUED runs in $TOOK s ($(( QUEUED / (TOOK > 0 ? TOOK : 1) )) runs/s); RSS at most $MAX_RSS MB"
+fi

@@ -29,8 +29,10 @@ sleep "$SECONDS_RUN"
 ELAPSED=$(echo "$(date +%s.%N) - $START" | bc)
 bench_metrics "$WORK/metrics"
 python3 - "$WORK/metrics" "$WORK/paybridge.db" "$ELAPSED" <<'PY'
-import math, re, sqlite3, sys, time
+import math, os, re, sqlite3, sys
 metrics, db, elapsed = sys.argv[1], sys.argv[2], float(sys.argv[3])
+# The calls counted are those made when /metrics was read (the file's time), not now.
+read_ms = os.path.getmtime(metrics) * 1000
 con = sqlite3.connect(db)
 calls = {}
 for line in open(metrics):
@@ -41,9 +43,13 @@ made = sum(calls.values())
 # A window sliding over a minute allows 100 calls in each minute begun since the first call
 # (the first run's contact step).
 first_ms = con.execute("SELECT MIN(started_at) FROM steps WHERE name = 'contact'").fetchone()[0]
-minutes = math.ceil((time.time() * 1000 - first_ms) / 60_000) if first_ms else 1
+# A read just past a minute's end counts that whole minute, so the rate per minute since the
+# first call is given too (over a long run the two agree).
+span_min = (read_ms - first_ms) / 60_000 if first_ms else 1
+minutes = math.ceil(span_min)
 allowed = 100 * minutes
-print(f"{elapsed:.0f} s: {made} Books calls ({calls}); {minutes} minute(s) since the first allowed {allowed}: {100 * made / allowed:.1f} % used; 429s: {calls.get('429', 0)}")
+print(f"{elapsed:.0f} s: {made} Books calls ({calls}); {minutes} minute(s) since the first allowed {allowed}: {100 * made / allowed:.1f} % used; "
+      f"{made / span_min:.1f} a minute over {60 * span_min:.1f} s; 429s: {calls.get('429', 0)}")
 status = dict(con.execute("SELECT status, COUNT(*) FROM orders GROUP BY status").fetchall())
 # Runs of one customer never overtake each other: in the order they were queued (as their
 # payments were approved), none finished while an earlier one is not, none before the one
