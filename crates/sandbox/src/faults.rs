@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::rngs::ChaCha8Rng;
@@ -32,6 +32,10 @@ pub enum FaultMode {
     DelayBefore { millis: u64 },
     /// Answer 429 with `Retry-After: retry_after_secs` without doing anything.
     RateLimited { retry_after_secs: u64 },
+    /// Answer 307 (Temporary Redirect: the same method and body, elsewhere) with `Location:
+    /// location` without doing anything. A client of a vendor's API should report it, not follow
+    /// it with its credentials.
+    Redirect { location: String },
     /// Wait a time drawn from a distribution, then do the work: uniform between `min_millis`
     /// and `max_millis`, or with `mean_millis` an exponential tail above `min_millis` with that
     /// mean, capped at `max_millis` (most answers quick, a few slow, as real latency goes).
@@ -257,6 +261,22 @@ pub async fn inject(
             }
             response
         }
+        FaultMode::Redirect { location } => match HeaderValue::from_str(&location) {
+            Ok(value) => {
+                let mut response = Response::new(axum::body::Body::empty());
+                *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+                response.headers_mut().insert(header::LOCATION, value);
+                response
+            }
+            Err(_) => {
+                tracing::warn!(
+                    path,
+                    location,
+                    "a redirect fault's location is not a header value"
+                );
+                error_body(&path, 500)
+            }
+        },
     }
 }
 

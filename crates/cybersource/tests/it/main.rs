@@ -484,35 +484,17 @@ async fn a_rotated_shared_secret_signs_from_the_next_request_on() {
 
 #[tokio::test]
 async fn a_redirect_is_reported_never_followed_with_the_signature() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use axum::Router;
-    use axum::http::{StatusCode, header};
-    use axum::routing::post;
-
-    let followed = Arc::new(AtomicUsize::new(0));
-    let counter = followed.clone();
-    let router = Router::new()
-        .route(
-            "/pts/v2/payments",
-            post(|| async {
-                (
-                    StatusCode::TEMPORARY_REDIRECT,
-                    [(header::LOCATION, "/elsewhere")],
-                )
-            }),
-        )
-        .route(
-            "/elsewhere",
-            post(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async { StatusCode::CREATED }
-            }),
-        );
-    let server = RunningServer::start(router, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .unwrap();
+    use paybridge_sandbox::faults::{FaultMode, FaultRule};
+    let (sandbox, server) = sandbox().await;
+    // Back to the same path: followed, the signed request would go through and charge.
+    sandbox.faults().add(FaultRule::next(
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::Redirect {
+            location: "/pts/v2/payments".into(),
+        },
+        1,
+    ));
     let error = client(&server, SECRET)
         .create_payment(&sale("10.00"))
         .await
@@ -521,9 +503,5 @@ async fn a_redirect_is_reported_never_followed_with_the_signature() {
         matches!(&error, Error::UnexpectedResponse { status: 307, .. }),
         "{error}"
     );
-    assert_eq!(
-        followed.load(Ordering::SeqCst),
-        0,
-        "the redirect was followed"
-    );
+    assert!(sandbox.payments().is_empty(), "the redirect was followed");
 }

@@ -522,62 +522,25 @@ async fn foreign_currency_invoices_take_the_rate_of_their_date() {
 
 #[tokio::test]
 async fn a_redirect_is_reported_never_followed_with_the_token() {
-    use std::net::{Ipv4Addr, SocketAddr};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use axum::Router;
-    use axum::http::{HeaderMap, StatusCode, header};
-    use axum::routing::post;
-    use paybridge_sandbox::server::RunningServer;
-    use paybridge_zoho::Client;
-
-    // One server for accounts (a token whose api_domain is itself) and the API, which
-    // redirects contacts elsewhere.
-    let followed = Arc::new(AtomicUsize::new(0));
-    let counter = followed.clone();
-    let router = Router::new()
-        .route(
-            "/oauth/v2/token",
-            post(|headers: HeaderMap| async move {
-                let host = headers[header::HOST].to_str().unwrap().to_string();
-                axum::Json(serde_json::json!({
-                    "access_token": "1000.redirect.test",
-                    "api_domain": format!("http://{host}"),
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                }))
-            }),
-        )
-        .route(
-            "/books/v3/contacts",
-            post(|| async {
-                (
-                    StatusCode::TEMPORARY_REDIRECT,
-                    [(header::LOCATION, "/elsewhere")],
-                )
-            }),
-        )
-        .route(
-            "/elsewhere",
-            post(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async { (StatusCode::CREATED, r#"{"code":0,"message":"ok"}"#) }
-            }),
-        );
-    let server = RunningServer::start(router, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .unwrap();
-    let error = Client::new(crate::client_config(&server, "1000.CLIENT"))
-        .unwrap()
+    use paybridge_sandbox::faults::{FaultMode, FaultRule};
+    let (zoho, server) = sandbox(unlimited()).await;
+    // Back to the same path: followed, the request would go through and make the contact.
+    zoho.faults().add(FaultRule::next(
+        "POST",
+        "/books/v3/contacts",
+        FaultMode::Redirect {
+            location: format!("/books/v3/contacts?organization_id={ORG}"),
+        },
+        1,
+    ));
+    let error = client(&server, "1000.CLIENT")
         .books(ORG)
         .create_contact(&contact("Ada Lovelace", "ada@example.com"))
         .await
         .unwrap_err();
     assert_eq!(error.http_status(), Some(307), "{error}");
-    assert_eq!(
-        followed.load(Ordering::SeqCst),
-        0,
+    assert!(
+        zoho.books_records(ORG).unwrap().contacts.is_empty(),
         "the redirect was followed"
     );
 }
