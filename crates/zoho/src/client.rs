@@ -129,8 +129,8 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("paybridge/", env!("CARGO_PKG_VERSION")))
-            // The vendor's API answers where it was asked: a redirect is an answer to report,
-            // never one to follow with the request's credentials and signature.
+            // Zoho answers where it was asked: a redirect is an answer to report, never one to
+            // follow with the request's access token.
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
