@@ -1819,13 +1819,10 @@ async fn ensure_contact(
     // A name paybridge has seen on a contact is taken (after an attempt whose answer was
     // lost, Books is asked: the contact may be this customer's own), and so is one another
     // run of this process is creating a contact under (a namesake placed at the same moment).
-    let claim = NameClaim::take(engine, name_key(&name));
+    let held_as = name_key(&name);
+    let claim = NameClaim::take(engine, held_as.clone());
     let known_taken = !attempt.uncertain
-        && (claim.is_none()
-            || store
-                .xref(system, CONTACT_NAME, &name_key(&name))
-                .await?
-                .is_some());
+        && (claim.is_none() || store.xref(system, CONTACT_NAME, &held_as).await?.is_some());
     if !known_taken {
         match books.create_contact(&contact).await {
             Ok(made) => return remember(made, true).await,
