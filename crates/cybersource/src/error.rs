@@ -206,3 +206,17 @@ impl Error {
         }
     }
 }
+
+impl From<Error> for paybridge_model::StepError {
+    fn from(e: Error) -> paybridge_model::StepError {
+        let message = match e.correlation_id() {
+            Some(id) => format!("{e} (v-c-correlation-id {id})"),
+            None => e.to_string(),
+        };
+        let mut error = paybridge_model::StepError::new(e.kind(), "cybersource", message);
+        error.http_status = e.http_status();
+        error.request_id = e.correlation_id().map(str::to_string);
+        error.retry_after = e.retry_after();
+        error
+    }
+}

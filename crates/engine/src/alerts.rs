@@ -20,9 +20,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Notify;
 
-use crate::clock::Clock;
-use crate::error::StepError;
-use crate::store::Store;
+use paybridge_actions::email::{SmtpSecurity, mailbox, transport};
+use paybridge_model::StepError;
+use paybridge_store::{Clock, CoordinationStore as _, Store};
 
 /// When to alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,17 +46,6 @@ impl Default for AlertSettings {
             error_rate_min_runs: 20,
         }
     }
-}
-
-/// How an SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpSecurity {
-    /// STARTTLS on the submission port (587).
-    StartTls,
-    /// TLS from the first byte (465).
-    Tls,
-    /// Plain text: only to a relay on a loopback address.
-    None,
 }
 
 /// Where alerts go.
@@ -104,12 +93,12 @@ impl Channel {
         from: &str,
         to: &[String],
     ) -> Result<Channel, ChannelError> {
-        let transport = crate::mail::transport(host, port, security, credentials)
-            .map_err(ChannelError::Email)?;
-        let from = crate::mail::mailbox("from", from).map_err(ChannelError::Email)?;
+        let transport =
+            transport(host, port, security, credentials).map_err(ChannelError::Email)?;
+        let from = mailbox("from", from).map_err(ChannelError::Email)?;
         let to = to
             .iter()
-            .map(|address| crate::mail::mailbox("to", address).map_err(ChannelError::Email))
+            .map(|address| mailbox("to", address).map_err(ChannelError::Email))
             .collect::<Result<Vec<_>, _>>()?;
         if to.is_empty() {
             return Err(ChannelError::Email(

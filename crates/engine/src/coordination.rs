@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use paybridge_vault::sealing;
 use paybridge_zoho::quota::{BudgetLedger, Grant, Quota};
-use paybridge_zoho::{Error as ZohoError, RefreshLock};
+use paybridge_zoho::{Error as ZohoError, RefreshLock, TokenKey};
+use zeroize::Zeroizing;
 
-use crate::clock::Clock;
-use crate::store::{Store, StoreError};
+use paybridge_store::{Clock, CoordinationStore as _, Store, StoreError};
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -274,20 +275,35 @@ impl RefreshLock for StoreLeases {
     fn shared_token<'a>(
         &'a self,
         name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, ZohoError>> {
-        Box::pin(async move { self.store.shared_token(name).await.map_err(store_error) })
+        key: &'a TokenKey,
+    ) -> BoxFuture<'a, Result<Option<Zeroizing<Vec<u8>>>, ZohoError>> {
+        Box::pin(async move {
+            let Some(sealed) = self.store.shared_token(name).await.map_err(store_error)? else {
+                return Ok(None);
+            };
+            // Sealed under other credentials, or altered: as if there were none.
+            Ok(sealing::open(&token_key(key), name.as_bytes(), &sealed))
+        })
     }
 
     fn share_token<'a>(
         &'a self,
         name: &'a str,
-        sealed: Vec<u8>,
+        token: Zeroizing<Vec<u8>>,
+        key: &'a TokenKey,
     ) -> BoxFuture<'a, Result<(), ZohoError>> {
         Box::pin(async move {
+            let sealed = sealing::seal(&token_key(key), name.as_bytes(), &token);
             self.store
                 .share_token(name, &sealed, self.clock.now_ms())
                 .await
                 .map_err(store_error)
         })
     }
+}
+
+/// The key a shared Zoho access token is sealed with: derived from the connection's own secrets,
+/// which every node of the connection has and the store does not.
+fn token_key(key: &TokenKey) -> sealing::Key {
+    sealing::Key::derived(TokenKey::CONTEXT, key.material())
 }

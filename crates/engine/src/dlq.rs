@@ -10,8 +10,10 @@
 
 use serde::Serialize;
 
-use crate::clock::Clock;
-use crate::store::{RunFilter, RunRecord, RunStatus, StepRecord, Store, StoreError};
+use paybridge_store::{
+    Clock, Counts, InboxStore as _, RunFilter, RunRecord, RunStatus, RunStore as _, StepRecord,
+    Store, StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DlqError {
@@ -52,74 +54,12 @@ impl RunDetail {
     }
 }
 
-pub async fn show(store: &Store, id: i64) -> Result<RunDetail, DlqError> {
-    let run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
-    let event = store.inbox_event(run.inbox_id).await?;
-    let steps = store.steps_of_run(id).await?;
-    Ok(RunDetail {
-        run,
-        event_type: event.event_type,
-        event_source: event.source,
-        received_at: event.received_at,
-        event: event.payload,
-        steps,
-    })
-}
-
-pub async fn list(store: &Store, filter: &RunFilter) -> Result<Vec<RunRecord>, DlqError> {
-    Ok(store.find_runs(filter).await?)
-}
-
-/// Queues a dead (or discarded) run again; it resumes at the step that failed.
-pub async fn replay(store: &Store, clock: &Clock, id: i64) -> Result<(), DlqError> {
-    replay_on(store, clock, id, false).await
-}
-
-/// Replays a dead letter on the flow version it ran (not the one deployed now): for a failure
-/// that a new version would handle differently, or before a fix is deployed.
-pub async fn replay_original(store: &Store, clock: &Clock, id: i64) -> Result<(), DlqError> {
-    replay_on(store, clock, id, true).await
-}
-
-async fn replay_on(store: &Store, clock: &Clock, id: i64, original: bool) -> Result<(), DlqError> {
-    let run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
-    if original && run.flow_version.is_none() {
-        return Err(DlqError::NoVersion(id));
-    }
-    if !matches!(run.status, RunStatus::Dead | RunStatus::Discarded) {
-        return Err(DlqError::NotDead {
-            id,
-            status: run.status.as_str(),
-            action: "replayed",
-        });
-    }
-    store.pin_run_flow_version(id, original).await?;
-    if !store.requeue_run(id, clock.now_ms()).await? {
-        // Replayed by someone else in between.
-        let now = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
-        return Err(DlqError::NotDead {
-            id,
-            status: now.status.as_str(),
-            action: "replayed",
-        });
-    }
-    tracing::info!(run_id = id, flow = %run.flow, "dead letter replayed");
-    metrics::counter!("paybridge_replays_total", "flow" => run.flow).increment(1);
-    Ok(())
-}
-
-/// Sets a dead letter aside.
-pub async fn discard(store: &Store, clock: &Clock, id: i64) -> Result<(), DlqError> {
-    if store.discard_run(id, clock.now_ms()).await? {
-        tracing::info!(run_id = id, "dead letter discarded");
-        return Ok(());
-    }
-    let run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
-    Err(DlqError::NotDead {
-        id,
-        status: run.status.as_str(),
-        action: "discarded",
-    })
+/// Runs and dead letters, as operators handle them (the admin API, the console and the CLI
+/// act through it alike). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Runs {
+    store: Store,
+    clock: Clock,
 }
 
 /// What a bulk action did.
@@ -130,64 +70,143 @@ pub struct Bulk {
     pub skipped: Vec<i64>,
 }
 
-/// Replays (or discards) each of `ids`; a run that is not a dead letter (any more) or no longer
-/// exists is skipped. `original`: replay on the flow version each run ran.
-pub async fn act_on(
-    store: &Store,
-    clock: &Clock,
-    ids: Vec<i64>,
-    discard_them: bool,
-    original: bool,
-) -> Result<Bulk, DlqError> {
-    let mut result = Bulk::default();
-    for id in ids {
-        let outcome = if discard_them {
-            discard(store, clock, id).await
-        } else {
-            replay_on(store, clock, id, original).await
-        };
-        match outcome {
-            Ok(()) => result.done.push(id),
-            Err(DlqError::NotDead { .. } | DlqError::NotFound(_) | DlqError::NoVersion(_)) => {
-                result.skipped.push(id);
-            }
-            Err(e) => return Err(e),
-        }
+impl Runs {
+    pub fn new(store: Store, clock: Clock) -> Runs {
+        Runs { store, clock }
     }
-    Ok(result)
-}
 
-/// Replays (or discards) every dead letter matching `filter` (its status is ignored: dead
-/// letters are what is acted on), a page at a time.
-pub async fn bulk(
-    store: &Store,
-    clock: &Clock,
-    filter: &RunFilter,
-    discard_them: bool,
-    original: bool,
-) -> Result<Bulk, DlqError> {
-    let mut page = RunFilter {
-        status: Some(RunStatus::Dead),
-        limit: 500,
-        ..filter.clone()
-    };
-    let mut result = Bulk::default();
-    loop {
-        let runs = store.find_runs(&page).await?;
-        let Some(last) = runs.last() else {
-            return Ok(result);
+    /// What the store holds, counted (orders, runs and inbox events by status and source).
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        self.store.counts().await
+    }
+
+    /// A run with its event and its steps.
+    pub async fn show(&self, id: i64) -> Result<RunDetail, DlqError> {
+        let store = &self.store;
+        let run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
+        let event = store.inbox_event(run.inbox_id).await?;
+        let steps = store.steps_of_run(id).await?;
+        Ok(RunDetail {
+            run,
+            event_type: event.event_type,
+            event_source: event.source,
+            received_at: event.received_at,
+            event: event.payload,
+            steps,
+        })
+    }
+
+    /// The runs `filter` selects, newest first.
+    pub async fn list(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, DlqError> {
+        Ok(self.store.find_runs(filter).await?)
+    }
+
+    /// Queues a dead (or discarded) run again; it resumes at the step that failed.
+    pub async fn replay(&self, id: i64) -> Result<(), DlqError> {
+        self.replay_on(id, false).await
+    }
+
+    /// Replays a dead letter on the flow version it ran (not the one deployed now): for a failure
+    /// that a new version would handle differently, or before a fix is deployed.
+    pub async fn replay_original(&self, id: i64) -> Result<(), DlqError> {
+        self.replay_on(id, true).await
+    }
+
+    async fn replay_on(&self, id: i64, original: bool) -> Result<(), DlqError> {
+        let (store, clock) = (&self.store, &self.clock);
+        let run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
+        if original && run.flow_version.is_none() {
+            return Err(DlqError::NoVersion(id));
+        }
+        if !matches!(run.status, RunStatus::Dead | RunStatus::Discarded) {
+            return Err(DlqError::NotDead {
+                id,
+                status: run.status.as_str(),
+                action: "replayed",
+            });
+        }
+        store.pin_run_flow_version(id, original).await?;
+        if !store.requeue_run(id, clock.now_ms()).await? {
+            // Replayed by someone else in between.
+            let now = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
+            return Err(DlqError::NotDead {
+                id,
+                status: now.status.as_str(),
+                action: "replayed",
+            });
+        }
+        tracing::info!(run_id = id, flow = %run.flow, "dead letter replayed");
+        metrics::counter!("paybridge_replays_total", "flow" => run.flow).increment(1);
+        Ok(())
+    }
+
+    /// Sets a dead letter aside.
+    pub async fn discard(&self, id: i64) -> Result<(), DlqError> {
+        let (store, clock) = (&self.store, &self.clock);
+        if store.discard_run(id, clock.now_ms()).await? {
+            tracing::info!(run_id = id, "dead letter discarded");
+            return Ok(());
+        }
+        let run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
+        Err(DlqError::NotDead {
+            id,
+            status: run.status.as_str(),
+            action: "discarded",
+        })
+    }
+
+    /// Replays (or discards) each of `ids`; a run that is not a dead letter (any more) or no longer
+    /// exists is skipped. `original`: replay on the flow version each run ran.
+    pub async fn act_on(
+        &self,
+        ids: Vec<i64>,
+        discard_them: bool,
+        original: bool,
+    ) -> Result<Bulk, DlqError> {
+        let mut result = Bulk::default();
+        for id in ids {
+            let outcome = if discard_them {
+                self.discard(id).await
+            } else {
+                self.replay_on(id, original).await
+            };
+            match outcome {
+                Ok(()) => result.done.push(id),
+                Err(DlqError::NotDead { .. } | DlqError::NotFound(_) | DlqError::NoVersion(_)) => {
+                    result.skipped.push(id);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(result)
+    }
+
+    /// Replays (or discards) every dead letter matching `filter` (its status is ignored: dead
+    /// letters are what is acted on), a page at a time.
+    pub async fn bulk(
+        &self,
+        filter: &RunFilter,
+        discard_them: bool,
+        original: bool,
+    ) -> Result<Bulk, DlqError> {
+        let mut page = RunFilter {
+            status: Some(RunStatus::Dead),
+            limit: 500,
+            ..filter.clone()
         };
-        page.before_id = Some(last.id);
-        let done = act_on(
-            store,
-            clock,
-            runs.iter().map(|r| r.id).collect(),
-            discard_them,
-            original,
-        )
-        .await?;
-        result.done.extend(done.done);
-        result.skipped.extend(done.skipped);
+        let mut result = Bulk::default();
+        loop {
+            let runs = self.store.find_runs(&page).await?;
+            let Some(last) = runs.last() else {
+                return Ok(result);
+            };
+            page.before_id = Some(last.id);
+            let done = self
+                .act_on(runs.iter().map(|r| r.id).collect(), discard_them, original)
+                .await?;
+            result.done.extend(done.done);
+            result.skipped.extend(done.skipped);
+        }
     }
 }
 

@@ -8,10 +8,10 @@ use std::sync::{Mutex, PoisonError};
 use paybridge_model::FailureKind;
 use serde::Serialize;
 
-use crate::error::StepError;
+use paybridge_model::StepError;
+use paybridge_store::StepObserver;
 
-/// The connections paybridge talks to, by the name the admin API uses.
-pub const CONNECTIONS: [&str; 3] = ["cybersource", "zoho", "storefront"];
+pub use paybridge_actions::connectors::CONNECTIONS;
 
 /// The connection a failing system belongs to (`zoho-books` → `zoho`); `None` for paybridge's
 /// own parts (the store, a mapping, a flow's check).
@@ -102,6 +102,12 @@ impl Health {
             .get(connection)
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+impl StepObserver for Health {
+    fn step_failed(&self, error: &StepError, now_ms: i64) {
+        self.failed(error, now_ms);
     }
 }
 

@@ -88,8 +88,8 @@ fn default_keep_runs() -> u64 {
 
 impl Retention {
     /// What to let go of at `now_ms`.
-    pub fn cutoffs(&self, now_ms: i64) -> crate::store::PruneCutoffs {
-        crate::store::PruneCutoffs {
+    pub fn cutoffs(&self, now_ms: i64) -> paybridge_store::PruneCutoffs {
+        paybridge_store::PruneCutoffs {
             now_ms,
             finished_before_ms: now_ms - i64::from(self.keep_days) * 86_400_000,
             keep_runs: self.keep_runs,

@@ -16,8 +16,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::clock::Clock;
-use crate::store::{Store, StoreError, TokenRecord};
+use paybridge_store::{AuthStore as _, Clock, Store, StoreError, TokenRecord};
 
 /// What a token may do; each role can do what the ones before it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
@@ -173,6 +172,14 @@ impl Tokens {
             tracing::warn!(token_id = %record.id, error = %e, "cannot record the token's use");
         }
         info(record)
+    }
+
+    /// Token `id`, when it exists and is not revoked.
+    pub async fn live(&self, id: &str) -> Result<Option<TokenInfo>, TokenError> {
+        match self.store.token(id).await? {
+            Some(record) if record.revoked_ms.is_none() => Ok(Some(info(record)?)),
+            _ => Ok(None),
+        }
     }
 
     pub async fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {

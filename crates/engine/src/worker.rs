@@ -9,14 +9,19 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use crate::Engine;
-use crate::error::StepError;
-use crate::flows::Flow;
-use crate::flows::definition::Definition;
-use crate::flows::interpreter;
+use paybridge_commerce::view::order_of;
+use paybridge_flows::Definition;
+use paybridge_model::StepError;
+use paybridge_store::{
+    ClaimedRun, CoordinationStore as _, FailureRecord, InboxEvent, InboxStore as _, RecordedStep,
+    RunStore as _, Steps,
+};
+
+use crate::engine::Engine;
+use crate::host::run_flow;
+use crate::jobs::Job;
 use crate::retry::next_attempt;
-use crate::runtime::RunContext;
-use crate::store::{ClaimedRun, RecordedStep};
+use crate::services::Service;
 
 /// Longest a worker sleeps without looking at the store (new work from this process wakes it
 /// at once).
@@ -29,19 +34,26 @@ pub struct Workers {
     tasks: JoinSet<()>,
 }
 
+impl Engine {
+    /// Starts this process's workers, its scheduler and its watchdog.
+    pub fn start_workers(&self) -> Workers {
+        Workers::start(self)
+    }
+}
+
 impl Workers {
-    pub(crate) fn start(engine: &Engine) -> Workers {
+    fn start(engine: &Engine) -> Workers {
         let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for n in 0..engine.settings.workers.max(1) {
             let engine = engine.clone();
-            let owner = format!("{}/w{n}", engine.node_id);
+            let owner = format!("{}/w{n}", engine.node_id());
             let stop = shutdown.subscribe();
             tasks.spawn(async move { work(engine, owner, stop).await });
         }
         let maintenance = engine.clone();
         let stop = shutdown.subscribe();
-        tasks.spawn(async move { schedule(maintenance, stop).await });
+        tasks.spawn(async move { crate::scheduler::scheduler(maintenance, stop).await });
         let watchdog_engine = engine.clone();
         let stop = shutdown.subscribe();
         tasks.spawn(async move { watchdog(watchdog_engine, stop).await });
@@ -55,8 +67,12 @@ impl Workers {
         let listening = engine.clone();
         let mut stop = shutdown.subscribe();
         tasks.spawn(async move {
-            let wake = listening.wake.clone();
-            match listening.store.listen(move || wake.notify_waiters()).await {
+            let dispatch = listening.dispatch.clone();
+            match listening
+                .store()
+                .listen(move || dispatch.wake.notify_waiters())
+                .await
+            {
                 Ok(Some(listener)) => {
                     let _ = stop.changed().await;
                     listener.abort();
@@ -81,11 +97,11 @@ async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
             return;
         }
         // Registered before looking, so a run queued in between still wakes us.
-        let woken = engine.wake.notified();
+        let woken = engine.dispatch.wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
         match engine
-            .store
+            .store()
             .claim_run(&owner, engine.clock.now_ms(), engine.settings.lease)
             .await
         {
@@ -101,7 +117,7 @@ async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
                 tracing::error!(worker = %owner, error = %e, "cannot claim runs; will try again")
             }
         }
-        let until = match engine.store.next_wakeup().await {
+        let until = match engine.store().next_wakeup().await {
             Ok(Some(at)) => engine
                 .clock
                 .instant_at(at)
@@ -133,86 +149,6 @@ async fn follow_deployments(engine: Engine, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The scheduler: offers each schedule's firings to the inbox as they come due. Every node
-/// offers them; the inbox keeps one per schedule and minute, so each runs once.
-async fn schedule(engine: Engine, mut stop: watch::Receiver<bool>) {
-    let mut schedules = Vec::new();
-    for entry in &engine.settings.schedules {
-        match entry.cron.parse::<crate::schedule::Cron>() {
-            Ok(_)
-                if Flow::parse(&entry.flow).is_none()
-                    && engine.flows().get(&entry.flow).is_none() =>
-            {
-                tracing::error!(schedule = %entry.name, flow = %entry.flow, "schedule ignored: no such flow");
-            }
-            Ok(cron) => schedules.push((entry.clone(), cron)),
-            Err(e) => tracing::error!(schedule = %entry.name, error = %e, "schedule ignored"),
-        }
-    }
-    if schedules.is_empty() {
-        return;
-    }
-    let mut last = engine.clock.now_ms();
-    loop {
-        let Some(next) = schedules
-            .iter()
-            .filter_map(|(_, cron)| cron.next_after(last))
-            .min()
-        else {
-            return;
-        };
-        tokio::select! {
-            () = tokio::time::sleep_until(engine.clock.instant_at(next)) => {}
-            _ = stop.changed() => return,
-        }
-        for (entry, cron) in &schedules {
-            if cron.next_after(last) != Some(next) {
-                continue;
-            }
-            match engine.fire_schedule(entry, next).await {
-                Ok(accepted) if !accepted.duplicate => {
-                    tracing::info!(schedule = %entry.name, flow = %entry.flow, "schedule fired");
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(schedule = %entry.name, error = %e, "cannot fire a schedule; the next firing will");
-                }
-            }
-        }
-        last = next;
-    }
-}
-
-/// The payment watchdog: every `watchdog_every`, the node that wins the lease resolves
-/// payments whose request died before Cybersource's answer was recorded.
-async fn watchdog(engine: Engine, mut stop: watch::Receiver<bool>) {
-    let every = engine
-        .settings
-        .watchdog_every
-        .max(Duration::from_millis(100));
-    let holder = format!("{}/watchdog", engine.node_id);
-    let ttl = i64::try_from(every.as_millis()).unwrap_or(i64::MAX) / 2;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        match engine
-            .store
-            .try_lease("maintenance:watchdog", &holder, engine.clock.now_ms(), ttl)
-            .await
-        {
-            Ok(true) => {
-                if let Err(e) = engine.watch_payments().await {
-                    tracing::warn!(error = %e, "the payment watchdog failed; will try again");
-                }
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot take the watchdog lease"),
-        }
-    }
-}
-
 /// The version of a flow file a run executes: the deployed one, unless a replay pinned the run
 /// to the version it ran before (then that one, from the store).
 async fn pinned_version(
@@ -222,7 +158,14 @@ async fn pinned_version(
 ) -> std::sync::Arc<Definition> {
     match &run.flow_version {
         Some(version) if run.flow_version_pinned && *version != deployed.version => {
-            match crate::flows::deploy::compiled(&engine.store, &run.flow, version).await {
+            match crate::deploy::compiled(
+                engine.store(),
+                &run.flow,
+                version,
+                paybridge_actions::catalogue(),
+            )
+            .await
+            {
                 Ok(original) => std::sync::Arc::new(original),
                 Err(e) => {
                     tracing::error!(run_id = run.id, %version, error = %e, "the pinned flow version cannot be run; running the deployed one");
@@ -234,10 +177,22 @@ async fn pinned_version(
     }
 }
 
-/// What a run's flow name names: a flow file, or one of the engine's own flows.
+/// What a run's flow name names: a flow file, one of the engine's services, or a job.
 enum Runnable {
     File(std::sync::Arc<Definition>),
-    BuiltIn(Flow),
+    Service(Service),
+    Job(Job),
+}
+
+impl Runnable {
+    fn named(engine: &Engine, name: &str) -> Option<Runnable> {
+        if let Some(file) = engine.flows().get(name) {
+            return Some(Runnable::File(file.clone()));
+        }
+        Service::parse(name)
+            .map(Runnable::Service)
+            .or_else(|| Job::parse(name).map(Runnable::Job))
+    }
 }
 
 /// Executes one claimed run, every log line of it carrying the run id (the span is attached to
@@ -257,7 +212,7 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
             loop {
                 tokio::time::sleep(every).await;
                 match engine
-                    .store
+                    .store()
                     .renew_lease(run_id, &owner, engine.clock.now_ms(), engine.settings.lease)
                     .await
                 {
@@ -272,30 +227,37 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
         })
     };
     let started = std::time::Instant::now();
-    let flow = match engine.flows().get(&run.flow) {
-        Some(file) => Some(Runnable::File(pinned_version(engine, &run, file).await)),
-        None => Flow::parse(&run.flow).map(Runnable::BuiltIn),
+    let flow = match Runnable::named(engine, &run.flow) {
+        Some(Runnable::File(file)) => {
+            Some(Runnable::File(pinned_version(engine, &run, &file).await))
+        }
+        other => other,
     };
     // Read with the claim; read again only to say why it could not be.
     let event = match run.event.take() {
         Some(event) => Ok(event),
-        None => engine.store.inbox_event(run.inbox_id).await,
+        None => engine.store().inbox_event(run.inbox_id).await,
     };
     let version = match &flow {
         Some(Runnable::File(file)) => Some(file.version.clone()),
         _ => None,
     };
     let result = match (&flow, &event) {
-        (Some(flow), Ok(event)) => {
-            let ctx = RunContext {
-                engine,
-                run_id: Some(run.id),
-            };
-            match flow {
-                Runnable::File(file) => interpreter::execute(file, &ctx, event).await,
-                Runnable::BuiltIn(flow) => flow.execute(&ctx, event).await.map(|()| None),
+        (Some(flow), Ok(event)) => match flow {
+            Runnable::File(file) => run_flow(engine, Some(run.id), file, event).await,
+            Runnable::Service(service) => {
+                let steps = Steps {
+                    store: engine.store(),
+                    clock: &engine.clock,
+                    run_id: Some(run.id),
+                    observer: &*engine.health,
+                };
+                run_service(*service, engine, &steps, event)
+                    .await
+                    .map(|()| None)
             }
-        }
+            Runnable::Job(job) => run_job(*job, engine).await.map(|()| None),
+        },
         (None, _) => Err(StepError::permanent(
             "engine",
             format!("no flow named {:?} is deployed", run.flow),
@@ -316,7 +278,7 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
                 value: &o.value,
             });
             engine
-                .store
+                .store()
                 .finish_run(run.id, owner, version.as_deref(), record, now)
                 .await
                 .map(|kept| (kept, "succeeded"))
@@ -338,8 +300,15 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
                     let at = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
                     tracing::info!(%error, retry_in_ms = wait.as_millis(), "run failed; will retry");
                     engine
-                        .store
-                        .retry_run(run.id, owner, version.as_deref(), at, &error.record(), now)
+                        .store()
+                        .retry_run(
+                            run.id,
+                            owner,
+                            version.as_deref(),
+                            at,
+                            &FailureRecord::from(&error),
+                            now,
+                        )
                         .await
                         .map(|kept| (kept, "retrying"))
                 }
@@ -350,24 +319,27 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
                     let detail = format!("Zoho sync failed: {error}");
                     let order_failed = match (&flow, &event) {
                         (Some(Runnable::File(_)), Ok(event)) => {
-                            interpreter::order_of(event).map(|order_id| (order_id, detail.as_str()))
+                            order_of(event).map(|order_id| (order_id, detail.as_str()))
                         }
                         _ => None,
                     };
                     let result = engine
-                        .store
+                        .store()
                         .dead_letter_run(
                             run.id,
                             owner,
                             version.as_deref(),
-                            &error.record(),
+                            &FailureRecord::from(&error),
                             order_failed,
                             now,
                         )
                         .await;
                     match (flow, &event, &result) {
-                        (Some(Runnable::BuiltIn(flow)), Ok(event), Ok(true)) => {
-                            flow.on_dead_letter(engine, event, &error).await;
+                        (Some(Runnable::Service(service)), Ok(event), Ok(true)) => {
+                            service_dead_lettered(service, engine, event, &error);
+                        }
+                        (Some(Runnable::Job(job)), Ok(event), Ok(true)) => {
+                            tracing::error!(event = event.id, job = job.name(), %error, "a scheduled job failed for good");
                         }
                         (Some(Runnable::File(_)), Ok(_), Ok(true)) => engine.notify_progress(),
                         _ => {}
@@ -406,6 +378,98 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
         ),
         Err(e) => {
             tracing::error!(error = %e, "could not record the run's outcome; it will run again when its lease expires")
+        }
+    }
+}
+
+/// Runs one of the engine's services.
+async fn run_service(
+    service: Service,
+    engine: &Engine,
+    steps: &Steps<'_>,
+    event: &InboxEvent,
+) -> Result<(), StepError> {
+    let commerce = engine.commerce();
+    match service {
+        Service::PaymentResolution => commerce.resolve_payment(steps, event).await,
+        Service::CybersourceEvent => commerce.cybersource_event(steps, event).await,
+        Service::ZohoBooksEvent => commerce.books_event(event).await,
+    }
+}
+
+/// What a service's dead letter leaves behind.
+fn service_dead_lettered(service: Service, engine: &Engine, event: &InboxEvent, error: &StepError) {
+    match service {
+        // The order stays `payment_unknown`, with the dead run saying why it could not be
+        // resolved; replaying the run tries again.
+        Service::PaymentResolution => {
+            tracing::error!(event = event.id, %error, "a lost payment could not be resolved");
+            engine.notify_progress();
+        }
+        Service::CybersourceEvent => {
+            tracing::error!(event = event.id, %error, "a Cybersource event could not be processed");
+        }
+        Service::ZohoBooksEvent => {
+            tracing::error!(event = event.id, %error, "a Zoho Books event could not be processed");
+        }
+    }
+}
+
+/// How long the Zoho token must still last after a refresh check (two schedule periods).
+const TOKEN_LASTING: Duration = Duration::from_secs(20 * 60);
+
+/// Runs one of the engine's jobs.
+async fn run_job(job: Job, engine: &Engine) -> Result<(), StepError> {
+    match job {
+        Job::Prune => {
+            engine.prune().await?;
+        }
+        Job::ZohoTokenRefresh => {
+            engine
+                .connectors()
+                .zoho
+                .keep_token_fresh(TOKEN_LASTING)
+                .await?;
+        }
+        Job::PaymentWatchdog => {
+            engine.watch_payments().await.map_err(|e| {
+                StepError::new(
+                    paybridge_model::FailureKind::Transient,
+                    "engine",
+                    e.to_string(),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The payment watchdog's beat: every `watchdog_every`, the node that wins the lease resolves
+/// payments whose request died before Cybersource's answer was recorded.
+async fn watchdog(engine: Engine, mut stop: watch::Receiver<bool>) {
+    let every = engine
+        .settings
+        .watchdog_every
+        .max(Duration::from_millis(100));
+    let holder = format!("{}/watchdog", engine.node_id());
+    let ttl = i64::try_from(every.as_millis()).unwrap_or(i64::MAX) / 2;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match engine
+            .store()
+            .try_lease("maintenance:watchdog", &holder, engine.clock.now_ms(), ttl)
+            .await
+        {
+            Ok(true) => {
+                if let Err(e) = engine.watch_payments().await {
+                    tracing::warn!(error = %e, "the payment watchdog failed; will try again");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot take the watchdog lease"),
         }
     }
 }

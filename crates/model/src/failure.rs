@@ -1,4 +1,8 @@
-//! How a call to another system failed, in the only terms the engine decides on.
+//! How a call to another system failed, in the only terms the engine decides on, and a failed
+//! step with what a person needs to fix it.
+
+use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +38,49 @@ impl FailureKind {
         }
     }
 }
+
+/// A failed step: the classification the engine acts on and the vendor's own words.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepError {
+    pub kind: FailureKind,
+    /// The system that failed (`cybersource`, `zoho-books`, `store`, …).
+    pub system: &'static str,
+    /// The vendor's message (or ours), never with a secret or a card number in it.
+    pub message: String,
+    pub http_status: Option<u16>,
+    /// The vendor's id for the request (Cybersource's `v-c-correlation-id`), for its support.
+    pub request_id: Option<String>,
+    /// The step that failed (set by the runtime).
+    pub step: Option<String>,
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
+}
+
+impl StepError {
+    pub fn permanent(system: &'static str, message: impl Into<String>) -> StepError {
+        StepError::new(FailureKind::Permanent, system, message)
+    }
+
+    pub fn new(kind: FailureKind, system: &'static str, message: impl Into<String>) -> StepError {
+        StepError {
+            kind,
+            system,
+            message: message.into(),
+            http_status: None,
+            request_id: None,
+            step: None,
+            retry_after: None,
+        }
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.system, crate::pan::redact(&self.message))
+    }
+}
+
+impl std::error::Error for StepError {}
 
 /// A request path as a metric label: ids (segments of six or more characters with a digit in
 /// them) become `{id}`, so that `/pts/v2/payments/7012345678901234567890/captures` and every

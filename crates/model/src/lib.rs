@@ -18,6 +18,6 @@ pub mod pan;
 pub mod status;
 
 pub use card::{CardBrand, CardSummary};
-pub use failure::{FailureKind, route_label};
+pub use failure::{FailureKind, StepError, route_label};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Address, Customer, Order, OrderLine, OrderStatus};

@@ -11,10 +11,11 @@
     reason = "throughput figures, not money"
 )]
 
+use paybridge_store::RunStore as _;
 use std::time::{Duration, Instant};
 
-use paybridge_engine::Store;
 use paybridge_sandbox::storefront::{Storefront, StorefrontConfig};
+use paybridge_store::Store;
 
 #[tokio::main]
 async fn main() {

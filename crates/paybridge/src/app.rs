@@ -6,13 +6,16 @@ use anyhow::Context as _;
 use paybridge_cybersource::{ClientConfig as CybersourceConfig, Credentials, Environment};
 use std::sync::Arc;
 
-use paybridge_engine::alerts::{AlertSettings, Alerts, Channel, SmtpSecurity};
+use paybridge_actions::Connectors;
+use paybridge_actions::email::SmtpSecurity;
+use paybridge_actions::storefront::Storefront;
+use paybridge_engine::alerts::{AlertSettings, Alerts, Channel};
 use paybridge_engine::coordination::{StoreLeases, StoreLedger};
-use paybridge_engine::flows::library::Library;
-use paybridge_engine::storefront::Storefront;
-use paybridge_engine::{Clock, Connectors, Engine, EngineSettings, Store, Workers};
+use paybridge_engine::{Engine, EngineSettings, Workers};
+use paybridge_flows::Library;
 use paybridge_model::Currency;
 use paybridge_server::AppState;
+use paybridge_store::{Clock, Store};
 use paybridge_zoho::Coordination;
 use paybridge_zoho::quota::{Budgets, Plans};
 use paybridge_zoho::{ClientConfig as ZohoConfig, OAuthCredentials};
@@ -36,9 +39,9 @@ pub struct AppConfig {
     /// Where order state changes are called back, and the secret that signs them.
     pub storefront_callback: Option<(Url, SecretString)>,
     /// E-mail to customers (`[email]`).
-    pub email: Option<paybridge_engine::mail::Mailer>,
+    pub email: Option<paybridge_actions::email::Mailer>,
     /// Credentials flows' `http` steps name (`[[http.auth]]`).
-    pub http: std::collections::BTreeMap<String, paybridge_engine::http_action::HttpAuth>,
+    pub http: std::collections::BTreeMap<String, paybridge_actions::http::HttpAuth>,
     /// The flow files to run (the shipped templates, or a directory's over them)…
     pub flows: Library,
     /// …or what the store says this environment runs.
@@ -46,10 +49,7 @@ pub struct AppConfig {
     /// How each connection is set up, for the admin API and the console (never a secret).
     pub connections: Vec<paybridge_server::admin::connections::ConnectionInfo>,
     /// The vault's master keys (current, previous), for rotating secrets from the admin API.
-    pub vault_keys: Option<(
-        paybridge_engine::vault::KeySource,
-        Vec<paybridge_engine::vault::KeySource>,
-    )>,
+    pub vault_keys: Option<(paybridge_vault::KeySource, Vec<paybridge_vault::KeySource>)>,
 }
 
 /// Where alerts go, resolved (secrets included).
@@ -149,7 +149,7 @@ pub struct ZohoConnection {
     /// The secret Desk webhooks carry (`None`: `POST /webhooks/zoho/desk` is off).
     pub desk_webhook_secret: Option<SecretString>,
     /// The CRM notification channel to keep (`None`: `POST /webhooks/zoho/crm` is off).
-    pub crm_channel: Option<paybridge_engine::crm_channel::CrmChannel>,
+    pub crm_channel: Option<paybridge_engine::jobs::crm_channel::CrmChannel>,
 }
 
 /// paybridge, running.
@@ -214,7 +214,7 @@ impl RunningApp {
             connectors.desk = Some(zoho.desk(org_id.clone()));
         }
         connectors.mailer = config.email.clone();
-        connectors.http = paybridge_engine::http_action::HttpConnections::new(config.http.clone());
+        connectors.http = paybridge_actions::http::HttpConnections::new(config.http.clone());
         if let Some((url, secret)) = &config.storefront_callback {
             connectors.storefront = Some(Storefront::new(url.clone(), secret.clone()));
         }
@@ -228,13 +228,13 @@ impl RunningApp {
                 .with_context(|| format!("loading the flows deployed to {env} ([flows] env)"))?;
         }
         if let Some(alerts) = &config.alerts {
-            let alerts = alerts.alerts(&engine.store, engine.clock)?;
+            let alerts = alerts.alerts(engine.store(), engine.clock)?;
             engine = engine.with_alerts(alerts);
         }
         let vault = match &config.vault_keys {
             Some((current, previous)) => Some(
-                paybridge_engine::vault::Vault::open(
-                    engine.store.clone(),
+                paybridge_vault::Vault::open(
+                    engine.store().clone(),
                     engine.clock,
                     current.clone(),
                     previous.clone(),
@@ -295,7 +295,7 @@ impl RunningApp {
         let server = tokio::spawn(paybridge_server::serve(listener, router, async {
             let _ = stopped.await;
         }));
-        tracing::info!(%addr, node = engine.node_id(), store = %engine.store.location(), "paybridge is running");
+        tracing::info!(%addr, node = engine.node_id(), store = %engine.store().location(), "paybridge is running");
         Ok(RunningApp {
             engine,
             addr,
@@ -332,7 +332,7 @@ impl RunningApp {
             let _ = keeper.await;
         }
         self.workers.stop().await;
-        self.engine.store.close().await;
+        self.engine.store().close().await;
         Ok(())
     }
 }

@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use paybridge_cybersource::{Credentials, Environment};
-use paybridge_engine::flows::library::Library;
-use paybridge_engine::vault::Vault;
-use paybridge_engine::{EngineSettings, Store};
+use paybridge_engine::EngineSettings;
+use paybridge_flows::Library;
 use paybridge_model::Currency;
 use paybridge_server::admin::connections::SecretSlot;
+use paybridge_store::Store;
+use paybridge_vault::Vault;
 use paybridge_zoho::quota::{CrmPlan, DeskPlan, FinancePlan, Plans};
 use paybridge_zoho::webhooks::BooksWebhookAuth;
 use paybridge_zoho::{DataCentre, OAuthCredentials};
@@ -26,7 +27,8 @@ use url::Url;
 use crate::app::{AlertsConfig, AppConfig, CybersourceConnection, EmailConfig, ZohoConnection};
 use crate::connect::StoredZohoConnection;
 use crate::secrets::{SecretRef, VaultSection, open_store};
-use paybridge_engine::alerts::{AlertSettings, Channel, SmtpSecurity};
+use paybridge_actions::email::SmtpSecurity;
+use paybridge_engine::alerts::{AlertSettings, Channel};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,9 +89,8 @@ impl HttpSection {
     async fn resolve(
         &self,
         vault: Option<&Vault>,
-    ) -> anyhow::Result<std::collections::BTreeMap<String, paybridge_engine::http_action::HttpAuth>>
-    {
-        use paybridge_engine::http_action::HttpAuth;
+    ) -> anyhow::Result<std::collections::BTreeMap<String, paybridge_actions::http::HttpAuth>> {
+        use paybridge_actions::http::HttpAuth;
         let mut named = std::collections::BTreeMap::new();
         for entry in &self.auth {
             let name = entry.name.trim();
@@ -161,7 +162,7 @@ impl CustomerEmailSection {
     async fn resolve(
         &self,
         vault: Option<&Vault>,
-    ) -> anyhow::Result<paybridge_engine::mail::Mailer> {
+    ) -> anyhow::Result<paybridge_actions::email::Mailer> {
         let (security, credentials) = smtp_access(
             "email",
             &self.security,
@@ -174,7 +175,7 @@ impl CustomerEmailSection {
             vault,
         )
         .await?;
-        paybridge_engine::mail::Mailer::new(
+        paybridge_actions::email::Mailer::new(
             &self.host,
             self.port,
             security,
@@ -492,7 +493,7 @@ impl CrmNotificationsSection {
         &self,
         crm: bool,
         vault: Option<&Vault>,
-    ) -> anyhow::Result<paybridge_engine::crm_channel::CrmChannel> {
+    ) -> anyhow::Result<paybridge_engine::jobs::crm_channel::CrmChannel> {
         if !crm {
             bail!("zoho.crm_notifications: set crm = true in [zoho] (the channel is a CRM one)");
         }
@@ -524,7 +525,7 @@ impl CrmNotificationsSection {
         if !(16..=50).contains(&length) {
             bail!("zoho.crm_notifications.token: 16 to 50 characters (CRM takes at most 50)");
         }
-        Ok(paybridge_engine::crm_channel::CrmChannel {
+        Ok(paybridge_engine::jobs::crm_channel::CrmChannel {
             channel_id: id.to_string(),
             events: self.events.clone(),
             notify_url: self.notify_url.to_string(),
@@ -758,11 +759,13 @@ impl FileConfig {
     /// configuration. The vault is opened only when a secret or a connection is in it.
     pub async fn resolve(self) -> anyhow::Result<AppConfig> {
         let flows = match &self.flows.dir {
-            Some(dir) => Library::load_dir(dir).map_err(|errors| {
-                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                anyhow::anyhow!("the flow files have problems:\n{}", lines.join("\n"))
-            })?,
-            None => Library::shipped(),
+            Some(dir) => {
+                Library::load_dir(dir, paybridge_actions::catalogue()).map_err(|errors| {
+                    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    anyhow::anyhow!("the flow files have problems:\n{}", lines.join("\n"))
+                })?
+            }
+            None => Library::shipped(paybridge_actions::catalogue()),
         };
         let mut names = std::collections::HashSet::new();
         for entry in &self.engine.schedules {
@@ -771,7 +774,7 @@ impl FileConfig {
                 .parse::<paybridge_engine::schedule::Cron>()
                 .with_context(|| format!("engine.schedules {:?}", entry.name))?;
             // With an environment, the store says which flows exist (checked at start-up).
-            if paybridge_engine::flows::Flow::parse(&entry.flow).is_none()
+            if !paybridge_engine::Engine::built_in_names().any(|name| name == entry.flow)
                 && flows.get(&entry.flow).is_none()
                 && self.flows.env.is_none()
             {

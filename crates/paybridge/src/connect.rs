@@ -8,12 +8,13 @@
 //! token sealed in the vault, all under one name that `zoho.connection` then refers to. Without
 //! it, it prints them (to keep wherever the environment variables come from).
 
+use paybridge_store::AuthStore as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use paybridge_engine::store::ConnectionRecord;
-use paybridge_engine::vault::Vault;
-use paybridge_engine::{Clock, Store};
+use paybridge_store::ConnectionRecord;
+use paybridge_store::{Clock, Store};
+use paybridge_vault::Vault;
 use paybridge_zoho::{Accounts, Connection, DataCentre};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};

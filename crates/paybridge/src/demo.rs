@@ -6,6 +6,7 @@
 //! APIs and checks them: each approved order is exactly one paid invoice and one customer
 //! payment in Zoho Books and one charge in Cybersource; no declined order reached Zoho.
 
+use paybridge_store::{OrderStore as _, RunStore as _};
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -16,8 +17,7 @@ use base64::Engine as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use paybridge_cybersource::{Credentials, Environment};
 use paybridge_engine::EngineSettings;
-use paybridge_engine::flows::library::Library;
-use paybridge_engine::store::{OrderRecord, RefundStatus, RunStatus};
+use paybridge_flows::Library;
 use paybridge_model::{Currency, Money, OrderStatus};
 use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
 use paybridge_sandbox::mail::MailSink;
@@ -26,6 +26,7 @@ use paybridge_sandbox::storefront::{
     CallbackReceiver, Expectation, OrderPlan, PlacedOrder, Storefront, StorefrontConfig,
 };
 use paybridge_sandbox::zoho::{ZohoConfig, ZohoLimits, ZohoSandbox};
+use paybridge_store::{OrderRecord, RefundStatus, RunStatus};
 use paybridge_zoho::OAuthCredentials;
 use paybridge_zoho::quota::{FinancePlan, Plans};
 use rand::RngExt as _;
@@ -203,13 +204,14 @@ impl DemoEnvironment {
             .clone()
             .context("the signing key came without its key")?;
         if let Some(env) = &options.flows_env {
-            let store =
-                paybridge_engine::Store::open_sqlite(&data_dir.join("paybridge.db")).await?;
-            paybridge_engine::flows::deploy::deploy(
-                &store,
-                &paybridge_engine::Clock::new(),
+            let store = paybridge_store::Store::open_sqlite(&data_dir.join("paybridge.db")).await?;
+            paybridge_engine::deploy::Deployments::new(
+                store.clone(),
+                paybridge_store::Clock::new(),
+            )
+            .deploy(
                 env,
-                &Library::shipped(),
+                &Library::shipped(paybridge_actions::catalogue()),
                 Some("the demo's templates"),
             )
             .await?;
@@ -275,10 +277,10 @@ impl DemoEnvironment {
             )),
             // Declined customers are told why by e-mail, through the demo's SMTP sink.
             email: Some(
-                paybridge_engine::mail::Mailer::new(
+                paybridge_actions::email::Mailer::new(
                     "127.0.0.1",
                     mail.addr().port(),
-                    paybridge_engine::alerts::SmtpSecurity::None,
+                    paybridge_actions::email::SmtpSecurity::None,
                     None,
                     "Demo Tea Shop <orders@shop.example>",
                     None,
@@ -286,7 +288,7 @@ impl DemoEnvironment {
                 .map_err(|e| anyhow::anyhow!("the demo's mail sink: {e}"))?,
             ),
             http: Default::default(),
-            flows: Library::shipped(),
+            flows: Library::shipped(paybridge_actions::catalogue()),
             flows_env: options.flows_env.clone(),
             connections: Vec::new(),
             vault_keys: None,
@@ -411,7 +413,7 @@ impl DemoEnvironment {
     ) -> anyhow::Result<()> {
         let engine = &self.app.engine;
         let wait = engine.wait_until(Duration::from_millis(250), || async {
-            let counts = engine.store.counts().await?;
+            let counts = engine.store().counts().await?;
             let settled: u64 = counts
                 .orders_by_status
                 .iter()
@@ -446,7 +448,7 @@ impl DemoEnvironment {
     /// The merchant's Zoho Books sells in euros and yen too: both currencies, with the day's
     /// rates, as a merchant sets them up under Settings → Currencies.
     pub async fn set_up_currencies(&self) -> anyhow::Result<()> {
-        let books = &self.app.engine.connectors.books;
+        let books = &self.app.engine.connectors().books;
         let today = self.app.engine.clock.today();
         for (code, symbol, rate) in [("EUR", "€", "1.0836"), ("JPY", "¥", "0.0067")] {
             let currency = books
@@ -482,7 +484,7 @@ impl DemoEnvironment {
     /// then the same request again), every fifth by hand in Cybersource (1.00, learnt from its
     /// webhook); waits until each is booked.
     pub async fn refund_some(&self, placed: &[PlacedOrder]) -> anyhow::Result<Vec<DemoRefund>> {
-        let store = &self.app.engine.store;
+        let store = &self.app.engine.store();
         let mut made = Vec::new();
         let mut books_token: Option<String> = None;
         let approved: Vec<&PlacedOrder> = placed
@@ -604,7 +606,7 @@ impl DemoEnvironment {
         placed: &[PlacedOrder],
         verification: &mut Verification,
     ) -> anyhow::Result<()> {
-        let store = &self.app.engine.store;
+        let store = &self.app.engine.store();
         let token = self.zoho_token().await?;
         // The saved cards' contacts, each with the last four of the card saved.
         let mut saved: std::collections::BTreeMap<String, String> = Default::default();
@@ -686,22 +688,23 @@ impl DemoEnvironment {
             changed.push((customer.clone(), email));
         }
         let admin = &self.cybersource_admin;
-        let wait =
-            self.app
-                .engine
-                .wait_until(Duration::from_millis(100), || async {
-                    for (customer, email) in &changed {
-                        let found = admin.customer(customer).await.map_err(|e| {
-                            paybridge_engine::store::StoreError::Corrupt(e.to_string())
-                        })?;
-                        if found.buyer_information.and_then(|b| b.email).as_deref()
-                            != Some(email.as_str())
-                        {
-                            return Ok(false);
-                        }
+        let wait = self
+            .app
+            .engine
+            .wait_until(Duration::from_millis(100), || async {
+                for (customer, email) in &changed {
+                    let found = admin
+                        .customer(customer)
+                        .await
+                        .map_err(|e| paybridge_store::StoreError::Corrupt(e.to_string()))?;
+                    if found.buyer_information.and_then(|b| b.email).as_deref()
+                        != Some(email.as_str())
+                    {
+                        return Ok(false);
                     }
-                    Ok(true)
-                });
+                }
+                Ok(true)
+            });
         if tokio::time::timeout(Duration::from_secs(30), wait)
             .await
             .is_err()
@@ -736,9 +739,8 @@ impl DemoEnvironment {
     async fn refund_record(
         &self,
         refund: &DemoRefund,
-    ) -> Result<Option<paybridge_engine::store::RefundRecord>, paybridge_engine::store::StoreError>
-    {
-        let store = &self.app.engine.store;
+    ) -> Result<Option<paybridge_store::RefundRecord>, paybridge_store::StoreError> {
+        let store = &self.app.engine.store();
         match refund.source {
             "api" => store.refund(&refund.refund_id).await,
             "cybersource" => store.refund_by_cybersource_id(&refund.refund_id).await,
@@ -761,7 +763,7 @@ impl DemoEnvironment {
     async fn credit_note_in_books(
         &self,
         token: &str,
-        order: &paybridge_engine::store::OrderRecord,
+        order: &paybridge_store::OrderRecord,
         amount: rust_decimal::Decimal,
     ) -> anyhow::Result<String> {
         let mut url = self.books_url("creditnotes")?;
@@ -892,7 +894,7 @@ impl DemoEnvironment {
     /// A reviewer decides every order Decision Manager held (in Decision Manager, whose webhook
     /// tells paybridge); waits until each is booked or declined.
     pub async fn decide_reviews(&self, placed: &[PlacedOrder]) -> anyhow::Result<()> {
-        let store = &self.app.engine.store;
+        let store = &self.app.engine.store();
         let mut decided = Vec::new();
         for order in placed {
             let accept = match order.plan.expectation {
@@ -948,11 +950,11 @@ impl DemoEnvironment {
     /// Runs every finished run again (as a re-delivered event would), and waits for them.
     pub async fn rerun_all_runs(&self, progress: &ProgressBar) -> anyhow::Result<usize> {
         let engine = &self.app.engine;
-        let runs = engine.store.runs(None, u32::MAX).await?;
+        let runs = engine.store().runs(None, u32::MAX).await?;
         let mut requeued = 0;
         for run in &runs {
             if engine
-                .store
+                .store()
                 .requeue_run(run.id, engine.clock.now_ms())
                 .await?
             {
@@ -960,7 +962,7 @@ impl DemoEnvironment {
             }
         }
         engine.wake_workers();
-        let orders = engine.store.orders(u32::MAX).await?.len();
+        let orders = engine.store().orders(u32::MAX).await?.len();
         self.wait_settled(orders, settle_timeout(orders), progress)
             .await?;
         Ok(requeued)
@@ -1081,7 +1083,7 @@ impl DemoEnvironment {
     pub async fn verify(&self, placed: &[PlacedOrder]) -> anyhow::Result<Verification> {
         let books = self.books_snapshot().await?;
         let charges = self.cybersource.payments();
-        let store = &self.app.engine.store;
+        let store = &self.app.engine.store();
         let mut problems = Vec::new();
         let by = |rows: &[Value], field: &str| {
             let mut map: HashMap<String, Vec<Value>> = HashMap::new();
@@ -1095,8 +1097,8 @@ impl DemoEnvironment {
         let invoices = by(&books.invoices, "reference_number");
         let payments = by(&books.customer_payments, "reference_number");
         let sales_orders = by(&books.sales_orders, "reference_number");
-        let inventory = self.app.engine.connectors.inventory.is_some();
-        let crm = self.app.engine.connectors.crm.is_some();
+        let inventory = self.app.engine.connectors().inventory.is_some();
+        let crm = self.app.engine.connectors().crm.is_some();
         let mut crm_contacts: HashMap<String, usize> = HashMap::new();
         for contact in &books.crm_contacts {
             *crm_contacts
@@ -1498,7 +1500,7 @@ impl DemoEnvironment {
         verification: &Verification,
         elapsed: Duration,
     ) -> anyhow::Result<Summary> {
-        let counts = self.app.engine.store.counts().await?;
+        let counts = self.app.engine.store().counts().await?;
         let by_status = |statuses: &[OrderStatus]| -> usize {
             statuses
                 .iter()
@@ -1518,7 +1520,7 @@ impl DemoEnvironment {
             .filter(|p| !seen.insert(p.plan.customer_email.clone()))
             .count();
         let books = &verification.books;
-        let connectors = &self.app.engine.connectors;
+        let connectors = &self.app.engine.connectors();
         Ok(Summary {
             orders: placed.len(),
             approved: by_status(&[
@@ -1544,7 +1546,7 @@ impl DemoEnvironment {
                 .count(),
             approved_by_currency: {
                 let mut by_currency = std::collections::BTreeMap::new();
-                for order in self.app.engine.store.orders(u32::MAX).await? {
+                for order in self.app.engine.store().orders(u32::MAX).await? {
                     if order.status == OrderStatus::Completed {
                         *by_currency.entry(order.currency).or_default() += 1;
                     }
@@ -1609,7 +1611,7 @@ impl DemoEnvironment {
             reference_prefix: self.reference_prefix.clone(),
             data_dir: self.data_dir.display().to_string(),
             data_dir_is_temporary: self.data_dir_is_temporary,
-            store: self.app.engine.store.location(),
+            store: self.app.engine.store().location(),
             verification: VerificationSummary {
                 ok: verification.ok,
                 checked_orders: verification.checked_orders,

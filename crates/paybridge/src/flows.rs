@@ -1,13 +1,13 @@
 //! `paybridge flows`: check flow files, try them on a sample event, list them and the actions
 //! they can use. Nothing here calls a vendor or writes to a store.
 
+use paybridge_store::{FlowStore as _, InboxStore as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use paybridge_engine::flows::catalogue::Action;
-use paybridge_engine::flows::definition::{Definition, FlowError};
-use paybridge_engine::flows::library::Library;
-use paybridge_engine::flows::preview::{self, Preview};
+use paybridge_flows::Library;
+use paybridge_flows::definition::{Definition, FlowError};
+use paybridge_flows::preview::{self, Preview};
 use serde_json::json;
 
 pub enum FlowsCommand {
@@ -63,8 +63,8 @@ pub async fn run_with_store(
     config: &Path,
     command: FlowsCommand,
 ) -> anyhow::Result<Outcome> {
-    use paybridge_engine::Clock;
-    use paybridge_engine::flows::deploy;
+    use paybridge_engine::deploy;
+    use paybridge_store::Clock;
 
     let store = crate::secrets::open_configured_store(config).await?;
     let clock = Clock::new();
@@ -91,13 +91,17 @@ pub async fn run_with_store(
                     });
                 }
             };
-            let done = deploy::deploy(&store, &clock, &env, &library, note.as_deref()).await?;
+            let done = deploy::Deployments::new(store.clone(), clock)
+                .deploy(&env, &library, note.as_deref())
+                .await?;
             let mut text = format!("deployed to {env}:\n");
             text.extend(done.iter().map(deployed_line));
             Outcome { text, ok: true }
         }
         FlowsCommand::Promote { from, to, flow } => {
-            let done = deploy::promote(&store, &clock, &from, &to, flow.as_deref()).await?;
+            let done = deploy::Deployments::new(store.clone(), clock)
+                .promote(&from, &to, flow.as_deref())
+                .await?;
             let mut text = format!("promoted from {from} to {to}:\n");
             text.extend(done.iter().map(deployed_line));
             Outcome { text, ok: true }
@@ -195,8 +199,8 @@ pub struct Outcome {
 /// The shipped templates with `dir`'s files (when given) replacing or adding to them.
 fn library(dir: Option<&Path>) -> Result<Library, Vec<FlowError>> {
     match dir {
-        Some(dir) => Library::load_dir(dir),
-        None => Ok(Library::shipped()),
+        Some(dir) => Library::load_dir(dir, paybridge_actions::catalogue()),
+        None => Ok(Library::shipped(paybridge_actions::catalogue())),
     }
 }
 
@@ -311,7 +315,7 @@ pub fn run(dir: Option<&Path>, command: FlowsCommand) -> anyhow::Result<Outcome>
                         "name": f.name,
                         "version": f.version,
                         "trigger": {"source": f.source, "events": f.events},
-                        "steps": f.steps.iter().map(|s| json!({"name": s.name, "action": s.action.name()})).collect::<Vec<_>>(),
+                        "steps": f.steps.iter().map(|s| json!({"name": s.name, "action": s.action.name})).collect::<Vec<_>>(),
                         "origin": f.origin,
                         "description": f.description,
                     })
@@ -349,24 +353,28 @@ pub fn run(dir: Option<&Path>, command: FlowsCommand) -> anyhow::Result<Outcome>
             bail!("this command needs the store: give --config")
         }
         FlowsCommand::Actions { json } => {
+            let catalogue = paybridge_actions::catalogue();
             let text = if json {
-                let rows: Vec<serde_json::Value> = Action::ALL
+                let rows: Vec<serde_json::Value> = catalogue
                     .iter()
                     .map(|a| {
                         json!({
-                            "action": a.name(),
-                            "summary": a.summary(),
-                            "fields": a.fields().map(|fields| fields.iter().map(|f| json!({"name": f.name, "required": f.required})).collect::<Vec<_>>()),
-                            "outputs": a.outputs(),
+                            "action": a.name,
+                            "summary": a.summary,
+                            "fields": a.fields.map(|fields| fields.iter().map(|f| json!({"name": f.name, "required": f.required})).collect::<Vec<_>>()),
+                            "outputs": a.outputs.iter().map(|o| o.name).collect::<Vec<_>>(),
+                            "output_types": a.outputs.iter().map(|o| (o.name, o.ty.as_str())).collect::<std::collections::BTreeMap<_, _>>(),
+                            "effect": a.has_effect(),
+                            "lost_answer": a.recovery.describe(),
                         })
                     })
                     .collect();
                 format!("{}\n", serde_json::to_string_pretty(&rows)?)
             } else {
-                Action::ALL
+                catalogue
                     .iter()
                     .map(|a| {
-                        let fields = match a.fields() {
+                        let fields = match a.fields {
                             Some(fields) => fields
                                 .iter()
                                 .map(|f| {
@@ -380,7 +388,22 @@ pub fn run(dir: Option<&Path>, command: FlowsCommand) -> anyhow::Result<Outcome>
                                 .join(" "),
                             None => "any fields".into(),
                         };
-                        format!("{}\n    {}\n    with: {fields}\n", a.name(), a.summary())
+                        let outputs = a
+                            .outputs
+                            .iter()
+                            .map(|o| format!("{} ({})", o.name, o.ty.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        format!(
+                            "{}\n    {}\n    with: {fields}\n    gives: {}\n",
+                            a.name,
+                            a.summary,
+                            if outputs.is_empty() {
+                                "its fields"
+                            } else {
+                                &outputs
+                            },
+                        )
                     })
                     .collect()
             };

@@ -2,13 +2,14 @@
 //! and what it could not, read from (and acted on in) the store a configuration names. A
 //! `paybridge serve` on the same store picks replayed runs up within seconds.
 
+use paybridge_store::RunStore as _;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use paybridge_engine::Clock;
 use paybridge_engine::dlq::{self, RunDetail};
-use paybridge_engine::store::{RunFilter, RunRecord, RunStatus};
+use paybridge_store::Clock;
+use paybridge_store::{RunFilter, RunRecord, RunStatus};
 
 use crate::secrets::format_ms;
 
@@ -100,13 +101,14 @@ pub async fn run(config: &Path, command: RunsCommand) -> anyhow::Result<String> 
 }
 
 async fn execute(
-    store: &paybridge_engine::Store,
+    store: &paybridge_store::Store,
     clock: &Clock,
     command: RunsCommand,
 ) -> anyhow::Result<String> {
+    let runs = dlq::Runs::new(store.clone(), *clock);
     match command {
         RunsCommand::List { selection, json } => {
-            let runs = dlq::list(store, &filter(&selection, clock)?).await?;
+            let runs = runs.list(&filter(&selection, clock)?).await?;
             Ok(if json {
                 format!("{}\n", serde_json::to_string_pretty(&runs)?)
             } else {
@@ -114,7 +116,7 @@ async fn execute(
             })
         }
         RunsCommand::Show { id, json } => {
-            let detail = dlq::show(store, id).await?;
+            let detail = runs.show(id).await?;
             Ok(if json {
                 format!("{}\n", serde_json::to_string_pretty(&detail)?)
             } else {
@@ -135,8 +137,9 @@ async fn execute(
                 if original_version {
                     bail!("--original-version replays the runs named by id, not --all");
                 }
-                let done =
-                    dlq::bulk(store, clock, &filter(&selection, clock)?, discard, false).await?;
+                let done = runs
+                    .bulk(&filter(&selection, clock)?, discard, false)
+                    .await?;
                 let mut out = format!("{verb} {} dead letter(s)", done.done.len());
                 if !done.skipped.is_empty() {
                     let _ = write!(
@@ -157,11 +160,11 @@ async fn execute(
             let mut failures = Vec::new();
             for id in ids {
                 let outcome = if discard {
-                    dlq::discard(store, clock, id).await
+                    runs.discard(id).await
                 } else if original_version {
-                    dlq::replay_original(store, clock, id).await
+                    runs.replay_original(id).await
                 } else {
-                    dlq::replay(store, clock, id).await
+                    runs.replay(id).await
                 };
                 match outcome {
                     Ok(()) => {

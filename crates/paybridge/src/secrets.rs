@@ -1,5 +1,5 @@
 //! Where paybridge's secrets come from: the credential vault (sealed in the store, see
-//! [`paybridge_engine::vault`]) or the environment, and the `paybridge vault` commands.
+//! [`paybridge_vault`]) or the environment, and the `paybridge vault` commands.
 //!
 //! Values are write-only: `vault set` reads one from standard input, and nothing prints one.
 
@@ -7,8 +7,8 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use paybridge_engine::vault::{KeySource, SecretInfo, Vault};
-use paybridge_engine::{Clock, Store};
+use paybridge_store::{Clock, Store};
+use paybridge_vault::{KeySource, SecretInfo, Vault};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 

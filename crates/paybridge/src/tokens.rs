@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use paybridge_engine::Clock;
 use paybridge_engine::tokens::{Role, TokenInfo, Tokens};
+use paybridge_store::Clock;
 use secrecy::ExposeSecret as _;
 
 /// `paybridge tokens …`.

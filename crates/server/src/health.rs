@@ -20,7 +20,7 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.engine.store.counts().await {
+    match state.engine.runs().counts().await {
         Ok(_) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,

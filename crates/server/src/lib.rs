@@ -72,7 +72,7 @@ pub struct Admin {
     /// Empty: described from the engine's clients.
     pub connections: Vec<admin::connections::ConnectionInfo>,
     /// `None`: secrets cannot be rotated through the API.
-    pub vault: Option<paybridge_engine::vault::Vault>,
+    pub vault: Option<paybridge_vault::Vault>,
     /// Set when the server stops: long-lived answers (the console's event stream) end, so that
     /// a graceful shutdown is not held open by a browser tab.
     pub closing: tokio::sync::watch::Sender<bool>,

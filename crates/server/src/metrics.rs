@@ -89,7 +89,7 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn refresh_gauges(state: &AppState) {
-    match state.engine.store.counts().await {
+    match state.engine.runs().counts().await {
         Ok(counts) => {
             let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
             for (kind, by_status) in [
@@ -119,7 +119,7 @@ async fn refresh_gauges(state: &AppState) {
             metrics::gauge!("paybridge_store_up").set(0);
         }
     }
-    if let Some(budgets) = state.engine.connectors.zoho.budgets()
+    if let Some(budgets) = state.engine.connectors().zoho.budgets()
         && let Err(e) = budgets.usage().await
     {
         tracing::warn!(error = %e, "cannot read Zoho quota use");

@@ -16,13 +16,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use paybridge_engine::refunds::{RefundError, RefundRequest};
-use paybridge_engine::store::{OrderRecord, RefundRecord};
-use paybridge_engine::{CardInput, PaymentMethod, PlaceError, PlaceOrder, Placed};
+use paybridge_commerce::refunds::{RefundError, RefundRequest};
+use paybridge_commerce::{CardInput, PaymentMethod, PlaceError, PlaceOrder, Placed};
 use paybridge_model::order::FieldError;
 use paybridge_model::{
     Address, Currency, Customer, FailureKind, Money, Order, OrderLine, OrderStatus,
 };
+use paybridge_store::{OrderRecord, RefundRecord};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -474,16 +474,11 @@ async fn get_order(
     if let Some(response) = refusal(&state, &headers) {
         return response;
     }
-    let store = &state.engine.store;
-    let found = if id.starts_with("ord_") {
-        store.order(&id).await
-    } else {
-        store.order_by_reference(&id).await
-    };
-    match found {
+    let commerce = state.engine.commerce();
+    match commerce.find_order(&id).await {
         Ok(Some(record)) => {
             let mut body = order_json(&record);
-            match store.refunds_of(&record.id).await {
+            match commerce.refunds_of(&record.id).await {
                 Ok(refunds) => {
                     body["refunds"] = Value::Array(refunds.iter().map(refund_json).collect());
                 }

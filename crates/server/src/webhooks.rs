@@ -273,7 +273,7 @@ async fn zoho_crm(State(state): State<AppState>, body: Bytes) -> Response {
 /// or `503` so that the sender delivers it again.
 fn committed(
     source: &'static str,
-    result: Result<paybridge_engine::store::Accepted, paybridge_engine::store::StoreError>,
+    result: Result<paybridge_store::Accepted, paybridge_store::StoreError>,
     event_type: Option<String>,
 ) -> Response {
     match result {

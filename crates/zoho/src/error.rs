@@ -243,6 +243,15 @@ impl Error {
     }
 }
 
+impl From<Error> for paybridge_model::StepError {
+    fn from(e: Error) -> paybridge_model::StepError {
+        let mut error = paybridge_model::StepError::new(e.kind(), "zoho-books", e.to_string());
+        error.http_status = e.http_status();
+        error.retry_after = e.retry_after();
+        error
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

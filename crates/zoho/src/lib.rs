@@ -32,4 +32,6 @@ pub use crm::Crm;
 pub use desk::Desk;
 pub use error::Error;
 pub use inventory::Inventory;
-pub use oauth::{Accounts, Connection, Coordination, DataCentre, OAuthCredentials, RefreshLock};
+pub use oauth::{
+    Accounts, Connection, Coordination, DataCentre, OAuthCredentials, RefreshLock, TokenKey,
+};

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::quota::{Budgets, Product};
@@ -192,24 +193,50 @@ pub trait RefreshLock: Send + Sync + 'static {
     }
 
     /// The access token another process (or this one before a restart) shared for `name`,
-    /// sealed: opaque to the store. `None` when there is none or sharing is not kept.
-    fn shared_token<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
+    /// opened with `key`: `None` when there is none, it does not open (sealed under other
+    /// credentials, or altered), or sharing is not kept.
+    fn shared_token<'a>(
+        &'a self,
+        _name: &'a str,
+        _key: &'a TokenKey,
+    ) -> BoxFuture<'a, Result<Option<Zeroizing<Vec<u8>>>, Error>> {
         Box::pin(async { Ok(None) })
     }
 
-    /// Shares a freshly minted access token (sealed) with every process on the store.
+    /// Shares a freshly minted access token with every process on the store, sealed with `key`
+    /// (the lock seals it: the store holds nothing usable).
     fn share_token<'a>(
         &'a self,
         _name: &'a str,
-        _sealed: Vec<u8>,
+        _token: Zeroizing<Vec<u8>>,
+        _key: &'a TokenKey,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async { Ok(()) })
     }
 }
 
-/// An access token as processes share it through the store: sealed (XChaCha20-Poly1305) under
-/// a key derived from the connection's own client secret and refresh token, which every
-/// process of the connection has and the store does not — so the store holds nothing usable.
+/// What a shared access token is sealed with: secrets every process of the connection holds
+/// and the store does not (the client id, client secret and refresh token). Never printed.
+pub struct TokenKey(Zeroizing<Vec<u8>>);
+
+impl TokenKey {
+    /// What the key is derived for (its context, for the sealing module's key derivation).
+    pub const CONTEXT: &'static str = "paybridge zoho shared access token";
+
+    /// The secrets the key is derived from.
+    pub fn material(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKey(**REDACTED**)")
+    }
+}
+
+/// An access token as processes share it through the store (sealed by the lock with a
+/// [`TokenKey`]).
 #[derive(serde::Serialize, Deserialize)]
 struct SharedToken {
     access_token: String,
@@ -315,66 +342,32 @@ impl TokenCache {
         format!("zoho-oauth:{}:{}", c.client_id, hex::encode(&digest[..8]))
     }
 
-    fn sealing_key(&self) -> chacha20poly1305::Key {
-        use sha2::Digest as _;
+    /// The key a shared token of this connection is sealed with.
+    fn token_key(&self) -> TokenKey {
         let c = &self.credentials();
-        let digest = sha2::Sha256::new()
-            .chain_update(b"paybridge zoho shared access token\0")
-            .chain_update(c.client_id.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(c.client_secret.expose_secret().as_bytes())
-            .chain_update(b"\0")
-            .chain_update(c.refresh_token.expose_secret().as_bytes())
-            .finalize();
-        chacha20poly1305::Key::from(<[u8; 32]>::from(digest))
+        let mut material = Zeroizing::new(Vec::new());
+        material.extend_from_slice(c.client_id.as_bytes());
+        material.push(0);
+        material.extend_from_slice(c.client_secret.expose_secret().as_bytes());
+        material.push(0);
+        material.extend_from_slice(c.refresh_token.expose_secret().as_bytes());
+        TokenKey(material)
     }
 
-    fn seal(&self, token: &AccessToken, key: &str) -> Vec<u8> {
-        use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+    /// A token as the other processes are given it.
+    fn shareable(token: &AccessToken) -> Zeroizing<Vec<u8>> {
         let remaining = token.expires_at.saturating_duration_since(Instant::now());
         let shared = SharedToken {
             access_token: token.value.expose_secret().to_string(),
             api_domain: token.api_domain.clone(),
             expires_at_ms: unix_ms() + i64::try_from(remaining.as_millis()).unwrap_or(0),
         };
-        let plaintext =
-            zeroize::Zeroizing::new(serde_json::to_vec(&shared).expect("a token serializes"));
-        let nonce: [u8; 24] = rand::random();
-        let cipher = chacha20poly1305::XChaCha20Poly1305::new(&self.sealing_key());
-        let sealed = cipher
-            .encrypt(
-                &chacha20poly1305::XNonce::from(nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: key.as_bytes(),
-                },
-            )
-            .expect("sealing with a valid key cannot fail");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        out
+        Zeroizing::new(serde_json::to_vec(&shared).expect("a token serializes"))
     }
 
-    /// The shared token, if it opens, is not the one Zoho rejected, and lives past the margin.
-    fn open(&self, sealed: &[u8], key: &str, margin: Duration) -> Option<AccessToken> {
-        use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
-        if sealed.len() < 24 {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(24);
-        let cipher = chacha20poly1305::XChaCha20Poly1305::new(&self.sealing_key());
-        let plaintext = zeroize::Zeroizing::new(
-            cipher
-                .decrypt(
-                    &chacha20poly1305::XNonce::try_from(nonce).ok()?,
-                    Payload {
-                        msg: ciphertext,
-                        aad: key.as_bytes(),
-                    },
-                )
-                .ok()?,
-        );
-        let shared: SharedToken = serde_json::from_slice(&plaintext).ok()?;
+    /// The shared token, if it is not the one Zoho rejected and lives past the margin.
+    fn adopt(&self, shared: &[u8], margin: Duration) -> Option<AccessToken> {
+        let shared: SharedToken = serde_json::from_slice(shared).ok()?;
         let rejected = *self
             .rejected
             .lock()
@@ -397,8 +390,8 @@ impl TokenCache {
         key: &str,
         margin: Duration,
     ) -> Option<AccessToken> {
-        match coordination.lock.shared_token(key).await {
-            Ok(Some(sealed)) => self.open(&sealed, key, margin),
+        match coordination.lock.shared_token(key, &self.token_key()).await {
+            Ok(Some(shared)) => self.adopt(&shared, margin),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the shared Zoho access token");
@@ -457,7 +450,7 @@ impl TokenCache {
             let token = self.refresh(http).await?;
             if let Err(e) = coordination
                 .lock
-                .share_token(&key, self.seal(&token, &key))
+                .share_token(&key, Self::shareable(&token), &self.token_key())
                 .await
             {
                 tracing::warn!(error = %e, "cannot share the Zoho access token; other processes refresh their own");

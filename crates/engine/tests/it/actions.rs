@@ -2,6 +2,7 @@
 //! here: charging a saved card (sale, authorize, void, search) from a flow started by hand, and
 //! the generic `http` action with named credentials, retries and one Idempotency-Key.
 
+use paybridge_store::RunStore as _;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,11 +10,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use paybridge_actions::http::HttpAuth;
 use paybridge_engine::ManualError;
-use paybridge_engine::http_action::HttpAuth;
-use paybridge_engine::store::RunStatus;
 use paybridge_sandbox::cybersource::ledger::Kind;
 use paybridge_sandbox::faults::FaultMode;
+use paybridge_store::RunStatus;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -58,7 +59,7 @@ async fn a_saved_card_is_charged_once_even_when_the_answer_is_lost_and_declines_
     .await;
     world
         .engine
-        .place_order(paybridge_engine::PlaceOrder {
+        .place_order(paybridge_commerce::PlaceOrder {
             save_card: true,
             ..place("A-1", "ada@example.com", "10.00")
         })
@@ -67,8 +68,8 @@ async fn a_saved_card_is_charged_once_even_when_the_answer_is_lost_and_declines_
     world.settled("A-1").await;
     let payment = world
         .engine
-        .store
-        .step(&paybridge_engine::payments::payment_step_key("A-1"))
+        .store()
+        .step(&paybridge_commerce::payments::payment_step_key("A-1"))
         .await
         .unwrap()
         .unwrap();
@@ -344,7 +345,7 @@ async fn a_tms_customer_is_created_and_an_unknown_outcome_stops_for_a_person() {
         .to_string();
     let customer = world
         .engine
-        .connectors
+        .connectors()
         .cybersource
         .customer(&id)
         .await
@@ -409,7 +410,7 @@ outputs:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paybridge_keeps_a_crm_channel_whose_callbacks_start_flows() {
-    use paybridge_engine::crm_channel::CrmChannel;
+    use paybridge_engine::jobs::crm_channel::CrmChannel;
     use paybridge_zoho::crm::Notification;
     let world = World::with(WorldOptions {
         inventory_and_crm: true,
@@ -453,7 +454,7 @@ async fn paybridge_keeps_a_crm_channel_whose_callbacks_start_flows() {
     // Created the first time, renewed after.
     channel.keep(&world.engine).await.unwrap();
     channel.keep(&world.engine).await.unwrap();
-    let crm = world.engine.connectors.crm().unwrap();
+    let crm = world.engine.connectors().crm().unwrap();
     let live = crm.notification_channels().await.unwrap();
     assert_eq!(live.len(), 1, "{live:?}");
 
@@ -478,7 +479,7 @@ async fn paybridge_keeps_a_crm_channel_whose_callbacks_start_flows() {
     )
     .await
     .unwrap();
-    let store = &world.engine.store;
+    let store = world.engine.store();
     let wait = world
         .engine
         .wait_until(Duration::from_millis(20), || async {
@@ -622,7 +623,7 @@ async fn lookup_and_branch_steps_route_a_books_payment_refund() {
     // An advance the customer paid in Books (unapplied: it can be refunded).
     let advance = world
         .engine
-        .connectors
+        .connectors()
         .books
         .create_customer_payment(&paybridge_zoho::books::NewCustomerPayment {
             customer_id: order.zoho_contact_id.clone().unwrap(),
@@ -661,7 +662,7 @@ async fn lookup_and_branch_steps_route_a_books_payment_refund() {
     assert_eq!(outputs["mode"], "creditcard");
     let refunds = world
         .engine
-        .connectors
+        .connectors()
         .books
         .customer_payment_refunds(&payment_id)
         .await

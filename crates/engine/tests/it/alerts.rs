@@ -7,7 +7,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
-use paybridge_engine::alerts::{AlertSettings, Channel, SmtpSecurity};
+use paybridge_actions::email::SmtpSecurity;
+use paybridge_engine::alerts::{AlertSettings, Channel};
 use paybridge_model::OrderStatus;
 use paybridge_sandbox::faults::FaultMode;
 use secrecy::SecretString;
@@ -197,7 +198,7 @@ async fn a_crm_channel_that_cannot_be_renewed_is_told_once() {
         FaultMode::ErrorBefore { status: 500 },
         100,
     );
-    let channel = paybridge_engine::crm_channel::CrmChannel {
+    let channel = paybridge_engine::jobs::crm_channel::CrmChannel {
         channel_id: "1000000068001".into(),
         events: vec!["Contacts.edit".into()],
         notify_url: "http://127.0.0.1:9/webhooks/zoho/crm".into(),

@@ -1,66 +1,16 @@
 //! Two nodes on one store: the Zoho refresh lease is exclusive and expires, and Zoho's budgets
 //! are one window for all.
 
+use paybridge_store::CoordinationStore as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use paybridge_engine::Clock;
 use paybridge_engine::coordination::{StoreLeases, StoreLedger};
+use paybridge_store::Clock;
 use paybridge_zoho::RefreshLock as _;
 use paybridge_zoho::quota::{Budgets, FinancePlan, Plans, Product};
 
 use crate::helpers::backends;
-
-#[tokio::test]
-async fn the_refresh_lease_is_held_by_one_node_until_released_or_expired() {
-    for db in backends().await {
-        let a = db.open().await;
-        let b = db.open().await;
-        let now = 1_000_000;
-        assert!(
-            a.try_lease("zoho-oauth:c:1", "node-a", now, 30_000)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !b.try_lease("zoho-oauth:c:1", "node-b", now + 1, 30_000)
-                .await
-                .unwrap()
-        );
-        assert!(
-            a.try_lease("zoho-oauth:c:1", "node-a", now + 2, 30_000)
-                .await
-                .unwrap(),
-            "renewable by its holder"
-        );
-        assert!(
-            b.try_lease("zoho-oauth:c:2", "node-b", now, 30_000)
-                .await
-                .unwrap(),
-            "other names are free"
-        );
-        // Released: the other node takes it.
-        b.release_lease("zoho-oauth:c:1", "node-b").await.unwrap();
-        assert!(
-            !b.try_lease("zoho-oauth:c:1", "node-b", now + 3, 30_000)
-                .await
-                .unwrap(),
-            "only the holder releases"
-        );
-        a.release_lease("zoho-oauth:c:1", "node-a").await.unwrap();
-        assert!(
-            b.try_lease("zoho-oauth:c:1", "node-b", now + 4, 30_000)
-                .await
-                .unwrap()
-        );
-        // Expired: a crashed holder blocks no one for longer than its lease.
-        assert!(
-            a.try_lease("zoho-oauth:c:1", "node-a", now + 30_004, 30_000)
-                .await
-                .unwrap()
-        );
-    }
-}
 
 #[tokio::test]
 async fn two_nodes_spend_from_one_budget() {
@@ -379,7 +329,7 @@ async fn processes_and_restarts_share_one_access_token_and_replace_a_rejected_on
         .await
         .unwrap();
         // A process: its own client and its own pool on the shared store.
-        let process = |n: usize, store: paybridge_engine::Store| {
+        let process = |n: usize, store: paybridge_store::Store| {
             Client::new(ClientConfig {
                 coordination: Some(Coordination {
                     lock: Arc::new(StoreLeases::new(store, Clock::new())),

@@ -3,8 +3,8 @@
 //! contact's new e-mail reaches the TMS customer. Books webhooks are handed to the engine as
 //! the ingress would (the HTTP side is tested in the server crate and the demo).
 
-use paybridge_engine::PlaceOrder;
-use paybridge_engine::store::RunStatus;
+use paybridge_commerce::PlaceOrder;
+use paybridge_store::RunStatus;
 use paybridge_zoho::books::{ContactChanges, ContactPerson, custom_value};
 use serde_json::Value;
 
@@ -57,7 +57,7 @@ async fn a_saved_card_reaches_the_zoho_contacts_and_a_books_email_change_reaches
     let contact_id = order.zoho_contact_id.clone().expect("synced to Books");
 
     // The payment made a TMS customer with the card as its instrument.
-    let cybersource = &world.engine.connectors.cybersource;
+    let cybersource = &world.engine.connectors().cybersource;
     let runs = runs_of(&world, "customer-sync").await;
     let [run] = runs.as_slice() else {
         panic!("one customer-sync run: {runs:?}")
@@ -73,7 +73,7 @@ async fn a_saved_card_reaches_the_zoho_contacts_and_a_books_email_change_reaches
     // Books: the tokens, brand, last four and expiry in custom fields; no card number.
     let books = world
         .engine
-        .connectors
+        .connectors()
         .books
         .get_contact(&contact_id)
         .await
@@ -89,7 +89,7 @@ async fn a_saved_card_reaches_the_zoho_contacts_and_a_books_email_change_reaches
     assert!(!everything.contains("4111111111111111"));
 
     // CRM: the same on the contact, found by e-mail through the CRM API.
-    let crm = world.engine.connectors.crm().unwrap();
+    let crm = world.engine.connectors().crm().unwrap();
     let found = crm
         .find_contacts_by_email("grace@example.com")
         .await
@@ -138,7 +138,7 @@ async fn a_saved_card_reaches_the_zoho_contacts_and_a_books_email_change_reaches
     // Finance changes the e-mail in Books: the TMS customer follows.
     world
         .engine
-        .connectors
+        .connectors()
         .books
         .change_contact(
             &contact_id,
@@ -184,7 +184,7 @@ async fn orders_without_a_saved_card_and_contacts_without_tokens_sync_nothing() 
     let contact_id = order.zoho_contact_id.unwrap();
     let books = world
         .engine
-        .connectors
+        .connectors()
         .books
         .get_contact(&contact_id)
         .await
@@ -208,7 +208,7 @@ async fn orders_without_a_saved_card_and_contacts_without_tokens_sync_nothing() 
 async fn save_card_is_refused_for_a_payment_that_is_a_token_already() {
     let world = World::start().await;
     let mut request = saving("T-3", "x@example.com");
-    request.payment = paybridge_engine::PaymentMethod::TmsCustomer {
+    request.payment = paybridge_commerce::PaymentMethod::TmsCustomer {
         customer_id: "F67E19FBC55DF3AAE053AF598E0A2EA6".into(),
         payment_instrument_id: None,
     };

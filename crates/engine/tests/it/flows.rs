@@ -2,8 +2,9 @@
 //! every Zoho product connected, and what a bad flow file can (not) do.
 
 use paybridge_engine::dlq;
-use paybridge_engine::store::{RunStatus, StepStatus};
 use paybridge_model::OrderStatus;
+use paybridge_store::{FlowStore as _, OrderStore as _, RunStore as _};
+use paybridge_store::{RunStatus, StepStatus};
 
 use crate::helpers::{ORG, World, WorldOptions, place, runs_of};
 
@@ -45,7 +46,7 @@ async fn order_to_cash_with_crm_and_inventory_ends_in_a_confirmed_invoiced_and_p
     );
 
     // CRM, read back through its API: the contact (found by e-mail) linked to its account.
-    let crm = world.engine.connectors.crm().unwrap();
+    let crm = world.engine.connectors().crm().unwrap();
     let contacts = crm.find_contacts_by_email("ada@example.com").await.unwrap();
     let [contact] = contacts.as_slice() else {
         panic!("one CRM contact: {contacts:?}")
@@ -85,7 +86,7 @@ async fn order_to_cash_with_crm_and_inventory_ends_in_a_confirmed_invoiced_and_p
 
     // The run's timeline names the flow's steps, in order, CRM and Inventory included.
     let run = &runs_of(&world, "order-to-cash").await[0];
-    let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
+    let detail = world.engine.runs().show(run.id).await.unwrap();
     let names: Vec<&str> = detail.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
@@ -171,8 +172,7 @@ async fn a_card_number_mapped_into_a_zoho_payload_stops_the_step_before_any_call
     // Only the shipped flow's invoice exists; the card number went nowhere, the store included.
     let books = world.zoho.books_records(ORG).unwrap();
     assert_eq!(books.invoices.len(), 1);
-    let detail =
-        serde_json::to_value(dlq::show(&world.engine.store, run.id).await.unwrap()).unwrap();
+    let detail = serde_json::to_value(world.engine.runs().show(run.id).await.unwrap()).unwrap();
     // The number itself, not any "4111" (a random id or a timestamp may hold those digits).
     let text = detail.to_string();
     assert!(
@@ -224,7 +224,7 @@ async fn on_error_continue_and_go_to_carry_the_error_to_later_steps() {
     world.settled("S-1").await;
     let [run] = runs_of(&world, "branching").await.try_into().unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.last_error);
-    let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
+    let detail = world.engine.runs().show(run.id).await.unwrap();
     let outputs = outputs_of(&detail).expect("the flow's outputs are kept");
     assert_eq!(outputs["why"], "this one may fail");
     assert_eq!(outputs["gate"], "not that order");
@@ -321,7 +321,7 @@ async fn orders_in_euro_and_yen_are_booked_in_their_currency_at_the_recorded_rat
     use paybridge_model::Currency;
 
     let world = World::start().await;
-    let books = &world.engine.connectors.books;
+    let books = &world.engine.connectors().books;
     let today = world.engine.clock.today();
     for (code, symbol, rate) in [("EUR", "€", "1.0836"), ("JPY", "¥", "0.0067")] {
         let currency = books.add_currency(code, symbol).await.unwrap();
@@ -398,7 +398,7 @@ async fn orders_in_euro_and_yen_are_booked_in_their_currency_at_the_recorded_rat
     let runs = runs_of(&world, "order-to-cash").await;
     let mut sources = Vec::new();
     for run in runs {
-        let detail = dlq::show(&world.engine.store, run.id).await.unwrap();
+        let detail = world.engine.runs().show(run.id).await.unwrap();
         if let Some(outputs) = outputs_of(&detail) {
             sources.push((
                 outputs["exchange_rate"].clone(),
@@ -437,11 +437,11 @@ outputs:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_replays_on_the_deployed_version_or_on_the_one_it_ran() {
-    use paybridge_engine::flows::definition;
-    use paybridge_engine::store::FlowVersionRecord;
+    use paybridge_flows::definition;
+    use paybridge_store::FlowVersionRecord;
 
     let world = World::with(with_flows(&[("versioned.yaml", VERSION_TWO)])).await;
-    let store = &world.engine.store;
+    let store = world.engine.store();
     world
         .engine
         .place_order(place("V-1", "ada@example.com", "10.00"))
@@ -475,11 +475,11 @@ async fn a_dead_letter_replays_on_the_deployed_version_or_on_the_one_it_ran() {
         .await
         .unwrap();
     store.set_run_flow_version(run.id, &one).await.unwrap();
-    let clock = world.engine.clock;
-    dlq::replay_original(store, &clock, run.id).await.unwrap();
+    let runs = world.engine.runs();
+    runs.replay_original(run.id).await.unwrap();
     world.engine.wake_workers();
     world.settled("V-1").await;
-    let detail = dlq::show(store, run.id).await.unwrap();
+    let detail = runs.show(run.id).await.unwrap();
     assert_eq!(
         detail.run.status,
         RunStatus::Succeeded,
@@ -494,34 +494,34 @@ async fn a_dead_letter_replays_on_the_deployed_version_or_on_the_one_it_ran() {
 
 #[tokio::test]
 async fn an_environment_runs_the_versions_deployed_to_it_on_both_stores() {
-    use paybridge_engine::flows::{deploy, library::Library};
+    use paybridge_engine::deploy;
+    use paybridge_flows::Library;
 
     for db in crate::helpers::backends().await {
         let store = db.open().await;
-        let clock = paybridge_engine::Clock::new();
+        let deployments = deploy::Deployments::new(store.clone(), paybridge_store::Clock::new());
         assert!(matches!(
-            deploy::library_for(&store, "prod").await,
+            deploy::library_for(&store, "prod", paybridge_actions::catalogue()).await,
             Err(deploy::DeployError::NothingDeployed(_))
         ));
         let mut one = Library::empty();
-        one.insert(paybridge_engine::flows::definition::compile("v.yaml", VERSION_ONE).unwrap());
-        let done = deploy::deploy(&store, &clock, "qa", &one, None)
-            .await
-            .unwrap();
+        one.insert(
+            paybridge_flows::compile("v.yaml", VERSION_ONE, paybridge_actions::catalogue())
+                .unwrap(),
+        );
+        let done = deployments.deploy("qa", &one, None).await.unwrap();
         assert!(done[0].changed && done[0].from.is_none());
-        let again = deploy::deploy(&store, &clock, "qa", &one, None)
-            .await
-            .unwrap();
+        let again = deployments.deploy("qa", &one, None).await.unwrap();
         assert!(!again[0].changed);
-        deploy::promote(&store, &clock, "qa", "prod", None)
+        deployments.promote("qa", "prod", None).await.unwrap();
+
+        let prod = deploy::library_for(&store, "prod", paybridge_actions::catalogue())
             .await
             .unwrap();
-
-        let prod = deploy::library_for(&store, "prod").await.unwrap();
         let versioned = prod.get("versioned").expect("deployed to prod");
         assert_eq!(
             versioned.version,
-            paybridge_engine::flows::definition::version_of(VERSION_ONE)
+            paybridge_flows::definition::version_of(VERSION_ONE)
         );
         // The shipped templates run beside it.
         assert!(prod.get("order-to-cash").is_some());
@@ -586,9 +586,9 @@ async fn a_held_order_waits_with_a_ticket_then_is_captured_and_booked_or_reverse
     assert_eq!(books.sales_orders.len(), 2);
     assert!(books.sales_orders.iter().all(|o| o["status"] == "draft"));
     assert!(books.invoices.is_empty());
-    let desk = world.engine.connectors.desk().unwrap();
+    let desk = world.engine.connectors().desk().unwrap();
     let tickets = desk
-        .find_tickets_by_custom_field(paybridge_engine::flows::catalogue::DESK_KEY_FIELD, &{
+        .find_tickets_by_custom_field(paybridge_actions::desk::DESK_KEY_FIELD, &{
             use sha2::Digest as _;
             hex::encode(&sha2::Sha256::digest(b"order:H-1:zoho-desk:review")[..16])
         })
@@ -615,7 +615,7 @@ async fn a_held_order_waits_with_a_ticket_then_is_captured_and_booked_or_reverse
     // The reviewer accepts H-1: captured, booked, the ticket closed.
     let h1 = world
         .engine
-        .store
+        .store()
         .order_by_reference("H-1")
         .await
         .unwrap()
@@ -639,7 +639,7 @@ async fn a_held_order_waits_with_a_ticket_then_is_captured_and_booked_or_reverse
     // The reviewer rejects H-2: reversed, its sales order voided, the order declined.
     let h2 = world
         .engine
-        .store
+        .store()
         .order_by_reference("H-2")
         .await
         .unwrap()
@@ -714,7 +714,7 @@ async fn flows_triggered_by_cybersource_webhooks_run_after_paybridges_own_readin
             .await
             .unwrap();
     }
-    let store = &world.engine.store;
+    let store = world.engine.store();
     let wait = world
         .engine
         .wait_until(std::time::Duration::from_millis(50), || async {
@@ -729,7 +729,7 @@ async fn flows_triggered_by_cybersource_webhooks_run_after_paybridges_own_readin
     assert_eq!(runs_of(&world, "cybersource-event").await.len(), 2);
     let [run] = runs_of(&world, "refund-heard").await.try_into().unwrap();
     assert_eq!(run.status, RunStatus::Succeeded);
-    let detail = dlq::show(store, run.id).await.unwrap();
+    let detail = world.engine.runs().show(run.id).await.unwrap();
     assert_eq!(
         outputs_of(&detail),
         Some(serde_json::json!({"refund": "700000000000000000000"}))

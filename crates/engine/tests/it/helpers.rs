@@ -1,76 +1,27 @@
 //! A fresh store, and a whole engine wired to sandboxes on loopback ports.
 
+use paybridge_store::{OrderStore as _, RunStore as _};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use paybridge_actions::Connectors;
+use paybridge_commerce::{CardInput, PaymentMethod, PlaceOrder};
 use paybridge_cybersource::{ClientConfig as CybersourceClientConfig, Credentials, Environment};
-use paybridge_engine::flows::library::Library;
 use paybridge_engine::retry::RetryPolicy;
-use paybridge_engine::store::OrderRecord;
-use paybridge_engine::{
-    CardInput, Connectors, Engine, EngineSettings, PaymentMethod, PlaceOrder, Store, Workers,
-};
+use paybridge_engine::{Engine, EngineSettings, Workers};
+use paybridge_flows::Library;
 use paybridge_model::{Address, Currency, Customer, Order, OrderLine};
 use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
 use paybridge_sandbox::faults::{FaultMode, FaultRule};
 use paybridge_sandbox::server::RunningServer;
 use paybridge_sandbox::zoho::{BooksRecords, ZohoConfig, ZohoSandbox};
+use paybridge_store::OrderRecord;
+use paybridge_store::Store;
 use paybridge_zoho::{ClientConfig as ZohoClientConfig, OAuthCredentials};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 
-/// A database the conformance suite runs on: a SQLite file, or a fresh schema in the
-/// PostgreSQL that `PAYBRIDGE_TEST_POSTGRES_URL` names. Each `open` is another node (pool).
-pub struct TestDb {
-    pub backend: &'static str,
-    dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl TestDb {
-    pub async fn open(&self) -> Store {
-        // Shown with a failure: which backend it was on.
-        eprintln!("on {}", self.backend);
-        match &self.postgres {
-            None => Store::open_sqlite(&self.dir.path().join("paybridge.db"))
-                .await
-                .unwrap(),
-            Some((url, schema)) => Store::open_postgres(url, Some(schema)).await.unwrap(),
-        }
-    }
-
-    /// The SQLite file's directory (for checks on the file itself).
-    pub fn dir(&self) -> Option<&std::path::Path> {
-        self.postgres.is_none().then(|| self.dir.path())
-    }
-}
-
-/// SQLite always; PostgreSQL too when `PAYBRIDGE_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
-pub async fn backends() -> Vec<TestDb> {
-    let mut dbs = vec![TestDb {
-        backend: "sqlite",
-        dir: tempfile::tempdir().unwrap(),
-        postgres: None,
-    }];
-    if let Ok(url) = std::env::var("PAYBRIDGE_TEST_POSTGRES_URL")
-        && !url.trim().is_empty()
-    {
-        dbs.push(TestDb {
-            backend: "postgres",
-            dir: tempfile::tempdir().unwrap(),
-            postgres: Some((url, format!("pbtest_{}", uuid::Uuid::new_v4().simple()))),
-        });
-    }
-    dbs
-}
-
-pub async fn open_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("paybridge.db"))
-        .await
-        .unwrap();
-    (dir, store)
-}
+pub use paybridge_store::testing::backends;
 
 const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const ORG: &str = "10234695";
@@ -102,9 +53,9 @@ pub struct WorldOptions {
     /// Storefront callbacks: URL and secret.
     pub storefront: Option<(url::Url, String)>,
     /// E-mail to customers.
-    pub mailer: Option<paybridge_engine::mail::Mailer>,
+    pub mailer: Option<paybridge_actions::email::Mailer>,
     /// Named credentials for `http` steps.
-    pub http_auth: std::collections::BTreeMap<String, paybridge_engine::http_action::HttpAuth>,
+    pub http_auth: std::collections::BTreeMap<String, paybridge_actions::http::HttpAuth>,
 }
 
 impl Default for WorldOptions {
@@ -184,17 +135,16 @@ impl World {
             connectors.desk = Some(zoho_client.desk("60001234567"));
         }
         if let Some((url, secret)) = &options.storefront {
-            connectors.storefront = Some(paybridge_engine::storefront::Storefront::new(
+            connectors.storefront = Some(paybridge_actions::storefront::Storefront::new(
                 url.clone(),
                 SecretString::from(secret.clone()),
             ));
         }
         connectors.mailer = options.mailer.clone();
-        connectors.http =
-            paybridge_engine::http_action::HttpConnections::new(options.http_auth.clone());
-        let mut library = Library::shipped();
+        connectors.http = paybridge_actions::http::HttpConnections::new(options.http_auth.clone());
+        let mut library = Library::shipped(paybridge_actions::catalogue());
         for (name, text) in &options.flows {
-            match paybridge_engine::flows::definition::compile(name, text) {
+            match paybridge_flows::compile(name, text, paybridge_actions::catalogue()) {
                 Ok(flow) => library.insert(flow),
                 Err(errors) => panic!("{name}: {errors:?}"),
             }
@@ -219,7 +169,7 @@ impl World {
         let mut engine = Engine::new(store, connectors, settings).with_flows(library);
         if let Some((settings, channels)) = options.alerts {
             let alerts = paybridge_engine::alerts::Alerts::new(
-                engine.store.clone(),
+                engine.store().clone(),
                 engine.clock,
                 settings,
                 channels,
@@ -239,7 +189,7 @@ impl World {
 
     /// Waits until the order has settled and no run is queued or running.
     pub async fn settled(&self, reference: &str) -> OrderRecord {
-        let store = &self.engine.store;
+        let store = self.engine.store();
         let wait = self.engine.wait_until(Duration::from_millis(50), || async {
             let order = store.order_by_reference(reference).await?;
             let counts = store.counts().await?;
@@ -321,13 +271,13 @@ pub fn place(reference: &str, email: &str, unit_price: &str) -> PlaceOrder {
 }
 
 /// What `place_order` would admit for this request.
-pub fn admitted(request: &PlaceOrder) -> paybridge_engine::store::NewOrder {
+pub fn admitted(request: &PlaceOrder) -> paybridge_store::NewOrder {
     request.admission(true).expect("a valid order").0
 }
 
 /// Waits until no run is queued or running.
 pub async fn quiet(world: &World) {
-    let store = &world.engine.store;
+    let store = world.engine.store();
     let wait = world
         .engine
         .wait_until(Duration::from_millis(20), || async {
@@ -343,14 +293,14 @@ pub async fn quiet(world: &World) {
 }
 
 /// The runs of `flow`, newest first.
-pub async fn runs_of(world: &World, flow: &str) -> Vec<paybridge_engine::store::RunRecord> {
+pub async fn runs_of(world: &World, flow: &str) -> Vec<paybridge_store::RunRecord> {
     world
         .engine
-        .store
-        .find_runs(&paybridge_engine::store::RunFilter {
+        .store()
+        .find_runs(&paybridge_store::RunFilter {
             flow: Some(flow.into()),
             limit: 100,
-            ..paybridge_engine::store::RunFilter::default()
+            ..paybridge_store::RunFilter::default()
         })
         .await
         .unwrap()
@@ -358,13 +308,11 @@ pub async fn runs_of(world: &World, flow: &str) -> Vec<paybridge_engine::store::
 
 /// What a finished run of a flow file recorded as its outputs (null when none).
 pub async fn outputs_of_run(world: &World, id: i64) -> serde_json::Value {
-    let detail = paybridge_engine::dlq::show(&world.engine.store, id)
-        .await
-        .unwrap();
+    let detail = world.engine.runs().show(id).await.unwrap();
     detail
         .steps
         .iter()
-        .find(|s| s.name == "outputs" && s.status == paybridge_engine::store::StepStatus::Succeeded)
+        .find(|s| s.name == "outputs" && s.status == paybridge_store::StepStatus::Succeeded)
         .and_then(|s| s.output.clone())
         .unwrap_or(serde_json::Value::Null)
 }

@@ -1,5 +1,5 @@
-//! Engine integration tests: the store's contract, and the engine against the sandboxes over
-//! HTTP (fault injection included).
+//! Engine integration tests: the engine against the sandboxes over HTTP (fault injection
+//! included). The store's own contract is in the store crate's conformance suite.
 
 mod actions;
 mod alerts;
@@ -9,6 +9,4 @@ mod flows;
 mod helpers;
 mod orders;
 mod refunds;
-mod store;
 mod sync;
-mod vault;

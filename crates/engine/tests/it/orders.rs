@@ -1,8 +1,9 @@
 //! The order service: one charge per Idempotency-Key, whatever happens.
 
-use paybridge_engine::{PaymentMethod, PlaceError, Placed};
+use paybridge_commerce::{PaymentMethod, PlaceError, Placed};
 use paybridge_model::{FailureKind, OrderStatus};
 use paybridge_sandbox::faults::FaultMode;
+use paybridge_store::{OrderStore as _, RunStore as _};
 
 use crate::helpers::{World, WorldOptions, admitted, place};
 
@@ -82,7 +83,7 @@ async fn a_decline_is_recorded_with_its_reason_and_writes_nothing_to_zoho() {
     );
     // Only the decline template runs; with no CRM or storefront connected it writes nothing.
     world.settled("R-D").await;
-    let runs = world.engine.store.runs(None, 10).await.unwrap();
+    let runs = world.engine.store().runs(None, 10).await.unwrap();
     assert!(runs.iter().all(|r| r.flow == "order-declined"), "{runs:?}");
     assert!(world.books().invoices.is_empty() && world.books().contacts.is_empty());
     world.stop().await;
@@ -199,7 +200,7 @@ async fn an_order_left_pending_by_a_crash_is_resolved_when_it_is_placed_again() 
     let old = world.engine.clock.now_ms() - 10 * 60_000;
     world
         .engine
-        .store
+        .store()
         .admit_order(&admitted(&request), old)
         .await
         .unwrap();
@@ -290,7 +291,7 @@ async fn invalid_orders_name_every_problem() {
     let world = World::start().await;
     let mut bad = place("", "not-an-email", "10.00");
     bad.order.lines[0].quantity = rust_decimal::Decimal::ZERO;
-    bad.payment = PaymentMethod::Card(paybridge_engine::CardInput {
+    bad.payment = PaymentMethod::Card(paybridge_commerce::CardInput {
         number: secrecy::SecretString::from("4111111111111112"),
         expiration_month: "13".into(),
         expiration_year: "31".into(),
@@ -320,7 +321,7 @@ async fn invalid_orders_name_every_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watchdog_resolves_payments_whose_request_died_and_leaves_young_ones_alone() {
     let world = World::start().await;
-    let store = &world.engine.store;
+    let store = world.engine.store();
     // One order whose charging request died ten minutes ago, one being charged right now.
     let old = world.engine.clock.now_ms() - 10 * 60_000;
     store
@@ -384,8 +385,8 @@ async fn a_second_lost_payment_on_one_order_is_looked_up_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_customer_is_emailed_why_once_from_the_templates_text() {
-    use paybridge_engine::alerts::SmtpSecurity;
-    use paybridge_engine::mail::Mailer;
+    use paybridge_actions::email::Mailer;
+    use paybridge_actions::email::SmtpSecurity;
     let sink = paybridge_sandbox::mail::MailSink::start().await.unwrap();
     let mailer = Mailer::new(
         "127.0.0.1",
@@ -437,12 +438,12 @@ async fn a_declined_customer_is_emailed_why_once_from_the_templates_text() {
     assert!(!body.contains("{{"), "{body}");
 
     // The run again (a replay): the e-mail step is done, nothing is sent twice.
-    let runs = world.engine.store.runs(None, 10).await.unwrap();
+    let runs = world.engine.store().runs(None, 10).await.unwrap();
     let run = runs.iter().find(|r| r.flow == "order-declined").unwrap();
     assert!(
         world
             .engine
-            .store
+            .store()
             .requeue_run(run.id, world.engine.clock.now_ms())
             .await
             .unwrap()

@@ -1,9 +1,10 @@
 //! Refunds both ways against the sandboxes, checked through their own state: Cybersource's
 //! refunds, Books credit notes and their refunds, invoice balances.
 
-use paybridge_engine::refunds::{RefundError, RefundRequest};
-use paybridge_engine::store::{RefundRecord, RefundStatus};
+use paybridge_commerce::refunds::{RefundError, RefundRequest};
 use paybridge_model::OrderStatus;
+use paybridge_store::{OrderStore as _, RunStore as _};
+use paybridge_store::{RefundRecord, RefundStatus};
 
 use crate::helpers::{ORG, World, place};
 
@@ -18,7 +19,7 @@ fn ask(order: &str, key: &str, amount: Option<&str>) -> RefundRequest {
 
 /// Waits until the refund is no longer `requested`.
 async fn finished(world: &World, id: &str) -> RefundRecord {
-    let store = &world.engine.store;
+    let store = world.engine.store();
     let wait = world
         .engine
         .wait_until(std::time::Duration::from_millis(50), || async {
@@ -155,7 +156,7 @@ async fn a_refund_made_in_cybersource_is_booked_in_books_once_however_often_it_i
     use paybridge_cybersource::payments::{AmountDetails, ClientReference};
     let made = world
         .engine
-        .connectors
+        .connectors()
         .cybersource
         .refund_payment(
             order.payment_id.as_deref().unwrap(),
@@ -199,7 +200,7 @@ async fn a_refund_made_in_cybersource_is_booked_in_books_once_however_often_it_i
             .await
             .unwrap();
     }
-    let store = &world.engine.store;
+    let store = world.engine.store();
     let adopted = world
         .engine
         .wait_until(std::time::Duration::from_millis(50), || async {
@@ -252,14 +253,14 @@ async fn credit_note_webhook(world: &World, note: &serde_json::Value) {
 /// Finance issues a credit note in Books for part of an order, against its invoice.
 async fn credit_note_in_books(
     world: &World,
-    order: &paybridge_engine::store::OrderRecord,
+    order: &paybridge_store::OrderRecord,
     amount: &str,
     reference: Option<&str>,
 ) -> serde_json::Value {
     use paybridge_zoho::books::{InvoiceLine, NewCreditNote};
     let made = world
         .engine
-        .connectors
+        .connectors()
         .books
         .create_credit_note(
             &NewCreditNote {
@@ -303,7 +304,7 @@ async fn a_credit_note_made_in_books_is_refunded_on_the_card_and_recorded_on_the
     // Delivered again (Books retries; an edit posts it too): still one refund.
     credit_note_webhook(&world, &note).await;
     world.settled("R-3").await;
-    let store = &world.engine.store;
+    let store = world.engine.store();
     let refunds = store.refunds_of(&order.id).await.unwrap();
     let [refund] = refunds.as_slice() else {
         panic!("one refund: {refunds:?}")
@@ -334,7 +335,7 @@ async fn a_credit_note_made_in_books_is_refunded_on_the_card_and_recorded_on_the
     assert_eq!(booked["status"], "closed");
     let refunds = world
         .engine
-        .connectors
+        .connectors()
         .books
         .credit_note_refunds(note["creditnote_id"].as_str().unwrap())
         .await
@@ -391,7 +392,7 @@ async fn a_books_credit_note_for_more_than_is_left_is_refused_before_any_call() 
     assert!(
         world
             .engine
-            .store
+            .store()
             .refunds_of(&order.id)
             .await
             .unwrap()
@@ -399,8 +400,8 @@ async fn a_books_credit_note_for_more_than_is_left_is_refused_before_any_call() 
     );
     let dead = world
         .engine
-        .store
-        .find_runs(&paybridge_engine::store::RunFilter {
+        .store()
+        .find_runs(&paybridge_store::RunFilter {
             flow: Some("zoho-books-event".into()),
             limit: 10,
             ..Default::default()
@@ -410,7 +411,7 @@ async fn a_books_credit_note_for_more_than_is_left_is_refused_before_any_call() 
     let [dead] = dead.as_slice() else {
         panic!("one run: {dead:?}")
     };
-    assert_eq!(dead.status, paybridge_engine::store::RunStatus::Dead);
+    assert_eq!(dead.status, paybridge_store::RunStatus::Dead);
     let error = dead.last_error.as_deref().unwrap();
     assert!(
         error.contains(&format!(

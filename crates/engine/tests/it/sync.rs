@@ -1,8 +1,9 @@
 //! The Zoho side of order to cash against the Zoho sandbox, with faults injected.
 
-use paybridge_engine::store::{RunStatus, StepStatus};
 use paybridge_model::OrderStatus;
 use paybridge_sandbox::faults::FaultMode;
+use paybridge_store::{OrderStore as _, RunStore as _};
+use paybridge_store::{RunStatus, StepStatus};
 
 use crate::helpers::{World, place};
 
@@ -51,7 +52,7 @@ async fn a_returning_customer_reuses_the_contact_without_a_search() {
         .await
         .unwrap();
     world.settled("S-1").await;
-    let calls_after_first = world.engine.connectors.zoho.api_calls();
+    let calls_after_first = world.engine.connectors().zoho.api_calls();
     assert_eq!(
         calls_after_first, 5,
         "search, create contact, invoice, mark sent, payment"
@@ -63,7 +64,7 @@ async fn a_returning_customer_reuses_the_contact_without_a_search() {
         .unwrap();
     world.settled("S-2").await;
     assert_eq!(
-        world.engine.connectors.zoho.api_calls() - calls_after_first,
+        world.engine.connectors().zoho.api_calls() - calls_after_first,
         3,
         "invoice, mark sent, payment"
     );
@@ -85,7 +86,7 @@ async fn namesake_calls(first_by_us: bool) -> (u64, Vec<(String, String)>) {
     } else {
         world
             .engine
-            .connectors
+            .connectors()
             .books
             .create_contact(&paybridge_zoho::books::NewContact {
                 contact_name: "Ada Lovelace".into(),
@@ -95,14 +96,14 @@ async fn namesake_calls(first_by_us: bool) -> (u64, Vec<(String, String)>) {
             .await
             .unwrap();
     }
-    let calls_before = world.engine.connectors.zoho.api_calls();
+    let calls_before = world.engine.connectors().zoho.api_calls();
     world
         .engine
         .place_order(place("S-2", "other.ada@example.com", "10.00"))
         .await
         .unwrap();
     assert_eq!(world.settled("S-2").await.status, OrderStatus::Completed);
-    let calls = world.engine.connectors.zoho.api_calls() - calls_before;
+    let calls = world.engine.connectors().zoho.api_calls() - calls_before;
     let books = world.books();
     let second = books
         .invoices
@@ -182,7 +183,7 @@ async fn namesakes_placed_at_once_get_their_contacts_without_a_refused_create() 
     assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
     assert_eq!(world.settled("S-2").await.status, OrderStatus::Completed);
     assert_eq!(
-        world.engine.connectors.zoho.api_calls(),
+        world.engine.connectors().zoho.api_calls(),
         10,
         "each: search, one create, invoice, mark sent, payment"
     );
@@ -262,7 +263,7 @@ async fn an_invoice_whose_answer_was_lost_is_found_not_duplicated() {
     assert_eq!(world.books().invoices.len(), 1);
     let step = world
         .engine
-        .store
+        .store()
         .step(&format!(
             "order:S-1:zoho-books:{}:invoice",
             crate::helpers::ORG
@@ -332,7 +333,7 @@ async fn transient_failures_are_retried_until_they_pass() {
         .await
         .unwrap();
     assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
-    let run = &world.engine.store.runs(None, 10).await.unwrap()[0];
+    let run = &world.engine.store().runs(None, 10).await.unwrap()[0];
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(run.attempt, 3);
     world.stop().await;
@@ -362,7 +363,7 @@ async fn a_permanent_error_dead_letters_with_the_vendors_words_and_replay_finish
     );
     let run = world
         .engine
-        .store
+        .store()
         .runs(Some(RunStatus::Dead), 10)
         .await
         .unwrap()
@@ -372,11 +373,11 @@ async fn a_permanent_error_dead_letters_with_the_vendors_words_and_replay_finish
     assert!(world.books().invoices.is_empty());
 
     // The cause is gone (the fault was used up): replaying resumes where it stopped.
-    let calls_before = world.engine.connectors.zoho.api_calls();
+    let calls_before = world.engine.connectors().zoho.api_calls();
     assert!(
         world
             .engine
-            .store
+            .store()
             .requeue_run(run.id, world.engine.clock.now_ms())
             .await
             .unwrap()
@@ -384,7 +385,7 @@ async fn a_permanent_error_dead_letters_with_the_vendors_words_and_replay_finish
     world.engine.wake_workers();
     assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
     assert_eq!(
-        world.engine.connectors.zoho.api_calls() - calls_before,
+        world.engine.connectors().zoho.api_calls() - calls_before,
         3,
         "the contact step was not repeated"
     );
@@ -411,7 +412,7 @@ async fn retries_stop_at_the_policy_limit() {
     assert_eq!(order.status, OrderStatus::SyncFailed);
     let run = world
         .engine
-        .store
+        .store()
         .runs(Some(RunStatus::Dead), 10)
         .await
         .unwrap()
@@ -445,12 +446,11 @@ async fn orders_for_one_customer_create_one_contact_even_when_placed_together() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replayed_in_bulk() {
-    use paybridge_engine::dlq::{self, DlqError};
-    use paybridge_engine::store::RunFilter;
+    use paybridge_engine::dlq::DlqError;
+    use paybridge_store::RunFilter;
 
     let world = World::start().await;
-    let store = &world.engine.store;
-    let clock = world.engine.clock;
+    let runs = world.engine.runs();
     world.fault(
         true,
         "POST",
@@ -469,21 +469,19 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
             OrderStatus::SyncFailed
         );
     }
-    let dead = dlq::list(
-        store,
-        &RunFilter {
+    let dead = runs
+        .list(&RunFilter {
             status: Some(RunStatus::Dead),
             limit: 10,
             ..RunFilter::default()
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 2);
     let (second, first) = (dead[0].id, dead[1].id);
 
     // What a person needs: the vendor's words, status, the failed step and what it was asked.
-    let detail = dlq::show(store, first).await.unwrap();
+    let detail = runs.show(first).await.unwrap();
     assert_eq!(
         detail.run.last_error_step.as_deref(),
         Some("invoice_direct")
@@ -512,26 +510,26 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
     }));
 
     // Discard one (it stays as history), replay the other.
-    dlq::discard(store, &clock, second).await.unwrap();
+    runs.discard(second).await.unwrap();
     assert!(matches!(
-        dlq::discard(store, &clock, second).await,
+        runs.discard(second).await,
         Err(DlqError::NotDead {
             status: "discarded",
             ..
         })
     ));
-    dlq::replay(store, &clock, first).await.unwrap();
+    runs.replay(first).await.unwrap();
     world.engine.wake_workers();
     assert_eq!(world.settled("S-1").await.status, OrderStatus::Completed);
     assert!(matches!(
-        dlq::replay(store, &clock, first).await,
+        runs.replay(first).await,
         Err(DlqError::NotDead {
             status: "succeeded",
             ..
         })
     ));
     assert!(matches!(
-        dlq::replay(store, &clock, 999_999).await,
+        runs.replay(999_999).await,
         Err(DlqError::NotFound(999_999))
     ));
 
@@ -540,12 +538,10 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
         flow: Some("order-to-cash".into()),
         ..RunFilter::default()
     };
-    let bulk = dlq::bulk(store, &clock, &filter, false, false)
-        .await
-        .unwrap();
+    let bulk = runs.bulk(&filter, false, false).await.unwrap();
     assert!(bulk.done.is_empty(), "{bulk:?}");
     // …until it is replayed by id; a new dead letter is then replayed with the filter.
-    dlq::replay(store, &clock, second).await.unwrap();
+    runs.replay(second).await.unwrap();
     world.engine.wake_workers();
     assert_eq!(world.settled("S-2").await.status, OrderStatus::Completed);
     world.fault(
@@ -561,9 +557,7 @@ async fn dead_letters_keep_the_failed_step_and_are_replayed_discarded_and_replay
         .await
         .unwrap();
     assert_eq!(world.settled("S-3").await.status, OrderStatus::SyncFailed);
-    let bulk = dlq::bulk(store, &clock, &filter, false, false)
-        .await
-        .unwrap();
+    let bulk = runs.bulk(&filter, false, false).await.unwrap();
     assert_eq!(bulk.done.len(), 1);
     world.engine.wake_workers();
     assert_eq!(world.settled("S-3").await.status, OrderStatus::Completed);
@@ -597,7 +591,7 @@ async fn a_webhook_about_a_lost_payment_resolves_it_before_the_resolution_run_wo
         .unwrap();
     let order = world
         .engine
-        .store
+        .store()
         .order_by_reference("W-1")
         .await
         .unwrap()
@@ -633,7 +627,7 @@ async fn a_webhook_about_a_lost_payment_resolves_it_before_the_resolution_run_wo
         .unwrap();
     assert!(again.duplicate);
     // (The resolution run stays queued for its hour: `settled` would wait for it.)
-    let store = &world.engine.store;
+    let store = world.engine.store();
     tokio::time::timeout(
         std::time::Duration::from_secs(30),
         world
@@ -662,7 +656,7 @@ async fn a_webhook_about_a_lost_payment_resolves_it_before_the_resolution_run_wo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_fires_once_per_minute_across_nodes_and_its_flow_runs() {
     use paybridge_engine::schedule::Schedule;
-    use paybridge_engine::store::RunFilter;
+    use paybridge_store::RunFilter;
 
     let world = World::start().await;
     let engine = &world.engine;
@@ -682,7 +676,7 @@ async fn a_schedule_fires_once_per_minute_across_nodes_and_its_flow_runs() {
     assert!(engine.fire_schedule(&refresh, at).await.unwrap().duplicate);
     assert!(!engine.fire_schedule(&prune, at).await.unwrap().duplicate);
 
-    let store = &engine.store;
+    let store = engine.store();
     tokio::time::timeout(
         std::time::Duration::from_secs(30),
         engine.wait_until(std::time::Duration::from_millis(20), || async {
@@ -695,14 +689,14 @@ async fn a_schedule_fires_once_per_minute_across_nodes_and_its_flow_runs() {
             Ok(runs.len() == 2
                 && runs
                     .iter()
-                    .all(|r| r.status == paybridge_engine::store::RunStatus::Succeeded))
+                    .all(|r| r.status == paybridge_store::RunStatus::Succeeded))
         }),
     )
     .await
     .expect("the scheduled runs succeed")
     .unwrap();
     // The token was refreshed off any request's path; the next firing finds it fresh.
-    assert_eq!(engine.connectors.zoho.token_refreshes(), 1);
+    assert_eq!(engine.connectors().zoho.token_refreshes(), 1);
     assert!(
         !engine
             .fire_schedule(&refresh, at + 600_000)
@@ -720,6 +714,6 @@ async fn a_schedule_fires_once_per_minute_across_nodes_and_its_flow_runs() {
     .await
     .expect("the second firing runs")
     .unwrap();
-    assert_eq!(engine.connectors.zoho.token_refreshes(), 1);
+    assert_eq!(engine.connectors().zoho.token_refreshes(), 1);
     world.stop().await;
 }

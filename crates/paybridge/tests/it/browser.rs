@@ -317,7 +317,7 @@ async fn an_operator_watches_runs_fixes_a_mapping_and_replays_a_dead_letter_in_t
     .await
     .unwrap();
     let console = env.app.url().join("console").unwrap().to_string();
-    let (_, token) = Tokens::new(env.app.engine.store.clone(), env.app.engine.clock)
+    let (_, token) = Tokens::new(env.app.engine.store().clone(), env.app.engine.clock)
         .create("ops", Role::Admin)
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 //! an answer, every approved order is one charge in Cybersource and one invoice and one payment
 //! in Zoho Books, and nothing was charged or booked twice.
 
+use paybridge_store::{OrderStore as _, RunStore as _};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,9 +13,9 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use paybridge::sandbox::SandboxFile;
-use paybridge_engine::Store;
 use paybridge_model::OrderStatus;
 use paybridge_sandbox::storefront::{Expectation, OrderPlan, Storefront, StorefrontConfig};
+use paybridge_store::Store;
 use serde_json::Value;
 
 const STOREFRONT_KEY: &str = "storefront-key-0123456789abcdef";

@@ -2,9 +2,10 @@
 //! the sandboxes' own APIs, and every event delivered twice.
 
 use indicatif::ProgressBar;
-use paybridge_engine::store::RunStatus;
 use paybridge_model::OrderStatus;
 use paybridge_sandbox::storefront::Expectation;
+use paybridge_store::RunStatus;
+use paybridge_store::RunStore as _;
 
 use crate::helpers::{cybersource_charges, ids, start_demo};
 
@@ -81,8 +82,8 @@ async fn every_event_delivered_twice_creates_nothing_new() {
     assert!(customers.len() < approved.len(), "some customers came back");
     let charges_before = cybersource_charges(&env).await;
     assert_eq!(charges_before.len(), placed.len());
-    let zoho_calls_before = env.app.engine.connectors.zoho.api_calls();
-    let cybersource_calls_before = env.app.engine.connectors.cybersource.calls();
+    let zoho_calls_before = env.app.engine.connectors().zoho.api_calls();
+    let cybersource_calls_before = env.app.engine.connectors().cybersource.calls();
 
     // 1. The storefront sends every order again, same key, same body.
     let plans = placed.iter().map(|p| p.plan.clone()).collect();
@@ -104,7 +105,7 @@ async fn every_event_delivered_twice_creates_nothing_new() {
 
     // 2. Every run is executed again, as a re-delivered event would be.
     let requeued = env.rerun_all_runs(&progress).await.unwrap();
-    let runs = env.app.engine.store.runs(None, 1000).await.unwrap();
+    let runs = env.app.engine.store().runs(None, 1000).await.unwrap();
     assert_eq!(requeued, runs.len());
     let unfinished: Vec<_> = runs
         .iter()
@@ -138,11 +139,11 @@ async fn every_event_delivered_twice_creates_nothing_new() {
         "no second charge"
     );
     assert_eq!(
-        env.app.engine.connectors.cybersource.calls(),
+        env.app.engine.connectors().cybersource.calls(),
         cybersource_calls_before
     );
     assert_eq!(
-        env.app.engine.connectors.zoho.api_calls(),
+        env.app.engine.connectors().zoho.api_calls(),
         zoho_calls_before,
         "finished steps made no call"
     );
@@ -166,7 +167,7 @@ async fn every_event_delivered_twice_creates_nothing_new() {
         })
         .count();
     assert!(saved > 0);
-    let counts = env.app.engine.store.counts().await.unwrap();
+    let counts = env.app.engine.store().counts().await.unwrap();
     assert_eq!(
         counts.inbox_by_source.get("order-api").copied(),
         Some(u64::try_from(placed.len() + reviews + saved).unwrap()),
@@ -201,7 +202,7 @@ async fn metrics_count_runs_steps_api_calls_and_zoho_quota_use() {
         })
         .count();
     let tokens =
-        paybridge_engine::tokens::Tokens::new(env.app.engine.store.clone(), env.app.engine.clock);
+        paybridge_engine::tokens::Tokens::new(env.app.engine.store().clone(), env.app.engine.clock);
     let (_, token) = tokens
         .create("prometheus", paybridge_engine::tokens::Role::Viewer)
         .await
@@ -320,7 +321,7 @@ async fn an_operator_finds_a_dead_letter_reads_why_and_replays_it_from_the_cli()
     let store_path = env
         .app
         .engine
-        .store
+        .store()
         .location()
         .trim_start_matches("sqlite:")
         .to_string();
@@ -364,7 +365,7 @@ async fn an_operator_finds_a_dead_letter_reads_why_and_replays_it_from_the_cli()
     tokio::time::timeout(
         std::time::Duration::from_secs(30),
         engine.wait_until(std::time::Duration::from_millis(100), || async {
-            Ok(engine.store.run(run_id).await?.unwrap().status == RunStatus::Succeeded)
+            Ok(engine.store().run(run_id).await?.unwrap().status == RunStatus::Succeeded)
         }),
     )
     .await
@@ -384,7 +385,7 @@ async fn the_organizations_quotas_show_before_anything_is_spent() {
     let dir = tempfile::tempdir().unwrap();
     let env = start_demo(1, 3, &dir).await;
     let tokens =
-        paybridge_engine::tokens::Tokens::new(env.app.engine.store.clone(), env.app.engine.clock);
+        paybridge_engine::tokens::Tokens::new(env.app.engine.store().clone(), env.app.engine.clock);
     let (_, token) = tokens
         .create("ops", paybridge_engine::tokens::Role::Viewer)
         .await

@@ -4,6 +4,7 @@
 //! and deliver 1% of webhooks twice and all of them out of order. The final state in Cybersource
 //! and Zoho Books is the same.
 
+use paybridge_store::{OrderStore as _, RunStore as _};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
@@ -39,7 +40,7 @@ fn rule(path: &str, mode: FaultMode, probability: f64) -> FaultRule {
 /// Places one order until it has its final answer: re-sent while paybridge says to try again,
 /// and once more after a lost payment turned out never to have been charged.
 async fn place(env: &DemoEnvironment, plan: &OrderPlan) {
-    let store = &env.app.engine.store;
+    let store = &env.app.engine.store();
     for _ in 0..200 {
         let placed = env.storefront.place(plan).await.expect("paybridge answers");
         match placed.http_status {
@@ -199,7 +200,7 @@ async fn run(faults: bool) -> FinalState {
     let mut orders: Vec<_> = env
         .app
         .engine
-        .store
+        .store()
         .orders(10_000)
         .await
         .unwrap()
@@ -220,8 +221,8 @@ async fn run(faults: bool) -> FinalState {
         let runs = env
             .app
             .engine
-            .store
-            .find_runs(&paybridge_engine::store::RunFilter {
+            .store()
+            .find_runs(&paybridge_store::RunFilter {
                 limit: 10_000,
                 ..Default::default()
             })
@@ -230,7 +231,7 @@ async fn run(faults: bool) -> FinalState {
         // (Shown when the end states differ: what failed for good, and why.)
         for dead in runs
             .iter()
-            .filter(|r| r.status == paybridge_engine::store::RunStatus::Dead)
+            .filter(|r| r.status == paybridge_store::RunStatus::Dead)
         {
             eprintln!(
                 "dead letter: run {} {} {}: {:?} at {:?}",

@@ -2,15 +2,16 @@
 //! the same guarantees — every order charged once and booked once, no run executed twice,
 //! none stranded — and one of them stops gracefully while the others go on.
 
+use paybridge_store::RunStore as _;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use paybridge_engine::Store;
-use paybridge_engine::store::{RunFilter, RunStatus};
 use paybridge_sandbox::cybersource::{CybersourceConfig, CybersourceSandbox};
 use paybridge_sandbox::server::RunningServer;
 use paybridge_sandbox::zoho::{ZohoConfig, ZohoSandbox};
+use paybridge_store::Store;
+use paybridge_store::{RunFilter, RunStatus};
 use serde_json::{Value, json};
 
 const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -223,7 +224,7 @@ api_keys_env = "PAYBRIDGE_SCALE_STOREFRONT_KEYS"
 
     // Every node did some of it.
     let tokens =
-        paybridge_engine::tokens::Tokens::new(store.clone(), paybridge_engine::Clock::new());
+        paybridge_engine::tokens::Tokens::new(store.clone(), paybridge_store::Clock::new());
     let (_, token) = tokens
         .create("scale-test", paybridge_engine::tokens::Role::Viewer)
         .await

@@ -72,7 +72,7 @@ pub(crate) fn infos(state: &AppState) -> Vec<ConnectionInfo> {
     if !state.admin.connections.is_empty() {
         return state.admin.connections.clone();
     }
-    let connectors = &state.engine.connectors;
+    let connectors = &state.engine.connectors();
     let connected = connectors.connected();
     let mut products = vec!["books".to_string()];
     for product in ["inventory", "crm", "desk"] {
@@ -177,7 +177,7 @@ pub(crate) async fn test_connection(state: &AppState, name: &str) -> Result<Test
     };
     let engine = &state.engine;
     let outcome = engine
-        .connectors
+        .connectors()
         .test(connection, engine.clock.now_ms())
         .await;
     let outcome = outcome.map_err(|e| paybridge_model::pan::redact(&e));

@@ -7,13 +7,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use paybridge_engine::flows::definition::{self, Definition, FlowError};
-use paybridge_engine::flows::deploy::{self, DeployError, Deployed};
-use paybridge_engine::flows::edit;
-use paybridge_engine::flows::preview::{self, Preview};
-use paybridge_engine::flows::view::FlowView;
-use paybridge_engine::store::{DeploymentRecord, FlowVersionRecord};
+use paybridge_engine::deploy::{self, DeployError, Deployed};
 use paybridge_engine::tokens::Role;
+use paybridge_flows::definition::{Definition, FlowError, version_of};
+use paybridge_flows::edit;
+use paybridge_flows::preview::{self, Preview};
+use paybridge_flows::view::FlowView;
+use paybridge_store::{DeploymentRecord, FlowVersionRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -110,7 +110,7 @@ pub(crate) async fn versions(
     Path(name): Path<String>,
 ) -> Result<Json<Vec<DeploymentRecord>>, ApiError> {
     authorize(&state, &headers, Role::Viewer).await?;
-    Ok(Json(state.engine.store.deployment_history(&name).await?))
+    Ok(Json(state.engine.deployments().history(&name).await?))
 }
 
 /// One recorded version of a flow, with its text.
@@ -126,8 +126,8 @@ pub(crate) async fn version(
     authorize(&state, &headers, Role::Viewer).await?;
     state
         .engine
-        .store
-        .flow_version(&name, &version)
+        .deployments()
+        .version(&name, &version)
         .await?
         .map(Json)
         .ok_or_else(|| {
@@ -173,16 +173,17 @@ pub(crate) async fn flow_diff(
     name: &str,
     query: &DiffQuery,
 ) -> Result<FlowDiff, ApiError> {
-    let store = &state.engine.store;
+    let deployments = state.engine.deployments();
+    let deployments = &deployments;
     let recorded = |version: String| async move {
-        store.flow_version(name, &version).await?.ok_or_else(|| {
+        deployments.version(name, &version).await?.ok_or_else(|| {
             ApiError::not_found(format!("no version {version} of flow {name} is recorded"))
         })
     };
     let (from_label, old, to_label, new) = match (&query.env, &query.from, &query.to) {
         (Some(env), None, None) => {
             let here = running(state, name)?;
-            let deployed = store.deployments(env).await?;
+            let deployed = deployments.of_env(env).await?;
             let old = match deployed.iter().find(|d| d.name == name) {
                 Some(d) => recorded(d.version.clone()).await?.text,
                 None => String::new(),
@@ -258,8 +259,8 @@ pub struct Validation {
     pub problems: Vec<FlowProblem>,
 }
 
-fn validation(text: &str) -> Validation {
-    match definition::compile("console", text) {
+fn validation(state: &AppState, text: &str) -> Validation {
+    match state.engine.compile("console", text) {
         Ok(flow) => Validation {
             ok: true,
             name: Some(flow.name),
@@ -285,7 +286,7 @@ pub(crate) async fn validate(
     Json(request): Json<ValidateRequest>,
 ) -> Result<Json<Validation>, ApiError> {
     authorize(&state, &headers, Role::Viewer).await?;
-    Ok(Json(validation(&request.text)))
+    Ok(Json(validation(&state, &request.text)))
 }
 
 /// An event to start a manual flow on.
@@ -393,7 +394,7 @@ pub(crate) fn try_flow(
 ) -> Result<Result<Preview, Validation>, ApiError> {
     let running = running(state, name)?;
     let flow = match text {
-        Some(text) => match definition::compile(&running.origin, text) {
+        Some(text) => match state.engine.compile(&running.origin, text) {
             Ok(flow) if flow.name == name => std::sync::Arc::new(flow),
             Ok(flow) => {
                 return Err(ApiError::bad_request(format!(
@@ -405,7 +406,7 @@ pub(crate) fn try_flow(
         },
         None => running,
     };
-    let connectors = &state.engine.connectors;
+    let connectors = &state.engine.connectors();
     let run = preview::run_facts(
         &flow,
         &connectors.connected(),
@@ -463,6 +464,7 @@ pub(crate) fn edit_text(
         &request.step,
         &request.field,
         &request.expression,
+        state.engine.catalogue(),
     )
     .map_err(|e| {
         ApiError::new(
@@ -473,7 +475,7 @@ pub(crate) fn edit_text(
     })?;
     let ok = edited.problems.is_empty();
     Ok(FieldEdited {
-        version: ok.then(|| definition::version_of(&edited.text)),
+        version: ok.then(|| version_of(&edited.text)),
         ok,
         problems: problems(&edited.problems),
         text: edited.text,
@@ -541,9 +543,9 @@ pub(crate) async fn deploy_texts(
     let library = if texts.is_empty() {
         (*engine.flows()).clone()
     } else {
-        let mut library = paybridge_engine::flows::library::Library::empty();
+        let mut library = paybridge_flows::Library::empty();
         for text in texts {
-            let mut flow = match definition::compile("console", text) {
+            let mut flow = match engine.compile("console", text) {
                 Ok(flow) => flow,
                 Err(errors) => return Ok(Err(validation_of(&errors))),
             };
@@ -557,7 +559,9 @@ pub(crate) async fn deploy_texts(
         }
         library
     };
-    let flows = deploy::deploy(&engine.store, &engine.clock, env, &library, note)
+    let flows = engine
+        .deployments()
+        .deploy(env, &library, note)
         .await
         .map_err(deploy_error)?;
     Ok(Ok(DeployReport {
@@ -621,15 +625,15 @@ pub(crate) async fn promote_envs(
     request: &PromoteRequest,
 ) -> Result<DeployReport, ApiError> {
     let engine = &state.engine;
-    let flows = deploy::promote(
-        &engine.store,
-        &engine.clock,
-        request.from.trim(),
-        request.to.trim(),
-        request.flow.as_deref(),
-    )
-    .await
-    .map_err(deploy_error)?;
+    let flows = engine
+        .deployments()
+        .promote(
+            request.from.trim(),
+            request.to.trim(),
+            request.flow.as_deref(),
+        )
+        .await
+        .map_err(deploy_error)?;
     Ok(DeployReport {
         env: request.to.trim().to_string(),
         live_here: reload_if_followed(state, request.to.trim()).await,
@@ -670,6 +674,6 @@ pub(crate) async fn deployments(
 ) -> Result<Json<Vec<DeploymentRecord>>, ApiError> {
     authorize(&state, &headers, Role::Viewer).await?;
     Ok(Json(
-        state.engine.store.deployments(query.env.trim()).await?,
+        state.engine.deployments().of_env(query.env.trim()).await?,
     ))
 }

@@ -44,7 +44,7 @@ pub(crate) fn target(
             let check = paybridge_cybersource::Signer::new(&paybridge_cybersource::Credentials {
                 merchant_id: state
                     .engine
-                    .connectors
+                    .connectors()
                     .cybersource
                     .merchant_id()
                     .to_string(),
@@ -102,7 +102,7 @@ pub(crate) fn target(
 
 /// Puts `value` to use; says when it takes effect.
 pub(crate) async fn apply(state: &AppState, target: Target, value: &SecretString) -> String {
-    let connectors = &state.engine.connectors;
+    let connectors = &state.engine.connectors();
     let now = "now (other nodes within 30 seconds)".to_string();
     match target {
         Target::CybersourceSharedSecret => match connectors.cybersource.set_shared_secret(value) {

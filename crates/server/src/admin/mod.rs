@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use paybridge_engine::tokens::{Role, TokenError, TokenInfo, Tokens};
+use paybridge_engine::tokens::{Role, TokenError, TokenInfo};
 use serde::Serialize;
 use serde_json::json;
 
@@ -102,8 +102,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<paybridge_engine::store::StoreError> for ApiError {
-    fn from(e: paybridge_engine::store::StoreError) -> ApiError {
+impl From<paybridge_engine::dlq::DlqError> for ApiError {
+    fn from(e: paybridge_engine::dlq::DlqError) -> ApiError {
+        runs::dlq_error(e)
+    }
+}
+
+impl From<paybridge_store::StoreError> for ApiError {
+    fn from(e: paybridge_store::StoreError) -> ApiError {
         ApiError::unavailable("the store did not answer", &e)
     }
 }
@@ -130,7 +136,7 @@ pub(crate) async fn check_token(
             "send an API token as `Authorization: Bearer <token>` (paybridge tokens create --role …)",
         ));
     };
-    let tokens = Tokens::new(state.engine.store.clone(), state.engine.clock);
+    let tokens = state.engine.tokens();
     let token = match tokens.verify(presented).await {
         Ok(token) => token,
         Err(e @ (TokenError::Invalid | TokenError::Revoked)) => {
@@ -220,7 +226,7 @@ pub struct QuotaLine {
 }
 
 pub(crate) async fn quota_lines(state: &AppState) -> Result<Option<Vec<QuotaLine>>, ApiError> {
-    let Some(budgets) = state.engine.connectors.zoho.budgets() else {
+    let Some(budgets) = state.engine.connectors().zoho.budgets() else {
         return Ok(None);
     };
     let usage = budgets
@@ -283,9 +289,9 @@ pub struct Summary {
 }
 
 pub(crate) async fn summarize(state: &AppState) -> Result<Summary, ApiError> {
-    use paybridge_engine::store::{RunFilter, RunStatus};
-    let store = &state.engine.store;
-    let counts = store.counts().await?;
+    use paybridge_store::{RunFilter, RunStatus};
+    let runs = state.engine.runs();
+    let counts = runs.counts().await?;
     let count = |s: &str| counts.runs_by_status.get(s).copied().unwrap_or(0);
     let hour_ago = state.engine.clock.now_ms() - 3_600_000;
     let recent = |status| RunFilter {
@@ -294,8 +300,8 @@ pub(crate) async fn summarize(state: &AppState) -> Result<Summary, ApiError> {
         limit: 200,
         ..RunFilter::default()
     };
-    let succeeded = store.find_runs(&recent(RunStatus::Succeeded)).await?;
-    let dead = store.find_runs(&recent(RunStatus::Dead)).await?;
+    let succeeded = runs.list(&recent(RunStatus::Succeeded)).await?;
+    let dead = runs.list(&recent(RunStatus::Dead)).await?;
     let finished = succeeded.len() + dead.len();
     let mut latencies: Vec<i64> = succeeded
         .iter()

@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use paybridge_engine::dlq::{self, Bulk, DlqError, RetrySchedule, RunDetail};
-use paybridge_engine::store::{RunFilter, RunRecord, RunStatus};
 use paybridge_engine::tokens::Role;
+use paybridge_store::{RunFilter, RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ErrorBody, authorize};
@@ -108,7 +108,7 @@ pub(crate) async fn list_runs(
 ) -> Result<Json<RunList>, ApiError> {
     authorize(&state, &headers, Role::Viewer).await?;
     let filter = query.filter()?;
-    let runs = state.engine.store.find_runs(&filter).await?;
+    let runs = state.engine.runs().list(&filter).await.map_err(dlq_error)?;
     Ok(Json(page(runs, filter.limit)))
 }
 
@@ -123,9 +123,7 @@ pub struct RunView {
 }
 
 pub(crate) async fn run_view(state: &AppState, id: i64) -> Result<RunView, ApiError> {
-    let detail = dlq::show(&state.engine.store, id)
-        .await
-        .map_err(dlq_error)?;
+    let detail = state.engine.runs().show(id).await.map_err(dlq_error)?;
     Ok(RunView {
         cause: dlq::cause_in_words(&detail.run),
         retry: dlq::retry_schedule(&detail.run, &state.engine.settings.retry),
@@ -162,7 +160,7 @@ pub(crate) async fn list_dead_letters(
         status: Some(RunStatus::Dead),
         ..query.filter()?
     };
-    let runs = state.engine.store.find_runs(&filter).await?;
+    let runs = state.engine.runs().list(&filter).await.map_err(dlq_error)?;
     Ok(Json(page(runs, filter.limit)))
 }
 
@@ -220,9 +218,9 @@ pub(crate) async fn replay(
 pub(crate) async fn replay_one(state: &AppState, id: i64, original: bool) -> Result<(), ApiError> {
     let engine = &state.engine;
     let done = if original {
-        dlq::replay_original(&engine.store, &engine.clock, id).await
+        engine.runs().replay_original(id).await
     } else {
-        dlq::replay(&engine.store, &engine.clock, id).await
+        engine.runs().replay(id).await
     };
     done.map_err(dlq_error)?;
     engine.wake_workers();
@@ -241,9 +239,7 @@ pub(crate) async fn discard(
     Path(id): Path<i64>,
 ) -> Result<Json<Acted>, ApiError> {
     authorize(&state, &headers, Role::Operator).await?;
-    dlq::discard(&state.engine.store, &state.engine.clock, id)
-        .await
-        .map_err(dlq_error)?;
+    state.engine.runs().discard(id).await.map_err(dlq_error)?;
     Ok(Json(Acted {
         id,
         action: "discarded".into(),
@@ -282,7 +278,7 @@ pub(crate) async fn bulk(
             if ids.is_empty() || ids.len() > 1000 {
                 return Err(ApiError::bad_request("ids: give 1 to 1000 run ids"));
             }
-            dlq::act_on(&engine.store, &engine.clock, ids, discard_them, original).await
+            engine.runs().act_on(ids, discard_them, original).await
         }
         None => {
             let filter = RunQuery {
@@ -293,14 +289,7 @@ pub(crate) async fn bulk(
                 ..RunQuery::default()
             }
             .filter()?;
-            dlq::bulk(
-                &engine.store,
-                &engine.clock,
-                &filter,
-                discard_them,
-                original,
-            )
-            .await
+            engine.runs().bulk(&filter, discard_them, original).await
         }
     }
     .map_err(dlq_error)?;

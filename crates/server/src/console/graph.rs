@@ -2,7 +2,7 @@
 //! order with its action; a conditional step has a dashed border and its condition, a step that
 //! goes elsewhere on error has a curved arrow to that step.
 
-use paybridge_engine::flows::view::FlowView;
+use paybridge_flows::view::FlowView;
 
 use super::charts::escape;
 

@@ -107,8 +107,8 @@ pub async fn record_sample(state: &AppState) -> Result<bool, crate::admin::ApiEr
     let text = serde_json::to_string(&sample).unwrap_or_default();
     Ok(state
         .engine
-        .store
-        .record_sample(sample.at_ms, &text, sample.at_ms - KEEP_MS)
+        .readings()
+        .record(sample.at_ms, &text, sample.at_ms - KEEP_MS)
         .await?)
 }
 

@@ -7,10 +7,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use paybridge_engine::flows::preview::StepPreview;
-use paybridge_engine::flows::view::FlowView;
-use paybridge_engine::store::RunRecord;
-use paybridge_engine::tokens::{Role, Tokens};
+use paybridge_engine::tokens::Role;
+use paybridge_flows::preview::StepPreview;
+use paybridge_flows::view::FlowView;
+use paybridge_store::RunRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -132,7 +132,7 @@ fn back_with(path: &str, notice: &str) -> Response {
 
 /// A Unix-ms time as the console shows it (RFC 3339, UTC).
 fn time(ms: i64) -> String {
-    paybridge_engine::flows::interpreter::rfc3339(ms)
+    paybridge_flows::interpreter::rfc3339(ms)
 }
 
 fn pretty(value: &Value) -> String {
@@ -181,7 +181,7 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let tokens = Tokens::new(state.engine.store.clone(), state.engine.clock);
+    let tokens = state.engine.tokens();
     match tokens.verify(form.token.trim()).await {
         Ok(info) => {
             let id = match session::open(&state, &info).await {
@@ -298,8 +298,8 @@ async fn live_html(state: &AppState) -> Result<String, ApiError> {
     // The last day's readings, and now.
     let mut samples: Vec<Sample> = state
         .engine
-        .store
-        .samples_since(now.at_ms - super::CHART_SPAN_MS, 24 * 60 + 1)
+        .readings()
+        .since(now.at_ms - super::CHART_SPAN_MS, 24 * 60 + 1)
         .await?
         .into_iter()
         .filter_map(|(_, text)| serde_json::from_str(&text).ok())
@@ -415,7 +415,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 return None;
             }
             session::by_id(&state, &id).await?;
-            let data = match state.engine.store.counts().await {
+            let data = match state.engine.runs().counts().await {
                 Ok(counts) => serde_json::json!({
                     "runs": counts.runs_by_status,
                     "orders": counts.orders_by_status,
@@ -488,7 +488,13 @@ struct RunRows {
 
 async fn find(state: &AppState, query: &RunQuery) -> Result<(Vec<RunRecord>, u32), ApiError> {
     let filter = query.filter()?;
-    Ok((state.engine.store.find_runs(&filter).await?, filter.limit))
+    let runs = state
+        .engine
+        .runs()
+        .list(&filter)
+        .await
+        .map_err(crate::admin::runs::dlq_error)?;
+    Ok((runs, filter.limit))
 }
 
 /// Every flow a run can name: the flow files this node runs and the engine's own.
@@ -499,7 +505,7 @@ fn flow_names(state: &AppState) -> Vec<String> {
         .iter()
         .map(|f| f.name.clone())
         .collect();
-    names.extend(paybridge_engine::flows::Flow::ALL.map(|f| f.name().to_string()));
+    names.extend(paybridge_engine::Engine::built_in_names().map(str::to_string));
     names.sort();
     names
 }
@@ -604,9 +610,9 @@ pub async fn run(
         .map(|s| StepRow {
             name: s.name.clone(),
             status: match s.status {
-                paybridge_engine::store::StepStatus::Started => "started",
-                paybridge_engine::store::StepStatus::Succeeded => "succeeded",
-                paybridge_engine::store::StepStatus::Failed => "failed",
+                paybridge_store::StepStatus::Started => "started",
+                paybridge_store::StepStatus::Succeeded => "succeeded",
+                paybridge_store::StepStatus::Failed => "failed",
             },
             attempts: s.attempts,
             started: time(s.started_at),
@@ -671,8 +677,7 @@ pub async fn run(
         steps,
         actionable: matches!(
             detail.run.status,
-            paybridge_engine::store::RunStatus::Dead
-                | paybridge_engine::store::RunStatus::Discarded
+            paybridge_store::RunStatus::Dead | paybridge_store::RunStatus::Discarded
         ),
         run: run_rows.into_iter().next().expect("one run makes one row"),
     })
@@ -924,7 +929,7 @@ pub async fn flow(
         Err(e) => return api_failure(e),
     };
     let view = FlowView::of(&running);
-    let history = match state.engine.store.deployment_history(&name).await {
+    let history = match state.engine.deployments().history(&name).await {
         Ok(h) => h
             .into_iter()
             .map(|d| Deployment {

@@ -6,8 +6,8 @@
 //! restart signs nobody out; the store holds only the SHA-256 of a session's id.
 
 use axum::http::{HeaderMap, header};
-use paybridge_engine::store::ConsoleSession;
 use paybridge_engine::tokens::TokenInfo;
+use paybridge_store::ConsoleSession;
 use rand::RngExt as _;
 use sha2::Digest as _;
 
@@ -40,13 +40,13 @@ fn hash(id: &str) -> String {
 pub async fn open(
     state: &AppState,
     token: &TokenInfo,
-) -> Result<String, paybridge_engine::store::StoreError> {
+) -> Result<String, paybridge_store::StoreError> {
     let id = random_id();
     let now = state.engine.clock.now_ms();
     state
         .engine
-        .store
-        .open_session(
+        .sessions()
+        .open(
             &ConsoleSession {
                 id_hash: hash(&id),
                 token_id: token.id.clone(),
@@ -61,7 +61,7 @@ pub async fn open(
 
 /// Ends session `id` (signing out).
 pub async fn close(state: &AppState, id: &str) {
-    if let Err(e) = state.engine.store.close_session(&hash(id)).await {
+    if let Err(e) = state.engine.sessions().close(&hash(id)).await {
         tracing::warn!(error = %e, "a console session could not be closed");
     }
 }
@@ -87,25 +87,23 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<(String, S
 
 /// Session `id`, if it is live and its token is still valid (a revoked token ends it).
 pub async fn by_id(state: &AppState, id: &str) -> Option<Session> {
-    let store = &state.engine.store;
+    let sessions = state.engine.sessions();
     let now = state.engine.clock.now_ms();
     let id_hash = hash(id);
-    let stored = store.session(&id_hash).await.ok()??;
+    let stored = sessions.get(&id_hash).await.ok()??;
     if now - stored.last_seen_ms >= IDLE_MS {
         close(state, id).await;
         return None;
     }
-    let token = match store.token(&stored.token_id).await {
-        Ok(Some(record)) if record.revoked_ms.is_none() => {
-            paybridge_engine::tokens::info(record).ok()?
-        }
+    let token = match state.engine.tokens().live(&stored.token_id).await {
+        Ok(Some(token)) => token,
         _ => {
             close(state, id).await;
             return None;
         }
     };
     if now - stored.last_seen_ms >= TOUCH_EVERY_MS
-        && let Err(e) = store.touch_session(&id_hash, now).await
+        && let Err(e) = sessions.touch(&id_hash, now).await
     {
         tracing::warn!(error = %e, "a console session's last use could not be recorded");
     }

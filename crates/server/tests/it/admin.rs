@@ -38,7 +38,7 @@ async fn get(
 #[tokio::test]
 async fn admin_routes_need_a_valid_unrevoked_token_and_never_a_storefront_key() {
     let (_dir, app, engine) = app_parts(false).await;
-    let tokens = Tokens::new(engine.store.clone(), engine.clock);
+    let tokens = Tokens::new(engine.store().clone(), engine.clock);
     let (viewer, viewer_secret) = tokens.create("prometheus", Role::Viewer).await.unwrap();
 
     for path in ["/api/v1/admin/whoami", "/api/v1/admin/quota", "/metrics"] {
@@ -113,7 +113,7 @@ async fn admin_routes_need_a_valid_unrevoked_token_and_never_a_storefront_key() 
 async fn a_role_below_the_routes_is_forbidden_and_told_which_it_needs() {
     let (_dir, app, engine) = app_parts(false).await;
     let _ = app;
-    let tokens = Tokens::new(engine.store.clone(), engine.clock);
+    let tokens = Tokens::new(engine.store().clone(), engine.clock);
     let (_, viewer) = tokens.create("ada", Role::Viewer).await.unwrap();
     let (_, operator) = tokens.create("grace", Role::Operator).await.unwrap();
     let (_, admin) = tokens.create("root", Role::Admin).await.unwrap();

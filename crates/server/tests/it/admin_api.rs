@@ -4,9 +4,10 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use paybridge_engine::Engine;
-use paybridge_engine::store::{FailureRecord, NewEvent};
 use paybridge_engine::tokens::{Role, Tokens};
 use paybridge_model::FailureKind;
+use paybridge_store::{FailureRecord, NewEvent};
+use paybridge_store::{InboxStore as _, RunStore as _};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -26,7 +27,7 @@ struct Api {
 impl Api {
     async fn new() -> Api {
         let (dir, app, engine) = app_parts(false).await;
-        let tokens = Tokens::new(engine.store.clone(), engine.clock);
+        let tokens = Tokens::new(engine.store().clone(), engine.clock);
         let secret = |role| {
             let tokens = &tokens;
             async move {
@@ -132,7 +133,7 @@ impl Api {
 
     /// A dead letter of flow `flow`, its step having failed with the vendor's message.
     async fn dead_letter(&self, flow: &str, n: u32) -> i64 {
-        let store = &self.engine.store;
+        let store = &self.engine.store();
         let now = self.engine.clock.now_ms();
         store
             .accept_event(
@@ -811,5 +812,5 @@ async fn only_manual_flows_are_started_by_hand() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(api.engine.store.counts().await.unwrap().inbox_events, 0);
+    assert_eq!(api.engine.store().counts().await.unwrap().inbox_events, 0);
 }

@@ -5,6 +5,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use paybridge_engine::tokens::{Role, Tokens};
+use paybridge_store::{AuthStore as _, CoordinationStore as _};
 use secrecy::ExposeSecret as _;
 use tower::ServiceExt as _;
 
@@ -47,7 +48,7 @@ async fn sign_in(
     engine: &paybridge_engine::Engine,
     role: Role,
 ) -> (String, String) {
-    let (_, secret) = Tokens::new(engine.store.clone(), engine.clock)
+    let (_, secret) = Tokens::new(engine.store().clone(), engine.clock)
         .create(&format!("{role}-user"), role)
         .await
         .unwrap();
@@ -199,7 +200,7 @@ async fn forms_need_the_sessions_csrf_token_and_the_role() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, _, _) = send(&app, Method::GET, "/console", Some(&viewer), None).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let tokens = Tokens::new(engine.store.clone(), engine.clock);
+    let tokens = Tokens::new(engine.store().clone(), engine.clock);
     let operator_token = tokens
         .list()
         .await
@@ -233,7 +234,7 @@ async fn the_overview_charts_the_last_day_from_readings_kept_in_the_store() {
     };
     assert!(
         engine
-            .store
+            .store()
             .record_sample(then, &serde_json::to_string(&old).unwrap(), 0)
             .await
             .unwrap()
@@ -246,7 +247,7 @@ async fn the_overview_charts_the_last_day_from_readings_kept_in_the_store() {
     if minute(engine.clock.now_ms()) == before {
         assert!(!again, "one reading a minute");
     }
-    let kept = engine.store.samples_since(then, 100).await.unwrap();
+    let kept = engine.store().samples_since(then, 100).await.unwrap();
     assert!(kept.len() >= 2 && kept[0].0 == then, "{kept:?}");
 
     let (cookie, _) = sign_in(&app, &engine, Role::Viewer).await;
@@ -274,8 +275,8 @@ async fn a_session_is_known_to_every_node_on_the_store_and_kept_only_as_a_hash()
     assert_eq!(status, StatusCode::OK, "the other node knows the session");
 
     let id = cookie.split_once('=').unwrap().1;
-    assert!(engine.store.session(id).await.unwrap().is_none());
+    assert!(engine.store().session(id).await.unwrap().is_none());
     use sha2::Digest as _;
     let hashed = hex::encode(sha2::Sha256::digest(id.as_bytes()));
-    assert!(engine.store.session(&hashed).await.unwrap().is_some());
+    assert!(engine.store().session(&hashed).await.unwrap().is_some());
 }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use paybridge_engine::{Connectors, Engine, EngineSettings, Store};
+use paybridge_actions::Connectors;
+use paybridge_engine::{Engine, EngineSettings};
 use paybridge_model::Currency;
 use paybridge_server::{AppState, router};
+use paybridge_store::Store;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use paybridge_engine::tokens::{Role, Tokens};
-use paybridge_engine::vault::{KeySource, Vault};
 use paybridge_server::admin::connections::{ConnectionInfo, SecretSlot};
 use paybridge_server::{Admin, AppState};
+use paybridge_vault::{KeySource, Vault};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -35,7 +35,7 @@ fn storefront_connection() -> ConnectionInfo {
 
 async fn node(state: &AppState) -> AppState {
     let vault = Vault::open(
-        state.engine.store.clone(),
+        state.engine.store().clone(),
         state.engine.clock,
         KeySource::Passphrase(SecretString::from("a master key for the test")),
         Vec::new(),
@@ -108,7 +108,7 @@ async fn a_rotated_storefront_key_is_in_use_at_once_here_and_on_the_next_look_el
         .unwrap();
     // The other node notes what the vault holds.
     paybridge_server::admin::live_secrets::pick_up_rotations(&there).await;
-    let (_, admin) = Tokens::new(engine.store.clone(), engine.clock)
+    let (_, admin) = Tokens::new(engine.store().clone(), engine.clock)
         .create("ops", Role::Admin)
         .await
         .unwrap();

@@ -1,6 +1,7 @@
 //! `POST /webhooks/cybersource`: verified, committed, then acknowledged; duplicates collapse;
 //! bad deliveries are refused with the reason, counted, and never stored.
 
+use paybridge_store::{InboxStore as _, RunStore as _};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -97,7 +98,7 @@ async fn deliveries_are_committed_once_and_bad_ones_refused_with_the_reason() {
         (StatusCode::OK, json!(true))
     );
 
-    let counts = engine.store.counts().await.unwrap();
+    let counts = engine.store().counts().await.unwrap();
     assert_eq!(counts.inbox_events, 1);
     assert_eq!(
         counts.runs_by_status.values().sum::<u64>(),
@@ -141,7 +142,7 @@ async fn deliveries_are_committed_once_and_bad_ones_refused_with_the_reason() {
         (StatusCode::BAD_REQUEST, json!("invalid_body"))
     );
     assert_eq!(
-        engine.store.counts().await.unwrap().inbox_events,
+        engine.store().counts().await.unwrap().inbox_events,
         1,
         "nothing refused is stored"
     );
@@ -228,7 +229,7 @@ async fn books_webhooks_with_the_token_are_committed_once_and_others_refused_wit
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["event_type"], "books.contact");
     let event_id = answer["event_id"].as_i64().unwrap();
-    let stored = engine.store.inbox_event(event_id).await.unwrap();
+    let stored = engine.store().inbox_event(event_id).await.unwrap();
     assert_eq!(stored.source, "zoho-webhook");
     assert_eq!(stored.event_type, "books.contact");
     assert_eq!(stored.payload["record"]["email"], "ada@example.com");
@@ -254,7 +255,7 @@ async fn books_webhooks_with_the_token_are_committed_once_and_others_refused_wit
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     let stored = engine
-        .store
+        .store()
         .inbox_event(answer["event_id"].as_i64().unwrap())
         .await
         .unwrap();
@@ -319,7 +320,7 @@ async fn books_webhooks_with_the_token_are_committed_once_and_others_refused_wit
             "{message}"
         );
     }
-    assert_eq!(engine.store.counts().await.unwrap().inbox_events, 2);
+    assert_eq!(engine.store().counts().await.unwrap().inbox_events, 2);
 }
 
 #[tokio::test]
@@ -345,7 +346,7 @@ async fn signed_books_webhooks_are_checked_and_unconfigured_ones_refused() {
     assert_eq!(answer["event_type"], "books.creditnote");
     // The credit note is read by the engine's own flow (is it a refund asked for in Books?).
     assert_eq!(
-        engine.store.counts().await.unwrap().runs_by_status["queued"],
+        engine.store().counts().await.unwrap().runs_by_status["queued"],
         1
     );
 
@@ -395,7 +396,7 @@ async fn crm_notifications_with_the_channels_token_are_committed_once_and_others
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["event_type"], "crm.Contacts.update");
     let stored = engine
-        .store
+        .store()
         .inbox_event(answer["event_id"].as_i64().unwrap())
         .await
         .unwrap();
@@ -425,7 +426,7 @@ async fn crm_notifications_with_the_channels_token_are_committed_once_and_others
         assert_eq!(answer["error"]["code"], reason);
         assert!(!answer.to_string().contains("crm-channel-token-0123"));
     }
-    assert_eq!(engine.store.counts().await.unwrap().inbox_events, 1);
+    assert_eq!(engine.store().counts().await.unwrap().inbox_events, 1);
 
     let (_dir, off, _) = books_app(None).await;
     let (status, _) = books_deliver(&off, "/webhooks/zoho/crm", &[JSON], "{}".into()).await;
@@ -457,7 +458,7 @@ async fn desk_deliveries_with_the_urls_secret_commit_each_event_once() {
         answer["event_type"],
         "desk.Ticket_Update,desk.Ticket_Thread_Add"
     );
-    assert_eq!(engine.store.counts().await.unwrap().inbox_events, 2);
+    assert_eq!(engine.store().counts().await.unwrap().inbox_events, 2);
     // Desk delivers again: nothing new.
     let (status, answer) = books_deliver(&app, uri, &[JSON], delivery.clone()).await;
     assert_eq!(
@@ -503,5 +504,5 @@ async fn desk_deliveries_with_the_urls_secret_commit_each_event_once() {
         assert_eq!(answer["error"]["code"], reason);
         assert!(!answer.to_string().contains("desk-webhook-secret-0123"));
     }
-    assert_eq!(engine.store.counts().await.unwrap().inbox_events, 2);
+    assert_eq!(engine.store().counts().await.unwrap().inbox_events, 2);
 }

@@ -1,0 +1,3 @@
+//! The catalogue as flows see it.
+
+mod catalogue;

@@ -1,0 +1,34 @@
+//! The engine's own services a run can name besides flow files: the commerce services' reading
+//! of vendors' events and the resolution of payments whose answer was lost. (Periodic
+//! housekeeping is in [`crate::jobs`].)
+
+/// The engine's built-in services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// A payment whose answer never came → looked up, adopted or voided.
+    PaymentResolution,
+    /// A Cybersource webhook → what it means for its order.
+    CybersourceEvent,
+    /// A Zoho Books webhook → what it means for paybridge's orders (credit notes: refunds).
+    ZohoBooksEvent,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [
+        Service::PaymentResolution,
+        Service::CybersourceEvent,
+        Service::ZohoBooksEvent,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::PaymentResolution => paybridge_commerce::payments::RESOLUTION_RUN,
+            Service::CybersourceEvent => "cybersource-event",
+            Service::ZohoBooksEvent => "zoho-books-event",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|f| f.name() == name)
+    }
+}

@@ -1,0 +1,225 @@
+//! Orders: admitted once per key, with their payment step and their sync.
+
+use crate::fixtures::{LEASE, failure, new_order, queued_run};
+use paybridge_model::{FailureKind, OrderStatus};
+use paybridge_store::OrderStore as _;
+use paybridge_store::RunStore as _;
+use paybridge_store::testing::backends;
+use paybridge_store::{Admission, OwnStep, RunStatus, StepStatus, StoreError, ZohoIds};
+
+#[tokio::test]
+async fn an_idempotency_key_admits_one_order_and_one_event() {
+    for db in backends().await {
+        let store = db.open().await;
+        let first = store.admit_order(&new_order("R1", "K1"), 1).await.unwrap();
+        let Admission::Admitted {
+            order,
+            payment_begun: true,
+        } = first
+        else {
+            panic!("admitted, its payment step begun")
+        };
+        assert_eq!(order.status, OrderStatus::PendingPayment);
+        // The payment step is begun with the order: attempt 1, its input kept.
+        let step = store
+            .step("order:R1:cybersource:payment")
+            .await
+            .unwrap()
+            .expect("payment step");
+        assert_eq!(step.status, StepStatus::Started);
+        assert_eq!(step.attempts, 1);
+        assert_eq!(step.run_id, None);
+        assert_eq!(
+            step.input,
+            Some(serde_json::json!({"order": "R1", "amount": "12.34"}))
+        );
+        let again = store.admit_order(&new_order("R1", "K1"), 2).await.unwrap();
+        let Admission::Existing(existing) = again else {
+            panic!("existing")
+        };
+        // The admitted record is the order as stored.
+        assert_eq!(existing, order);
+        assert!(matches!(
+            store.admit_order(&new_order("R1", "K2"), 3).await,
+            Err(StoreError::ReferenceTaken { .. })
+        ));
+        assert_eq!(store.counts().await.unwrap().inbox_events, 1);
+        assert_eq!(
+            store
+                .order_by_reference("R1")
+                .await
+                .unwrap()
+                .unwrap()
+                .card_last4
+                .as_deref(),
+            Some("1111")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_order_whose_payment_step_key_is_taken_is_admitted_without_beginning_it() {
+    for db in backends().await {
+        let store = db.open().await;
+        let key = "order:R9:cybersource:payment";
+        store
+            .begin_step(None, key, "cybersource.payment", None, 1)
+            .await
+            .unwrap();
+        let admitted = store.admit_order(&new_order("R9", "K9"), 2).await.unwrap();
+        assert!(matches!(
+            admitted,
+            Admission::Admitted {
+                payment_begun: false,
+                ..
+            }
+        ));
+        // The step stands as it was: the caller begins its next attempt the usual way.
+        let step = store.step(key).await.unwrap().unwrap();
+        assert_eq!((step.attempts, step.started_at, step.input), (1, 1, None));
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_and_its_orders_sync_failure_are_one_commit() {
+    for db in backends().await {
+        let store = db.open().await;
+        queued_run(&store, "DL-1", "customer:a", 1).await;
+        let order = store.order_by_reference("DL-1").await.unwrap().unwrap();
+        let run = store.claim_run("w", 2, LEASE).await.unwrap().unwrap();
+        assert!(
+            store
+                .dead_letter_run(
+                    run.id,
+                    "w",
+                    None,
+                    &failure(FailureKind::Permanent),
+                    Some((&order.id, "Zoho sync failed: no")),
+                    3,
+                )
+                .await
+                .unwrap()
+        );
+        let after = store.order(&order.id).await.unwrap().unwrap();
+        assert_eq!(after.status, OrderStatus::SyncFailed);
+        assert_eq!(after.status_detail.as_deref(), Some("Zoho sync failed: no"));
+        assert_eq!(
+            store.run(run.id).await.unwrap().unwrap().status,
+            RunStatus::Dead
+        );
+
+        // A run that is not this worker's changes nothing, the order included.
+        queued_run(&store, "DL-2", "customer:b", 4).await;
+        let other = store.order_by_reference("DL-2").await.unwrap().unwrap();
+        let claimed = store.claim_run("w", 5, LEASE).await.unwrap().unwrap();
+        assert!(
+            !store
+                .dead_letter_run(
+                    claimed.id,
+                    "someone-else",
+                    None,
+                    &failure(FailureKind::Permanent),
+                    Some((&other.id, "no")),
+                    6,
+                )
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.order(&other.id).await.unwrap().unwrap().status,
+            OrderStatus::Approved
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_order_is_marked_synced_with_its_step_in_one_write_once_per_key() {
+    for db in backends().await {
+        let store = db.open().await;
+        let Admission::Admitted { order, .. } = store
+            .admit_order(&new_order("SY1", "SY1"), 1)
+            .await
+            .unwrap()
+        else {
+            panic!("new order")
+        };
+        let ids = ZohoIds {
+            contact_id: "c1".into(),
+            invoice_id: "i1".into(),
+            payment_id: "p1".into(),
+        };
+        let input = serde_json::json!({"contact_id": "c1", "invoice_id": "i1", "payment_id": "p1"});
+        let output = serde_json::json!({"done": true});
+        let step = |key| OwnStep {
+            run_id: None,
+            key,
+            name: "synced",
+            input: &input,
+            output: &output,
+        };
+        assert_eq!(
+            store
+                .complete_order_sync(&order.id, &ids, step("SY1:synced"), 5)
+                .await
+                .unwrap(),
+            None,
+            "done now"
+        );
+        let synced = store.order(&order.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                synced.status,
+                synced.zoho_invoice_id.as_deref(),
+                synced.updated_at
+            ),
+            (OrderStatus::Completed, Some("i1"), 5)
+        );
+        let recorded = store.step("SY1:synced").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                recorded.status,
+                recorded.attempts,
+                recorded.input.as_ref(),
+                recorded.output.as_ref()
+            ),
+            (StepStatus::Succeeded, 1, Some(&input), Some(&output))
+        );
+        // Again under the same key: the stored output, and nothing written.
+        store
+            .set_order_status(&order.id, OrderStatus::SyncFailed, None, 6)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .complete_order_sync(&order.id, &ids, step("SY1:synced"), 7)
+                .await
+                .unwrap(),
+            Some(output.clone())
+        );
+        assert_eq!(
+            store.order(&order.id).await.unwrap().unwrap().status,
+            OrderStatus::SyncFailed
+        );
+        // A step begun before (and never finished) is finished by the write.
+        store
+            .begin_step(None, "SY1:again", "synced", Some(&input), 8)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .complete_order_sync(&order.id, &ids, step("SY1:again"), 9)
+                .await
+                .unwrap(),
+            None
+        );
+        let finished = store.step("SY1:again").await.unwrap().unwrap();
+        assert_eq!(
+            (finished.status, finished.attempts),
+            (StepStatus::Succeeded, 2)
+        );
+        assert_eq!(
+            store.order(&order.id).await.unwrap().unwrap().status,
+            OrderStatus::Completed
+        );
+    }
+}

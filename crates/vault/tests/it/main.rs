@@ -1,0 +1,3 @@
+//! The vault over a real store.
+
+mod vault;
