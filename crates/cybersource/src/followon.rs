@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::payments::{ClientReference, ErrorInformation};
+use crate::wire::{ClientReference, ErrorInformation};
 
 paybridge_model::open_enum! {
     /// `status` of a follow-on answer (reference §3.4).

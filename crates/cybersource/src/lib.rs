@@ -14,6 +14,7 @@
 //!   identifiers, with `if-match` on updates.
 //! - [`webhooks`]: verifying deliveries (`v-c-signature`), typed events, keys and subscriptions.
 //! - [`error`]: failures classified for the engine (retry, look up, give up, fix the setup).
+//! - [`wire`]: the wire types every API shares (merchant reference, bill-to, error information).
 //!
 //! Card numbers pass through this crate in memory only: they are held in [`secrecy`] types,
 //! printed redacted and never logged.
@@ -34,6 +35,7 @@ pub mod tms;
 mod vendor_enums;
 pub mod voids;
 pub mod webhooks;
+pub mod wire;
 
 pub use auth::{Credentials, Signer};
 pub use client::{Client, ClientConfig, Environment};

@@ -7,8 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::client::Client;
-use crate::error::{Error, ErrorDetail};
+use crate::error::Error;
 pub use crate::vendor_enums::{PaymentStatus, Reason};
+pub use crate::wire::{BillTo, ClientReference, ErrorInformation};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -27,16 +28,6 @@ pub struct PaymentRequest {
     pub device_information: Option<crate::risk::DeviceInformation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub buyer_information: Option<crate::risk::BuyerInformation>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientReference {
-    /// The merchant reference number (MRN): the order reference.
-    pub code: String,
-    /// The merchant's own unique id for this request; needed for timeout reversals (§4.3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transaction_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,26 +173,6 @@ pub struct AmountDetails {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BillTo {
-    pub first_name: String,
-    pub last_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub company: Option<String>,
-    pub address1: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address2: Option<String>,
-    pub locality: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub administrative_area: Option<String>,
-    pub postal_code: String,
-    pub country: String,
-    pub email: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct LineItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_sku: Option<String>,
@@ -268,20 +239,6 @@ pub struct ProcessorInformation {
     pub transaction_id: Option<String>,
     #[serde(default)]
     pub network_transaction_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ErrorInformation {
-    #[serde(default = "unknown_reason")]
-    pub reason: Reason,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub details: Vec<ErrorDetail>,
-}
-
-fn unknown_reason() -> Reason {
-    Reason::Unknown(String::new())
 }
 
 /// What a payment answer means for the order.

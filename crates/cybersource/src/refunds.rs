@@ -8,7 +8,8 @@ use crate::captures::AmountOnly;
 use crate::client::{Client, segment};
 use crate::error::Error;
 use crate::followon::FollowOnResponse;
-use crate::payments::{ClientReference, OrderInformation, PaymentInformation};
+use crate::payments::{OrderInformation, PaymentInformation};
+use crate::wire::ClientReference;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -6,11 +6,12 @@
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::payments::{AmountDetails, ClientReference};
+use crate::payments::AmountDetails;
 use crate::reversals::{ReversalInformation, ReversalRequest};
 use crate::search::{SearchRequest, TransactionDetails};
 use crate::vendor_enums::Reason;
 use crate::voids::VoidRequest;
+use crate::wire::ClientReference;
 
 /// What kind of request went unanswered, and so how to cancel it if it is not found.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@ use serde::Serialize;
 use crate::client::{Client, segment};
 use crate::error::Error;
 use crate::followon::FollowOnResponse;
-use crate::payments::{AmountDetails, ClientReference};
+use crate::payments::AmountDetails;
+use crate::wire::ClientReference;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

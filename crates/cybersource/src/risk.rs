@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::client::{Client, segment};
 use crate::error::Error;
-use crate::payments::{BillTo, ClientReference, ErrorInformation};
+use crate::wire::{BillTo, ClientReference, ErrorInformation};
 
 paybridge_model::open_enum! {
     /// `status` of a decision (conventionally ACCEPT ≙ `ACCEPTED`, REVIEW ≙ `PENDING_REVIEW`,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::client::{Client, segment};
 use crate::error::Error;
 use crate::followon::FollowOnResponse;
-use crate::payments::ClientReference;
+use crate::wire::ClientReference;
 
 /// What a void acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

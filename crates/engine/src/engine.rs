@@ -19,8 +19,6 @@ use crate::deploy::{self, DeployError, Deployments};
 use crate::dispatch::Dispatcher;
 use crate::dlq::Runs;
 use crate::health::Health;
-use crate::jobs::Job;
-use crate::services::Service;
 use crate::settings::EngineSettings;
 use crate::tokens::Tokens;
 
@@ -132,14 +130,6 @@ impl Engine {
     /// Compiles a flow file against the actions this engine runs.
     pub fn compile(&self, origin: &str, text: &str) -> Result<Definition, Vec<FlowError>> {
         paybridge_flows::compile(origin, text, self.catalogue())
-    }
-
-    /// The names a run can carry besides flow files: the engine's services and jobs.
-    pub fn built_in_names() -> impl Iterator<Item = &'static str> {
-        Service::ALL
-            .into_iter()
-            .map(Service::name)
-            .chain(Job::ALL.into_iter().map(Job::name))
     }
 
     /// What actions work with.

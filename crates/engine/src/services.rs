@@ -2,6 +2,16 @@
 //! of vendors' events and the resolution of payments whose answer was lost. (Periodic
 //! housekeeping is in [`crate::jobs`].)
 
+use crate::jobs::Job;
+
+/// The names a run can carry besides flow files: the engine's services and jobs.
+pub fn built_in_names() -> impl Iterator<Item = &'static str> {
+    Service::ALL
+        .into_iter()
+        .map(Service::name)
+        .chain(Job::ALL.into_iter().map(Job::name))
+}
+
 /// The engine's built-in services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {

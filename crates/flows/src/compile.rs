@@ -1,12 +1,12 @@
 //! Compiling a flow file: read, checked (every problem found, located by line, step and field)
 //! and its expressions compiled once, against a catalogue of actions.
 
+use crate::catalogue::Catalogue;
 use crate::definition::{
     Definition, FlowError, FlowFile, ORDER_EVENTS, OnFailure, Step, Template, TriggerSource,
     version_of,
 };
 use crate::mapping::{Expression, Limits, Mapper, Tables};
-use crate::spec::Catalogue;
 
 /// Reads, checks and compiles a flow file. Every problem found is reported, not just the first.
 pub fn compile(

@@ -5,9 +5,9 @@
 //! The edit is checked by compiling the new text: it is returned only when the field now holds
 //! exactly the expression asked for.
 
+use crate::catalogue::Catalogue;
 use crate::compile::compile;
 use crate::definition::FlowError;
-use crate::spec::Catalogue;
 use crate::view::FlowView;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! The flow language: what a merchant writes to say what happens to an event.
 //!
 //! - [`definition`]: a flow file's schema (trigger, steps, mappings, error policies) and a
-//!   compiled flow version; [`compile`] reads and checks a file against a [`Catalogue`].
+//!   compiled flow version; [`compile`] reads and checks a file against a [`Catalogue`] of
+//!   the actions flows may name.
 //! - [`spec`]: what the language knows of an action — fields, typed outputs, effect, how a lost
 //!   answer is recovered — declared once per action; [`control`]: the language's own actions.
 //! - [`mapping`]: the sandboxed expressions (rhai, with a fast path for plain reads) that map
@@ -15,6 +16,7 @@
 //! It imports no vendor and no store: actions are named through the catalogue and run by the
 //! host.
 
+pub mod catalogue;
 pub mod compile;
 pub mod control;
 pub mod definition;
@@ -27,7 +29,8 @@ pub mod spec;
 pub mod suggest;
 pub mod view;
 
+pub use catalogue::Catalogue;
 pub use compile::compile;
 pub use definition::{Definition, FlowError, TriggerSource};
 pub use library::Library;
-pub use spec::{ActionSpec, Catalogue};
+pub use spec::ActionSpec;

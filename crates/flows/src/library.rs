@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::catalogue::Catalogue;
 use crate::compile::compile;
 use crate::definition::{Definition, FlowError};
-use crate::spec::Catalogue;
 
 /// The shipped templates (`flows/` in the repository), compiled into the binary.
 pub const SHIPPED: &[(&str, &str)] = &[

@@ -19,18 +19,53 @@ use paybridge_store::{Clock, Store};
 use paybridge_zoho::Coordination;
 use paybridge_zoho::quota::{Budgets, Plans};
 use paybridge_zoho::{ClientConfig as ZohoConfig, OAuthCredentials};
+use secrecy::ExposeSecret as _;
 use secrecy::SecretString;
+use std::path::PathBuf;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
+
+/// Where the store is, resolved.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres {
+        url: SecretString,
+        schema: Option<String>,
+    },
+}
+
+/// Opens (creating if needed) the store, SQLite or PostgreSQL.
+pub async fn open_store(location: &StoreLocation) -> anyhow::Result<Store> {
+    match location {
+        StoreLocation::Sqlite(path) => {
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            Store::open_sqlite(path)
+                .await
+                .with_context(|| format!("opening the store at {}", path.display()))
+        }
+        StoreLocation::Postgres { url, schema } => {
+            // sqlx's errors do not repeat the URL, so the password stays out of them.
+            Store::open_postgres(url.expose_secret(), schema.as_deref())
+                .await
+                .context("opening the PostgreSQL store")
+        }
+    }
+}
 
 /// Everything needed to run paybridge against one Cybersource merchant and one Zoho
 /// organization.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
     pub listen: SocketAddr,
-    pub store: crate::config::StoreLocation,
+    pub store: StoreLocation,
     pub engine: EngineSettings,
     pub cybersource: CybersourceConnection,
     pub zoho: ZohoConnection,
@@ -173,7 +208,7 @@ impl RunningApp {
             config.cybersource.credentials.clone(),
         ))
         .context("configuring the Cybersource connection")?;
-        let store = crate::secrets::open_store(&config.store).await?;
+        let store = open_store(&config.store).await?;
         // Zoho's budgets and the token-refresh lease live in the store, shared by every
         // process on it.
         let clock = Clock::new();

@@ -12,13 +12,12 @@ use paybridge_store::AuthStore as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use paybridge_store::ConnectionRecord;
-use paybridge_store::{Clock, Store};
-use paybridge_vault::Vault;
 use paybridge_zoho::{Accounts, Connection, DataCentre};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize};
 use url::Url;
+
+use crate::config::FileConfig;
+use crate::config::connection::{StoredZohoConnection, check_connection_name};
 
 /// What `connect zoho` was asked to do.
 #[derive(Debug, Clone)]
@@ -37,77 +36,6 @@ pub struct ConnectZoho {
     pub config: Option<PathBuf>,
     /// The connection's name (`zoho.connection`).
     pub connection: String,
-}
-
-/// A Zoho connection as `connect zoho` stored it: settings in the store's `connections`
-/// (`zoho/<name>`), secrets in the vault (`zoho/<name>/client_secret`, `…/refresh_token`).
-#[derive(Debug, Clone)]
-pub struct StoredZohoConnection {
-    pub accounts_url: Url,
-    pub api_domain: Url,
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub refresh_token: SecretString,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ZohoSettings {
-    accounts_url: Url,
-    api_domain: Url,
-    client_id: String,
-}
-
-fn check_connection_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-    {
-        bail!("a connection name is 1 to 64 letters, digits, _ and -, not {name:?}");
-    }
-    Ok(())
-}
-
-impl StoredZohoConnection {
-    pub async fn load(store: &Store, vault: &Vault, name: &str) -> anyhow::Result<Self> {
-        check_connection_name(name)?;
-        let record = store.connection(&format!("zoho/{name}")).await?.with_context(|| {
-            format!("no Zoho connection {name:?} is stored: run paybridge connect zoho --config … --connection {name}")
-        })?;
-        let settings: ZohoSettings = serde_json::from_value(record.settings)
-            .with_context(|| format!("the stored Zoho connection {name:?} is unreadable"))?;
-        Ok(StoredZohoConnection {
-            accounts_url: settings.accounts_url,
-            api_domain: settings.api_domain,
-            client_id: settings.client_id,
-            client_secret: vault.require(&format!("zoho/{name}/client_secret")).await?,
-            refresh_token: vault.require(&format!("zoho/{name}/refresh_token")).await?,
-        })
-    }
-
-    pub async fn save(&self, store: &Store, vault: &Vault, name: &str) -> anyhow::Result<()> {
-        check_connection_name(name)?;
-        vault
-            .set(&format!("zoho/{name}/client_secret"), &self.client_secret)
-            .await?;
-        vault
-            .set(&format!("zoho/{name}/refresh_token"), &self.refresh_token)
-            .await?;
-        store
-            .put_connection(&ConnectionRecord {
-                name: format!("zoho/{name}"),
-                vendor: "zoho".into(),
-                settings: serde_json::to_value(ZohoSettings {
-                    accounts_url: self.accounts_url.clone(),
-                    api_domain: self.api_domain.clone(),
-                    client_id: self.client_id.clone(),
-                })?,
-                updated_ms: Clock::new().now_ms(),
-            })
-            .await?;
-        Ok(())
-    }
 }
 
 /// The scopes paybridge's flows use (zoho.md §1.4; items and currencies are settings).
@@ -169,7 +97,7 @@ pub async fn run(request: ConnectZoho) -> anyhow::Result<String> {
     let client_secret = SecretString::from(secret.trim().to_string());
     // Open the vault before spending the single-use code, so a missing key costs nothing.
     let opened = match &request.config {
-        Some(config) => Some(crate::secrets::open_configured(config).await?),
+        Some(config) => Some(FileConfig::load(config)?.open_store_and_vault().await?),
         None => None,
     };
     let connection: Connection = accounts
@@ -221,7 +149,7 @@ pub async fn run(request: ConnectZoho) -> anyhow::Result<String> {
 /// connection and its secrets. Returns what to print.
 pub async fn disconnect_zoho(config: &std::path::Path, name: &str) -> anyhow::Result<String> {
     check_connection_name(name)?;
-    let (store, vault) = crate::secrets::open_configured(config).await?;
+    let (store, vault) = FileConfig::load(config)?.open_store_and_vault().await?;
     let result = async {
         let connection = StoredZohoConnection::load(&store, &vault, name).await?;
         let accounts = Accounts::new(connection.accounts_url.clone())?;

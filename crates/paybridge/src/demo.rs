@@ -221,7 +221,7 @@ impl DemoEnvironment {
             // The demo's dead letters are in its summary; it tells no one.
             alerts: None,
             listen: loopback(),
-            store: crate::config::StoreLocation::Sqlite(data_dir.join("paybridge.db")),
+            store: crate::app::StoreLocation::Sqlite(data_dir.join("paybridge.db")),
             engine: EngineSettings {
                 workers: options.workers,
                 test_mode: true,

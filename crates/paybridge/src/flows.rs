@@ -66,7 +66,9 @@ pub async fn run_with_store(
     use paybridge_engine::deploy;
     use paybridge_store::Clock;
 
-    let store = crate::secrets::open_configured_store(config).await?;
+    let store = crate::config::FileConfig::load(config)?
+        .open_store()
+        .await?;
     let clock = Clock::new();
     let deployed_line = |d: &deploy::Deployed| {
         if d.changed {

@@ -93,7 +93,9 @@ fn filter(selection: &Selection, clock: &Clock) -> anyhow::Result<RunFilter> {
 
 /// Runs a command on the store `config` names; returns what to print.
 pub async fn run(config: &Path, command: RunsCommand) -> anyhow::Result<String> {
-    let store = crate::secrets::open_configured_store(config).await?;
+    let store = crate::config::FileConfig::load(config)?
+        .open_store()
+        .await?;
     let clock = Clock::new();
     let result = execute(&store, &clock, command).await;
     store.close().await;
@@ -281,25 +283,9 @@ fn timeline(detail: &RunDetail) -> String {
 
 /// `paybridge store prune`: applies `[engine.retention]` now; returns what to print.
 pub async fn prune(config: &Path) -> anyhow::Result<String> {
-    #[derive(serde::Deserialize)]
-    struct PruneFile {
-        store: crate::config::StoreSection,
-        #[serde(default)]
-        engine: Option<toml::Value>,
-    }
-    let text =
-        std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
-    let file: PruneFile =
-        toml::from_str(&text).with_context(|| format!("{}: [store]", config.display()))?;
-    let retention: paybridge_engine::settings::Retention = match file
-        .engine
-        .as_ref()
-        .and_then(|engine| engine.get("retention"))
-    {
-        Some(section) => section.clone().try_into().context("[engine.retention]")?,
-        None => paybridge_engine::settings::Retention::default(),
-    };
-    let store = crate::secrets::open_store(&file.store.location()?).await?;
+    let file = crate::config::FileConfig::load(config)?;
+    let retention = &file.engine.retention;
+    let store = file.open_store().await?;
     let report = store.prune(&retention.cutoffs(Clock::new().now_ms())).await;
     store.close().await;
     let report = report?;

@@ -7,192 +7,8 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use paybridge_store::{Clock, Store};
-use paybridge_vault::{KeySource, SecretInfo, Vault};
+use paybridge_vault::{KeySource, SecretInfo};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
-
-/// `[vault]`: where the master key comes from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VaultSection {
-    /// The environment variable holding the master key (32 bytes in base64, or a passphrase
-    /// of 16 characters or more).
-    #[serde(default = "master_key_env")]
-    pub key_env: String,
-    /// A file holding the master key, read when the variable is not set.
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// While rotating: the variable holding the key being retired.
-    #[serde(default = "previous_key_env")]
-    pub previous_key_env: String,
-    /// While rotating: a file holding the key being retired.
-    #[serde(default)]
-    pub previous_key_file: Option<PathBuf>,
-}
-
-impl Default for VaultSection {
-    fn default() -> VaultSection {
-        VaultSection {
-            key_env: master_key_env(),
-            key_file: None,
-            previous_key_env: previous_key_env(),
-            previous_key_file: None,
-        }
-    }
-}
-
-fn master_key_env() -> String {
-    "PAYBRIDGE_MASTER_KEY".into()
-}
-
-fn previous_key_env() -> String {
-    "PAYBRIDGE_MASTER_KEY_PREVIOUS".into()
-}
-
-impl VaultSection {
-    /// The master keys, when one is given (the admin API rotates secrets with them); a key
-    /// that is given but unreadable is an error, not a quietly disabled rotation.
-    pub fn keys(&self) -> anyhow::Result<Option<(KeySource, Vec<KeySource>)>> {
-        if std::env::var_os(&self.key_env).is_none() && self.key_file.is_none() {
-            return Ok(None);
-        }
-        Ok(Some((self.current_key()?, self.previous_keys()?)))
-    }
-
-    fn current_key(&self) -> anyhow::Result<KeySource> {
-        if let Some(key) = KeySource::from_env(&self.key_env)
-            .with_context(|| format!("vault: the master key in {}", self.key_env))?
-        {
-            return Ok(key);
-        }
-        match &self.key_file {
-            Some(path) => Ok(KeySource::from_file(path).context("vault.key_file")?),
-            None => bail!(
-                "vault: no master key: set {} (paybridge vault init makes one) or vault.key_file",
-                self.key_env
-            ),
-        }
-    }
-
-    fn previous_keys(&self) -> anyhow::Result<Vec<KeySource>> {
-        let mut keys = Vec::new();
-        if let Some(key) = KeySource::from_env(&self.previous_key_env).with_context(|| {
-            format!(
-                "vault: the previous master key in {}",
-                self.previous_key_env
-            )
-        })? {
-            keys.push(key);
-        }
-        if let Some(path) = &self.previous_key_file {
-            keys.push(KeySource::from_file(path).context("vault.previous_key_file")?);
-        }
-        Ok(keys)
-    }
-
-    /// Opens the vault in `store` with the configured keys.
-    pub async fn open(&self, store: &Store) -> anyhow::Result<Vault> {
-        Ok(Vault::open(
-            store.clone(),
-            Clock::new(),
-            self.current_key()?,
-            self.previous_keys()?,
-        )
-        .await?)
-    }
-}
-
-/// Where one secret comes from: `<key>_env` names an environment variable, `<key>_vault` a
-/// vault entry. Exactly one is given.
-#[derive(Debug, Clone, Copy)]
-pub struct SecretRef<'a> {
-    /// The configuration key, for messages (`cybersource.shared_secret`).
-    pub key: &'a str,
-    pub env: Option<&'a str>,
-    pub vault: Option<&'a str>,
-}
-
-impl SecretRef<'_> {
-    pub fn is_given(&self) -> bool {
-        self.env.is_some() || self.vault.is_some()
-    }
-
-    /// The value, from wherever it is.
-    pub async fn resolve(&self, vault: Option<&Vault>) -> anyhow::Result<SecretString> {
-        let key = self.key;
-        match (self.env, self.vault) {
-            (Some(_), Some(_)) => bail!("{key}: give {key}_env or {key}_vault, not both"),
-            (None, None) => {
-                bail!("{key}: give {key}_env (a variable) or {key}_vault (a vault entry)")
-            }
-            (Some(variable), None) => match std::env::var(variable) {
-                Ok(value) if !value.trim().is_empty() => {
-                    Ok(SecretString::from(value.trim().to_string()))
-                }
-                Ok(_) => bail!("{key}_env: environment variable {variable} is empty"),
-                Err(_) => bail!("{key}_env: environment variable {variable} is not set"),
-            },
-            (None, Some(name)) => {
-                let vault = vault.with_context(|| format!("{key}_vault: the vault is not open"))?;
-                vault
-                    .require(name)
-                    .await
-                    .with_context(|| format!("{key}_vault"))
-            }
-        }
-    }
-}
-
-/// The part of `paybridge.toml` the vault commands need: the store and `[vault]`.
-#[derive(Debug, Deserialize)]
-struct VaultFile {
-    store: crate::config::StoreSection,
-    #[serde(default)]
-    vault: VaultSection,
-}
-
-fn load_vault_file(config: &Path) -> anyhow::Result<VaultFile> {
-    let text =
-        std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
-    toml::from_str(&text).with_context(|| format!("{}: [store] or [vault]", config.display()))
-}
-
-/// Opens the store a configuration names (only `[store]` is read).
-pub async fn open_configured_store(config: &Path) -> anyhow::Result<Store> {
-    open_store(&load_vault_file(config)?.store.location()?).await
-}
-
-/// Opens the store a configuration names, and its vault.
-pub async fn open_configured(config: &Path) -> anyhow::Result<(Store, Vault)> {
-    let file = load_vault_file(config)?;
-    let store = open_store(&file.store.location()?).await?;
-    let vault = file.vault.open(&store).await?;
-    Ok((store, vault))
-}
-
-/// Opens (creating if needed) the store, SQLite or PostgreSQL.
-pub async fn open_store(location: &crate::config::StoreLocation) -> anyhow::Result<Store> {
-    match location {
-        crate::config::StoreLocation::Sqlite(path) => {
-            if let Some(dir) = path.parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            Store::open_sqlite(path)
-                .await
-                .with_context(|| format!("opening the store at {}", path.display()))
-        }
-        crate::config::StoreLocation::Postgres { url, schema } => {
-            // sqlx's errors do not repeat the URL, so the password stays out of them.
-            Store::open_postgres(url.expose_secret(), schema.as_deref())
-                .await
-                .context("opening the PostgreSQL store")
-        }
-    }
-}
 
 /// `paybridge vault …`.
 #[derive(Debug, Clone)]
@@ -228,7 +44,9 @@ pub async fn run(config: &Path, command: VaultCommand) -> anyhow::Result<String>
             if value.expose_secret().trim().is_empty() {
                 bail!("the secret is empty: pipe its value into standard input");
             }
-            let (store, vault) = open_configured(config).await?;
+            let (store, vault) = crate::config::FileConfig::load(config)?
+                .open_store_and_vault()
+                .await?;
             vault.set(&name, &value).await?;
             store.close().await;
             Ok(format!(
@@ -237,7 +55,9 @@ pub async fn run(config: &Path, command: VaultCommand) -> anyhow::Result<String>
             ))
         }
         VaultCommand::List { json } => {
-            let (store, vault) = open_configured(config).await?;
+            let (store, vault) = crate::config::FileConfig::load(config)?
+                .open_store_and_vault()
+                .await?;
             let secrets = vault.list().await?;
             store.close().await;
             Ok(if json {
@@ -247,7 +67,9 @@ pub async fn run(config: &Path, command: VaultCommand) -> anyhow::Result<String>
             })
         }
         VaultCommand::Delete { name } => {
-            let (store, vault) = open_configured(config).await?;
+            let (store, vault) = crate::config::FileConfig::load(config)?
+                .open_store_and_vault()
+                .await?;
             let deleted = vault.delete(&name).await?;
             store.close().await;
             if !deleted {
@@ -256,7 +78,9 @@ pub async fn run(config: &Path, command: VaultCommand) -> anyhow::Result<String>
             Ok(format!("deleted {name}\n"))
         }
         VaultCommand::Rotate => {
-            let (store, vault) = open_configured(config).await?;
+            let (store, vault) = crate::config::FileConfig::load(config)?
+                .open_store_and_vault()
+                .await?;
             let moved = vault.rotate().await?;
             store.close().await;
             Ok(format!(

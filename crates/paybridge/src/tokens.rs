@@ -17,7 +17,9 @@ pub enum TokensCommand {
 
 /// Runs a tokens command; returns what to print.
 pub async fn run(config: &Path, command: TokensCommand) -> anyhow::Result<String> {
-    let store = crate::secrets::open_configured_store(config).await?;
+    let store = crate::config::FileConfig::load(config)?
+        .open_store()
+        .await?;
     let tokens = Tokens::new(store.clone(), Clock::new());
     let result = match command {
         TokensCommand::Create { name, role } => {

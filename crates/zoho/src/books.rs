@@ -13,9 +13,10 @@ use http::Method;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
+use crate::client::to_value;
+use crate::client::{Client, segment};
 use crate::error::{DUPLICATE_CONTACT_NAME, Error};
-use crate::finance::{Finance, to_value};
+use crate::finance::Finance;
 pub use crate::finance::{UniqueKey, Upserted};
 
 /// Zoho Books for one organization.
@@ -1262,19 +1263,10 @@ impl Books {
     }
 }
 
-/// An id going into a URL path: Zoho ids are digits (and, for a few records, letters), never
-/// separators.
-pub(crate) fn segment(id: &str) -> Result<&str, Error> {
-    if !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        Ok(id)
-    } else {
-        Err(Error::InvalidInput(format!(
-            "{id:?} is not a Zoho record id"
-        )))
+impl Client {
+    /// Zoho Books for one organization.
+    pub fn books(&self, organization_id: impl Into<String>) -> Books {
+        Books::new(self.clone(), organization_id.into())
     }
 }
 

@@ -9,11 +9,7 @@ use http::{Method, header};
 use secrecy::ExposeSecret;
 use url::Url;
 
-use crate::books::Books;
-use crate::crm::Crm;
-use crate::desk::Desk;
 use crate::error::Error;
-use crate::inventory::Inventory;
 use crate::oauth::{AccessToken, Coordination, DataCentre, OAuthCredentials, TokenCache};
 use crate::quota::{Budgets, Product};
 
@@ -148,26 +144,6 @@ impl Client {
                 desk_url: config.desk_url,
             }),
         })
-    }
-
-    /// Zoho Books for one organization.
-    pub fn books(&self, organization_id: impl Into<String>) -> Books {
-        Books::new(self.clone(), organization_id.into())
-    }
-
-    /// Zoho Inventory for one organization (the same organization as its Books).
-    pub fn inventory(&self, organization_id: impl Into<String>) -> Inventory {
-        Inventory::new(self.clone(), organization_id.into())
-    }
-
-    /// Zoho CRM; `organization` names the CRM organization for its budget.
-    pub fn crm(&self, organization: impl Into<String>) -> Crm {
-        Crm::new(self.clone(), organization.into())
-    }
-
-    /// Zoho Desk for one organization (`orgId`).
-    pub fn desk(&self, org_id: impl Into<String>) -> Desk {
-        Desk::new(self.clone(), org_id.into())
     }
 
     /// API requests sent (token requests not included).
@@ -394,4 +370,24 @@ fn record_call(vendor: &'static str, path: &str, status: &str, started: Instant)
         .increment(1);
     metrics::histogram!("paybridge_api_call_duration_seconds", "vendor" => vendor, "route" => route)
         .record(started.elapsed().as_secs_f64());
+}
+
+/// An id going into a URL path: Zoho ids are digits (and, for a few records, letters), never
+/// separators.
+pub(crate) fn segment(id: &str) -> Result<&str, Error> {
+    if !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(id)
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{id:?} is not a Zoho record id"
+        )))
+    }
+}
+
+pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(value).map_err(|e| Error::Config(format!("cannot serialize request: {e}")))
 }

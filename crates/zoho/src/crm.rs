@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
+use crate::client::to_value;
 use crate::client::{Answer, Call, Client, Host, Meter};
 use crate::error::Error;
-use crate::finance::to_value;
 use crate::quota::{CrmPlan, Product};
 
 /// A CRM record: field API names to values (`Last_Name`, `Email`, `Account_Name: {"id"}`).
@@ -408,7 +408,7 @@ impl Crm {
         let answer = self
             .send(
                 Method::GET,
-                &format!("/{}/{}", module_name(module)?, crate::books::segment(id)?),
+                &format!("/{}/{}", module_name(module)?, crate::client::segment(id)?),
                 &query,
                 None,
                 1,
@@ -424,7 +424,7 @@ impl Crm {
     pub async fn delete(&self, module: &str, id: &str) -> Result<(), Error> {
         self.send(
             Method::DELETE,
-            &format!("/{}/{}", module_name(module)?, crate::books::segment(id)?),
+            &format!("/{}/{}", module_name(module)?, crate::client::segment(id)?),
             &[],
             None,
             1,
@@ -578,6 +578,13 @@ fn module_name(module: &str) -> Result<&str, Error> {
         Err(Error::InvalidInput(format!(
             "{module:?} is not a CRM module name"
         )))
+    }
+}
+
+impl Client {
+    /// Zoho CRM; `organization` names the CRM organization for its budget.
+    pub fn crm(&self, organization: impl Into<String>) -> Crm {
+        Crm::new(self.clone(), organization.into())
     }
 }
 

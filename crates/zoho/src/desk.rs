@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
 
-use crate::books::segment;
+use crate::client::segment;
+use crate::client::to_value;
 use crate::client::{Answer, Call, Client, Host, Meter};
 use crate::error::Error;
-use crate::finance::to_value;
 use crate::quota::Product;
 
 /// Zoho Desk for one organization (`orgId`).
@@ -457,6 +457,13 @@ impl Desk {
         )
         .await?;
         Ok(())
+    }
+}
+
+impl Client {
+    /// Zoho Desk for one organization (`orgId`).
+    pub fn desk(&self, org_id: impl Into<String>) -> Desk {
+        Desk::new(self.clone(), org_id.into())
     }
 }
 

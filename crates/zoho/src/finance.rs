@@ -311,10 +311,6 @@ impl serde::de::Visitor<'_> for KeyRank<'_> {
     }
 }
 
-pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, Error> {
-    serde_json::to_value(value).map_err(|e| Error::Config(format!("cannot serialize request: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,12 @@ use http::Method;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::books::{Item, NewItem, NewSalesOrder, SalesOrder, segment};
+use crate::books::{Item, NewItem, NewSalesOrder, SalesOrder};
 use crate::client::Client;
+use crate::client::segment;
+use crate::client::to_value;
 use crate::error::Error;
-use crate::finance::{Finance, extract, to_value};
+use crate::finance::{Finance, extract};
 
 /// Zoho Inventory for one organization.
 #[derive(Debug, Clone)]
@@ -341,5 +343,12 @@ impl Inventory {
             segment(shipment_id)?
         ))
         .await
+    }
+}
+
+impl Client {
+    /// Zoho Inventory for one organization (the same organization as its Books).
+    pub fn inventory(&self, organization_id: impl Into<String>) -> Inventory {
+        Inventory::new(self.clone(), organization_id.into())
     }
 }

@@ -66,54 +66,6 @@ pub struct ConnectionView {
     pub quota: Vec<QuotaLine>,
 }
 
-/// The connections as configured; when the application was not told (tests, embedding), what
-/// the engine's clients say.
-pub(crate) fn infos(state: &AppState) -> Vec<ConnectionInfo> {
-    if !state.admin.connections.is_empty() {
-        return state.admin.connections.clone();
-    }
-    let connectors = &state.engine.connectors();
-    let connected = connectors.connected();
-    let mut products = vec!["books".to_string()];
-    for product in ["inventory", "crm", "desk"] {
-        if connected[product] == true {
-            products.push(product.to_string());
-        }
-    }
-    let mut all = vec![
-        ConnectionInfo {
-            name: "cybersource".into(),
-            vendor: "Cybersource".into(),
-            endpoint: "(not told)".into(),
-            data_centre: "(not told)".into(),
-            account: connectors.cybersource.merchant_id().to_string(),
-            products: Vec::new(),
-            secrets: Vec::new(),
-        },
-        ConnectionInfo {
-            name: "zoho".into(),
-            vendor: "Zoho".into(),
-            endpoint: "(not told)".into(),
-            data_centre: "(not told)".into(),
-            account: connectors.books.organization_id().to_string(),
-            products,
-            secrets: Vec::new(),
-        },
-    ];
-    if let Some(storefront) = &connectors.storefront {
-        all.push(ConnectionInfo {
-            name: "storefront".into(),
-            vendor: "Storefront".into(),
-            endpoint: redact_url(storefront.url()),
-            data_centre: "-".into(),
-            account: "-".into(),
-            products: Vec::new(),
-            secrets: Vec::new(),
-        });
-    }
-    all
-}
-
 /// A URL without its user info, query and fragment (a password or a key in a callback URL
 /// stays out of answers).
 pub fn redact_url(url: &url::Url) -> String {
@@ -130,7 +82,7 @@ pub(crate) async fn views(state: &AppState) -> Result<Vec<ConnectionView>, ApiEr
         .await
         .unwrap_or_default()
         .unwrap_or_default();
-    Ok(infos(state)
+    Ok(super::infos(state)
         .into_iter()
         .map(|info| {
             let health = state.engine.health.of(&info.name);
@@ -234,7 +186,7 @@ pub(crate) async fn rotate_secret(
     key: &str,
     value: &SecretString,
 ) -> Result<Rotated, ApiError> {
-    let infos = infos(state);
+    let infos = super::infos(state);
     let info = infos
         .iter()
         .find(|c| c.name == connection)

@@ -159,7 +159,7 @@ pub(crate) fn digest(value: &SecretString) -> [u8; 32] {
 
 /// Every vault-held secret of the connections, by configuration key and vault entry.
 fn vault_slots(state: &AppState) -> Vec<(String, String)> {
-    crate::admin::connections::infos(state)
+    super::infos(state)
         .into_iter()
         .flat_map(|c| c.secrets)
         .filter(|s| s.source == "vault")

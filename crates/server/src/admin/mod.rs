@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use connections::{ConnectionInfo, redact_url};
 use paybridge_engine::tokens::{Role, TokenError, TokenInfo};
 use serde::Serialize;
 use serde_json::json;
@@ -334,4 +335,52 @@ pub(crate) async fn summary(
 ) -> Result<Json<Summary>, ApiError> {
     authorize(&state, &headers, Role::Viewer).await?;
     Ok(Json(summarize(&state).await?))
+}
+
+/// The connections as configured; when the application was not told (tests, embedding), what
+/// the engine's clients say.
+pub(crate) fn infos(state: &AppState) -> Vec<ConnectionInfo> {
+    if !state.admin.connections.is_empty() {
+        return state.admin.connections.clone();
+    }
+    let connectors = &state.engine.connectors();
+    let connected = connectors.connected();
+    let mut products = vec!["books".to_string()];
+    for product in ["inventory", "crm", "desk"] {
+        if connected[product] == true {
+            products.push(product.to_string());
+        }
+    }
+    let mut all = vec![
+        ConnectionInfo {
+            name: "cybersource".into(),
+            vendor: "Cybersource".into(),
+            endpoint: "(not told)".into(),
+            data_centre: "(not told)".into(),
+            account: connectors.cybersource.merchant_id().to_string(),
+            products: Vec::new(),
+            secrets: Vec::new(),
+        },
+        ConnectionInfo {
+            name: "zoho".into(),
+            vendor: "Zoho".into(),
+            endpoint: "(not told)".into(),
+            data_centre: "(not told)".into(),
+            account: connectors.books.organization_id().to_string(),
+            products,
+            secrets: Vec::new(),
+        },
+    ];
+    if let Some(storefront) = &connectors.storefront {
+        all.push(ConnectionInfo {
+            name: "storefront".into(),
+            vendor: "Storefront".into(),
+            endpoint: redact_url(storefront.url()),
+            data_centre: "-".into(),
+            account: "-".into(),
+            products: Vec::new(),
+            secrets: Vec::new(),
+        });
+    }
+    all
 }

@@ -505,7 +505,7 @@ fn flow_names(state: &AppState) -> Vec<String> {
         .iter()
         .map(|f| f.name.clone())
         .collect();
-    names.extend(paybridge_engine::Engine::built_in_names().map(str::to_string));
+    names.extend(paybridge_engine::services::built_in_names().map(str::to_string));
     names.sort();
     names
 }
