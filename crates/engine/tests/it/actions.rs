@@ -1,6 +1,8 @@
 //! Flow actions beyond the shipped templates', against the sandboxes and a receiver started
 //! here: charging a saved card (sale, authorize, void, search) from a flow started by hand, and
 //! the generic `http` action with named credentials, retries and one Idempotency-Key.
+//! Long because each test drives a whole flow through two sandboxes and a receiver, and says
+//! what every step sent.
 
 use paybridge_store::RunStore as _;
 use std::collections::BTreeMap;

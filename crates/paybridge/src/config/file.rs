@@ -146,5 +146,9 @@ fn section_at(text: &str, at: usize) -> Option<String> {
         .rev()
         .map(str::trim)
         .find(|line| line.starts_with('[') && line.ends_with(']'))
-        .map(|line| line.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        .map(|line| {
+            line.trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string()
+        })
 }

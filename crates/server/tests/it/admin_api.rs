@@ -1,5 +1,6 @@
 //! The admin API, route by route and role by role, with every answer checked against the
 //! OpenAPI document's schema for it; and the document itself, valid and snapshot-checked.
+//! Long because every admin route is walked in one place, with every role.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
