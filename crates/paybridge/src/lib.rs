@@ -1,7 +1,14 @@
-//! The paybridge binary's library: wiring the parts into a running application ([`app`]),
-//! reading a deployment's configuration ([`config`]), setting up a Zoho connection ([`connect`]), the self-checking demonstration against
-//! the built-in sandboxes ([`demo`]), the flow files' tooling ([`flows`]), the simulators on their own ([`sandbox`]), the credential
-//! vault's commands and secret references ([`secrets`]), and logging ([`telemetry`]).
+//! The paybridge binary's library.
+//!
+//! - [`config`]: `paybridge.toml`, read whole by one loader, a module per section, and resolved
+//!   (secrets read, settings checked) into what `serve` runs.
+//! - [`app`]: the wiring: the store, the vault, the connections, the engine and its workers, and
+//!   the HTTP server, started and stopped together.
+//! - The commands: [`connect`] (a Zoho connection), [`flows`] (flow files: validate, test,
+//!   deploy, promote), [`runs`] (runs and dead letters, pruning), [`secrets`] (the vault),
+//!   [`tokens`] (admin API tokens), [`sandbox`] (the simulators on their own), and [`demo`] (the
+//!   whole product against the built-in sandboxes, checking its own result).
+//! - [`telemetry`]: logging.
 
 pub mod app;
 pub mod config;
