@@ -20,10 +20,14 @@ pub mod refunds;
 pub mod resolution;
 pub mod view;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use paybridge_model::order::FieldError;
+use paybridge_model::{Currency, Money};
 use paybridge_store::{Clock, StepObserver, Steps, Store};
+use rust_decimal::Decimal;
 
 pub use orders::{CardInput, OrderPlaced, PaymentMethod, PlaceError, PlaceOrder, Placed};
 pub use payments::{PAYMENT_STEP, PaymentResult, payment_step_key};
@@ -49,6 +53,54 @@ pub struct Settings {
     pub payment_resolution_delay: Duration,
     /// A payment unanswered this long after it began is one whose request died.
     pub payment_stale: Duration,
+    /// The most one order may total.
+    pub order_limits: OrderLimits,
+}
+
+/// The most one order may total, per currency (`[orders] max_amount`): an order beyond it is
+/// refused before anything is charged — a typo in a storefront must not charge a fortune.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLimits {
+    /// For a currency not named in `per_currency`, in its major units.
+    pub default: Decimal,
+    /// By ISO code.
+    pub per_currency: BTreeMap<String, Decimal>,
+}
+
+impl Default for OrderLimits {
+    fn default() -> OrderLimits {
+        OrderLimits {
+            default: Decimal::new(1_000_000, 0),
+            per_currency: BTreeMap::new(),
+        }
+    }
+}
+
+impl OrderLimits {
+    /// The most an order in `currency` may total.
+    pub fn max_for(&self, currency: Currency) -> Decimal {
+        self.per_currency
+            .get(currency.code())
+            .copied()
+            .unwrap_or(self.default)
+    }
+
+    /// Refuses a total beyond the limit, naming what is at fault.
+    pub fn check(&self, total: Money) -> Result<(), FieldError> {
+        let max = self.max_for(total.currency());
+        if total.amount() > max {
+            return Err(FieldError::new(
+                "lines",
+                format!(
+                    "the order totals {} {}, more than the {max} {} one order may total (the merchant's [orders] max_amount)",
+                    total.to_decimal_string(),
+                    total.currency().code(),
+                    total.currency().code()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The commerce services over one store and one merchant's connections. Cheap to clone.

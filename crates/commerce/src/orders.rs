@@ -303,6 +303,10 @@ impl Commerce {
     /// Returns as soon as Cybersource has answered.
     pub async fn place_order(&self, request: PlaceOrder) -> Result<Placed, PlaceError> {
         let (new, total) = request.admission(self.settings.test_mode)?;
+        self.settings
+            .order_limits
+            .check(total)
+            .map_err(|e| PlaceError::Invalid(vec![e]))?;
         let PlaceOrder {
             order,
             payment,

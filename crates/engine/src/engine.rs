@@ -62,6 +62,7 @@ impl Engine {
                 test_mode: settings.test_mode,
                 payment_resolution_delay: settings.payment_resolution_delay,
                 payment_stale: settings.payment_stale,
+                order_limits: settings.order_limits.clone(),
             },
             dispatch.clone(),
             health.clone(),

@@ -55,6 +55,9 @@ pub struct EngineSettings {
     /// every ten minutes unless configured otherwise.
     #[serde(default = "crate::schedule::default_schedules")]
     pub schedules: Vec<crate::schedule::Schedule>,
+    /// The most one order may total (`[orders] max_amount`, set from that section).
+    #[serde(skip)]
+    pub order_limits: paybridge_commerce::OrderLimits,
 }
 
 fn default_payment_stale() -> Duration {
@@ -130,6 +133,7 @@ impl Default for EngineSettings {
             payment_stale: default_payment_stale(),
             watchdog_every: default_watchdog_every(),
             schedules: crate::schedule::default_schedules(),
+            order_limits: paybridge_commerce::OrderLimits::default(),
         }
     }
 }

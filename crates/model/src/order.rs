@@ -52,15 +52,22 @@ pub struct OrderLine {
     pub sku: Option<String>,
     pub name: String,
     pub quantity: Decimal,
-    /// Price of one unit, as a decimal string; may carry more decimals than the currency.
+    /// Price of one unit, as a decimal string. It may carry more decimals than the currency as
+    /// long as the line's amount (quantity × unit price) does not: nothing is ever rounded.
     #[serde(with = "rust_decimal::serde::str")]
     pub unit_price: Decimal,
 }
 
 impl OrderLine {
-    /// The line's amount, rounded to the currency's minor units the way Zoho Books rounds it.
-    pub fn amount(&self, currency: Currency) -> Money {
-        Money::rounded(self.quantity * self.unit_price, currency)
+    /// The line's amount, quantity × unit price, exactly: an amount with more decimals than
+    /// the currency has is refused (charging it would round it, and Cybersource and Zoho Books
+    /// would then disagree with the order's lines), as is one too large to compute.
+    pub fn amount(&self, currency: Currency) -> Result<Money, MoneyError> {
+        let amount = self
+            .quantity
+            .checked_mul(self.unit_price)
+            .ok_or_else(|| MoneyError::OutOfRange(format!("{} × {}", self.quantity, self.unit_price)))?;
+        Money::exact(amount, currency)
     }
 }
 
@@ -97,13 +104,13 @@ impl fmt::Display for FieldError {
 }
 
 impl Order {
-    /// The order total: the sum of its rounded line amounts.
+    /// The order total: the sum of its line amounts, each exact (see [`OrderLine::amount`]).
     pub fn total(&self) -> Result<Money, MoneyError> {
         self.lines
             .iter()
             .try_fold(Money::zero(self.currency), |sum, line| {
-                sum.checked_add(&line.amount(self.currency))
-                    .ok_or_else(|| MoneyError::OutOfRange(self.reference.clone()))
+                sum.checked_add(&line.amount(self.currency)?)
+                    .ok_or_else(|| MoneyError::OutOfRange(format!("the total of order {}", self.reference)))
             })
     }
 
@@ -217,6 +224,9 @@ impl Order {
                     "must not be negative",
                 ));
             }
+            if let Err(e) = line.amount(self.currency) {
+                errors.push(line_error(i, line, self.currency, &e));
+            }
         }
         if errors.is_empty() {
             match self.total() {
@@ -226,6 +236,34 @@ impl Order {
             }
         }
         errors
+    }
+}
+
+/// Why line `i`'s amount cannot be charged as it stands, naming the field at fault.
+fn line_error(i: usize, line: &OrderLine, currency: Currency, error: &MoneyError) -> FieldError {
+    match error {
+        MoneyError::TooPrecise {
+            amount, allowed, ..
+        } => {
+            // A whole quantity: the unit price is what has too many decimals.
+            let field = if line.quantity.fract().is_zero() {
+                format!("lines[{i}].unit_price")
+            } else {
+                format!("lines[{i}]")
+            };
+            let units = match allowed {
+                0 => format!("{currency} has no decimals"),
+                1 => format!("{currency} has 1 decimal"),
+                n => format!("{currency} has {n} decimals"),
+            };
+            FieldError::new(
+                field,
+                format!(
+                    "quantity × unit_price is {amount} {currency}, but {units}: it would be charged rounded; give a price (or quantity) whose line amount is exact"
+                ),
+            )
+        }
+        other => FieldError::new(format!("lines[{i}]"), other.to_string()),
     }
 }
 
@@ -343,21 +381,120 @@ mod tests {
                     sku: Some("TEA".into()),
                     name: "Tea".into(),
                     quantity: Decimal::new(3, 0),
-                    unit_price: Decimal::new(3333, 3), // 3.333 -> line 9.999 -> 10.00
+                    unit_price: Decimal::new(3330, 3), // 3.330: three decimals, a line of 9.99
                 },
                 OrderLine {
                     sku: None,
                     name: "Cup".into(),
                     quantity: Decimal::ONE,
-                    unit_price: Decimal::new(9221, 2),
+                    unit_price: Decimal::new(9222, 2),
                 },
             ],
         }
     }
 
     #[test]
-    fn total_is_the_sum_of_rounded_lines() {
+    fn total_is_the_sum_of_exact_lines() {
         assert_eq!(order().total().unwrap().to_decimal_string(), "102.21");
+    }
+
+    fn fields(o: &Order) -> Vec<(String, String)> {
+        o.validate()
+            .into_iter()
+            .map(|e| (e.field, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_line_that_would_be_charged_rounded_is_refused_naming_it() {
+        // Half a unit at 1.01: 0.505 USD, which no card can be charged.
+        let mut o = order();
+        o.lines[0].quantity = Decimal::new(5, 1);
+        o.lines[0].unit_price = Decimal::new(101, 2);
+        let found = fields(&o);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "lines[0]");
+        assert!(found[0].1.contains("0.505 USD"), "{found:?}");
+        // A whole quantity at a price with three decimals in USD names the price.
+        let mut o = order();
+        o.lines[0].quantity = Decimal::ONE;
+        o.lines[0].unit_price = Decimal::new(1005, 3);
+        assert_eq!(fields(&o)[0].0, "lines[0].unit_price");
+        // Yen have no decimals.
+        let mut o = order();
+        o.currency = Currency::JPY;
+        o.lines = vec![OrderLine {
+            sku: None,
+            name: "Sencha".into(),
+            quantity: Decimal::ONE,
+            unit_price: Decimal::new(1005, 1),
+        }];
+        let found = fields(&o);
+        assert_eq!(found[0].0, "lines[0].unit_price");
+        assert!(found[0].1.contains("JPY has no decimals"), "{found:?}");
+        // More decimals in a price are fine when the line's amount is exact: 8 × 0.0125.
+        let mut o = order();
+        o.lines[0].quantity = Decimal::new(8, 0);
+        o.lines[0].unit_price = Decimal::new(125, 4);
+        assert_eq!(o.validate(), vec![]);
+        assert_eq!(o.total().unwrap().to_decimal_string(), "92.32");
+    }
+
+    #[test]
+    fn amounts_too_large_to_compute_are_refused_not_a_panic() {
+        let mut o = order();
+        o.lines[0].quantity = Decimal::MAX;
+        o.lines[0].unit_price = Decimal::new(2, 0);
+        let found = fields(&o);
+        assert_eq!(found[0].0, "lines[0]");
+        assert!(found[0].1.contains("out of range"), "{found:?}");
+        let mut o = order();
+        o.lines[1].unit_price = Decimal::MAX;
+        o.lines[0].unit_price = Decimal::MAX;
+        o.lines[0].quantity = Decimal::ONE;
+        o.lines[1].quantity = Decimal::ONE;
+        assert!(o.total().is_err());
+        assert!(!o.validate().is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever quantities, prices and currency: validation never panics, and an order it
+        /// accepts totals exactly its lines' quantity × unit price — what Zoho Books books —
+        /// at the currency's own scale, which is what Cybersource is charged.
+        #[test]
+        fn an_accepted_order_is_charged_exactly_what_its_lines_book(
+            lines in proptest::collection::vec((1i64..=1_000_000, 0u32..4, 0i64..=100_000_000, 0u32..5), 1..5),
+            currency in proptest::sample::select(vec!["USD", "JPY", "KWD", "EUR"]),
+        ) {
+            let mut o = order();
+            o.currency = Currency::from_code(currency).unwrap();
+            o.lines = lines
+                .iter()
+                .map(|&(q, qs, p, ps)| OrderLine {
+                    sku: None,
+                    name: "x".into(),
+                    quantity: Decimal::new(q, qs),
+                    unit_price: Decimal::new(p, ps),
+                })
+                .collect();
+            let errors = o.validate();
+            if errors.is_empty() {
+                let booked = o
+                    .lines
+                    .iter()
+                    .map(|l| l.quantity * l.unit_price)
+                    .sum::<Decimal>();
+                let charged = o.total().unwrap();
+                proptest::prop_assert_eq!(charged.amount(), booked);
+                proptest::prop_assert!(charged.amount().scale() == o.currency.minor_units());
+                proptest::prop_assert_eq!(
+                    Money::from_minor(charged.minor_units().unwrap(), o.currency).amount(),
+                    booked
+                );
+            } else {
+                proptest::prop_assert!(errors.iter().all(|e| e.field.starts_with("lines")));
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::app::open_store;
 use crate::config::alerts::{AlertsSection, CustomerEmailSection};
 use crate::config::cybersource::CybersourceSection;
 use crate::config::http::HttpSection;
+use crate::config::orders::OrdersSection;
 use crate::config::store::StoreSection;
 use crate::config::vault::VaultSection;
 use crate::config::zoho::ZohoSection;
@@ -50,6 +51,9 @@ pub struct FileConfig {
     /// Credentials flows' `http` steps name.
     #[serde(default)]
     pub http: HttpSection,
+    /// What one order may be (its most).
+    #[serde(default)]
+    pub orders: OrdersSection,
 }
 
 /// `[flows]`: the merchant's flow files.

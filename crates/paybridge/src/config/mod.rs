@@ -8,7 +8,7 @@
 //!
 //! - [`file`]: the file as written, read whole by one loader ([`FileConfig::load`]); each
 //!   command uses the sections it needs.
-//! - sections: [`store`], [`cybersource`], [`zoho`], [`alerts`] (and customer e-mail), [`http`],
+//! - sections: [`store`], [`cybersource`], [`zoho`], [`orders`], [`alerts`] (and customer e-mail), [`http`],
 //!   [`vault`] (and secret references), and [`connection`] (a Zoho connection kept in the store).
 //! - [`resolve`]: secrets read and settings checked, into what `paybridge serve` runs.
 
@@ -17,6 +17,7 @@ pub mod connection;
 pub mod cybersource;
 pub mod file;
 pub mod http;
+pub mod orders;
 pub mod resolve;
 pub mod store;
 #[cfg(test)]

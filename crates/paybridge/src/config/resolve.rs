@@ -6,6 +6,7 @@ use crate::app::{AppConfig, CybersourceConnection, StoreLocation, ZohoConnection
 use crate::config::connection::StoredZohoConnection;
 use crate::config::file::FileConfig;
 use crate::config::vault::SecretRef;
+use paybridge_engine::EngineSettings;
 use anyhow::Context as _;
 use anyhow::bail;
 use paybridge_cybersource::{Credentials, Environment};
@@ -286,7 +287,10 @@ impl FileConfig {
             alerts,
             listen: FileConfig::required(&self.server, "server")?.listen,
             store: location,
-            engine: self.engine.clone(),
+            engine: EngineSettings {
+                order_limits: self.orders.limits()?,
+                ..self.engine.clone()
+            },
             cybersource: CybersourceConnection {
                 environment,
                 credentials,

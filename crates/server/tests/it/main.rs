@@ -220,6 +220,58 @@ async fn an_invalid_order_lists_every_field() {
     );
 }
 
+/// The fields an answer names, in its order.
+fn field_names(body: &Value) -> Vec<String> {
+    body["error"]["fields"]
+        .as_array()
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|f| f["field"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_order_that_would_be_charged_rounded_is_refused_naming_the_line() {
+    let (_dir, app) = app(true).await;
+    // Half a unit at 1.01: 0.505 USD, which would be charged (and booked) rounded.
+    let mut bad = order();
+    bad["lines"][0]["quantity"] = json!("0.5");
+    bad["lines"][0]["unit_price"] = json!("1.01");
+    let (status, body, _) = post(&app, Some(KEY), Some("k1"), bad.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(field_names(&body), ["lines[0]"]);
+    // Yen have no decimals.
+    let mut bad = order();
+    bad["currency"] = json!("JPY");
+    bad["lines"][0]["unit_price"] = json!("100.5");
+    let (status, body, _) = post(&app, Some(KEY), Some("k2"), bad.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(field_names(&body), ["lines[0].unit_price"]);
+}
+
+#[tokio::test]
+async fn huge_amounts_are_refused_not_a_dropped_connection() {
+    let (_dir, app) = app(true).await;
+    // quantity × unit_price overflows a decimal: once a panic that dropped the connection.
+    let mut bad = order();
+    bad["lines"][0]["quantity"] = json!("79228162514264337593543950335");
+    bad["lines"][0]["unit_price"] = json!("2");
+    let (status, body, _) = post(&app, Some(KEY), Some("k1"), bad.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(field_names(&body), ["lines[0]"]);
+    // A billion is computable, and more than one order may total by default.
+    let mut bad = order();
+    bad["lines"][0]["unit_price"] = json!("1000000000.00");
+    let (status, body, _) = post(&app, Some(KEY), Some("k2"), bad.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(field_names(&body), ["lines"]);
+    let message = body["error"]["fields"][0]["message"].as_str().unwrap();
+    assert!(message.contains("max_amount"), "{message}");
+}
+
 #[tokio::test]
 async fn raw_cards_are_refused_outside_test_mode() {
     let (_dir, app) = app(false).await;
