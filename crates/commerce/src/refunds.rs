@@ -128,6 +128,18 @@ impl Commerce {
                 .to_string()
                 .as_bytes(),
         ));
+        // The same key again is the same refund, whatever is left now: answered before anything
+        // is computed from what is left (which that refund itself has taken).
+        let refunds = self.store.refunds_of(&order.id).await?;
+        if let Some(existing) = refunds.iter().find(|r| r.idempotency_key == key) {
+            if existing.request_fingerprint != fingerprint {
+                return Err(RefundError::KeyReused);
+            }
+            return Ok(Refunded {
+                refund: existing.clone(),
+                replayed: true,
+            });
+        }
         // Without an amount: what is left (decided in the store's transaction is safer, but the
         // store re-checks the sum, so a race can only refuse, never over-refund).
         let amount_minor = match amount {
@@ -135,15 +147,14 @@ impl Commerce {
                 .minor_units()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             None => {
-                let taken: i64 = self
-                    .store
-                    .refunds_of(&order.id)
-                    .await?
+                let taken = refunds
                     .iter()
                     .filter(|r| r.status != RefundStatus::Failed)
-                    .map(|r| r.amount_minor)
-                    .sum();
-                order.amount_minor - taken
+                    .try_fold(0i64, |sum, r| sum.checked_add(r.amount_minor))
+                    .ok_or_else(|| StoreError::Corrupt(format!("order {}: refunds beyond range", order.id)))?;
+                order.amount_minor.checked_sub(taken).ok_or_else(|| {
+                    StoreError::Corrupt(format!("order {}: refunds beyond range", order.id))
+                })?
             }
         };
         if amount_minor <= 0 {
