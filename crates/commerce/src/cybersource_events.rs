@@ -135,7 +135,16 @@ impl Commerce {
                 )
             })?;
         match self
-            .adopt_cybersource_refund(order, cybersource_refund_id, amount)
+            .adopt_cybersource_refund(
+                order,
+                cybersource_refund_id,
+                amount,
+                details
+                    .order_information
+                    .amount_details
+                    .as_ref()
+                    .and_then(|a| a.currency.as_deref()),
+            )
             .await
         {
             Ok(Some(refund)) => {
@@ -144,7 +153,13 @@ impl Commerce {
             }
             Ok(None) => Ok(()),
             Err(RefundError::Store(e)) => Err(e.into()),
-            Err(e) => Err(StepError::permanent("engine", e.to_string())),
+            Err(e) => Err(StepError::permanent(
+                "engine",
+                format!(
+                    "Cybersource refund {cybersource_refund_id} of order {}: {e}",
+                    order.reference
+                ),
+            )),
         }
     }
 

@@ -41,6 +41,9 @@ pub trait Dispatch: Send + Sync {
     fn queued(&self);
     /// An order or a refund changed state: whoever waits for one may look now.
     fn changed(&self);
+    /// Something a person must look at (the alert channels; the same `key` is told once per
+    /// alert window).
+    fn alert(&self, key: &str, title: &str, body: &str);
 }
 
 /// What the commerce services are told by the configuration.

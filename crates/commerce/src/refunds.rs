@@ -46,6 +46,10 @@ pub enum RefundError {
     TooMuch { asked: Money, refundable: Money },
     #[error("this Idempotency-Key was used for a different refund of this order")]
     KeyReused,
+    #[error(
+        "the refund is in {refund}, but the order was paid in {order}: it is not booked (book it by hand, or correct it in the Business Center)"
+    )]
+    CurrencyDiffers { refund: String, order: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -151,7 +155,9 @@ impl Commerce {
                     .iter()
                     .filter(|r| r.status != RefundStatus::Failed)
                     .try_fold(0i64, |sum, r| sum.checked_add(r.amount_minor))
-                    .ok_or_else(|| StoreError::Corrupt(format!("order {}: refunds beyond range", order.id)))?;
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("order {}: refunds beyond range", order.id))
+                    })?;
                 order.amount_minor.checked_sub(taken).ok_or_else(|| {
                     StoreError::Corrupt(format!("order {}: refunds beyond range", order.id))
                 })?
@@ -186,6 +192,7 @@ impl Commerce {
                     },
                     flows: Vec::new(),
                     entity_key: String::new(),
+                    made_already: false,
                 },
             )
             .await?;
@@ -210,19 +217,34 @@ impl Commerce {
     }
 
     /// Admits a refund made in Cybersource (learnt from its webhook), once per Cybersource
-    /// refund. An amount beyond what is left is still recorded — it happened — but its flows
-    /// see it like any other.
+    /// refund, in the currency it was made in (`currency`, when Cybersource says). It happened,
+    /// so it is recorded and its flows book it even when it is more than paybridge thought was
+    /// left — and that is alerted, for a person to see why the two disagreed. A refund in
+    /// another currency than the order's, or of an order paybridge has no payment for, is
+    /// refused with the reason (its run dead-letters, alerted, for a person to book it).
     pub async fn adopt_cybersource_refund(
         &self,
         order: &OrderRecord,
         cybersource_refund_id: &str,
         amount: Decimal,
+        currency: Option<&str>,
     ) -> Result<Option<RefundRecord>, RefundError> {
-        let currency =
+        let order_currency =
             Currency::from_code(&order.currency).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let amount_minor = Money::rounded(amount, currency)
+        if let Some(code) = currency.map(str::trim).filter(|c| !c.is_empty())
+            && !code.eq_ignore_ascii_case(order_currency.code())
+        {
+            return Err(RefundError::CurrencyDiffers {
+                refund: code.to_ascii_uppercase(),
+                order: order_currency.code().to_string(),
+            });
+        }
+        let refunded = Money::exact(amount, order_currency)
+            .map_err(|e| RefundError::Invalid(vec![FieldError::new("amount", e.to_string())]))?;
+        let amount_minor = refunded
             .minor_units()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let left = self.refundable_minor(order).await?;
         let admitted = self
             .admit_refund(
                 order,
@@ -245,21 +267,58 @@ impl Commerce {
                     },
                     flows: Vec::new(),
                     entity_key: String::new(),
+                    made_already: true,
                 },
             )
             .await?;
-        Ok(match admitted {
-            RefundAdmission::Admitted(refund) => Some(refund),
-            RefundAdmission::Existing(_) => None,
-            RefundAdmission::TooMuch { refundable_minor } => {
-                tracing::warn!(order = %order.reference, cybersource_refund_id, refundable_minor, "Cybersource refunded more than paybridge thinks was left; not booked, check the order");
-                None
+        match admitted {
+            RefundAdmission::Admitted(refund) => {
+                if amount_minor > left {
+                    let left = Money::from_minor(left.max(0), order_currency);
+                    tracing::warn!(order = %order.reference, cybersource_refund_id, refunded = %refunded.to_decimal_string(), left = %left.to_decimal_string(), "Cybersource refunded more than paybridge thought was left; booked, and alerted");
+                    self.dispatch.alert(
+                        &format!("over-refund:{}", order.id),
+                        &format!(
+                            "Order {} was refunded more in Cybersource than was left",
+                            order.reference
+                        ),
+                        &format!(
+                            "Cybersource refund {cybersource_refund_id} gave back {} {}, where paybridge had {} {} left to refund on order {}. It is recorded and booked in Zoho Books like any refund; check in the Business Center why the two disagree (a refund made outside paybridge and missed, or one made twice).",
+                            refunded.to_decimal_string(),
+                            order_currency.code(),
+                            left.to_decimal_string(),
+                            order_currency.code(),
+                            order.reference
+                        ),
+                    );
+                }
+                Ok(Some(refund))
             }
-            RefundAdmission::NotRefundable { status } => {
-                tracing::warn!(order = %order.reference, cybersource_refund_id, %status, "Cybersource refunded an order paybridge has no payment for; not booked");
-                None
-            }
-        })
+            RefundAdmission::Existing(_) => Ok(None),
+            RefundAdmission::TooMuch { refundable_minor } => Err(RefundError::TooMuch {
+                asked: refunded,
+                refundable: Money::from_minor(refundable_minor.max(0), order_currency),
+            }),
+            RefundAdmission::NotRefundable { status } => Err(RefundError::NotRefundable { status }),
+        }
+    }
+
+    /// What is left to refund on `order`: its charge less its refunds that did not fail.
+    async fn refundable_minor(&self, order: &OrderRecord) -> Result<i64, StoreError> {
+        let taken = self
+            .store
+            .refunds_of(&order.id)
+            .await?
+            .iter()
+            .filter(|r| r.status != RefundStatus::Failed)
+            .try_fold(0i64, |sum, r| sum.checked_add(r.amount_minor))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("order {}: refunds beyond range", order.id))
+            })?;
+        order
+            .amount_minor
+            .checked_sub(taken)
+            .ok_or_else(|| StoreError::Corrupt(format!("order {}: refunds beyond range", order.id)))
     }
 
     /// Admits a refund asked for in Zoho Books: a credit note for the order (its balance is
@@ -303,6 +362,7 @@ impl Commerce {
                     },
                     flows: Vec::new(),
                     entity_key: String::new(),
+                    made_already: false,
                 },
             )
             .await?;

@@ -6,6 +6,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use paybridge_flows::Library;
 use tokio::sync::Notify;
 
+use crate::alerts::{Alert, Alerts};
+
 /// The flows a node runs and its wake-up signals; the commerce services publish through it.
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
@@ -14,6 +16,8 @@ pub(crate) struct Dispatcher {
     pub(crate) wake: Notify,
     /// An order changed state.
     pub(crate) progress: Notify,
+    /// Where what a person must see is told (none: logged only).
+    alerts: RwLock<Option<Alerts>>,
 }
 
 impl Dispatcher {
@@ -22,7 +26,12 @@ impl Dispatcher {
             flows: RwLock::new(Arc::new(library)),
             wake: Notify::new(),
             progress: Notify::new(),
+            alerts: RwLock::new(None),
         }
+    }
+
+    pub(crate) fn set_alerts(&self, alerts: Alerts) {
+        *self.alerts.write().unwrap_or_else(PoisonError::into_inner) = Some(alerts);
     }
 
     /// The flow files it runs now.
@@ -49,5 +58,21 @@ impl paybridge_commerce::Dispatch for Dispatcher {
 
     fn changed(&self) {
         self.progress.notify_waiters();
+    }
+
+    fn alert(&self, key: &str, title: &str, body: &str) {
+        tracing::warn!(alert = key, "{title}");
+        if let Some(alerts) = self
+            .alerts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            alerts.raise(Alert {
+                key: key.to_string(),
+                title: title.to_string(),
+                body: body.to_string(),
+            });
+        }
     }
 }

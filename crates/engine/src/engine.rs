@@ -223,6 +223,7 @@ impl Engine {
 
     /// Tells dead letters and error spikes to `alerts`.
     pub fn with_alerts(mut self, alerts: Alerts) -> Engine {
+        self.dispatch.set_alerts(alerts.clone());
         self.alerts = Some(alerts);
         self
     }

@@ -63,10 +63,9 @@ impl OrderLine {
     /// the currency has is refused (charging it would round it, and Cybersource and Zoho Books
     /// would then disagree with the order's lines), as is one too large to compute.
     pub fn amount(&self, currency: Currency) -> Result<Money, MoneyError> {
-        let amount = self
-            .quantity
-            .checked_mul(self.unit_price)
-            .ok_or_else(|| MoneyError::OutOfRange(format!("{} × {}", self.quantity, self.unit_price)))?;
+        let amount = self.quantity.checked_mul(self.unit_price).ok_or_else(|| {
+            MoneyError::OutOfRange(format!("{} × {}", self.quantity, self.unit_price))
+        })?;
         Money::exact(amount, currency)
     }
 }
@@ -110,7 +109,9 @@ impl Order {
             .iter()
             .try_fold(Money::zero(self.currency), |sum, line| {
                 sum.checked_add(&line.amount(self.currency)?)
-                    .ok_or_else(|| MoneyError::OutOfRange(format!("the total of order {}", self.reference)))
+                    .ok_or_else(|| {
+                        MoneyError::OutOfRange(format!("the total of order {}", self.reference))
+                    })
             })
     }
 

@@ -73,6 +73,9 @@ pub struct NewRefund {
     /// The flows the event starts, and the entity their runs are ordered by.
     pub flows: Vec<String>,
     pub entity_key: String,
+    /// Made already (in Cybersource): recorded even when it is more than was left to refund —
+    /// it happened, and must be booked — where a refund asked for is refused.
+    pub made_already: bool,
 }
 
 /// Where a refund stands.

@@ -1,44 +1,15 @@
 //! Alerts over real protocols: an SMTP server and a Slack-compatible webhook started here, on
 //! loopback. An outage of many dead letters sends one alert per kind, not one per letter.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
-use axum::routing::post;
 use paybridge_actions::email::SmtpSecurity;
 use paybridge_engine::alerts::{AlertSettings, Channel};
 use paybridge_model::OrderStatus;
 use paybridge_sandbox::faults::FaultMode;
 use secrecy::SecretString;
-use tokio::net::TcpListener;
 
-use crate::helpers::{World, WorldOptions, place};
-
-/// A Slack-compatible incoming webhook, keeping each posted text.
-async fn slack_webhook() -> (String, Arc<Mutex<Vec<String>>>) {
-    let texts: Arc<Mutex<Vec<String>>> = Arc::default();
-    let router = axum::Router::new()
-        .route(
-            "/services/T000/B000/XXXX",
-            post(
-                |State(texts): State<Arc<Mutex<Vec<String>>>>,
-                 Json(body): Json<serde_json::Value>| async move {
-                    texts
-                        .lock()
-                        .unwrap()
-                        .push(body["text"].as_str().unwrap_or_default().to_string());
-                    "ok"
-                },
-            ),
-        )
-        .with_state(texts.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{addr}/services/T000/B000/XXXX"), texts)
-}
+use crate::helpers::{World, WorldOptions, place, slack_webhook};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_of_dead_letters_sends_one_alert_per_kind_by_slack_and_email() {

@@ -316,3 +316,29 @@ pub async fn outputs_of_run(world: &World, id: i64) -> serde_json::Value {
         .and_then(|s| s.output.clone())
         .unwrap_or(serde_json::Value::Null)
 }
+
+/// A Slack-compatible incoming webhook, keeping each posted text.
+pub async fn slack_webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let texts: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let router = axum::Router::new()
+        .route(
+            "/services/T000/B000/XXXX",
+            axum::routing::post(
+                |axum::extract::State(texts): axum::extract::State<
+                    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+                >,
+                 axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    texts
+                        .lock()
+                        .unwrap()
+                        .push(body["text"].as_str().unwrap_or_default().to_string());
+                    "ok"
+                },
+            ),
+        )
+        .with_state(texts.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/services/T000/B000/XXXX"), texts)
+}

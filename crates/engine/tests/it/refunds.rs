@@ -431,3 +431,138 @@ async fn a_books_credit_note_for_more_than_is_left_is_refused_before_any_call() 
     );
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_made_in_cybersource_beyond_what_paybridge_had_left_is_booked_and_alerted() {
+    use paybridge_engine::alerts::{AlertSettings, Channel};
+    let (webhook, posts) = crate::helpers::slack_webhook().await;
+    let world = World::with(crate::helpers::WorldOptions {
+        alerts: Some((
+            AlertSettings::default(),
+            vec![Channel::slack(secrecy::SecretString::from(webhook)).unwrap()],
+        )),
+        ..Default::default()
+    })
+    .await;
+    world
+        .engine
+        .place_order(place("R-5", "lin@example.com", "30.00"))
+        .await
+        .unwrap();
+    let order = world.settled("R-5").await;
+    // paybridge counts the whole charge as refunded already: a refund was asked for it whose
+    // flow has not run yet.
+    let store = world.engine.store();
+    let asked = store
+        .admit_refund(
+            &paybridge_store::NewRefund {
+                id: "ref_0000000000000000000000000aa".into(),
+                order_id: order.id.clone(),
+                idempotency_key: "asked".into(),
+                request_fingerprint: "f".into(),
+                amount_minor: order.amount_minor,
+                currency: "USD".into(),
+                reason: None,
+                source: "api".into(),
+                cybersource_refund_id: None,
+                event: paybridge_store::NewEvent {
+                    source: "order-api".into(),
+                    dedupe_key: "refund:asked".into(),
+                    event_type: "order.refund_requested".into(),
+                    entity_key: "order:R-5".into(),
+                    payload: serde_json::json!({}),
+                },
+                flows: Vec::new(),
+                entity_key: "customer:lin@example.com".into(),
+                made_already: false,
+            },
+            world.engine.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        asked,
+        paybridge_store::RefundAdmission::Admitted(_)
+    ));
+    // Meanwhile 15.00 is refunded by hand in Cybersource.
+    use paybridge_cybersource::captures::AmountOnly;
+    use paybridge_cybersource::payments::{AmountDetails, ClientReference};
+    let made = world
+        .engine
+        .connectors()
+        .cybersource
+        .refund_payment(
+            order.payment_id.as_deref().unwrap(),
+            &paybridge_cybersource::refunds::RefundRequest {
+                client_reference_information: ClientReference {
+                    code: "R-5".into(),
+                    transaction_id: None,
+                },
+                order_information: AmountOnly {
+                    amount_details: AmountDetails {
+                        total_amount: "15.00".parse().unwrap(),
+                        currency: "USD".into(),
+                    },
+                },
+            },
+        )
+        .await
+        .unwrap();
+    world
+        .engine
+        .accept_cybersource_event(
+            format!("cybersource:wh:{}", made.id),
+            "payments.refund.status.accepted".into(),
+            Some(&made.id),
+            serde_json::json!({
+                "event_type": "payments.refund.status.accepted",
+                "payload": [{"data": {"id": made.id, "clientReferenceInformation": {"code": "R-5"}}}],
+            }),
+        )
+        .await
+        .unwrap();
+    // It happened, so it is recorded and booked (it was logged and dropped), and alerted.
+    let booked = world
+        .engine
+        .wait_until(std::time::Duration::from_millis(50), || async {
+            Ok(store
+                .refund_by_cybersource_id(&made.id)
+                .await?
+                .is_some_and(|r| r.status == RefundStatus::Refunded))
+        });
+    tokio::time::timeout(std::time::Duration::from_secs(30), booked)
+        .await
+        .expect("the refund is booked")
+        .unwrap();
+    let books = world.zoho.books_records(ORG).unwrap();
+    assert!(
+        books.credit_notes.iter().any(|n| n["total"] == 15.0),
+        "{:?}",
+        books.credit_notes
+    );
+    world.engine.alerts.as_ref().unwrap().flush().await;
+    let posts = posts.lock().unwrap().clone();
+    assert!(
+        posts
+            .iter()
+            .any(|p| p.contains("R-5") && p.contains("more in Cybersource than was left")),
+        "{posts:?}"
+    );
+    // A refund in another currency than the order's is not booked as if it were the order's.
+    let error = world
+        .engine
+        .commerce()
+        .adopt_cybersource_refund(
+            &order,
+            "7000000000000000000009",
+            "5.00".parse().unwrap(),
+            Some("EUR"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RefundError::CurrencyDiffers { .. }),
+        "{error}"
+    );
+    world.stop().await;
+}

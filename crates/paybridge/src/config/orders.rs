@@ -66,8 +66,14 @@ mod tests {
         for (bad, names) in [
             ("max_amount = { XYZ = \"10\" }", "orders.max_amount.XYZ"),
             ("max_amount = { JPY = \"10.5\" }", "orders.max_amount.JPY"),
-            ("max_amount = { default = \"-1\" }", "orders.max_amount.default"),
-            ("max_amount = { default = \"lots\" }", "orders.max_amount.default"),
+            (
+                "max_amount = { default = \"-1\" }",
+                "orders.max_amount.default",
+            ),
+            (
+                "max_amount = { default = \"lots\" }",
+                "orders.max_amount.default",
+            ),
         ] {
             let section: OrdersSection = toml::from_str(bad).unwrap();
             let error = format!("{:#}", section.limits().unwrap_err());

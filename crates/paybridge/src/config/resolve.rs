@@ -6,10 +6,10 @@ use crate::app::{AppConfig, CybersourceConnection, StoreLocation, ZohoConnection
 use crate::config::connection::StoredZohoConnection;
 use crate::config::file::FileConfig;
 use crate::config::vault::SecretRef;
-use paybridge_engine::EngineSettings;
 use anyhow::Context as _;
 use anyhow::bail;
 use paybridge_cybersource::{Credentials, Environment};
+use paybridge_engine::EngineSettings;
 use paybridge_flows::Library;
 use paybridge_model::Currency;
 use paybridge_server::admin::connections::SecretSlot;

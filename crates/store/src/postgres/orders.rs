@@ -162,7 +162,7 @@ impl OrderStore for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         let refundable = order.amount_minor - refunded;
-        if refund.amount_minor > refundable {
+        if refund.amount_minor > refundable && !refund.made_already {
             return Ok(RefundAdmission::TooMuch {
                 refundable_minor: refundable,
             });

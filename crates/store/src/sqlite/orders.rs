@@ -386,7 +386,7 @@ fn admit_refund(
     )?
     .unwrap_or(0);
     let refundable = order.amount_minor - refunded;
-    if refund.amount_minor > refundable {
+    if refund.amount_minor > refundable && !refund.made_already {
         return Ok(RefundAdmission::TooMuch {
             refundable_minor: refundable,
         });

@@ -5,7 +5,10 @@ use paybridge_model::{FailureKind, OrderStatus};
 use paybridge_store::OrderStore as _;
 use paybridge_store::RunStore as _;
 use paybridge_store::testing::backends;
-use paybridge_store::{Admission, OwnStep, RunStatus, StepStatus, StoreError, ZohoIds};
+use paybridge_store::{
+    Admission, NewEvent, NewRefund, OwnStep, RefundAdmission, RunStatus, StepStatus, StoreError,
+    ZohoIds,
+};
 
 #[tokio::test]
 async fn an_idempotency_key_admits_one_order_and_one_event() {
@@ -221,5 +224,64 @@ async fn an_order_is_marked_synced_with_its_step_in_one_write_once_per_key() {
             store.order(&order.id).await.unwrap().unwrap().status,
             OrderStatus::Completed
         );
+    }
+}
+
+fn refund_of(order_id: &str, key: &str, amount_minor: i64, made_already: bool) -> NewRefund {
+    NewRefund {
+        id: format!("ref_{key}"),
+        order_id: order_id.into(),
+        idempotency_key: key.into(),
+        request_fingerprint: "f".into(),
+        amount_minor,
+        currency: "USD".into(),
+        reason: None,
+        source: if made_already { "cybersource" } else { "api" }.into(),
+        cybersource_refund_id: made_already.then(|| format!("cs-{key}")),
+        event: NewEvent {
+            source: "order-api".into(),
+            dedupe_key: format!("refund:{key}"),
+            event_type: "order.refund_requested".into(),
+            entity_key: "order:O-1".into(),
+            payload: serde_json::json!({}),
+        },
+        flows: Vec::new(),
+        entity_key: "customer:ada@example.com".into(),
+        made_already,
+    }
+}
+
+#[tokio::test]
+async fn a_refund_asked_for_never_exceeds_what_is_left_but_one_made_already_is_recorded() {
+    for db in backends().await {
+        let store = db.open().await;
+        queued_run(&store, "O-1", "customer:ada@example.com", 1_000).await;
+        let order = store.order_by_reference("O-1").await.unwrap().unwrap();
+        // 12.34 charged; 10.00 asked for, then 5.00 more is refused.
+        let first = store
+            .admit_refund(&refund_of(&order.id, "a", 1000, false), 2_000)
+            .await
+            .unwrap();
+        assert!(matches!(first, RefundAdmission::Admitted(_)));
+        let refused = store
+            .admit_refund(&refund_of(&order.id, "b", 500, false), 3_000)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                refused,
+                RefundAdmission::TooMuch {
+                    refundable_minor: 234
+                }
+            ),
+            "{refused:?}"
+        );
+        // A refund made in Cybersource already is recorded all the same: it happened.
+        let made = store
+            .admit_refund(&refund_of(&order.id, "c", 500, true), 4_000)
+            .await
+            .unwrap();
+        assert!(matches!(made, RefundAdmission::Admitted(_)), "{made:?}");
+        assert_eq!(store.refunds_of(&order.id).await.unwrap().len(), 2);
     }
 }
