@@ -8,7 +8,7 @@
 //!   deploy, promote), [`runs`] (runs and dead letters, pruning), [`secrets`] (the vault),
 //!   [`tokens`] (admin API tokens), [`sandbox`] (the simulators on their own), and [`demo`] (the
 //!   whole product against the built-in sandboxes, checking its own result).
-//! - [`telemetry`]: logging.
+//! - Logging: [`telemetry`].
 
 pub mod app;
 pub mod config;

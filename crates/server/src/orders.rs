@@ -125,6 +125,9 @@ async fn refund_order(
         Err(e @ RefundError::NotRefundable { .. }) => {
             error(StatusCode::CONFLICT, "not_refundable", e.to_string(), &[])
         }
+        Err(e @ RefundError::CurrencyDiffers { .. }) => {
+            error(StatusCode::CONFLICT, "currency_differs", e.to_string(), &[])
+        }
         Err(e @ RefundError::KeyReused) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
