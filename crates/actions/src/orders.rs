@@ -71,6 +71,9 @@ impl Action for OrderSynced {
 pub struct ReviewSettledInput {
     accepted: bool,
     detail: String,
+    /// The decline reason code when not accepted (`DECISION_PROFILE_REJECT` by default).
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// `order.review-settled`: the trigger's held order becomes approved or declined, and that
@@ -81,7 +84,7 @@ impl Action for ReviewSettled {
     const SPEC: &'static ActionSpec = &ActionSpec {
         name: "order.review-settled",
         summary: "the held order becomes approved or declined, and that event's flows run",
-        fields: Some(&[req("accepted"), req("detail")]),
+        fields: Some(&[req("accepted"), req("detail"), opt("reason")]),
         outputs: &[out("changed", Type::Boolean)],
         effect: Effect::Call,
         recovery: Recovery::Repeatable,
@@ -98,7 +101,12 @@ impl Action for ReviewSettled {
         let changed = call
             .env
             .commerce
-            .settle_review(order_id, input.accepted, &input.detail)
+            .settle_review(
+                order_id,
+                input.accepted,
+                input.reason.as_deref().filter(|r| !r.trim().is_empty()),
+                &input.detail,
+            )
             .await?;
         Ok(json!({"changed": changed}))
     }

@@ -163,20 +163,14 @@ impl Commerce {
         }
     }
 
-    /// A reviewer decided a held order's case: the order's `order.review_accepted` or
-    /// `order.review_rejected` event starts the flows that capture or reverse the payment and
-    /// settle the order (the shipped `review-decided` template).
+    /// A reviewer decided a held order's case in Decision Manager (the case event's notes are
+    /// the comments).
     async fn review_decided(
         &self,
         order: &OrderRecord,
         accepted: bool,
         payload: &Value,
     ) -> Result<(), StepError> {
-        if order.status != OrderStatus::OnHold {
-            tracing::info!(order = %order.reference, status = %order.status, "a review decision about an order no longer on hold; recorded");
-            return Ok(());
-        }
-        let placed = self.store.inbox_event(order.inbox_id).await?;
         let notes: Vec<String> = payload["payload"]
             .as_array()
             .into_iter()
@@ -189,16 +183,50 @@ impl Commerce {
             })
             .filter_map(|note| note["comments"].as_str().map(str::to_string))
             .collect();
-        let event_type = if accepted {
+        let decision = ReviewDecision {
+            accepted,
+            case_id: resource_of(payload).map(str::to_string),
+            comments: notes.join(" / "),
+        };
+        self.decide_review(order, &decision).await?;
+        Ok(())
+    }
+}
+
+/// A person's decision on a held order: in Decision Manager (its case) or through the admin API.
+#[derive(Debug, Clone)]
+pub struct ReviewDecision {
+    pub accepted: bool,
+    /// The Decision Manager case, when the decision was made there.
+    pub case_id: Option<String>,
+    pub comments: String,
+}
+
+impl Commerce {
+    /// A held order was decided: its `order.review_accepted` or `order.review_rejected` event
+    /// starts the flows that capture or reverse the payment and settle the order (the shipped
+    /// `review-decided` template). Once per order: `false` when the order is no longer on hold
+    /// or a decision was already taken (the first one stands).
+    pub async fn decide_review(
+        &self,
+        order: &OrderRecord,
+        decision: &ReviewDecision,
+    ) -> Result<bool, StepError> {
+        if order.status != OrderStatus::OnHold {
+            tracing::info!(order = %order.reference, status = %order.status, "a review decision about an order no longer on hold; recorded");
+            return Ok(false);
+        }
+        let placed = self.store.inbox_event(order.inbox_id).await?;
+        let event_type = if decision.accepted {
             "order.review_accepted"
         } else {
             "order.review_rejected"
         };
         let mut body = placed.payload.clone();
         body["review"] = serde_json::json!({
-            "decision": if accepted { "accept" } else { "reject" },
-            "case_id": resource_of(payload),
-            "comments": notes.join(" / "),
+            "decision": if decision.accepted { "accept" } else { "reject" },
+            "case_id": decision.case_id,
+            "comments": decision.comments,
         });
         let new = NewEvent {
             source: "order-api".into(),
@@ -207,10 +235,10 @@ impl Commerce {
             entity_key: format!("customer:{}", order.customer_email),
             payload: body,
         };
-        let accepted_event = self.publish(&new).await?;
-        if !accepted_event.duplicate {
-            tracing::info!(order = %order.reference, event_type, "a reviewer decided a held order");
+        let published = self.publish(&new).await?;
+        if !published.duplicate {
+            tracing::info!(order = %order.reference, event_type, "a held order was decided");
         }
-        Ok(())
+        Ok(!published.duplicate)
     }
 }

@@ -58,6 +58,8 @@ pub struct Settings {
     pub payment_stale: Duration,
     /// The most one order may total.
     pub order_limits: OrderLimits,
+    /// An order on hold this long is told to a person (again, once per alert window).
+    pub hold_alert_after: Duration,
 }
 
 /// The most one order may total, per currency (`[orders] max_amount`): an order beyond it is

@@ -368,6 +368,13 @@ impl Commerce {
         }
     }
 
+    /// Orders on hold, longest held first.
+    pub async fn orders_on_hold(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
+        self.store
+            .orders_unchanged_since(OrderStatus::OnHold, i64::MAX, limit)
+            .await
+    }
+
     /// An order's refunds, oldest first.
     pub async fn refunds_of(
         &self,
@@ -433,7 +440,11 @@ impl Commerce {
         let stale = Commerce::millis(self.settings.payment_stale);
         let stuck = self
             .store
-            .stale_pending_orders(self.clock.now_ms() - stale, 500)
+            .orders_unchanged_since(
+                OrderStatus::PendingPayment,
+                self.clock.now_ms() - stale,
+                500,
+            )
             .await?;
         for order in &stuck {
             self.record_payment_outcome(order, Err(died_while_charging(Some("the watchdog"))))
@@ -456,13 +467,31 @@ impl Commerce {
         let now = self.clock.now_ms();
         let resolve_at =
             now.saturating_add(Commerce::millis(self.settings.payment_resolution_delay));
+        let outcome = result.as_ref().ok().map(|r| r.outcome);
         let (update, runs) = order_update(record, result, resolve_at, &*self.dispatch);
-        let updated = self
+        let updated = match self
             .store
             .record_payment(&record.id, &update, &runs, now)
-            .await?;
+            .await
+        {
+            Ok(updated) => updated,
+            // Another path decided the order first (the watchdog, a webhook, the payment's own
+            // answer): what it decided stands; this outcome is not applied over it.
+            Err(StoreError::StateMoved { found, .. }) => {
+                tracing::info!(order = %record.reference, %found, "the order moved on before this payment outcome was recorded; left as it is");
+                return self
+                    .store
+                    .order(&record.id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("order {}", record.id)).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !runs.is_empty() {
             self.dispatch.queued();
+        }
+        if let Some(outcome) = outcome {
+            self.alert_if_undecided(&updated, outcome, update.status_detail.as_deref(), &runs);
         }
         self.dispatch.changed();
         Ok(updated)

@@ -10,6 +10,7 @@
 use paybridge_cybersource::payments::{PaymentOutcome, PaymentResponse};
 use paybridge_cybersource::search::TransactionDetails;
 use paybridge_model::{FailureKind, OrderStatus};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use paybridge_model::StepError;
@@ -26,9 +27,41 @@ pub const RESOLUTION_RUN: &str = "payment-resolution";
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Approved,
+    /// Held for a review (Decision Manager, 3-D Secure).
     Held,
+    /// Only part of the amount was authorized (`order.partially_authorized`).
+    PartiallyApproved,
     Declined,
+    /// Cybersource's status says neither yes nor no (`order.payment_unclear`): held, and a
+    /// person alerted.
+    Unknown,
 }
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::Held => "held",
+            Outcome::PartiallyApproved => "partially_approved",
+            Outcome::Declined => "declined",
+            Outcome::Unknown => "unknown",
+        }
+    }
+
+    /// The order event the outcome starts flows on.
+    pub fn order_event(self) -> &'static str {
+        match self {
+            Outcome::Approved => "order.approved",
+            Outcome::Held => "order.held",
+            Outcome::PartiallyApproved => "order.partially_authorized",
+            Outcome::Declined => "order.declined",
+            Outcome::Unknown => "order.payment_unclear",
+        }
+    }
+}
+
+/// The decline reason of an order whose partial authorization was released.
+pub const PARTIAL_AUTHORIZATION: &str = "PARTIAL_AUTHORIZATION";
 
 /// The payment step's stored result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,17 +79,41 @@ pub struct PaymentResult {
     /// `payment_instrument_id`, `instrument_identifier_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<serde_json::Value>,
+    /// What the issuer approved, when it was only part of the amount.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pub authorized_amount: Option<Decimal>,
 }
 
 impl PaymentResult {
     pub fn from_response(response: &PaymentResponse) -> PaymentResult {
+        let mut authorized_amount = None;
         let (outcome, reason, message) = match response.outcome() {
             PaymentOutcome::Approved => (Outcome::Approved, None, None),
             PaymentOutcome::Held { reason } => (Outcome::Held, None, Some(reason)),
+            PaymentOutcome::PartiallyApproved {
+                authorized,
+                requested,
+            } => {
+                authorized_amount = authorized;
+                (
+                    Outcome::PartiallyApproved,
+                    None,
+                    Some(partial_message(authorized, requested)),
+                )
+            }
             PaymentOutcome::Declined { reason, message } => (
                 Outcome::Declined,
                 Some(reason.as_str().to_string()),
                 Some(message),
+            ),
+            PaymentOutcome::Unknown { status, message } => (
+                Outcome::Unknown,
+                None,
+                Some(unclear_message(&status, &message)),
             ),
         };
         let risk = response.risk_information.as_ref().map(|risk| {
@@ -89,49 +146,89 @@ impl PaymentResult {
             message,
             risk,
             tokens,
+            authorized_amount,
         }
     }
 
     /// The outcome of a payment found through Transaction Search; `None` when it no longer
     /// stands (voided or reversed), which leaves nothing charged.
+    ///
+    /// A sale found after capture or settlement reports its capture's status (`PENDING`,
+    /// `TRANSMITTED`, …): the succeeded authorization (`ics_auth`) says it was approved. A
+    /// status that says neither yes nor no is `Unknown`, never a decline.
     pub fn from_details(details: &TransactionDetails) -> Option<PaymentResult> {
         let status = details.status.clone().unwrap_or_default();
         if matches!(status.as_str(), "VOIDED" | "REVERSED") {
             return None;
         }
-        let authorized = details
-            .application_information
+        let applications = &details.application_information;
+        let authorized = applications
             .application("ics_auth")
             .is_some_and(|a| a.succeeded());
+        let auth_failed = applications
+            .application("ics_auth")
+            .is_some_and(|a| !a.succeeded());
         let outcome = match status.as_str() {
-            "AUTHORIZED" if authorized => Outcome::Approved,
-            "AUTHORIZED_PENDING_REVIEW" | "PARTIAL_AUTHORIZED" | "PENDING_REVIEW" if authorized => {
+            "AUTHORIZED_PENDING_REVIEW" | "PENDING_REVIEW" | "PENDING_AUTHENTICATION" => {
                 Outcome::Held
             }
-            _ => Outcome::Declined,
+            "PARTIAL_AUTHORIZED" => Outcome::PartiallyApproved,
+            "DECLINED" | "AUTHORIZED_RISK_DECLINED" | "INVALID_REQUEST" => Outcome::Declined,
+            "AUTHORIZED" | "PENDING" | "TRANSMITTED" | "BATCHED" | "SETTLED" if authorized => {
+                Outcome::Approved
+            }
+            _ if auth_failed => Outcome::Declined,
+            _ => Outcome::Unknown,
         };
         let reason = (outcome == Outcome::Declined).then(|| {
-            details
-                .application_information
-                .reason_code
-                .clone()
-                .map_or_else(
-                    || "DECLINED".to_string(),
-                    |code| format!("reason code {code}"),
-                )
+            applications.reason_code.clone().map_or_else(
+                || "DECLINED".to_string(),
+                |code| format!("reason code {code}"),
+            )
         });
+        let amounts = details.order_information.amount_details.as_ref();
+        let authorized_amount = (outcome == Outcome::PartiallyApproved)
+            .then(|| amounts.and_then(|a| a.authorized_amount))
+            .flatten();
+        let found = "found through Transaction Search after the payment's answer was lost";
+        let message = match outcome {
+            Outcome::PartiallyApproved => format!(
+                "{}; {found}",
+                partial_message(authorized_amount, amounts.and_then(|a| a.total_amount))
+            ),
+            Outcome::Unknown => unclear_message(&status, found),
+            _ => found.to_string(),
+        };
         Some(PaymentResult {
             transaction_id: details.id.clone(),
             status,
             outcome,
             reason,
-            message: Some(
-                "found through Transaction Search after the payment's answer was lost".into(),
-            ),
+            message: Some(message),
             risk: details.risk_information.clone(),
             tokens: None,
+            authorized_amount,
         })
     }
+}
+
+fn partial_message(authorized: Option<Decimal>, requested: Option<Decimal>) -> String {
+    let part = authorized.map_or_else(|| "part".to_string(), |a| a.to_string());
+    match requested {
+        Some(requested) => format!("the issuer approved only {part} of {requested}"),
+        None => format!("the issuer approved only {part} of the amount"),
+    }
+}
+
+fn unclear_message(status: &str, message: &str) -> String {
+    let status = if status.is_empty() {
+        "no status"
+    } else {
+        status
+    };
+    format!(
+        "Cybersource answered {status}, which says neither approved nor declined ({message}): held for a person to check the payment in the Business Center and decide the order"
+    )
 }
 
 /// The name of the order API's payment step.
@@ -167,11 +264,13 @@ fn order_runs(record: &OrderRecord, event: &str, dispatch: &dyn Dispatch) -> Vec
 impl Commerce {
     /// A held order's review was decided: it becomes approved (and the flows of
     /// `order.approved` run, order to cash among them) or declined (the flows of
-    /// `order.declined`). An order no longer on hold is left as it is (`false`).
+    /// `order.declined`) with `reason` (`DECISION_PROFILE_REJECT` unless given). An order no
+    /// longer on hold is left as it is (`false`).
     pub async fn settle_review(
         &self,
         order_id: &str,
         accepted: bool,
+        reason: Option<&str>,
         detail: &str,
     ) -> Result<bool, StoreError> {
         let Some(record) = self.store.order(order_id).await? else {
@@ -186,11 +285,12 @@ impl Commerce {
             (
                 OrderStatus::Declined,
                 "order.declined",
-                Some("DECISION_PROFILE_REJECT".to_string()),
+                Some(reason.unwrap_or("DECISION_PROFILE_REJECT").to_string()),
             )
         };
         let runs = order_runs(&record, event, &*self.dispatch);
         let update = PaymentUpdate {
+            from: record.status,
             status,
             payment_id: record.payment_id.clone(),
             payment_status: record.payment_status.clone(),
@@ -198,12 +298,99 @@ impl Commerce {
             status_detail: Some(detail.to_string()),
             failure_kind: None,
         };
-        self.store
+        match self
+            .store
             .record_payment(&record.id, &update, &runs, self.clock.now_ms())
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            // Decided meanwhile by another path (a reviewer and the admin API at once).
+            Err(StoreError::StateMoved { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
         self.dispatch.queued();
         self.dispatch.changed();
         Ok(true)
+    }
+}
+
+impl Commerce {
+    /// Orders on hold longer than `hold_alert_after` — a review nobody decided, a partial
+    /// authorization or an unclear answer nothing handled — told to a person: one alert naming
+    /// them (the same key, so once per alert window while any remain). Returns how many.
+    pub async fn watch_holds(&self) -> Result<usize, StoreError> {
+        let after = Commerce::millis(self.settings.hold_alert_after);
+        let held = self
+            .store
+            .orders_unchanged_since(OrderStatus::OnHold, self.clock.now_ms() - after, 100)
+            .await?;
+        metrics::gauge!("paybridge_orders_held_too_long").set(held.len() as f64);
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let listed: Vec<String> = held
+            .iter()
+            .take(20)
+            .map(|o| {
+                format!(
+                    "{} ({}: {})",
+                    o.reference,
+                    o.id,
+                    o.status_detail.as_deref().unwrap_or("no detail")
+                )
+            })
+            .collect();
+        let hours = self.settings.hold_alert_after.as_secs() / 3600;
+        let minutes = self.settings.hold_alert_after.as_secs() / 60;
+        let age = if hours >= 1 {
+            format!("{hours} h")
+        } else {
+            format!("{minutes} min")
+        };
+        self.dispatch.alert(
+            "watchdog:holds",
+            &format!("{} order(s) on hold for more than {age}", held.len()),
+            &format!(
+                "These orders are still on hold after their payment, and nothing has decided them: {}{}. Decide each in Decision Manager, or with POST /api/v1/admin/orders/{{id}}/review ({{\"decision\": \"accept\"}} or {{\"decision\": \"reject\"}}).",
+                listed.join("; "),
+                if held.len() > listed.len() { "; …" } else { "" },
+            ),
+        );
+        Ok(held.len())
+    }
+
+    /// An order held where nothing will decide it on its own is told to a person at once:
+    /// Cybersource's answer was unclear, or no deployed flow handles the order's event (a
+    /// partial authorization without the `partial-authorization` template, a review without
+    /// `fraud-review`). Orders still on hold after `[orders] hold_alert_after` are told again
+    /// by the watchdog.
+    pub(crate) fn alert_if_undecided(
+        &self,
+        order: &OrderRecord,
+        outcome: Outcome,
+        detail: Option<&str>,
+        runs: &[NewRun],
+    ) {
+        let why = match outcome {
+            Outcome::Unknown => "Cybersource's answer says neither approved nor declined",
+            Outcome::Held | Outcome::PartiallyApproved if runs.is_empty() => {
+                "no deployed flow handles its event"
+            }
+            _ => return,
+        };
+        tracing::warn!(order = %order.reference, outcome = outcome.as_str(), "an order is on hold and {why}; alerted");
+        self.dispatch.alert(
+            &format!("held:{}", order.id),
+            &format!("Order {} is on hold: {why}", order.reference),
+            &format!(
+                "Order {} ({}) is on hold after its payment: {}. No flow will decide it ({} starts none that can). Check the payment in the Business Center, then decide the order: POST /api/v1/admin/orders/{}/review with {{\"decision\": \"accept\"}} or {{\"decision\": \"reject\"}}.",
+                order.reference,
+                order.id,
+                detail.unwrap_or("no detail"),
+                outcome.order_event(),
+                order.id,
+            ),
+        );
     }
 }
 
@@ -218,13 +405,16 @@ pub(crate) fn order_update(
 ) -> (PaymentUpdate, Vec<NewRun>) {
     match result {
         Ok(paid) => {
-            let (status, event) = match paid.outcome {
-                Outcome::Approved => (OrderStatus::Approved, "order.approved"),
-                Outcome::Held => (OrderStatus::OnHold, "order.held"),
-                Outcome::Declined => (OrderStatus::Declined, "order.declined"),
+            let status = match paid.outcome {
+                Outcome::Approved => OrderStatus::Approved,
+                Outcome::Held | Outcome::PartiallyApproved | Outcome::Unknown => {
+                    OrderStatus::OnHold
+                }
+                Outcome::Declined => OrderStatus::Declined,
             };
-            let runs = order_runs(record, event, dispatch);
+            let runs = order_runs(record, paid.outcome.order_event(), dispatch);
             let update = PaymentUpdate {
+                from: record.status,
                 status,
                 payment_id: Some(paid.transaction_id),
                 payment_status: Some(paid.status),
@@ -236,6 +426,7 @@ pub(crate) fn order_update(
         }
         Err(error) if error.kind == FailureKind::OutcomeUnknown => {
             let update = PaymentUpdate {
+                from: record.status,
                 status: OrderStatus::PaymentUnknown,
                 payment_id: None,
                 payment_status: None,
@@ -253,6 +444,7 @@ pub(crate) fn order_update(
         }
         Err(error) => {
             let update = PaymentUpdate {
+                from: record.status,
                 status: OrderStatus::PaymentFailed,
                 payment_id: None,
                 payment_status: None,
@@ -268,6 +460,115 @@ pub(crate) fn order_update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn found(status: &str, auth_rcode: Option<&str>) -> TransactionDetails {
+        let mut applications = vec![];
+        if let Some(code) = auth_rcode {
+            applications.push(serde_json::json!({"name": "ics_auth", "rCode": code}));
+            applications.push(serde_json::json!({"name": "ics_bill", "rCode": code}));
+        }
+        serde_json::from_value(serde_json::json!({
+            "id": "7000000000000000000001",
+            "status": status,
+            "applicationInformation": {"status": status, "applications": applications},
+            "orderInformation": {"amountDetails": {"totalAmount": "3085", "authorizedAmount": "1542", "currency": "JPY"}},
+        }))
+        .unwrap()
+    }
+
+    /// A sale found after its answer was lost reports its capture's status: approved when its
+    /// authorization succeeded. Unknown means unknown — never a decline.
+    #[test]
+    fn a_found_payment_is_read_by_what_it_did_and_unknown_stays_unknown() {
+        let outcome =
+            |status, rcode| PaymentResult::from_details(&found(status, rcode)).map(|r| r.outcome);
+        assert_eq!(outcome("AUTHORIZED", Some("1")), Some(Outcome::Approved));
+        assert_eq!(outcome("PENDING", Some("1")), Some(Outcome::Approved));
+        assert_eq!(outcome("TRANSMITTED", Some("1")), Some(Outcome::Approved));
+        assert_eq!(
+            outcome("AUTHORIZED_PENDING_REVIEW", Some("1")),
+            Some(Outcome::Held)
+        );
+        assert_eq!(outcome("PENDING_REVIEW", None), Some(Outcome::Held));
+        assert_eq!(outcome("DECLINED", Some("0")), Some(Outcome::Declined));
+        assert_eq!(outcome("PENDING", Some("0")), Some(Outcome::Declined));
+        assert_eq!(outcome("PENDING", None), Some(Outcome::Unknown));
+        assert_eq!(outcome("SOMETHING_NEW", Some("1")), Some(Outcome::Unknown));
+        assert_eq!(outcome("VOIDED", Some("1")), None);
+        let partial = PaymentResult::from_details(&found("PARTIAL_AUTHORIZED", Some("1"))).unwrap();
+        assert_eq!(partial.outcome, Outcome::PartiallyApproved);
+        assert_eq!(partial.authorized_amount, Some(Decimal::from(1542)));
+        assert!(
+            partial
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("only 1542 of 3085"),
+            "{partial:?}"
+        );
+    }
+
+    struct NoFlows;
+
+    impl Dispatch for NoFlows {
+        fn flows_for(&self, _: &str, event_type: &str) -> Vec<String> {
+            vec![format!("flow-for-{event_type}")]
+        }
+        fn queued(&self) {}
+        fn changed(&self) {}
+        fn alert(&self, _: &str, _: &str, _: &str) {}
+    }
+
+    /// Every outcome moves the order from the state it was read in, to a state and an event of
+    /// its own: partial and unclear ones are held, with their own events.
+    #[test]
+    fn each_outcome_holds_declines_or_approves_with_its_own_event() {
+        let record = OrderRecord {
+            id: "ord_1".into(),
+            reference: "R-1".into(),
+            idempotency_key: "k".into(),
+            request_fingerprint: "f".into(),
+            inbox_id: 1,
+            status: OrderStatus::PendingPayment,
+            currency: "JPY".into(),
+            amount_minor: 3085,
+            customer_email: "ada@example.com".into(),
+            card_brand: None,
+            card_last4: None,
+            payment_id: None,
+            payment_status: None,
+            decline_reason: None,
+            status_detail: None,
+            failure_kind: None,
+            zoho_contact_id: None,
+            zoho_invoice_id: None,
+            zoho_payment_id: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        for (outcome, status, event) in [
+            (Outcome::Approved, OrderStatus::Approved, "order.approved"),
+            (Outcome::Held, OrderStatus::OnHold, "order.held"),
+            (
+                Outcome::PartiallyApproved,
+                OrderStatus::OnHold,
+                "order.partially_authorized",
+            ),
+            (
+                Outcome::Unknown,
+                OrderStatus::OnHold,
+                "order.payment_unclear",
+            ),
+            (Outcome::Declined, OrderStatus::Declined, "order.declined"),
+        ] {
+            let mut result = PaymentResult::from_details(&found("AUTHORIZED", Some("1"))).unwrap();
+            result.outcome = outcome;
+            let (update, runs) = order_update(&record, Ok(result), 0, &NoFlows);
+            assert_eq!(update.from, OrderStatus::PendingPayment);
+            assert_eq!(update.status, status, "{outcome:?}");
+            assert_eq!(runs[0].flow, format!("flow-for-{event}"));
+        }
+    }
 
     #[test]
     fn transaction_ids_fit_and_differ_per_attempt() {

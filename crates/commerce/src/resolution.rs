@@ -7,7 +7,7 @@ use paybridge_model::{FailureKind, OrderStatus};
 
 use paybridge_model::StepError;
 use paybridge_store::{
-    FailureRecord, InboxEvent, OrderStore as _, PaymentUpdate, RunStore as _, Steps,
+    FailureRecord, InboxEvent, OrderStore as _, PaymentUpdate, RunStore as _, Steps, StoreError,
 };
 
 use crate::Commerce;
@@ -86,13 +86,20 @@ impl Commerce {
                 let output = serde_json::to_value(&result)
                     .map_err(|e| StepError::permanent("engine", e.to_string()))?;
                 store.succeed_step(&payment_key, &output, now).await?;
+                let outcome = result.outcome;
                 let (update, runs) = order_update(&record, Ok(result), now, &*self.dispatch);
-                store
-                    .record_payment(&record.id, &update, &runs, now)
-                    .await?;
+                let updated = match store.record_payment(&record.id, &update, &runs, now).await {
+                    Ok(updated) => updated,
+                    Err(StoreError::StateMoved { found, .. }) => {
+                        tracing::info!(order = %record.reference, %found, "the order was resolved by another path meanwhile; left as it is");
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if !runs.is_empty() {
                     self.dispatch.queued();
                 }
+                self.alert_if_undecided(&updated, outcome, update.status_detail.as_deref(), &runs);
             }
             None => {
                 let detail = "the payment's answer was lost and Cybersource has no standing payment for it: nothing was charged. Place the order again (the same Idempotency-Key may be used).";
@@ -105,6 +112,7 @@ impl Commerce {
                 };
                 store.fail_step(&payment_key, &resolved, now).await?;
                 let update = PaymentUpdate {
+                    from: record.status,
                     status: OrderStatus::PaymentFailed,
                     payment_id: None,
                     payment_status: None,
@@ -112,7 +120,10 @@ impl Commerce {
                     status_detail: Some(detail.into()),
                     failure_kind: Some(FailureKind::Transient),
                 };
-                store.record_payment(&record.id, &update, &[], now).await?;
+                match store.record_payment(&record.id, &update, &[], now).await {
+                    Ok(_) | Err(StoreError::StateMoved { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
                 tracing::info!(order = %record.reference, "lost payment not found; nothing charged");
             }
         }

@@ -246,10 +246,19 @@ pub struct ProcessorInformation {
 pub enum PaymentOutcome {
     /// The full amount was authorized (and captured, for a sale).
     Approved,
-    /// Authorized but held: Decision Manager review, or only part of the amount approved.
+    /// Authorized (or about to be) but held: Decision Manager review, or 3-D Secure first.
     Held { reason: String },
+    /// The issuer approved only part of the amount (`PARTIAL_AUTHORIZED`): that part is
+    /// authorized (and captured, for a sale) and must be reversed, or the rest taken another way.
+    PartiallyApproved {
+        authorized: Option<Decimal>,
+        requested: Option<Decimal>,
+    },
     /// Not approved: the card, the issuer, fraud screening or the request said no.
     Declined { reason: Reason, message: String },
+    /// A status that says neither yes nor no: `SERVER_ERROR` in a 201, or one this version
+    /// does not know. The money may have moved; a person must look before anything follows.
+    Unknown { status: String, message: String },
 }
 
 impl PaymentResponse {
@@ -268,12 +277,13 @@ impl PaymentResponse {
         };
         match &self.status {
             PaymentStatus::Authorized => PaymentOutcome::Approved,
-            PaymentStatus::PartialAuthorized => PaymentOutcome::Held {
-                reason: format!(
-                    "only {} of the amount was authorized",
-                    self.authorized_amount()
-                        .map_or_else(|| "part".to_string(), |a| a.to_string())
-                ),
+            PaymentStatus::PartialAuthorized => PaymentOutcome::PartiallyApproved {
+                authorized: self.authorized_amount(),
+                requested: self
+                    .order_information
+                    .as_ref()
+                    .and_then(|o| o.amount_details.as_ref())
+                    .and_then(|a| a.total_amount),
             },
             PaymentStatus::AuthorizedPendingReview | PaymentStatus::PendingReview => {
                 PaymentOutcome::Held {
@@ -285,10 +295,12 @@ impl PaymentResponse {
             },
             PaymentStatus::AuthorizedRiskDeclined
             | PaymentStatus::Declined
-            | PaymentStatus::InvalidRequest
-            | PaymentStatus::ServerError
-            | PaymentStatus::Unknown(_) => PaymentOutcome::Declined {
+            | PaymentStatus::InvalidRequest => PaymentOutcome::Declined {
                 reason: reason(),
+                message: message(),
+            },
+            PaymentStatus::ServerError | PaymentStatus::Unknown(_) => PaymentOutcome::Unknown {
+                status: self.status.as_str().to_string(),
                 message: message(),
             },
         }
@@ -404,8 +416,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(odd.status, PaymentStatus::Unknown("SOMETHING_NEW".into()));
+        // Unknown means unknown: not a decline (the money may have moved).
         assert!(
-            matches!(odd.outcome(), PaymentOutcome::Declined { reason: Reason::Unknown(r), .. } if r == "REJECT")
+            matches!(odd.outcome(), PaymentOutcome::Unknown { status, .. } if status == "SOMETHING_NEW")
+        );
+        let failed: PaymentResponse = serde_json::from_str(
+            r#"{"id":"2","status":"SERVER_ERROR","errorInformation":{"reason":"SYSTEM_ERROR","message":"Error - General system failure."}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            failed.outcome(),
+            PaymentOutcome::Unknown {
+                status: "SERVER_ERROR".into(),
+                message: "Error - General system failure.".into()
+            }
+        );
+        let partial: PaymentResponse = serde_json::from_str(
+            r#"{"id":"3","status":"PARTIAL_AUTHORIZED","orderInformation":{"amountDetails":{"totalAmount":"3085","authorizedAmount":"1542","currency":"JPY"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            partial.outcome(),
+            PaymentOutcome::PartiallyApproved {
+                authorized: Some(Decimal::from(1542)),
+                requested: Some(Decimal::from(3085))
+            }
         );
     }
 

@@ -63,6 +63,7 @@ impl Engine {
                 payment_resolution_delay: settings.payment_resolution_delay,
                 payment_stale: settings.payment_stale,
                 order_limits: settings.order_limits.clone(),
+                hold_alert_after: settings.hold_alert_after,
             },
             dispatch.clone(),
             health.clone(),
@@ -149,7 +150,8 @@ impl Engine {
     }
 
     /// The watchdog: payments whose request died are looked up in Cybersource (never charged
-    /// again), and alerted. Returns how many it found.
+    /// again), and alerted; orders on hold past `[orders] hold_alert_minutes` are alerted
+    /// ([`Commerce::watch_holds`]). Returns how many payments it found.
     pub async fn watch_payments(&self) -> Result<usize, PlaceError> {
         let stuck = self.commerce().watch_payments().await?;
         if !stuck.is_empty()
@@ -169,6 +171,9 @@ impl Engine {
                     references.join(", ")
                 ),
             });
+        }
+        if let Err(e) = self.commerce().watch_holds().await {
+            tracing::warn!(error = %e, "cannot look for orders held too long; will try again");
         }
         Ok(stuck.len())
     }

@@ -58,6 +58,14 @@ pub struct EngineSettings {
     /// The most one order may total (`[orders] max_amount`, set from that section).
     #[serde(skip)]
     pub order_limits: paybridge_commerce::OrderLimits,
+    /// An order on hold this long is told to a person again (`[orders] hold_alert_minutes`).
+    #[serde(skip, default = "default_hold_alert_after")]
+    pub hold_alert_after: Duration,
+}
+
+/// A day: Decision Manager reviews take hours, not days.
+pub fn default_hold_alert_after() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 fn default_payment_stale() -> Duration {
@@ -134,6 +142,7 @@ impl Default for EngineSettings {
             watchdog_every: default_watchdog_every(),
             schedules: crate::schedule::default_schedules(),
             order_limits: paybridge_commerce::OrderLimits::default(),
+            hold_alert_after: default_hold_alert_after(),
         }
     }
 }

@@ -265,13 +265,16 @@ pub fn version_of(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..6])
 }
 
-/// The order API's events: a payment approved, declined, or held for review; a refund asked
-/// for (through the API, in Books, or made in Cybersource); a reviewer's decision on a held
-/// order; a saved card (an order synced to Zoho whose payment saved one or used a TMS customer).
-pub const ORDER_EVENTS: [&str; 7] = [
+/// The order API's events: a payment approved, declined, or held for review; only part of it
+/// authorized; an answer that said neither yes nor no; a refund asked for (through the API, in
+/// Books, or made in Cybersource); a decision on a held order; a saved card (an order synced to
+/// Zoho whose payment saved one or used a TMS customer).
+pub const ORDER_EVENTS: [&str; 9] = [
     "order.approved",
     "order.declined",
     "order.held",
+    "order.partially_authorized",
+    "order.payment_unclear",
     "order.refund_requested",
     "order.review_accepted",
     "order.review_rejected",

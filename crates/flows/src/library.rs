@@ -29,6 +29,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../flows/review-decided.yaml"),
     ),
     (
+        "partial-authorization.yaml",
+        include_str!("../../../flows/partial-authorization.yaml"),
+    ),
+    (
         "customer-sync.yaml",
         include_str!("../../../flows/customer-sync.yaml"),
     ),

@@ -100,6 +100,9 @@ pub fn reason_text(reason: &str) -> String {
         "INVALID_MERCHANT_CONFIGURATION" => "the merchant account is not configured for this",
         "PROCESSOR_ERROR" => "the payment processor had an error",
         "DECISION_PROFILE_REJECT" => "fraud screening rejected the order",
+        "PARTIAL_AUTHORIZATION" => {
+            "the card issuer approved only part of the amount (that part was released)"
+        }
         "SCORE_EXCEEDS_THRESHOLD" => "the fraud score is above the accepted threshold",
         "DECISION_PROFILE_REVIEW" => "fraud screening asks for a manual review",
         "DECISION_PROFILE_CHALLENGE" => "fraud screening asks for a challenge",

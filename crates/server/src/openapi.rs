@@ -11,7 +11,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::AppState;
-use crate::admin::{self, ApiError, connections, flows, runs};
+use crate::admin::{self, ApiError, connections, flows, orders, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use crate::admin::{self, ApiError, connections, flows, runs};
         flows::validate, flows::test, flows::run_manual, flows::edit_field, flows::deploy_flows, flows::promote,
         flows::deployments,
         connections::list, connections::test, connections::rotate,
+        orders::held, orders::review,
     ),
     modifiers(&BearerToken),
     tags(
@@ -39,6 +40,7 @@ use crate::admin::{self, ApiError, connections, flows, runs};
         (name = "dead letters", description = "Runs that failed for good: replay or discard"),
         (name = "flows", description = "Flow files: versions, diff, validate, test, edit, deploy, promote"),
         (name = "connections", description = "Cybersource, Zoho and the storefront"),
+        (name = "orders", description = "Orders on hold: list and decide"),
     )
 )]
 pub struct ApiDoc;

@@ -194,6 +194,9 @@ pub enum Admission {
 /// What the payment request decided for an order.
 #[derive(Debug, Clone)]
 pub struct PaymentUpdate {
+    /// The status the order was read in: the update is made only if it still is, else
+    /// [`StoreError::StateMoved`] and nothing is written (no status, no runs).
+    pub from: OrderStatus,
     pub status: OrderStatus,
     pub payment_id: Option<String>,
     pub payment_status: Option<String>,
@@ -242,8 +245,11 @@ pub trait OrderStore: Sync {
         invoice_id: &str,
     ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
 
-    fn stale_pending_orders(
+    /// Orders in `status` not changed since `before_ms`, oldest first (a payment whose request
+    /// died; an order on hold nobody decided).
+    fn orders_unchanged_since(
         &self,
+        status: OrderStatus,
         before_ms: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OrderRecord>, StoreError>> + Send;
@@ -253,9 +259,12 @@ pub trait OrderStore: Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OrderRecord>, StoreError>> + Send;
 
+    /// Moves the order from `from` to `status`; [`StoreError::StateMoved`] when it is no
+    /// longer `from`.
     fn set_order_status(
         &self,
         order_id: &str,
+        from: OrderStatus,
         status: OrderStatus,
         detail: Option<&str>,
         now: i64,
@@ -263,7 +272,8 @@ pub trait OrderStore: Sync {
 
     /// Marks the order synced (completed, with its Zoho ids) as `step`, in one write: `None`
     /// when done now, or the step's stored output when it had succeeded before (then nothing
-    /// is written).
+    /// is written). Only a paid order is completed (`approved`, `sync_failed` or `completed`):
+    /// any other is [`StoreError::StateMoved`], and nothing is written.
     fn complete_order_sync(
         &self,
         order_id: &str,

@@ -273,12 +273,13 @@ impl OrderStore for Store {
         delegate!(self, s => s.order_by_zoho_invoice(invoice_id).await)
     }
 
-    async fn stale_pending_orders(
+    async fn orders_unchanged_since(
         &self,
+        status: OrderStatus,
         before_ms: i64,
         limit: u32,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        delegate!(self, s => s.stale_pending_orders(before_ms, limit).await)
+        delegate!(self, s => s.orders_unchanged_since(status, before_ms, limit).await)
     }
 
     async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
@@ -288,11 +289,12 @@ impl OrderStore for Store {
     async fn set_order_status(
         &self,
         order_id: &str,
+        from: OrderStatus,
         status: OrderStatus,
         detail: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        delegate!(self, s => s.set_order_status(order_id, status, detail, now).await)
+        delegate!(self, s => s.set_order_status(order_id, from, status, detail, now).await)
     }
 
     async fn complete_order_sync(

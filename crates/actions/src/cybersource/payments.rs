@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use paybridge_commerce::payments::{Outcome, PaymentResult};
+use paybridge_commerce::payments::PaymentResult;
 use paybridge_flows::spec::{ActionSpec, Effect, Output, Recovery, Type, opt, out, req};
 use paybridge_model::StepError;
 
@@ -54,11 +54,7 @@ fn result_output(result: &PaymentResult, amount: Decimal, currency: &str) -> Val
     json!({
         "transaction_id": result.transaction_id,
         "status": result.status,
-        "outcome": match result.outcome {
-            Outcome::Approved => "approved",
-            Outcome::Held => "held",
-            Outcome::Declined => "declined",
-        },
+        "outcome": result.outcome.as_str(),
         "reason": result.reason,
         "message": result.message,
         "amount": amount.to_string(),

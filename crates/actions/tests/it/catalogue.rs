@@ -39,7 +39,7 @@ steps:
     assert_eq!(
         found,
         vec![
-            "f.yaml:4: field `events`: the order API has no event \"order.paid\" (it has order.approved, order.declined, order.held, order.refund_requested, order.review_accepted, order.review_rejected, order.card_saved)",
+            "f.yaml:4: field `events`: the order API has no event \"order.paid\" (it has order.approved, order.declined, order.held, order.partially_authorized, order.payment_unclear, order.refund_requested, order.review_accepted, order.review_rejected, order.card_saved)",
             "f.yaml:12: step `invoice`, field `colour`: zoho-books.invoice.create has no field `colour` (it has customer_id, date, line_items, invoice_number, reference_number, due_date, shipping_charge, exchange_rate, notes, custom_fields)",
             "f.yaml:9: step `invoice`, field `customer_id`: reads steps.contact, but that step does not exist",
             "f.yaml:14: step `pay`, field `action`: there is no action \"zoho-books.customer-paymnet.record\" (did you mean \"zoho-books.customer-payment.record\"?)",

@@ -56,6 +56,8 @@ pub struct WorldOptions {
     pub mailer: Option<paybridge_actions::email::Mailer>,
     /// Named credentials for `http` steps.
     pub http_auth: std::collections::BTreeMap<String, paybridge_actions::http::HttpAuth>,
+    /// How long an order may stay on hold before the watchdog alerts.
+    pub hold_alert_after: Duration,
 }
 
 impl Default for WorldOptions {
@@ -70,6 +72,7 @@ impl Default for WorldOptions {
             storefront: None,
             mailer: None,
             http_auth: Default::default(),
+            hold_alert_after: paybridge_engine::settings::default_hold_alert_after(),
         }
     }
 }
@@ -164,6 +167,7 @@ impl World {
             },
             // Lost payments are looked up at once (Cybersource's 60 s pause is for real networks).
             payment_resolution_delay: options.resolution_delay,
+            hold_alert_after: options.hold_alert_after,
             ..EngineSettings::default()
         };
         let mut engine = Engine::new(store, connectors, settings).with_flows(library);

@@ -7,6 +7,7 @@ mod coordination;
 mod customer_sync;
 mod flows;
 mod helpers;
+mod holds;
 mod orders;
 mod refunds;
 mod sync;

@@ -8,7 +8,7 @@ use paybridge_model::{Currency, Money};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrdersSection {
     /// The most one order may total, as decimal texts by ISO code, and `default` for every other
@@ -16,9 +16,37 @@ pub struct OrdersSection {
     /// currency's major units.
     #[serde(default)]
     pub max_amount: BTreeMap<String, String>,
+    /// An order on hold (a review, a partial authorization, an unclear answer) this many minutes
+    /// is told to a person through `[alerts]`, and again each alert window while it stays.
+    /// 1440 (a day) by default.
+    #[serde(default = "default_hold_alert_minutes")]
+    pub hold_alert_minutes: u64,
+}
+
+fn default_hold_alert_minutes() -> u64 {
+    24 * 60
+}
+
+impl Default for OrdersSection {
+    fn default() -> OrdersSection {
+        OrdersSection {
+            max_amount: BTreeMap::new(),
+            hold_alert_minutes: default_hold_alert_minutes(),
+        }
+    }
 }
 
 impl OrdersSection {
+    /// How long an order may stay on hold before a person is told.
+    pub fn hold_alert_after(&self) -> anyhow::Result<std::time::Duration> {
+        if self.hold_alert_minutes == 0 {
+            bail!("orders.hold_alert_minutes: must be at least 1");
+        }
+        Ok(std::time::Duration::from_secs(
+            self.hold_alert_minutes.saturating_mul(60),
+        ))
+    }
+
     /// The limits, checked: every key a currency (or `default`), every amount positive and
     /// exact in its currency.
     pub fn limits(&self) -> anyhow::Result<OrderLimits> {

@@ -289,6 +289,7 @@ impl FileConfig {
             store: location,
             engine: EngineSettings {
                 order_limits: self.orders.limits()?,
+                hold_alert_after: self.orders.hold_alert_after()?,
                 ..self.engine.clone()
             },
             cybersource: CybersourceConnection {

@@ -314,6 +314,7 @@ impl DemoEnvironment {
                             "payments.authorization.status.accepted".into(),
                             "payments.authorization.status.reviewed".into(),
                             "payments.authorization.status.rejected".into(),
+                            "payments.authorization.status.partiallyApproved".into(),
                             "payments.refund.status.accepted".into(),
                         ],
                     },
@@ -477,6 +478,19 @@ impl DemoEnvironment {
         self.set_up_currencies().await?;
         progress.set_message("placing orders");
         let placed = self.storefront.send_all(plans, |_| {}).await?;
+        // An order the API refused never settles: say which and why rather than wait for it.
+        let refused: Vec<String> = placed
+            .iter()
+            .filter(|p| matches!(p.http_status, 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422))
+            .map(|p| format!("{} ({}: {})", p.plan.reference, p.http_status, p.response))
+            .collect();
+        if !refused.is_empty() {
+            bail!(
+                "the order API refused {} order(s): {}",
+                refused.len(),
+                refused.join("; ")
+            );
+        }
         progress.set_message("writing to Zoho");
         self.wait_settled(expected, settle_timeout(expected), progress)
             .await?;

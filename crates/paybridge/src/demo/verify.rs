@@ -341,6 +341,16 @@ impl DemoEnvironment {
                 }
                 (Expectation::Decline, OrderStatus::Declined) => {
                     check_callbacks(&self.callbacks, reference, &["declined"], &mut problems);
+                    // A partial authorization is released, never left charged.
+                    if record.decline_reason.as_deref() == Some("PARTIAL_AUTHORIZATION")
+                        && charges
+                            .iter()
+                            .any(|c| c.merchant_reference == *reference && !c.voided)
+                    {
+                        problems.push(format!(
+                            "{reference}: declined as a partial authorization, yet its approved part was not voided"
+                        ));
+                    }
                     self.check_decline_email(&record, &mut problems);
                     if !its_invoices.is_empty() || !its_orders.is_empty() {
                         problems.push(format!(

@@ -161,6 +161,23 @@ fn application(name: &str, ok: bool, code: &str, reconciliation_id: &str) -> Val
            "returnCode": if ok { "1010000" } else { "1020000" }})
 }
 
+/// The status Transaction Search reports: a sale (authorized and captured in one request) is
+/// reported by its capture's status — `PENDING` until it is batched, `TRANSMITTED` after
+/// (reference §3.4's capture statuses; observed for sales found after a lost answer) — never
+/// `AUTHORIZED`. A client that reads only `AUTHORIZED` as approved would call a charged sale a
+/// decline.
+fn searched_status(t: &Transaction) -> &str {
+    if t.kind == Kind::Authorization && t.sale && t.status == "AUTHORIZED" && !t.voided {
+        if t.batch_id.is_some() {
+            "TRANSMITTED"
+        } else {
+            "PENDING"
+        }
+    } else {
+        &t.status
+    }
+}
+
 /// `applicationInformation` as TSS reports it, with the legacy ICS application names.
 fn application_information(t: &Transaction) -> Value {
     let code = reason_code(t);
@@ -187,7 +204,7 @@ fn application_information(t: &Transaction) -> Value {
     if t.kind == Kind::Authorization && t.parent_id.is_none() && t.sale {
         applications.push(application("ics_bill", true, "100", &t.reconciliation_id));
     }
-    json!({"status": t.status, "reasonCode": code, "rCode": if ok { "1" } else { "0" },
+    json!({"status": searched_status(t), "reasonCode": code, "rCode": if ok { "1" } else { "0" },
            "rFlag": if ok { "SOK" } else { "DCARDREFUSED" }, "applications": applications})
 }
 
@@ -223,7 +240,7 @@ fn detail(t: &Transaction, chain: &[&Transaction]) -> Value {
         "rootId": t.root_id,
         "reconciliationId": t.reconciliation_id,
         "merchantId": t.merchant_id,
-        "status": t.status,
+        "status": searched_status(t),
         "submitTimeUTC": t.submit_time_utc,
         "applicationInformation": application_information(t),
         "clientReferenceInformation": reference,

@@ -4,6 +4,7 @@
 //! holds one.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
@@ -12,7 +13,7 @@ use paybridge_engine::tokens::Role;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ErrorBody, QuotaLine, authorize};
+use super::{ApiError, ErrorBody, QuotaLine, authorize, json_body};
 use crate::AppState;
 
 pub(crate) fn routes() -> axum::Router<AppState> {
@@ -240,16 +241,17 @@ pub(crate) async fn rotate_secret(
 #[utoipa::path(put, path = "/api/v1/admin/connections/{name}/secrets/{key}", tag = "connections",
     params(("name" = String, Path, description = "the connection"), ("key" = String, Path, description = "the configuration key, e.g. zoho.refresh_token")),
     request_body = NewSecret,
-    responses((status = 200, body = Rotated), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not kept in the vault"),
+    responses((status = 400, body = ErrorBody, description = "the body is not this route's"), (status = 200, body = Rotated), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not kept in the vault"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn rotate(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((name, key)): Path<(String, String)>,
-    Json(secret): Json<NewSecret>,
+    body: Bytes,
 ) -> Result<Json<Rotated>, ApiError> {
     authorize(&state, &headers, Role::Admin).await?;
+    let secret: NewSecret = json_body(&body, None)?;
     Ok(Json(
         rotate_secret(&state, &name, &key, &secret.value).await?,
     ))

@@ -4,6 +4,7 @@
 //! one to the next. A deployment to the environment this node follows takes effect at once.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -17,7 +18,7 @@ use paybridge_store::{DeploymentRecord, FlowVersionRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiError, ErrorBody, authorize};
+use super::{ApiError, ErrorBody, authorize, json_body};
 use crate::AppState;
 
 pub(crate) fn routes() -> axum::Router<AppState> {
@@ -278,14 +279,15 @@ fn validation(state: &AppState, text: &str) -> Validation {
 
 /// Checks a flow file: every problem with its line, step and field.
 #[utoipa::path(post, path = "/api/v1/admin/flows/validate", tag = "flows", request_body = ValidateRequest,
-    responses((status = 200, body = Validation), (status = 401, body = ErrorBody)),
+    responses((status = 400, body = ErrorBody, description = "the body is not this route's"), (status = 200, body = Validation), (status = 401, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn validate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(request): Json<ValidateRequest>,
+    body: Bytes,
 ) -> Result<Json<Validation>, ApiError> {
     authorize(&state, &headers, Role::Viewer).await?;
+    let request: ValidateRequest = json_body(&body, None)?;
     Ok(Json(validation(&state, &request.text)))
 }
 
@@ -319,10 +321,11 @@ pub(crate) async fn run_manual(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Json(request): Json<RunRequest>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
     use paybridge_engine::ManualError;
     authorize(&state, &headers, Role::Operator).await?;
+    let request: RunRequest = json_body(&body, None)?;
     match state
         .engine
         .start_manual(&name, &request.key, request.event)
@@ -362,16 +365,17 @@ pub struct TestRequest {
 #[utoipa::path(post, path = "/api/v1/admin/flows/{name}/test", tag = "flows",
     params(("name" = String, Path, description = "the flow's name")),
     request_body = TestRequest,
-    responses((status = 200, body = Preview), (status = 422, body = Validation), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 400, body = ErrorBody, description = "the body is not this route's"), (status = 200, body = Preview), (status = 422, body = Validation), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn test(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Json(request): Json<TestRequest>,
+    body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
     authorize(&state, &headers, Role::Viewer).await?;
+    let request: TestRequest = json_body(&body, None)?;
     match try_flow(
         &state,
         &name,
@@ -487,16 +491,17 @@ pub(crate) fn edit_text(
 #[utoipa::path(post, path = "/api/v1/admin/flows/{name}/fields", tag = "flows",
     params(("name" = String, Path, description = "the flow's name")),
     request_body = FieldEdit,
-    responses((status = 200, body = FieldEdited), (status = 422, body = ErrorBody, description = "the field cannot be edited in place"),
+    responses((status = 400, body = ErrorBody, description = "the body is not this route's"), (status = 200, body = FieldEdited), (status = 422, body = ErrorBody, description = "the field cannot be edited in place"),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn edit_field(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Json(request): Json<FieldEdit>,
+    body: Bytes,
 ) -> Result<Json<FieldEdited>, ApiError> {
     authorize(&state, &headers, Role::Viewer).await?;
+    let request: FieldEdit = json_body(&body, None)?;
     Ok(Json(edit_text(&state, &name, &request)?))
 }
 
@@ -593,10 +598,11 @@ async fn reload_if_followed(state: &AppState, env: &str) -> bool {
 pub(crate) async fn deploy_flows(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(request): Json<DeployRequest>,
+    body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
     let token = authorize(&state, &headers, Role::Admin).await?;
+    let request: DeployRequest = json_body(&body, None)?;
     let note = request
         .note
         .clone()
@@ -650,9 +656,10 @@ pub(crate) async fn promote_envs(
 pub(crate) async fn promote(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(request): Json<PromoteRequest>,
+    body: Bytes,
 ) -> Result<Json<DeployReport>, ApiError> {
     authorize(&state, &headers, Role::Admin).await?;
+    let request: PromoteRequest = json_body(&body, None)?;
     Ok(Json(promote_envs(&state, &request).await?))
 }
 

@@ -10,6 +10,7 @@
 pub mod connections;
 pub mod flows;
 pub mod live_secrets;
+pub mod orders;
 pub mod runs;
 
 use axum::Json;
@@ -30,6 +31,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .route("/api/v1/admin/quota", get(quota))
         .route("/api/v1/admin/summary", get(summary))
         .merge(runs::routes())
+        .merge(orders::routes())
         .merge(flows::routes())
         .merge(connections::routes())
 }
@@ -113,6 +115,25 @@ impl From<paybridge_store::StoreError> for ApiError {
     fn from(e: paybridge_store::StoreError) -> ApiError {
         ApiError::unavailable("the store did not answer", &e)
     }
+}
+
+/// A request body read as `T` — called after the caller's role is checked, so that a caller
+/// who may not use a route learns that (403), not what is wrong with its body. An empty body is
+/// `T`'s default when `empty` is given. A body that is not `T` is a 400 saying why.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    empty: Option<T>,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace)
+        && let Some(default) = empty
+    {
+        return Ok(default);
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the request body is not what this route takes: {e}"
+        ))
+    })
 }
 
 /// The token presented as `Authorization: Bearer …`, if any.

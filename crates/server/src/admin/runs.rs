@@ -3,6 +3,7 @@
 //! flow version), discard, and both in bulk by filter.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -11,7 +12,7 @@ use paybridge_engine::tokens::Role;
 use paybridge_store::{RunFilter, RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ErrorBody, authorize};
+use super::{ApiError, ErrorBody, authorize, json_body};
 use crate::AppState;
 
 pub(crate) fn routes() -> axum::Router<AppState> {
@@ -193,22 +194,18 @@ pub struct Acted {
 #[utoipa::path(post, path = "/api/v1/admin/dead-letters/{id}/replay", tag = "dead letters",
     params(("id" = i64, Path, description = "the run's id")),
     request_body(content = Option<ReplayRequest>, description = "optional"),
-    responses((status = 200, body = Acted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not a dead letter"),
+    responses((status = 400, body = ErrorBody, description = "the body is not this route's"), (status = 200, body = Acted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not a dead letter"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn replay(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    body: Option<Json<ReplayRequest>>,
+    body: Bytes,
 ) -> Result<Json<Acted>, ApiError> {
     authorize(&state, &headers, Role::Operator).await?;
-    replay_one(
-        &state,
-        id,
-        body.map(|b| b.0).unwrap_or_default().original_version,
-    )
-    .await?;
+    let request: ReplayRequest = json_body(&body, Some(ReplayRequest::default()))?;
+    replay_one(&state, id, request.original_version).await?;
     Ok(Json(Acted {
         id,
         action: "replayed".into(),
@@ -308,9 +305,10 @@ pub(crate) async fn bulk(
 pub(crate) async fn bulk_replay(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(request): Json<BulkRequest>,
+    body: Bytes,
 ) -> Result<Json<Bulk>, ApiError> {
     authorize(&state, &headers, Role::Operator).await?;
+    let request: BulkRequest = json_body(&body, None)?;
     Ok(Json(bulk(&state, request, false).await?))
 }
 
@@ -322,8 +320,9 @@ pub(crate) async fn bulk_replay(
 pub(crate) async fn bulk_discard(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(request): Json<BulkRequest>,
+    body: Bytes,
 ) -> Result<Json<Bulk>, ApiError> {
     authorize(&state, &headers, Role::Operator).await?;
+    let request: BulkRequest = json_body(&body, None)?;
     Ok(Json(bulk(&state, request, true).await?))
 }

@@ -343,6 +343,18 @@ async fn every_route_needs_a_token_and_its_role() {
             Role::Admin,
             Some(json!({"value": "new"})),
         ),
+        (
+            Method::GET,
+            "/api/v1/admin/orders/held".into(),
+            Role::Viewer,
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/admin/orders/R-NONE/review".into(),
+            Role::Operator,
+            Some(json!({"decision": "accept"})),
+        ),
     ];
     for (method, path, needed, body) in &routes {
         let (status, answer) = api.call(method.clone(), path, None, body.clone()).await;
@@ -382,6 +394,29 @@ async fn every_route_needs_a_token_and_its_role() {
                     "{method} {path} as {role}: {status} {answer}"
                 );
             }
+        }
+    }
+    // The role is checked before the body is read: a caller who may not use a route learns
+    // that (403), whatever it sent; one who may learns what is wrong with the body (400).
+    for (method, path, needed, body) in &routes {
+        if body.is_none() {
+            continue;
+        }
+        for (role, token) in [(Role::Viewer, &api.viewer), (Role::Operator, &api.operator)] {
+            let (status, answer) = api
+                .call(
+                    method.clone(),
+                    path,
+                    Some(token),
+                    Some(json!({"not": "this route's body"})),
+                )
+                .await;
+            let expected = if role < *needed {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            assert_eq!(status, expected, "{method} {path} as {role}: {answer}");
         }
     }
     // Every operation of the document was called above.
@@ -814,4 +849,114 @@ async fn only_manual_flows_are_started_by_hand() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(api.engine.store().counts().await.unwrap().inbox_events, 0);
+}
+
+/// A held order is decided once through the API; one not on hold, or decided already, is a
+/// 409 that says why; a decision that is neither accept nor reject is a 400.
+#[tokio::test]
+async fn a_held_order_is_listed_and_decided_once() {
+    use paybridge_model::OrderStatus;
+    use paybridge_store::{Admission, NewOrder, NewStep, OrderStore as _, PaymentUpdate};
+
+    let api = Api::new().await;
+    let store = api.engine.store();
+    let Admission::Admitted { order, .. } = store
+        .admit_order(
+            &NewOrder {
+                id: "ord_0000000000000000000000000000h1".into(),
+                reference: "H-1".into(),
+                idempotency_key: "k-h1".into(),
+                request_fingerprint: "f".into(),
+                currency: "USD".into(),
+                amount_minor: 1234,
+                customer_email: "ada@example.com".into(),
+                card_brand: None,
+                card_last4: None,
+                event: NewEvent {
+                    source: "order-api".into(),
+                    dedupe_key: "order-api:k-h1".into(),
+                    event_type: "order.placed".into(),
+                    entity_key: "order:H-1".into(),
+                    payload: json!({"reference": "H-1"}),
+                },
+                payment_step: NewStep {
+                    key: "order:H-1:cybersource:payment".into(),
+                    name: "cybersource.payment".into(),
+                    input: json!({}),
+                },
+            },
+            1,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("new order")
+    };
+    let path = "/api/v1/admin/orders/H-1/review";
+    let accept = json!({"decision": "accept", "comment": "called the customer"});
+    // Not on hold yet: nothing to decide.
+    let (status, answer) = api
+        .post(path, Some(&api.operator), Some(accept.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pending_payment"),
+        "{answer}"
+    );
+    store
+        .record_payment(
+            &order.id,
+            &PaymentUpdate {
+                from: OrderStatus::PendingPayment,
+                status: OrderStatus::OnHold,
+                payment_id: Some("7000000000000000000001".into()),
+                payment_status: Some("AUTHORIZED_PENDING_REVIEW".into()),
+                decline_reason: None,
+                status_detail: Some("held for review".into()),
+                failure_kind: None,
+            },
+            &[],
+            2,
+        )
+        .await
+        .unwrap();
+    let (status, listed) = api
+        .get("/api/v1/admin/orders/held", Some(&api.viewer))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["orders"][0]["reference"], "H-1", "{listed}");
+    let (status, answer) = api
+        .post(
+            path,
+            Some(&api.operator),
+            Some(json!({"decision": "maybe"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, answer) = api
+        .post(path, Some(&api.operator), Some(accept.clone()))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        (answer["reference"].as_str(), answer["decision"].as_str()),
+        (Some("H-1"), Some("accept"))
+    );
+    let (status, answer) = api
+        .post(
+            path,
+            Some(&api.operator),
+            Some(json!({"decision": "reject"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("first decision stands"),
+        "{answer}"
+    );
 }

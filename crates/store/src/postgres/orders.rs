@@ -92,7 +92,7 @@ impl OrderStore for PostgresStore {
         let updated = sqlx::query(concat!(
             "UPDATE orders SET status = $1, payment_id = $2, payment_status = $3, decline_reason = $4,
                                status_detail = $5, failure_kind = $6, updated_at = $7
-             WHERE id = $8 RETURNING ",
+             WHERE id = $8 AND status = $9 RETURNING ",
             order_columns!()
         ))
         .bind(update.status.as_str())
@@ -103,9 +103,13 @@ impl OrderStore for PostgresStore {
         .bind(update.failure_kind.map(|k| k.as_str()))
         .bind(now)
         .bind(order_id)
+        .bind(update.from.as_str())
         .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
+        .await?;
+        let Some(updated) = updated else {
+            drop(tx);
+            return Err(self.moved(order_id, update.from).await);
+        };
         let record = order_from_row(&updated)?;
         for run in runs {
             insert_run(&mut tx, run, now).await?;
@@ -303,12 +307,14 @@ impl OrderStore for PostgresStore {
         row.as_ref().map(order_from_row).transpose()
     }
 
-    async fn stale_pending_orders(
+    async fn orders_unchanged_since(
         &self,
+        status: OrderStatus,
         before_ms: i64,
         limit: u32,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        let rows = sqlx::query(ORDER_SELECT_STALE)
+        let rows = sqlx::query(ORDER_SELECT_UNCHANGED)
+            .bind(status.as_str())
             .bind(before_ms)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -327,17 +333,26 @@ impl OrderStore for PostgresStore {
     async fn set_order_status(
         &self,
         order_id: &str,
+        from: OrderStatus,
         status: OrderStatus,
         detail: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orders SET status = $1, status_detail = COALESCE($2, status_detail), updated_at = $3 WHERE id = $4")
-            .bind(status.as_str())
-            .bind(detail)
-            .bind(now)
-            .bind(order_id)
-            .execute(&self.pool)
-            .await?;
+        let changed = sqlx::query(
+            "UPDATE orders SET status = $1, status_detail = COALESCE($2, status_detail), updated_at = $3
+              WHERE id = $4 AND status = $5",
+        )
+        .bind(status.as_str())
+        .bind(detail)
+        .bind(now)
+        .bind(order_id)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(self.moved(order_id, from).await);
+        }
         Ok(())
     }
 
@@ -352,10 +367,10 @@ impl OrderStore for PostgresStore {
         if let Some(before) = own_step(&mut tx, step, now).await? {
             return Ok(Some(before));
         }
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE orders SET status = $1, zoho_contact_id = $2, zoho_invoice_id = $3, zoho_payment_id = $4,
                                status_detail = NULL, updated_at = $5
-             WHERE id = $6",
+             WHERE id = $6 AND status IN ('approved', 'sync_failed', 'completed')",
         )
         .bind(OrderStatus::Completed.as_str())
         .bind(&ids.contact_id)
@@ -364,9 +379,30 @@ impl OrderStore for PostgresStore {
         .bind(now)
         .bind(order_id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            drop(tx);
+            return Err(self.moved(order_id, OrderStatus::Approved).await);
+        }
         tx.commit().await?;
         Ok(None)
+    }
+}
+
+impl PostgresStore {
+    /// Why a transition from `expected` changed nothing: the order is in another state (or
+    /// gone).
+    async fn moved(&self, order_id: &str, expected: OrderStatus) -> StoreError {
+        match self.order(order_id).await {
+            Ok(Some(order)) => StoreError::StateMoved {
+                order: order.reference,
+                expected,
+                found: order.status,
+            },
+            Ok(None) => StoreError::NotFound(format!("order {order_id}")),
+            Err(e) => e,
+        }
     }
 }
 
@@ -414,10 +450,10 @@ const ORDER_SELECT_BY_REFERENCE: &str = concat!(
     " FROM orders WHERE reference = $1"
 );
 
-const ORDER_SELECT_STALE: &str = concat!(
+const ORDER_SELECT_UNCHANGED: &str = concat!(
     "SELECT ",
     order_columns!(),
-    " FROM orders WHERE status = 'pending_payment' AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+    " FROM orders WHERE status = $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3"
 );
 
 const ORDER_SELECT_RECENT: &str = concat!(

@@ -39,7 +39,7 @@ impl CoordinationStore for SqliteStore {
         since_ms: i64,
         limit: u32,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.read(|conn| {
+        self.scan(move |conn| {
             all(
                 conn,
                 "SELECT at_ms, sample FROM overview_samples WHERE at_ms >= ? ORDER BY at_ms LIMIT ?",
@@ -47,6 +47,7 @@ impl CoordinationStore for SqliteStore {
                 |row| Ok((row.get("at_ms")?, row.get("sample")?)),
             )
         })
+        .await
     }
 
     async fn try_lease(

@@ -1,10 +1,13 @@
 //! The embedded SQLite backend (WAL), on rusqlite.
 //!
 //! One connection writes, on a thread of its own, in groups: whatever writes have queued go in
-//! one transaction and one commit (see [`write_groups`]). Reads take one of a few reader
-//! connections and run on the calling task's thread: in WAL mode a reader never waits for the
-//! writer, and the reads here are index look-ups and bounded lists that take microseconds, so
-//! a hand-off to another thread would cost more than the read.
+//! one transaction and one commit (see [`write_groups`]). Look-ups (`read`: an index, a few
+//! rows) take one of a few reader connections and run on the calling task's thread: in WAL
+//! mode a reader never waits for the writer, and they take microseconds, so a hand-off to
+//! another thread would cost more than the read. Scans (`scan`: counts, listings, retention's
+//! search) can take milliseconds to seconds as the store grows: they run on tokio's blocking
+//! threads, on connections of their own, so that they neither hold up the runtime's workers
+//! nor leave look-ups waiting for a reader.
 //!
 //! Writes read back what they need (`last_insert_rowid`, a look-up by key) rather than use
 //! `RETURNING`: SQLite gathers RETURNING rows in a temporary table, which costs more than the
@@ -41,8 +44,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../../sql/sqlite/v9.sql")),
 ];
 
-/// How many connections read.
+/// How many connections look up.
 const READERS: usize = 4;
+
+/// How many connections scan (at most this many scans at once; more wait, without blocking).
+const SCANNERS: usize = 2;
 
 /// Statements each connection keeps prepared (the store has about sixty).
 const STATEMENT_CACHE: usize = 128;
@@ -259,9 +265,17 @@ struct Readers {
     next: AtomicUsize,
 }
 
+/// The scanning connections: a permit is a free connection in `free`.
+#[derive(Debug)]
+struct Scanners {
+    free: Mutex<Vec<Connection>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     readers: Arc<Readers>,
+    scanners: Arc<Scanners>,
     /// Writes for the writer thread.
     writes: mpsc::Sender<Write>,
     path: PathBuf,
@@ -354,6 +368,10 @@ impl SqliteStore {
         for _ in 0..READERS {
             readers.push(Mutex::new(connect(path)?));
         }
+        let mut scanners = Vec::with_capacity(SCANNERS);
+        for _ in 0..SCANNERS {
+            scanners.push(connect(path)?);
+        }
         let (writes, queued) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -363,6 +381,10 @@ impl SqliteStore {
             readers: Arc::new(Readers {
                 connections: readers,
                 next: AtomicUsize::new(0),
+            }),
+            scanners: Arc::new(Scanners {
+                free: Mutex::new(scanners),
+                permits: Arc::new(tokio::sync::Semaphore::new(SCANNERS)),
             }),
             writes,
             path: path.to_path_buf(),
@@ -458,6 +480,37 @@ impl SqliteStore {
         op(&conn)
     }
 
+    /// Runs the scan `op` (a count, a listing, a search through history) on a blocking thread,
+    /// on a scanning connection: the runtime's workers go on meanwhile, and look-ups keep their
+    /// readers. Waits (asynchronously) while every scanning connection is busy.
+    async fn scan<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .scanners
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Corrupt("the store is closed".into()))?;
+        let scanners = self.scanners.clone();
+        tokio::task::spawn_blocking(move || {
+            // Given back after the connection is (dropped last).
+            let _permit = permit;
+            let free = || scanners.free.lock().unwrap_or_else(PoisonError::into_inner);
+            let conn = free().pop().ok_or_else(|| {
+                StoreError::Corrupt("a scan permit without a free connection".into())
+            })?;
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&conn)));
+            free().push(conn);
+            done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("a store scan stopped: {e}")))?
+    }
+
     pub fn location(&self) -> String {
         format!("sqlite:{}", self.path.display())
     }
@@ -533,5 +586,42 @@ impl SqliteStore {
                 }
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a runtime of one thread, a scan that takes its time holds up nothing: the look-up
+    /// beside it answers while it runs. (A scan on the runtime's thread would block it until
+    /// its wait gave up, and fail.)
+    #[tokio::test]
+    async fn a_scan_runs_off_the_runtime_while_look_ups_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("scan.db"))
+            .await
+            .unwrap();
+        let (release, held) = mpsc::channel::<()>();
+        let scan = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .scan(move |conn| {
+                        held.recv_timeout(Duration::from_secs(10)).map_err(|_| {
+                            StoreError::Corrupt("the scan held the runtime's thread".into())
+                        })?;
+                        scalar::<i64>(conn, "SELECT COUNT(*) FROM runs", [])
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        let looked_up: Option<i64> = store
+            .read(|conn| scalar(conn, "PRAGMA auto_vacuum", []))
+            .unwrap();
+        assert!(looked_up.is_some());
+        release.send(()).unwrap();
+        assert_eq!(scan.await.unwrap().unwrap(), Some(0));
     }
 }

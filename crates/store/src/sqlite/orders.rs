@@ -82,11 +82,11 @@ impl OrderStore for SqliteStore {
         let (order_id, update, runs) = (order_id.to_owned(), update.clone(), runs.to_vec());
         self.write(move |conn| {
             atomic(conn, |conn| {
-                execute(
+                let changed = execute(
                     conn,
                     "UPDATE orders SET status = ?, payment_id = ?, payment_status = ?, decline_reason = ?,
                                        status_detail = ?, failure_kind = ?, updated_at = ?
-                     WHERE id = ?",
+                     WHERE id = ? AND status = ?",
                     params![
                         update.status.as_str(),
                         update.payment_id,
@@ -96,9 +96,12 @@ impl OrderStore for SqliteStore {
                         update.failure_kind.map(|k| k.as_str()),
                         now,
                         order_id,
+                        update.from.as_str(),
                     ],
                 )?;
-                // No such order: nothing was updated and nothing is read.
+                if changed == 0 {
+                    return Err(moved(conn, &order_id, update.from));
+                }
                 let record = one(conn, ORDER_SELECT_BY_ID, [&order_id], |row| order_from_row(row))?
                     .ok_or_else(|| StoreError::NotFound(format!("order {order_id}")))?;
                 for run in &runs {
@@ -220,43 +223,51 @@ impl OrderStore for SqliteStore {
         })
     }
 
-    async fn stale_pending_orders(
+    async fn orders_unchanged_since(
         &self,
+        status: OrderStatus,
         before_ms: i64,
         limit: u32,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        self.read(|conn| {
+        self.scan(move |conn| {
             all(
                 conn,
-                ORDER_SELECT_STALE,
-                params![before_ms, i64::from(limit)],
+                ORDER_SELECT_UNCHANGED,
+                params![status.as_str(), before_ms, i64::from(limit)],
                 |row| order_from_row(row),
             )
         })
+        .await
     }
 
     async fn orders(&self, limit: u32) -> Result<Vec<OrderRecord>, StoreError> {
-        self.read(|conn| {
+        self.scan(move |conn| {
             all(conn, ORDER_SELECT_RECENT, [i64::from(limit)], |row| {
                 order_from_row(row)
             })
         })
+        .await
     }
 
     async fn set_order_status(
         &self,
         order_id: &str,
+        from: OrderStatus,
         status: OrderStatus,
         detail: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
         let (order_id, detail) = (order_id.to_owned(), detail.map(str::to_owned));
         self.write(move |conn| {
-            execute(
+            let changed = execute(
                 conn,
-                "UPDATE orders SET status = ?, status_detail = COALESCE(?, status_detail), updated_at = ? WHERE id = ?",
-                params![status.as_str(), detail, now, order_id],
+                "UPDATE orders SET status = ?, status_detail = COALESCE(?, status_detail), updated_at = ?
+                  WHERE id = ? AND status = ?",
+                params![status.as_str(), detail, now, order_id, from.as_str()],
             )?;
+            if changed == 0 {
+                return Err(moved(conn, &order_id, from));
+            }
             Ok(())
         })
         .await
@@ -276,11 +287,11 @@ impl OrderStore for SqliteStore {
                 if let Some(before) = own_step(conn, &step, now)? {
                     return Ok(Some(before));
                 }
-                execute(
+                let changed = execute(
                     conn,
                     "UPDATE orders SET status = ?, zoho_contact_id = ?, zoho_invoice_id = ?, zoho_payment_id = ?,
                                        status_detail = NULL, updated_at = ?
-                     WHERE id = ?",
+                     WHERE id = ? AND status IN ('approved', 'sync_failed', 'completed')",
                     params![
                         OrderStatus::Completed.as_str(),
                         ids.contact_id,
@@ -290,10 +301,28 @@ impl OrderStore for SqliteStore {
                         order_id
                     ],
                 )?;
+                if changed == 0 {
+                    return Err(moved(conn, &order_id, OrderStatus::Approved));
+                }
                 Ok(None)
             })
         })
         .await
+    }
+}
+
+/// Why a transition from `expected` changed nothing: the order is in another state (or gone).
+fn moved(conn: &Connection, order_id: &str, expected: OrderStatus) -> StoreError {
+    match one(conn, ORDER_SELECT_BY_ID, [order_id], |row| {
+        order_from_row(row)
+    }) {
+        Ok(Some(order)) => StoreError::StateMoved {
+            order: order.reference,
+            expected,
+            found: order.status,
+        },
+        Ok(None) => StoreError::NotFound(format!("order {order_id}")),
+        Err(e) => e,
     }
 }
 
@@ -459,10 +488,10 @@ const ORDER_SELECT_BY_REFERENCE: &str = concat!(
     " FROM orders WHERE reference = ?"
 );
 
-const ORDER_SELECT_STALE: &str = concat!(
+const ORDER_SELECT_UNCHANGED: &str = concat!(
     "SELECT ",
     order_columns!(),
-    " FROM orders WHERE status = 'pending_payment' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2"
+    " FROM orders WHERE status = ?1 AND updated_at < ?2 ORDER BY updated_at LIMIT ?3"
 );
 
 const ORDER_SELECT_RECENT: &str = concat!(

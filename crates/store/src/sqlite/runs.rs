@@ -31,13 +31,15 @@ impl RunStore for SqliteStore {
         let mut report = PruneReport::default();
         // Finished runs past their age, or beyond the newest `keep_runs`.
         let keep = i64::try_from(cutoffs.keep_runs).unwrap_or(i64::MAX);
-        let oldest_kept: Option<i64> = self.read(|conn| {
-            scalar(
-                conn,
-                "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded') ORDER BY id DESC LIMIT 1 OFFSET ?",
-                [keep],
-            )
-        })?;
+        let oldest_kept: Option<i64> = self
+            .scan(move |conn| {
+                scalar(
+                    conn,
+                    "SELECT id FROM runs WHERE status IN ('succeeded', 'discarded') ORDER BY id DESC LIMIT 1 OFFSET ?",
+                    [keep],
+                )
+            })
+            .await?;
         let below_id = oldest_kept.map_or(0, |id| id + 1);
         let finished_before = cutoffs.finished_before_ms;
         loop {
@@ -344,7 +346,8 @@ impl RunStore for SqliteStore {
     }
 
     async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        self.read(|conn| {
+        let filter = filter.clone();
+        self.scan(move |conn| {
             all(
                 conn,
                 RUN_SELECT_FILTERED,
@@ -360,6 +363,7 @@ impl RunStore for SqliteStore {
                 |row| run_from_row(row),
             )
         })
+        .await
     }
 
     async fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
@@ -371,7 +375,7 @@ impl RunStore for SqliteStore {
         status: Option<RunStatus>,
         limit: u32,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        self.read(|conn| {
+        self.scan(move |conn| {
             all(
                 conn,
                 RUN_SELECT_RECENT,
@@ -379,6 +383,7 @@ impl RunStore for SqliteStore {
                 |row| run_from_row(row),
             )
         })
+        .await
     }
 
     async fn next_wakeup(&self) -> Result<Option<i64>, StoreError> {
@@ -478,7 +483,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
-        self.read(|conn| {
+        self.scan(|conn| {
             let by = |sql: &str| -> Result<Vec<(String, u64)>, StoreError> {
                 all(conn, sql, [], |row| Ok((row.get(0)?, count(row)?)))
             };
@@ -497,6 +502,7 @@ impl RunStore for SqliteStore {
                     .collect(),
             })
         })
+        .await
     }
 }
 

@@ -45,6 +45,7 @@ pub async fn queued_run(store: &Store, reference: &str, entity: &str, now: i64) 
         panic!("new order")
     };
     let update = PaymentUpdate {
+        from: OrderStatus::PendingPayment,
         status: OrderStatus::Approved,
         payment_id: Some("1".into()),
         payment_status: Some("AUTHORIZED".into()),

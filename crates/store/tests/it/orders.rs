@@ -6,9 +6,171 @@ use paybridge_store::OrderStore as _;
 use paybridge_store::RunStore as _;
 use paybridge_store::testing::backends;
 use paybridge_store::{
-    Admission, NewEvent, NewRefund, OwnStep, RefundAdmission, RunStatus, StepStatus, StoreError,
-    ZohoIds,
+    Admission, NewEvent, NewRefund, NewRun, OwnStep, PaymentUpdate, RefundAdmission, RunStatus,
+    StepStatus, StoreError, ZohoIds,
 };
+
+fn approved(from: OrderStatus) -> PaymentUpdate {
+    PaymentUpdate {
+        from,
+        status: OrderStatus::Approved,
+        payment_id: Some("7000000000000000000001".into()),
+        payment_status: Some("AUTHORIZED".into()),
+        decline_reason: None,
+        status_detail: None,
+        failure_kind: None,
+    }
+}
+
+/// Every transition names the state it comes from: one that finds the order moved on writes
+/// nothing (no status, no runs) and says what it found.
+#[tokio::test]
+async fn a_transition_is_made_only_from_the_state_it_was_read_in() {
+    for db in backends().await {
+        let store = db.open().await;
+        let Admission::Admitted { order, .. } = store
+            .admit_order(&new_order("CAS1", "CAS1"), 1)
+            .await
+            .unwrap()
+        else {
+            panic!("new order")
+        };
+        let run = NewRun {
+            inbox_id: order.inbox_id,
+            flow: "order-to-cash".into(),
+            entity_key: "customer:cas".into(),
+            not_before: None,
+        };
+        // The watchdog got there first: the order is payment_unknown.
+        let unknown = PaymentUpdate {
+            from: OrderStatus::PendingPayment,
+            status: OrderStatus::PaymentUnknown,
+            payment_id: None,
+            payment_status: None,
+            decline_reason: None,
+            status_detail: Some("died while charging".into()),
+            failure_kind: Some(FailureKind::OutcomeUnknown),
+        };
+        store
+            .record_payment(&order.id, &unknown, &[], 2)
+            .await
+            .unwrap();
+        // The charge's late answer, read while the order was pending: refused, nothing queued.
+        let late = store
+            .record_payment(
+                &order.id,
+                &approved(OrderStatus::PendingPayment),
+                std::slice::from_ref(&run),
+                3,
+            )
+            .await;
+        assert!(
+            matches!(
+                late,
+                Err(StoreError::StateMoved {
+                    expected: OrderStatus::PendingPayment,
+                    found: OrderStatus::PaymentUnknown,
+                    ..
+                })
+            ),
+            "{late:?}"
+        );
+        let now = store.order(&order.id).await.unwrap().unwrap();
+        assert_eq!(
+            (now.status, now.updated_at),
+            (OrderStatus::PaymentUnknown, 2)
+        );
+        assert!(
+            store.claim_run("w", 10, LEASE).await.unwrap().is_none(),
+            "no run was queued"
+        );
+        // From the state it is in, it moves.
+        store
+            .record_payment(
+                &order.id,
+                &approved(OrderStatus::PaymentUnknown),
+                std::slice::from_ref(&run),
+                4,
+            )
+            .await
+            .unwrap();
+        assert!(store.claim_run("w", 10, LEASE).await.unwrap().is_some());
+
+        // set_order_status checks too.
+        let wrong = store
+            .set_order_status(
+                &order.id,
+                OrderStatus::OnHold,
+                OrderStatus::Declined,
+                None,
+                5,
+            )
+            .await;
+        assert!(
+            matches!(wrong, Err(StoreError::StateMoved { .. })),
+            "{wrong:?}"
+        );
+        assert_eq!(
+            store.order(&order.id).await.unwrap().unwrap().status,
+            OrderStatus::Approved
+        );
+
+        // A declined order is never marked synced, and the step is not recorded.
+        let Admission::Admitted {
+            order: declined, ..
+        } = store
+            .admit_order(&new_order("CAS2", "CAS2"), 1)
+            .await
+            .unwrap()
+        else {
+            panic!("new order")
+        };
+        let declined_update = PaymentUpdate {
+            status: OrderStatus::Declined,
+            decline_reason: Some("PROCESSOR_DECLINED".into()),
+            ..approved(OrderStatus::PendingPayment)
+        };
+        store
+            .record_payment(&declined.id, &declined_update, &[], 2)
+            .await
+            .unwrap();
+        let ids = ZohoIds {
+            contact_id: "c".into(),
+            invoice_id: "i".into(),
+            payment_id: "p".into(),
+        };
+        let output = serde_json::json!({"done": true});
+        let synced = store
+            .complete_order_sync(
+                &declined.id,
+                &ids,
+                OwnStep {
+                    run_id: None,
+                    key: "CAS2:synced",
+                    name: "synced",
+                    input: &output,
+                    output: &output,
+                },
+                3,
+            )
+            .await;
+        assert!(
+            matches!(
+                synced,
+                Err(StoreError::StateMoved {
+                    found: OrderStatus::Declined,
+                    ..
+                })
+            ),
+            "{synced:?}"
+        );
+        assert_eq!(
+            store.order(&declined.id).await.unwrap().unwrap().status,
+            OrderStatus::Declined
+        );
+        assert!(store.step("CAS2:synced").await.unwrap().is_none());
+    }
+}
 
 #[tokio::test]
 async fn an_idempotency_key_admits_one_order_and_one_event() {
@@ -146,6 +308,10 @@ async fn an_order_is_marked_synced_with_its_step_in_one_write_once_per_key() {
         else {
             panic!("new order")
         };
+        store
+            .record_payment(&order.id, &approved(OrderStatus::PendingPayment), &[], 2)
+            .await
+            .unwrap();
         let ids = ZohoIds {
             contact_id: "c1".into(),
             invoice_id: "i1".into(),
@@ -189,7 +355,13 @@ async fn an_order_is_marked_synced_with_its_step_in_one_write_once_per_key() {
         );
         // Again under the same key: the stored output, and nothing written.
         store
-            .set_order_status(&order.id, OrderStatus::SyncFailed, None, 6)
+            .set_order_status(
+                &order.id,
+                OrderStatus::Completed,
+                OrderStatus::SyncFailed,
+                None,
+                6,
+            )
             .await
             .unwrap();
         assert_eq!(

@@ -296,6 +296,7 @@ async fn a_run_may_be_queued_for_later() {
             panic!("new")
         };
         let update = PaymentUpdate {
+            from: OrderStatus::PendingPayment,
             status: OrderStatus::PaymentUnknown,
             payment_id: None,
             payment_status: None,

@@ -20,12 +20,19 @@ use super::{
 
 /// A sales order as the front-end it is read through names its status.
 fn render(order: &Record, api: Api) -> Record {
-    let mut order = order.clone();
-    if api == Api::Books && text(&order, "status") == "confirmed" {
+    rendered(order, api).into_owned()
+}
+
+/// The order as `api` shows it, copied only when it differs (a list filters thousands).
+fn rendered(order: &Record, api: Api) -> std::borrow::Cow<'_, Record> {
+    if api == Api::Books && text(order, "status") == "confirmed" {
+        let mut order = order.clone();
         order.insert("status".into(), json!("open"));
         order.insert("order_status".into(), json!("open"));
+        std::borrow::Cow::Owned(order)
+    } else {
+        std::borrow::Cow::Borrowed(order)
     }
-    order
 }
 
 fn lines(order: &Record) -> Vec<Record> {
@@ -262,7 +269,7 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
         .org
         .salesorders
         .iter()
-        .map(|s| render(s, api))
+        .map(|s| rendered(s, api))
         .filter(|s| {
             matches(
                 ctx.query,
@@ -277,7 +284,7 @@ pub(super) fn list(ctx: &mut Ctx<'_>) -> Result<Reply, BooksError> {
                 &["salesorder_number", "reference_number", "customer_name"],
             )
         })
-        .map(Value::Object)
+        .map(|s| Value::Object(s.into_owned()))
         .collect();
     Ok(Reply::List {
         key: "salesorders",

@@ -176,11 +176,15 @@ pub async fn preview(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Json(request): Json<PreviewRequest>,
+    body: axum::body::Bytes,
 ) -> Response {
     if let Err(r) = acting(&state, &headers, None, Role::Viewer).await {
         return r;
     }
+    let request: PreviewRequest = match crate::admin::json_body(&body, None) {
+        Ok(request) => request,
+        Err(e) => return e.into_response(),
+    };
     let running = match crate::admin::flows::running(&state, &name) {
         Ok(f) => f,
         Err(e) => return e.into_response(),
