@@ -196,6 +196,7 @@ impl Storefront {
         );
         error.http_status = Some(status.as_u16());
         error.retry_after = retry_after;
+        error.throttled = status.as_u16() == 429;
         Err(error)
     }
 }

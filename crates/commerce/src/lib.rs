@@ -162,6 +162,7 @@ impl Commerce {
             clock: &self.clock,
             run_id: None,
             observer: &*self.observer,
+            lease: None,
         }
     }
 

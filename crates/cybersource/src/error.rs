@@ -217,6 +217,7 @@ impl From<Error> for paybridge_model::StepError {
         error.http_status = e.http_status();
         error.request_id = e.correlation_id().map(str::to_string);
         error.retry_after = e.retry_after();
+        error.throttled = matches!(e, Error::RateLimited { .. });
         error
     }
 }

@@ -245,6 +245,12 @@ impl StoreLeases {
 }
 
 impl RefreshLock for StoreLeases {
+    /// The store keeps the minted token for every process (and the next start): only a real
+    /// token request spends Zoho's refresh allowance.
+    fn shares_tokens(&self) -> bool {
+        true
+    }
+
     fn acquire<'a>(
         &'a self,
         name: &'a str,

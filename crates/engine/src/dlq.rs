@@ -305,6 +305,7 @@ mod tests {
             max_attempts: 4,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_millis(1_500),
+            ..RetryPolicy::default()
         };
         // One attempt failed; the second is due at 5 s. If it fails, the wait before the third
         // is at most 1 s (500 ms · 2), before the fourth 1.5 s (capped); after that, none.

@@ -19,6 +19,7 @@ use crate::engine::Engine;
 pub(crate) async fn run_flow(
     engine: &Engine,
     run_id: Option<i64>,
+    lease: Option<&paybridge_store::Lease>,
     flow: &Definition,
     event: &InboxEvent,
 ) -> Result<Option<Outputs>, StepError> {
@@ -35,6 +36,7 @@ pub(crate) async fn run_flow(
             clock: &engine.clock,
             run_id,
             observer: &*engine.health,
+            lease,
         },
         event,
         trigger: &trigger,

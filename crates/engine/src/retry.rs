@@ -16,6 +16,15 @@ pub struct RetryPolicy {
     /// No single wait is longer than this (unless the vendor asks for longer).
     #[serde(with = "millis")]
     pub max_delay: Duration,
+    /// A run told to slow down (a 429, a spent Zoho budget) waits as told without spending an
+    /// attempt — up to this long in all; past it, it is dead-lettered (and alerted). A day by
+    /// default: Zoho's daily budgets come back within one.
+    #[serde(default = "default_throttle_ceiling", with = "millis")]
+    pub throttle_ceiling: Duration,
+}
+
+fn default_throttle_ceiling() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 impl Default for RetryPolicy {
@@ -24,8 +33,22 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(300),
+            throttle_ceiling: default_throttle_ceiling(),
         }
     }
+}
+
+/// The wait of a run told to slow down, which has waited `throttled` in all so far: what the
+/// vendor asked (`retry_after`), or without it a wait that doubles with the time waited (one
+/// second at first, at most `max_delay`); `None` once the total would pass the ceiling.
+pub fn throttled_wait(
+    policy: &RetryPolicy,
+    retry_after: Option<Duration>,
+    throttled: Duration,
+) -> Option<Duration> {
+    let wait =
+        retry_after.unwrap_or_else(|| throttled.clamp(Duration::from_secs(1), policy.max_delay));
+    (throttled.saturating_add(wait) <= policy.throttle_ceiling).then_some(wait)
 }
 
 /// The wait before the next attempt, after `attempts_made` attempts have failed; `None` when
@@ -84,7 +107,21 @@ mod tests {
             max_attempts: 5,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(10),
+            throttle_ceiling: Duration::from_secs(60),
         }
+    }
+
+    #[test]
+    fn a_throttled_run_waits_as_told_until_the_ceiling() {
+        let s = Duration::from_secs;
+        assert_eq!(throttled_wait(&policy(), Some(s(30)), s(0)), Some(s(30)));
+        assert_eq!(throttled_wait(&policy(), Some(s(30)), s(30)), Some(s(30)));
+        assert_eq!(throttled_wait(&policy(), Some(s(30)), s(31)), None);
+        // Without Retry-After: one second, then as long as waited so far, capped.
+        assert_eq!(throttled_wait(&policy(), None, s(0)), Some(s(1)));
+        assert_eq!(throttled_wait(&policy(), None, s(4)), Some(s(4)));
+        assert_eq!(throttled_wait(&policy(), None, s(40)), Some(s(10)));
+        assert_eq!(throttled_wait(&policy(), None, s(55)), None);
     }
 
     #[test]

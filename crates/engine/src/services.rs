@@ -30,6 +30,14 @@ impl Service {
         Service::ZohoBooksEvent,
     ];
 
+    /// The services that call Cybersource alone — a lost payment's look-up, a webhook's
+    /// meaning — run on workers of their own (`[engine] payment_workers`), so that a customer
+    /// waiting on a payment never waits behind work held up by Zoho's budget.
+    pub const PAYMENT_LANE: [&'static str; 2] = [
+        paybridge_commerce::payments::RESOLUTION_RUN,
+        "cybersource-event",
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Service::PaymentResolution => paybridge_commerce::payments::RESOLUTION_RUN,

@@ -12,6 +12,11 @@ pub struct EngineSettings {
     /// Runs executed at once by this process.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Workers besides those that take only payment work — lost payments' look-ups and
+    /// Cybersource webhooks ([`crate::services::Service::PAYMENT_LANE`]) — so that it never
+    /// waits behind runs held up by a vendor's budget. 0 turns the lane off.
+    #[serde(default = "default_payment_workers")]
+    pub payment_workers: usize,
     /// How long a worker holds a run before another may take it over; renewed while it works.
     #[serde(
         default = "default_lease_ms",
@@ -125,6 +130,10 @@ fn default_workers() -> usize {
     16
 }
 
+fn default_payment_workers() -> usize {
+    2
+}
+
 fn default_lease_ms() -> Duration {
     Duration::from_secs(60)
 }
@@ -133,6 +142,7 @@ impl Default for EngineSettings {
     fn default() -> EngineSettings {
         EngineSettings {
             workers: default_workers(),
+            payment_workers: default_payment_workers(),
             lease: default_lease_ms(),
             retry: RetryPolicy::default(),
             test_mode: false,

@@ -13,19 +13,22 @@ use paybridge_commerce::view::order_of;
 use paybridge_flows::Definition;
 use paybridge_model::StepError;
 use paybridge_store::{
-    ClaimedRun, CoordinationStore as _, FailureRecord, InboxEvent, InboxStore as _, RecordedStep,
-    RunStore as _, Steps,
+    ClaimedRun, CoordinationStore as _, FailureRecord, InboxEvent, InboxStore as _, Lease,
+    RecordedStep, Retry, RunStore as _, Steps,
 };
 
 use crate::engine::Engine;
 use crate::host::run_flow;
 use crate::jobs::Job;
-use crate::retry::next_attempt;
+use crate::retry::{next_attempt, throttled_wait};
 use crate::services::Service;
 
 /// Longest a worker sleeps without looking at the store (new work from this process wakes it
 /// at once).
 const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// The least a worker that found nothing to claim waits before it looks again unasked.
+const BLOCKED_PAUSE: Duration = Duration::from_millis(20);
 
 /// Running workers; [`Workers::stop`] lets in-flight runs finish and releases nothing mid-step.
 #[derive(Debug)]
@@ -49,7 +52,14 @@ impl Workers {
             let engine = engine.clone();
             let owner = format!("{}/w{n}", engine.node_id());
             let stop = shutdown.subscribe();
-            tasks.spawn(async move { work(engine, owner, stop).await });
+            tasks.spawn(async move { work(engine, owner, None, stop).await });
+        }
+        for n in 0..engine.settings.payment_workers {
+            let engine = engine.clone();
+            let owner = format!("{}/p{n}", engine.node_id());
+            let stop = shutdown.subscribe();
+            let lane: &[&str] = &Service::PAYMENT_LANE;
+            tasks.spawn(async move { work(engine, owner, Some(lane), stop).await });
         }
         let maintenance = engine.clone();
         let stop = shutdown.subscribe();
@@ -91,7 +101,14 @@ impl Workers {
     }
 }
 
-async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
+/// A worker: claims due runs (of `lane`'s flows only, when given) and executes them, until
+/// told to stop.
+async fn work(
+    engine: Engine,
+    owner: String,
+    lane: Option<&'static [&'static str]>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         if *stop.borrow() {
             return;
@@ -102,7 +119,7 @@ async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
         woken.as_mut().enable();
         match engine
             .store()
-            .claim_run(&owner, engine.clock.now_ms(), engine.settings.lease)
+            .claim_run_of(&owner, engine.clock.now_ms(), engine.settings.lease, lane)
             .await
         {
             Ok(Some(run)) => {
@@ -117,12 +134,16 @@ async fn work(engine: Engine, owner: String, mut stop: watch::Receiver<bool>) {
                 tracing::error!(worker = %owner, error = %e, "cannot claim runs; will try again")
             }
         }
+        // A run due but not claimable (its entity's earlier run still going, or outside this
+        // worker's lane) must not make the worker spin: it looks again when woken, or after a
+        // short pause at the least.
+        let now = tokio::time::Instant::now();
         let until = match engine.store().next_wakeup().await {
             Ok(Some(at)) => engine
                 .clock
                 .instant_at(at)
-                .min(tokio::time::Instant::now() + IDLE_POLL),
-            _ => tokio::time::Instant::now() + IDLE_POLL,
+                .clamp(now + BLOCKED_PAUSE, now + IDLE_POLL),
+            _ => now + IDLE_POLL,
         };
         tokio::select! {
             () = &mut woken => {}
@@ -195,6 +216,47 @@ impl Runnable {
     }
 }
 
+/// Renews the run's lease every third of it while the run goes on. The lease is lost — and the
+/// run told, through `lease`, to stop at its next step — when a renewal is refused (another
+/// worker took the run over) or when none succeeded for a whole lease (another may have).
+pub async fn heartbeat(
+    store: paybridge_store::Store,
+    clock: paybridge_store::Clock,
+    length: Duration,
+    (owner, run_id): (String, i64),
+    lease: std::sync::Arc<Lease>,
+) {
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(length / 3).await;
+        match store
+            .renew_lease(run_id, &owner, clock.now_ms(), length)
+            .await
+        {
+            Ok(true) => renewed = tokio::time::Instant::now(),
+            Ok(false) => {
+                tracing::warn!(
+                    run_id,
+                    "lease lost: another worker may run it now; this one stops at its next step"
+                );
+                lease.mark_lost();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(run_id, error = %e, "could not renew the lease");
+                if renewed.elapsed() >= length {
+                    tracing::warn!(
+                        run_id,
+                        "no renewal for a whole lease: this worker stops the run at its next step"
+                    );
+                    lease.mark_lost();
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Executes one claimed run, every log line of it carrying the run id (the span is attached to
 /// the future, never entered across an await).
 async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
@@ -203,29 +265,14 @@ async fn execute(engine: &Engine, owner: &str, run: ClaimedRun) {
 }
 
 async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
-    let heartbeat = {
-        let engine = engine.clone();
-        let owner = owner.to_string();
-        let run_id = run.id;
-        tokio::spawn(async move {
-            let every = engine.settings.lease / 3;
-            loop {
-                tokio::time::sleep(every).await;
-                match engine
-                    .store()
-                    .renew_lease(run_id, &owner, engine.clock.now_ms(), engine.settings.lease)
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(run_id, "lease lost; another worker may take the run over");
-                        return;
-                    }
-                    Err(e) => tracing::warn!(run_id, error = %e, "could not renew the lease"),
-                }
-            }
-        })
-    };
+    let lease = std::sync::Arc::new(Lease::default());
+    let heartbeat = tokio::spawn(heartbeat(
+        engine.store().clone(),
+        engine.clock,
+        engine.settings.lease,
+        (owner.to_string(), run.id),
+        lease.clone(),
+    ));
     let started = std::time::Instant::now();
     let flow = match Runnable::named(engine, &run.flow) {
         Some(Runnable::File(file)) => {
@@ -244,13 +291,14 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
     };
     let result = match (&flow, &event) {
         (Some(flow), Ok(event)) => match flow {
-            Runnable::File(file) => run_flow(engine, Some(run.id), file, event).await,
+            Runnable::File(file) => run_flow(engine, Some(run.id), Some(&lease), file, event).await,
             Runnable::Service(service) => {
                 let steps = Steps {
                     store: engine.store(),
                     clock: &engine.clock,
                     run_id: Some(run.id),
                     observer: &*engine.health,
+                    lease: Some(&lease),
                 };
                 run_service(*service, engine, &steps, event)
                     .await
@@ -283,29 +331,48 @@ async fn execute_in_span(engine: &Engine, owner: &str, mut run: ClaimedRun) {
                 .await
                 .map(|kept| (kept, "succeeded"))
         }
-        Err(error) => {
-            let wait = if error.kind.is_retryable() {
+        Err(mut error) => {
+            // Told to slow down: wait as told without spending an attempt, up to the ceiling.
+            let throttled = error.throttled && error.kind.is_retryable();
+            let policy = &engine.settings.retry;
+            let waited = Duration::from_millis(u64::try_from(run.throttled_ms).unwrap_or(0));
+            let wait = if throttled {
+                let wait = throttled_wait(policy, error.retry_after, waited);
+                if wait.is_none() {
+                    error.message = format!(
+                        "{} — told to slow down for {} min in all, past the ceiling of {} min ([engine.retry] throttle_ceiling); replay it once the vendor's limits allow",
+                        error.message,
+                        waited.as_secs() / 60,
+                        policy.throttle_ceiling.as_secs() / 60
+                    );
+                }
+                wait
+            } else if error.kind.is_retryable() {
                 let sample = rand::rng().random::<u64>();
-                next_attempt(
-                    &engine.settings.retry,
-                    run.attempt,
-                    error.retry_after,
-                    sample,
-                )
+                next_attempt(policy, run.attempt, error.retry_after, sample)
             } else {
                 None
             };
             match wait {
                 Some(wait) => {
-                    let at = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-                    tracing::info!(%error, retry_in_ms = wait.as_millis(), "run failed; will retry");
+                    let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                    let at = now.saturating_add(wait_ms);
+                    if throttled {
+                        tracing::info!(%error, wait_ms, "told to slow down; waiting as told (no attempt spent)");
+                        metrics::counter!("paybridge_throttled_waits_total", "system" => error.system).increment(1);
+                    } else {
+                        tracing::info!(%error, retry_in_ms = wait.as_millis(), "run failed; will retry");
+                    }
                     engine
                         .store()
                         .retry_run(
                             run.id,
                             owner,
                             version.as_deref(),
-                            at,
+                            Retry {
+                                at,
+                                throttled_ms: throttled.then_some(wait_ms),
+                            },
                             &FailureRecord::from(&error),
                             now,
                         )

@@ -54,6 +54,11 @@ pub struct StepError {
     pub step: Option<String>,
     #[serde(skip)]
     pub retry_after: Option<Duration>,
+    /// The vendor (or our own budget for it) said to slow down — a 429, a spent quota. That is
+    /// not a failure: the run waits as told without spending an attempt (see the engine's
+    /// `throttle_ceiling`).
+    #[serde(skip)]
+    pub throttled: bool,
 }
 
 impl StepError {
@@ -70,6 +75,7 @@ impl StepError {
             request_id: None,
             step: None,
             retry_after: None,
+            throttled: false,
         }
     }
 }

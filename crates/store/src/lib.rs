@@ -50,9 +50,10 @@ pub use orders::{
 pub use postgres::PostgresStore;
 pub use runs::{
     ClaimedRun, Counts, FailureRecord, NewRun, NewStep, OwnStep, PruneCutoffs, PruneReport,
-    RecordedStep, RunFilter, RunRecord, RunStatus, RunStore, StepRecord, StepStart, StepStatus,
+    RecordedStep, Retry, RunFilter, RunRecord, RunStatus, RunStore, StepRecord, StepStart,
+    StepStatus,
 };
 pub use sqlite::SqliteStore;
-pub use steps::{Attempt, StepObserver, Steps};
+pub use steps::{Attempt, Lease, StepObserver, Steps};
 pub use store::Store;
 pub use xrefs::{XrefEntry, XrefStore};

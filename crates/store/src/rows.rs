@@ -311,7 +311,7 @@ pub(crate) fn run_from_row(row: &impl Columns) -> Result<RunRecord, StoreError> 
 /// (SQLite reads the same columns with a join after its update: `claimed_from_row` reads both.)
 macro_rules! claim_returning {
     () => {
-        "RETURNING id, inbox_id, flow, entity_key, attempt, flow_version, flow_version_pinned,
+        "RETURNING id, inbox_id, flow, entity_key, attempt, flow_version, flow_version_pinned, throttled_ms,
            (SELECT source FROM inbox WHERE inbox.id = runs.inbox_id) AS event_source,
            (SELECT dedupe_key FROM inbox WHERE inbox.id = runs.inbox_id) AS event_dedupe_key,
            (SELECT event_type FROM inbox WHERE inbox.id = runs.inbox_id) AS event_type,
@@ -344,6 +344,7 @@ pub(crate) fn claimed_from_row(row: &impl Columns) -> Result<ClaimedRun, StoreEr
         attempt: u32::try_from(row.int("attempt")?).unwrap_or(u32::MAX),
         flow_version: row.maybe_text("flow_version")?,
         flow_version_pinned: row.int("flow_version_pinned")? != 0,
+        throttled_ms: row.int("throttled_ms")?,
         event,
     })
 }

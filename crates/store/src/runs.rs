@@ -82,9 +82,22 @@ pub struct ClaimedRun {
     /// The flow version the run last executed, and whether a replay pinned it to that one.
     pub flow_version: Option<String>,
     pub flow_version_pinned: bool,
+    /// How long the run has waited in all because it was told to slow down (see [`Retry`]).
+    pub throttled_ms: i64,
     /// The run's event, read with the claim (`None` if it could not be read: the worker reads
     /// it again to say why).
     pub event: Option<InboxEvent>,
+}
+
+/// When a run goes again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Not before (Unix ms).
+    pub at: i64,
+    /// The run was told to slow down (a 429, a spent budget) and waits this long (ms): being
+    /// told to wait is not a failure, so the attempt is not counted; the wait is added to the
+    /// run's `throttled_ms`, whose total has a ceiling of its own.
+    pub throttled_ms: Option<i64>,
 }
 
 /// A step with nothing to call, recorded as succeeded with its value (a flow's `outputs:`),
@@ -246,6 +259,18 @@ pub trait RunStore: Sync {
         owner: &str,
         now: i64,
         lease: Duration,
+    ) -> impl Future<Output = Result<Option<ClaimedRun>, StoreError>> + Send {
+        self.claim_run_of(owner, now, lease, None)
+    }
+
+    /// Like [`claim_run`](RunStore::claim_run), of the runs of these flows only (`None`: any):
+    /// a lane of workers kept for work that must not wait behind the rest.
+    fn claim_run_of(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+        flows: Option<&[&str]>,
     ) -> impl Future<Output = Result<Option<ClaimedRun>, StoreError>> + Send;
 
     /// Extends a lease; false if the run is no longer leased to `owner`.
@@ -275,7 +300,7 @@ pub trait RunStore: Sync {
         run_id: i64,
         owner: &str,
         flow_version: Option<&str>,
-        at: i64,
+        retry: Retry,
         failure: &FailureRecord,
         now: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;

@@ -7,6 +7,7 @@
 //! outcome) is told so, and looks the effect up before doing it again.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use paybridge_model::FailureKind;
 use serde::Serialize;
@@ -37,6 +38,25 @@ impl StepObserver for () {
     fn step_failed(&self, _: &StepError, _: i64) {}
 }
 
+/// Whether the worker running a run still holds its lease: its heartbeat says when the lease is
+/// lost (a renewal refused, or none for a whole lease). Steps look before they begin, so a run
+/// another worker may have taken over stops at the next step boundary rather than run beside
+/// the new owner (steps without a look-up — a callback, an e-mail — would otherwise go twice).
+#[derive(Debug, Default)]
+pub struct Lease {
+    lost: AtomicBool,
+}
+
+impl Lease {
+    pub fn mark_lost(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
 /// One run's steps: each effect done once per key, its result kept in the store.
 #[derive(Clone, Copy)]
 pub struct Steps<'a> {
@@ -45,6 +65,8 @@ pub struct Steps<'a> {
     /// `None` for steps taken before any run exists (the order API's payment).
     pub run_id: Option<i64>,
     pub observer: &'a dyn StepObserver,
+    /// The run's lease, when a worker holds one.
+    pub lease: Option<&'a Lease>,
 }
 
 impl Steps<'_> {
@@ -64,6 +86,15 @@ impl Steps<'_> {
         Fut: Future<Output = Result<T, StepError>>,
     {
         let store = self.store;
+        if self.lease.is_some_and(Lease::is_lost) {
+            return Err(StepError::new(
+                FailureKind::Transient,
+                "engine",
+                format!(
+                    "this worker lost the run's lease (another may be running it): stopped before step {key}"
+                ),
+            ));
+        }
         refuse_card_number(&input, name, key)?;
         let (number, uncertain) = match store
             .begin_step(self.run_id, key, name, Some(&input), self.clock.now_ms())

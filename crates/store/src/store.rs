@@ -12,7 +12,7 @@ use crate::orders::{
 use crate::postgres::PostgresStore;
 use crate::runs::{
     ClaimedRun, Counts, FailureRecord, NewRun, OwnStep, PruneCutoffs, PruneReport, RecordedStep,
-    RunFilter, RunRecord, RunStatus, RunStore, StepRecord, StepStart,
+    Retry, RunFilter, RunRecord, RunStatus, RunStore, StepRecord, StepStart,
 };
 use crate::sqlite::SqliteStore;
 use crate::xrefs::{XrefEntry, XrefStore};
@@ -87,13 +87,14 @@ impl InboxStore for Store {
 }
 
 impl RunStore for Store {
-    async fn claim_run(
+    async fn claim_run_of(
         &self,
         owner: &str,
         now: i64,
         lease: Duration,
+        flows: Option<&[&str]>,
     ) -> Result<Option<ClaimedRun>, StoreError> {
-        delegate!(self, s => s.claim_run(owner, now, lease).await)
+        delegate!(self, s => s.claim_run_of(owner, now, lease, flows).await)
     }
 
     async fn renew_lease(
@@ -122,11 +123,11 @@ impl RunStore for Store {
         run_id: i64,
         owner: &str,
         flow_version: Option<&str>,
-        at: i64,
+        retry: Retry,
         failure: &FailureRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.retry_run(run_id, owner, flow_version, at, failure, now).await)
+        delegate!(self, s => s.retry_run(run_id, owner, flow_version, retry, failure, now).await)
     }
 
     async fn dead_letter_run(

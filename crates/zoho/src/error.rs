@@ -248,6 +248,7 @@ impl From<Error> for paybridge_model::StepError {
         let mut error = paybridge_model::StepError::new(e.kind(), "zoho-books", e.to_string());
         error.http_status = e.http_status();
         error.retry_after = e.retry_after();
+        error.throttled = matches!(e, Error::RateLimited { .. } | Error::QuotaExhausted { .. });
         error
     }
 }

@@ -400,3 +400,120 @@ async fn processes_and_restarts_share_one_access_token_and_replace_a_rejected_on
         server.shutdown().await;
     }
 }
+
+/// The heartbeat renews a run's lease while it runs; once another worker has taken the run over
+/// (its renewal refused), it marks the lease lost, and the run's steps stop.
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_whose_renewal_is_refused_marks_the_lease_lost() {
+    use paybridge_store::{InboxStore as _, NewEvent, RunStore as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = paybridge_store::Store::open_sqlite(&dir.path().join("lease.db"))
+        .await
+        .unwrap();
+    let clock = paybridge_store::Clock::new();
+    let length = std::time::Duration::from_secs(60);
+    store
+        .accept_event(
+            &NewEvent {
+                source: "manual".into(),
+                dedupe_key: "lease:1".into(),
+                event_type: "test".into(),
+                entity_key: "order:L-1".into(),
+                payload: serde_json::json!({}),
+            },
+            &["order-to-cash"],
+            clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    let run = store
+        .claim_run("w1", clock.now_ms(), length)
+        .await
+        .unwrap()
+        .unwrap();
+    let lease = std::sync::Arc::new(paybridge_store::Lease::default());
+    let beating = tokio::spawn(paybridge_engine::worker::heartbeat(
+        store.clone(),
+        clock,
+        length,
+        ("w1".into(), run.id),
+        lease.clone(),
+    ));
+    // Two renewals go through: the lease holds.
+    tokio::time::sleep(length / 3 * 2 + std::time::Duration::from_secs(1)).await;
+    assert!(!lease.is_lost());
+    // Another worker takes the run over (as if this one had stalled past its lease).
+    let taken = store
+        .claim_run("w2", clock.now_ms() + 2 * 60_000, length)
+        .await
+        .unwrap()
+        .expect("taken over");
+    assert_eq!(taken.id, run.id);
+    // Its next renewal is refused: the heartbeat marks the lease lost and ends.
+    beating.await.unwrap();
+    assert!(lease.is_lost());
+}
+
+/// Zoho allows ten token requests per refresh token per ten minutes. Twelve restarts in a row,
+/// each with the budget on the shared store, reuse the token the first one minted: only that
+/// real request spends the allowance, so none of them waits for it (the eleventh used to wait
+/// ten minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_reuse_the_stored_token_without_spending_the_refresh_allowance() {
+    use paybridge_sandbox::server::RunningServer;
+    use paybridge_sandbox::zoho::{ZohoConfig, ZohoSandbox};
+    use paybridge_zoho::{Client, ClientConfig, Coordination, OAuthCredentials};
+    use secrecy::SecretString;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for db in backends().await {
+        let sandbox = ZohoSandbox::new(ZohoConfig::single(
+            "1000.C", "secret", "1000.r.t", "10234695", "USD",
+        ));
+        let server = RunningServer::start(
+            sandbox.router(),
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        )
+        .await
+        .unwrap();
+        let mut refreshes = 0;
+        for restart in 0..12 {
+            let store = db.open().await;
+            let clock = Clock::new();
+            let client = Client::new(ClientConfig {
+                budgets: Some(Budgets::new(
+                    Plans {
+                        // Waiting for the allowance would fail at once.
+                        max_wait: Duration::from_millis(1),
+                        ..Plans::default()
+                    },
+                    Arc::new(StoreLedger::new(store.clone(), clock)),
+                )),
+                coordination: Some(Coordination {
+                    lock: Arc::new(StoreLeases::new(store, clock)),
+                    holder: format!("start-{restart}"),
+                }),
+                ..ClientConfig::new(
+                    OAuthCredentials {
+                        accounts_url: server.url(),
+                        client_id: "1000.C".into(),
+                        client_secret: SecretString::from("secret"),
+                        refresh_token: SecretString::from("1000.r.t"),
+                    },
+                    server.url(),
+                )
+            })
+            .unwrap();
+            client
+                .books("10234695")
+                .currencies()
+                .await
+                .unwrap_or_else(|e| panic!("start {restart}: {e}"));
+            refreshes += client.token_refreshes();
+        }
+        assert_eq!(refreshes, 1, "one real token request for twelve starts");
+        assert_eq!(sandbox.stats().tokens_issued, 1);
+        server.shutdown().await;
+    }
+}

@@ -58,6 +58,10 @@ pub struct WorldOptions {
     pub http_auth: std::collections::BTreeMap<String, paybridge_actions::http::HttpAuth>,
     /// How long an order may stay on hold before the watchdog alerts.
     pub hold_alert_after: Duration,
+    /// General workers, and those kept for payment work.
+    pub workers: (usize, usize),
+    /// Zoho's budgets, kept by the client (none: unlimited).
+    pub zoho_plans: Option<paybridge_zoho::quota::Plans>,
 }
 
 impl Default for WorldOptions {
@@ -73,6 +77,8 @@ impl Default for WorldOptions {
             mailer: None,
             http_auth: Default::default(),
             hold_alert_after: paybridge_engine::settings::default_hold_alert_after(),
+            workers: (2, 2),
+            zoho_plans: None,
         }
     }
 }
@@ -114,15 +120,21 @@ impl World {
             },
         ))
         .unwrap();
-        let zoho_client = paybridge_zoho::Client::new(ZohoClientConfig::new(
-            OAuthCredentials {
-                accounts_url: zoho_server.url(),
-                client_id: "1000.CLIENT".into(),
-                client_secret: SecretString::from("client-secret"),
-                refresh_token: SecretString::from("1000.refresh.token"),
-            },
-            zoho_server.url(),
-        ))
+        let zoho_client = paybridge_zoho::Client::new(ZohoClientConfig {
+            budgets: options
+                .zoho_plans
+                .clone()
+                .map(paybridge_zoho::quota::Budgets::local),
+            ..ZohoClientConfig::new(
+                OAuthCredentials {
+                    accounts_url: zoho_server.url(),
+                    client_id: "1000.CLIENT".into(),
+                    client_secret: SecretString::from("client-secret"),
+                    refresh_token: SecretString::from("1000.refresh.token"),
+                },
+                zoho_server.url(),
+            )
+        })
         .unwrap();
         let books = zoho_client.books(ORG);
         let mut connectors = Connectors::new(
@@ -157,13 +169,15 @@ impl World {
             .await
             .unwrap();
         let settings = EngineSettings {
-            workers: 2,
+            workers: options.workers.0,
+            payment_workers: options.workers.1,
             test_mode: options.test_mode,
             // Retries in tests wait a millisecond or two, never a real backoff.
             retry: RetryPolicy {
                 max_attempts: options.max_attempts,
                 base_delay: Duration::from_millis(1),
                 max_delay: Duration::from_millis(2),
+                ..RetryPolicy::default()
             },
             // Lost payments are looked up at once (Cybersource's 60 s pause is for real networks).
             payment_resolution_delay: options.resolution_delay,

@@ -453,3 +453,66 @@ async fn a_declined_customer_is_emailed_why_once_from_the_templates_text() {
     assert_eq!(sink.messages().len(), 1);
     world.stop().await;
 }
+
+/// With the only general worker held waiting for Zoho's budget, a lost payment is still looked
+/// up at once: payment work has workers of its own (it used to wait minutes behind Zoho).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_payment_is_looked_up_while_zoho_work_waits_for_its_budget() {
+    use paybridge_zoho::quota::{FinancePlan, Plans};
+
+    let world = World::with(crate::helpers::WorldOptions {
+        workers: (1, 1),
+        zoho_plans: Some(Plans {
+            finance: FinancePlan {
+                per_minute: 2,
+                per_day: 1_000,
+            },
+            // The general worker waits (up to two minutes) for room in Zoho's minute.
+            max_wait: std::time::Duration::from_secs(120),
+            ..Plans::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    world
+        .engine
+        .place_order(place("Z-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    // Cybersource takes the next payment, then its answer is lost.
+    world.fault(
+        false,
+        "POST",
+        "/pts/v2/payments",
+        FaultMode::ErrorAfter { status: 502 },
+        1,
+    );
+    let Placed::New(lost) = world
+        .engine
+        .place_order(place("Z-2", "grace@example.com", "10.00"))
+        .await
+        .unwrap()
+    else {
+        panic!("new")
+    };
+    assert_eq!(lost.status, OrderStatus::PaymentUnknown);
+    let store = world.engine.store();
+    let resolved = world
+        .engine
+        .wait_until(std::time::Duration::from_millis(20), || async {
+            Ok(store
+                .order(&lost.id)
+                .await?
+                .is_some_and(|o| o.status != OrderStatus::PaymentUnknown))
+        });
+    tokio::time::timeout(std::time::Duration::from_secs(20), resolved)
+        .await
+        .expect("the lost payment is looked up while Zoho work waits")
+        .unwrap();
+    let order = store.order(&lost.id).await.unwrap().unwrap();
+    assert!(
+        matches!(order.status, OrderStatus::Approved | OrderStatus::Completed),
+        "{:?}",
+        order.status
+    );
+}

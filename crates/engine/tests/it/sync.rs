@@ -717,3 +717,43 @@ async fn a_schedule_fires_once_per_minute_across_nodes_and_its_flow_runs() {
     assert_eq!(engine.connectors().zoho.token_refreshes(), 1);
     world.stop().await;
 }
+
+/// Zoho saying "slow down" twelve times in a row is not twelve failures: the run waits as told
+/// each time without spending an attempt (it used to dead-letter after its attempts, whatever
+/// Retry-After said) and the order is booked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_told_to_slow_down_again_and_again_spends_no_attempt_and_completes() {
+    let world = World::with(crate::helpers::WorldOptions {
+        max_attempts: 2,
+        ..Default::default()
+    })
+    .await;
+    world.fault(
+        true,
+        "POST",
+        "/books/v3/invoices",
+        FaultMode::RateLimited {
+            retry_after_secs: 0,
+        },
+        12,
+    );
+    world
+        .engine
+        .place_order(place("T-1", "ada@example.com", "10.00"))
+        .await
+        .unwrap();
+    let order = world.settled("T-1").await;
+    assert_eq!(
+        order.status,
+        OrderStatus::Completed,
+        "{:?}",
+        order.status_detail
+    );
+    assert_eq!(world.books().invoices.len(), 1);
+    let [run] = crate::helpers::runs_of(&world, "order-to-cash")
+        .await
+        .try_into()
+        .unwrap();
+    assert_eq!(run.attempt, 1, "no attempt spent on being throttled");
+    world.stop().await;
+}

@@ -256,8 +256,9 @@ pub struct QuotaSection {
     pub desk_edition: String,
     #[serde(default = "five")]
     pub desk_agents: u64,
-    /// The longest a request waits for budget before it is rescheduled, in seconds.
-    #[serde(default = "two_minutes")]
+    /// The longest a request waits for budget before its run is rescheduled (for when there is
+    /// room again, spending no attempt), in seconds: a worker is not held longer than this.
+    #[serde(default = "ten_seconds")]
     pub max_wait_secs: u64,
 }
 
@@ -295,8 +296,8 @@ pub(crate) fn five() -> u64 {
     5
 }
 
-fn two_minutes() -> u64 {
-    120
+fn ten_seconds() -> u64 {
+    10
 }
 
 impl QuotaSection {

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../sql/postgres/v6.sql")),
     (7, include_str!("../../sql/postgres/v7.sql")),
     (8, include_str!("../../sql/postgres/v8.sql")),
+    (9, include_str!("../../sql/postgres/v9.sql")),
 ];
 
 /// The channel runs are announced on.

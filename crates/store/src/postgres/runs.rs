@@ -8,7 +8,7 @@ use crate::rows::{
     step_from_row, step_start_from_row,
 };
 use crate::runs::{
-    ClaimedRun, Counts, FailureRecord, PruneCutoffs, PruneReport, RecordedStep, RunFilter,
+    ClaimedRun, Counts, FailureRecord, PruneCutoffs, PruneReport, RecordedStep, Retry, RunFilter,
     RunRecord, RunStatus, RunStore, StepRecord, StepStart,
 };
 use std::time::Duration;
@@ -93,12 +93,14 @@ impl RunStore for PostgresStore {
         Ok(())
     }
 
-    async fn claim_run(
+    async fn claim_run_of(
         &self,
         owner: &str,
         now: i64,
         lease: Duration,
+        flows: Option<&[&str]>,
     ) -> Result<Option<ClaimedRun>, StoreError> {
+        let flows: Option<Vec<String>> = flows.map(|f| f.iter().map(|s| s.to_string()).collect());
         macro_rules! claim_where {
             ($condition:literal) => {
                 concat!(
@@ -109,6 +111,7 @@ impl RunStore for PostgresStore {
                              WHERE ",
                     $condition,
                     "
+                               AND ($4::TEXT[] IS NULL OR r.flow = ANY($4))
                                AND NOT EXISTS (SELECT 1 FROM runs e
                                                 WHERE e.entity_key = r.entity_key AND e.id < r.id
                                                   AND e.status IN ('queued', 'running'))
@@ -127,6 +130,7 @@ impl RunStore for PostgresStore {
                 .bind(owner)
                 .bind(now + millis(lease))
                 .bind(now)
+                .bind(&flows)
                 .fetch_optional(&self.pool)
                 .await?;
             if let Some(row) = row {
@@ -203,18 +207,20 @@ impl RunStore for PostgresStore {
         run_id: i64,
         owner: &str,
         flow_version: Option<&str>,
-        at: i64,
+        retry: Retry,
         failure: &FailureRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
             "UPDATE runs SET status = 'queued', next_attempt_at = $1, flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE($10, flow_version) ELSE flow_version END,
+                             attempt = attempt - (CASE WHEN $11::BIGINT IS NULL THEN 0 ELSE 1 END),
+                             throttled_ms = throttled_ms + COALESCE($11::BIGINT, 0),
                              lease_owner = NULL, lease_expires_at = NULL,
                              last_error = $2, last_error_kind = $3, last_error_status = $4, last_error_step = $5,
                              last_error_request_id = $6, updated_at = $7
               WHERE id = $8 AND lease_owner = $9 AND status = 'running'",
         )
-        .bind(at)
+        .bind(retry.at)
         .bind(&failure.message)
         .bind(failure.kind.as_str())
         .bind(failure.http_status.map(i64::from))
@@ -224,6 +230,7 @@ impl RunStore for PostgresStore {
         .bind(run_id)
         .bind(owner)
         .bind(flow_version)
+        .bind(retry.throttled_ms)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -279,7 +286,7 @@ impl RunStore for PostgresStore {
 
     async fn requeue_run(&self, run_id: i64, now: i64) -> Result<bool, StoreError> {
         let changed = sqlx::query(
-            "UPDATE runs SET status = 'queued', attempt = 0, next_attempt_at = $1, lease_owner = NULL,
+            "UPDATE runs SET status = 'queued', attempt = 0, throttled_ms = 0, next_attempt_at = $1, lease_owner = NULL,
                              lease_expires_at = NULL, finished_at = NULL, updated_at = $1
               WHERE id = $2 AND status IN ('succeeded', 'dead', 'discarded')",
         )

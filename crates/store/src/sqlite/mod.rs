@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../sql/sqlite/v7.sql")),
     (8, include_str!("../../sql/sqlite/v8.sql")),
     (9, include_str!("../../sql/sqlite/v9.sql")),
+    (10, include_str!("../../sql/sqlite/v10.sql")),
 ];
 
 /// How many connections look up.

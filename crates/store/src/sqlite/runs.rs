@@ -10,7 +10,7 @@ use crate::rows::{
     step_start_from_row,
 };
 use crate::runs::{
-    ClaimedRun, Counts, FailureRecord, PruneCutoffs, PruneReport, RecordedStep, RunFilter,
+    ClaimedRun, Counts, FailureRecord, PruneCutoffs, PruneReport, RecordedStep, Retry, RunFilter,
     RunRecord, RunStatus, RunStore, StepRecord, StepStart,
 };
 use rusqlite::{Connection, params};
@@ -143,13 +143,16 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn claim_run(
+    async fn claim_run_of(
         &self,
         owner: &str,
         now: i64,
         lease: Duration,
+        flows: Option<&[&str]>,
     ) -> Result<Option<ClaimedRun>, StoreError> {
         let owner = owner.to_owned();
+        // The lane's flows as a JSON array (`json_each` reads it); NULL for any flow.
+        let flows = flows.map(|f| serde_json::to_string(f).unwrap_or_else(|_| "[]".into()));
         self.write(move |conn| {
             // Found, then taken, then read with its event (one join): one writer, inside its
             // transaction, so nothing comes between.
@@ -159,6 +162,7 @@ impl RunStore for SqliteStore {
                      SELECT * FROM (
                          SELECT r.id, r.next_attempt_at FROM runs r
                           WHERE r.status = 'queued' AND r.next_attempt_at <= ?1
+                            AND (?2 IS NULL OR r.flow IN (SELECT value FROM json_each(?2)))
                             AND NOT EXISTS (SELECT 1 FROM runs e
                                   WHERE e.entity_key = r.entity_key AND e.id < r.id
                                     AND e.status IN ('queued', 'running'))
@@ -167,12 +171,13 @@ impl RunStore for SqliteStore {
                      SELECT * FROM (
                          SELECT r.id, r.next_attempt_at FROM runs r INDEXED BY runs_lease_expiry
                           WHERE r.status = 'running' AND r.lease_expires_at < ?1
+                            AND (?2 IS NULL OR r.flow IN (SELECT value FROM json_each(?2)))
                             AND NOT EXISTS (SELECT 1 FROM runs e
                                   WHERE e.entity_key = r.entity_key AND e.id < r.id
                                     AND e.status IN ('queued', 'running'))
                           ORDER BY r.next_attempt_at, r.id LIMIT 1))
                   ORDER BY next_attempt_at, id LIMIT 1",
-                [now],
+                params![now, flows],
             )?
             else {
                 return Ok(None);
@@ -186,7 +191,7 @@ impl RunStore for SqliteStore {
             )?;
             one(
                 conn,
-                "SELECT r.id, r.inbox_id, r.flow, r.entity_key, r.attempt, r.flow_version, r.flow_version_pinned,
+                "SELECT r.id, r.inbox_id, r.flow, r.entity_key, r.attempt, r.flow_version, r.flow_version_pinned, r.throttled_ms,
                         i.source AS event_source, i.dedupe_key AS event_dedupe_key, i.event_type,
                         i.entity_key AS event_entity_key, i.payload AS event_payload,
                         i.received_at AS event_received_at
@@ -254,7 +259,7 @@ impl RunStore for SqliteStore {
         run_id: i64,
         owner: &str,
         flow_version: Option<&str>,
-        at: i64,
+        retry: Retry,
         failure: &FailureRecord,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -270,7 +275,7 @@ impl RunStore for SqliteStore {
                 &owner,
                 flow_version.as_deref(),
                 &failure,
-                Some(at),
+                Some(retry),
                 now,
             )
         })
@@ -323,7 +328,7 @@ impl RunStore for SqliteStore {
         self.write(move |conn| {
             let changed = execute(
                 conn,
-                "UPDATE runs SET status = 'queued', attempt = 0, next_attempt_at = ?1, lease_owner = NULL,
+                "UPDATE runs SET status = 'queued', attempt = 0, throttled_ms = 0, next_attempt_at = ?1, lease_owner = NULL,
                                  lease_expires_at = NULL, finished_at = NULL, updated_at = ?1
                   WHERE id = ?2 AND status IN ('succeeded', 'dead', 'discarded')",
                 params![now, run_id],
@@ -565,24 +570,27 @@ fn end_attempt(
     owner: &str,
     flow_version: Option<&str>,
     failure: &FailureRecord,
-    retry_at: Option<i64>,
+    retry: Option<Retry>,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let (status, finished_at) = match retry_at {
+    let (status, finished_at) = match retry {
         Some(_) => (RunStatus::Queued, None),
         None => (RunStatus::Dead, Some(now)),
     };
+    let throttled = retry.and_then(|r| r.throttled_ms);
     let changed = execute(
         conn,
-        "UPDATE runs SET status = ?, next_attempt_at = COALESCE(?, next_attempt_at),
-                         flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?, flow_version) ELSE flow_version END,
+        "UPDATE runs SET status = ?1, next_attempt_at = COALESCE(?2, next_attempt_at),
+                         attempt = attempt - (CASE WHEN ?13 IS NULL THEN 0 ELSE 1 END),
+                         throttled_ms = throttled_ms + COALESCE(?13, 0),
+                         flow_version = CASE WHEN flow_version_pinned = 0 THEN COALESCE(?3, flow_version) ELSE flow_version END,
                          lease_owner = NULL, lease_expires_at = NULL,
-                         last_error = ?, last_error_kind = ?, last_error_status = ?, last_error_step = ?,
-                         last_error_request_id = ?, finished_at = ?, updated_at = ?
-          WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                         last_error = ?4, last_error_kind = ?5, last_error_status = ?6, last_error_step = ?7,
+                         last_error_request_id = ?8, finished_at = ?9, updated_at = ?10
+          WHERE id = ?11 AND lease_owner = ?12 AND status = 'running'",
         params![
             status.as_str(),
-            retry_at,
+            retry.map(|r| r.at),
             flow_version,
             failure.message,
             failure.kind.as_str(),
@@ -593,6 +601,7 @@ fn end_attempt(
             now,
             run_id,
             owner,
+            throttled,
         ],
     )?;
     Ok(changed == 1)

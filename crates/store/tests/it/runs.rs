@@ -7,7 +7,7 @@ use paybridge_store::OrderStore as _;
 use paybridge_store::RunStore as _;
 use paybridge_store::testing::backends;
 use paybridge_store::{
-    Admission, NewRun, PaymentUpdate, RecordedStep, RunStatus, StepStart, StepStatus,
+    Admission, NewRun, PaymentUpdate, RecordedStep, Retry, RunStatus, StepStart, StepStatus,
 };
 use std::time::Duration;
 
@@ -107,7 +107,10 @@ async fn retries_wait_their_turn_and_dead_letters_can_be_replayed() {
                     run.id,
                     "w",
                     None,
-                    5_000,
+                    Retry {
+                        at: 5_000,
+                        throttled_ms: None
+                    },
                     &failure(FailureKind::Transient),
                     10
                 )
@@ -330,5 +333,166 @@ async fn the_store_survives_a_reopen() {
         let counts = reopened.counts().await.unwrap();
         assert_eq!(counts.inbox_events, 1);
         assert_eq!(counts.runs_by_status.get("queued"), Some(&1));
+    }
+}
+
+/// A run whose worker lost its lease stops at the next step boundary: the step is not begun,
+/// its effect never called, and nothing is recorded under its key.
+#[tokio::test]
+async fn no_step_begins_once_the_runs_lease_is_lost() {
+    for db in backends().await {
+        let store = db.open().await;
+        let clock = paybridge_store::Clock::new();
+        let lease = paybridge_store::Lease::default();
+        let steps = paybridge_store::Steps {
+            store: &store,
+            clock: &clock,
+            run_id: None,
+            observer: &(),
+            lease: Some(&lease),
+        };
+        let called = std::sync::atomic::AtomicUsize::new(0);
+        let effect = |_, _| async {
+            called.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, paybridge_model::StepError>(serde_json::json!({"sent": true}))
+        };
+        let first: serde_json::Value = steps
+            .step(
+                "storefront.callback",
+                "L:first",
+                serde_json::json!({}),
+                effect,
+            )
+            .await
+            .unwrap();
+        assert_eq!(first["sent"], true);
+        lease.mark_lost();
+        let second = steps
+            .step(
+                "storefront.callback",
+                "L:second",
+                serde_json::json!({}),
+                effect,
+            )
+            .await;
+        let error = second.unwrap_err();
+        assert!(error.message.contains("lost the run's lease"), "{error}");
+        assert_eq!(called.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(store.step("L:second").await.unwrap().is_none());
+    }
+}
+
+/// Told to slow down is not a failure: a throttled retry does not count as an attempt, and its
+/// wait adds up in the run's `throttled_ms`; a replay starts both again.
+#[tokio::test]
+async fn a_throttled_retry_spends_no_attempt_and_its_wait_is_counted() {
+    for db in backends().await {
+        let store = db.open().await;
+        queued_run(&store, "T1", "customer:ada", 0).await;
+        let run = store.claim_run("w", 0, LEASE).await.unwrap().unwrap();
+        assert_eq!((run.attempt, run.throttled_ms), (1, 0));
+        let mut at = 0;
+        for _ in 0..12 {
+            assert!(
+                store
+                    .retry_run(
+                        run.id,
+                        "w",
+                        None,
+                        Retry {
+                            at: at + 60_000,
+                            throttled_ms: Some(60_000)
+                        },
+                        &failure(FailureKind::Transient),
+                        at
+                    )
+                    .await
+                    .unwrap()
+            );
+            at += 60_000;
+            let again = store.claim_run("w", at, LEASE).await.unwrap().unwrap();
+            assert_eq!(again.attempt, 1, "being throttled spends no attempt");
+        }
+        let again = store.claim_run("w", at + 1, LEASE).await;
+        assert!(again.unwrap().is_none(), "still running");
+        // A real failure counts.
+        assert!(
+            store
+                .retry_run(
+                    run.id,
+                    "w",
+                    None,
+                    Retry {
+                        at: at + 1,
+                        throttled_ms: None
+                    },
+                    &failure(FailureKind::Transient),
+                    at
+                )
+                .await
+                .unwrap()
+        );
+        let failed = store.claim_run("w", at + 1, LEASE).await.unwrap().unwrap();
+        assert_eq!((failed.attempt, failed.throttled_ms), (2, 12 * 60_000));
+        assert!(
+            store
+                .dead_letter_run(
+                    failed.id,
+                    "w",
+                    None,
+                    &failure(FailureKind::Permanent),
+                    None,
+                    at + 2
+                )
+                .await
+                .unwrap()
+        );
+        assert!(store.requeue_run(failed.id, at + 3).await.unwrap());
+        let replayed = store.claim_run("w", at + 3, LEASE).await.unwrap().unwrap();
+        assert_eq!((replayed.attempt, replayed.throttled_ms), (1, 0));
+    }
+}
+
+/// A lane of workers takes only its flows' runs, whatever else is due before them.
+#[tokio::test]
+async fn a_lane_claims_only_its_flows() {
+    use paybridge_store::{InboxStore as _, NewEvent};
+    for db in backends().await {
+        let store = db.open().await;
+        for (n, flow) in ["order-to-cash", "order-to-cash", "payment-resolution"]
+            .into_iter()
+            .enumerate()
+        {
+            store
+                .accept_event(
+                    &NewEvent {
+                        source: "test".into(),
+                        dedupe_key: format!("lane:{n}"),
+                        event_type: "test".into(),
+                        entity_key: format!("order:L{n}"),
+                        payload: serde_json::json!({}),
+                    },
+                    &[flow],
+                    n as i64,
+                )
+                .await
+                .unwrap();
+        }
+        let lane: &[&str] = &["payment-resolution", "cybersource-event"];
+        let first = store
+            .claim_run_of("p0", 10, LEASE, Some(lane))
+            .await
+            .unwrap()
+            .expect("the lane's run, though two others are due before it");
+        assert_eq!(first.flow, "payment-resolution");
+        assert!(
+            store
+                .claim_run_of("p1", 10, LEASE, Some(lane))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let other = store.claim_run("w0", 10, LEASE).await.unwrap().unwrap();
+        assert_eq!(other.flow, "order-to-cash");
     }
 }

@@ -359,7 +359,7 @@ impl Default for Plans {
             finance: FinancePlan::default(),
             crm: CrmPlan::default(),
             desk: DeskPlan::default(),
-            max_wait: Duration::from_secs(120),
+            max_wait: Duration::from_secs(10),
         }
     }
 }

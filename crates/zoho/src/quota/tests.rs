@@ -123,7 +123,10 @@ async fn requests_wait_for_budget_and_give_up_past_the_longest_wait() {
 
 #[tokio::test(start_paused = true)]
 async fn a_throttle_pauses_the_organization() {
-    let budgets = Budgets::local(Plans::default());
+    let budgets = Budgets::local(Plans {
+        max_wait: secs(60),
+        ..Plans::default()
+    });
     budgets.throttled(Product::Finance, "1", secs(30)).await;
     let start = Instant::now();
     budgets.acquire(Product::Finance, "1", 1).await.unwrap();

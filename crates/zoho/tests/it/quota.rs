@@ -13,7 +13,11 @@ use crate::{ORG, client, client_config, config, contact, sandbox};
 #[tokio::test(start_paused = true)]
 async fn a_thousand_books_writes_within_100_a_minute_draw_no_429() {
     let (zoho, server) = sandbox(config()).await;
-    let budgets = Budgets::local(Plans::default());
+    let budgets = Budgets::local(Plans {
+        // Long enough to wait a minute window out.
+        max_wait: Duration::from_secs(120),
+        ..Plans::default()
+    });
     let client = Client::new(paybridge_zoho::ClientConfig {
         budgets: Some(budgets.clone()),
         ..client_config(&server, "1000.CLIENT")
@@ -105,6 +109,8 @@ async fn a_429_from_another_integration_pauses_the_budget() {
             per_minute: 100,
             per_day: 10_000,
         },
+        // Long enough to wait a minute window out.
+        max_wait: Duration::from_secs(120),
         ..Plans::default()
     });
     let client = Client::new(paybridge_zoho::ClientConfig {
