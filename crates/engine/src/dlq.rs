@@ -8,6 +8,7 @@
 //! on the store alone, so the CLI and the admin API act the same way, and the workers of any
 //! node on the store pick the replayed runs up.
 
+use paybridge_model::secrets::{redact_json, redact_query};
 use serde::Serialize;
 
 use paybridge_store::{
@@ -83,9 +84,23 @@ impl Runs {
     /// A run with its event and its steps.
     pub async fn show(&self, id: i64) -> Result<RunDetail, DlqError> {
         let store = &self.store;
-        let run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
-        let event = store.inbox_event(run.inbox_id).await?;
-        let steps = store.steps_of_run(id).await?;
+        let mut run = store.run(id).await?.ok_or(DlqError::NotFound(id))?;
+        let mut event = store.inbox_event(run.inbox_id).await?;
+        let mut steps = store.steps_of_run(id).await?;
+        // Whoever reads a run — a viewer in the console, the API, the CLI — sees no credential,
+        // whatever a vendor or an older version put in the event or a step.
+        redact_json(&mut event.payload);
+        for step in &mut steps {
+            for value in [&mut step.input, &mut step.output].into_iter().flatten() {
+                redact_json(value);
+            }
+            if let Some(error) = &mut step.error {
+                *error = redact_query(error);
+            }
+        }
+        if let Some(error) = &mut run.last_error {
+            *error = redact_query(error);
+        }
         Ok(RunDetail {
             run,
             event_type: event.event_type,
@@ -98,7 +113,13 @@ impl Runs {
 
     /// The runs `filter` selects, newest first.
     pub async fn list(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, DlqError> {
-        Ok(self.store.find_runs(filter).await?)
+        let mut runs = self.store.find_runs(filter).await?;
+        for run in &mut runs {
+            if let Some(error) = &mut run.last_error {
+                *error = redact_query(error);
+            }
+        }
+        Ok(runs)
     }
 
     /// Queues a dead (or discarded) run again; it resumes at the step that failed.

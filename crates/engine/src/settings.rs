@@ -92,6 +92,14 @@ pub struct Retention {
     pub keep_days: u32,
     #[serde(default = "default_keep_runs")]
     pub keep_runs: u64,
+    /// How long the dedupe keys of pruned events are kept, so that a delivery seen before (a
+    /// replay, a vendor's late retry) is still refused as one.
+    #[serde(default = "default_keep_seen_days")]
+    pub keep_seen_days: u32,
+}
+
+fn default_keep_seen_days() -> u32 {
+    400
 }
 
 fn default_keep_days() -> u32 {
@@ -109,6 +117,8 @@ impl Retention {
             now_ms,
             finished_before_ms: now_ms - i64::from(self.keep_days) * 86_400_000,
             keep_runs: self.keep_runs,
+            seen_before_ms: now_ms
+                - i64::from(self.keep_days.max(self.keep_seen_days)) * 86_400_000,
         }
     }
 }
@@ -118,6 +128,7 @@ impl Default for Retention {
         Retention {
             keep_days: default_keep_days(),
             keep_runs: default_keep_runs(),
+            keep_seen_days: default_keep_seen_days(),
         }
     }
 }

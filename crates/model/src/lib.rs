@@ -5,6 +5,7 @@
 //! - [`order`]: orders, their lines and customers, and the order lifecycle ([`OrderStatus`]).
 //! - [`card`]: card brands and the only card facts paybridge keeps (brand, last four, expiry).
 //! - [`pan`]: the detector that keeps card numbers out of Zoho payloads, the store and logs.
+//! - [`secrets`]: credentials in payloads, URLs and log lines, redacted wherever they are shown.
 //! - [`status`]: status maps between Cybersource, Zoho and the storefront; reason codes in words.
 //! - [`failure`]: how an external call failed, in the terms the engine decides on.
 //! - [`open_enum!`]: vendor enums with an `Unknown(String)` for values added later.
@@ -15,6 +16,7 @@ pub mod money;
 pub mod open_enum;
 pub mod order;
 pub mod pan;
+pub mod secrets;
 pub mod status;
 
 pub use card::{CardBrand, CardSummary};

@@ -39,8 +39,23 @@ fn inside_hex_token(bytes: &[u8], start: usize, end: usize) -> bool {
     token.len() >= 24 && token.len() > end - start && token.iter().all(u8::is_ascii_hexdigit)
 }
 
-/// Replaces every card number in `text` with a mask that keeps the last four digits.
+/// Replaces every card number in `text` with a mask that keeps the last four digits: what is
+/// left has none ([`contains_pan`] finds nothing in it).
 pub fn redact(text: &str) -> String {
+    let mut out = redact_once(text);
+    // A mask can change what surrounds a neighbouring run of digits (a long hex token it was
+    // part of is cut), so that run reads as a card number now: mask again, until none is left.
+    while contains_pan(&out) {
+        let again = redact_once(&out);
+        if again == out {
+            break;
+        }
+        out = again;
+    }
+    out
+}
+
+fn redact_once(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -62,9 +77,11 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// Finds the JSON paths of string or number values that look like card numbers. Values under
-/// keys that name identifiers (`id`, `*_id`, `*Id`, `*_ids`) are vendor ids, not cards, and are
-/// skipped: Zoho ids are 15–19 digit numbers that can pass Luhn by chance.
+/// Finds the JSON paths of string or number values that look like card numbers. A value under
+/// a key that names identifiers (`id`, `ids`, `*_id`, `*_ids`, `*Id`, `*Ids`) that has a vendor
+/// id's shape — 19 digits (Zoho CRM and Desk ids), or a run of five zeros (Zoho's ids are an
+/// organization prefix, zeros, a sequence) — is an id, not a card: Zoho ids pass Luhn one time in
+/// ten. Anything else under such a key (`"customer_id": "4111111111111111"`) is still a card.
 pub fn find_in_json(value: &serde_json::Value) -> Vec<String> {
     let mut found = Vec::new();
     walk(value, &mut Vec::new(), None, &mut found);
@@ -88,8 +105,11 @@ fn walk<'a>(
     use serde_json::Value;
     let is_id = key.is_some_and(is_identifier_key);
     let card = match value {
-        Value::String(text) => !is_id && contains_pan(text),
-        Value::Number(n) => !is_id && number_may_be_pan(n) && contains_pan(&n.to_string()),
+        Value::String(text) => !(is_id && has_id_shape(text)) && contains_pan(text),
+        Value::Number(n) => {
+            let text = n.to_string();
+            !(is_id && has_id_shape(&text)) && number_may_be_pan(n) && contains_pan(&text)
+        }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 path.push(Segment::Index(i));
@@ -139,7 +159,20 @@ fn number_may_be_pan(n: &serde_json::Number) -> bool {
 }
 
 fn is_identifier_key(key: &str) -> bool {
-    key == "id" || key.ends_with("_id") || key.ends_with("_ids") || key.ends_with("Id")
+    matches!(key, "id" | "ids")
+        || key.ends_with("_id")
+        || key.ends_with("_ids")
+        || key.ends_with("Id")
+        || key.ends_with("Ids")
+}
+
+/// A vendor id's shape (see [`find_in_json`]): all digits, and 19 of them or a run of five
+/// zeros.
+fn has_id_shape(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text.len() == 19 || text.contains("00000"))
 }
 
 /// A run of digits (grouping spaces and dashes left out): the first 19 are kept, which is all a
@@ -248,6 +281,14 @@ mod tests {
         assert_eq!(redact("no card here: 12345"), "no card here: 12345");
     }
 
+    /// Found by the `order_body` fuzz target: masking one number cut the hex token a
+    /// neighbouring one was read as part of, which then read as a card number.
+    #[test]
+    fn what_redaction_leaves_holds_no_card_number() {
+        let text = "\"bf11000-9368077741114+111000035511111bf1100060983-77741114+11100003551111111000-038233085589/z36837870308080-6626038233085589/z368378703089/z36000000000003623x707110-00038233085589/z3683787030800(-0382335/z78098368333085589/z360000\"";
+        assert!(!contains_pan(&redact(text)), "{}", redact(text));
+    }
+
     #[test]
     fn json_guard_skips_identifier_fields() {
         // 4000000000000002 passes Luhn and is a valid Visa length: as an id it is allowed,
@@ -261,6 +302,28 @@ mod tests {
         assert_eq!(
             find_in_json(&value),
             vec!["$.amount", "$.line_items[0].description", "$.notes"]
+        );
+    }
+
+    /// Decided by context: a Zoho id in a field of ids is an id (one Zoho id in ten passes Luhn:
+    /// a CRM notification naming one was refused), a card number is a card whatever the field.
+    #[test]
+    fn zoho_ids_in_id_fields_are_ids_and_cards_are_cards_anywhere() {
+        assert!(luhn_valid("5725767000003000015"));
+        let ids = serde_json::json!({
+            "ids": ["5725767000003000015"],
+            "contact_id": "460000000026049",
+            "record": {"id": 5725767000003000015u64, "ownerId": "2000000000001"},
+        });
+        assert!(find_in_json(&ids).is_empty(), "{:?}", find_in_json(&ids));
+        let cards = serde_json::json!({
+            "ids": ["5555555555554444"],
+            "customer_id": "4111111111111111",
+            "card_id": 378282246310005u64,
+        });
+        assert_eq!(
+            find_in_json(&cards),
+            vec!["$.card_id", "$.customer_id", "$.ids[0]"]
         );
     }
 
@@ -290,6 +353,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn redaction_leaves_no_card_number(text in "[0-9a-f\\- +/\"z]{0,200}") {
+            prop_assert!(!contains_pan(&redact(&text)), "{}", redact(&text));
+        }
+
         #[test]
         fn any_valid_visa_number_is_found_in_any_text(
             body in "[0-9]{14}",

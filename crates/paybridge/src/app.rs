@@ -76,7 +76,7 @@ pub struct AppConfig {
     /// E-mail to customers (`[email]`).
     pub email: Option<paybridge_actions::email::Mailer>,
     /// Credentials flows' `http` steps name (`[[http.auth]]`).
-    pub http: std::collections::BTreeMap<String, paybridge_actions::http::HttpAuth>,
+    pub http: HttpSettings,
     /// The flow files to run (the shipped templates, or a directory's over them)…
     pub flows: Library,
     /// …or what the store says this environment runs.
@@ -85,6 +85,13 @@ pub struct AppConfig {
     pub connections: Vec<paybridge_server::admin::connections::ConnectionInfo>,
     /// The vault's master keys (current, previous), for rotating secrets from the admin API.
     pub vault_keys: Option<(paybridge_vault::KeySource, Vec<paybridge_vault::KeySource>)>,
+}
+
+/// What `[http]` resolves to: named credentials for flows' `http` steps.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSettings {
+    pub credentials: std::collections::BTreeMap<String, paybridge_actions::http::HttpCredential>,
+    pub allow_local: bool,
 }
 
 /// Where alerts go, resolved (secrets included).
@@ -249,7 +256,10 @@ impl RunningApp {
             connectors.desk = Some(zoho.desk(org_id.clone()));
         }
         connectors.mailer = config.email.clone();
-        connectors.http = paybridge_actions::http::HttpConnections::new(config.http.clone());
+        connectors.http = paybridge_actions::http::HttpConnections::new(
+            config.http.credentials.clone(),
+            config.http.allow_local,
+        );
         if let Some((url, secret)) = &config.storefront_callback {
             connectors.storefront = Some(Storefront::new(url.clone(), secret.clone()));
         }

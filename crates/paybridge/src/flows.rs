@@ -173,15 +173,14 @@ pub async fn run_with_store(
                 .with_context(|| format!("{} is not JSON", event.display()))?;
             let new = paybridge_engine::manual_event(&library, &flow, &key, payload)?;
             let accepted = store.accept_event(&new, &[&flow], clock.now_ms()).await?;
+            let event = accepted
+                .event_id
+                .map_or_else(|| "pruned since".to_string(), |id| id.to_string());
             let text = if accepted.duplicate {
-                format!(
-                    "{flow} was started with key {key} before (event {}); nothing new\n",
-                    accepted.event_id
-                )
+                format!("{flow} was started with key {key} before (event {event}); nothing new\n")
             } else {
                 format!(
-                    "{flow} started (event {}, key {key}); a serving node runs it: paybridge runs list --flow {flow}\n",
-                    accepted.event_id
+                    "{flow} started (event {event}, key {key}); a serving node runs it: paybridge runs list --flow {flow}\n"
                 )
             };
             Outcome { text, ok: true }

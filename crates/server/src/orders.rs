@@ -251,12 +251,22 @@ fn error(
     message: impl Into<String>,
     fields: &[FieldError],
 ) -> Response {
-    let message = paybridge_model::pan::redact(&message.into());
-    let mut body = json!({"error": {"code": code, "message": message}});
+    (status, Json(error_body(code, &message.into(), fields))).into_response()
+}
+
+/// An error answer's body: the message and every field's, card numbers masked (a value the
+/// storefront sent may be quoted back).
+pub fn error_body(code: &str, message: &str, fields: &[FieldError]) -> Value {
+    let redact = paybridge_model::pan::redact;
+    let mut body = json!({"error": {"code": code, "message": redact(message)}});
     if !fields.is_empty() {
+        let fields: Vec<Value> = fields
+            .iter()
+            .map(|f| json!({"field": redact(&f.field), "message": redact(&f.message)}))
+            .collect();
         body["error"]["fields"] = json!(fields);
     }
-    (status, Json(body)).into_response()
+    body
 }
 
 /// The request's `Idempotency-Key`, if it sent one.
@@ -398,6 +408,24 @@ fn into_place_order(key: String, request: OrderRequest) -> Result<PlaceOrder, Ve
     })
 }
 
+/// Why an order body was refused before anything was called.
+#[derive(Debug)]
+pub enum OrderBodyError {
+    /// Not JSON, or not an order's shape (400 `invalid_json`).
+    Json(String),
+    /// An order, with these fields wrong (422 `invalid_order`).
+    Invalid(Vec<FieldError>),
+}
+
+/// Reads an order API body sent with Idempotency-Key `key`: the order to place, or why not. No
+/// I/O; whatever the bytes, an answer and never a panic (the `order_body` fuzz target drives it,
+/// with [`PlaceOrder::admission`] after it).
+pub fn read_order(key: &str, body: &[u8]) -> Result<PlaceOrder, OrderBodyError> {
+    let request: OrderRequest = serde_json::from_slice(body)
+        .map_err(|e| OrderBodyError::Json(format!("the body is not a valid order: {e}")))?;
+    into_place_order(key.to_string(), request).map_err(OrderBodyError::Invalid)
+}
+
 async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(response) = refusal(&state, &headers) {
         return response;
@@ -405,20 +433,12 @@ async fn place_order(State(state): State<AppState>, headers: HeaderMap, body: By
     let Some(key) = idempotency_key(&headers) else {
         return key_required("unique per order) so that a repeated request never charges twice");
     };
-    let request: OrderRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not a valid order: {e}"),
-                &[],
-            );
-        }
-    };
-    let place = match into_place_order(key.to_string(), request) {
+    let place = match read_order(key, &body) {
         Ok(place) => place,
-        Err(fields) => {
+        Err(OrderBodyError::Json(message)) => {
+            return error(StatusCode::BAD_REQUEST, "invalid_json", message, &[]);
+        }
+        Err(OrderBodyError::Invalid(fields)) => {
             return error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_order",

@@ -69,13 +69,9 @@ async fn cybersource(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     let signature = headers.get("v-c-signature").and_then(|v| v.to_str().ok());
     let notification = match verifier.verify(signature, &body, state.engine.clock.now_ms()) {
+        // A delivery seen before is recognised by the store when it is committed (200
+        // duplicate), never before: a delivery answered 503 and sent again is taken.
         Ok(notification) => notification,
-        // The same signed delivery again: it is in already.
-        Err(WebhookError::Replayed) => {
-            metrics::counter!("paybridge_webhooks_total", "source" => "cybersource", "outcome" => "duplicate")
-                .increment(1);
-            return (StatusCode::OK, Json(json!({"duplicate": true}))).into_response();
-        }
         Err(e @ WebhookError::InvalidBody(_)) => {
             return refused(StatusCode::BAD_REQUEST, "invalid_body", e.to_string());
         }
@@ -212,6 +208,11 @@ async fn zoho_books(
     committed(SOURCE, result, Some(format!("books.{module}")))
 }
 
+/// How far a CRM notification's `server_time` may be from now. zoho.md does not say how late
+/// CRM may deliver (or retry) one; an hour admits any clock skew and delay seen, and refuses a
+/// capture sent again later.
+const CRM_NOTIFICATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
 async fn zoho_crm(State(state): State<AppState>, body: Bytes) -> Response {
     use paybridge_zoho::crm::{Notification, NotificationError};
     use secrecy::ExposeSecret as _;
@@ -252,6 +253,10 @@ async fn zoho_crm(State(state): State<AppState>, body: Bytes) -> Response {
             );
         }
     };
+    if let Err(e) = notification.check_recent(state.engine.clock.now_ms(), CRM_NOTIFICATION_WINDOW)
+    {
+        return refused_from(SOURCE, StatusCode::UNAUTHORIZED, "stale", e.to_string());
+    }
     let stored = serde_json::to_value(&notification).unwrap_or_default();
     if !paybridge_model::pan::find_in_json(&stored).is_empty() {
         return refused_from(

@@ -29,7 +29,9 @@ pub struct InboxEvent {
 /// The inbox's answer to an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Accepted {
-    pub event_id: i64,
+    /// The event: new, or the one with its dedupe key. `None` for a delivery seen so long ago
+    /// that retention let its event go (only its key is kept): a duplicate all the same.
+    pub event_id: Option<i64>,
     /// An event with its dedupe key was in already: nothing new was queued.
     pub duplicate: bool,
 }

@@ -229,6 +229,9 @@ pub struct PruneCutoffs {
     pub finished_before_ms: i64,
     /// …and so do all but the newest this many.
     pub keep_runs: u64,
+    /// The dedupe keys of pruned events are kept until this, so that a delivery seen before is
+    /// still known as one.
+    pub seen_before_ms: i64,
 }
 
 /// What a prune removed.

@@ -170,7 +170,9 @@ pub struct Notification {
     /// `insert`, `update` or `delete`.
     pub operation: String,
     pub channel_id: Value,
-    #[serde(default)]
+    /// The channel's token: the callback's proof, checked by [`Notification::verify`] and then
+    /// dropped, so that no verified notification carries it on (into the store, a run, a page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     #[serde(default)]
     pub affected_fields: Vec<Value>,
@@ -189,11 +191,14 @@ pub enum NotificationError {
     UnknownChannel(String),
     #[error("the token does not match the channel's")]
     WrongToken,
+    #[error("the notification's server_time is {0} s away from now")]
+    Stale(i64),
 }
 
 impl Notification {
     /// Parses a callback and checks that it echoes the channel and token paybridge registered
     /// (CRM signs nothing: the token is the proof, §4.5). `registered` is `(channel_id, token)`.
+    /// The notification returned no longer holds the token.
     pub fn verify(
         body: &[u8],
         registered: &[(String, String)],
@@ -207,11 +212,28 @@ impl Notification {
         let Some((_, token)) = registered.iter().find(|(id, _)| *id == channel) else {
             return Err(NotificationError::UnknownChannel(channel));
         };
-        let given = notification.token.as_deref().unwrap_or_default();
+        let mut notification = notification;
+        let given = notification.token.take().unwrap_or_default();
         if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
             return Err(NotificationError::WrongToken);
         }
         Ok(notification)
+    }
+
+    /// Refuses a notification whose `server_time` (Zoho's clock, epoch ms) is more than
+    /// `window` away from `now_ms`: a delivery captured and sent again later, or a forged one
+    /// with the token, is not taken as news (the store knows repeats within the window by
+    /// their body).
+    pub fn check_recent(
+        &self,
+        now_ms: i64,
+        window: std::time::Duration,
+    ) -> Result<(), NotificationError> {
+        let skew = now_ms.saturating_sub(self.server_time) / 1000;
+        if skew.unsigned_abs() > window.as_secs() {
+            return Err(NotificationError::Stale(skew));
+        }
+        Ok(())
     }
 }
 
@@ -652,6 +674,21 @@ mod tests {
         assert!(matches!(
             Notification::verify(b"{}", &registered),
             Err(NotificationError::Malformed(_))
+        ));
+        // Recent by Zoho's clock, or refused; a sender's time never overflows the check.
+        let hour = std::time::Duration::from_secs(3600);
+        assert!(n.check_recent(1718115953625 + 60_000, hour).is_ok());
+        assert_eq!(
+            n.check_recent(1718115953625 + 7_200_000, hour),
+            Err(NotificationError::Stale(7200))
+        );
+        let forged = Notification {
+            server_time: i64::MIN,
+            ..n.clone()
+        };
+        assert!(matches!(
+            forged.check_recent(1718115953625, hour),
+            Err(NotificationError::Stale(_))
         ));
     }
 }

@@ -216,7 +216,8 @@ impl BooksWebhookAuth {
                     let at: i64 = t
                         .parse()
                         .map_err(|_| WebhookError::MalformedSignature(header.to_string()))?;
-                    let skew = (delivery.now_ms - at) / 1000;
+                    // The sender's number: never trusted to subtract without overflow.
+                    let skew = delivery.now_ms.saturating_sub(at) / 1000;
                     if skew.unsigned_abs() > tolerance.as_secs() {
                         return Err(WebhookError::Stale(skew));
                     }
@@ -348,6 +349,14 @@ mod tests {
             auth.verify(&delivery(t + 600_000)),
             Err(WebhookError::Stale(600))
         );
+        // A timestamp at the end of the range is stale, never an overflow.
+        let far = Delivery {
+            headers: vec![(SIGNATURE_HEADER.into(), format!("t={},v={v}", i64::MIN))],
+            body: BODY,
+            now_ms: t,
+            ..Delivery::default()
+        };
+        assert!(matches!(auth.verify(&far), Err(WebhookError::Stale(_))));
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //!
 //! A delivery carries `v-c-signature: t=<ms>;keyId=<id>;sig=<base64>`; the signature is
 //! `HMAC-SHA256(base64decode(key), t + "." + payload)` where `payload` is the JSON text of the
-//! notification's `payload` member (§5.3). [`WebhookVerifier`] checks it in constant time, refuses
-//! deliveries outside a timestamp window, and refuses a signed delivery seen before (a replay).
+//! notification's `payload` member (§5.3). [`WebhookVerifier`] checks it in constant time and
+//! refuses deliveries outside a timestamp window. It remembers nothing: a delivery seen before (a
+//! replay, or Cybersource's retry after an answer it did not get) is recognised by the store,
+//! which keeps each delivery's dedupe key when it commits the event, across processes and
+//! restarts, and beyond retention — never before the event is committed.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -233,8 +235,6 @@ pub enum WebhookError {
     Stale(Duration),
     #[error("the signature does not match the payload")]
     BadSignature,
-    #[error("this signed delivery was already received (replay)")]
-    Replayed,
     #[error("the body is not a notification: {0}")]
     InvalidBody(String),
 }
@@ -324,16 +324,6 @@ pub struct WebhookVerifier {
     /// By key id; a rotated key replaces its entry ([`WebhookVerifier::set_key`]).
     keys: std::sync::RwLock<HashMap<String, SecretBox<[u8]>>>,
     window: Duration,
-    seen: Mutex<Seen>,
-}
-
-/// The signatures of deliveries accepted lately, and when each came, oldest first: each is
-/// forgotten once no delivery carrying it could pass the timestamp window any more (forgetting
-/// in arrival order costs nothing per delivery; scanning them all did, at thousands a second).
-#[derive(Default)]
-struct Seen {
-    signatures: std::collections::HashSet<Vec<u8>>,
-    arrivals: std::collections::VecDeque<(i64, Vec<u8>)>,
 }
 
 impl fmt::Debug for WebhookVerifier {
@@ -352,7 +342,6 @@ impl WebhookVerifier {
         WebhookVerifier {
             keys: std::sync::RwLock::new(HashMap::new()),
             window,
-            seen: Mutex::new(Seen::default()),
         }
     }
 
@@ -426,28 +415,6 @@ impl WebhookVerifier {
         drop(keys);
         if !matches {
             return Err(WebhookError::BadSignature);
-        }
-        {
-            let mut seen = self
-                .seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // A delivery accepted at `arrived` carried a timestamp within the window of it, so
-            // two windows later that timestamp is outside the window for good.
-            let horizon = i64::try_from(self.window.as_millis())
-                .unwrap_or(i64::MAX)
-                .saturating_mul(2);
-            while let Some((arrived, _)) = seen.arrivals.front()
-                && now_ms.saturating_sub(*arrived) > horizon
-            {
-                if let Some((_, signature)) = seen.arrivals.pop_front() {
-                    seen.signatures.remove(&signature);
-                }
-            }
-            if !seen.signatures.insert(header.signature.clone()) {
-                return Err(WebhookError::Replayed);
-            }
-            seen.arrivals.push_back((now_ms, header.signature.clone()));
         }
         let payload = match serde_json::from_str::<Value>(wire.payload.get()) {
             Ok(Value::Array(items)) => items

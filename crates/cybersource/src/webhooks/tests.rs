@@ -62,7 +62,7 @@ fn a_pretty_printed_payload_verifies_through_its_compact_form() {
 }
 
 #[test]
-fn tampering_wrong_keys_staleness_and_replays_are_refused() {
+fn tampering_wrong_keys_and_staleness_are_refused() {
     let v = verifier();
     let tampered = VECTOR_PAYLOAD.replace(
         "7010000000016241111\",\"type",
@@ -99,44 +99,24 @@ fn tampering_wrong_keys_staleness_and_replays_are_refused() {
         )
         .is_ok()
     );
-    assert_eq!(
+    // The same delivery again verifies too: whether it is a repeat is the store's to say, when
+    // the event is committed (a delivery refused with a 503 and sent again must be taken).
+    assert!(
         v.verify(
             Some(&header(VECTOR_SIG)),
             body(VECTOR_PAYLOAD).as_bytes(),
             T + 5
         )
-        .err(),
-        Some(WebhookError::Replayed)
+        .is_ok()
     );
-}
-
-#[test]
-fn signatures_seen_are_forgotten_once_out_of_the_window_for_good() {
-    let mut v = WebhookVerifier::new(Duration::from_secs(60));
-    v.add_key("k", &SecretString::from("dGVzdF9rZXk=")).unwrap();
-    let deliver = |v: &WebhookVerifier, n: i64, t: i64, now: i64| {
-        let payload = format!(r#"{{"data":{{"id":"{n}"}}}}"#);
-        let header = format!("t={t};keyId=k;sig={}", sign(b"test_key", t, &payload));
-        v.verify(Some(&header), body(&payload).as_bytes(), now)
-    };
-    let t0 = 1_700_000_000_000;
-    for n in 0..1_000 {
-        assert!(deliver(&v, n, t0 + n, t0 + n).is_ok());
+    // A timestamp at the ends of the range is stale, never an overflow.
+    for t in [i64::MIN, i64::MAX, 0] {
+        let header = format!("t={t};keyId=bf44c857-b182-bb05-e053-34b8d30a7a72;sig={VECTOR_SIG}");
+        assert!(matches!(
+            v.verify(Some(&header), body(VECTOR_PAYLOAD).as_bytes(), T),
+            Err(WebhookError::Stale(_))
+        ));
     }
-    assert_eq!(
-        deliver(&v, 7, t0 + 7, t0 + 60_000).err(),
-        Some(WebhookError::Replayed),
-        "within the window a repeat is a replay"
-    );
-    // Two windows on, a new delivery forgets all of those; a repeat is stale anyway.
-    let later = t0 + 1_000 + 120_001;
-    assert!(deliver(&v, 5_000, later, later).is_ok());
-    assert_eq!(v.seen.lock().unwrap().signatures.len(), 1);
-    assert_eq!(v.seen.lock().unwrap().arrivals.len(), 1);
-    assert!(matches!(
-        deliver(&v, 7, t0 + 7, later),
-        Err(WebhookError::Stale(_))
-    ));
 }
 
 #[test]
@@ -197,12 +177,11 @@ proptest::proptest! {
     }
 
     #[test]
-    fn any_signed_payload_verifies_once(id in "[a-z0-9]{1,20}", t in 1_600_000_000_000i64..1_900_000_000_000i64) {
+    fn any_signed_payload_verifies(id in "[a-z0-9]{1,20}", t in 1_600_000_000_000i64..1_900_000_000_000i64) {
         let mut v = WebhookVerifier::new(Duration::from_secs(60));
         v.add_key("k", &SecretString::from("dGVzdF9rZXk=")).unwrap();
         let payload = format!(r#"{{"data":{{"id":"{id}"}}}}"#);
         let header = format!("t={t};keyId=k;sig={}", sign(b"test_key", t, &payload));
         proptest::prop_assert!(v.verify(Some(&header), body(&payload).as_bytes(), t).is_ok());
-        proptest::prop_assert_eq!(v.verify(Some(&header), body(&payload).as_bytes(), t).err(), Some(WebhookError::Replayed));
     }
 }

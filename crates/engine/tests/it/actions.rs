@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use paybridge_actions::http::HttpAuth;
+use paybridge_actions::http::{HttpAuth, HttpCredential};
 use paybridge_engine::ManualError;
 use paybridge_sandbox::cybersource::ledger::Kind;
 use paybridge_sandbox::faults::FaultMode;
@@ -251,7 +251,11 @@ async fn http_steps_carry_named_credentials_and_one_idempotency_key_through_retr
         flows: vec![("notify-erp.yaml".into(), flow)],
         http_auth: BTreeMap::from([(
             "erp".to_string(),
-            HttpAuth::Bearer(SecretString::from("erp-token-123")),
+            HttpCredential {
+                auth: HttpAuth::Bearer(SecretString::from("erp-token-123")),
+                hosts: vec!["127.0.0.1".into()],
+                allow_http: true,
+            },
         )]),
         ..WorldOptions::default()
     })

@@ -55,7 +55,7 @@ pub struct WorldOptions {
     /// E-mail to customers.
     pub mailer: Option<paybridge_actions::email::Mailer>,
     /// Named credentials for `http` steps.
-    pub http_auth: std::collections::BTreeMap<String, paybridge_actions::http::HttpAuth>,
+    pub http_auth: std::collections::BTreeMap<String, paybridge_actions::http::HttpCredential>,
     /// How long an order may stay on hold before the watchdog alerts.
     pub hold_alert_after: Duration,
     /// General workers, and those kept for payment work.
@@ -156,7 +156,9 @@ impl World {
             ));
         }
         connectors.mailer = options.mailer.clone();
-        connectors.http = paybridge_actions::http::HttpConnections::new(options.http_auth.clone());
+        // The receivers of tests listen on loopback.
+        connectors.http =
+            paybridge_actions::http::HttpConnections::new(options.http_auth.clone(), true);
         let mut library = Library::shipped(paybridge_actions::catalogue());
         for (name, text) in &options.flows {
             match paybridge_flows::compile(name, text, paybridge_actions::catalogue()) {

@@ -1,5 +1,6 @@
 //! `[http]`: named credentials for flows' `http` steps.
 
+use crate::app::HttpSettings;
 use crate::config::vault::SecretRef;
 use anyhow::bail;
 use paybridge_vault::Vault;
@@ -9,6 +10,10 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
+    /// `http` steps may call this machine and the link-local network (loopback, 169.254.0.0/16,
+    /// fe80::/10) — off by default: a flow must not reach what only this host should.
+    #[serde(default)]
+    pub allow_local: bool,
     #[serde(default)]
     pub auth: Vec<HttpAuthSection>,
 }
@@ -31,14 +36,18 @@ pub struct HttpAuthSection {
     /// `header`: the header that carries the secret.
     #[serde(default)]
     pub header: Option<String>,
+    /// The hosts the secret is sent to (`erp.example.com`, `*.example.com`): required, so that
+    /// a flow cannot send it anywhere else.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Send it over plain http too (a receiver inside the network); https only otherwise.
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 impl HttpSection {
-    pub(crate) async fn resolve(
-        &self,
-        vault: Option<&Vault>,
-    ) -> anyhow::Result<std::collections::BTreeMap<String, paybridge_actions::http::HttpAuth>> {
-        use paybridge_actions::http::HttpAuth;
+    pub(crate) async fn resolve(&self, vault: Option<&Vault>) -> anyhow::Result<HttpSettings> {
+        use paybridge_actions::http::{HttpAuth, HttpCredential};
         let mut named = std::collections::BTreeMap::new();
         for entry in &self.auth {
             let name = entry.name.trim();
@@ -75,10 +84,31 @@ impl HttpSection {
                     bail!("http.auth {name:?}: type {other:?} is not bearer, basic or header")
                 }
             };
-            if named.insert(name.to_string(), auth).is_some() {
+            if entry.hosts.is_empty() {
+                bail!(
+                    "http.auth {name:?}: hosts is required — the hosts its secret may be sent to, such as [\"erp.example.com\"]"
+                );
+            }
+            for host in &entry.hosts {
+                let bare = host.trim().trim_start_matches("*.");
+                if bare.is_empty() || bare.contains(['/', ':', '*', ' ']) {
+                    bail!(
+                        "http.auth {name:?}: hosts entry {host:?} is not a host name (erp.example.com, or *.example.com)"
+                    );
+                }
+            }
+            let credential = HttpCredential {
+                auth,
+                hosts: entry.hosts.iter().map(|h| h.trim().to_string()).collect(),
+                allow_http: entry.allow_http,
+            };
+            if named.insert(name.to_string(), credential).is_some() {
                 bail!("http.auth: the name {name:?} is used twice");
             }
         }
-        Ok(named)
+        Ok(HttpSettings {
+            credentials: named,
+            allow_local: self.allow_local,
+        })
     }
 }

@@ -203,7 +203,7 @@ async fn customer_email_needs_a_safe_relay_and_whole_credentials() {
 async fn http_credentials_are_named_once_with_what_their_type_needs() {
     let section = |entries: &str| -> HttpSection {
         toml::from_str::<FileConfig>(&EXAMPLE.replace(
-            "[[http.auth]]\nname = \"erp\"\ntype = \"bearer\"\nsecret_vault = \"http/erp_token\"",
+            "[[http.auth]]\nname = \"erp\"\ntype = \"bearer\"\nsecret_vault = \"http/erp_token\"\nhosts = [\"erp.example.com\"]",
             entries,
         ))
         .unwrap()
@@ -211,12 +211,15 @@ async fn http_credentials_are_named_once_with_what_their_type_needs() {
     };
     // PATH is set wherever tests run.
     let named = section(
-        "[[http.auth]]\nname = \"erp\"\ntype = \"basic\"\nusername = \"pb\"\nsecret_env = \"PATH\"\n[[http.auth]]\nname = \"wms\"\ntype = \"header\"\nheader = \"X-Api-Key\"\nsecret_env = \"PATH\"",
+        "[[http.auth]]\nname = \"erp\"\ntype = \"basic\"\nusername = \"pb\"\nsecret_env = \"PATH\"\nhosts = [\"erp.example.com\"]\n[[http.auth]]\nname = \"wms\"\ntype = \"header\"\nheader = \"X-Api-Key\"\nsecret_env = \"PATH\"\nhosts = [\"*.wms.example.com\"]\nallow_http = true",
     )
     .resolve(None)
     .await
     .unwrap();
-    assert_eq!(named.keys().collect::<Vec<_>>(), ["erp", "wms"]);
+    assert_eq!(named.credentials.keys().collect::<Vec<_>>(), ["erp", "wms"]);
+    assert_eq!(named.credentials["wms"].hosts, ["*.wms.example.com"]);
+    assert!(named.credentials["wms"].allow_http && !named.credentials["erp"].allow_http);
+    assert!(!named.allow_local, "off unless configured");
     assert!(!format!("{named:?}").contains(&std::env::var("PATH").unwrap()));
     for (entries, complaint) in [
         (
@@ -228,8 +231,16 @@ async fn http_credentials_are_named_once_with_what_their_type_needs() {
             "is not bearer, basic or header",
         ),
         (
-            "[[http.auth]]\nname = \"a\"\ntype = \"bearer\"\nsecret_env = \"PATH\"\n[[http.auth]]\nname = \"a\"\ntype = \"bearer\"\nsecret_env = \"PATH\"",
+            "[[http.auth]]\nname = \"a\"\ntype = \"bearer\"\nsecret_env = \"PATH\"\nhosts = [\"a.example\"]\n[[http.auth]]\nname = \"a\"\ntype = \"bearer\"\nsecret_env = \"PATH\"\nhosts = [\"a.example\"]",
             "used twice",
+        ),
+        (
+            "[[http.auth]]\nname = \"erp\"\ntype = \"bearer\"\nsecret_env = \"PATH\"",
+            "hosts is required",
+        ),
+        (
+            "[[http.auth]]\nname = \"erp\"\ntype = \"bearer\"\nsecret_env = \"PATH\"\nhosts = [\"https://erp.example.com/\"]",
+            "is not a host name",
         ),
     ] {
         let error = section(entries)

@@ -304,7 +304,8 @@ pub struct RunRequest {
 /// A manual flow started (or started before with this key).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Started {
-    pub event_id: i64,
+    /// `None` when the key was used so long ago that its event was pruned.
+    pub event_id: Option<i64>,
     /// The key was used before: nothing new was started.
     pub duplicate: bool,
 }

@@ -68,14 +68,56 @@ pub async fn close(state: &AppState, id: &str) {
 
 /// The session id the request's cookie names.
 pub fn cookie_id(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the request's cookie `name`.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
+}
+
+/// The sign-in form's own CSRF token: set as a cookie with the form and repeated in it, so that
+/// a sign-in posted from another site (which cannot read the cookie, nor send it: SameSite)
+/// cannot sign the visitor in as somebody else.
+pub const LOGIN_COOKIE: &str = "pb_login";
+
+/// A fresh sign-in token, and the `Set-Cookie` that carries it.
+pub fn login_token(headers: &HeaderMap) -> (String, String) {
+    let token = random_id();
+    let cookie = format!(
+        "{LOGIN_COOKIE}={token}; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=3600{}",
+        if behind_https(headers) {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    (token, cookie)
+}
+
+/// Whether a sign-in form carried the token its cookie holds (constant time).
+pub fn login_token_ok(headers: &HeaderMap, presented: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq as _;
+    match (cookie(headers, LOGIN_COOKIE), presented) {
+        (Some(expected), Some(presented)) if !expected.is_empty() => {
+            bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+fn behind_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 /// The request's live session, if its token is still valid.
@@ -117,10 +159,7 @@ pub async fn by_id(state: &AppState, id: &str) -> Option<Session> {
 /// The `Set-Cookie` value of a new session (`Secure` when the request came over HTTPS through
 /// a proxy that says so).
 pub fn set_cookie(id: &str, headers: &HeaderMap) -> String {
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure = behind_https(headers);
     format!(
         "{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{}",
         IDLE_MS / 1000,

@@ -960,3 +960,52 @@ async fn a_held_order_is_listed_and_decided_once() {
         "{answer}"
     );
 }
+
+/// A run shown to a viewer carries no credential, whatever its event or steps hold (a CRM
+/// channel token in an event kept by an older version, a secret a vendor echoed, a URL's
+/// `?token=`).
+#[tokio::test]
+async fn a_run_is_shown_without_the_secrets_its_event_and_steps_held() {
+    let api = Api::new().await;
+    let store = api.engine.store();
+    let now = api.engine.clock.now_ms();
+    store
+        .accept_event(
+            &NewEvent {
+                source: "zoho-webhook".into(),
+                dedupe_key: "old-crm-event".into(),
+                event_type: "crm.Contacts.update".into(),
+                entity_key: "zoho-crm:Contacts:1".into(),
+                payload: json!({"channel_id": "1000000068001", "token": "crm-channel-token-0123",
+                                "ids": ["5725767000003000010"]}),
+            },
+            &["crm-sync"],
+            now,
+        )
+        .await
+        .unwrap();
+    let run = store
+        .claim_run("test", now, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .begin_step(
+            Some(run.id),
+            "s1",
+            "http",
+            Some(&json!({"url": "https://hooks.example.com/in?token=hook-secret-42", "headers": {"Authorization": "Bearer abc"}})),
+            now,
+        )
+        .await
+        .unwrap();
+    let (status, shown) = api
+        .get(&format!("/api/v1/admin/runs/{}", run.id), Some(&api.viewer))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    let text = shown.to_string();
+    for secret in ["crm-channel-token-0123", "hook-secret-42", "Bearer abc"] {
+        assert!(!text.contains(secret), "{secret} shown: {text}");
+    }
+    assert!(text.contains("5725767000003000010"), "ids stay: {text}");
+}

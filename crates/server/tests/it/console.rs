@@ -42,6 +42,26 @@ async fn send(
     )
 }
 
+/// The sign-in form's token and its cookie, as a browser gets them with the page.
+async fn login_form(app: &axum::Router) -> (String, String) {
+    let (status, headers, page) = send(app, Method::GET, "/console/login", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
 /// Signs in with a new token of `role`; returns the cookie and the page's CSRF token.
 async fn sign_in(
     app: &axum::Router,
@@ -52,11 +72,19 @@ async fn sign_in(
         .create(&format!("{role}-user"), role)
         .await
         .unwrap();
+    let (login_cookie, login_csrf) = login_form(app).await;
     let form = format!(
-        "token={}&next=%2Fconsole%2Fconnections",
+        "token={}&next=%2Fconsole%2Fconnections&csrf={login_csrf}",
         secret.expose_secret()
     );
-    let (status, headers, _) = send(app, Method::POST, "/console/login", None, Some(form)).await;
+    let (status, headers, _) = send(
+        app,
+        Method::POST,
+        "/console/login",
+        Some(&login_cookie),
+        Some(form),
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/console/connections");
     let set_cookie = headers[header::SET_COOKIE].to_str().unwrap();
@@ -101,12 +129,15 @@ async fn anonymous_visitors_sign_in_first_and_pages_carry_the_security_headers()
         );
     }
     // A wrong token is told so; the next page is never taken from outside the console.
+    let (login_cookie, login_csrf) = login_form(&app).await;
     let (status, _, page) = send(
         &app,
         Method::POST,
         "/console/login",
-        None,
-        Some("token=pb_nope&next=https%3A%2F%2Fevil.example".into()),
+        Some(&login_cookie),
+        Some(format!(
+            "token=pb_nope&next=https%3A%2F%2Fevil.example&csrf={login_csrf}"
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -279,4 +310,40 @@ async fn a_session_is_known_to_every_node_on_the_store_and_kept_only_as_a_hash()
     use sha2::Digest as _;
     let hashed = hex::encode(sha2::Sha256::digest(id.as_bytes()));
     assert!(engine.store().session(&hashed).await.unwrap().is_some());
+}
+
+/// A sign-in posted from elsewhere — without the form's token, or with one that is not its
+/// cookie's — signs nobody in, even with a valid API token (login CSRF: a visitor signed in as
+/// somebody else).
+#[tokio::test]
+async fn a_sign_in_from_another_site_signs_nobody_in() {
+    let (_dir, app, engine) = app_parts(false).await;
+    let (_, secret) = Tokens::new(engine.store().clone(), engine.clock)
+        .create("attacker", Role::Admin)
+        .await
+        .unwrap();
+    let (login_cookie, login_csrf) = login_form(&app).await;
+    let (_, other_csrf) = login_form(&app).await;
+    for (cookie, csrf) in [
+        (None, None),
+        (None, Some(login_csrf.as_str())),
+        (Some(login_cookie.as_str()), None),
+        (Some(login_cookie.as_str()), Some(other_csrf.as_str())),
+    ] {
+        let mut form = format!("token={}&next=%2Fconsole", secret.expose_secret());
+        if let Some(csrf) = csrf {
+            form.push_str(&format!("&csrf={csrf}"));
+        }
+        let (status, headers, page) =
+            send(&app, Method::POST, "/console/login", cookie, Some(form)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{cookie:?} {csrf:?}");
+        assert!(page.contains("did not come from this console"), "{page}");
+        assert!(
+            headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .all(|c| !c.to_str().unwrap().starts_with("pb_console=")),
+            "no session"
+        );
+    }
 }

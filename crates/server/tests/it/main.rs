@@ -20,6 +20,7 @@ const KEY: &str = "storefront-key-0123456789abcdef";
 mod admin;
 mod admin_api;
 mod console;
+mod order_body;
 mod rotation;
 mod webhooks;
 

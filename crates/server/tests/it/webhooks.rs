@@ -385,7 +385,7 @@ async fn crm_notifications_with_the_channels_token_are_committed_once_and_others
     )));
     let app = paybridge_server::router(state);
     let notification = |token: &str, channel: &str| {
-        json!({"server_time": 1718115953625_i64, "query_params": {}, "module": "Contacts",
+        json!({"server_time": engine.clock.now_ms(), "query_params": {}, "module": "Contacts",
                "resource_uri": "https://www.zohoapis.com/crm/v8/Contacts",
                "ids": ["5725767000003000010"], "affected_fields": [{"5725767000003000010": ["Email"]}],
                "operation": "update", "channel_id": channel, "token": token})
@@ -402,6 +402,14 @@ async fn crm_notifications_with_the_channels_token_are_committed_once_and_others
         .unwrap();
     assert_eq!(stored.source, "zoho-webhook");
     assert_eq!(stored.payload["ids"][0], "5725767000003000010");
+    // The token proved the callback; it is not kept (a viewer reading the run would see it).
+    assert!(stored.payload.get("token").is_none(), "{}", stored.payload);
+    assert!(
+        !stored
+            .payload
+            .to_string()
+            .contains("crm-channel-token-0123")
+    );
     let (status, answer) = books_deliver(&app, "/webhooks/zoho/crm", &[JSON], good).await;
     assert_eq!(
         (status, answer["duplicate"].clone()),
@@ -420,6 +428,18 @@ async fn crm_notifications_with_the_channels_token_are_committed_once_and_others
             "unknown_channel",
         ),
         ("{}".to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+        // Captured and sent again hours later: refused by Zoho's own clock in it.
+        (
+            {
+                let mut late: serde_json::Value =
+                    serde_json::from_str(&notification("crm-channel-token-0123", "1000000068001"))
+                        .unwrap();
+                late["server_time"] = json!(engine.clock.now_ms() - 3 * 3_600_000);
+                late.to_string()
+            },
+            StatusCode::UNAUTHORIZED,
+            "stale",
+        ),
     ] {
         let (got, answer) = books_deliver(&app, "/webhooks/zoho/crm", &[JSON], body).await;
         assert_eq!(got, status, "{reason}: {answer}");
@@ -427,6 +447,11 @@ async fn crm_notifications_with_the_channels_token_are_committed_once_and_others
         assert!(!answer.to_string().contains("crm-channel-token-0123"));
     }
     assert_eq!(engine.store().counts().await.unwrap().inbox_events, 1);
+    // A record id that happens to pass Luhn is an id, not a card (it was refused as one).
+    let luhn_id = notification("crm-channel-token-0123", "1000000068001")
+        .replace("5725767000003000010", "5725767000003000015");
+    let (status, answer) = books_deliver(&app, "/webhooks/zoho/crm", &[JSON], luhn_id).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
 
     let (_dir, off, _) = books_app(None).await;
     let (status, _) = books_deliver(&off, "/webhooks/zoho/crm", &[JSON], "{}".into()).await;

@@ -14,6 +14,18 @@ impl InboxStore for PostgresStore {
         now: i64,
     ) -> Result<Accepted, StoreError> {
         let mut tx = self.begin().await?;
+        let pruned: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM inbox_seen WHERE dedupe_key = $1")
+                .bind(&event.dedupe_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if pruned.is_some() {
+            tx.commit().await?;
+            return Ok(Accepted {
+                event_id: None,
+                duplicate: true,
+            });
+        }
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO inbox (source, dedupe_key, event_type, entity_key, payload, received_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
@@ -33,7 +45,7 @@ impl InboxStore for PostgresStore {
                 .await?;
             tx.commit().await?;
             return Ok(Accepted {
-                event_id: id,
+                event_id: Some(id),
                 duplicate: true,
             });
         };
@@ -48,7 +60,7 @@ impl InboxStore for PostgresStore {
         }
         tx.commit().await?;
         Ok(Accepted {
-            event_id: id,
+            event_id: Some(id),
             duplicate: false,
         })
     }

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../sql/postgres/v7.sql")),
     (8, include_str!("../../sql/postgres/v8.sql")),
     (9, include_str!("../../sql/postgres/v9.sql")),
+    (10, include_str!("../../sql/postgres/v10.sql")),
 ];
 
 /// The channel runs are announced on.

@@ -59,15 +59,32 @@ impl RunStore for PostgresStore {
                 .rows_affected();
             tx.commit().await?;
         }
+        // Events nothing refers to any more go; their dedupe keys stay a while longer.
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO inbox_seen (dedupe_key, received_at)
+             SELECT dedupe_key, received_at FROM inbox WHERE received_at < $1
+                AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.inbox_id = inbox.id)
+                AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(cutoffs.finished_before_ms)
+        .execute(&mut *tx)
+        .await?;
         report.inbox_events = sqlx::query(
             "DELETE FROM inbox WHERE received_at < $1
                 AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.inbox_id = inbox.id)
                 AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)",
         )
         .bind(cutoffs.finished_before_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query("DELETE FROM inbox_seen WHERE received_at < $1")
+            .bind(cutoffs.seen_before_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         sqlx::query("DELETE FROM leases WHERE until_ms < $1")
             .bind(cutoffs.now_ms - 86_400_000)
             .execute(&self.pool)

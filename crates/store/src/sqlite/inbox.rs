@@ -17,6 +17,17 @@ impl InboxStore for SqliteStore {
         let flows: Vec<String> = flows.iter().map(|f| (*f).to_string()).collect();
         self.write(move |conn| {
             atomic(conn, |conn| {
+                let pruned: Option<i64> = scalar(
+                    conn,
+                    "SELECT 1 FROM inbox_seen WHERE dedupe_key = ?",
+                    [&event.dedupe_key],
+                )?;
+                if pruned.is_some() {
+                    return Ok(Accepted {
+                        event_id: None,
+                        duplicate: true,
+                    });
+                }
                 let Some(id) = insert_event(conn, &event, now)? else {
                     let id: i64 = scalar(
                         conn,
@@ -27,7 +38,7 @@ impl InboxStore for SqliteStore {
                         StoreError::Corrupt(format!("inbox event {:?} vanished", event.dedupe_key))
                     })?;
                     return Ok(Accepted {
-                        event_id: id,
+                        event_id: Some(id),
                         duplicate: true,
                     });
                 };
@@ -41,7 +52,7 @@ impl InboxStore for SqliteStore {
                     insert_run(conn, &run, now)?;
                 }
                 Ok(Accepted {
-                    event_id: id,
+                    event_id: Some(id),
                     duplicate: false,
                 })
             })

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../sql/sqlite/v8.sql")),
     (9, include_str!("../../sql/sqlite/v9.sql")),
     (10, include_str!("../../sql/sqlite/v10.sql")),
+    (11, include_str!("../../sql/sqlite/v11.sql")),
 ];
 
 /// How many connections look up.

@@ -78,15 +78,30 @@ impl RunStore for SqliteStore {
             report.runs += runs;
         }
         let now = cutoffs.now_ms;
+        let seen_before = cutoffs.seen_before_ms;
         report.inbox_events = self
             .write(move |conn| {
-                // Events nothing refers to any more.
+                // Events nothing refers to any more go; their dedupe keys stay a while longer.
+                const UNREFERENCED: &str = "received_at < ?1
+                        AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.inbox_id = inbox.id)
+                        AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)";
+                execute(
+                    conn,
+                    &format!(
+                        "INSERT OR IGNORE INTO inbox_seen (dedupe_key, received_at)
+                         SELECT dedupe_key, received_at FROM inbox WHERE {UNREFERENCED}"
+                    ),
+                    [finished_before],
+                )?;
                 let events = execute(
                     conn,
-                    "DELETE FROM inbox WHERE received_at < ?1
-                        AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.inbox_id = inbox.id)
-                        AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.inbox_id = inbox.id)",
+                    &format!("DELETE FROM inbox WHERE {UNREFERENCED}"),
                     [finished_before],
+                )?;
+                execute(
+                    conn,
+                    "DELETE FROM inbox_seen WHERE received_at < ?",
+                    [seen_before],
                 )?;
                 // Leases a day past their end (quota buckets are trimmed as they are spent).
                 execute(

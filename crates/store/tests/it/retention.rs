@@ -66,6 +66,7 @@ async fn retention_prunes_old_and_surplus_history_keeps_dead_letters_and_shrinks
                 now_ms: now,
                 finished_before_ms: now - 30 * day,
                 keep_runs: 8,
+                seen_before_ms: now - 400 * day,
             })
             .await
             .unwrap();
@@ -104,9 +105,67 @@ async fn retention_prunes_old_and_surplus_history_keeps_dead_letters_and_shrinks
                 now_ms: now,
                 finished_before_ms: now - 30 * day,
                 keep_runs: 8,
+                seen_before_ms: now - 400 * day,
             })
             .await
             .unwrap();
         assert_eq!((again.runs, again.steps), (0, 0));
+    }
+}
+
+/// A webhook delivery pruned with its history is still known when it comes again (a replay, a
+/// vendor's late retry): its key outlives its event, until the keys' own horizon.
+#[tokio::test]
+async fn a_pruned_deliverys_key_still_refuses_it_as_a_duplicate() {
+    use paybridge_store::{InboxStore as _, NewEvent, PruneCutoffs};
+
+    for db in backends().await {
+        let store = db.open().await;
+        let day = 86_400_000;
+        let now = 100 * day;
+        let delivery = NewEvent {
+            source: "zoho-webhook".into(),
+            dedupe_key: "zoho-books:creditnote:abc".into(),
+            event_type: "books.creditnote".into(),
+            entity_key: "zoho-books:creditnote:1".into(),
+            payload: serde_json::json!({"creditnote": {"creditnote_id": "1"}}),
+        };
+        let first = store
+            .accept_event(&delivery, &[], now - 40 * day)
+            .await
+            .unwrap();
+        assert!(!first.duplicate);
+        let report = store
+            .prune(&PruneCutoffs {
+                now_ms: now,
+                finished_before_ms: now - 30 * day,
+                keep_runs: 8,
+                seen_before_ms: now - 400 * day,
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.inbox_events, 1, "the event itself goes");
+        let again = store
+            .accept_event(&delivery, &["refund-from-books"], now)
+            .await
+            .unwrap();
+        assert!(again.duplicate, "known still: {again:?}");
+        assert_eq!(again.event_id, None);
+        assert!(store.claim_run("w", now, LEASE).await.unwrap().is_none());
+        // Past the keys' horizon it is new again (and stale by any vendor's window).
+        store
+            .prune(&PruneCutoffs {
+                now_ms: now + 500 * day,
+                finished_before_ms: now + 470 * day,
+                keep_runs: 8,
+                seen_before_ms: now + 100 * day,
+            })
+            .await
+            .unwrap();
+        let later = store
+            .accept_event(&delivery, &[], now + 500 * day)
+            .await
+            .unwrap();
+        assert!(!later.duplicate);
     }
 }

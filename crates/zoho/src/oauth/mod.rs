@@ -582,6 +582,22 @@ async fn token_call(
         }
     })?;
     let status = response.status().as_u16();
+    if response.status().is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("nowhere said")
+            .to_string();
+        return Err(Error::UnexpectedResponse {
+            status,
+            problem: format!(
+                "Zoho Accounts answered a redirect to {location}; not followed, as the request carries the client secret (is accounts_url the data centre's own, https://accounts.zoho.<dc>?)"
+            ),
+            excerpt: String::new(),
+            write: false,
+        });
+    }
     let body = response.bytes().await.map_err(|source| Error::NoAnswer {
         method: "POST".into(),
         path: "/oauth/v2/token".into(),
@@ -664,6 +680,9 @@ impl Accounts {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
+            // Its requests carry the client secret and codes or tokens: a redirect is reported,
+            // never followed with them to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Accounts { accounts_url, http })

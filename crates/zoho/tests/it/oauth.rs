@@ -320,3 +320,45 @@ async fn revocation_ends_the_connection_and_its_access_tokens() {
     assert_eq!(error.kind(), FailureKind::Configuration);
     assert_eq!(client.token_refreshes(), 2);
 }
+
+/// A redirect from the token endpoint is reported, never followed: the request carries the
+/// client secret and the code, which must not go wherever a redirect points.
+#[tokio::test]
+async fn a_redirect_from_accounts_is_reported_and_never_followed_with_the_secret() {
+    use paybridge_sandbox::faults::{FaultMode, FaultRule};
+    let sandbox = ZohoSandbox::new(config());
+    let server = serve(&sandbox, "us").await;
+    // Where the redirect points: anything that arrives there is a leak.
+    let leaked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = leaked.clone();
+    let catcher = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { "caught" }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere = format!("http://{}/oauth/v2/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, catcher).await });
+    sandbox.faults().add(FaultRule::next(
+        "POST",
+        "/oauth/v2/token",
+        FaultMode::Redirect {
+            location: elsewhere.clone(),
+        },
+        1,
+    ));
+    let code = self_client_code(&server).await;
+    let error = Accounts::new(server.url())
+        .unwrap()
+        .exchange_code("1000.CLIENT", &secret(), &code, None)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("redirect") && error.to_string().contains(&elsewhere),
+        "{error}"
+    );
+    assert_eq!(leaked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(
+        !error.to_string().contains(&code),
+        "the code is not told: {error}"
+    );
+}

@@ -17,6 +17,23 @@ use super::render;
 pub(crate) struct LoginPage {
     next: String,
     error: Option<String>,
+    /// The form's own CSRF token (its cookie holds the same).
+    csrf: String,
+}
+
+/// The sign-in page with a fresh form token, and its cookie; `status` and `error` as given.
+fn login_form(
+    headers: &HeaderMap,
+    next: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let (csrf, cookie) = session::login_token(headers);
+    let mut response = (status, render(&LoginPage { next, error, csrf })).into_response();
+    if let Ok(cookie) = cookie.parse() {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -34,17 +51,20 @@ pub(crate) fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-pub async fn login_page(Query(query): Query<LoginQuery>) -> Response {
-    render(&LoginPage {
-        next: safe_next(query.next.as_deref()),
-        error: None,
-    })
+pub async fn login_page(headers: HeaderMap, Query(query): Query<LoginQuery>) -> Response {
+    login_form(
+        &headers,
+        safe_next(query.next.as_deref()),
+        None,
+        StatusCode::OK,
+    )
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
     token: String,
     next: Option<String>,
+    csrf: Option<String>,
 }
 
 pub async fn login(
@@ -52,6 +72,17 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    if !session::login_token_ok(&headers, form.csrf.as_deref()) {
+        return login_form(
+            &headers,
+            safe_next(form.next.as_deref()),
+            Some(
+                "This sign-in form expired or did not come from this console; sign in again."
+                    .into(),
+            ),
+            StatusCode::FORBIDDEN,
+        );
+    }
     let tokens = state.engine.tokens();
     match tokens.verify(form.token.trim()).await {
         Ok(info) => {
@@ -70,17 +101,24 @@ pub async fn login(
             if let Ok(cookie) = session::set_cookie(&id, &headers).parse() {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
+            // The form's token is spent.
+            let spent = format!(
+                "{}=; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=0",
+                session::LOGIN_COOKIE
+            );
+            if let Ok(spent) = spent.parse() {
+                response.headers_mut().append(header::SET_COOKIE, spent);
+            }
             response
         }
-        Err(e) => {
-            let page = LoginPage {
-                next: safe_next(form.next.as_deref()),
-                error: Some(format!(
-                    "{e}. Create a token with: paybridge tokens create --role viewer|operator|admin"
-                )),
-            };
-            (StatusCode::UNAUTHORIZED, render(&page)).into_response()
-        }
+        Err(e) => login_form(
+            &headers,
+            safe_next(form.next.as_deref()),
+            Some(format!(
+                "{e}. Create a token with: paybridge tokens create --role viewer|operator|admin"
+            )),
+            StatusCode::UNAUTHORIZED,
+        ),
     }
 }
 
