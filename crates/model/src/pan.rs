@@ -11,7 +11,7 @@ pub fn contains_pan(text: &str) -> bool {
     let mut i = 0;
     while i < bytes.len() {
         if let Some(run) = run_at(bytes, i) {
-            if run.looks_like_pan() && !inside_hex_token(bytes, i, run.end) {
+            if run.looks_like_pan() && !inside_token(bytes, i, run.end) {
                 return true;
             }
             i = run.end;
@@ -20,6 +20,42 @@ pub fn contains_pan(text: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether the digits at `start..end` are part of an identifier rather than a card number
+/// written out: a long hexadecimal token or a UUID.
+fn inside_token(bytes: &[u8], start: usize, end: usize) -> bool {
+    inside_hex_token(bytes, start, end) || inside_uuid(bytes, start, end)
+}
+
+/// Whether the digits at `start..end` lie in a UUID (`8-4-4-4-12` hexadecimal groups, as
+/// Cybersource's `transactionTraceId` and every vendor's request ids): one in about 1,800
+/// random UUIDs has dash-grouped digits that pass Luhn (`…-6716-7360-3243-…`), and a webhook
+/// refused for it would be lost.
+fn inside_uuid(bytes: &[u8], start: usize, end: usize) -> bool {
+    let mut from = start;
+    while from > 0 && (bytes[from - 1].is_ascii_hexdigit() || bytes[from - 1] == b'-') {
+        from -= 1;
+    }
+    let mut to = end;
+    while to < bytes.len() && (bytes[to].is_ascii_hexdigit() || bytes[to] == b'-') {
+        to += 1;
+    }
+    // The span may run on into dashes or hex around the UUID (`order-<uuid>`): look for a
+    // UUID in it that covers the digits, with neither a letter nor a digit on either side.
+    if to - from < 36 {
+        return false;
+    }
+    let not_alphanumeric = |at: usize| bytes.get(at).is_none_or(|b| !b.is_ascii_alphanumeric());
+    let first = from.max(end.saturating_sub(36));
+    let last = start.min(to.saturating_sub(36));
+    (first..=last).any(|at| {
+        bytes[at..at + 36].iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        }) && (at == 0 || not_alphanumeric(at - 1))
+            && not_alphanumeric(at + 36)
+    })
 }
 
 /// Whether the digits at `start..end` are part of a long hexadecimal token — a vendor id such
@@ -62,7 +98,7 @@ fn redact_once(text: &str) -> String {
     while i < bytes.len() {
         if let Some(run) = run_at(bytes, i)
             && run.looks_like_pan()
-            && !inside_hex_token(bytes, i, run.end)
+            && !inside_token(bytes, i, run.end)
         {
             out.push_str("[card ****");
             out.push_str(run.last_four());
@@ -254,6 +290,34 @@ mod tests {
         assert!(contains_pan("card 4111111111111111"));
         assert!(contains_pan("ref4111111111111111"));
         assert!(contains_pan("x-4111111111111111-DAB2EA6A0C3E9"));
+    }
+
+    /// Found by the demo sweep: a Cybersource webhook's `transactionTraceId` (a random UUID)
+    /// whose middle groups read as a dash-grouped Maestro number; the webhook was refused and
+    /// its payment waited for the look-up.
+    #[test]
+    fn a_uuid_is_an_id_and_a_card_beside_one_is_still_a_card() {
+        for uuid in [
+            "5318a91f-6716-7360-3243-9ecbbf65c3e6",
+            "b2d63413-5942-866e-e24c-2a59090b60fd",
+            "ABED5904-4737-7931-5014-E865FA9023C7",
+        ] {
+            assert!(!contains_pan(uuid), "{uuid}");
+            assert!(!contains_pan(&format!("trace {uuid}, retry 0")), "{uuid}");
+            assert!(!contains_pan(&format!("order-{uuid}")), "{uuid}");
+            let json = serde_json::json!({"transactionTraceId": uuid});
+            assert!(find_in_json(&json).is_empty(), "{uuid}");
+            assert_eq!(redact(uuid), uuid);
+        }
+        // Not a UUID's shape (a group too long, a letter glued on, a card in place of one):
+        // the digits are read as a card number.
+        assert!(contains_pan("5318a91f-6716-7360-3243-9ecbbf65c3e6a"));
+        assert!(contains_pan("x5318a91f-6716-7360-3243-9ecbbf65c3e6"));
+        assert!(contains_pan("5318a91f-6716-7360-3243-9ecbbf65c3e"));
+        assert!(contains_pan("5318a91f-4111-1111-1111-1111"));
+        assert!(contains_pan(
+            "trace 5318a91f-6716-7360-3243-9ecbbf65c3e6 card 4111 1111 1111 1111"
+        ));
     }
 
     #[test]

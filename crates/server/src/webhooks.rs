@@ -58,6 +58,23 @@ fn refused_from(
         .into_response()
 }
 
+/// A delivery that carries a card number is refused, naming where (`$.payload.note`; the path
+/// only, never the digits): paybridge stores no card.
+fn card_refusal(source: &'static str, what: &str, value: &serde_json::Value) -> Option<Response> {
+    let found = paybridge_model::pan::find_in_json(value);
+    (!found.is_empty()).then(|| {
+        refused_from(
+            source,
+            StatusCode::BAD_REQUEST,
+            "card_number",
+            format!(
+                "{what} carries a card number (at {}); paybridge stores none",
+                found.join(", ")
+            ),
+        )
+    })
+}
+
 async fn cybersource(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(verifier) = &state.cybersource_webhooks else {
         return refused(
@@ -87,12 +104,8 @@ async fn cybersource(State(state): State<AppState>, headers: HeaderMap, body: By
         }
     };
     let stored = serde_json::to_value(&notification).unwrap_or_default();
-    if !paybridge_model::pan::find_in_json(&stored).is_empty() {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "card_number",
-            "the notification carries a card number; paybridge stores none".into(),
-        );
+    if let Some(refusal) = card_refusal("cybersource", "the notification", &stored) {
+        return refusal;
     }
     let result = state
         .engine
@@ -190,15 +203,12 @@ async fn zoho_books(
             return refused_from(SOURCE, StatusCode::UNAUTHORIZED, reason, e.to_string());
         }
     };
-    if !paybridge_model::pan::find_in_json(&serde_json::Value::Object(event.record.clone()))
-        .is_empty()
-    {
-        return refused_from(
-            SOURCE,
-            StatusCode::BAD_REQUEST,
-            "card_number",
-            "the record carries a card number; paybridge stores none".into(),
-        );
+    if let Some(refusal) = card_refusal(
+        SOURCE,
+        "the record",
+        &serde_json::Value::Object(event.record.clone()),
+    ) {
+        return refusal;
     }
     let module = event.module.clone();
     let result = state
@@ -258,13 +268,8 @@ async fn zoho_crm(State(state): State<AppState>, body: Bytes) -> Response {
         return refused_from(SOURCE, StatusCode::UNAUTHORIZED, "stale", e.to_string());
     }
     let stored = serde_json::to_value(&notification).unwrap_or_default();
-    if !paybridge_model::pan::find_in_json(&stored).is_empty() {
-        return refused_from(
-            SOURCE,
-            StatusCode::BAD_REQUEST,
-            "card_number",
-            "the notification carries a card number; paybridge stores none".into(),
-        );
+    if let Some(refusal) = card_refusal(SOURCE, "the notification", &stored) {
+        return refusal;
     }
     let event_type = format!("crm.{}.{}", notification.module, notification.operation);
     let result = state
@@ -361,13 +366,8 @@ async fn zoho_desk(
         }
     };
     let values = serde_json::to_value(&events).unwrap_or_default();
-    if !paybridge_model::pan::find_in_json(&values).is_empty() {
-        return refused_from(
-            SOURCE,
-            StatusCode::BAD_REQUEST,
-            "card_number",
-            "the delivery carries a card number; paybridge stores none".into(),
-        );
+    if let Some(refusal) = card_refusal(SOURCE, "the delivery", &values) {
+        return refusal;
     }
     // Each event on its own; the delivery is answered once all are in.
     let mut last = None;

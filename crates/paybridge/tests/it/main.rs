@@ -8,4 +8,5 @@ mod faults;
 mod flows;
 mod helpers;
 mod scale;
+mod sweep;
 mod vault;
