@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../sql/postgres/v8.sql")),
     (9, include_str!("../../sql/postgres/v9.sql")),
     (10, include_str!("../../sql/postgres/v10.sql")),
+    (11, include_str!("../../sql/postgres/v11.sql")),
 ];
 
 /// The channel runs are announced on.

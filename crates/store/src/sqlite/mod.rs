@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../../sql/sqlite/v9.sql")),
     (10, include_str!("../../sql/sqlite/v10.sql")),
     (11, include_str!("../../sql/sqlite/v11.sql")),
+    (12, include_str!("../../sql/sqlite/v12.sql")),
 ];
 
 /// How many connections look up.
