@@ -1,6 +1,6 @@
 //! Contract tests: every request the connector builds and every answer the sandbox gives, for
 //! the operations the 2020 Cybersource API description covers, validate against that file's
-//! schemas (`../shared/reference/openapi/cybersource/cybersource-rest-spec-2020.json`).
+//! schemas (`contracts/cybersource/cybersource-rest-spec-2020.json`, kept in the repository).
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -19,26 +19,18 @@ use serde_json::Value;
 
 use crate::{SECRET, sale, sandbox};
 
-/// The reference folder: `PAYBRIDGE_REFERENCE_DIR`, or `../shared/reference` beside the repo.
-fn reference_dir() -> PathBuf {
-    std::env::var_os("PAYBRIDGE_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference")
-        })
+/// The vendors' API descriptions, in the repository (`contracts/`, see its README).
+fn contracts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
 }
 
 struct Spec(Value);
 
 impl Spec {
     fn load() -> Spec {
-        let path = reference_dir().join("openapi/cybersource/cybersource-rest-spec-2020.json");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "the API description must be at {} (set PAYBRIDGE_REFERENCE_DIR): {e}",
-                path.display()
-            )
-        });
+        let path = contracts_dir().join("cybersource/cybersource-rest-spec-2020.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the API description must be at {}: {e}", path.display()));
         Spec(serde_json::from_str(&text).unwrap())
     }
 

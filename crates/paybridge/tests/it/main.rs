@@ -8,5 +8,6 @@ mod faults;
 mod flows;
 mod helpers;
 mod scale;
+mod sdk;
 mod sweep;
 mod vault;

@@ -525,6 +525,7 @@ pub(super) async fn credit(
         currency,
         status: "PENDING".into(),
         reason: None,
+        processor_code: None,
         submit_time_utc: utc(now),
         submitted_at: now.unix_timestamp(),
         reconciliation_id: ids::reconciliation_id(),

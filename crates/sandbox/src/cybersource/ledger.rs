@@ -73,6 +73,10 @@ pub struct Transaction {
     pub currency: String,
     pub status: String,
     pub reason: Option<String>,
+    /// Declined authorizations: the processor's response code (`"51"`), the same in the
+    /// payment's answer and in its details.
+    #[serde(skip)]
+    pub processor_code: Option<String>,
     pub submit_time_utc: String,
     #[serde(skip)]
     pub submitted_at: i64,
@@ -148,6 +152,7 @@ impl Transaction {
             currency: parent.currency.clone(),
             status: status.into(),
             reason: None,
+            processor_code: None,
             submit_time_utc: utc(now),
             submitted_at: now.unix_timestamp(),
             reconciliation_id: crate::ids::reconciliation_id(),
@@ -360,9 +365,13 @@ impl Ledger {
         }
         match kind {
             // Only a sale (captured with the authorization) can be voided as a payment; an
-            // authorization alone is reversed instead.
+            // authorization alone is reversed instead, and one captured apart has its capture
+            // voided (`/pts/v2/captures/{id}/voids`) — voiding the authorization would leave
+            // the capture to settle.
             Kind::Authorization
-                if target.captured <= Decimal::ZERO || target.refunded > Decimal::ZERO =>
+                if !target.sale
+                    || target.captured <= Decimal::ZERO
+                    || target.refunded > Decimal::ZERO =>
             {
                 Err(Refusal::new("NOT_VOIDABLE"))
             }

@@ -12,7 +12,9 @@
 //!   `POST /__sandbox/transient-tokens` (what Microform does in a browser),
 //!   `POST /__sandbox/cases/{id}/decide` (a reviewer's decision), `POST|GET|DELETE /__sandbox/faults`.
 
+mod cards;
 mod followons;
+mod iso4217;
 pub mod ledger;
 pub mod payments;
 pub mod reports;
@@ -674,6 +676,7 @@ mod tests {
             currency: "USD".into(),
             status: "AUTHORIZED".into(),
             reason: None,
+            processor_code: None,
             submit_time_utc: String::new(),
             submitted_at: 0,
             reconciliation_id: "R".into(),

@@ -44,7 +44,9 @@ pub enum Outcome {
     RiskDecline,
     Decline {
         reason: &'static str,
-        response_code: &'static str,
+        /// The processor's response code (`processorInformation.responseCode`): a trigger
+        /// amount's last two digits.
+        processor_code: u8,
     },
     /// HTTP 502; nothing is created.
     ServerError {
@@ -64,27 +66,28 @@ pub fn magic_amount_outcome(amount: Decimal) -> Outcome {
         return Outcome::Approve;
     }
     let code = (amount - Decimal::from(2000)).normalize().mantissa();
-    let decline = |reason, response_code| Outcome::Decline {
+    let processor_code = u8::try_from(code).unwrap_or(5);
+    let decline = |reason| Outcome::Decline {
         reason,
-        response_code,
+        processor_code,
     };
     match code {
         0 => Outcome::Approve,
-        1 | 2 => decline("CONTACT_PROCESSOR", "201"),
-        3 => decline("INVALID_MERCHANT_CONFIGURATION", "234"),
-        4 | 7 | 41 | 43 => decline("STOLEN_LOST_CARD", "205"),
-        5 => decline("PROCESSOR_DECLINED", "203"),
+        1 | 2 => decline("CONTACT_PROCESSOR"),
+        3 => decline("INVALID_MERCHANT_CONFIGURATION"),
+        4 | 7 | 41 | 43 => decline("STOLEN_LOST_CARD"),
+        5 => decline("PROCESSOR_DECLINED"),
         6 | 28 => Outcome::ServerError {
             reason: "SYSTEM_ERROR",
         },
-        12 | 13 | 79 => decline("PROCESSOR_DECLINED", "233"),
-        14 => decline("INVALID_ACCOUNT", "231"),
-        51 => decline("INSUFFICIENT_FUND", "204"),
-        54 => decline("EXPIRED_CARD", "202"),
+        12 | 13 | 79 => decline("PROCESSOR_DECLINED"),
+        14 => decline("INVALID_ACCOUNT"),
+        51 => decline("INSUFFICIENT_FUND"),
+        54 => decline("EXPIRED_CARD"),
         91 => Outcome::ServerError {
             reason: "SERVER_TIMEOUT",
         },
-        _ => decline("PROCESSOR_DECLINED", "233"),
+        _ => decline("PROCESSOR_DECLINED"),
     }
 }
 
@@ -129,18 +132,6 @@ pub(super) fn luhn(digits: &str) -> bool {
         sum += d;
     }
     sum.is_multiple_of(10)
-}
-
-fn card_type_of(number: &str) -> &'static str {
-    let two = number.get(..2).unwrap_or_default();
-    match number.as_bytes().first() {
-        Some(b'4') => "001",
-        Some(b'5' | b'2') => "002",
-        _ if two == "34" || two == "37" => "003",
-        _ if two == "35" => "007",
-        Some(b'6') => "004",
-        _ => "000",
-    }
 }
 
 /// Field lengths from the API description (ptsV2PaymentsPost request).
@@ -339,12 +330,12 @@ pub(super) async fn create(
     let outcome = if expired {
         Outcome::Decline {
             reason: "EXPIRED_CARD",
-            response_code: "202",
+            processor_code: 54,
         }
     } else if postal_code.as_deref() == Some(DECLINING_POSTAL_CODE) {
         Outcome::Decline {
             reason: "PROCESSOR_DECLINED",
-            response_code: "203",
+            processor_code: 5,
         }
     } else if email.starts_with("dm-review") {
         Outcome::Review
@@ -416,7 +407,12 @@ pub(super) async fn create(
     let card_type = text(&request, "paymentInformation.card.type")
         .map(str::to_string)
         .or(vault_card_type)
-        .or_else(|| card_number.as_deref().map(|n| card_type_of(n).to_string()));
+        .or_else(|| {
+            card_number
+                .as_deref()
+                .and_then(super::cards::card_type)
+                .map(str::to_string)
+        });
     let transaction = Transaction {
         id: id.clone(),
         kind: Kind::Authorization,
@@ -430,6 +426,10 @@ pub(super) async fn create(
         currency: currency.clone(),
         status: status.into(),
         reason: reason.map(str::to_string),
+        processor_code: match outcome {
+            Outcome::Decline { processor_code, .. } => Some(format!("{processor_code:02}")),
+            _ => None,
+        },
         submit_time_utc: utc(now),
         submitted_at: now.unix_timestamp(),
         reconciliation_id: ids::reconciliation_id(),
@@ -478,14 +478,14 @@ pub(super) async fn create(
         }
         Outcome::Decline {
             reason,
-            response_code,
+            processor_code,
         } => json!({
             "_links": {"self": self_link},
             "clientReferenceInformation": client_reference,
             "errorInformation": {"reason": reason, "message": decline_message(reason)},
             "id": id,
             "processorInformation": {"transactionId": "460282531937765", "networkTransactionId": "460282531937765",
-                "responseCode": response_code, "avs": {"code": "D", "codeRaw": "D"}},
+                "responseCode": format!("{processor_code:02}"), "avs": {"code": "D", "codeRaw": "D"}},
             "status": "DECLINED",
             "submitTimeUtc": transaction.submit_time_utc,
         }),
@@ -601,21 +601,21 @@ mod tests {
             magic_amount_outcome(d("2051.00")),
             Outcome::Decline {
                 reason: "INSUFFICIENT_FUND",
-                response_code: "204"
+                processor_code: 51
             }
         );
         assert_eq!(
             magic_amount_outcome(d("2054")),
             Outcome::Decline {
                 reason: "EXPIRED_CARD",
-                response_code: "202"
+                processor_code: 54
             }
         );
         assert_eq!(
             magic_amount_outcome(d("2041")),
             Outcome::Decline {
                 reason: "STOLEN_LOST_CARD",
-                response_code: "205"
+                processor_code: 41
             }
         );
         assert_eq!(

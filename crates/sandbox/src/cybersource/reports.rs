@@ -52,17 +52,6 @@ fn problem(status: StatusCode, reason: &str, message: &str) -> Response {
     )
 }
 
-fn card_name(card_type: Option<&str>) -> &'static str {
-    match card_type {
-        Some("001") => "Visa",
-        Some("002") => "MasterCard",
-        Some("003") => "American Express",
-        Some("004") => "Discover",
-        Some("007") => "JCB",
-        _ => "Card",
-    }
-}
-
 /// A CSV field: quoted when it holds a comma, a quote or a line break; quotes doubled.
 fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\r', '\n']) {
@@ -134,7 +123,7 @@ pub fn payment_batch_detail(transactions: &[Transaction], merchant_id: &str, day
             t.id.clone(),
             t.merchant_reference.clone(),
             t.reconciliation_id.clone(),
-            card_name(t.card_type.as_deref()).to_string(),
+            super::cards::card_name(t.card_type.as_deref()).to_string(),
             t.currency.clone(),
             amount.to_string(),
             kind.to_string(),
@@ -198,7 +187,7 @@ pub fn transaction_request_report(
             let _ = write!(
                 out,
                 "<PaymentMethod><Card><AccountSuffix>{suffix}</AccountSuffix><CardType>{}</CardType></Card></PaymentMethod>\r\n",
-                card_name(t.card_type.as_deref())
+                super::cards::card_name(t.card_type.as_deref())
             );
         }
         out.push_str("<ApplicationReplies>");
@@ -396,9 +385,9 @@ pub(super) async fn purchase_refund_details(
                                     "merchantReferenceNumber": t.merchant_reference}));
         settlements.push(json!({"requestId": t.id, "transactionType": if *amount < Decimal::ZERO { "Refund" } else { "Purchase" },
                                 "submissionTime": t.submit_time_utc, "amount": amount.abs().to_string(), "currencyCode": t.currency,
-                                "paymentMethod": card_name(t.card_type.as_deref()), "walletType": "", "paymentType": "Credit Card",
+                                "paymentMethod": super::cards::card_name(t.card_type.as_deref()), "walletType": "", "paymentType": "Credit Card",
                                 "accountSuffix": t.card_suffix, "cybersourceBatchTime": format!("{}T23:59:59Z", t.batch_date.clone().unwrap_or_default()),
-                                "cybersourceBatchId": t.batch_id, "cardType": card_name(t.card_type.as_deref()), "debitNetwork": ""}));
+                                "cybersourceBatchId": t.batch_id, "cardType": super::cards::card_name(t.card_type.as_deref()), "debitNetwork": ""}));
         let charged = if *amount > Decimal::ZERO {
             fee(*amount)
         } else {

@@ -235,6 +235,18 @@ fn detail(t: &Transaction, chain: &[&Transaction]) -> Value {
         .filter(|other| other.id != t.id)
         .map(|other| json!({"href": format!("/tss/v2/transactions/{}", other.id), "method": "GET"}))
         .collect();
+    // A review payment was authorized: its details keep the approval. A decline carries the
+    // processor's own code, as its payment answer did.
+    let approved = if t.kind == Kind::Authorization {
+        t.authorized > rust_decimal::Decimal::ZERO
+    } else {
+        t.reason.is_none()
+    };
+    let response_code = match &t.processor_code {
+        Some(code) => code.as_str(),
+        None if approved => "100",
+        None => "005",
+    };
     let mut body = json!({
         "id": t.id,
         "rootId": t.root_id,
@@ -248,8 +260,8 @@ fn detail(t: &Transaction, chain: &[&Transaction]) -> Value {
         "paymentInformation": {"card": card(t), "paymentType": {"name": "smartpay", "type": "credit card"}},
         "processingInformation": {"commerceIndicator": "internet"},
         "processorInformation": {"processor": {"name": "smartfdc"}, "transactionId": "123456789619999",
-                                 "approvalCode": if t.reason.is_none() { "888888" } else { "" },
-                                 "responseCode": if t.reason.is_none() { "100" } else { "005" }},
+                                 "approvalCode": if approved { "888888" } else { "" },
+                                 "responseCode": response_code},
         "_links": {"self": {"href": format!("/tss/v2/transactions/{}", t.id), "method": "GET"}, "relatedTransactions": related},
     });
     if let Some(risk) = &t.risk {

@@ -208,7 +208,7 @@ impl FieldCheck {
 
     pub fn currency(&mut self, body: &Value, path: &str, required: bool) -> Option<String> {
         let currency = self.text(body, path, required)?;
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        if !super::iso4217::is_currency(&currency) {
             self.invalid.push(path.to_string());
             return None;
         }

@@ -1,6 +1,6 @@
 //! Contract tests: every request the connectors send and every answer the sandbox gives, for the
 //! Books, Inventory and CRM operations the vendors' OpenAPI files describe
-//! (`../shared/reference/openapi/zoho-*`), validate against those files' schemas.
+//! (`contracts/zoho-*`, kept in the repository), validate against those files' schemas.
 //!
 //! A recording proxy sits between the connectors and the sandbox; a scenario runs every
 //! operation the connectors have; then each recorded exchange is matched to its operation in

@@ -7,12 +7,9 @@ use std::sync::{Arc, Mutex};
 
 // ---------------------------------------------------------------------------------------------
 // The API descriptions
-pub(crate) fn reference_dir() -> PathBuf {
-    std::env::var_os("PAYBRIDGE_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference")
-        })
+/// The vendors' API descriptions, in the repository (`contracts/`, see its README).
+pub(crate) fn contracts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
 }
 
 /// Rewrites `$ref`s so that every file can live under `#/x-files/<name>` of one document:
@@ -150,7 +147,7 @@ pub(crate) struct Specs {
 
 impl Specs {
     pub(crate) fn load() -> Specs {
-        let dir = reference_dir().join("openapi");
+        let dir = contracts_dir();
         let mut files = Map::new();
         let mut operations = Vec::new();
         for (folder, prefix) in [
@@ -162,7 +159,7 @@ impl Specs {
             let mut entries: Vec<_> = std::fs::read_dir(&folder_path)
                 .unwrap_or_else(|e| {
                     panic!(
-                        "the API descriptions must be in {} (set PAYBRIDGE_REFERENCE_DIR): {e}",
+                        "the API descriptions must be in {}: {e}",
                         folder_path.display()
                     )
                 })
