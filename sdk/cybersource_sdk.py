@@ -349,6 +349,138 @@ def webhook_products_and_subscriptions_are_listed():
     check("webhook subscriptions: 200", status == 200, status)
 
 
+@scenario
+def a_webhook_subscription_takes_the_sdks_string_deactivate_flag():
+    key = cs.SaveSymEgressKey(
+        client_request_action="CREATE",
+        key_information=cs.Kmsegressv2keyssymKeyInformation(
+            provider="nrtd",
+            tenant="nrtd",
+            key_type="sharedSecret",
+            organization_id=CONFIG["merchantid"],
+        ),
+    )
+    created, status, _ = cs.CreateNewWebhooksApi(CONFIG).save_sym_egress_key(
+        v_c_sender_organization_id=CONFIG["merchantid"],
+        v_c_permissions="MerchantKeyManagement",
+        save_sym_egress_key=body(key),
+    )
+    check("signing key: 201", status == 201, status)
+    key_id = created.key_information.key_id
+    check("signing key: an id", bool(key_id), created)
+    webhook = cs.CreateWebhook(
+        name="sdk",
+        description="the SDK's own subscription",
+        organization_id=CONFIG["merchantid"],
+        products=[
+            cs.Notificationsubscriptionsv2webhooksProducts1(
+                product_id="payments", event_types=["payments.capture.status.accepted"]
+            )
+        ],
+        webhook_url="https://127.0.0.1:9/hooks",
+        retry_policy=cs.Notificationsubscriptionsv2webhooksRetryPolicy(
+            algorithm="ARITHMETIC", first_retry=1, interval=1, number_of_retries=3, deactivate_flag="false"
+        ),
+        security_policy=cs.Notificationsubscriptionsv2webhooksSecurityPolicy(
+            security_type="KEY",
+            # The SDK's model has no config.keyId: it carries the key in additionalConfig.
+            config=cs.Notificationsubscriptionsv2webhooksSecurityPolicyConfig(
+                additional_config=cs.Notificationsubscriptionsv2webhooksSecurityPolicyConfigAdditionalConfig(
+                    key_id=key_id
+                ),
+            ),
+        ),
+    )
+    data, status, _ = cs.CreateNewWebhooksApi(CONFIG).notification_subscriptions_v2_webhooks_post(
+        create_webhook=body(webhook)
+    )
+    check("webhook subscription: 201", status == 201, status)
+    check("webhook subscription: an id", bool(data.webhook_id), data)
+    read, status, _ = cs.ManageWebhooksApi(CONFIG).get_webhook_subscription_by_id(data.webhook_id)
+    check("webhook subscription read: 200", status == 200, status)
+
+
+@scenario
+def a_timeout_reversal_names_itself_in_its_link():
+    reversal = cs.MitReversalRequest(
+        client_reference_information=cs.Ptsv2paymentsidreversalsClientReferenceInformation(
+            code="SDK-timeout", transaction_id="sdk" + uuid.uuid4().hex[:20]
+        ),
+        reversal_information=cs.Ptsv2paymentsidreversalsReversalInformation(
+            amount_details=cs.Ptsv2paymentsidreversalsReversalInformationAmountDetails(
+                total_amount="10.00", currency="USD"
+            ),
+            reason="timeout",
+        ),
+    )
+    data, status, _ = cs.ReversalApi(CONFIG).mit_reversal(body(reversal))
+    check("timeout reversal: 201 REVERSED", (status, data.status) == (201, "REVERSED"), (status, data.status))
+    check("timeout reversal: its link names its id", data.links._self.href.endswith("/" + data.id), (data.id, data.links))
+
+
+@scenario
+def a_review_case_is_decided_and_the_answer_embeds_what_it_did():
+    for decision, action, kind, status in [
+        ("ACCEPT", "CAPTURE", "capture", "PENDING"),
+        ("REJECT", "REVERSE", "reversal", "REVERSED"),
+    ]:
+        held, _ = payment("70.00", email=f"dm-review-{uuid.uuid4().hex[:6]}@example.com")
+        check(f"review ({decision}): AUTHORIZED_PENDING_REVIEW", held.status == "AUTHORIZED_PENDING_REVIEW", held.status)
+        details, _, _ = cs.TransactionDetailsApi(CONFIG).get_transaction(held.id)
+        check(
+            f"review ({decision}): the details keep the approval",
+            (details.processor_information.approval_code, details.processor_information.response_code) == ("888888", "100"),
+            details.processor_information,
+        )
+        request = cs.CaseManagementActionsRequest(
+            decision_information=cs.Riskv1decisionsidactionsDecisionInformation(decision=decision, comments="checked"),
+            processing_information=cs.Riskv1decisionsidactionsProcessingInformation(action_list=[action]),
+        )
+        data, code, _ = cs.DecisionManagerApi(CONFIG).action_decision_manager_case(held.id, body(request))
+        check(f"case {decision}: 201", code == 201, code)
+        embedded = getattr(data.embedded, kind) if data.embedded else None
+        check(f"case {decision}: _embedded.{kind}", embedded is not None, data)
+        if embedded is not None:
+            check(f"case {decision}: the {kind} is {status}", embedded.status == status, embedded)
+            check(f"case {decision}: the {kind}'s link", "/pts/v2/" in embedded.links._self.href, embedded.links)
+
+
+@scenario
+def an_authorization_is_incremented_then_captured_whole():
+    auth, _ = payment("100.00")
+    request = cs.IncrementAuthRequest(
+        client_reference_information=cs.Ptsv2paymentsidClientReferenceInformation(code="SDK-incr"),
+        processing_information=cs.Ptsv2paymentsidProcessingInformation(
+            authorization_options=cs.Ptsv2paymentsidProcessingInformationAuthorizationOptions(
+                initiator=cs.Ptsv2paymentsidProcessingInformationAuthorizationOptionsInitiator(
+                    stored_credential_used=True
+                )
+            )
+        ),
+        order_information=cs.Ptsv2paymentsidOrderInformation(
+            amount_details=cs.Ptsv2paymentsidOrderInformationAmountDetails(additional_amount="25.00", currency="USD")
+        ),
+    )
+    data, status, _ = cs.PaymentsApi(CONFIG).increment_auth(auth.id, body(request))
+    check("increment: 201 AUTHORIZED", (status, data.status) == (201, "AUTHORIZED"), (status, data.status))
+    check(
+        "increment: the amount it added",
+        data.order_information.amount_details.authorized_amount == "25.00",
+        data.order_information,
+    )
+    check("increment: its link names its id", data.links._self.href.endswith("/" + data.id), data.links)
+    capture = cs.CapturePaymentRequest(
+        **amount_only(
+            "125.00",
+            cs.Ptsv2paymentsClientReferenceInformation,
+            cs.Ptsv2paymentsidcapturesOrderInformation,
+            cs.Ptsv2paymentsidcapturesOrderInformationAmountDetails,
+        )
+    )
+    data, status, _ = cs.CaptureApi(CONFIG).capture_payment(body(capture), auth.id)
+    check("capture of the incremented whole: 201", status == 201, status)
+
+
 failed = [r for r in RESULTS if not r["ok"]]
 print(json.dumps({"checks": len(RESULTS), "failed": len(failed)}))
 sys.exit(1 if failed else 0)

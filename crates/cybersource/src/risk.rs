@@ -187,9 +187,28 @@ pub struct CaseActionResponse {
     pub id: String,
     #[serde(default)]
     pub status: Option<String>,
-    /// The capture or reversal made with the decision, if any.
+    /// The capture or reversal made with the decision, if any (`_embedded.capture` /
+    /// `_embedded.reversal`, each with its status and link).
+    #[serde(default, rename = "_embedded")]
+    pub embedded: Option<CaseFollowOns>,
+}
+
+/// What a case decision did to its payment.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct CaseFollowOns {
     #[serde(default)]
-    pub processing_information: Option<Value>,
+    pub capture: Option<Value>,
+    #[serde(default)]
+    pub reversal: Option<Value>,
+}
+
+impl CaseActionResponse {
+    /// Whether the decision captured or reversed the payment.
+    pub fn settled(&self) -> bool {
+        self.embedded
+            .as_ref()
+            .is_some_and(|e| e.capture.is_some() || e.reversal.is_some())
+    }
 }
 
 impl Client {

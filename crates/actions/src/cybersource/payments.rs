@@ -473,6 +473,6 @@ async fn decide(call: &Call<'_>, input: DecideInput) -> Result<Value, StepError>
     Ok(json!({
         "case_id": answer.id,
         "status": answer.status,
-        "settled": answer.processing_information.is_some(),
+        "settled": answer.settled(),
     }))
 }

@@ -271,3 +271,62 @@ async fn new_tokens_are_announced_by_webhook() {
     assert_eq!(n.event_type.meaning(), EventMeaning::Token);
     assert_eq!(n.resource_id(), Some(customer.id.as_str()));
 }
+
+#[tokio::test]
+async fn tokens_a_payment_creates_are_announced_too() {
+    use crate::webhooks::{next, now_ms, receiver, sandbox_with_fast_minutes, subscribe};
+    use paybridge_cybersource::webhooks::EventType;
+    let (_sandbox, server) = sandbox_with_fast_minutes().await;
+    let client = client(&server, SECRET);
+    let (hooks, mut rx) = receiver(0).await;
+    let (_, verifier) = subscribe(
+        &client,
+        format!("{}hooks", hooks.url()),
+        "tokenManagement",
+        &["tms.token.created"],
+    )
+    .await;
+    let mut paying = sale("32.00");
+    paying.processing_information.action_list = vec!["TOKEN_CREATE".into()];
+    paying.processing_information.action_token_types = vec![
+        "customer".into(),
+        "paymentInstrument".into(),
+        "instrumentIdentifier".into(),
+    ];
+    let tokens = client
+        .create_payment(&paying)
+        .await
+        .unwrap()
+        .token_information
+        .expect("tokens come back");
+    let mut announced = Vec::new();
+    for _ in 0..3 {
+        let (headers, body) = next(&mut rx).await;
+        let n = verifier
+            .verify(
+                headers.get("v-c-signature").and_then(|v| v.to_str().ok()),
+                &body,
+                now_ms(),
+            )
+            .unwrap();
+        assert_eq!(n.event_type, EventType::TokenCreated);
+        announced.push(n.resource_id().unwrap().to_string());
+    }
+    announced.sort();
+    let mut made = vec![
+        tokens["customer"]["id"].as_str().unwrap().to_string(),
+        tokens["paymentInstrument"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        tokens["instrumentIdentifier"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ];
+    made.sort();
+    assert_eq!(
+        announced, made,
+        "each token the payment made is announced once"
+    );
+}

@@ -412,12 +412,14 @@ pub(super) async fn timeout_reversal(
         None => {
             let currency = request.currency.clone().unwrap_or_default();
             let code = text(&request_body, "clientReferenceInformation.code").unwrap_or_default();
+            // One id, in the body and in its own link.
+            let id = sandbox.new_id();
             hal(
                 StatusCode::CREATED,
                 json!({
-                    "_links": {"self": link("GET", format!("/pts/v2/reversals/{}", sandbox.new_id()))},
+                    "_links": {"self": link("GET", format!("/pts/v2/reversals/{id}"))},
                     "clientReferenceInformation": {"code": code, "transactionId": tid},
-                    "id": sandbox.new_id(),
+                    "id": id,
                     "reversalAmountDetails": {"originalTransactionAmount": amount.to_string(), "currency": currency},
                     "processorInformation": {"responseCode": "100"},
                     "status": "REVERSED",
@@ -544,4 +546,80 @@ pub(super) async fn credit(
     };
     let credit = sandbox.ledger().insert(credit);
     sandbox.created(&credit)
+}
+
+/// `PATCH /pts/v2/payments/{id}`: an incremental authorization — more money on an authorization
+/// not yet captured (`orderInformation.amountDetails.additionalAmount`). The original
+/// authorization's amount grows, so one capture can take all of it; the increment is a
+/// transaction of its own in the chain, answered with the amount it added.
+pub(super) async fn increment(
+    State(sandbox): State<CybersourceSandbox>,
+    Extension(merchant): Extension<Merchant>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (request_body, mut request) = attempt!(sandbox, follow_on(&merchant, &body, None));
+    let mut check = FieldCheck::default();
+    let additional = check.amount(
+        &request_body,
+        "orderInformation.amountDetails.additionalAmount",
+        true,
+    );
+    request.currency = check.currency(
+        &request_body,
+        "orderInformation.amountDetails.currency",
+        false,
+    );
+    if let Some(refusal) = check.refusal() {
+        return sandbox.refuse(&refusal);
+    }
+    let Some(additional) = additional.filter(|a| *a > Decimal::ZERO) else {
+        return sandbox.refuse(&Refusal::new("INVALID_AMOUNT").field(
+            "orderInformation.amountDetails.additionalAmount",
+            "INVALID_DATA",
+        ));
+    };
+    attempt!(sandbox, sandbox.check_transaction_id(&request));
+    let result = {
+        let mut ledger = sandbox.ledger();
+        ledger.check_increment(&id, &request).map(|index| {
+            let auth = ledger.all()[index].clone();
+            let mut increment = Transaction::following(
+                &auth,
+                Kind::Authorization,
+                &request,
+                additional,
+                "AUTHORIZED",
+                sandbox.new_id(),
+            );
+            increment.card_type = auth.card_type.clone();
+            increment.card_suffix = auth.card_suffix.clone();
+            ledger.record_increment(index, increment)
+        })
+    };
+    match result {
+        Ok(t) => {
+            sandbox.count_payment("INCREMENT:AUTHORIZED");
+            let mut reference = json!({"code": t.merchant_reference});
+            if let Some(tid) = &t.transaction_id {
+                reference["transactionId"] = json!(tid);
+            }
+            hal(
+                StatusCode::CREATED,
+                json!({
+                    "_links": {"self": link("GET", format!("/pts/v2/payments/{}", t.id))},
+                    "id": t.id,
+                    "submitTimeUtc": t.submit_time_utc,
+                    "status": "AUTHORIZED",
+                    "reconciliationId": t.reconciliation_id,
+                    "clientReferenceInformation": reference,
+                    "processorInformation": {"approvalCode": "888888", "responseCode": "100",
+                                             "transactionId": "123456789619999"},
+                    "orderInformation": {"amountDetails": {
+                        "authorizedAmount": additional.to_string(), "currency": t.currency}},
+                }),
+            )
+        }
+        Err(refusal) => sandbox.refuse(&refusal),
+    }
 }

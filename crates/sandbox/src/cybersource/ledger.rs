@@ -293,6 +293,35 @@ impl Ledger {
         Ok(index)
     }
 
+    /// Checks an incremental authorization: of an approved authorization, not captured,
+    /// reversed, voided or settled, in its currency.
+    pub fn check_increment(&self, auth_id: &str, request: &FollowOn) -> Result<usize, Refusal> {
+        let index = self
+            .index(&request.merchant_id, auth_id, &[Kind::Authorization])
+            .ok_or_else(|| Refusal::new("MISSING_AUTH"))?;
+        let auth = &self.transactions[index];
+        if !auth.is_approved_authorization() || auth.parent_id.is_some() {
+            return Err(Refusal::new("MISSING_AUTH"));
+        }
+        if auth.voided
+            || auth.reversed > Decimal::ZERO
+            || auth.captured > Decimal::ZERO
+            || auth.is_settled()
+        {
+            return Err(Refusal::new("TRANSACTION_ALREADY_REVERSED_OR_SETTLED"));
+        }
+        Self::check_currency(auth, request)?;
+        Ok(index)
+    }
+
+    /// Adds an increment's amount to its authorization and keeps the increment in the chain.
+    pub fn record_increment(&mut self, auth_index: usize, increment: Transaction) -> Transaction {
+        let auth = &mut self.transactions[auth_index];
+        auth.amount += increment.amount;
+        auth.authorized += increment.amount;
+        self.insert(increment)
+    }
+
     pub fn record_capture(&mut self, auth_index: usize, capture: Transaction) -> Transaction {
         self.transactions[auth_index].captured += capture.amount;
         self.insert(capture)

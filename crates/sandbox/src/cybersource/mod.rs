@@ -35,7 +35,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -250,6 +250,7 @@ impl CybersourceSandbox {
         let error_body: faults::ErrorBody = wire::server_error;
         let api = Router::new()
             .route("/pts/v2/payments", post(payments::create))
+            .route("/pts/v2/payments/{id}", patch(followons::increment))
             .route("/pts/v2/payments/{id}/captures", post(followons::capture))
             .route(
                 "/pts/v2/payments/{id}/refunds",

@@ -573,14 +573,45 @@ fn create_tokens(
         let card = json!({"expirationMonth": month, "expirationYear": year, "type": t.card_type});
         let bill_to = t.bill_to.clone().unwrap_or_else(|| json!({}));
         let email = bill_to["email"].as_str().map(str::to_string);
-        let (customer, instrument, identifier) =
+        let (customer, instrument, identifier, identifier_created) =
             vault.create_for_payment(&merchant.0, number, card, bill_to, email.as_deref());
+        drop(vault);
+        // Tokens made by a payment are announced like those made through TMS.
+        if identifier_created {
+            sandbox.emit_token_created(
+                &merchant.0,
+                "instrumentIdentifier",
+                &identifier,
+                format!("/tms/v1/instrumentidentifiers/{identifier}"),
+            );
+        }
+        sandbox.emit_token_created(
+            &merchant.0,
+            "customer",
+            &customer,
+            format!("/tms/v2/customers/{customer}"),
+        );
+        sandbox.emit_token_created(
+            &merchant.0,
+            "paymentInstrument",
+            &instrument,
+            format!("/tms/v2/customers/{customer}/payment-instruments/{instrument}"),
+        );
         Some(
             json!({"customer": {"id": customer}, "paymentInstrument": {"id": instrument},
                     "instrumentIdentifier": {"id": identifier, "state": "ACTIVE"}}),
         )
     } else {
         let (identifier, created) = vault.identify(&merchant.0, number);
+        drop(vault);
+        if created {
+            sandbox.emit_token_created(
+                &merchant.0,
+                "instrumentIdentifier",
+                &identifier,
+                format!("/tms/v1/instrumentidentifiers/{identifier}"),
+            );
+        }
         Some(
             json!({"instrumentIdentifier": {"id": identifier, "state": "ACTIVE", "new": if created { "Y" } else { "N" }}}),
         )

@@ -298,8 +298,17 @@ pub(super) async fn case_action(
         "clientReferenceInformation": {"code": case.merchant_reference},
         "_links": {"self": {"href": format!("/risk/v1/decisions/{id}"), "method": "GET"}},
     });
+    // What the decision did, as the SDK's model reads it: the capture or reversal with its
+    // status and link.
     if let Some(t) = follow_on {
-        body["processingInformation"] = json!({"actionList": actions, "transactionId": t.id});
+        let (name, path) = match t.kind {
+            Kind::Capture => ("capture", "captures"),
+            _ => ("reversal", "reversals"),
+        };
+        body["_embedded"] = json!({name: {
+            "status": t.status,
+            "_links": {"self": {"href": format!("/pts/v2/{path}/{}", t.id), "method": "GET"}},
+        }});
     }
     hal(StatusCode::CREATED, body)
 }

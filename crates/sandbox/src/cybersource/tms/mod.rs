@@ -239,8 +239,8 @@ impl Vault {
         card: Value,
         bill_to: Value,
         email: Option<&str>,
-    ) -> (String, String, String) {
-        let (identifier_id, _) = self.identify(merchant_id, number);
+    ) -> (String, String, String, bool) {
+        let (identifier_id, identifier_created) = self.identify(merchant_id, number);
         let customer_id = hex_id();
         let instrument_id = hex_id();
         self.customers.insert(
@@ -265,7 +265,12 @@ impl Vault {
                 version: 1,
             },
         );
-        (customer_id, instrument_id, identifier_id)
+        (
+            customer_id,
+            instrument_id,
+            identifier_id,
+            identifier_created,
+        )
     }
 
     /// The card behind a customer (its default or the named instrument), an instrument, or an

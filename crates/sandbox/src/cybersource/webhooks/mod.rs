@@ -43,12 +43,41 @@ pub struct RetryPolicy {
     pub interval: u64,
     #[serde(default = "three")]
     pub number_of_retries: u32,
-    #[serde(default)]
+    /// A boolean, or the string the official SDK sends (`"true"`, `"false"`).
+    #[serde(default, deserialize_with = "flag")]
     pub deactivate_flag: bool,
     #[serde(default)]
     pub repeat_sequence_count: u32,
     #[serde(default)]
     pub repeat_sequence_wait_time: u64,
+}
+
+/// `true`, `false`, `"true"` or `"false"` (any case): Cybersource's SDKs send the flag as a
+/// string, its documentation as a boolean.
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Text(String),
+    }
+    match Flag::deserialize(deserializer)? {
+        Flag::Bool(b) => Ok(b),
+        Flag::Text(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+        Flag::Text(t) if t.eq_ignore_ascii_case("false") => Ok(false),
+        Flag::Text(t) => Err(serde::de::Error::custom(format!(
+            "deactivateFlag must be true or false, not {t:?}"
+        ))),
+    }
+}
+
+/// The signing key a security policy names: `config.keyId` as the reference shows it, or
+/// `config.additionalConfig.keyId` where the official SDK's model puts it.
+pub(super) fn policy_key_id(policy: &Value) -> Option<&str> {
+    policy
+        .pointer("/config/keyId")
+        .or_else(|| policy.pointer("/config/additionalConfig/keyId"))
+        .and_then(Value::as_str)
 }
 
 fn arithmetic() -> String {
@@ -412,10 +441,7 @@ impl CybersourceSandbox {
     ) -> Option<u16> {
         let key = {
             let webhooks = self.webhooks();
-            let key_id = subscription
-                .security_policy
-                .pointer("/config/keyId")
-                .and_then(Value::as_str)
+            let key_id = policy_key_id(&subscription.security_policy)
                 .unwrap_or_default()
                 .to_string();
             webhooks.keys.get(&key_id).cloned().map(|k| (key_id, k))

@@ -153,10 +153,7 @@ pub(crate) fn check_subscription(
     } else if creating {
         check.missing.push("products".into());
     }
-    if let Some(key_id) = request
-        .pointer("/securityPolicy/config/keyId")
-        .and_then(Value::as_str)
-    {
+    if let Some(key_id) = request.get("securityPolicy").and_then(super::policy_key_id) {
         let owned = sandbox
             .webhooks()
             .keys
