@@ -20,6 +20,7 @@ macro_rules! guard {
     };
 }
 
+mod metadata;
 mod notifications;
 mod records;
 mod search;
@@ -37,7 +38,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
 use notifications::{watch_delete, watch_enable, watch_list};
-use records::{delete_one, get_one, insert, list, update_many, update_one, upsert};
+use records::{delete_many, delete_one, get_one, insert, list, update_many, update_one, upsert};
 use search::{coql, search};
 
 /// The CRM side of the simulator's configuration.
@@ -216,6 +217,10 @@ pub(crate) fn check_module(module: &str) -> Result<(&'static str, &'static str),
 pub(super) fn routes() -> Router<ZohoSandbox> {
     Router::new()
         .route("/crm/v8/coql", post(coql))
+        .route("/crm/v8/settings/modules", get(metadata::modules))
+        .route("/crm/v8/settings/fields", get(metadata::fields))
+        .route("/crm/v8/users", get(metadata::users))
+        .route("/crm/v8/org", get(metadata::org))
         .route(
             "/crm/v8/actions/watch",
             post(watch_enable)
@@ -224,7 +229,10 @@ pub(super) fn routes() -> Router<ZohoSandbox> {
                 .get(watch_list)
                 .delete(watch_delete),
         )
-        .route("/crm/v8/{module}", post(insert).put(update_many).get(list))
+        .route(
+            "/crm/v8/{module}",
+            post(insert).put(update_many).get(list).delete(delete_many),
+        )
         .route("/crm/v8/{module}/upsert", post(upsert))
         .route("/crm/v8/{module}/search", get(search))
         .route(

@@ -83,7 +83,9 @@ pub(crate) fn validate(
         }
         match value {
             Value::String(s) => {
-                let limit = if field == "Description" { 32_000 } else { 255 };
+                // Each field's own length where the module's fields are described
+                // (`Last_Name` 80), 255 for any other text.
+                let limit = super::metadata::max_length(module, field).map_or(255, |l| l as usize);
                 if s.chars().count() > limit {
                     return Err(item_error(
                         "INVALID_DATA",
@@ -417,24 +419,8 @@ pub(crate) async fn delete_one(
 ) -> Response {
     let _guard = guard!(enter(&sandbox, &headers, 1));
     guard!(check_module(&module));
-    let removed = {
-        let mut world = sandbox.world();
-        let stored = world.crm.modules.entry(module.clone()).or_default();
-        stored
-            .iter()
-            .position(|s| s.record.get("id").and_then(Value::as_str) == Some(id.as_str()))
-            .map(|i| stored.remove(i))
-    };
-    match removed {
-        Some(_) => {
-            sandbox.crm_notify(&module, "delete", &id, &[]);
-            (
-                StatusCode::OK,
-                axum::Json(json!({"data": [{"code": "SUCCESS", "details": {"id": id},
-                                            "message": "record deleted", "status": "success"}]})),
-            )
-                .into_response()
-        }
+    match remove(&sandbox, &module, &id) {
+        Some(deleted) => (StatusCode::OK, axum::Json(json!({"data": [deleted]}))).into_response(),
         None => exception(
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
@@ -442,6 +428,74 @@ pub(crate) async fn delete_one(
             json!({"api_name": "id"}),
         ),
     }
+}
+
+/// `DELETE /crm/v8/{module}?ids=1,2,3`: up to 100 records at once, each answered on its own.
+pub(crate) async fn delete_many(
+    State(sandbox): State<ZohoSandbox>,
+    Path(module): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let _guard = guard!(enter(&sandbox, &headers, 1));
+    guard!(check_module(&module));
+    let ids: Vec<&str> = query
+        .get("ids")
+        .map(|ids| {
+            ids.split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return exception(
+            StatusCode::BAD_REQUEST,
+            "REQUIRED_PARAM_MISSING",
+            "One of the expected parameter is missing",
+            json!({"param_name": "ids"}),
+        );
+    }
+    if ids.len() > 100 {
+        return exception(
+            StatusCode::BAD_REQUEST,
+            "LIMIT_EXCEEDED",
+            "the number of ids given exceeds the limit",
+            json!({"param_name": "ids", "limit": 100}),
+        );
+    }
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            remove(&sandbox, &module, id).unwrap_or_else(|| {
+                let mut error = item_error(
+                    "INVALID_DATA",
+                    "the id given seems to be invalid",
+                    json!({"id": id}),
+                );
+                error["details"]["api_name"] = json!("id");
+                error
+            })
+        })
+        .collect();
+    (StatusCode::OK, axum::Json(json!({"data": data}))).into_response()
+}
+
+/// Removes one record and notifies its watchers; the answer item for it, or `None` when no
+/// such record is kept.
+fn remove(sandbox: &ZohoSandbox, module: &str, id: &str) -> Option<Value> {
+    let removed = {
+        let mut world = sandbox.world();
+        let stored = world.crm.modules.entry(module.to_string()).or_default();
+        stored
+            .iter()
+            .position(|s| s.record.get("id").and_then(Value::as_str) == Some(id))
+            .map(|i| stored.remove(i))
+    };
+    removed.map(|_| {
+        sandbox.crm_notify(module, "delete", id, &[]);
+        json!({"code": "SUCCESS", "details": {"id": id}, "message": "record deleted", "status": "success"})
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
