@@ -78,11 +78,21 @@ def initialise():
     )
 
 
+def describe(item):
+    """An SDK answer item in words: its code, message and details."""
+    value = lambda v: getattr(v, "get_value", lambda: v)()  # noqa: E731
+    return {
+        "code": value(item.get_code()) if hasattr(item, "get_code") else None,
+        "message": value(item.get_message()) if hasattr(item, "get_message") else None,
+        "details": item.get_details() if hasattr(item, "get_details") else None,
+    }
+
+
 def created_ids(response):
     check("the answer is an ActionWrapper", isinstance(response.get_object(), ActionWrapper), type(response.get_object()))
     ids = []
     for item in response.get_object().get_data():
-        check("each item succeeded", isinstance(item, SuccessResponse), getattr(item, "get_message", lambda: item)())
+        check("each item succeeded", isinstance(item, SuccessResponse), describe(item))
         if isinstance(item, SuccessResponse):
             ids.append(item.get_details()["id"])
     return ids
@@ -198,6 +208,47 @@ def search_list_with_paging_and_coql_find_the_records():
     response = CONTACTS.delete_records(params, HeaderMap())
     check("mass delete: 200", response.get_status_code() == 200, response.get_status_code())
     check("mass delete: each one", len(created_ids(response)) == 3, "not every record was deleted")
+
+
+@scenario
+def ids_and_lookups_go_as_numbers_and_lookups_come_back_named():
+    accounts = RecordOperations("Accounts")
+    account = Record()
+    account.add_key_value("Account_Name", f"Analytical Engines {TAG}")
+    body = BodyWrapper()
+    body.set_data([account])
+    (account_id,) = created_ids(accounts.create_records(body, HeaderMap())) or [None]
+    person = contact("Babbage", f"charles-{TAG}@example.com")
+    link = Record()
+    link.set_id(int(account_id))  # the SDK sends ids as JSON numbers
+    person.add_key_value("Account_Name", link)
+    body = BodyWrapper()
+    body.set_data([person])
+    (person_id,) = created_ids(CONTACTS.create_records(body, HeaderMap())) or [None]
+    record = CONTACTS.get_record(int(person_id), ParameterMap(), HeaderMap()).get_object().get_data()[0]
+    linked = record.get_key_value("Account_Name")
+    check("lookup: the id", linked is not None and str(linked.get_id()) == str(account_id), linked)
+    check(
+        "lookup: read back with its name",
+        linked is not None and linked.get_key_value("name") == f"Analytical Engines {TAG}",
+        linked.get_key_values() if linked is not None else None,
+    )
+    # A bulk update names each record by its id, a number.
+    change = Record()
+    change.set_id(int(person_id))
+    change.add_key_value("First_Name", "Charles")
+    body = BodyWrapper()
+    body.set_data([change])
+    created_ids(CONTACTS.update_records(body, HeaderMap()))
+    record = CONTACTS.get_record(int(person_id), ParameterMap(), HeaderMap()).get_object().get_data()[0]
+    check("bulk update by a numeric id", record.get_key_value("First_Name") == "Charles", record.get_key_value("First_Name"))
+
+    params = ParameterMap()
+    params.add(GetRecordsParam.ids, str(person_id))
+    params.add(GetRecordsParam.fields, "Last_Name")
+    response = CONTACTS.get_records(params, HeaderMap())
+    rows = response.get_object().get_data() if response.get_status_code() == 200 else []
+    check("list by ids=: only those", [str(r.get_id()) for r in rows] == [str(person_id)], [r.get_id() for r in rows])
 
 
 failed = [r for r in RESULTS if not r["ok"]]

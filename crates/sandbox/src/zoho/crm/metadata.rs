@@ -144,6 +144,34 @@ pub(crate) fn max_length(module: &str, field: &str) -> Option<u32> {
         .map(|f| f.length)
 }
 
+/// The module a lookup field of `module` points at (`Contacts.Account_Name` → Accounts).
+pub(crate) fn lookup_target(module: &str, field: &str) -> Option<&'static str> {
+    fields_of(module)?
+        .iter()
+        .find(|f| f.api_name == field)
+        .and_then(|f| f.lookup)
+}
+
+/// The name CRM shows for a record in a lookup: an account's or deal's name, a person's full
+/// name.
+pub(crate) fn display_name(module: &str, record: &serde_json::Map<String, Value>) -> Value {
+    let text = |field: &str| {
+        record
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    match module {
+        "Accounts" => json!(text("Account_Name")),
+        "Deals" => json!(text("Deal_Name")),
+        _ => json!(
+            format!("{} {}", text("First_Name"), text("Last_Name"))
+                .trim()
+                .to_string()
+        ),
+    }
+}
+
 fn json_type(data_type: &str) -> &'static str {
     match data_type {
         "lookup" | "ownerlookup" => "jsonobject",

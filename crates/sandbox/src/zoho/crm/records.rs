@@ -124,6 +124,63 @@ pub(crate) fn validate(
     Ok(())
 }
 
+/// Takes a record as clients send it: ids as JSON numbers too (the official SDK sends numbers),
+/// and each lookup resolved to the record it names, kept with that record's `name` and `id` as
+/// CRM reads it back; a lookup to a record that is not there is refused.
+fn resolve_lookups(
+    modules: &HashMap<String, Vec<Stored>>,
+    module: &str,
+    index: usize,
+    mut item: Value,
+) -> Result<Value, Value> {
+    let as_text = |v: &mut Value| {
+        if let Value::Number(n) = v {
+            *v = Value::String(n.to_string());
+        }
+    };
+    let Some(record) = item.as_object_mut() else {
+        return Ok(item);
+    };
+    if let Some(id) = record.get_mut("id") {
+        as_text(id);
+    }
+    for (field, value) in record.iter_mut() {
+        let Value::Object(lookup) = value else {
+            continue;
+        };
+        if let Some(id) = lookup.get_mut("id") {
+            as_text(id);
+        }
+        let Some(target) = super::metadata::lookup_target(module, field) else {
+            continue;
+        };
+        let Some(id) = lookup.get("id").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
+        let found = modules.get(target).and_then(|stored| {
+            stored
+                .iter()
+                .find(|s| s.record.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        });
+        let Some(found) = found else {
+            return Err(item_error(
+                "INVALID_DATA",
+                "the related id given seems to be invalid",
+                json!({"api_name": field, "json_path": format!("$.data[{index}].{field}"),
+                       "expected_data_type": "lookup"}),
+            ));
+        };
+        *lookup = serde_json::Map::from_iter([
+            (
+                "name".to_string(),
+                super::metadata::display_name(target, &found.record),
+            ),
+            ("id".to_string(), Value::String(id)),
+        ]);
+    }
+    Ok(item)
+}
+
 pub(crate) fn looks_like_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
@@ -206,8 +263,20 @@ pub(crate) fn write(
     let mut notify: Vec<(&'static str, String, Vec<String>)> = Vec::new();
     {
         let mut world = sandbox.world();
+        let prepared: Vec<Result<Value, Value>> = data
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| resolve_lookups(&world.crm.modules, module, index, item))
+            .collect();
         let stored = world.crm.modules.entry(module.to_string()).or_default();
-        for (index, item) in data.into_iter().enumerate() {
+        for (index, item) in prepared.into_iter().enumerate() {
+            let item = match item {
+                Ok(item) => item,
+                Err(error) => {
+                    results.push(error);
+                    continue;
+                }
+            };
             let Some(record) = item.as_object().cloned() else {
                 results.push(item_error(
                     "INVALID_DATA",
@@ -616,6 +685,13 @@ pub(crate) async fn list(
             json!({"param_name": "fields"}),
         );
     };
+    // `ids=1,2,3`: only those records.
+    let only: Option<Vec<&str>> = query.get("ids").map(|ids| {
+        ids.split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .collect()
+    });
     let rows: Vec<Value> = sandbox
         .world()
         .crm
@@ -625,6 +701,14 @@ pub(crate) async fn list(
             stored
                 .iter()
                 .rev()
+                .filter(|s| {
+                    only.as_ref().is_none_or(|ids| {
+                        s.record
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| ids.contains(&id))
+                    })
+                })
                 .map(|s| project(&s.record, Some(&fields)))
                 .collect()
         })
