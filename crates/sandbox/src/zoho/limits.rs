@@ -156,6 +156,29 @@ impl Spending {
         Ok(())
     }
 
+    /// Where the organization stands in its longest window (the day): its limit, what is left
+    /// and the seconds until the oldest call in it leaves — the `X-Rate-Limit-*` headers.
+    pub fn standing(
+        &self,
+        limits: &ZohoLimits,
+        meter: Meter,
+        organization: &str,
+    ) -> Option<(u64, u64, u64)> {
+        if !limits.enabled {
+            return None;
+        }
+        let (limit, length) = *Spending::windows(limits, meter).last()?;
+        let window = self
+            .grants
+            .get(&(meter, organization.to_string()))
+            .and_then(|windows| windows.last());
+        let used = window.map_or(0, |w| w.used);
+        let reset = window
+            .and_then(|w| w.grants.front())
+            .map_or(length, |(at, _)| length.saturating_sub(at.elapsed()));
+        Some((limit, limit.saturating_sub(used), reset.as_secs()))
+    }
+
     /// Takes one of the organization's concurrent-call slots, or refuses.
     pub fn enter(
         &mut self,

@@ -344,7 +344,7 @@ impl ZohoSandbox {
             api
         };
         router
-            .fallback(finance::invalid_url)
+            .fallback(invalid_url)
             .layer(axum::middleware::from_fn_with_state(
                 (self.inner.faults.clone(), error_body),
                 faults::inject,
@@ -445,4 +445,21 @@ async fn control_clear_faults(State(sandbox): State<ZohoSandbox>) -> StatusCode 
 
 async fn control_faults(State(sandbox): State<ZohoSandbox>) -> Response {
     Json(sandbox.inner.faults.rules()).into_response()
+}
+
+/// A URL no product serves, answered in the dialect of the product its path names: CRM's
+/// `INVALID_URL_PATTERN`, Desk's `URL_NOT_FOUND`, Books' and Inventory's code 5.
+async fn invalid_url(uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if path.starts_with("/crm/") {
+        crm::invalid_url().await
+    } else if path.starts_with("/api/v1/") {
+        desk::error(
+            axum::http::StatusCode::NOT_FOUND,
+            "URL_NOT_FOUND",
+            "The URL you requested could not be found.",
+        )
+    } else {
+        finance::invalid_url().await
+    }
 }

@@ -345,3 +345,222 @@ async fn without_the_control_api_its_paths_are_unknown() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn unknown_urls_and_methods_are_refused_in_each_products_own_words() {
+    use reqwest::Method;
+    let (_sandbox, server, token) = start().await;
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        Method::GET,
+        "crm/v8/nothing/here/at/all",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("INVALID_URL_PATTERN")),
+        "{body}"
+    );
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        Method::PATCH,
+        "crm/v8/Contacts",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("INVALID_REQUEST_METHOD")),
+        "{body}"
+    );
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        Method::GET,
+        "api/v1/nothing",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["errorCode"].as_str()),
+        (404, Some("URL_NOT_FOUND")),
+        "{body}"
+    );
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        Method::GET,
+        "books/v3/nothing",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (404, Some(5)), "{body}");
+}
+
+#[tokio::test]
+async fn crm_counts_deletes_many_and_lists_only_the_ids_asked_for() {
+    use reqwest::Method;
+    let (_sandbox, server, token) = start().await;
+    let records: Vec<Value> = (0..3)
+        .map(|i| json!({"Last_Name": format!("Count{i}"), "Email": format!("c{i}@example.com")}))
+        .collect();
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        Method::POST,
+        "crm/v8/Contacts",
+        &[],
+        Some(json!({"data": records})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let ids: Vec<String> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["details"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let (_, body) = books(
+        &server,
+        Some(&token),
+        Method::GET,
+        "crm/v8/Contacts/actions/count",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(body["count"], 3);
+    let (_, body) = books(
+        &server,
+        Some(&token),
+        Method::GET,
+        "crm/v8/Contacts",
+        &[("fields", "Last_Name"), ("ids", &ids[1])],
+        None,
+    )
+    .await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["data"][0]["id"], ids[1].as_str());
+    let both = format!("{},{},404404", ids[0], ids[2]);
+    let (status, body) = books(
+        &server,
+        Some(&token),
+        Method::DELETE,
+        "crm/v8/Contacts",
+        &[("ids", &both)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let codes: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["SUCCESS", "SUCCESS", "INVALID_DATA"]);
+    let (_, body) = books(
+        &server,
+        Some(&token),
+        Method::GET,
+        "crm/v8/Contacts/actions/count",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(body["count"], 1);
+    // A text longer than its field takes (Last_Name: 80) is refused with the length.
+    let (_, body) = books(
+        &server,
+        Some(&token),
+        Method::POST,
+        "crm/v8/Contacts",
+        &[],
+        Some(json!({"data": [{"Last_Name": "x".repeat(81)}]})),
+    )
+    .await;
+    assert_eq!(body["data"][0]["details"]["maximum_length"], "80", "{body}");
+}
+
+#[tokio::test]
+async fn every_books_answer_says_where_the_daily_allowance_stands() {
+    let (_sandbox, server, token) = start().await;
+    let mut remaining = Vec::new();
+    for _ in 0..2 {
+        let response = http()
+            .get(server.url().join("books/v3/contacts").unwrap())
+            .query(&[("organization_id", ORG)])
+            .header("Authorization", format!("Zoho-oauthtoken {token}"))
+            .send()
+            .await
+            .unwrap();
+        let header =
+            |name: &str| -> u64 { response.headers()[name].to_str().unwrap().parse().unwrap() };
+        assert!(header("x-rate-limit-limit") > 0);
+        assert!(header("x-rate-limit-reset") <= 86_400);
+        remaining.push(header("x-rate-limit-remaining"));
+    }
+    assert_eq!(remaining[0], remaining[1] + 1, "each call spends one");
+}
+
+#[tokio::test]
+async fn desk_moves_tickets_to_the_trash_and_knows_no_comments_of_a_ticket_it_lacks() {
+    let (_sandbox, server, token) = start().await;
+    let desk = |method: reqwest::Method, path: &str| {
+        http()
+            .request(method, server.url().join(path).unwrap())
+            .header("Authorization", format!("Zoho-oauthtoken {token}"))
+            .header("orgId", "60001234567")
+    };
+    let departments: Value = desk(reqwest::Method::GET, "api/v1/departments")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let department = departments["data"][0]["id"].as_str().unwrap().to_string();
+    let ticket: Value = desk(reqwest::Method::POST, "api/v1/tickets")
+        .json(&json!({"subject": "Refund", "departmentId": department,
+                      "contact": {"lastName": "Lovelace", "email": "ada@example.com"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = ticket["id"].as_str().unwrap().to_string();
+
+    let unknown = desk(reqwest::Method::GET, "api/v1/tickets/404404/comments")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["errorCode"], "URL_NOT_FOUND");
+
+    let refused = desk(reqwest::Method::POST, "api/v1/tickets/moveToTrash")
+        .json(&json!({"ticketIds": [id, "404404"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422, "an unknown id moves nothing");
+    let trashed = desk(reqwest::Method::POST, "api/v1/tickets/moveToTrash")
+        .json(&json!({"ticketIds": [id]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trashed.status(), 204);
+    let gone = desk(reqwest::Method::GET, &format!("api/v1/tickets/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+}

@@ -38,7 +38,9 @@ use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
 use notifications::{watch_delete, watch_enable, watch_list};
-use records::{delete_many, delete_one, get_one, insert, list, update_many, update_one, upsert};
+use records::{
+    delete_many, delete_one, get_one, insert, list, record_count, update_many, update_one, upsert,
+};
 use search::{coql, search};
 
 /// The CRM side of the simulator's configuration.
@@ -214,30 +216,77 @@ pub(crate) fn check_module(module: &str) -> Result<(&'static str, &'static str),
     })
 }
 
+/// `INVALID_URL_PATTERN` (404): a CRM URL nothing serves.
+pub(super) async fn invalid_url() -> Response {
+    exception(
+        StatusCode::NOT_FOUND,
+        "INVALID_URL_PATTERN",
+        "Please check if the URL trying to access is a correct one",
+        json!({}),
+    )
+}
+
+/// `INVALID_REQUEST_METHOD` (405): a CRM URL asked with a method it does not take.
+async fn invalid_method() -> Response {
+    exception(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "INVALID_REQUEST_METHOD",
+        "The http request method type is not a valid one",
+        json!({}),
+    )
+}
+
 pub(super) fn routes() -> Router<ZohoSandbox> {
     Router::new()
-        .route("/crm/v8/coql", post(coql))
-        .route("/crm/v8/settings/modules", get(metadata::modules))
-        .route("/crm/v8/settings/fields", get(metadata::fields))
-        .route("/crm/v8/users", get(metadata::users))
-        .route("/crm/v8/org", get(metadata::org))
+        .route("/crm/v8/coql", post(coql).fallback(invalid_method))
+        .route(
+            "/crm/v8/settings/modules",
+            get(metadata::modules).fallback(invalid_method),
+        )
+        .route(
+            "/crm/v8/settings/fields",
+            get(metadata::fields).fallback(invalid_method),
+        )
+        .route(
+            "/crm/v8/users",
+            get(metadata::users).fallback(invalid_method),
+        )
+        .route("/crm/v8/org", get(metadata::org).fallback(invalid_method))
         .route(
             "/crm/v8/actions/watch",
             post(watch_enable)
                 .put(watch_enable)
                 .patch(watch_enable)
                 .get(watch_list)
-                .delete(watch_delete),
+                .delete(watch_delete)
+                .fallback(invalid_method),
         )
         .route(
             "/crm/v8/{module}",
-            post(insert).put(update_many).get(list).delete(delete_many),
+            post(insert)
+                .put(update_many)
+                .get(list)
+                .delete(delete_many)
+                .fallback(invalid_method),
         )
-        .route("/crm/v8/{module}/upsert", post(upsert))
-        .route("/crm/v8/{module}/search", get(search))
+        .route(
+            "/crm/v8/{module}/actions/count",
+            get(record_count).fallback(invalid_method),
+        )
+        .route(
+            "/crm/v8/{module}/upsert",
+            post(upsert).fallback(invalid_method),
+        )
+        .route(
+            "/crm/v8/{module}/search",
+            get(search).fallback(invalid_method),
+        )
         .route(
             "/crm/v8/{module}/{id}",
-            get(get_one).put(update_one).delete(delete_one),
+            get(get_one)
+                .put(update_one)
+                .delete(delete_one)
+                .fallback(invalid_method),
         )
 }
 

@@ -550,6 +550,18 @@ pub(crate) async fn delete_many(
     (StatusCode::OK, axum::Json(json!({"data": data}))).into_response()
 }
 
+/// `GET /crm/v8/{module}/actions/count`: how many records the module holds.
+pub(crate) async fn record_count(
+    State(sandbox): State<ZohoSandbox>,
+    Path(module): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let _guard = guard!(enter(&sandbox, &headers, 1));
+    guard!(check_module(&module));
+    let count = sandbox.world().crm.modules.get(&module).map_or(0, Vec::len);
+    (StatusCode::OK, axum::Json(json!({"count": count}))).into_response()
+}
+
 /// Removes one record and notifies its watchers; the answer item for it, or `None` when no
 /// such record is kept.
 fn remove(sandbox: &ZohoSandbox, module: &str, id: &str) -> Option<Value> {

@@ -38,8 +38,8 @@ use time::macros::format_description;
 
 use contacts::{create_contact, get_contact, list_contacts, search_contacts, update_contact};
 use tickets::{
-    add_comment, create_ticket, get_ticket, list_comments, list_tickets, search_tickets,
-    update_ticket,
+    add_comment, create_ticket, get_ticket, list_comments, list_tickets, move_to_trash,
+    search_tickets, update_ticket,
 };
 use webhooks::{create_webhook, delete_webhook, list_webhooks};
 
@@ -295,6 +295,7 @@ pub(super) fn routes() -> Router<ZohoSandbox> {
         .route("/api/v1/departments", get(departments))
         .route("/api/v1/tickets", post(create_ticket).get(list_tickets))
         .route("/api/v1/tickets/search", get(search_tickets))
+        .route("/api/v1/tickets/moveToTrash", post(move_to_trash))
         .route("/api/v1/tickets/{id}", get(get_ticket).patch(update_ticket))
         .route(
             "/api/v1/tickets/{id}/comments",

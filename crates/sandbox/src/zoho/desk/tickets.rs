@@ -369,14 +369,66 @@ pub(crate) async fn list_comments(
         &["from", "limit", "sortBy"],
         true
     ));
-    let rows: Vec<Value> = sandbox.world().desk.orgs[&org]
-        .comments
-        .iter()
-        .filter(|c| text(c, "ticketId") == id)
-        .cloned()
-        .map(Value::Object)
-        .collect();
+    let rows: Option<Vec<Value>> = {
+        let world = sandbox.world();
+        let desk = &world.desk.orgs[&org];
+        desk.tickets.iter().any(|t| text(t, "id") == id).then(|| {
+            desk.comments
+                .iter()
+                .filter(|c| text(c, "ticketId") == id)
+                .cloned()
+                .map(Value::Object)
+                .collect()
+        })
+    };
+    // The comments of a ticket that is not there: Desk answers as for any unknown URL.
+    let Some(rows) = rows else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "URL_NOT_FOUND",
+            "The URL you requested could not be found.",
+        );
+    };
     match page(&query, rows) {
         Ok(r) | Err(r) => r,
     }
+}
+
+/// `POST /api/v1/tickets/moveToTrash` `{"ticketIds": [...]}`: the tickets go to the trash (they
+/// are no longer listed or read); 204. An id that is not a ticket of the organization is
+/// refused (422) and nothing moves.
+pub(crate) async fn move_to_trash(
+    State(sandbox): State<ZohoSandbox>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_guard, org) = guard!(enter(&sandbox, &headers, &query, &[], true));
+    let body = guard!(body_object(&body));
+    let ids: Vec<String> = body
+        .get("ticketIds")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return invalid(&[("ticketIds", "missing")]);
+    }
+    let mut world = sandbox.world();
+    let desk = world.desk.orgs.get_mut(&org).expect("checked org");
+    if ids
+        .iter()
+        .any(|id| !desk.tickets.iter().any(|t| text(t, "id") == *id))
+    {
+        return invalid(&[("ticketIds", "invalid")]);
+    }
+    desk.tickets.retain(|t| !ids.contains(&text(t, "id")));
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -388,18 +388,52 @@ async fn run(
         Err(error) => return error.into_response(&sandbox),
     };
     let path: Vec<String> = params.iter().map(|(_, v)| v.to_string()).collect();
+    let mut response = answer(
+        &sandbox, api, method, path, &query, &headers, &body, op, &org_id,
+    );
+    // Every answer says where the organization stands in its daily allowance.
+    let standing = sandbox.world().spending.standing(
+        &sandbox.inner.config.limits,
+        limits::Meter::Books,
+        &org_id,
+    );
+    if let Some((limit, remaining, reset)) = standing {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("x-rate-limit-limit", limit),
+            ("x-rate-limit-remaining", remaining),
+            ("x-rate-limit-reset", reset),
+        ] {
+            headers.insert(name, axum::http::HeaderValue::from(value));
+        }
+    }
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    sandbox: &ZohoSandbox,
+    api: Api,
+    method: axum::http::Method,
+    path: Vec<String>,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    op: Op,
+    org_id: &str,
+) -> Response {
     let result = {
         let mut world = sandbox.world();
         let org = world
             .organizations
-            .get_mut(&org_id)
+            .get_mut(org_id)
             .expect("authorized organization exists");
         let mut ctx = Ctx {
             api,
             org,
-            query: &query,
-            headers: &headers,
-            body: &body,
+            query,
+            headers,
+            body,
             path,
             ids: &sandbox.inner.ids,
             config: &sandbox.inner.config,
@@ -416,7 +450,7 @@ async fn run(
         }) => {
             if method != axum::http::Method::GET && !key.is_empty() && value.is_object() {
                 let event = if created { "create" } else { "edit" };
-                sandbox.books_webhook(&org_id, key, event, &value);
+                sandbox.books_webhook(org_id, key, event, &value);
             }
             let mut body = Map::new();
             body.insert("code".into(), json!(0));
@@ -426,7 +460,7 @@ async fn run(
             }
             (status, axum::Json(Value::Object(body))).into_response()
         }
-        Ok(Reply::List { key, rows }) => match paginate(rows, &query) {
+        Ok(Reply::List { key, rows }) => match paginate(rows, query) {
             Ok((rows, context)) => (
                 StatusCode::OK,
                 axum::Json(
@@ -434,9 +468,9 @@ async fn run(
                 ),
             )
                 .into_response(),
-            Err(error) => error.into_response(&sandbox),
+            Err(error) => error.into_response(sandbox),
         },
-        Err(error) => error.into_response(&sandbox),
+        Err(error) => error.into_response(sandbox),
     }
 }
 
