@@ -109,11 +109,13 @@ pub async fn run(request: ConnectZoho) -> anyhow::Result<String> {
         )
         .await
         .context("exchanging the grant code")?;
+    let organizations = organizations_seen(&accounts, &connection).await;
     let Some((store, vault)) = opened else {
         return Ok(format!(
             "Connected. Keep these for the connection (paybridge.toml [zoho]):\n\n\
              accounts_url = \"{}\"\n\
              api_domain = \"{}\"\n\n\
+             {organizations}\n\
              The refresh token — store it as the secret your refresh_token_env names, and nowhere else\n\
              (or run this command with --config to keep it sealed in paybridge's vault):\n\n\
              {}\n",
@@ -137,11 +139,44 @@ pub async fn run(request: ConnectZoho) -> anyhow::Result<String> {
          accounts server  {}\n\
          api_domain       {}\n\
          secrets          zoho/{name}/client_secret, zoho/{name}/refresh_token (sealed in the vault)\n\n\
+         {organizations}\n\
          In paybridge.toml, [zoho] connection = \"{name}\" uses it.\n",
         connection.accounts_url,
         connection.api_domain,
         name = request.connection,
     ))
+}
+
+/// The Books organizations the new connection sees, in words: which to put in `[zoho]
+/// organization_id`. A failure to list them is said, not fatal (the connection is made).
+async fn organizations_seen(
+    accounts: &Accounts,
+    connection: &paybridge_zoho::oauth::Connection,
+) -> String {
+    match accounts.organizations(connection).await {
+        Ok(organizations) if organizations.is_empty() => {
+            "The token sees no Zoho Books organization: is Books set up for this user?\n".into()
+        }
+        Ok(organizations) => {
+            let mut text = String::from(
+                "Books organizations this connection sees (put one in [zoho] organization_id):\n",
+            );
+            for org in &organizations {
+                text.push_str(&format!(
+                    "  {:<14} {}{}{}\n",
+                    org.organization_id,
+                    org.name,
+                    org.currency_code
+                        .as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default(),
+                    if org.is_default_org { ", default" } else { "" }
+                ));
+            }
+            text
+        }
+        Err(e) => format!("Could not list the Books organizations: {e}\n"),
+    }
 }
 
 /// `paybridge disconnect zoho`: revokes the stored connection's refresh token at the accounts

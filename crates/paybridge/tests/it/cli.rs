@@ -317,6 +317,13 @@ async fn connect_zoho_prints_the_consent_url_then_exchanges_the_code() {
         String::from_utf8_lossy(&exchanged.stderr)
     );
     assert!(stdout.contains("Connected."), "{stdout}");
+    // The Books organizations the token sees are offered, the one to choose named.
+    assert!(
+        stdout.contains("Books organizations this connection sees")
+            && stdout.contains("10234695")
+            && stdout.contains("Sandbox Organization (USD), default"),
+        "{stdout}"
+    );
     let refresh = stdout
         .lines()
         .map(str::trim)

@@ -564,3 +564,19 @@ async fn desk_moves_tickets_to_the_trash_and_knows_no_comments_of_a_ticket_it_la
         .unwrap();
     assert_eq!(gone.status(), 404);
 }
+
+#[tokio::test]
+async fn books_and_inventory_list_the_organizations_a_token_sees() {
+    use reqwest::Method;
+    let (_sandbox, server, token) = start().await;
+    for path in ["books/v3/organizations", "inventory/v1/organizations"] {
+        let (status, body) = books(&server, Some(&token), Method::GET, path, &[], None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["code"], 0);
+        assert_eq!(body["organizations"][0]["organization_id"], ORG, "{body}");
+        assert_eq!(body["organizations"][0]["currency_code"], "USD");
+        assert_eq!(body["organizations"][0]["is_default_org"], true);
+        let (status, body) = books(&server, None, Method::GET, path, &[], None).await;
+        assert_eq!((status, body["code"].as_i64()), (401, Some(14)), "{body}");
+    }
+}

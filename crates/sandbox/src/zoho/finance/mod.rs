@@ -478,6 +478,7 @@ pub(super) fn routes() -> Router<ZohoSandbox> {
     let mut router = Router::new();
     for (prefix, api) in [("/books/v3", Api::Books), ("/inventory/v1", Api::Inventory)] {
         router = router
+            .route(&format!("{prefix}/organizations"), get(organizations))
             .route(
                 &format!("{prefix}/contacts"),
                 post(op!(api, contacts::create))
@@ -633,11 +634,36 @@ pub(super) fn routes() -> Router<ZohoSandbox> {
 
 /// Checks the `Zoho-oauthtoken` header, `organization_id` and the organization's limits;
 /// returns the organization id.
-fn authorize(
-    sandbox: &ZohoSandbox,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Result<String, BooksError> {
+/// `GET /organizations`: the organizations the token's user belongs to — what `connect zoho`
+/// offers to choose from. It takes no `organization_id`.
+async fn organizations(State(sandbox): State<ZohoSandbox>, headers: HeaderMap) -> Response {
+    if let Err(error) = authenticate(&sandbox, &headers) {
+        return error.into_response(&sandbox);
+    }
+    let config = &sandbox.inner.config;
+    let organizations: Vec<Value> = config
+        .organizations
+        .iter()
+        .enumerate()
+        .map(|(i, org)| {
+            json!({
+                "organization_id": org.organization_id, "name": org.name,
+                "contact_name": "Sandbox Admin", "email": "admin@sandbox.example",
+                "is_default_org": i == 0, "currency_code": org.currency_code,
+                "is_org_active": true, "time_zone": "Etc/UTC", "language_code": "en",
+                "fiscal_year_start_month": 0, "plan_type": 0, "plan_name": "STANDARD",
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        axum::Json(json!({"code": 0, "message": "success", "organizations": organizations})),
+    )
+        .into_response()
+}
+
+/// The token must be a live access token (Books' codes 14 and 57 otherwise).
+fn authenticate(sandbox: &ZohoSandbox, headers: &HeaderMap) -> Result<(), BooksError> {
     sandbox.world().stats.books_requests += 1;
     let token = headers
         .get(header::AUTHORIZATION)
@@ -661,6 +687,15 @@ fn authorize(
             "You are not authorized to perform this operation",
         ));
     }
+    Ok(())
+}
+
+fn authorize(
+    sandbox: &ZohoSandbox,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<String, BooksError> {
+    authenticate(sandbox, headers)?;
     let org = query
         .get("organization_id")
         .map(|s| s.trim())
