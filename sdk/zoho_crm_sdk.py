@@ -203,6 +203,18 @@ def search_list_with_paging_and_coql_find_the_records():
         found = [r.get_key_value("Email") for r in rows.get_data()]
         check("COQL: the record", found == [emails[2]], found)
 
+    query = CoqlBody()
+    query.set_select_query("select Last_Name from Contacts where Email = 'x' andd Last_Name = 'y'")
+    response = CoqlOperations().get_records(query)
+    check("COQL syntax error: 400", response.get_status_code() == 400, response.get_status_code())
+    error = response.get_object()
+    code = error.get_code().get_value() if hasattr(error, "get_code") else None
+    check("COQL syntax error: SYNTAX_ERROR", code == "SYNTAX_ERROR", describe(error))
+    details = error.get_details() if hasattr(error, "get_details") else None
+    # The SDK keeps these details as a dict: the line, the column and the token it stumbled on.
+    where = (details.get("line"), details.get("column"), details.get("near")) if isinstance(details, dict) else details
+    check("COQL syntax error: where", where == (1, 50, "andd"), where)
+
     params = ParameterMap()
     params.add(DeleteRecordsParam.ids, ",".join(str(i) for i in ids))
     response = CONTACTS.delete_records(params, HeaderMap())

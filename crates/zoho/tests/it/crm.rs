@@ -187,8 +187,10 @@ async fn search_sees_a_new_record_only_after_indexing_but_coql_at_once() {
             .unwrap()
             .is_empty()
     );
+    // A query that does not parse is a SYNTAX_ERROR naming where (Zoho's coql.json).
     let bad = crm.coql("select from where").await.unwrap_err();
-    assert_eq!(bad.api_code(), Some("INVALID_QUERY"));
+    assert_eq!(bad.api_code(), Some("SYNTAX_ERROR"));
+    assert_eq!(bad.kind(), paybridge_model::FailureKind::Permanent);
 }
 
 /// A receiver for CRM callbacks on a loopback port.

@@ -202,9 +202,61 @@ pub(crate) struct Select {
 /// The subset of COQL paybridge uses: `select f1, f2 from Module [where a = 'x' and b like
 /// '%y%' ...] [order by f asc|desc] [limit n[, m]]`, with `=`, `!=`, `like`, `in (...)`,
 /// `is null` and `is not null`.
+#[cfg(test)]
 pub(crate) fn parse_coql(query: &str) -> Option<Select> {
-    let tokens = tokenize(query)?;
+    parse_coql_at(query).ok()
+}
+
+/// Where a COQL query stops making sense: the 1-based line and column of the token it could
+/// not take, and that token (CRM's `SYNTAX_ERROR` details `line`, `column`, `near`).
+#[derive(Debug, PartialEq)]
+pub(crate) struct SyntaxError {
+    pub line: usize,
+    pub column: usize,
+    pub near: String,
+}
+
+/// Parses a COQL query, or says where it failed.
+pub(crate) fn parse_coql_at(query: &str) -> Result<Select, SyntaxError> {
+    let Some(tokens) = tokenize(query) else {
+        // An unclosed quote or a lone `!`: the end of the query is where it failed.
+        return Err(locate(query, query.len(), ""));
+    };
     let mut i = 0;
+    match parse_tokens(&tokens, &mut i) {
+        Some(select) => Ok(select),
+        None => {
+            let failed = i.saturating_sub(1).min(tokens.len().saturating_sub(1));
+            // Find each token in the text in turn, up to the one that failed.
+            let mut offset = 0;
+            for (k, token) in tokens[..=failed].iter().enumerate() {
+                let text = token.trim_matches('\'');
+                offset = query[offset..].find(text).map_or(offset, |at| offset + at);
+                if k < failed {
+                    offset += text.len();
+                }
+            }
+            Err(locate(
+                query,
+                offset,
+                tokens.get(failed).map_or("", String::as_str),
+            ))
+        }
+    }
+}
+
+fn locate(query: &str, offset: usize, near: &str) -> SyntaxError {
+    let before = &query[..offset.min(query.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    SyntaxError {
+        line,
+        column,
+        near: near.to_string(),
+    }
+}
+
+fn parse_tokens(tokens: &[String], i: &mut usize) -> Option<Select> {
     let next = |i: &mut usize| -> Option<String> {
         let t = tokens.get(*i).cloned();
         *i += 1;
@@ -212,14 +264,21 @@ pub(crate) fn parse_coql(query: &str) -> Option<Select> {
     };
     let keyword =
         |t: &Option<String>, k: &str| t.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(k));
-    if !keyword(&next(&mut i), "select") {
+    if !keyword(&next(i), "select") {
         return None;
     }
     let mut fields = Vec::new();
     loop {
-        let field = next(&mut i)?;
+        let field = next(i)?;
+        // A keyword is not a field name: `select a, from M` fails at `from`.
+        if ["from", "where", "select"]
+            .iter()
+            .any(|k| field.eq_ignore_ascii_case(k))
+        {
+            return None;
+        }
         fields.push(field);
-        let t = next(&mut i);
+        let t = next(i);
         if keyword(&t, "from") {
             break;
         }
@@ -227,7 +286,7 @@ pub(crate) fn parse_coql(query: &str) -> Option<Select> {
             return None;
         }
     }
-    let module = next(&mut i)?;
+    let module = next(i)?;
     let mut select = Select {
         fields,
         module,
@@ -237,30 +296,30 @@ pub(crate) fn parse_coql(query: &str) -> Option<Select> {
         limit: 200,
         offset: 0,
     };
-    let mut t = next(&mut i);
+    let mut t = next(i);
     if keyword(&t, "where") {
         loop {
-            let mut field = next(&mut i)?;
+            let mut field = next(i)?;
             if field == "(" {
-                field = next(&mut i)?;
+                field = next(i)?;
             }
-            let mut op = next(&mut i)?.to_ascii_lowercase();
+            let mut op = next(i)?.to_ascii_lowercase();
             let values = match op.as_str() {
-                "=" | "!=" | "like" | ">" | "<" => vec![unquote(&next(&mut i)?)?],
+                "=" | "!=" | "like" | ">" | "<" => vec![unquote(&next(i)?)?],
                 "in" | "not" => {
                     if op == "not" {
-                        if !keyword(&next(&mut i), "in") {
+                        if !keyword(&next(i), "in") {
                             return None;
                         }
                         op = "not in".into();
                     }
-                    if next(&mut i)?.as_str() != "(" {
+                    if next(i)?.as_str() != "(" {
                         return None;
                     }
                     let mut values = Vec::new();
                     loop {
-                        values.push(unquote(&next(&mut i)?)?);
-                        match next(&mut i)?.as_str() {
+                        values.push(unquote(&next(i)?)?);
+                        match next(i)?.as_str() {
                             "," => continue,
                             ")" => break,
                             _ => return None,
@@ -269,9 +328,9 @@ pub(crate) fn parse_coql(query: &str) -> Option<Select> {
                     values
                 }
                 "is" => {
-                    let n = next(&mut i)?;
+                    let n = next(i)?;
                     if n.eq_ignore_ascii_case("not") {
-                        if !keyword(&next(&mut i), "null") {
+                        if !keyword(&next(i), "null") {
                             return None;
                         }
                         op = "is not null".into();
@@ -285,9 +344,9 @@ pub(crate) fn parse_coql(query: &str) -> Option<Select> {
                 _ => return None,
             };
             select.conditions.push((field, op, values));
-            t = next(&mut i);
+            t = next(i);
             while t.as_deref() == Some(")") {
-                t = next(&mut i);
+                t = next(i);
             }
             if keyword(&t, "and") {
                 continue;
@@ -300,29 +359,29 @@ pub(crate) fn parse_coql(query: &str) -> Option<Select> {
         }
     }
     if keyword(&t, "order") {
-        if !keyword(&next(&mut i), "by") {
+        if !keyword(&next(i), "by") {
             return None;
         }
-        let field = next(&mut i)?;
+        let field = next(i)?;
         let mut asc = true;
-        t = next(&mut i);
+        t = next(i);
         if keyword(&t, "desc") || keyword(&t, "asc") {
             asc = keyword(&t, "asc");
-            t = next(&mut i);
+            t = next(i);
         }
         select.order = Some((field, asc));
     }
     if keyword(&t, "limit") {
-        let first: usize = next(&mut i)?.parse().ok()?;
-        t = next(&mut i);
+        let first: usize = next(i)?.parse().ok()?;
+        t = next(i);
         if t.as_deref() == Some(",") {
             select.offset = first;
-            select.limit = next(&mut i)?.parse().ok()?;
-            t = next(&mut i);
+            select.limit = next(i)?.parse().ok()?;
+            t = next(i);
         } else if keyword(&t, "offset") {
             select.limit = first;
-            select.offset = next(&mut i)?.parse().ok()?;
-            t = next(&mut i);
+            select.offset = next(i)?.parse().ok()?;
+            t = next(i);
         } else {
             select.limit = first;
         }
@@ -435,13 +494,24 @@ pub(crate) async fn coql(
             .and_then(Value::as_str)
             .map(str::to_string)
     });
-    let Some(select) = query.as_deref().and_then(parse_coql) else {
+    let Some(query) = query else {
         return exception(
             StatusCode::BAD_REQUEST,
-            "INVALID_QUERY",
-            "invalid query formed",
-            json!({"reason": "the select_query is missing or not understood"}),
+            "REQUIRED_PARAM_MISSING",
+            "One of the expected parameter is missing",
+            json!({"param_name": "select_query"}),
         );
+    };
+    let select = match parse_coql_at(&query) {
+        Ok(select) => select,
+        Err(at) => {
+            return exception(
+                StatusCode::BAD_REQUEST,
+                "SYNTAX_ERROR",
+                "error occurred while parsing the query",
+                json!({"line": at.line, "column": at.column, "near": at.near}),
+            );
+        }
     };
     guard!(check_module(&select.module));
     let mut rows: Vec<Map<String, Value>> = sandbox
@@ -494,6 +564,25 @@ pub(crate) async fn coql(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_syntax_error_names_its_line_column_and_token() {
+        let at = parse_coql_at(
+            "select Last_Name from Contacts\nwhere Email = 'a@b.c' andd Last_Name = 'x'",
+        )
+        .unwrap_err();
+        assert_eq!(
+            at,
+            SyntaxError {
+                line: 2,
+                column: 23,
+                near: "andd".into()
+            }
+        );
+        let at = parse_coql_at("select Last_Name, from Contacts").unwrap_err();
+        assert_eq!((at.line, at.column, at.near.as_str()), (1, 19, "from"));
+        assert!(parse_coql_at("select Email from Contacts where Email = 'x' limit 5").is_ok());
+    }
 
     #[test]
     fn criteria_parse_into_conditions() {
