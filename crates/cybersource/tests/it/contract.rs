@@ -551,6 +551,41 @@ async fn funding_views_match_the_api_description() {
     }
 }
 
+/// The reporting API's refusals carry `details` — its description requires them on a 400 —
+/// naming each field at fault.
+#[tokio::test]
+async fn reporting_refusals_match_the_api_description() {
+    let spec = Spec::load();
+    let (_sandbox, server) = sandbox().await;
+    for (path, query, field) in [
+        (
+            "/reporting/v3/report-downloads",
+            "reportName=PaymentBatchDetailReport",
+            "reportDate",
+        ),
+        (
+            "/reporting/v3/report-downloads",
+            "reportDate=05-12-2026&reportName=x",
+            "reportDate",
+        ),
+        (
+            "/reporting/v3/purchase-refund-details",
+            "endTime=2026-12-05T00%3A00%3A00Z",
+            "startTime",
+        ),
+        (
+            "/reporting/v3/net-fundings",
+            "startTime=yesterday&endTime=today",
+            "startTime",
+        ),
+    ] {
+        let (status, body) = signed::<()>(&server, "GET", &format!("{path}?{query}"), None).await;
+        assert_eq!(status, 400, "{path}?{query}: {body}");
+        assert_valid(&spec.response("get", path, 400), &body, path);
+        assert_eq!(body["details"][0]["field"], field, "{path}?{query}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn tokens_and_decisions_match_the_api_description() {
     use paybridge_cybersource::risk::{DecisionAmount, DecisionOrder, DecisionRequest};

@@ -45,10 +45,16 @@ pub fn default_subscriptions() -> Vec<ReportSubscription> {
     ]
 }
 
-fn problem(status: StatusCode, reason: &str, message: &str) -> Response {
+/// A refusal in the reporting API's shape: `details` (required on a 400) names each field at
+/// fault with its reason.
+fn problem(status: StatusCode, reason: &str, message: &str, fields: &[&str]) -> Response {
+    let details: Vec<serde_json::Value> = fields
+        .iter()
+        .map(|field| json!({"field": field, "reason": reason}))
+        .collect();
     hal(
         status,
-        json!({"submitTimeUtc": now_utc(), "reason": reason, "message": message}),
+        json!({"submitTimeUtc": now_utc(), "reason": reason, "message": message, "details": details}),
     )
 }
 
@@ -242,10 +248,19 @@ pub(super) async fn download(
 ) -> Response {
     let (Some(date), Some(name)) = (query.report_date.as_deref(), query.report_name.as_deref())
     else {
+        let missing: Vec<&str> = [
+            ("reportDate", &query.report_date),
+            ("reportName", &query.report_name),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(name, _)| name)
+        .collect();
         return problem(
             StatusCode::BAD_REQUEST,
             "MISSING_FIELD",
             "reportDate and reportName are required",
+            &missing,
         );
     };
     if query
@@ -257,6 +272,7 @@ pub(super) async fn download(
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
             "organizationId is not this merchant",
+            &["organizationId"],
         );
     }
     let Ok(end) = Date::parse(date, format_description!("[year]-[month]-[day]")) else {
@@ -264,6 +280,7 @@ pub(super) async fn download(
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
             "reportDate must be yyyy-mm-dd",
+            &["reportDate"],
         );
     };
     let Some(subscription) = sandbox
@@ -278,6 +295,7 @@ pub(super) async fn download(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             "No report subscription with this name",
+            &[],
         );
     };
     let today = OffsetDateTime::now_utc().date();
@@ -291,6 +309,7 @@ pub(super) async fn download(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             "The report for this date has not been generated yet",
+            &[],
         );
     }
     let day = end.previous_day().unwrap_or(end);
@@ -323,11 +342,19 @@ pub(super) struct RangeQuery {
 }
 
 /// The `startTime`/`endTime` window, or why it is not one.
-fn range(query: &RangeQuery) -> Result<(OffsetDateTime, OffsetDateTime), (&'static str, String)> {
-    let parse = |v: &Option<String>, name: &str| match v.as_deref() {
-        None => Err(("MISSING_FIELD", format!("{name} is required"))),
-        Some(v) => OffsetDateTime::parse(v, &Rfc3339)
-            .map_err(|_| ("INVALID_DATA", format!("{name} must be an ISO 8601 time"))),
+#[allow(clippy::type_complexity)]
+fn range(
+    query: &RangeQuery,
+) -> Result<(OffsetDateTime, OffsetDateTime), (&'static str, String, &'static str)> {
+    let parse = |v: &Option<String>, name: &'static str| match v.as_deref() {
+        None => Err(("MISSING_FIELD", format!("{name} is required"), name)),
+        Some(v) => OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
+            (
+                "INVALID_DATA",
+                format!("{name} must be an ISO 8601 time"),
+                name,
+            )
+        }),
     };
     Ok((
         parse(&query.start_time, "startTime")?,
@@ -369,7 +396,9 @@ pub(super) async fn purchase_refund_details(
 ) -> Response {
     let (from, to) = match range(&query) {
         Ok(r) => r,
-        Err((reason, message)) => return problem(StatusCode::BAD_REQUEST, reason, &message),
+        Err((reason, message, field)) => {
+            return problem(StatusCode::BAD_REQUEST, reason, &message, &[field]);
+        }
     };
     let offset = query.offset.unwrap_or(0);
     let limit = query.limit.unwrap_or(2000).clamp(1, 2000);
@@ -415,7 +444,9 @@ pub(super) async fn net_fundings(
 ) -> Response {
     let (from, to) = match range(&query) {
         Ok(r) => r,
-        Err((reason, message)) => return problem(StatusCode::BAD_REQUEST, reason, &message),
+        Err((reason, message, field)) => {
+            return problem(StatusCode::BAD_REQUEST, reason, &message, &[field]);
+        }
     };
     #[derive(Default)]
     struct Totals {
