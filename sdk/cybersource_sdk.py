@@ -68,6 +68,18 @@ def scenario(function):
     return function
 
 
+def fresh_visa():
+    """A Visa number no earlier run used (Luhn-valid), so that its identifier is new."""
+    import random
+
+    digits = [4] + [random.randrange(10) for _ in range(14)]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        d = d * 2 if i % 2 == 0 else d
+        total += d - 9 if d > 9 else d
+    return "".join(map(str, digits)) + str((10 - total % 10) % 10)
+
+
 def card(number="4111111111111111"):
     return cs.Ptsv2paymentsPaymentInformation(
         card=cs.Ptsv2paymentsPaymentInformationCard(
@@ -479,6 +491,58 @@ def an_authorization_is_incremented_then_captured_whole():
     )
     data, status, _ = cs.CaptureApi(CONFIG).capture_payment(body(capture), auth.id)
     check("capture of the incremented whole: 201", status == 201, status)
+
+
+@scenario
+def a_card_gets_one_instrument_identifier_read_back_masked():
+    number = fresh_visa()
+    request = cs.PostInstrumentIdentifierRequest(
+        card=cs.TmsEmbeddedInstrumentIdentifierCard(number=number)
+    )
+    api = cs.InstrumentIdentifierApi(CONFIG)
+    first, status, _ = api.post_instrument_identifier(body(request))
+    check("instrument identifier: 201 the first time", status == 201, status)
+    again, status, _ = api.post_instrument_identifier(body(request))
+    check("instrument identifier: 200 and the same id again", (status, again.id) == (200, first.id), (status, again.id))
+    read, status, _ = api.get_instrument_identifier(first.id)
+    check("instrument identifier read: 200", status == 200, status)
+    masked = number[:6] + "XXXXXX" + number[-4:]
+    check("instrument identifier read: masked", read.card.number == masked, read.card.number)
+
+
+@scenario
+def a_search_is_read_back_by_its_id():
+    auth, _ = payment("44.00")
+    search = cs.CreateSearchRequest(
+        save=True,
+        name="kept",
+        timezone="UTC",
+        query=f"clientReferenceInformation.code:{auth.client_reference_information.code}",
+        offset=0,
+        limit=10,
+        sort="id:asc,submitTimeUtc:asc",
+    )
+    made, _, _ = cs.SearchTransactionsApi(CONFIG).create_search(body(search))
+    read, status, _ = cs.SearchTransactionsApi(CONFIG).get_search(made.search_id)
+    check("search read back: 200", status == 200, status)
+    check("search read back: the same result", read.total_count == 1, read.total_count)
+
+
+@scenario
+def a_report_is_downloaded():
+    import datetime
+
+    # The SDK hands a downloaded report back in the third place of its answer.
+    today = datetime.date.today().isoformat()
+    _, status, text = cs.ReportDownloadsApi(CONFIG).download_report(
+        today, "PaymentBatchDetailReport", organization_id=CONFIG["merchantid"]
+    )
+    check("report download: 200", status == 200, status)
+    check(
+        "report download: the Payment Batch Detail Report",
+        str(text).startswith("Payment Batch Detail Report,1.0,"),
+        str(text)[:120],
+    )
 
 
 failed = [r for r in RESULTS if not r["ok"]]

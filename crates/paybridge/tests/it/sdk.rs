@@ -180,7 +180,7 @@ fn the_official_zoho_crm_sdk_initialises_then_creates_reads_updates_upserts_sear
             ("REFRESH_TOKEN", REFRESH_TOKEN),
         ],
         dir.path(),
-        40,
+        50,
     );
 }
 
@@ -201,6 +201,6 @@ fn the_official_cybersource_sdk_pays_refunds_voids_searches_and_parses_every_ans
             ("SECRET", SECRET),
         ],
         dir.path(),
-        60,
+        70,
     );
 }
