@@ -128,6 +128,19 @@ def amount_only(amount, model_client, model_order, model_amount):
     )
 
 
+def capture(payment_id, amount):
+    """Captures `amount` of an authorization: the SDK's (data, status, headers)."""
+    request = cs.CapturePaymentRequest(
+        **amount_only(
+            amount,
+            cs.Ptsv2paymentsClientReferenceInformation,
+            cs.Ptsv2paymentsidcapturesOrderInformation,
+            cs.Ptsv2paymentsidcapturesOrderInformationAmountDetails,
+        )
+    )
+    return cs.CaptureApi(CONFIG).capture_payment(body(request), payment_id)
+
+
 @scenario
 def an_authorization_parses_as_authorized():
     data, status = payment("102.21")
@@ -188,15 +201,7 @@ def a_currency_that_is_not_iso_4217_is_refused():
 @scenario
 def an_authorization_captured_cannot_be_voided_through_its_own_id():
     auth, _ = payment("33.00")
-    capture = cs.CapturePaymentRequest(
-        **amount_only(
-            "33.00",
-            cs.Ptsv2paymentsClientReferenceInformation,
-            cs.Ptsv2paymentsidcapturesOrderInformation,
-            cs.Ptsv2paymentsidcapturesOrderInformationAmountDetails,
-        )
-    )
-    cs.CaptureApi(CONFIG).capture_payment(body(capture), auth.id)
+    capture(auth.id, "33.00")
     void = cs.VoidPaymentRequest(
         client_reference_information=cs.Ptsv2paymentsidreversalsClientReferenceInformation(code="SDK-void")
     )
@@ -237,15 +242,7 @@ def a_sale_is_captured_then_refunded_and_the_refund_voided():
 @scenario
 def an_authorization_is_captured_and_the_capture_refunded():
     auth, _ = payment("80.00")
-    capture = cs.CapturePaymentRequest(
-        **amount_only(
-            "80.00",
-            cs.Ptsv2paymentsClientReferenceInformation,
-            cs.Ptsv2paymentsidcapturesOrderInformation,
-            cs.Ptsv2paymentsidcapturesOrderInformationAmountDetails,
-        )
-    )
-    data, status, _ = cs.CaptureApi(CONFIG).capture_payment(body(capture), auth.id)
+    data, status, _ = capture(auth.id, "80.00")
     check("capture: 201 PENDING", (status, data.status) == (201, "PENDING"), (status, data.status))
     check(
         "capture: the amount",
@@ -481,15 +478,7 @@ def an_authorization_is_incremented_then_captured_whole():
         data.order_information,
     )
     check("increment: its link names its id", data.links._self.href.endswith("/" + data.id), data.links)
-    capture = cs.CapturePaymentRequest(
-        **amount_only(
-            "125.00",
-            cs.Ptsv2paymentsClientReferenceInformation,
-            cs.Ptsv2paymentsidcapturesOrderInformation,
-            cs.Ptsv2paymentsidcapturesOrderInformationAmountDetails,
-        )
-    )
-    data, status, _ = cs.CaptureApi(CONFIG).capture_payment(body(capture), auth.id)
+    data, status, _ = capture(auth.id, "125.00")
     check("capture of the incremented whole: 201", status == 201, status)
 
 

@@ -153,7 +153,7 @@ async fn organizations_seen(
     accounts: &Accounts,
     connection: &paybridge_zoho::oauth::Connection,
 ) -> String {
-    match accounts.organizations(connection).await {
+    match paybridge_zoho::books::organizations(accounts.http(), connection).await {
         Ok(organizations) if organizations.is_empty() => {
             "The token sees no Zoho Books organization: is Books set up for this user?\n".into()
         }

@@ -136,40 +136,13 @@ fn serve_explains_a_bad_configuration() {
 
 #[test]
 fn sandbox_runs_standalone_with_credentials_from_a_file() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sandbox.toml");
-    let example = include_str!("../../../../sandbox.example.toml")
-        .replace("127.0.0.1:8081", "127.0.0.1:0")
-        .replace("127.0.0.1:8082", "127.0.0.1:0")
-        .replace("127.0.0.1:8083", "127.0.0.1:0");
-    std::fs::write(&path, example).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paybridge"))
-        .args(["sandbox", "--config"])
-        .arg(&path)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("paybridge runs");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut url_of = |name: &str| loop {
-        let line = lines
-            .next()
-            .expect("the sandbox prints its addresses")
-            .unwrap();
-        if line.starts_with(name) {
-            return line
-                .split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .unwrap()
-                .to_string();
-        }
-    };
-    let cybersource = url_of("Cybersource sandbox");
-    let zoho = url_of("Zoho sandbox ");
-    let zoho_eu = url_of("Zoho sandbox (eu)");
+    let sandbox = crate::helpers::SandboxProcess::start(dir.path());
+    let (cybersource, zoho, zoho_eu) = (
+        sandbox.cybersource.clone(),
+        sandbox.zoho.clone(),
+        sandbox.zoho_eu.clone(),
+    );
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -221,8 +194,7 @@ fn sandbox_runs_standalone_with_credentials_from_a_file() {
         let elsewhere = refresh(zoho_eu.clone()).await;
         (search, token, elsewhere)
     });
-    child.kill().unwrap();
-    let _ = child.wait();
+    drop(sandbox);
     assert_eq!(
         result.0.unwrap(),
         0,

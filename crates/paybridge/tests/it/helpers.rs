@@ -56,3 +56,64 @@ pub fn ids(rows: &[Value], field: &str) -> Vec<String> {
     ids.sort();
     ids
 }
+
+/// `paybridge sandbox` in a process of its own, configured from `sandbox.example.toml` on free
+/// loopback ports, with the addresses it printed; killed when dropped.
+pub struct SandboxProcess {
+    process: std::process::Child,
+    pub cybersource: String,
+    pub zoho: String,
+    pub zoho_eu: String,
+}
+
+impl SandboxProcess {
+    pub fn start(dir: &std::path::Path) -> SandboxProcess {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let path = dir.join("sandbox.toml");
+        let config = include_str!("../../../../sandbox.example.toml")
+            .replace("127.0.0.1:8081", "127.0.0.1:0")
+            .replace("127.0.0.1:8082", "127.0.0.1:0")
+            .replace("127.0.0.1:8083", "127.0.0.1:0");
+        std::fs::write(&path, config).unwrap();
+        let mut process = Command::new(env!("CARGO_BIN_EXE_paybridge"))
+            .args(["sandbox", "--config"])
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("paybridge runs");
+        let mut lines = BufReader::new(process.stderr.take().unwrap()).lines();
+        let mut url_of = |name: &str| loop {
+            let line = lines
+                .next()
+                .expect("the sandbox prints its addresses")
+                .unwrap();
+            if line.starts_with(name) {
+                return line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .unwrap()
+                    .to_string();
+            }
+        };
+        let cybersource = url_of("Cybersource sandbox");
+        let zoho = url_of("Zoho sandbox ");
+        let zoho_eu = url_of("Zoho sandbox (eu)");
+        // Keep reading its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        SandboxProcess {
+            process,
+            cybersource,
+            zoho,
+            zoho_eu,
+        }
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}

@@ -7,9 +7,10 @@
 //! Without Python or the package index the test says why and passes, unless
 //! `PAYBRIDGE_REQUIRE_SDK` is set (CI sets it), when it fails.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use crate::helpers::SandboxProcess;
 
 const MERCHANT_ID: &str = "test_merchant";
 const KEY_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -88,58 +89,6 @@ fn install_sdks() -> Option<PathBuf> {
     Some(python)
 }
 
-struct Sandbox {
-    process: Child,
-    cybersource: String,
-    zoho: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-fn sandbox(dir: &Path) -> Sandbox {
-    let path = dir.join("sandbox.toml");
-    let config = include_str!("../../../../sandbox.example.toml")
-        .replace("127.0.0.1:8081", "127.0.0.1:0")
-        .replace("127.0.0.1:8082", "127.0.0.1:0")
-        .replace("127.0.0.1:8083", "127.0.0.1:0");
-    std::fs::write(&path, config).unwrap();
-    let mut process = Command::new(env!("CARGO_BIN_EXE_paybridge"))
-        .args(["sandbox", "--config"])
-        .arg(&path)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("paybridge runs");
-    let mut lines = BufReader::new(process.stderr.take().unwrap()).lines();
-    let mut url_of = |name: &str| loop {
-        let line = lines
-            .next()
-            .expect("the sandbox prints its addresses")
-            .unwrap();
-        if line.starts_with(name) {
-            return line
-                .split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .unwrap()
-                .to_string();
-        }
-    };
-    let cybersource = url_of("Cybersource sandbox");
-    let zoho = url_of("Zoho sandbox ");
-    // Keep reading its output so that it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Sandbox {
-        process,
-        cybersource,
-        zoho,
-    }
-}
-
 /// Runs one of `sdk/`'s scripts and checks its summary: every check passed, and at least
 /// `least` of them ran (a script that stopped early cannot pass).
 fn run_script(python: PathBuf, script: &str, env: &[(&str, &str)], dir: &Path, least: u64) {
@@ -169,7 +118,7 @@ fn the_official_zoho_crm_sdk_initialises_then_creates_reads_updates_upserts_sear
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox(dir.path());
+    let sandbox = SandboxProcess::start(dir.path());
     run_script(
         python,
         "zoho_crm_sdk.py",
@@ -190,7 +139,7 @@ fn the_official_cybersource_sdk_pays_refunds_voids_searches_and_parses_every_ans
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox(dir.path());
+    let sandbox = SandboxProcess::start(dir.path());
     run_script(
         python,
         "cybersource_sdk.py",

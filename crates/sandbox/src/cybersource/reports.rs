@@ -342,10 +342,10 @@ pub(super) struct RangeQuery {
 }
 
 /// The `startTime`/`endTime` window, or why it is not one.
-#[allow(clippy::type_complexity)]
-fn range(
-    query: &RangeQuery,
-) -> Result<(OffsetDateTime, OffsetDateTime), (&'static str, String, &'static str)> {
+/// Why a report query was refused: the reason, the message and the field at fault.
+type Refused = (&'static str, String, &'static str);
+
+fn range(query: &RangeQuery) -> Result<(OffsetDateTime, OffsetDateTime), Refused> {
     let parse = |v: &Option<String>, name: &'static str| match v.as_deref() {
         None => Err(("MISSING_FIELD", format!("{name} is required"), name)),
         Some(v) => OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {

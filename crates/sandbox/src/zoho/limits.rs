@@ -106,6 +106,9 @@ impl Window {
     }
 }
 
+/// An organization's daily allowance: its limit, what is left, seconds until room comes back.
+pub type Standing = (u64, u64, u64);
+
 impl Spending {
     fn windows(limits: &ZohoLimits, meter: Meter) -> Vec<(u64, Duration)> {
         match meter {
@@ -163,7 +166,7 @@ impl Spending {
         limits: &ZohoLimits,
         meter: Meter,
         organization: &str,
-    ) -> Option<(u64, u64, u64)> {
+    ) -> Option<Standing> {
         if !limits.enabled {
             return None;
         }

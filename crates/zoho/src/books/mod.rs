@@ -13,8 +13,11 @@ mod credit_notes;
 mod currencies;
 mod invoices;
 mod items;
+mod organizations;
 mod payments;
 mod sales_orders;
+
+pub use organizations::{Organization, organizations};
 
 use crate::client::Client;
 use crate::client::to_value;

@@ -20,9 +20,6 @@ use zeroize::Zeroizing;
 use crate::error::Error;
 use crate::quota::{Budgets, Product};
 
-mod organizations;
-pub use organizations::Organization;
-
 /// Zoho's data centres and their hosts (zoho.md §1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataCentre {
@@ -692,6 +689,12 @@ impl Accounts {
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Accounts { accounts_url, http })
+    }
+
+    /// Its HTTP client, which follows no redirect: for the calls made with a new connection's
+    /// token before any [`crate::client::Client`] exists (`connect zoho`'s organization list).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Where to send the merchant to consent: offline access (a refresh token) and a fresh

@@ -41,34 +41,19 @@ const fn field(
 
 const fn mandatory(api_name: &'static str, label: &'static str, length: u32) -> FieldSpec {
     FieldSpec {
-        api_name,
-        label,
-        data_type: "text",
-        length,
         mandatory: true,
-        lookup: None,
+        ..field(api_name, label, "text", length)
     }
 }
 
 const fn lookup(api_name: &'static str, label: &'static str, module: &'static str) -> FieldSpec {
     FieldSpec {
-        api_name,
-        label,
-        data_type: "lookup",
-        length: 120,
-        mandatory: false,
         lookup: Some(module),
+        ..field(api_name, label, "lookup", 120)
     }
 }
 
-const OWNER: FieldSpec = FieldSpec {
-    api_name: "Owner",
-    label: "Owner",
-    data_type: "ownerlookup",
-    length: 120,
-    mandatory: false,
-    lookup: None,
-};
+const OWNER: FieldSpec = field("Owner", "Owner", "ownerlookup", 120);
 
 const CONTACTS: &[FieldSpec] = &[
     OWNER,
@@ -122,18 +107,28 @@ const DEALS: &[FieldSpec] = &[
 ];
 
 /// The modules this sandbox keeps, in the order CRM lists them, with their id and labels.
-const MODULES: &[(&str, &str, &str, &str, &[FieldSpec])] = &[
+const MODULES: &[ModuleSpec] = &[
     ("Leads", "9000000002175", "Lead", "Leads", LEADS),
     ("Contacts", "9000000002179", "Contact", "Contacts", CONTACTS),
     ("Accounts", "9000000002177", "Account", "Accounts", ACCOUNTS),
     ("Deals", "9000000002181", "Deal", "Deals", DEALS),
 ];
 
+/// A kept module: its API name, id, singular and plural labels, and fields.
+type ModuleSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [FieldSpec],
+);
+
+fn module_spec(module: &str) -> Option<&'static ModuleSpec> {
+    MODULES.iter().find(|(name, ..)| *name == module)
+}
+
 fn fields_of(module: &str) -> Option<&'static [FieldSpec]> {
-    MODULES
-        .iter()
-        .find(|(name, ..)| *name == module)
-        .map(|(.., fields)| *fields)
+    module_spec(module).map(|(.., fields)| *fields)
 }
 
 /// The most characters `module.field` takes, where the sandbox knows the field.
@@ -203,11 +198,7 @@ fn field_json(module_id: &str, index: usize, f: &FieldSpec) -> Value {
         "sequence_number": index + 1,
     });
     if let Some(target) = f.lookup {
-        let (_, target_id, ..) = MODULES
-            .iter()
-            .find(|(name, ..)| *name == target)
-            .copied()
-            .unwrap_or(("", "", "", "", &[]));
+        let target_id = module_spec(target).map_or("", |(_, id, ..)| *id);
         body["lookup"] = json!({
             "display_label": f.label,
             "api_name": f.api_name,
@@ -254,13 +245,11 @@ pub(crate) async fn fields(
         );
     };
     guard!(check_module(module));
-    let (_, module_id, ..) = MODULES
-        .iter()
-        .find(|(name, ..)| name == module)
+    // check_module and MODULES keep the same four modules (tested below).
+    let (_, module_id, .., fields) = module_spec(module)
         .copied()
         .unwrap_or(("", "", "", "", &[]));
-    let fields: Vec<Value> = fields_of(module)
-        .unwrap_or_default()
+    let fields: Vec<Value> = fields
         .iter()
         .enumerate()
         .map(|(i, f)| field_json(module_id, i, f))

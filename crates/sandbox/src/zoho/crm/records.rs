@@ -508,15 +508,7 @@ pub(crate) async fn delete_many(
 ) -> Response {
     let _guard = guard!(enter(&sandbox, &headers, 1));
     guard!(check_module(&module));
-    let ids: Vec<&str> = query
-        .get("ids")
-        .map(|ids| {
-            ids.split(',')
-                .map(str::trim)
-                .filter(|i| !i.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = ids_param(&query).unwrap_or_default();
     if ids.is_empty() {
         return exception(
             StatusCode::BAD_REQUEST,
@@ -560,6 +552,16 @@ pub(crate) async fn record_count(
     guard!(check_module(&module));
     let count = sandbox.world().crm.modules.get(&module).map_or(0, Vec::len);
     (StatusCode::OK, axum::Json(json!({"count": count}))).into_response()
+}
+
+/// `ids=1,2,3` (list and mass delete), when given.
+fn ids_param(query: &HashMap<String, String>) -> Option<Vec<&str>> {
+    query.get("ids").map(|ids| {
+        ids.split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .collect()
+    })
 }
 
 /// Removes one record and notifies its watchers; the answer item for it, or `None` when no
@@ -698,12 +700,7 @@ pub(crate) async fn list(
         );
     };
     // `ids=1,2,3`: only those records.
-    let only: Option<Vec<&str>> = query.get("ids").map(|ids| {
-        ids.split(',')
-            .map(str::trim)
-            .filter(|i| !i.is_empty())
-            .collect()
-    });
+    let only = ids_param(&query);
     let rows: Vec<Value> = sandbox
         .world()
         .crm

@@ -383,20 +383,62 @@ async fn run(
     body: Bytes,
     op: Op,
 ) -> Response {
-    let org_id = match authorize(&sandbox, &headers, &query) {
-        Ok(org) => org,
+    let (org_id, standing) = match authorize(&sandbox, &headers, &query) {
+        Ok(authorized) => authorized,
         Err(error) => return error.into_response(&sandbox),
     };
     let path: Vec<String> = params.iter().map(|(_, v)| v.to_string()).collect();
-    let mut response = answer(
-        &sandbox, api, method, path, &query, &headers, &body, op, &org_id,
-    );
+    let result = {
+        let mut world = sandbox.world();
+        let org = world
+            .organizations
+            .get_mut(&org_id)
+            .expect("authorized organization exists");
+        let mut ctx = Ctx {
+            api,
+            org,
+            query: &query,
+            headers: &headers,
+            body: &body,
+            path,
+            ids: &sandbox.inner.ids,
+            config: &sandbox.inner.config,
+        };
+        op(&mut ctx)
+    };
+    let mut response = match result {
+        Ok(Reply::One {
+            status,
+            message,
+            key,
+            value,
+            created,
+        }) => {
+            if method != axum::http::Method::GET && !key.is_empty() && value.is_object() {
+                let event = if created { "create" } else { "edit" };
+                sandbox.books_webhook(&org_id, key, event, &value);
+            }
+            let mut body = Map::new();
+            body.insert("code".into(), json!(0));
+            body.insert("message".into(), json!(message));
+            if !key.is_empty() {
+                body.insert(key.into(), value);
+            }
+            (status, axum::Json(Value::Object(body))).into_response()
+        }
+        Ok(Reply::List { key, rows }) => match paginate(rows, &query) {
+            Ok((rows, context)) => (
+                StatusCode::OK,
+                axum::Json(
+                    json!({"code": 0, "message": "success", key: rows, "page_context": context}),
+                ),
+            )
+                .into_response(),
+            Err(error) => error.into_response(&sandbox),
+        },
+        Err(error) => error.into_response(&sandbox),
+    };
     // Every answer says where the organization stands in its daily allowance.
-    let standing = sandbox.world().spending.standing(
-        &sandbox.inner.config.limits,
-        limits::Meter::Books,
-        &org_id,
-    );
     if let Some((limit, remaining, reset)) = standing {
         let headers = response.headers_mut();
         for (name, value) in [
@@ -408,70 +450,6 @@ async fn run(
         }
     }
     response
-}
-
-#[allow(clippy::too_many_arguments)]
-fn answer(
-    sandbox: &ZohoSandbox,
-    api: Api,
-    method: axum::http::Method,
-    path: Vec<String>,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    body: &Bytes,
-    op: Op,
-    org_id: &str,
-) -> Response {
-    let result = {
-        let mut world = sandbox.world();
-        let org = world
-            .organizations
-            .get_mut(org_id)
-            .expect("authorized organization exists");
-        let mut ctx = Ctx {
-            api,
-            org,
-            query,
-            headers,
-            body,
-            path,
-            ids: &sandbox.inner.ids,
-            config: &sandbox.inner.config,
-        };
-        op(&mut ctx)
-    };
-    match result {
-        Ok(Reply::One {
-            status,
-            message,
-            key,
-            value,
-            created,
-        }) => {
-            if method != axum::http::Method::GET && !key.is_empty() && value.is_object() {
-                let event = if created { "create" } else { "edit" };
-                sandbox.books_webhook(org_id, key, event, &value);
-            }
-            let mut body = Map::new();
-            body.insert("code".into(), json!(0));
-            body.insert("message".into(), json!(message));
-            if !key.is_empty() {
-                body.insert(key.into(), value);
-            }
-            (status, axum::Json(Value::Object(body))).into_response()
-        }
-        Ok(Reply::List { key, rows }) => match paginate(rows, query) {
-            Ok((rows, context)) => (
-                StatusCode::OK,
-                axum::Json(
-                    json!({"code": 0, "message": "success", key: rows, "page_context": context}),
-                ),
-            )
-                .into_response(),
-            Err(error) => error.into_response(sandbox),
-        },
-        Err(error) => error.into_response(sandbox),
-    }
 }
 
 pub(super) fn routes() -> Router<ZohoSandbox> {
@@ -690,11 +668,14 @@ fn authenticate(sandbox: &ZohoSandbox, headers: &HeaderMap) -> Result<(), BooksE
     Ok(())
 }
 
+/// The organization a call is for, once its token, organization and allowance are checked, and
+/// where that allowance then stands (limit, remaining, seconds to reset) for the answer's
+/// `X-Rate-Limit-*` headers.
 fn authorize(
     sandbox: &ZohoSandbox,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
-) -> Result<String, BooksError> {
+) -> Result<(String, Option<limits::Standing>), BooksError> {
     authenticate(sandbox, headers)?;
     let org = query
         .get("organization_id")
@@ -716,5 +697,6 @@ fn authorize(
         .spending
         .spend(limits, limits::Meter::Books, org, 1)
         .map_err(|t| BooksError::throttled(limits.books_throttle_code, &t))?;
-    Ok(org.to_string())
+    let standing = world.spending.standing(limits, limits::Meter::Books, org);
+    Ok((org.to_string(), standing))
 }
